@@ -1,0 +1,398 @@
+//! `MetricsCollector`: the concurrent store of series, and the process-wide
+//! collector.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
+
+use dashmap::DashMap;
+use time::OffsetDateTime;
+
+use crate::clock::{self, Clock, SystemClock};
+use crate::config::MetricsConfig;
+use crate::error::{MetricsError, Result};
+use crate::handles::{Counter, Gauge, Histogram, Timer};
+use crate::series::{MetricSeries, SamplePolicy};
+use crate::snapshot::{SeriesInfo, Snapshot};
+use crate::tags::Tags;
+use crate::types::MetricType;
+use crate::validate::{MAX_TAGS_LIMIT, validate_buckets, validate_name, validate_value};
+
+/// Prometheus' default histogram buckets, in seconds for timers.
+pub const DEFAULT_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// Settings every series reads on its hot path, kept in atomics so that a
+/// running collector can be reconfigured without replacing it.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    clock: Arc<dyn Clock>,
+    enabled: AtomicBool,
+    retention_nanos: AtomicI64,
+    max_samples: AtomicUsize,
+    max_tag_sets: AtomicUsize,
+    max_tags: AtomicUsize,
+}
+
+impl Shared {
+    fn new(config: &MetricsConfig, clock: Arc<dyn Clock>) -> Self {
+        let shared = Shared {
+            clock,
+            enabled: AtomicBool::new(true),
+            retention_nanos: AtomicI64::new(0),
+            max_samples: AtomicUsize::new(0),
+            max_tag_sets: AtomicUsize::new(0),
+            max_tags: AtomicUsize::new(0),
+        };
+        shared.apply(config);
+        shared
+    }
+
+    fn apply(&self, config: &MetricsConfig) {
+        self.enabled.store(config.enabled, Relaxed);
+        self.retention_nanos
+            .store(clock::duration_nanos(config.retention), Relaxed);
+        self.max_samples.store(config.max_samples_per_series, Relaxed);
+        self.max_tag_sets.store(config.max_tag_sets_per_series, Relaxed);
+        self.max_tags
+            .store(config.max_tags_per_sample.min(MAX_TAGS_LIMIT), Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn enabled(&self) -> bool {
+        self.enabled.load(Relaxed)
+    }
+    #[inline]
+    pub(crate) fn now_nanos(&self) -> i64 {
+        self.clock.now_nanos()
+    }
+    /// Samples older than this (ns since epoch) are expired.
+    #[inline]
+    pub(crate) fn retention_cutoff(&self) -> i64 {
+        self.now_nanos().saturating_sub(self.retention_nanos.load(Relaxed))
+    }
+    #[inline]
+    pub(crate) fn max_samples(&self) -> usize {
+        self.max_samples.load(Relaxed)
+    }
+    pub(crate) fn max_tag_sets(&self) -> usize {
+        self.max_tag_sets.load(Relaxed)
+    }
+    pub(crate) fn max_tags(&self) -> usize {
+        self.max_tags.load(Relaxed)
+    }
+}
+
+/// Options for [`MetricsCollector::describe_metric`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricOptions {
+    /// Help text, shown by exporters (`# HELP` in Prometheus).
+    pub description: Option<String>,
+    /// Histogram/timer bucket upper bounds (default [`DEFAULT_BUCKETS`]).
+    /// Fixed once the series exists.
+    pub buckets: Option<Vec<f64>>,
+    /// Whether handle updates keep samples (default aggregate only).
+    pub sample_policy: Option<SamplePolicy>,
+}
+
+type SeriesMap = DashMap<Arc<str>, Arc<MetricSeries>, foldhash::fast::RandomState>;
+
+/// A thread-safe store of metric series, keyed by name.
+///
+/// There is no global lock: series live in a sharded map (`DashMap`), each
+/// series guards its tag index, its samples and its aggregates separately.
+/// See `docs/architecture.md` for where every lock is.
+///
+/// ```
+/// use metrics_core::{MetricsCollector, MetricsConfig, MetricType, SummaryQuery};
+///
+/// let collector = MetricsCollector::new(MetricsConfig::default());
+/// collector.record_metric("response_time", 0.245, &[("route", "/jobs")], MetricType::Histogram)?;
+/// collector.record_metric("response_time", 0.120, &[("route", "/jobs")], MetricType::Histogram)?;
+/// collector.record_metric("user_logins", 1.0, &[], MetricType::Counter)?;
+///
+/// let series = collector.get_metric_series("response_time").unwrap();
+/// let summary = series.summary(&SummaryQuery::all()).unwrap();
+/// assert_eq!(summary.count, 2);
+/// assert_eq!(summary.max, 0.245);
+/// # Ok::<(), metrics_core::MetricsError>(())
+/// ```
+#[derive(Debug)]
+pub struct MetricsCollector {
+    series: SeriesMap,
+    shared: Arc<Shared>,
+}
+
+impl Default for MetricsCollector {
+    fn default() -> Self {
+        MetricsCollector::new(MetricsConfig::default())
+    }
+}
+
+impl MetricsCollector {
+    /// A private collector using the system clock.
+    pub fn new(config: MetricsConfig) -> Self {
+        MetricsCollector::with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// A private collector whose samples are timestamped by `clock`.
+    pub fn with_clock(config: MetricsConfig, clock: Arc<dyn Clock>) -> Self {
+        MetricsCollector {
+            series: SeriesMap::default(),
+            shared: Arc::new(Shared::new(&config, clock)),
+        }
+    }
+
+    /// Applies `config`'s `enabled` flag and limits to this running
+    /// collector. Existing series keep their samples; a lower
+    /// `max_samples_per_series` takes effect at each series' next insert.
+    pub fn configure(&self, config: &MetricsConfig) {
+        self.shared.apply(config);
+    }
+
+    /// Whether recording is enabled. When disabled, `record_metric` and
+    /// every handle update return at once without recording.
+    pub fn is_enabled(&self) -> bool {
+        self.shared.enabled()
+    }
+
+    /// Turns recording on or off.
+    pub fn set_enabled(&self, enabled: bool) {
+        self.shared.enabled.store(enabled, Relaxed);
+    }
+
+    /// The current time from the collector's clock.
+    pub fn now(&self) -> OffsetDateTime {
+        clock::to_datetime(self.shared.now_nanos())
+    }
+
+    /// Records one sample: updates the aggregate of (`name`, `tags`) and keeps
+    /// the value as a timestamped sample until retention or the per-series
+    /// cap drops it.
+    ///
+    /// The first call for a name creates its series with `metric_type`; later
+    /// calls with another type are rejected. Timer values are seconds.
+    ///
+    /// # Errors
+    /// [`MetricsError`] naming the bad input for an invalid name, a NaN or
+    /// infinite value, a negative counter increment, a type other than the
+    /// series', or invalid tags. Nothing is recorded then.
+    #[inline]
+    pub fn record_metric(&self, name: &str, value: f64, tags: impl Tags, metric_type: MetricType) -> Result<()> {
+        self.record_inner(name, value, &tags, metric_type, None)
+    }
+
+    /// Like [`record_metric`](Self::record_metric) with an explicit timestamp
+    /// (importing history, replaying a journal). Samples already older than
+    /// the retention are expired at the next insert or read.
+    pub fn record_metric_at(
+        &self,
+        name: &str,
+        value: f64,
+        tags: impl Tags,
+        metric_type: MetricType,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        self.record_inner(name, value, &tags, metric_type, Some(clock::to_nanos(at)))
+    }
+
+    #[inline]
+    fn record_inner(&self, name: &str, value: f64, tags: &impl Tags, ty: MetricType, at: Option<i64>) -> Result<()> {
+        if !self.shared.enabled() {
+            return Ok(());
+        }
+        validate_value(name, ty, value)?;
+        if let Some(series) = self.series.get(name) {
+            check_type(&series, ty)?;
+            return series.record(value, tags, at);
+        }
+        let series = self.create_series(name, ty, None)?;
+        series.record(value, tags, at)
+    }
+
+    /// The series named `name`, creating it with `ty` if absent.
+    fn create_series(&self, name: &str, ty: MetricType, options: Option<&MetricOptions>) -> Result<Arc<MetricSeries>> {
+        validate_name(name)?;
+        let buckets: Arc<[f64]> = match options.and_then(|o| o.buckets.as_deref()) {
+            Some(b) => {
+                validate_buckets(name, b)?;
+                Arc::from(b)
+            }
+            None if ty.is_distribution() => Arc::from(DEFAULT_BUCKETS.as_slice()),
+            None => Arc::from(Vec::new()),
+        };
+        let policy = options.and_then(|o| o.sample_policy).unwrap_or_default();
+        let entry = self.series.entry(Arc::from(name)).or_insert_with(|| {
+            let s = MetricSeries::new(Arc::from(name), ty, Arc::clone(&self.shared), buckets, policy);
+            Arc::new(s)
+        });
+        check_type(&entry, ty)?;
+        Ok(Arc::clone(&entry))
+    }
+
+    /// Registers a metric ahead of use, with help text, buckets and a sample
+    /// policy. Creates the series if needed; on an existing series updates the
+    /// description and policy.
+    ///
+    /// # Errors
+    /// An invalid name, a type other than the existing series', invalid
+    /// buckets, or buckets that differ from an existing series' buckets.
+    ///
+    /// ```
+    /// use metrics_core::{MetricOptions, MetricsCollector, MetricType};
+    /// let c = MetricsCollector::default();
+    /// c.describe_metric("job_duration_seconds", MetricType::Timer, MetricOptions {
+    ///     description: Some("Run time of one job".into()),
+    ///     buckets: Some(vec![0.1, 1.0, 10.0, 60.0]),
+    ///     ..Default::default()
+    /// })?;
+    /// assert_eq!(c.get_metric_series("job_duration_seconds").unwrap().buckets(), &[0.1, 1.0, 10.0, 60.0]);
+    /// # Ok::<(), metrics_core::MetricsError>(())
+    /// ```
+    pub fn describe_metric(&self, name: &str, ty: MetricType, options: MetricOptions) -> Result<Arc<MetricSeries>> {
+        let series = self.create_series(name, ty, Some(&options))?;
+        if let Some(b) = &options.buckets
+            && series.buckets() != b.as_slice()
+        {
+            return Err(MetricsError::InvalidBuckets {
+                name: name.to_owned(),
+                buckets: b.clone(),
+                reason: "the series already exists with other buckets",
+            });
+        }
+        if options.description.is_some() {
+            series.set_description(options.description);
+        }
+        if let Some(p) = options.sample_policy {
+            series.set_sample_policy(p);
+        }
+        Ok(series)
+    }
+
+    fn entry_handle<T>(
+        &self,
+        name: &str,
+        tags: impl Tags,
+        ty: MetricType,
+        make: impl FnOnce(Arc<MetricSeries>, Arc<crate::series::TagEntry>) -> T,
+    ) -> Result<T> {
+        let series = match self.series.get(name) {
+            Some(s) => {
+                check_type(&s, ty)?;
+                Arc::clone(&s)
+            }
+            None => self.create_series(name, ty, None)?,
+        };
+        let entry = series.with_entry(&tags, Arc::clone)?;
+        Ok(make(series, entry))
+    }
+
+    /// A handle to the counter (`name`, `tags`). Resolve it once and keep it:
+    /// updates through it do no lookup or hashing.
+    ///
+    /// # Errors
+    /// As [`record_metric`](Self::record_metric) for the name and tags.
+    pub fn counter(&self, name: &str, tags: impl Tags) -> Result<Counter> {
+        self.entry_handle(name, tags, MetricType::Counter, Counter::new)
+    }
+
+    /// A handle to the gauge (`name`, `tags`).
+    ///
+    /// # Errors
+    /// As [`record_metric`](Self::record_metric) for the name and tags.
+    pub fn gauge(&self, name: &str, tags: impl Tags) -> Result<Gauge> {
+        self.entry_handle(name, tags, MetricType::Gauge, Gauge::new)
+    }
+
+    /// A handle to the histogram (`name`, `tags`).
+    ///
+    /// # Errors
+    /// As [`record_metric`](Self::record_metric) for the name and tags.
+    pub fn histogram(&self, name: &str, tags: impl Tags) -> Result<Histogram> {
+        self.entry_handle(name, tags, MetricType::Histogram, Histogram::new)
+    }
+
+    /// A handle to the timer (`name`, `tags`); durations are kept in seconds.
+    ///
+    /// # Errors
+    /// As [`record_metric`](Self::record_metric) for the name and tags.
+    pub fn timer(&self, name: &str, tags: impl Tags) -> Result<Timer> {
+        self.entry_handle(name, tags, MetricType::Timer, Timer::new)
+    }
+
+    /// The series named `name`.
+    pub fn get_metric_series(&self, name: &str) -> Option<Arc<MetricSeries>> {
+        self.series.get(name).map(|s| Arc::clone(&s))
+    }
+
+    fn all_series(&self) -> Vec<Arc<MetricSeries>> {
+        let mut all: Vec<Arc<MetricSeries>> = self.series.iter().map(|e| Arc::clone(e.value())).collect();
+        all.sort_by(|a, b| a.name().cmp(b.name()));
+        all
+    }
+
+    /// Every series' name, type and size, sorted by name.
+    pub fn list_series(&self) -> Vec<SeriesInfo> {
+        self.all_series()
+            .iter()
+            .map(|s| SeriesInfo {
+                name: s.name().to_owned(),
+                metric_type: s.metric_type(),
+                samples: s.len(),
+                tag_sets: s.tag_sets().len(),
+            })
+            .collect()
+    }
+
+    /// Removes the series `name` and returns it. Handles to it keep working
+    /// but update a detached series that no export sees.
+    pub fn remove_series(&self, name: &str) -> Option<Arc<MetricSeries>> {
+        self.series.remove(name).map(|(_, s)| s)
+    }
+
+    /// Removes every series.
+    pub fn clear_all(&self) {
+        self.series.clear();
+    }
+
+    /// A consistent copy of every series with samples and aggregates.
+    pub fn snapshot(&self) -> Snapshot {
+        self.snapshot_with(true)
+    }
+
+    /// A copy of every series' aggregates only (what exposition formats
+    /// need); much cheaper than [`snapshot`](Self::snapshot) with long histories.
+    pub fn aggregate_snapshot(&self) -> Snapshot {
+        self.snapshot_with(false)
+    }
+
+    fn snapshot_with(&self, samples: bool) -> Snapshot {
+        Snapshot {
+            taken_at: self.now(),
+            series: self.all_series().iter().map(|s| s.snapshot(samples)).collect(),
+        }
+    }
+}
+
+fn check_type(series: &MetricSeries, requested: MetricType) -> Result<()> {
+    if series.metric_type() != requested {
+        return Err(MetricsError::TypeMismatch {
+            name: series.name().to_owned(),
+            existing: series.metric_type(),
+            requested,
+        });
+    }
+    Ok(())
+}
+
+static GLOBAL: OnceLock<Arc<MetricsCollector>> = OnceLock::new();
+
+/// The process-wide collector, created with [`MetricsConfig::default`] on
+/// first use. [`MetricsManager::initialize`](crate::MetricsManager::initialize)
+/// reconfigures it in place, so handles resolved before initialization stay
+/// valid.
+pub fn get_metrics_collector() -> &'static MetricsCollector {
+    global_collector_arc()
+}
+
+pub(crate) fn global_collector_arc() -> &'static Arc<MetricsCollector> {
+    GLOBAL.get_or_init(|| Arc::new(MetricsCollector::default()))
+}

@@ -1,0 +1,74 @@
+//! CSV export: one file per series, `timestamp,value,<sorted tag keys>`.
+//!
+//! File names come from series names through
+//! [`sanitize_file_stem`](super::sanitize_file_stem): nothing is written
+//! outside the target directory and no series overwrites another's file.
+//! Text cells starting with `=`, `+`, `-`, `@`, tab or carriage return are
+//! prefixed with `'` so spreadsheets do not evaluate them as formulas; the
+//! numeric `value` column is written as a plain number.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+
+use time::format_description::well_known::Rfc3339;
+
+use super::files::{sanitize_file_stem, write_atomic};
+use crate::error::{MetricsError, Result};
+use crate::snapshot::{SeriesSnapshot, Snapshot};
+
+/// Escapes a text cell against spreadsheet formula injection.
+pub fn escape_cell(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+/// Encodes one series' retained samples as CSV.
+///
+/// # Errors
+/// [`MetricsError::Csv`] if the writer fails (it writes to memory, so only
+/// on a bug).
+pub fn encode_series(series: &SeriesSnapshot) -> Result<Vec<u8>> {
+    let keys: BTreeSet<&str> = series.samples.iter().flat_map(|v| v.tags.keys()).collect();
+    let csv_err = |source| MetricsError::Csv {
+        series: series.name.clone(),
+        source,
+    };
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header: Vec<std::borrow::Cow<'_, str>> = vec!["timestamp".into(), "value".into()];
+    header.extend(keys.iter().map(|k| escape_cell(k)));
+    w.write_record(header.iter().map(|c| c.as_bytes())).map_err(csv_err)?;
+    let mut row: Vec<String> = Vec::with_capacity(keys.len() + 2);
+    for v in &series.samples {
+        row.clear();
+        row.push(v.timestamp.format(&Rfc3339).unwrap_or_default());
+        row.push(v.value.to_string());
+        row.extend(
+            keys.iter()
+                .map(|k| escape_cell(v.tags.get(k).unwrap_or("")).into_owned()),
+        );
+        w.write_record(&row).map_err(csv_err)?;
+    }
+    w.into_inner().map_err(|e| csv_err(csv::Error::from(e.into_error())))
+}
+
+/// Writes one `<stem>.csv` per series of `snapshot` into `dir` (created if
+/// missing) and returns the paths, in series-name order.
+///
+/// # Errors
+/// [`MetricsError::Io`] naming the directory or file that could not be
+/// written. Files written before the failure are left in place.
+pub fn write_dir(snapshot: &Snapshot, dir: &Path) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).map_err(|e| MetricsError::io("creating directory", dir, e))?;
+    let mut used = HashSet::new();
+    let mut paths = Vec::with_capacity(snapshot.series.len());
+    for series in &snapshot.series {
+        let stem = sanitize_file_stem(&series.name, &mut used);
+        let path = dir.join(format!("{stem}.csv"));
+        write_atomic(&path, &encode_series(series)?)?;
+        paths.push(path);
+    }
+    Ok(paths)
+}

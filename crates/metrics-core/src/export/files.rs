@@ -1,0 +1,171 @@
+//! Writing files safely: atomic replacement and file names derived from data.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{MetricsError, Result};
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same
+/// directory is written, flushed to disk, then renamed over `path`. Readers
+/// see the old content or the new, never a torn file.
+///
+/// # Errors
+/// [`MetricsError::Io`] naming the path.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let file_name = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(
+        ".{file_name}.tmp-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut f = File::create(&tmp).map_err(|e| MetricsError::io("creating", &tmp, e))?;
+        f.write_all(bytes).map_err(|e| MetricsError::io("writing", &tmp, e))?;
+        f.sync_all().map_err(|e| MetricsError::io("syncing", &tmp, e))?;
+        fs::rename(&tmp, path).map_err(|e| MetricsError::io("renaming into place", path, e))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Longest file stem produced, in bytes (before any suffix).
+const MAX_STEM: usize = 100;
+
+const RESERVED: [&str; 22] = [
+    "con", "prn", "aux", "nul", "com1", "com2", "com3", "com4", "com5", "com6", "com7", "com8", "com9", "lpt1", "lpt2",
+    "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9",
+];
+
+fn fnv64(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Turns a series name into a file stem that is safe on every common file
+/// system and unique among the stems already in `used` (compared without
+/// case, for case-insensitive file systems); the stem is added to `used`.
+///
+/// Names made only of `[A-Za-z0-9._-]` (not starting with `.`, not a
+/// reserved Windows device name, at most 100 bytes) are kept as they are.
+/// Anything else is mapped to those characters and suffixed with a hash of
+/// the original name, so two names that sanitize alike still get two files.
+///
+/// ```
+/// use std::collections::HashSet;
+/// use metrics_core::export::sanitize_file_stem;
+/// let mut used = HashSet::new();
+/// assert_eq!(sanitize_file_stem("job.duration", &mut used), "job.duration");
+/// let s = sanitize_file_stem("../../etc/passwd", &mut used);
+/// assert!(!s.contains('/') && !s.starts_with('.'));
+/// ```
+pub fn sanitize_file_stem(name: &str, used: &mut HashSet<String>) -> String {
+    let mut stem: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if stem.starts_with('.') {
+        stem.replace_range(0..1, "_");
+    }
+    if stem.len() > MAX_STEM {
+        stem.truncate(MAX_STEM);
+    }
+    let device = stem.split('.').next().unwrap_or("").to_ascii_lowercase();
+    if RESERVED.contains(&device.as_str()) {
+        stem.insert(0, '_');
+    }
+    if stem.is_empty() {
+        stem.push('_');
+    }
+    if stem != name {
+        stem = format!("{stem}-{:016x}", fnv64(name));
+    }
+    let mut candidate = stem.clone();
+    let mut n = 2u32;
+    while used.contains(&candidate.to_ascii_lowercase()) {
+        candidate = format!("{stem}-{n}");
+        n += 1;
+    }
+    used.insert(candidate.to_ascii_lowercase());
+    candidate
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stem(name: &str) -> String {
+        sanitize_file_stem(name, &mut HashSet::new())
+    }
+
+    #[test]
+    fn safe_names_are_kept() {
+        assert_eq!(stem("job_duration_seconds"), "job_duration_seconds");
+        assert_eq!(stem("system.cpu_percent"), "system.cpu_percent");
+    }
+
+    #[test]
+    fn hostile_names_stay_inside() {
+        for name in [
+            "../../x",
+            "a/b",
+            "",
+            "..",
+            ".",
+            "CON",
+            "con.txt",
+            "a\\b",
+            "C:x",
+            &"n".repeat(10_000),
+        ] {
+            let s = stem(name);
+            assert!(!s.is_empty(), "{name:?}");
+            assert!(!s.contains(['/', '\\', ':']), "{name:?} -> {s}");
+            assert!(!s.starts_with('.'), "{name:?} -> {s}");
+            assert!(s.len() <= MAX_STEM + 17, "{name:?} -> {} bytes", s.len());
+            assert!(
+                !RESERVED.contains(&s.split('.').next().unwrap().to_ascii_lowercase().as_str()),
+                "{s}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_that_sanitize_alike_differ() {
+        let mut used = HashSet::new();
+        let a = sanitize_file_stem("a/b", &mut used);
+        let b = sanitize_file_stem("a:b", &mut used);
+        let c = sanitize_file_stem("a_b", &mut used);
+        let d = sanitize_file_stem("A_B", &mut used);
+        let all: HashSet<String> = [&a, &b, &c, &d].iter().map(|s| s.to_ascii_lowercase()).collect();
+        assert_eq!(all.len(), 4, "{a} {b} {c} {d}");
+    }
+
+    #[test]
+    fn write_atomic_replaces_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.json");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temp files left");
+    }
+}

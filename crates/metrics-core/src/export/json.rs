@@ -1,0 +1,114 @@
+//! JSON export in the seed's shape, and import back into a collector.
+//!
+//! ```json
+//! {"job_duration": {"type": "timer",
+//!                   "values": [{"name": "job_duration", "value": 0.25,
+//!                               "timestamp": "2026-11-28T05:00:00Z",
+//!                               "tags": {"status": "completed"}, "type": "timer"}],
+//!                   "aggregates": [...], "dropped_samples": 0, ...}}
+//! ```
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::snapshot::{SeriesSnapshot, Snapshot, TagSetAggregate};
+use crate::tags::TagSet;
+use crate::types::MetricType;
+
+/// One series in the JSON export.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonSeries<'a> {
+    /// The series type.
+    #[serde(rename = "type")]
+    pub metric_type: MetricType,
+    /// Help text, when registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<Cow<'a, str>>,
+    /// Retained samples, oldest first.
+    #[serde(default)]
+    pub values: Vec<JsonSample<'a>>,
+    /// Cumulative aggregates per tag set.
+    #[serde(default)]
+    pub aggregates: Cow<'a, [TagSetAggregate]>,
+    /// Samples evicted by the per-series cap.
+    #[serde(default)]
+    pub dropped_samples: u64,
+    /// Samples expired by retention.
+    #[serde(default)]
+    pub expired_samples: u64,
+    /// Updates folded into the overflow tag set.
+    #[serde(default)]
+    pub overflow_updates: u64,
+    /// Handle updates ignored for non-finite values.
+    #[serde(default)]
+    pub rejected_values: u64,
+}
+
+/// One sample in the JSON export.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonSample<'a> {
+    /// The series name (repeated, as in the seed's format).
+    pub name: Cow<'a, str>,
+    /// The value.
+    pub value: f64,
+    /// RFC 3339, UTC.
+    #[serde(with = "time::serde::rfc3339")]
+    pub timestamp: OffsetDateTime,
+    /// The sample's tags.
+    pub tags: TagSet,
+    /// The series type.
+    #[serde(rename = "type")]
+    pub metric_type: MetricType,
+}
+
+/// The whole export: series name → series.
+pub type JsonExport<'a> = BTreeMap<Cow<'a, str>, JsonSeries<'a>>;
+
+fn series_view(s: &SeriesSnapshot) -> JsonSeries<'_> {
+    JsonSeries {
+        metric_type: s.metric_type,
+        description: s.description.as_deref().map(Cow::Borrowed),
+        values: s
+            .samples
+            .iter()
+            .map(|v| JsonSample {
+                name: Cow::Borrowed(&s.name),
+                value: v.value,
+                timestamp: v.timestamp,
+                tags: v.tags.clone(),
+                metric_type: v.metric_type,
+            })
+            .collect(),
+        aggregates: Cow::Borrowed(&s.aggregates),
+        dropped_samples: s.dropped_samples,
+        expired_samples: s.expired_samples,
+        overflow_updates: s.overflow_updates,
+        rejected_values: s.rejected_values,
+    }
+}
+
+/// The export view of `snapshot`, borrowing from it.
+pub fn to_export(snapshot: &Snapshot) -> JsonExport<'_> {
+    snapshot
+        .series
+        .iter()
+        .map(|s| (Cow::Borrowed(s.name.as_str()), series_view(s)))
+        .collect()
+}
+
+/// Encodes `snapshot` as pretty-printed JSON.
+pub fn encode(snapshot: &Snapshot) -> String {
+    // Serializing maps with string keys and plain values cannot fail.
+    serde_json::to_string_pretty(&to_export(snapshot)).unwrap_or_else(|e| format!("{{\"error\": {:?}}}", e.to_string()))
+}
+
+/// Parses a JSON export.
+///
+/// # Errors
+/// [`MetricsError::Json`](crate::MetricsError::Json) with serde's line and column.
+pub fn decode(json: &str) -> crate::Result<JsonExport<'static>> {
+    Ok(serde_json::from_str(json)?)
+}

@@ -1,0 +1,275 @@
+//! Handles: pre-resolved (name, tag set) pairs for the hot path.
+//!
+//! A handle is two `Arc`s — the series and its tag-set entry — so cloning is
+//! two atomic increments and an update does no lookup, hashing or
+//! allocation. Whether an update is also kept as a timestamped sample is the
+//! series' [`SamplePolicy`](crate::SamplePolicy).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::aggregate::Aggregate;
+use crate::series::{MetricSeries, TagEntry};
+use crate::tags::TagSet;
+
+macro_rules! handle_common {
+    ($ty:ident) => {
+        impl $ty {
+            pub(crate) fn new(series: Arc<MetricSeries>, entry: Arc<TagEntry>) -> Self {
+                $ty { series, entry }
+            }
+
+            /// The metric name.
+            pub fn name(&self) -> &str {
+                self.series.name()
+            }
+
+            /// The tag set this handle updates.
+            pub fn tags(&self) -> &TagSet {
+                &self.entry.tags
+            }
+
+            /// The series this handle updates.
+            pub fn series(&self) -> &Arc<MetricSeries> {
+                &self.series
+            }
+        }
+    };
+}
+
+/// A monotonically increasing counter bound to one tag set.
+///
+/// Increments are exact under any number of threads. Under contention the
+/// counter spreads over per-thread cells (like Java's `LongAdder`), so two
+/// threads hammering one counter do not fight over one cache line.
+/// The total wraps at `u64::MAX`.
+///
+/// ```
+/// use metrics_core::{MetricsCollector, AggregateValue};
+/// let c = MetricsCollector::default();
+/// let jobs = c.counter("jobs_completed", &[("queue", "default")])?;
+/// jobs.increment(1);
+/// jobs.increment(2);
+/// assert_eq!(jobs.value(), 3);
+/// # Ok::<(), metrics_core::MetricsError>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a handle does nothing until it is updated; keep it and call increment"]
+pub struct Counter {
+    series: Arc<MetricSeries>,
+    entry: Arc<TagEntry>,
+}
+handle_common!(Counter);
+
+impl Counter {
+    /// Adds `n`.
+    #[inline]
+    pub fn increment(&self, n: u64) {
+        if !self.series.enabled() {
+            return;
+        }
+        if let Aggregate::Counter(c) = &self.entry.aggregate {
+            c.add(n);
+        }
+        if self.series.keeps_handle_samples() {
+            self.series.push_handle_sample(self.entry.id, n as f64);
+        }
+    }
+
+    /// The integer total of this tag set (fractional `record_metric`
+    /// increments are in the series' aggregate, not here).
+    pub fn value(&self) -> u64 {
+        match &self.entry.aggregate {
+            Aggregate::Counter(c) => c.total_u64(),
+            _ => 0,
+        }
+    }
+}
+
+/// A gauge bound to one tag set: a value that goes up and down.
+///
+/// NaN and infinite values are ignored and counted in
+/// [`MetricSeries::rejected_values`].
+///
+/// ```
+/// use metrics_core::MetricsCollector;
+/// let c = MetricsCollector::default();
+/// let g = c.gauge("jobs_in_flight", &[])?;
+/// g.set(4.0);
+/// g.increment(1.0);
+/// g.decrement(2.0);
+/// assert_eq!(g.value(), 3.0);
+/// # Ok::<(), metrics_core::MetricsError>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a handle does nothing until it is updated; keep it and call set"]
+pub struct Gauge {
+    series: Arc<MetricSeries>,
+    entry: Arc<TagEntry>,
+}
+handle_common!(Gauge);
+
+impl Gauge {
+    #[inline]
+    fn update(&self, v: f64, op: impl FnOnce(&crate::aggregate::GaugeCell, f64)) {
+        if !self.series.enabled() {
+            return;
+        }
+        if !v.is_finite() {
+            self.series.count_rejected();
+            return;
+        }
+        if let Aggregate::Gauge(g) = &self.entry.aggregate {
+            op(g, v);
+            if self.series.keeps_handle_samples() {
+                self.series.push_handle_sample(self.entry.id, g.get());
+            }
+        }
+    }
+
+    /// Sets the value.
+    #[inline]
+    pub fn set(&self, v: f64) {
+        self.update(v, |g, v| g.set(v));
+    }
+
+    /// Adds `v`.
+    #[inline]
+    pub fn increment(&self, v: f64) {
+        self.update(v, |g, v| g.add(v));
+    }
+
+    /// Subtracts `v`.
+    #[inline]
+    pub fn decrement(&self, v: f64) {
+        self.update(v, |g, v| g.add(-v));
+    }
+
+    /// The current value (0 before the first update).
+    pub fn value(&self) -> f64 {
+        match &self.entry.aggregate {
+            Aggregate::Gauge(g) => g.get(),
+            _ => 0.0,
+        }
+    }
+}
+
+/// A histogram bound to one tag set.
+///
+/// NaN and infinite values are ignored and counted in
+/// [`MetricSeries::rejected_values`].
+#[derive(Debug, Clone)]
+#[must_use = "a handle does nothing until it is updated; keep it and call record"]
+pub struct Histogram {
+    series: Arc<MetricSeries>,
+    entry: Arc<TagEntry>,
+}
+handle_common!(Histogram);
+
+impl Histogram {
+    /// Records one observation.
+    #[inline]
+    pub fn record(&self, v: f64) {
+        record_distribution(&self.series, &self.entry, v);
+    }
+}
+
+#[inline]
+fn record_distribution(series: &MetricSeries, entry: &TagEntry, v: f64) {
+    if !series.enabled() {
+        return;
+    }
+    if !v.is_finite() {
+        series.count_rejected();
+        return;
+    }
+    if let Aggregate::Histogram(h) = &entry.aggregate {
+        h.record(v);
+    }
+    if series.keeps_handle_samples() {
+        series.push_handle_sample(entry.id, v);
+    }
+}
+
+/// A timer bound to one tag set; durations are kept in seconds.
+///
+/// ```
+/// use metrics_core::MetricsCollector;
+/// use std::time::Duration;
+/// let c = MetricsCollector::default();
+/// let t = c.timer("request_seconds", &[("route", "/")])?;
+/// t.record(Duration::from_millis(250));
+/// {
+///     let _guard = t.start(); // records when dropped
+/// }
+/// # Ok::<(), metrics_core::MetricsError>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a handle does nothing until it is updated; keep it and call record or start"]
+pub struct Timer {
+    series: Arc<MetricSeries>,
+    entry: Arc<TagEntry>,
+}
+handle_common!(Timer);
+
+impl Timer {
+    /// Records one duration.
+    #[inline]
+    pub fn record(&self, d: Duration) {
+        record_distribution(&self.series, &self.entry, d.as_secs_f64());
+    }
+
+    /// Records `seconds` directly.
+    #[inline]
+    pub fn record_seconds(&self, seconds: f64) {
+        record_distribution(&self.series, &self.entry, seconds);
+    }
+
+    /// Starts timing; the returned guard records the elapsed time when it is
+    /// dropped (including during a panic unwind) or stopped.
+    #[inline]
+    pub fn start(&self) -> TimerGuard<'_> {
+        TimerGuard {
+            timer: self,
+            start: Instant::now(),
+            armed: true,
+        }
+    }
+}
+
+/// Records the time since [`Timer::start`] when dropped.
+#[derive(Debug)]
+#[must_use = "the guard records when dropped; binding it to `_` drops it at once"]
+pub struct TimerGuard<'a> {
+    timer: &'a Timer,
+    start: Instant,
+    armed: bool,
+}
+
+impl TimerGuard<'_> {
+    /// Records now and returns the elapsed time.
+    pub fn stop(mut self) -> Duration {
+        let elapsed = self.start.elapsed();
+        self.timer.record(elapsed);
+        self.armed = false;
+        elapsed
+    }
+
+    /// Drops the guard without recording.
+    pub fn discard(mut self) {
+        self.armed = false;
+    }
+
+    /// Time since start, without recording.
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+}
+
+impl Drop for TimerGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.timer.record(self.start.elapsed());
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! A concurrent metrics store for Rust programs: counters, gauges,
+//! histograms and timers with tags, timestamped samples, retention, exact
+//! summaries, cumulative aggregates, and JSON/CSV export.
+//!
+//! ```
+//! use metrics_core::{MetricsCollector, MetricsConfig, MetricType, TagFilter, SummaryQuery};
+//!
+//! let metrics = MetricsCollector::new(MetricsConfig::default());
+//!
+//! // The event path: every call is kept as a timestamped sample.
+//! metrics.record_metric("job_duration_seconds", 1.5, &[("status", "completed")], MetricType::Timer)?;
+//! metrics.record_metric("job_duration_seconds", 0.5, &[("status", "failed")], MetricType::Timer)?;
+//!
+//! // The hot path: a handle resolved once, updated without lookups.
+//! let done = metrics.counter("jobs_total", &[("status", "completed")])?;
+//! done.increment(1);
+//!
+//! let series = metrics.get_metric_series("job_duration_seconds").unwrap();
+//! let completed = series.values_matching(&TagFilter::new().with("status", "completed"));
+//! assert_eq!(completed.len(), 1);
+//! assert_eq!(series.summary(&SummaryQuery::all()).unwrap().sum, 2.0);
+//!
+//! let json = metrics.export_to_json();
+//! assert!(json.contains("\"job_duration_seconds\""));
+//! # Ok::<(), metrics_core::MetricsError>(())
+//! ```
+//!
+//! Most programs use the process-wide collector, [`get_metrics_collector`],
+//! and start background sampling and export with [`initialize_metrics`].
+//! `docs/architecture.md` in the repository explains the design.
+
+mod aggregate;
+pub mod clock;
+mod collector;
+mod config;
+mod error;
+pub mod export;
+mod handles;
+mod manager;
+mod ring;
+mod series;
+pub mod sketch;
+mod snapshot;
+mod summary;
+pub mod system;
+mod tags;
+mod types;
+mod validate;
+
+pub use collector::{DEFAULT_BUCKETS, MetricOptions, MetricsCollector, get_metrics_collector};
+pub use config::{ENV_VARS, MetricsConfig};
+pub use error::{ConfigError, MetricsError, Result};
+pub use export::ImportStats;
+pub use handles::{Counter, Gauge, Histogram, Timer, TimerGuard};
+pub use manager::{
+    ExportPaths, MetricsManager, export_all, initialize_metrics, initialize_metrics_with, shutdown_metrics,
+};
+pub use series::{MetricSeries, SamplePolicy};
+pub use snapshot::{
+    AggregateValue, Bucket, HistogramSnapshot, Quantiles, SeriesInfo, SeriesSnapshot, Snapshot, TagSetAggregate,
+};
+pub use summary::{Summary, SummaryQuery};
+pub use system::record_system_metrics;
+pub use tags::{TagFilter, TagSet, Tags};
+pub use types::{MetricType, MetricValue, ParseMetricTypeError};
+pub use validate::{MAX_NAME_LEN, MAX_TAG_KEY_LEN, MAX_TAG_VALUE_LEN, MAX_TAGS_LIMIT, OVERFLOW_TAG_KEY, validate_name};

@@ -1,0 +1,204 @@
+//! `SampleRing`: the retained, timestamped samples of one series.
+//!
+//! Samples are 24 bytes (timestamp, value, tag-set id) and live in fixed-size
+//! chunks, so memory is the retained samples plus at most two partly used
+//! chunks — never the doubling slack of a growing `Vec`. Inserting is O(1)
+//! amortized: pruning pops from the front, and every sample is popped at most
+//! once.
+
+use std::collections::VecDeque;
+
+/// Samples per chunk: 512 × 24 B = 12 KiB.
+const CHUNK: usize = 512;
+
+/// One retained sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Sample {
+    /// Nanoseconds since the Unix epoch (UTC).
+    pub(crate) ts: i64,
+    pub(crate) value: f64,
+    /// Index of the tag set in the series' tag index.
+    pub(crate) tags: u32,
+}
+
+#[derive(Debug)]
+struct Chunk {
+    samples: Vec<Sample>,
+    /// Samples before `head` have been popped.
+    head: usize,
+}
+
+/// A FIFO of samples with age and count limits.
+#[derive(Debug, Default)]
+pub(crate) struct SampleRing {
+    chunks: VecDeque<Chunk>,
+    len: usize,
+    /// Samples evicted by the count cap (age-based expiry is not counted).
+    dropped: u64,
+    /// Samples expired by retention age.
+    expired: u64,
+    /// A chunk kept for reuse so a ring at its cap does not allocate.
+    spare: Option<Vec<Sample>>,
+}
+
+impl SampleRing {
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    pub(crate) fn expired(&self) -> u64 {
+        self.expired
+    }
+
+    /// Appends `sample`, then drops samples older than `cutoff` (ns) and the
+    /// oldest samples beyond `max_len`.
+    pub(crate) fn push(&mut self, sample: Sample, cutoff: i64, max_len: usize) {
+        self.expire(cutoff);
+        let need_chunk = self.chunks.back().is_none_or(|c| c.samples.len() == CHUNK);
+        if need_chunk {
+            let samples = self.spare.take().unwrap_or_else(|| Vec::with_capacity(CHUNK));
+            self.chunks.push_back(Chunk { samples, head: 0 });
+        }
+        if let Some(back) = self.chunks.back_mut() {
+            back.samples.push(sample);
+            self.len += 1;
+        }
+        while self.len > max_len {
+            self.pop_front();
+            self.dropped += 1;
+        }
+    }
+
+    /// Drops samples at the front older than `cutoff` (ns since epoch).
+    pub(crate) fn expire(&mut self, cutoff: i64) {
+        while let Some(front) = self.front() {
+            if front.ts >= cutoff {
+                break;
+            }
+            self.pop_front();
+            self.expired += 1;
+        }
+    }
+
+    fn front(&self) -> Option<&Sample> {
+        self.chunks.front().and_then(|c| c.samples.get(c.head))
+    }
+
+    fn pop_front(&mut self) {
+        let Some(front) = self.chunks.front_mut() else {
+            return;
+        };
+        front.head += 1;
+        self.len -= 1;
+        if front.head == front.samples.len()
+            && let Some(mut chunk) = self.chunks.pop_front()
+            && self.spare.is_none()
+            && chunk.samples.capacity() == CHUNK
+        {
+            chunk.samples.clear();
+            self.spare = Some(chunk.samples);
+        }
+    }
+
+    /// Every retained sample, oldest first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Sample> + '_ {
+        self.chunks.iter().flat_map(|c| c.samples[c.head..].iter())
+    }
+
+    /// The newest sample for which `keep` holds.
+    pub(crate) fn last_where(&self, mut keep: impl FnMut(&Sample) -> bool) -> Option<Sample> {
+        self.chunks
+            .iter()
+            .rev()
+            .flat_map(|c| c.samples[c.head..].iter().rev())
+            .find(|s| keep(s))
+            .copied()
+    }
+
+    /// Heap bytes held by the ring.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let chunks: usize = self
+            .chunks
+            .iter()
+            .map(|c| c.samples.capacity() * size_of::<Sample>())
+            .sum();
+        let spare = self.spare.as_ref().map_or(0, |s| s.capacity() * size_of::<Sample>());
+        chunks + spare + self.chunks.capacity() * size_of::<Chunk>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(ts: i64) -> Sample {
+        Sample {
+            ts,
+            value: ts as f64,
+            tags: 0,
+        }
+    }
+
+    #[test]
+    fn sample_is_24_bytes() {
+        assert_eq!(size_of::<Sample>(), 24);
+    }
+
+    #[test]
+    fn keeps_order_and_caps_length() {
+        let mut r = SampleRing::default();
+        for i in 0..2_000 {
+            r.push(s(i), i64::MIN, 1_000);
+        }
+        assert_eq!(r.len(), 1_000);
+        assert_eq!(r.dropped(), 1_000);
+        let ts: Vec<i64> = r.iter().map(|s| s.ts).collect();
+        assert_eq!(ts, (1_000..2_000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn expires_by_age() {
+        let mut r = SampleRing::default();
+        for i in 0..10 {
+            r.push(s(i * 10), i64::MIN, usize::MAX);
+        }
+        r.expire(45);
+        assert_eq!(r.iter().map(|s| s.ts).collect::<Vec<_>>(), vec![50, 60, 70, 80, 90]);
+        assert_eq!(r.expired(), 5);
+        assert_eq!(r.dropped(), 0);
+        r.push(s(200), 100, usize::MAX);
+        assert_eq!(r.iter().map(|s| s.ts).collect::<Vec<_>>(), vec![200]);
+    }
+
+    #[test]
+    fn memory_is_bounded_at_cap() {
+        let mut r = SampleRing::default();
+        for i in 0..100_000 {
+            r.push(s(i), i64::MIN, 10_000);
+        }
+        let per_sample = r.heap_bytes() as f64 / r.len() as f64;
+        assert!(per_sample <= 28.0, "{per_sample} bytes per sample");
+    }
+
+    #[test]
+    fn last_where_finds_newest_match() {
+        let mut r = SampleRing::default();
+        for i in 0..1_500 {
+            r.push(
+                Sample {
+                    ts: i,
+                    value: 0.0,
+                    tags: (i % 3) as u32,
+                },
+                i64::MIN,
+                usize::MAX,
+            );
+        }
+        assert_eq!(r.last_where(|s| s.tags == 1).map(|s| s.ts), Some(1_498));
+        assert_eq!(r.last_where(|s| s.tags == 7), None);
+    }
+}

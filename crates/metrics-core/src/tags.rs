@@ -1,0 +1,410 @@
+//! Tag sets: how callers pass tags, how a series stores them, and how queries
+//! select them.
+//!
+//! A [`TagSet`] is an immutable, sorted, de-duplicated list of `key=value`
+//! pairs, cheap to clone (one `Arc`). Callers pass tags through the [`Tags`]
+//! trait, which the store reads without allocating on the lookup path: the
+//! hash of a tag set does not depend on the order the pairs are given in.
+
+use std::borrow::Borrow;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Anything that can be passed as the tags of a sample.
+///
+/// Implemented for `&[(&str, &str)]`, `&[(&str, &str); N]` (so `&[]` works),
+/// `&[(String, String)]`, `&Vec<(String, String)>`, `&HashMap<String, String>`,
+/// `&BTreeMap<String, String>` and `&TagSet`. Order does not matter.
+pub trait Tags {
+    /// How many pairs there are (including duplicates, which the store rejects).
+    fn tag_count(&self) -> usize;
+    /// Calls `f` once per pair.
+    fn for_each_tag<'a>(&'a self, f: impl FnMut(&'a str, &'a str));
+}
+
+impl Tags for &[(&str, &str)] {
+    fn tag_count(&self) -> usize {
+        self.len()
+    }
+    fn for_each_tag<'a>(&'a self, mut f: impl FnMut(&'a str, &'a str)) {
+        for (k, v) in self.iter() {
+            f(k, v)
+        }
+    }
+}
+
+impl<const N: usize> Tags for &[(&str, &str); N] {
+    fn tag_count(&self) -> usize {
+        N
+    }
+    fn for_each_tag<'a>(&'a self, mut f: impl FnMut(&'a str, &'a str)) {
+        for (k, v) in self.iter() {
+            f(k, v)
+        }
+    }
+}
+
+impl Tags for &[(String, String)] {
+    fn tag_count(&self) -> usize {
+        self.len()
+    }
+    fn for_each_tag<'a>(&'a self, mut f: impl FnMut(&'a str, &'a str)) {
+        for (k, v) in self.iter() {
+            f(k, v)
+        }
+    }
+}
+
+impl Tags for &Vec<(String, String)> {
+    fn tag_count(&self) -> usize {
+        self.len()
+    }
+    fn for_each_tag<'a>(&'a self, mut f: impl FnMut(&'a str, &'a str)) {
+        for (k, v) in self.iter() {
+            f(k, v)
+        }
+    }
+}
+
+impl<S> Tags for &HashMap<String, String, S> {
+    fn tag_count(&self) -> usize {
+        self.len()
+    }
+    fn for_each_tag<'a>(&'a self, mut f: impl FnMut(&'a str, &'a str)) {
+        for (k, v) in self.iter() {
+            f(k, v)
+        }
+    }
+}
+
+impl Tags for &BTreeMap<String, String> {
+    fn tag_count(&self) -> usize {
+        self.len()
+    }
+    fn for_each_tag<'a>(&'a self, mut f: impl FnMut(&'a str, &'a str)) {
+        for (k, v) in self.iter() {
+            f(k, v)
+        }
+    }
+}
+
+impl Tags for &TagSet {
+    fn tag_count(&self) -> usize {
+        self.len()
+    }
+    fn for_each_tag<'a>(&'a self, mut f: impl FnMut(&'a str, &'a str)) {
+        for (k, v) in self.iter() {
+            f(k, v)
+        }
+    }
+}
+
+/// An immutable, sorted set of `key=value` tags. Cloning is one atomic
+/// increment. Serializes as a JSON object (`{"k": "v"}`).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct TagSet(Arc<[(Arc<str>, Arc<str>)]>);
+
+impl TagSet {
+    /// The empty tag set.
+    pub fn empty() -> Self {
+        TagSet::default()
+    }
+
+    /// Builds a tag set from pairs, sorting them by key. A key given twice
+    /// keeps its last value. No validation is done here: the store validates
+    /// tags when they are recorded.
+    pub fn from_pairs<K: AsRef<str>, V: AsRef<str>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+        let mut map = BTreeMap::new();
+        for (k, v) in pairs {
+            map.insert(k.as_ref().to_owned(), v.as_ref().to_owned());
+        }
+        TagSet(map.into_iter().map(|(k, v)| (Arc::from(k), Arc::from(v))).collect())
+    }
+
+    /// Builds from pairs already sorted by key with unique keys.
+    pub(crate) fn from_sorted_unique(pairs: Vec<(Arc<str>, Arc<str>)>) -> Self {
+        debug_assert!(pairs.windows(2).all(|w| w[0].0 < w[1].0));
+        TagSet(pairs.into())
+    }
+
+    /// Number of tags.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are no tags.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The value of `key`, if present.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_ref().cmp(key))
+            .ok()
+            .map(|i| self.0[i].1.as_ref())
+    }
+
+    /// The pairs, sorted by key.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
+        self.0.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
+    }
+
+    /// The keys, sorted.
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.0.iter().map(|(k, _)| k.as_ref())
+    }
+
+    /// Whether every pair given through `tags` is in this set, and nothing else:
+    /// the set equality used for lookups. `tags` with a repeated key never match.
+    pub(crate) fn equals_tags(&self, tags: &impl Tags) -> bool {
+        let n = self.0.len();
+        if tags.tag_count() != n || n > 64 {
+            return false;
+        }
+        let mut seen: u64 = 0;
+        let mut ok = true;
+        tags.for_each_tag(|k, v| {
+            if !ok {
+                return;
+            }
+            match self.0.binary_search_by(|(sk, _)| sk.as_ref().cmp(k)) {
+                Ok(i) if self.0[i].1.as_ref() == v => seen |= 1u64 << i,
+                _ => ok = false,
+            }
+        });
+        let all = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+        ok && seen == all
+    }
+}
+
+impl fmt::Debug for TagSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl fmt::Display for TagSet {
+    /// Formats as `k1=v1,k2=v2` (the empty set as the empty string).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (k, v)) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{k}={v}")?;
+        }
+        Ok(())
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for TagSet {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        TagSet::from_pairs(iter)
+    }
+}
+
+impl Serialize for TagSet {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.len()))?;
+        for (k, v) in self.iter() {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for TagSet {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TagSetVisitor;
+        impl<'de> Visitor<'de> for TagSetVisitor {
+            type Value = TagSet;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of string tag keys to string values")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<TagSet, A::Error> {
+                let mut pairs: Vec<(String, String)> = Vec::new();
+                while let Some((k, v)) = access.next_entry::<String, String>()? {
+                    pairs.push((k, v));
+                }
+                Ok(TagSet::from_pairs(pairs))
+            }
+        }
+        deserializer.deserialize_map(TagSetVisitor)
+    }
+}
+
+/// Selects samples by tags: a sample matches when it carries **every** pair
+/// of the filter (it may carry more). The empty filter matches everything.
+///
+/// ```
+/// use metrics_core::TagFilter;
+/// let f = TagFilter::new().with("status", "completed").with("batch_id", "b1");
+/// assert_eq!(f.len(), 2);
+/// assert!(TagFilter::any().is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TagFilter(Vec<(String, String)>);
+
+impl TagFilter {
+    /// The filter that matches every sample.
+    pub fn new() -> Self {
+        TagFilter(Vec::new())
+    }
+
+    /// Same as [`TagFilter::new`]: matches everything.
+    pub fn any() -> Self {
+        TagFilter::new()
+    }
+
+    /// Adds a required `key=value` pair.
+    #[must_use = "with returns the extended filter"]
+    pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.0.push((key.into(), value.into()));
+        self
+    }
+
+    /// Number of required pairs.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the filter matches everything.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The required pairs.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Whether `tags` carries every pair of the filter.
+    pub fn matches(&self, tags: &TagSet) -> bool {
+        self.0.iter().all(|(k, v)| tags.get(k) == Some(v.as_str()))
+    }
+}
+
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for TagFilter {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        TagFilter(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+    }
+}
+
+impl From<&[(&str, &str)]> for TagFilter {
+    fn from(pairs: &[(&str, &str)]) -> Self {
+        pairs.iter().copied().collect()
+    }
+}
+
+impl<const N: usize> From<&[(&str, &str); N]> for TagFilter {
+    fn from(pairs: &[(&str, &str); N]) -> Self {
+        pairs.iter().copied().collect()
+    }
+}
+
+/// Order-independent hash of a tag list: the wrapping sum of per-pair hashes,
+/// mixed with the count. Equal sets hash equal whatever order the pairs came in.
+pub(crate) fn hash_tags(tags: &impl Tags) -> u64 {
+    let state = foldhash::fast::FixedState::with_seed(0x9e37_79b9_7f4a_7c15);
+    let mut sum: u64 = tags.tag_count() as u64;
+    tags.for_each_tag(|k, v| {
+        let mut h = state.build_hasher();
+        h.write(k.as_bytes());
+        h.write_u8(0xff);
+        h.write(v.as_bytes());
+        sum = sum.wrapping_add(h.finish());
+    });
+    // A final mix so that sums of few pairs still spread over the table.
+    let mut h = state.build_hasher();
+    h.write_u64(sum);
+    h.finish()
+}
+
+/// Interns tag keys within one series: every tag set of a series shares one
+/// allocation per distinct key.
+#[derive(Debug, Default)]
+pub(crate) struct KeyInterner(hashbrown::HashTable<Arc<str>>);
+
+impl KeyInterner {
+    pub(crate) fn intern(&mut self, key: &str) -> Arc<str> {
+        let state = foldhash::fast::FixedState::with_seed(7);
+        let hash = state.hash_one(key);
+        if let Some(k) = self.0.find(hash, |k| k.as_ref() == key) {
+            return Arc::clone(k);
+        }
+        let k: Arc<str> = Arc::from(key);
+        self.0
+            .insert_unique(hash, Arc::clone(&k), |k| state.hash_one(Borrow::<str>::borrow(k)));
+        k
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_set_sorts_and_dedups() {
+        let t = TagSet::from_pairs([("b", "2"), ("a", "1"), ("b", "3")]);
+        assert_eq!(t.iter().collect::<Vec<_>>(), vec![("a", "1"), ("b", "3")]);
+        assert_eq!(t.get("b"), Some("3"));
+        assert_eq!(t.get("c"), None);
+        assert_eq!(t.to_string(), "a=1,b=3");
+    }
+
+    #[test]
+    fn hash_does_not_depend_on_order() {
+        let a: &[(&str, &str)] = &[("x", "1"), ("y", "2")];
+        let b: &[(&str, &str)] = &[("y", "2"), ("x", "1")];
+        assert_eq!(hash_tags(&a), hash_tags(&b));
+        let set = TagSet::from_pairs(a.iter().copied());
+        assert_eq!(hash_tags(&&set), hash_tags(&a));
+        let c: &[(&str, &str)] = &[("x", "2"), ("y", "1")];
+        assert_ne!(hash_tags(&a), hash_tags(&c));
+    }
+
+    #[test]
+    fn equality_against_borrowed_tags() {
+        let set = TagSet::from_pairs([("a", "1"), ("b", "2")]);
+        let same: &[(&str, &str)] = &[("b", "2"), ("a", "1")];
+        let dup: &[(&str, &str)] = &[("a", "1"), ("a", "1")];
+        let other: &[(&str, &str)] = &[("a", "1"), ("b", "3")];
+        let shorter: &[(&str, &str)] = &[("a", "1")];
+        assert!(set.equals_tags(&same));
+        assert!(!set.equals_tags(&dup));
+        assert!(!set.equals_tags(&other));
+        assert!(!set.equals_tags(&shorter));
+    }
+
+    #[test]
+    fn filter_requires_every_pair() {
+        let set = TagSet::from_pairs([("a", "1"), ("b", "2")]);
+        assert!(TagFilter::any().matches(&set));
+        assert!(TagFilter::new().with("a", "1").matches(&set));
+        assert!(TagFilter::new().with("a", "1").with("b", "2").matches(&set));
+        assert!(!TagFilter::new().with("a", "1").with("b", "9").matches(&set));
+        assert!(!TagFilter::new().with("c", "1").matches(&set));
+    }
+
+    #[test]
+    fn serde_as_object() {
+        let set = TagSet::from_pairs([("b", "2"), ("a", "1")]);
+        let json = serde_json::to_string(&set).unwrap();
+        assert_eq!(json, r#"{"a":"1","b":"2"}"#);
+        assert_eq!(serde_json::from_str::<TagSet>(&json).unwrap(), set);
+    }
+
+    #[test]
+    fn keys_are_interned() {
+        let mut i = KeyInterner::default();
+        let a = i.intern("status");
+        let b = i.intern("status");
+        assert!(Arc::ptr_eq(&a, &b));
+    }
+}
