@@ -64,10 +64,14 @@ impl Shared {
     pub(crate) fn now_nanos(&self) -> i64 {
         self.clock.now_nanos()
     }
+    #[inline]
+    pub(crate) fn retention_nanos(&self) -> i64 {
+        self.retention_nanos.load(Relaxed)
+    }
     /// Samples older than this (ns since epoch) are expired.
     #[inline]
     pub(crate) fn retention_cutoff(&self) -> i64 {
-        self.now_nanos().saturating_sub(self.retention_nanos.load(Relaxed))
+        self.now_nanos().saturating_sub(self.retention_nanos())
     }
     #[inline]
     pub(crate) fn max_samples(&self) -> usize {

@@ -72,7 +72,7 @@ impl Counter {
             c.add(n);
         }
         if self.series.keeps_handle_samples() {
-            self.series.push_handle_sample(self.entry.id, n as f64);
+            self.series.push_now(self.entry.id, n as f64);
         }
     }
 
@@ -122,7 +122,7 @@ impl Gauge {
         if let Aggregate::Gauge(g) = &self.entry.aggregate {
             op(g, v);
             if self.series.keeps_handle_samples() {
-                self.series.push_handle_sample(self.entry.id, g.get());
+                self.series.push_now(self.entry.id, g.get());
             }
         }
     }
@@ -187,7 +187,7 @@ fn record_distribution(series: &MetricSeries, entry: &TagEntry, v: f64) {
         h.record(v);
     }
     if series.keeps_handle_samples() {
-        series.push_handle_sample(entry.id, v);
+        series.push_now(entry.id, v);
     }
 }
 

@@ -180,7 +180,7 @@ impl MetricSeries {
             MetricType::Counter => Aggregate::Counter(CounterCell::default()),
             MetricType::Gauge => Aggregate::Gauge(GaugeCell::default()),
             MetricType::Histogram | MetricType::Timer => {
-                Aggregate::Histogram(HistogramCell::new(Arc::clone(&self.buckets)))
+                Aggregate::Histogram(Box::new(HistogramCell::new(Arc::clone(&self.buckets))))
             }
         }
     }
@@ -265,20 +265,25 @@ impl MetricSeries {
             entry.aggregate.apply(value);
             entry.id
         })?;
-        let ts = at.unwrap_or_else(|| self.shared.now_nanos());
-        self.push_sample(Sample { ts, value, tags: id });
+        match at {
+            // An explicit timestamp may be old: expire relative to now.
+            Some(ts) => self.push_sample(Sample { ts, value, tags: id }, self.shared.retention_cutoff()),
+            None => self.push_now(id, value),
+        }
         Ok(())
     }
 
-    /// Keeps a sample for a handle update (policy `EveryEvent`).
-    pub(crate) fn push_handle_sample(&self, id: u32, value: f64) {
+    /// Keeps a sample stamped now; one clock read serves as timestamp and
+    /// as the retention cutoff.
+    #[inline]
+    pub(crate) fn push_now(&self, id: u32, value: f64) {
         let ts = self.shared.now_nanos();
-        self.push_sample(Sample { ts, value, tags: id });
+        let cutoff = ts.saturating_sub(self.shared.retention_nanos());
+        self.push_sample(Sample { ts, value, tags: id }, cutoff);
     }
 
     #[inline]
-    fn push_sample(&self, sample: Sample) {
-        let cutoff = self.shared.retention_cutoff();
+    fn push_sample(&self, sample: Sample, cutoff: i64) {
         let max = self.shared.max_samples();
         self.ring
             .lock()

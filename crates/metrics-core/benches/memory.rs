@@ -1,0 +1,85 @@
+//! Memory per retained sample and per new tag set, counted by a global
+//! allocator that tracks live heap bytes.
+//!
+//! Run with `cargo bench -p metrics-core --bench memory`.
+#![allow(clippy::print_stdout)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
+
+use metrics_core::{MetricType, MetricsCollector, MetricsConfig};
+
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: forwards every call to `System` and only adds bookkeeping.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size as isize - layout.size() as isize, Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn live() -> isize {
+    LIVE.load(Relaxed)
+}
+
+fn main() {
+    let config = MetricsConfig {
+        max_samples_per_series: 1_000_000,
+        ..MetricsConfig::default()
+    };
+
+    // Bytes per retained sample: one series, one tag set, many samples.
+    for n in [10_000usize, 100_000, 1_000_000] {
+        let c = MetricsCollector::new(config.clone());
+        c.record_metric("warm", 1.0, &[("k", "v")], MetricType::Gauge).ok();
+        let before = live();
+        for i in 0..n {
+            c.record_metric("warm", i as f64, &[("k", "v")], MetricType::Gauge).ok();
+        }
+        let per = (live() - before) as f64 / n as f64;
+        println!("retained sample: {n:>9} samples  {per:6.2} bytes/sample");
+    }
+
+    // Bytes per new series (tag set): unique label values, aggregates only.
+    for ty in [MetricType::Counter, MetricType::Gauge, MetricType::Histogram] {
+        let c = MetricsCollector::new(config.clone());
+        let warm = c.counter("warm", &[("k", "v")]);
+        drop(warm);
+        let n = 10_000usize;
+        let values: Vec<String> = (0..n).map(|i| format!("{i:08}")).collect();
+        let label_bytes: usize = values.iter().map(|v| v.len() + "id".len()).sum();
+        let before = live();
+        let mut handles = Vec::with_capacity(n);
+        for v in &values {
+            let tags = [("id", v.as_str())];
+            match ty {
+                MetricType::Counter => handles.push(c.counter("per_series", &tags).map(drop)),
+                MetricType::Gauge => handles.push(c.gauge("per_series_g", &tags).map(drop)),
+                _ => handles.push(c.histogram("per_series_h", &tags).map(drop)),
+            }
+        }
+        let handles_bytes = handles.capacity() * size_of::<Result<(), metrics_core::MetricsError>>();
+        let per = (live() - before - handles_bytes as isize) as f64 / n as f64;
+        println!(
+            "new {ty:<9} tag set: {per:7.1} bytes/series (label bytes {:.1})",
+            label_bytes as f64 / n as f64
+        );
+    }
+}
