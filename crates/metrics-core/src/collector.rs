@@ -397,6 +397,12 @@ pub fn get_metrics_collector() -> &'static MetricsCollector {
     global_collector_arc()
 }
 
+/// The process-wide collector as a shared pointer, for components that hold
+/// either it or a private collector (an HTTP server, a batch engine).
+pub fn global_metrics_collector() -> Arc<MetricsCollector> {
+    Arc::clone(global_collector_arc())
+}
+
 pub(crate) fn global_collector_arc() -> &'static Arc<MetricsCollector> {
     GLOBAL.get_or_init(|| Arc::new(MetricsCollector::default()))
 }

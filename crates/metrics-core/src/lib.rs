@@ -47,7 +47,9 @@ mod tags;
 mod types;
 mod validate;
 
-pub use collector::{DEFAULT_BUCKETS, MetricOptions, MetricsCollector, get_metrics_collector};
+pub use collector::{
+    DEFAULT_BUCKETS, MetricOptions, MetricsCollector, get_metrics_collector, global_metrics_collector,
+};
 pub use config::{ENV_VARS, MetricsConfig};
 pub use error::{ConfigError, MetricsError, Result};
 pub use export::ImportStats;

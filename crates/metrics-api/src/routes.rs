@@ -1,0 +1,128 @@
+//! The routes and their handlers.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics_core::export::prometheus::{TextFormat, encode};
+use metrics_core::{MetricSeries, MetricType, MetricValue, Summary, SummaryQuery};
+use serde::Serialize;
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+use crate::query::{self, SeriesQuery};
+use crate::{ApiError, ApiState, auth};
+
+/// The application: every route, the token check and the body limit.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/api/metrics/series", get(list_series))
+        .route("/api/metrics/series/{name}", get(series_values))
+        .route("/api/metrics/series/{name}/summary", get(series_summary))
+        .fallback(|uri: Uri| async move { ApiError::UnknownRoute(uri.path().to_owned()) })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
+        .layer(DefaultBodyLimit::max(1024))
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<ApiState>, headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let format = TextFormat::from_accept(accept);
+    let snapshot = state.collector().aggregate_snapshot();
+    let body = encode(&snapshot, format).text;
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()))],
+        body,
+    )
+        .into_response()
+}
+
+async fn list_series(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+    if let Some((param, _)) = raw.as_deref().and_then(|r| form_urlencoded::parse(r.as_bytes()).next()) {
+        return Err(ApiError::BadParameter {
+            param: param.into_owned(),
+            problem: "unknown parameter; this route takes none".into(),
+        });
+    }
+    Ok(Json(state.collector().list_series()).into_response())
+}
+
+fn find(state: &ApiState, name: &str) -> Result<Arc<MetricSeries>, ApiError> {
+    state
+        .collector()
+        .get_metric_series(name)
+        .ok_or_else(|| ApiError::UnknownSeries(name.to_owned()))
+}
+
+fn since(state: &ApiState, q: &SeriesQuery) -> Option<OffsetDateTime> {
+    q.since_seconds
+        .and_then(time::Duration::checked_seconds_f64)
+        .map(|d| state.collector().now() - d)
+}
+
+#[derive(Serialize)]
+struct SeriesValues {
+    name: String,
+    #[serde(rename = "type")]
+    metric_type: MetricType,
+    /// Samples matching the filters.
+    matching: usize,
+    /// Samples in `values` (the newest `limit` of the matching ones).
+    returned: usize,
+    values: Vec<MetricValue>,
+}
+
+async fn series_values(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<SeriesValues>, ApiError> {
+    let q = query::parse(raw.as_deref(), true)?;
+    let series = find(&state, &name)?;
+    let since = since(&state, &q);
+    let mut values = series.values_matching(&q.tags);
+    if let Some(since) = since {
+        values.retain(|v| v.timestamp >= since);
+    }
+    let matching = values.len();
+    let values = values.split_off(matching.saturating_sub(q.limit));
+    Ok(Json(SeriesValues {
+        name,
+        metric_type: series.metric_type(),
+        matching,
+        returned: values.len(),
+        values,
+    }))
+}
+
+#[derive(Serialize)]
+struct SeriesSummary {
+    name: String,
+    #[serde(rename = "type")]
+    metric_type: MetricType,
+    /// `null` when no sample matches.
+    summary: Option<Summary>,
+}
+
+async fn series_summary(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<SeriesSummary>, ApiError> {
+    let q = query::parse(raw.as_deref(), false)?;
+    let series = find(&state, &name)?;
+    let summary = series.summary(&SummaryQuery {
+        since: since(&state, &q),
+        tags: q.tags,
+    });
+    Ok(Json(SeriesSummary {
+        name,
+        metric_type: series.metric_type(),
+        summary,
+    }))
+}
