@@ -181,8 +181,10 @@ impl MetricsCollector {
     }
 
     /// Like [`record_metric`](Self::record_metric) with an explicit timestamp
-    /// (importing history, replaying a journal). Samples already older than
-    /// the retention are expired at the next insert or read.
+    /// (importing history, replaying a journal). The aggregate is updated;
+    /// a sample already older than the retention is not kept (it counts as
+    /// expired). A sample older than the series' newest one is inserted in
+    /// time order, at a cost proportional to the number of newer samples.
     pub fn record_metric_at(
         &self,
         name: &str,
