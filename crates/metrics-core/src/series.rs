@@ -388,7 +388,9 @@ impl MetricSeries {
 
     /// The cumulative aggregate of exactly `tags` (in any order), if that tag
     /// set was seen. Takes tags in the same forms as
-    /// [`record_metric`](crate::MetricsCollector::record_metric).
+    /// [`record_metric`](crate::MetricsCollector::record_metric). The
+    /// `overflow="true"` set that absorbs tag sets past the cardinality cap
+    /// is found too.
     ///
     /// ```
     /// use metrics_core::{AggregateValue, MetricsCollector, MetricType};
@@ -403,7 +405,15 @@ impl MetricSeries {
     /// ```
     pub fn aggregate(&self, tags: impl Tags) -> Option<AggregateValue> {
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-        index.find(hash_tags(&tags), &tags).map(|e| e.aggregate.value())
+        index
+            .find(hash_tags(&tags), &tags)
+            .or_else(|| {
+                // The overflow set is kept out of the hash table (so records
+                // cannot reach it), so look it up by hand.
+                let id = index.overflow?;
+                index.entries.get(id as usize).filter(|e| e.tags.equals_tags(&tags))
+            })
+            .map(|e| e.aggregate.value())
     }
 
     /// Every tag set's cumulative aggregate, sorted by tags.
