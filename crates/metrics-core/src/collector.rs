@@ -15,7 +15,7 @@ use crate::series::{MetricSeries, SamplePolicy};
 use crate::snapshot::{SeriesInfo, Snapshot};
 use crate::tags::Tags;
 use crate::types::MetricType;
-use crate::validate::{MAX_TAGS_LIMIT, validate_buckets, validate_name, validate_value};
+use crate::validate::{MAX_TAGS_LIMIT, sorted_tags, validate_buckets, validate_name, validate_value};
 
 /// Prometheus' default histogram buckets, in seconds for timers.
 pub const DEFAULT_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -185,8 +185,10 @@ impl MetricsCollector {
     }
 
     /// Like [`record_metric`](Self::record_metric) with an explicit timestamp
-    /// (importing history, replaying a journal). Samples already older than
-    /// the retention are expired at the next insert or read.
+    /// (importing history, replaying a journal). The aggregate is updated;
+    /// a sample already older than the retention is not kept (it counts as
+    /// expired). A sample older than the series' newest one is inserted in
+    /// time order, at a cost proportional to the number of newer samples.
     pub fn record_metric_at(
         &self,
         name: &str,
@@ -208,8 +210,18 @@ impl MetricsCollector {
             check_type(&series, ty)?;
             return series.record(value, tags, at);
         }
-        let series = self.create_series(name, ty, None)?;
+        let series = self.create_series_for(name, ty, tags)?;
         series.record(value, tags, at)
+    }
+
+    /// Creates the series for a first record or handle, after checking the
+    /// name and the tags, so that a rejected first call leaves no empty
+    /// series behind.
+    #[cold]
+    fn create_series_for(&self, name: &str, ty: MetricType, tags: &impl Tags) -> Result<Arc<MetricSeries>> {
+        validate_name(name)?;
+        sorted_tags(name, tags, self.shared.max_tags())?;
+        self.create_series(name, ty, None)
     }
 
     /// The series named `name`, creating it with `ty` if absent.
@@ -283,7 +295,7 @@ impl MetricsCollector {
                 check_type(&s, ty)?;
                 Arc::clone(&s)
             }
-            None => self.create_series(name, ty, None)?,
+            None => self.create_series_for(name, ty, &tags)?,
         };
         let entry = series.with_entry(&tags, Arc::clone)?;
         Ok(make(series, entry))
@@ -405,4 +417,26 @@ pub fn global_metrics_collector() -> Arc<MetricsCollector> {
 
 pub(crate) fn global_collector_arc() -> &'static Arc<MetricsCollector> {
     GLOBAL.get_or_init(|| Arc::new(MetricsCollector::default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_first_call_with_bad_tags_creates_no_series() {
+        let c = MetricsCollector::default();
+        let empty_key: &[(&str, &str)] = &[("", "v")];
+        assert!(matches!(
+            c.record_metric("m", 1.0, empty_key, MetricType::Gauge),
+            Err(MetricsError::EmptyTagKey { .. })
+        ));
+        assert!(matches!(
+            c.counter("c", &[("overflow", "x")]),
+            Err(MetricsError::ReservedTagKey { .. })
+        ));
+        assert!(c.list_series().is_empty());
+        // The name stays free for any type.
+        c.record_metric("m", 1.0, &[], MetricType::Counter).unwrap();
+    }
 }

@@ -54,10 +54,21 @@ impl SampleRing {
         self.expired
     }
 
-    /// Appends `sample`, then drops samples older than `cutoff` (ns) and the
-    /// oldest samples beyond `max_len`.
+    /// Inserts `sample` in timestamp order, then drops samples older than
+    /// `cutoff` (ns) and the oldest samples beyond `max_len`.
+    ///
+    /// A sample already older than `cutoff` is not kept (it counts as
+    /// expired). A sample older than the newest one (a backdated timestamp,
+    /// or two threads racing between reading the clock and locking) is moved
+    /// back to its place, at a cost proportional to the number of newer
+    /// samples, so that the ring stays sorted and expiry from the front
+    /// stays correct.
     pub(crate) fn push(&mut self, sample: Sample, cutoff: i64, max_len: usize) {
         self.expire(cutoff);
+        if sample.ts < cutoff {
+            self.expired += 1;
+            return;
+        }
         let need_chunk = self.chunks.back().is_none_or(|c| c.samples.len() == CHUNK);
         if need_chunk {
             let samples = self.spare.take().unwrap_or_else(|| Vec::with_capacity(CHUNK));
@@ -67,9 +78,29 @@ impl SampleRing {
             back.samples.push(sample);
             self.len += 1;
         }
+        self.sift_back_into_order();
         while self.len > max_len {
             self.pop_front();
             self.dropped += 1;
+        }
+    }
+
+    /// Moves the newest-pushed sample towards the front past every sample
+    /// with a later timestamp (equal timestamps keep insertion order).
+    fn sift_back_into_order(&mut self) {
+        let mut newest_first = self.chunks.iter_mut().rev().flat_map(|c| {
+            let head = c.head;
+            c.samples[head..].iter_mut().rev()
+        });
+        let Some(mut moving) = newest_first.next() else {
+            return;
+        };
+        for earlier in newest_first {
+            if earlier.ts <= moving.ts {
+                break;
+            }
+            std::mem::swap(earlier, moving);
+            moving = earlier;
         }
     }
 
@@ -172,6 +203,32 @@ mod tests {
         assert_eq!(r.dropped(), 0);
         r.push(s(200), 100, usize::MAX);
         assert_eq!(r.iter().map(|s| s.ts).collect::<Vec<_>>(), vec![200]);
+    }
+
+    #[test]
+    fn out_of_order_samples_are_kept_in_time_order() {
+        let mut r = SampleRing::default();
+        for ts in (0..600).map(|i| i * 10) {
+            r.push(s(ts), i64::MIN, usize::MAX);
+        }
+        // Lands in the first chunk, behind 595 newer samples across a chunk boundary.
+        r.push(s(45), i64::MIN, usize::MAX);
+        r.push(s(5_985), i64::MIN, usize::MAX);
+        let ts: Vec<i64> = r.iter().map(|s| s.ts).collect();
+        assert!(ts.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(r.len(), 602);
+        r.expire(50);
+        assert_eq!(r.iter().next().map(|s| s.ts), Some(50));
+        assert_eq!(r.expired(), 6);
+    }
+
+    #[test]
+    fn a_sample_older_than_the_cutoff_is_not_kept() {
+        let mut r = SampleRing::default();
+        r.push(s(100), 50, usize::MAX);
+        r.push(s(10), 50, usize::MAX);
+        assert_eq!(r.iter().map(|s| s.ts).collect::<Vec<_>>(), vec![100]);
+        assert_eq!(r.expired(), 1);
     }
 
     #[test]

@@ -391,10 +391,34 @@ impl MetricSeries {
         index.entries.iter().map(|e| e.tags.clone()).collect()
     }
 
-    /// The cumulative aggregate of exactly `tags`, if that tag set was seen.
-    pub fn aggregate(&self, tags: &impl Tags) -> Option<AggregateValue> {
+    /// The cumulative aggregate of exactly `tags` (in any order), if that tag
+    /// set was seen. Takes tags in the same forms as
+    /// [`record_metric`](crate::MetricsCollector::record_metric). The
+    /// `overflow="true"` set that absorbs tag sets past the cardinality cap
+    /// is found too.
+    ///
+    /// ```
+    /// use metrics_core::{AggregateValue, MetricsCollector, MetricType};
+    /// let c = MetricsCollector::default();
+    /// c.record_metric("jobs", 2.0, &[("status", "ok")], MetricType::Counter)?;
+    /// c.record_metric("jobs", 1.0, &[], MetricType::Counter)?;
+    /// let s = c.get_metric_series("jobs").unwrap();
+    /// assert_eq!(s.aggregate(&[("status", "ok")]), Some(AggregateValue::Counter { total: 2.0 }));
+    /// assert_eq!(s.aggregate(&[]), Some(AggregateValue::Counter { total: 1.0 }));
+    /// assert_eq!(s.aggregate(&[("status", "failed")]), None);
+    /// # Ok::<(), metrics_core::MetricsError>(())
+    /// ```
+    pub fn aggregate(&self, tags: impl Tags) -> Option<AggregateValue> {
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-        index.find(hash_tags(tags), tags).map(|e| e.aggregate.value())
+        index
+            .find(hash_tags(&tags), &tags)
+            .or_else(|| {
+                // The overflow set is kept out of the hash table (so records
+                // cannot reach it), so look it up by hand.
+                let id = index.overflow?;
+                index.entries.get(id as usize).filter(|e| e.tags.equals_tags(&tags))
+            })
+            .map(|e| e.aggregate.value())
     }
 
     /// Every tag set's cumulative aggregate, sorted by tags.

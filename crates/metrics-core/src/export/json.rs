@@ -112,3 +112,16 @@ pub fn encode(snapshot: &Snapshot) -> String {
 pub fn decode(json: &str) -> crate::Result<JsonExport<'static>> {
     Ok(serde_json::from_str(json)?)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn floats_survive_encode_and_decode_exactly() {
+        // 1.0715660391465826e-75 decoded one ulp low without exact float parsing.
+        for v in [f64::from_bits(3_485_510_186_621_062_260), 0.1 + 0.2, 5e-324, -2.5e300] {
+            let text = serde_json::to_string(&v).unwrap();
+            let back: f64 = serde_json::from_str(&text).unwrap();
+            assert_eq!(back.to_bits(), v.to_bits(), "{text}");
+        }
+    }
+}
