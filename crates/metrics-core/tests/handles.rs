@@ -151,9 +151,7 @@ fn a_timer_guard_records_once_when_dropped() {
     {
         let _guard = timer.start();
     }
-    let h = histogram(&c, "t");
-    assert_eq!(h.count, 1);
-    assert!(h.sum >= 0.0);
+    assert_eq!(histogram(&c, "t").count, 1);
 }
 
 #[test]
