@@ -1,8 +1,9 @@
 //! `MetricsCollector`: the concurrent store of series, and the process-wide
 //! collector.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use dashmap::DashMap;
 use time::OffsetDateTime;
@@ -11,7 +12,8 @@ use crate::clock::{self, Clock, SystemClock};
 use crate::config::MetricsConfig;
 use crate::error::{MetricsError, Result};
 use crate::handles::{Counter, Gauge, Histogram, Timer};
-use crate::series::{MetricSeries, SamplePolicy};
+use crate::local_cache;
+use crate::series::{MetricSeries, SamplePolicy, TagEntry, Update};
 use crate::snapshot::{SeriesInfo, Snapshot};
 use crate::tags::Tags;
 use crate::types::MetricType;
@@ -123,7 +125,13 @@ type SeriesMap = DashMap<Arc<str>, Arc<MetricSeries>, foldhash::fast::RandomStat
 pub struct MetricsCollector {
     series: SeriesMap,
     shared: Arc<Shared>,
+    /// Distinguishes this collector in the per-thread resolution cache.
+    id: u64,
+    /// Bumped after series are removed, invalidating cached resolutions.
+    generation: AtomicU64,
 }
+
+static NEXT_COLLECTOR_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Default for MetricsCollector {
     fn default() -> Self {
@@ -142,6 +150,8 @@ impl MetricsCollector {
         MetricsCollector {
             series: SeriesMap::default(),
             shared: Arc::new(Shared::new(&config, clock)),
+            id: NEXT_COLLECTOR_ID.fetch_add(1, Relaxed),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -206,12 +216,107 @@ impl MetricsCollector {
             return Ok(());
         }
         validate_value(name, ty, value)?;
-        if let Some(series) = self.series.get(name) {
-            check_type(&series, ty)?;
-            return series.record(value, tags, at);
+        self.resolve(name, tags, ty, |series, entry| series.record_entry(entry, value, at))
+    }
+
+    /// Runs `f` on the series and tag-set entry of (`name`, `tags`),
+    /// creating them when new: from the per-thread cache when it has them
+    /// (no shared lock touched), else through the map and the tag index.
+    #[inline]
+    fn resolve<R>(
+        &self,
+        name: &str,
+        tags: &impl Tags,
+        ty: MetricType,
+        mut f: impl FnMut(&Arc<MetricSeries>, &Arc<TagEntry>) -> R,
+    ) -> Result<R> {
+        // Read the generation before the map: a removal that races with this
+        // lookup bumps it afterwards, so the slot filled below goes stale.
+        let generation = self.generation.load(SeqCst);
+        let hash = local_cache::key_hash(self.id, name, tags);
+        let cached = local_cache::with_cached(self.id, generation, hash, name, tags, |series, entry| {
+            check_type(series, ty)?;
+            Ok(f(series, entry))
+        });
+        if let Some(result) = cached {
+            return result;
         }
-        let series = self.create_series_for(name, ty, tags)?;
-        series.record(value, tags, at)
+        let series = match self.series.get(name) {
+            Some(s) => {
+                check_type(&s, ty)?;
+                Arc::clone(&s)
+            }
+            None => self.create_series_for(name, ty, tags)?,
+        };
+        let entry = series.with_entry(tags, Arc::clone)?;
+        // Updates routed to the overflow set are not cached: each must pass
+        // the cap check so that it is counted.
+        if entry.tags.equals_tags(tags) {
+            local_cache::insert(self.id, generation, hash, &series, &entry);
+        }
+        Ok(f(&series, &entry))
+    }
+
+    /// Adds `n` to the counter (`name`, `tags`), creating it when new. Like a
+    /// [`Counter`] handle: the aggregate is updated, and a sample is kept
+    /// only when the series' [`SamplePolicy`] is `EveryEvent`.
+    ///
+    /// ```
+    /// use metrics_core::{AggregateValue, MetricsCollector};
+    /// let c = MetricsCollector::default();
+    /// c.increment_counter("http_errors", &[("kind", "user"), ("route", "/api")], 1)?;
+    /// c.increment_counter("http_errors", &[("route", "/api"), ("kind", "user")], 2)?;
+    /// let s = c.get_metric_series("http_errors").unwrap();
+    /// assert_eq!(s.aggregate(&[("kind", "user"), ("route", "/api")]), Some(AggregateValue::Counter { total: 3.0 }));
+    /// # Ok::<(), metrics_core::MetricsError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`record_metric`](Self::record_metric) for the name, tags and type.
+    #[inline]
+    pub fn increment_counter(&self, name: &str, tags: impl Tags, n: u64) -> Result<()> {
+        self.update(name, &tags, MetricType::Counter, Update::Count(n))
+    }
+
+    /// Sets the gauge (`name`, `tags`), creating it when new (aggregate
+    /// only, as [`increment_counter`](Self::increment_counter)).
+    ///
+    /// # Errors
+    /// As [`record_metric`](Self::record_metric), including NaN and infinite values.
+    #[inline]
+    pub fn set_gauge(&self, name: &str, tags: impl Tags, value: f64) -> Result<()> {
+        self.update(name, &tags, MetricType::Gauge, Update::Value(value))
+    }
+
+    /// Observes `value` in the histogram (`name`, `tags`), creating it when
+    /// new (aggregate only, as [`increment_counter`](Self::increment_counter)).
+    ///
+    /// # Errors
+    /// As [`record_metric`](Self::record_metric), including NaN and infinite values.
+    #[inline]
+    pub fn observe_histogram(&self, name: &str, tags: impl Tags, value: f64) -> Result<()> {
+        self.update(name, &tags, MetricType::Histogram, Update::Value(value))
+    }
+
+    /// Records `duration` in the timer (`name`, `tags`), in seconds, creating
+    /// it when new (aggregate only, as [`increment_counter`](Self::increment_counter)).
+    ///
+    /// # Errors
+    /// As [`record_metric`](Self::record_metric) for the name, tags and type.
+    #[inline]
+    pub fn record_duration(&self, name: &str, tags: impl Tags, duration: Duration) -> Result<()> {
+        self.update(name, &tags, MetricType::Timer, Update::Value(duration.as_secs_f64()))
+    }
+
+    #[inline]
+    fn update(&self, name: &str, tags: &impl Tags, ty: MetricType, update: Update) -> Result<()> {
+        if !self.shared.enabled() {
+            return Ok(());
+        }
+        if let Update::Value(v) = update {
+            validate_value(name, ty, v)?;
+        }
+        self.resolve(name, tags, ty, |series, entry| series.update_entry(entry, update))
     }
 
     /// Creates the series for a first record or handle, after checking the
@@ -288,17 +393,11 @@ impl MetricsCollector {
         name: &str,
         tags: impl Tags,
         ty: MetricType,
-        make: impl FnOnce(Arc<MetricSeries>, Arc<crate::series::TagEntry>) -> T,
+        make: impl Fn(Arc<MetricSeries>, Arc<TagEntry>) -> T,
     ) -> Result<T> {
-        let series = match self.series.get(name) {
-            Some(s) => {
-                check_type(&s, ty)?;
-                Arc::clone(&s)
-            }
-            None => self.create_series_for(name, ty, &tags)?,
-        };
-        let entry = series.with_entry(&tags, Arc::clone)?;
-        Ok(make(series, entry))
+        self.resolve(name, &tags, ty, |series, entry| {
+            make(Arc::clone(series), Arc::clone(entry))
+        })
     }
 
     /// A handle to the counter (`name`, `tags`). Resolve it once and keep it:
@@ -361,12 +460,15 @@ impl MetricsCollector {
     /// Removes the series `name` and returns it. Handles to it keep working
     /// but update a detached series that no export sees.
     pub fn remove_series(&self, name: &str) -> Option<Arc<MetricSeries>> {
-        self.series.remove(name).map(|(_, s)| s)
+        let removed = self.series.remove(name).map(|(_, s)| s);
+        self.generation.fetch_add(1, SeqCst);
+        removed
     }
 
     /// Removes every series.
     pub fn clear_all(&self) {
         self.series.clear();
+        self.generation.fetch_add(1, SeqCst);
     }
 
     /// A consistent copy of every series with samples and aggregates.

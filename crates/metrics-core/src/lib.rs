@@ -36,6 +36,7 @@ mod config;
 mod error;
 pub mod export;
 mod handles;
+mod local_cache;
 mod manager;
 mod ring;
 mod series;

@@ -45,6 +45,15 @@ pub enum SamplePolicy {
     EveryEvent,
 }
 
+/// An aggregate-only update.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Update {
+    /// Add to a counter.
+    Count(u64),
+    /// Set a gauge, or observe a histogram or timer value.
+    Value(f64),
+}
+
 /// The aggregate and identity of one (series, tag set).
 #[derive(Debug)]
 pub(crate) struct TagEntry {
@@ -260,17 +269,42 @@ impl MetricSeries {
     /// Updates the aggregate and keeps a sample: the `record_metric` path.
     /// The value has been validated by the caller.
     #[inline]
-    pub(crate) fn record(&self, value: f64, tags: &impl Tags, at: Option<i64>) -> Result<()> {
-        let id = self.with_entry(tags, |entry| {
-            entry.aggregate.apply(value);
-            entry.id
-        })?;
+    pub(crate) fn record_entry(&self, entry: &TagEntry, value: f64, at: Option<i64>) {
+        entry.aggregate.apply(value);
         match at {
             // An explicit timestamp may be old: expire relative to now.
-            Some(ts) => self.push_sample(Sample { ts, value, tags: id }, self.shared.retention_cutoff()),
-            None => self.push_now(id, value),
+            Some(ts) => self.push_sample(
+                Sample {
+                    ts,
+                    value,
+                    tags: entry.id,
+                },
+                self.shared.retention_cutoff(),
+            ),
+            None => self.push_now(entry.id, value),
         }
-        Ok(())
+    }
+
+    /// Updates the aggregate only, keeping a sample when the series' policy
+    /// is `EveryEvent`: the path of handles and of the by-name update
+    /// methods. The value has been validated by the caller.
+    #[inline]
+    pub(crate) fn update_entry(&self, entry: &TagEntry, update: Update) {
+        let kept = match (update, &entry.aggregate) {
+            (Update::Count(n), Aggregate::Counter(c)) => {
+                c.add(n);
+                n as f64
+            }
+            (Update::Value(v), aggregate) => {
+                aggregate.apply(v);
+                v
+            }
+            // A count on a non-counter cannot be built by the collector.
+            (Update::Count(_), _) => return,
+        };
+        if self.keeps_handle_samples() {
+            self.push_now(entry.id, kept);
+        }
     }
 
     /// Keeps a sample stamped now; one clock read serves as timestamp and
