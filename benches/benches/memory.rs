@@ -1,0 +1,266 @@
+//! Scenario 6, memory: live heap bytes per new series (a unique label set,
+//! single thread) for every library, and our bytes per retained sample,
+//! counted by a global allocator that tracks live bytes.
+//!
+//! The series scenario is measured's memory bench: a counter with labels
+//! `kind` (3 values), `route` (6 values) and `user_name` (unique per series).
+//! Inputs are generated before counting starts; a library that takes an
+//! owned `String` gets a clone, whose bytes it then retains and is charged
+//! for. Each family gets one warm-up series first, so fixed per-family costs
+//! are not spread over the series.
+//!
+//! Output lines `memory <what> <library> <value>` are read by
+//! `scripts/bench_report.py`. Run with
+//! `cargo bench -p bykilt-bench --bench memory`.
+#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
+
+use bykilt_bench::{KINDS, ROUTES};
+use measured::label::StaticLabelSet;
+use measured_derive::{FixedCardinalityLabel, LabelGroup};
+use metrics::SharedString;
+use metrics_core::{MetricType, MetricsCollector, MetricsConfig};
+use paracord::ParaCord;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: forwards every call to `System` and only adds bookkeeping.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size as isize - layout.size() as isize, Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn live() -> isize {
+    LIVE.load(Relaxed)
+}
+
+/// Series created per library.
+const SERIES: usize = 100_000;
+
+#[derive(Clone, Copy, PartialEq, Debug, Hash, Eq, FixedCardinalityLabel, EncodeLabelValue)]
+enum ErrorKind {
+    User,
+    Internal,
+    Network,
+}
+
+const ERROR_KINDS: [ErrorKind; 3] = [ErrorKind::User, ErrorKind::Internal, ErrorKind::Network];
+
+#[derive(Clone, Copy, PartialEq, Debug, LabelGroup)]
+#[label(set = ErrorsSet)]
+struct Error<'a> {
+    kind: ErrorKind,
+    #[label(dynamic_with = ParaCord)]
+    route: &'a str,
+    #[label(dynamic_with = ParaCord)]
+    user_name: &'a str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorStatic {
+    kind: ErrorKind,
+    route: &'static str,
+    user_name: String,
+}
+
+/// One series' labels: indices into `KINDS`/`ROUTES` and a unique name.
+struct Input {
+    kind: usize,
+    route: usize,
+    user_name: String,
+}
+
+fn inputs(prefix: &str) -> Vec<Input> {
+    (0..SERIES)
+        .map(|i| Input {
+            kind: i % KINDS.len(),
+            route: (i / KINDS.len()) % ROUTES.len(),
+            user_name: format!("{prefix}{i:07}"),
+        })
+        .collect()
+}
+
+/// Live bytes added by `f` over the inputs, per series.
+fn per_series(inputs: &[Input], f: impl FnOnce(&[Input])) -> f64 {
+    let before = live();
+    f(inputs);
+    (live() - before) as f64 / inputs.len() as f64
+}
+
+fn report(what: &str, library: &str, value: f64) {
+    println!("memory {what} {library} {value:.1}");
+}
+
+fn main() {
+    let config = MetricsConfig {
+        max_tag_sets_per_series: 10 * SERIES,
+        max_samples_per_series: 1_000_000,
+        system_metrics_interval: std::time::Duration::ZERO,
+        ..MetricsConfig::default()
+    };
+    let input = inputs("user-");
+    let n = input.len() as f64;
+    let unique_bytes: usize = input.iter().map(|i| i.user_name.len()).sum();
+    let all_bytes: usize = input
+        .iter()
+        .map(|i| {
+            "kind".len()
+                + KINDS[i.kind].len()
+                + "route".len()
+                + ROUTES[i.route].len()
+                + "user_name".len()
+                + i.user_name.len()
+        })
+        .sum();
+    report("label_bytes", "unique_values", unique_bytes as f64 / n);
+    report("label_bytes", "all_keys_and_values", all_bytes as f64 / n);
+
+    // Ours: aggregate-only updates by name, one tag set per series.
+    let c = MetricsCollector::new(config.clone());
+    c.increment_counter(
+        "http_request_errors",
+        &[("kind", "user"), ("route", "/"), ("user_name", "warm")],
+        1,
+    )
+    .unwrap();
+    let ours = per_series(&input, |input| {
+        for i in input {
+            let tags = [
+                ("kind", KINDS[i.kind]),
+                ("route", ROUTES[i.route]),
+                ("user_name", i.user_name.as_str()),
+            ];
+            c.increment_counter("http_request_errors", &tags, 1).unwrap();
+        }
+    });
+    report("new_series", "ours", ours);
+    drop(c);
+
+    // measured: interned routes and names (ParaCord), fixed-cardinality kind.
+    let counters = measured::CounterVec::with_label_set(ErrorsSet {
+        kind: StaticLabelSet::new(),
+        route: ParaCord::from_iter(ROUTES),
+        user_name: ParaCord::default(),
+    });
+    counters.inc(Error {
+        kind: ErrorKind::User,
+        route: ROUTES[0],
+        user_name: "warm",
+    });
+    let measured = per_series(&input, |input| {
+        for i in input {
+            counters.inc(Error {
+                kind: ERROR_KINDS[i.kind],
+                route: ROUTES[i.route],
+                user_name: &i.user_name,
+            });
+        }
+    });
+    report("new_series", "measured", measured);
+    drop(counters);
+
+    let registry = prometheus::Registry::new();
+    let counters = prometheus::register_int_counter_vec_with_registry!(
+        "http_request_errors_total",
+        "help text",
+        &["kind", "route", "user_name"],
+        registry
+    )
+    .unwrap();
+    counters.with_label_values(&["user", "/", "warm"]).inc();
+    let prometheus = per_series(&input, |input| {
+        for i in input {
+            counters
+                .with_label_values(&[KINDS[i.kind], ROUTES[i.route], i.user_name.as_str()])
+                .inc();
+        }
+    });
+    report("new_series", "prometheus", prometheus);
+    drop((counters, registry));
+
+    {
+        use prometheus_client::metrics::{counter::Counter, family::Family};
+        let mut registry = <prometheus_client::registry::Registry>::default();
+        let counters = Family::<ErrorStatic, Counter>::default();
+        registry.register("http_request_errors", "help text", counters.clone());
+        counters
+            .get_or_create(&ErrorStatic {
+                kind: ErrorKind::User,
+                route: "/",
+                user_name: "warm".to_string(),
+            })
+            .inc();
+        let prometheus_client = per_series(&input, |input| {
+            for i in input {
+                counters
+                    .get_or_create(&ErrorStatic {
+                        kind: ERROR_KINDS[i.kind],
+                        route: ROUTES[i.route],
+                        user_name: i.user_name.clone(),
+                    })
+                    .inc();
+            }
+        });
+        report("new_series", "prometheus_client", prometheus_client);
+    }
+
+    {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::describe_counter!("http_request_errors", "help text");
+            let labels = [("kind", "user"), ("route", "/"), ("user_name", "warm")];
+            metrics::counter!("http_request_errors", &labels).increment(1);
+            let metrics = per_series(&input, |input| {
+                for i in input {
+                    let labels = [
+                        ("kind", SharedString::const_str(KINDS[i.kind])),
+                        ("route", SharedString::const_str(ROUTES[i.route])),
+                        ("user_name", SharedString::from_owned(i.user_name.clone())),
+                    ];
+                    metrics::counter!("http_request_errors", &labels).increment(1);
+                }
+            });
+            report("new_series", "metrics", metrics);
+        });
+    }
+
+    // Ours, bytes per retained sample: one series, one tag set, many samples.
+    for samples in [100_000usize, 1_000_000] {
+        let c = MetricsCollector::new(config.clone());
+        c.record_metric("warm", 1.0, &[("kind", "user"), ("route", "/")], MetricType::Counter)
+            .unwrap();
+        let before = live();
+        for _ in 0..samples {
+            c.record_metric("warm", 1.0, &[("kind", "user"), ("route", "/")], MetricType::Counter)
+                .unwrap();
+        }
+        let per = (live() - before) as f64 / samples as f64;
+        report("retained_sample", &format!("ours_{samples}"), per);
+    }
+}

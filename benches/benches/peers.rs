@@ -1,0 +1,35 @@
+//! metrics-core against measured, prometheus-client, prometheus and metrics,
+//! in one run, on the scenarios of issue 6 (and of measured's own benches).
+//!
+//! Module names start with the scenario number (`s1_…`); inside each, one
+//! function per library: `ours`, `measured` (dense label sets),
+//! `measured_sparse` (hashed label sets), `prometheus`, `prometheus_client`,
+//! `metrics` (the `metrics` facade with metrics-exporter-prometheus's
+//! recorder, as measured's benches use it) and, where it applies,
+//! `raw_atomic`. `scripts/bench_report.py` turns the output into
+//! `docs/benchmarks.md`.
+//!
+//! Samples are long (tens of thousands of iterations each) so that at 2
+//! threads both threads really run at once and contention shows; with short
+//! samples on a busy 2-core machine the threads barely overlap and a
+//! contended atomic looks free.
+//!
+//! Run with `cargo bench -p bykilt-bench --bench peers` (add a filter such
+//! as `-- s2_` for one scenario).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
+
+#[path = "peers/counters.rs"]
+mod counters;
+#[path = "peers/encoding.rs"]
+mod encoding;
+#[path = "peers/histograms.rs"]
+mod histograms;
+#[path = "peers/labels.rs"]
+mod labels;
+
+fn main() {
+    divan::main();
+}
+
+/// Thread counts of every contended scenario.
+pub const THREADS: &[usize] = &[1, 2];

@@ -1,0 +1,141 @@
+//! Label types of measured's "2 labels, 18 label groups" scenario, in each
+//! library's own form, plus constructors for every library's metric under
+//! the same name and buckets.
+
+use bykilt_bench::{KINDS, ROUTES};
+use lasso::{Rodeo, RodeoReader, Spur};
+use measured::label::StaticLabelSet;
+use measured_derive::{FixedCardinalityLabel, LabelGroup};
+use metrics_core::{MetricOptions, MetricType, MetricsCollector, MetricsConfig};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+
+/// Number of histogram buckets in every histogram scenario (measured's `N`).
+pub const BUCKETS: usize = 8;
+
+/// `BUCKETS` exponential bucket bounds from `start`, doubling.
+pub fn exponential_buckets(start: f64) -> Vec<f64> {
+    (0..BUCKETS).map(|i| start * f64::powi(2.0, i as i32)).collect()
+}
+
+#[derive(Clone, Copy, PartialEq, Debug, Hash, Eq, FixedCardinalityLabel, EncodeLabelValue)]
+pub enum ErrorKind {
+    User,
+    Internal,
+    Network,
+}
+
+/// The kinds in the order of [`KINDS`].
+pub const ERROR_KINDS: [ErrorKind; 3] = [ErrorKind::User, ErrorKind::Internal, ErrorKind::Network];
+
+/// measured's typed label group: a fixed-cardinality enum and an interned route.
+#[derive(Clone, Copy, PartialEq, Debug, LabelGroup)]
+#[label(set = ErrorsSet)]
+pub struct Error<'a> {
+    pub kind: ErrorKind,
+    #[label(fixed_with = RodeoReader<Spur, foldhash::fast::RandomState>)]
+    pub route: &'a str,
+}
+
+/// prometheus-client's label set.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorStatic {
+    pub kind: ErrorKind,
+    pub route: &'static str,
+}
+
+/// measured's label set over the six routes.
+pub fn errors_set() -> ErrorsSet {
+    let mut rodeo = Rodeo::with_hasher(foldhash::fast::RandomState::default());
+    for r in ROUTES {
+        rodeo.get_or_intern_static(r);
+    }
+    ErrorsSet {
+        kind: StaticLabelSet::new(),
+        route: rodeo.into_reader(),
+    }
+}
+
+/// A collector whose caps never fold the benchmark's series into overflow.
+pub fn collector() -> MetricsCollector {
+    MetricsCollector::new(MetricsConfig {
+        max_tag_sets_per_series: 1_000_000,
+        max_samples_per_series: 100_000,
+        system_metrics_interval: std::time::Duration::ZERO,
+        ..MetricsConfig::default()
+    })
+}
+
+/// A collector with histogram `name` using `buckets`, like the peers'.
+pub fn collector_with_histogram(name: &str, ty: MetricType, buckets: Vec<f64>) -> MetricsCollector {
+    let c = collector();
+    c.describe_metric(
+        name,
+        ty,
+        MetricOptions {
+            buckets: Some(buckets),
+            ..MetricOptions::default()
+        },
+    )
+    .unwrap();
+    c
+}
+
+/// A (kind, route) group for every library's input type.
+#[derive(Clone, Copy)]
+pub struct Group {
+    pub kind: ErrorKind,
+    pub kind_str: &'static str,
+    pub route: &'static str,
+}
+
+/// A random group from this thread's generator (outside the timed region).
+pub fn random_group() -> Group {
+    let (k, r) = bykilt_bench::random_group_index();
+    Group {
+        kind: ERROR_KINDS[k],
+        kind_str: KINDS[k],
+        route: ROUTES[r],
+    }
+}
+
+/// A prometheus-exporter recorder for the `metrics` facade, with `name`
+/// bucketed like the peers when `buckets` is given, and a thread that runs
+/// its upkeep (draining histogram buffers) every 200 ms until the returned
+/// guard is dropped, as measured's benches do.
+pub struct MetricsRecorder {
+    pub recorder: metrics_exporter_prometheus::PrometheusRecorder,
+    stop: Option<std::sync::mpsc::SyncSender<()>>,
+}
+
+impl MetricsRecorder {
+    pub fn new(name: &str, buckets: Option<&[f64]>) -> Self {
+        let mut builder = metrics_exporter_prometheus::PrometheusBuilder::new();
+        if let Some(b) = buckets {
+            builder = builder
+                .set_buckets_for_metric(metrics_exporter_prometheus::Matcher::Full(name.to_string()), b)
+                .unwrap();
+        }
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        std::thread::spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                rx.recv_timeout(std::time::Duration::from_millis(200))
+            {
+                handle.run_upkeep();
+            }
+        });
+        MetricsRecorder {
+            recorder,
+            stop: Some(tx),
+        }
+    }
+}
+
+impl Drop for MetricsRecorder {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}

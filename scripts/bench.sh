@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs the side-by-side benchmarks (issue 6) in release mode, keeps the raw
+# output in docs/bench-raw/<UTC date and time>.txt and regenerates
+# docs/benchmarks.md from it.
+#
+#   scripts/bench.sh            # full run (about 10 minutes on 2 cores)
+#   scripts/bench.sh RAW.txt    # only regenerate docs/benchmarks.md from RAW.txt
+#
+# The macro (scenario 8) and batch engine (scenario 9) benches run when their
+# files exist and are noted as skipped otherwise.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ $# -ge 1 ]; then
+  python3 scripts/bench_report.py "$1" > docs/benchmarks.md
+  echo "wrote docs/benchmarks.md from $1" >&2
+  exit 0
+fi
+
+mkdir -p docs/bench-raw
+stamp=$(date -u +%Y-%m-%dT%H%MZ)
+raw="docs/bench-raw/$stamp.txt"
+
+# Build every bench first so that compiling does not overlap measuring.
+cargo bench -p bykilt-bench --no-run >&2
+if [ -f crates/metrics-macros/benches/overhead.rs ]; then cargo bench -p metrics-macros --bench overhead --no-run >&2; fi
+if [ -f crates/batch-engine/benches/engine.rs ]; then cargo bench -p batch-engine --bench engine --no-run >&2; fi
+
+run() { # run LABEL PACKAGE BENCH FILE
+  local label=$1 package=$2 bench=$3 file=$4
+  if [ -f "$file" ]; then
+    echo "### bench $label"
+    cargo bench -q -p "$package" --bench "$bench"
+  else
+    echo "### skipped $label: $file does not exist yet"
+  fi
+}
+
+{
+  echo "machine.date: $(date -u +'%Y-%m-%d %H:%M UTC')"
+  echo "machine.nproc: $(nproc)"
+  echo "machine.cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+  echo "machine.rustc: $(rustc --version)"
+  echo "machine.commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  run peers bykilt-bench peers benches/benches/peers.rs
+  run memory bykilt-bench memory benches/benches/memory.rs
+  run macros metrics-macros overhead crates/metrics-macros/benches/overhead.rs
+  run engine batch-engine engine crates/batch-engine/benches/engine.rs
+} | tee "$raw"
+
+python3 scripts/bench_report.py "$raw" > docs/benchmarks.md
+echo "raw output: $raw; report: docs/benchmarks.md" >&2

@@ -1,0 +1,403 @@
+#!/usr/bin/env python3
+"""Turns the raw output of scripts/bench.sh into docs/benchmarks.md.
+
+Usage: bench_report.py RAW.txt > docs/benchmarks.md
+
+The raw file holds `machine.<key>: <value>` lines, then one section per bench
+binary, opened by `### bench <label>` (or `### skipped <label>: why`). The
+`peers`, `macros` and `engine` sections are divan tree output; `memory` holds
+`memory <what> <library> <value>` lines. Python 3 standard library only.
+"""
+
+import re
+import sys
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+TREE_CHARS = set("│├╰─ ")
+UNITS_NS = {"ps": 1e-3, "ns": 1.0, "µs": 1e3, "μs": 1e3, "us": 1e3, "ms": 1e6, "s": 1e9}
+TIME = re.compile(r"^([0-9.]+)\s*(ps|ns|µs|μs|us|ms|s)$")
+CRITERION = re.compile(r"^(\S.*?)\s+time:\s+\[\S+ \S+ (\S+) (\S+) \S+ \S+\]")
+SCENARIO = re.compile(r"^s(\d+)([a-z]?)_")
+
+PEERS = ["measured", "measured_sparse", "prometheus", "prometheus_client", "metrics"]
+LIBRARY_NOTES = {
+    "ours": "metrics-core (this workspace)",
+    "raw_atomic": "raw `AtomicU64::fetch_add` (floor)",
+    "measured": "measured 0.0.25, dense fixed-cardinality label set",
+    "measured_sparse": "measured 0.0.25, sparse (hashed) label set",
+    "prometheus": "prometheus 0.14 (no protobuf)",
+    "prometheus_client": "prometheus-client 0.26",
+    "metrics": "metrics 0.24 + metrics-exporter-prometheus 0.18 recorder (metrics-util registry)",
+}
+
+
+def to_ns(text):
+    m = TIME.match(text.strip())
+    if not m:
+        return None
+    return float(m.group(1)) * UNITS_NS[m.group(2)]
+
+
+def fmt_ns(ns):
+    if ns is None:
+        return "–"
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if ns >= scale:
+            return f"{ns / scale:.3g} {unit}"
+    return f"{ns:.3g} ns"
+
+
+def fmt_ratio(r):
+    return "–" if r is None else f"{r:.2f}x"
+
+
+def split_sections(raw):
+    machine, sections, skipped = {}, {}, []
+    current = None
+    for line in raw.splitlines():
+        line = ANSI.sub("", line).rstrip()
+        if line.startswith("machine.") and ":" in line and current is None:
+            key, value = line.split(":", 1)
+            machine[key[len("machine."):]] = value.strip()
+        elif line.startswith("### bench "):
+            current = line[len("### bench "):].strip()
+            sections[current] = []
+        elif line.startswith("### skipped "):
+            skipped.append(line[len("### skipped "):].strip())
+            current = None
+        elif current is not None:
+            sections[current].append(line)
+    return machine, sections, skipped
+
+
+def parse_divan(lines):
+    """Leaves of a divan tree: {path tuple: {"median": ns, "mean": ns, ...}}."""
+    results, stack = {}, []
+    for line in lines:
+        if "fastest" in line and "median" in line:
+            stack = []
+            continue
+        i = 0
+        while i < len(line) and line[i] in TREE_CHARS:
+            i += 1
+        prefix, rest = line[:i], line[i:]
+        if not rest or not prefix or "│" not in rest:
+            continue
+        depth = len(prefix) // 3
+        cols = [c.strip() for c in rest.split("│")]
+        m = re.match(r"^(\S+)(?:\s{2,}(.*))?$", cols[0])
+        if not m:
+            continue
+        name = m.group(1)
+        stack = stack[: depth - 1] + [name]
+        if len(cols) >= 4 and cols[2]:
+            results[tuple(stack)] = {
+                "fastest": to_ns(m.group(2) or ""),
+                "slowest": to_ns(cols[1]),
+                "median": to_ns(cols[2]),
+                "mean": to_ns(cols[3]),
+                "samples": cols[4] if len(cols) > 4 else "",
+            }
+    return results
+
+
+def parse_criterion(lines):
+    results = {}
+    for line in lines:
+        m = CRITERION.match(line.strip())
+        if m:
+            results[tuple(m.group(1).split("/"))] = {"median": to_ns(m.group(2) + " " + m.group(3))}
+    return results
+
+
+def by_scenario(results):
+    """{scenario: {library: {variant: median_ns}}} from divan leaves."""
+    table = {}
+    for path, row in results.items():
+        for j, part in enumerate(path):
+            if SCENARIO.match(part) and j + 1 < len(path):
+                library, variant = path[j + 1], " ".join(path[j + 2:])
+                table.setdefault(part, {}).setdefault(library, {})[variant] = row["median"]
+                break
+    return table
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+class Targets:
+    """Every target check, in order, for the summary table."""
+
+    def __init__(self):
+        self.rows = []
+
+    def check(self, scenario, what, value, limit, shown=None):
+        met = None if value is None else value <= limit
+        verdict = "–" if met is None else ("met" if met else "**missed**")
+        self.rows.append((scenario, what, shown or fmt_ratio(value), verdict))
+        return verdict
+
+
+def variants_of(libs):
+    seen = []
+    for per in libs.values():
+        for v in per:
+            if v not in seen:
+                seen.append(v)
+    return sorted(seen, key=lambda v: (len(v), v))
+
+
+def scenario_table(out, name, libs, target_for):
+    """Median of every library per variant, and ours / peer with targets."""
+    variants = variants_of(libs)
+    ours = libs.get("ours", {})
+    out.append(f"| library | {' | '.join(v or 'median' for v in variants)} | "
+               + " | ".join(f"ours / lib ({v})" if v else "ours / lib" for v in variants) + " |")
+    out.append("|---" * (1 + 2 * len(variants)) + "|")
+    order = ["ours", "raw_atomic"] + PEERS + sorted(k for k in libs if k not in PEERS + ["ours", "raw_atomic"])
+    for lib in order:
+        if lib not in libs:
+            continue
+        medians = [fmt_ns(libs[lib].get(v)) for v in variants]
+        ratios = []
+        for v in variants:
+            if lib == "ours":
+                ratios.append("–")
+                continue
+            r = ratio(ours.get(v), libs[lib].get(v))
+            cell = fmt_ratio(r)
+            verdict = target_for(lib, v, r)
+            if verdict:
+                cell += f" ({verdict})"
+            ratios.append(cell)
+        out.append(f"| {lib} | {' | '.join(medians)} | {' | '.join(ratios)} |")
+    out.append("")
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: bench_report.py RAW.txt")
+    raw_path = sys.argv[1]
+    with open(raw_path, encoding="utf-8") as f:
+        machine, sections, skipped = split_sections(f.read())
+    peers = by_scenario(parse_divan(sections.get("peers", [])))
+    targets = Targets()
+    body = []
+
+    def section(title, key, intro, target_for):
+        body.append(f"### {title}\n")
+        body.append(intro + "\n")
+        if key in peers:
+            scenario_table(body, key, peers[key], target_for)
+        else:
+            body.append("_Not in this run._\n")
+
+    none = lambda lib, v, r: None  # noqa: E731
+
+    # 1
+    s1 = peers.get("s1_counter_handle", {})
+    o1 = s1.get("ours", {})
+
+    def t1(lib, v, r):
+        if v == "t=1" and lib == "raw_atomic":
+            return targets.check("1", "handle increment, 1 thread: ≤ 1.3x raw atomic", r, 1.3)
+        if v == "t=1" and lib in PEERS:
+            return targets.check("1", f"handle increment, 1 thread: ≤ 1.0x {lib}", r, 1.0)
+        return None
+
+    section("1. Cached-handle counter increment", "s1_counter_handle",
+            "One counter resolved once, `increment(1)` from every thread on the same series. "
+            "Targets: at 1 thread ≤ 1.3x the raw atomic and ≤ 1.0x every peer; at 2 threads ≤ 2x our own 1-thread cost.", t1)
+    r = ratio(o1.get("t=2"), o1.get("t=1"))
+    verdict = targets.check("1", "handle increment: ours at 2 threads ≤ 2x ours at 1 thread", r, 2.0)
+    body.append(f"Ours at 2 threads / ours at 1 thread: {fmt_ratio(r)} ({verdict}).\n")
+
+    # 2, 3
+    def lookup_targets(scenario, what):
+        def t(lib, v, r):
+            if v != "t=2":
+                return None
+            if lib == "measured_sparse":
+                return targets.check(scenario, f"{what}, 2 threads: ≤ 1.0x measured (sparse, comparable mode)", r, 1.0)
+            if lib == "metrics":
+                return targets.check(scenario, f"{what}, 2 threads: ≥ 3x faster than metrics (ratio ≤ 0.33)", r, 1 / 3)
+            return None
+        return t
+
+    section("2. Label lookup + counter increment (2 labels, 18 groups)", "s2_label_lookup_counter",
+            "A random (kind, route) group of 6 x 3 per iteration, drawn outside the timed region; ours is "
+            "`increment_counter(name, &[(\"kind\", k), (\"route\", r)], 1)` with string tags and no handle. "
+            "Target at 2 threads: ≤ 1.0x measured's comparable (sparse, hashed) mode, and ≥ 3x faster than metrics. "
+            "measured's dense mode maps typed labels to an array index; we offer no typed labels, so it is shown for "
+            "reference without a target.", lookup_targets("2", "label lookup + increment"))
+
+    def t3(lib, v, r):
+        if v != "t=2":
+            return None
+        if lib == "measured":
+            return targets.check("3", "histogram handle, 2 threads: ≤ 1.0x measured", r, 1.0)
+        if lib == "metrics":
+            return targets.check("3", "histogram handle, 2 threads: ≥ 3x faster than metrics (ratio ≤ 0.33)", r, 1 / 3)
+        return None
+
+    section("3. Histogram observe through a handle", "s3_histogram_handle",
+            "One histogram (8 exponential buckets from 0.001, every library), a random value in [0, 1) per "
+            "iteration drawn outside the timed region.", t3)
+    section("3b. Histogram observe with the 18-group label lookup", "s3b_histogram_label_lookup",
+            "As scenario 2, observing a random value; ours is `observe_histogram(name, tags, v)`.",
+            lookup_targets("3", "histogram lookup + observe"))
+
+    # 4
+    s4 = peers.get("s4_timer", {})
+    best4 = min((libs["t=2"] for lib, libs in s4.items() if lib != "ours" and libs.get("t=2")), default=None)
+    section("4. Timer: start + stop + record, one series", "s4_timer",
+            "Start a timer, stop it at once, record the elapsed seconds into one histogram, from every thread. "
+            "Clock-bound: two `Instant::now()` reads dominate. Target at 2 threads: no slower than the best peer.", none)
+    r = ratio(s4.get("ours", {}).get("t=2"), best4)
+    verdict = targets.check("4", "timer, 2 threads: ≤ 1.0x the best peer", r, 1.0)
+    body.append(f"Ours / best peer at 2 threads: {fmt_ratio(r)} ({verdict}).\n")
+
+    # 5
+    body.append("### 5. `record_metric` with 2 tags, sample kept\n")
+    body.append("Our event path: lookup of a random group of scenario 2, aggregate update, clock read and a "
+                "timestamped sample pushed into the series' ring (filled to its cap first, so each push also drops "
+                "the oldest). The peers keep no samples; their scenario-2 medians are the comparison. "
+                "Target: ≤ 3x our own scenario 2.\n")
+    s5 = peers.get("s5_record_metric", {}).get("ours", {})
+    s2 = peers.get("s2_label_lookup_counter", {})
+    if s5:
+        vs = sorted(s5)
+        body.append("| compared with | " + " | ".join(vs) + " | " + " | ".join(f"ratio ({v})" for v in vs) + " |")
+        body.append("|---" * (1 + 2 * len(vs)) + "|")
+        body.append("| ours `record_metric` | " + " | ".join(fmt_ns(s5.get(v)) for v in vs) + " | "
+                    + " | ".join("–" for _ in vs) + " |")
+        for lib in ["ours"] + PEERS:
+            if lib not in s2:
+                continue
+            cells = []
+            for v in vs:
+                r = ratio(s5.get(v), s2[lib].get(v))
+                cell = fmt_ratio(r)
+                if lib == "ours":
+                    cell += " (" + targets.check("5", f"record_metric, {v}: ≤ 3x our scenario 2", r, 3.0) + ")"
+                cells.append(cell)
+            body.append(f"| scenario 2, {lib} | " + " | ".join(fmt_ns(s2[lib].get(v)) for v in vs) + " | "
+                        + " | ".join(cells) + " |")
+        body.append("")
+    else:
+        body.append("_Not in this run._\n")
+
+    # 6
+    body.append("### 6. Memory\n")
+    mem = {}
+    for line in sections.get("memory", []):
+        parts = line.split()
+        if len(parts) == 4 and parts[0] == "memory":
+            mem.setdefault(parts[1], {})[parts[2]] = float(parts[3])
+    series = mem.get("new_series", {})
+    labels = mem.get("label_bytes", {})
+    if series:
+        body.append("Live heap bytes per new series: a counter with labels `kind` (3 values), `route` (6) and a unique "
+                    "`user_name`, 100,000 series, single thread, counted by a global allocator (measured's memory "
+                    "scenario). Label bytes per series: "
+                    f"{labels.get('unique_values', 0):.1f} unique (the user name), "
+                    f"{labels.get('all_keys_and_values', 0):.1f} counting every key and value.\n")
+        body.append("| library | bytes / series | ours − lib |")
+        body.append("|---|---|---|")
+        for lib in ["ours"] + PEERS:
+            if lib in series:
+                diff = series["ours"] - series[lib] if "ours" in series else None
+                body.append(f"| {lib} | {series[lib]:.1f} | {'–' if lib == 'ours' or diff is None else f'{diff:+.1f}'} |")
+        body.append("")
+        if "ours" in series and "measured" in series:
+            for kind, extra in (("unique", labels.get("unique_values")), ("all", labels.get("all_keys_and_values"))):
+                if extra is None:
+                    continue
+                limit = series["measured"] + extra
+                targets.check("6", f"bytes per new series ≤ measured + label bytes ({kind}: {limit:.1f})",
+                              series["ours"], limit, f"{series['ours']:.1f} B")
+    retained = mem.get("retained_sample", {})
+    if retained:
+        body.append("Our bytes per retained sample (`record_metric` into one series and tag set):\n")
+        body.append("| samples | bytes / sample |")
+        body.append("|---|---|")
+        for key, value in sorted(retained.items(), key=lambda kv: int(kv[0].split("_")[-1])):
+            body.append(f"| {int(key.split('_')[-1]):,} | {value:.1f} |")
+            targets.check("6", f"bytes per retained sample ({int(key.split('_')[-1]):,} samples) ≤ 32", value, 32.0,
+                          f"{value:.1f} B")
+        body.append("")
+    if not series and not retained:
+        body.append("_Not in this run._\n")
+
+    # 7
+    def t7(lib, v, r):
+        if lib == "prometheus_client":
+            return targets.check("7", f"encode {v} series: ≤ 1.0x prometheus-client", r, 1.0)
+        return None
+
+    section("7. Exposition: N counter series as Prometheus text", "s7_encode",
+            "One family, one `kind` label with N distinct values; each timed call includes the library's "
+            "snapshot/gather step (ours: `aggregate_snapshot()` + `export::prometheus::encode`).", t7)
+
+    # 8, 9
+    for label, title, note in (
+        ("macros", "8. Instrumented function overhead", "`#[record_execution_time]` against the bare function and hand-written timing. Target: ≤ 1.2x hand-written."),
+        ("engine", "9. Batch engine overhead per job", "No-op runner, 10k and 100k rows."),
+    ):
+        body.append(f"### {title}\n")
+        body.append(note + "\n")
+        lines = sections.get(label)
+        if lines is None:
+            why = [s for s in skipped if s.startswith(label)]
+            body.append(f"_Skipped: {why[0].split(':', 1)[1].strip() if why else 'not in this run'}._\n")
+            continue
+        results = parse_divan(lines) or parse_criterion(lines)
+        body.append("| benchmark | median |")
+        body.append("|---|---|")
+        for path, row in results.items():
+            body.append(f"| {' / '.join(path)} | {fmt_ns(row['median'])} |")
+        body.append("")
+        if label == "macros":
+            hand = {p: r["median"] for p, r in results.items() if any("hand" in x for x in p)}
+            macro = {p: r["median"] for p, r in results.items()
+                     if any(("macro" in x or "instrumented" in x or "attribute" in x) for x in p)}
+            for hp, hv in hand.items():
+                for mp, mv in macro.items():
+                    if hp[:-1] == mp[:-1] or len(hand) == 1:
+                        r = ratio(mv, hv)
+                        verdict = targets.check("8", f"{'/'.join(mp)} ≤ 1.2x {'/'.join(hp)}", r, 1.2)
+                        body.append(f"{'/'.join(mp)} / {'/'.join(hp)}: {fmt_ratio(r)} ({verdict}).\n")
+
+    out = []
+    out.append("# Benchmarks: metrics-core side by side with the fastest Rust metrics crates\n")
+    out.append("Generated by `scripts/bench.sh` (parser: `scripts/bench_report.py`) from "
+               f"`{raw_path}`; do not edit by hand. Every library ran in the same process run, on the same machine.\n")
+    out.append("| machine | |")
+    out.append("|---|---|")
+    for key in ("date", "nproc", "cpu", "rustc", "commit"):
+        out.append(f"| {key} | {machine.get(key, 'unknown')} |")
+    out.append("")
+    out.append("Times are divan medians per operation (per thread at 2 threads). Ratios are ours / theirs: below 1.0x "
+               "we are faster. These are 2-core virtual machines shared with other work: absolute times move by "
+               "25% or more between runs; ratios from one run are the comparable numbers.\n")
+    out.append("Libraries: " + "; ".join(f"`{k}` = {v}" for k, v in LIBRARY_NOTES.items()) + ".\n")
+    out.append("## Targets (issue 6)\n")
+    out.append("| scenario | target | measured | verdict |")
+    out.append("|---|---|---|---|")
+    for row in targets.rows:
+        out.append("| " + " | ".join(row) + " |")
+    out.append("")
+    out.append("## Scenarios\n")
+    out.extend(body)
+    out.append("## Reproduce\n")
+    out.append("```sh\nscripts/bench.sh              # build, run everything, write docs/bench-raw/ and this page\n"
+               "scripts/bench.sh RAW.txt      # only regenerate this page from a raw file\n"
+               "cargo bench -p bykilt-bench --bench peers -- s2_   # one scenario\n```\n")
+    sys.stdout.write("\n".join(out) + "\n")
+
+
+if __name__ == "__main__":
+    main()
