@@ -42,6 +42,7 @@ run() { # run LABEL PACKAGE BENCH FILE
   echo "machine.cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
   echo "machine.rustc: $(rustc --version)"
   echo "machine.commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "machine.load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15-minute load average at start)"
   run peers bykilt-bench peers benches/benches/peers.rs
   run memory bykilt-bench memory benches/benches/memory.rs
   run macros metrics-macros overhead crates/metrics-macros/benches/overhead.rs

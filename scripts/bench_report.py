@@ -177,6 +177,38 @@ def scenario_table(out, name, libs, target_for):
     out.append("")
 
 
+def macro_overhead(results, targets):
+    """Pairs each instrumented benchmark with the hand-written one of the same
+    variant: a path component containing `hand` marks hand-written timing;
+    one containing `macro`, `instrumented` or `attribute` marks the macro."""
+    def split(path, words):
+        for j, part in enumerate(path):
+            if any(w in part for w in words):
+                return path[:j] + path[j + 1:]
+        return None
+
+    hand, macro = {}, {}
+    for path, row in results.items():
+        key = split(path, ("hand",))
+        if key is not None:
+            hand[key] = (path, row["median"])
+            continue
+        key = split(path, ("macro", "instrumented", "attribute"))
+        if key is not None:
+            macro[key] = (path, row["median"])
+    pairs = [(macro[k], hand[k]) for k in macro if k in hand]
+    if not pairs and len(hand) == 1 and len(macro) == 1:
+        pairs = [(next(iter(macro.values())), next(iter(hand.values())))]
+    lines = []
+    for (mp, mv), (hp, hv) in pairs:
+        r = ratio(mv, hv)
+        verdict = targets.check("8", f"{'/'.join(mp)} ≤ 1.2x {'/'.join(hp)}", r, 1.2)
+        lines.append(f"{'/'.join(mp)} / {'/'.join(hp)}: {fmt_ratio(r)} ({verdict}).\n")
+    if not pairs:
+        lines.append("_No pair of hand-written and instrumented benchmarks found by name._\n")
+    return lines
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: bench_report.py RAW.txt")
@@ -186,6 +218,7 @@ def main():
     peers = by_scenario(parse_divan(sections.get("peers", [])))
     targets = Targets()
     body = []
+    contention_warning = []
 
     def section(title, key, intro, target_for):
         body.append(f"### {title}\n")
@@ -214,6 +247,16 @@ def main():
     r = ratio(o1.get("t=2"), o1.get("t=1"))
     verdict = targets.check("1", "handle increment: ours at 2 threads ≤ 2x ours at 1 thread", r, 2.0)
     body.append(f"Ours at 2 threads / ours at 1 thread: {fmt_ratio(r)} ({verdict}).\n")
+    scaling = [(lib, ratio(s1[lib].get("t=2"), s1[lib].get("t=1"))) for lib in ["ours", "raw_atomic"] + PEERS if lib in s1]
+    if scaling:
+        body.append("Cost at 2 threads / cost at 1 thread, per library: "
+                    + ", ".join(f"{lib} {fmt_ratio(x)}" for lib, x in scaling) + ".\n")
+    raw_scaling = dict(scaling).get("raw_atomic")
+    if raw_scaling is not None and raw_scaling < 2.0:
+        contention_warning.append(
+            f"In this run the raw atomic at 2 threads cost only {fmt_ratio(raw_scaling)} its 1-thread cost: the two "
+            "benchmark threads mostly did not run at the same time (the machine was busy with other work), so the "
+            "2-thread numbers of this run do not show contention. Re-run on an idle machine for contention results.")
 
     # 2, 3
     def lookup_targets(scenario, what):
@@ -361,15 +404,8 @@ def main():
             body.append(f"| {' / '.join(path)} | {fmt_ns(row['median'])} |")
         body.append("")
         if label == "macros":
-            hand = {p: r["median"] for p, r in results.items() if any("hand" in x for x in p)}
-            macro = {p: r["median"] for p, r in results.items()
-                     if any(("macro" in x or "instrumented" in x or "attribute" in x) for x in p)}
-            for hp, hv in hand.items():
-                for mp, mv in macro.items():
-                    if hp[:-1] == mp[:-1] or len(hand) == 1:
-                        r = ratio(mv, hv)
-                        verdict = targets.check("8", f"{'/'.join(mp)} ≤ 1.2x {'/'.join(hp)}", r, 1.2)
-                        body.append(f"{'/'.join(mp)} / {'/'.join(hp)}: {fmt_ratio(r)} ({verdict}).\n")
+            body.extend(macro_overhead(results, targets))
+            body.append("")
 
     out = []
     out.append("# Benchmarks: metrics-core side by side with the fastest Rust metrics crates\n")
@@ -377,12 +413,14 @@ def main():
                f"`{raw_path}`; do not edit by hand. Every library ran in the same process run, on the same machine.\n")
     out.append("| machine | |")
     out.append("|---|---|")
-    for key in ("date", "nproc", "cpu", "rustc", "commit"):
+    for key in ("date", "nproc", "cpu", "rustc", "commit", "load"):
         out.append(f"| {key} | {machine.get(key, 'unknown')} |")
     out.append("")
     out.append("Times are divan medians per operation (per thread at 2 threads). Ratios are ours / theirs: below 1.0x "
                "we are faster. These are 2-core virtual machines shared with other work: absolute times move by "
                "25% or more between runs; ratios from one run are the comparable numbers.\n")
+    for warning in contention_warning:
+        out.append(f"**Note:** {warning}\n")
     out.append("Libraries: " + "; ".join(f"`{k}` = {v}" for k, v in LIBRARY_NOTES.items()) + ".\n")
     out.append("## Targets (issue 6)\n")
     out.append("| scenario | target | measured | verdict |")
