@@ -177,6 +177,17 @@ mod s4_timer {
         b.bench(|| drop(t.start()));
     }
 
+    /// The same timer fed by hand: `Instant` read twice, `Timer::record`.
+    #[divan::bench]
+    fn ours_record_elapsed(b: Bencher) {
+        let c = labels::collector_with_histogram(NAME, MetricType::Timer, exponential_buckets(0.00001));
+        let t = c.timer(NAME, &[]).unwrap();
+        b.bench(|| {
+            let start = Instant::now();
+            t.record(start.elapsed());
+        });
+    }
+
     #[divan::bench]
     fn measured(b: Bencher) {
         let h = measured::Histogram::<BUCKETS>::with_metadata(Thresholds::<BUCKETS>::exponential_buckets(0.00001, 2.0));
