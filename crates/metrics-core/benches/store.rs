@@ -117,3 +117,35 @@ fn capped_series_inserts(b: Bencher, n: usize) {
         c
     });
 }
+
+/// Prometheus text for N counter series (one name, N distinct tag sets),
+/// from an aggregate snapshot taken outside the timed region.
+#[divan::bench(args = [10_000, 100_000], sample_count = 10, sample_size = 1)]
+fn encode_prometheus_counters(b: Bencher, n: usize) {
+    let c = MetricsCollector::new(MetricsConfig {
+        max_tag_sets_per_series: n,
+        ..MetricsConfig::default()
+    });
+    for i in 0..n {
+        let id = i.to_string();
+        let _ = c.increment_counter("requests", &[("id", id.as_str()), ("route", "/api")], 1);
+    }
+    let snapshot = c.aggregate_snapshot();
+    b.bench(|| {
+        metrics_core::export::prometheus::encode(&snapshot, metrics_core::export::prometheus::TextFormat::Prometheus)
+    });
+}
+
+/// Taking the aggregate snapshot that exposition reads, N counter series.
+#[divan::bench(args = [10_000, 100_000], sample_count = 10, sample_size = 1)]
+fn aggregate_snapshot_counters(b: Bencher, n: usize) {
+    let c = MetricsCollector::new(MetricsConfig {
+        max_tag_sets_per_series: n,
+        ..MetricsConfig::default()
+    });
+    for i in 0..n {
+        let id = i.to_string();
+        let _ = c.increment_counter("requests", &[("id", id.as_str()), ("route", "/api")], 1);
+    }
+    b.bench(|| c.aggregate_snapshot());
+}

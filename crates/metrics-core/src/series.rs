@@ -476,21 +476,20 @@ impl MetricSeries {
             .map(|e| e.aggregate.value())
     }
 
-    /// Every tag set's cumulative aggregate, sorted by tags.
+    /// Every tag set's cumulative aggregate, in the order the tag sets were
+    /// first seen (the overflow set, if any, where the cap was reached).
     pub fn aggregates(&self) -> Vec<TagSetAggregate> {
         let entries: Vec<Arc<TagEntry>> = {
             let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
             index.entries.clone()
         };
-        let mut out: Vec<TagSetAggregate> = entries
+        entries
             .iter()
             .map(|e| TagSetAggregate {
                 tags: e.tags.clone(),
                 value: e.aggregate.value(),
             })
-            .collect();
-        out.sort_by(|a, b| a.tags.cmp(&b.tags));
-        out
+            .collect()
     }
 
     /// A serializable copy; samples included when `with_samples`.
