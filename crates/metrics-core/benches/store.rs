@@ -30,7 +30,7 @@ fn collector() -> MetricsCollector {
 static SHARED: LazyLock<MetricsCollector> = LazyLock::new(collector);
 
 /// `record_metric` with two tags, sample kept: lookup + aggregate + clock + ring push.
-#[divan::bench(threads = THREADS)]
+#[divan::bench(threads = THREADS, sample_size = 2000)]
 fn record_metric_2_tags(b: Bencher) {
     let c = &*SHARED;
     b.bench(|| {
@@ -43,8 +43,30 @@ fn record_metric_2_tags(b: Bencher) {
     });
 }
 
+const ROUTES: [&str; 6] = [
+    "/api/v1/users",
+    "/api/v1/users/:id",
+    "/api/v1/products",
+    "/api/v1/products/:id",
+    "/api/v1/products/:id/owner",
+    "/api/v1/products/:id/purchase",
+];
+const KINDS: [&str; 3] = ["user", "internal", "network"];
+
+/// Label lookup + increment by name: 2 tags, 18 groups, no handle, no sample.
+#[divan::bench(threads = THREADS, sample_size = 2000)]
+fn increment_counter_18_groups(b: Bencher) {
+    let c = &*SHARED;
+    let mut i = 0usize;
+    b.bench_local(|| {
+        i = i.wrapping_add(7);
+        let tags = [("kind", KINDS[i % 3]), ("route", ROUTES[i % 6])];
+        c.increment_counter(black_box("http_request_errors"), &tags, 1)
+    });
+}
+
 /// A cached counter handle: the floor for counting.
-#[divan::bench(threads = THREADS)]
+#[divan::bench(threads = THREADS, sample_size = 2000)]
 fn counter_handle_increment(b: Bencher) {
     static C: LazyLock<metrics_core::Counter> = LazyLock::new(|| {
         SHARED
@@ -56,14 +78,14 @@ fn counter_handle_increment(b: Bencher) {
 }
 
 /// A raw `AtomicU64::fetch_add` on one shared line, for comparison.
-#[divan::bench(threads = THREADS)]
+#[divan::bench(threads = THREADS, sample_size = 2000)]
 fn raw_atomic_fetch_add(b: Bencher) {
     static A: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     b.bench(|| A.fetch_add(black_box(1), std::sync::atomic::Ordering::Relaxed));
 }
 
 /// A cached histogram handle (aggregate only).
-#[divan::bench(threads = THREADS)]
+#[divan::bench(threads = THREADS, sample_size = 2000)]
 fn histogram_handle_record(b: Bencher) {
     static H: LazyLock<metrics_core::Histogram> = LazyLock::new(|| {
         SHARED
@@ -94,4 +116,36 @@ fn capped_series_inserts(b: Bencher, n: usize) {
         }
         c
     });
+}
+
+/// Prometheus text for N counter series (one name, N distinct tag sets),
+/// from an aggregate snapshot taken outside the timed region.
+#[divan::bench(args = [10_000, 100_000], sample_count = 10, sample_size = 1)]
+fn encode_prometheus_counters(b: Bencher, n: usize) {
+    let c = MetricsCollector::new(MetricsConfig {
+        max_tag_sets_per_series: n,
+        ..MetricsConfig::default()
+    });
+    for i in 0..n {
+        let id = i.to_string();
+        let _ = c.increment_counter("requests", &[("id", id.as_str()), ("route", "/api")], 1);
+    }
+    let snapshot = c.aggregate_snapshot();
+    b.bench(|| {
+        metrics_core::export::prometheus::encode(&snapshot, metrics_core::export::prometheus::TextFormat::Prometheus)
+    });
+}
+
+/// Taking the aggregate snapshot that exposition reads, N counter series.
+#[divan::bench(args = [10_000, 100_000], sample_count = 10, sample_size = 1)]
+fn aggregate_snapshot_counters(b: Bencher, n: usize) {
+    let c = MetricsCollector::new(MetricsConfig {
+        max_tag_sets_per_series: n,
+        ..MetricsConfig::default()
+    });
+    for i in 0..n {
+        let id = i.to_string();
+        let _ = c.increment_counter("requests", &[("id", id.as_str()), ("route", "/api")], 1);
+    }
+    b.bench(|| c.aggregate_snapshot());
 }

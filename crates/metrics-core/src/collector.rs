@@ -49,7 +49,7 @@ impl Shared {
     }
 
     fn apply(&self, config: &MetricsConfig) {
-        self.enabled.store(config.enabled, Relaxed);
+        self.enabled.store(config.enabled, SeqCst);
         self.retention_nanos
             .store(clock::duration_nanos(config.retention), Relaxed);
         self.max_samples.store(config.max_samples_per_series, Relaxed);
@@ -60,7 +60,7 @@ impl Shared {
 
     #[inline]
     pub(crate) fn enabled(&self) -> bool {
-        self.enabled.load(Relaxed)
+        self.enabled.load(SeqCst)
     }
     #[inline]
     pub(crate) fn now_nanos(&self) -> i64 {
@@ -160,6 +160,7 @@ impl MetricsCollector {
     /// `max_samples_per_series` takes effect at each series' next insert.
     pub fn configure(&self, config: &MetricsConfig) {
         self.shared.apply(config);
+        self.sync_enabled();
     }
 
     /// Whether recording is enabled. When disabled, `record_metric` and
@@ -170,7 +171,16 @@ impl MetricsCollector {
 
     /// Turns recording on or off.
     pub fn set_enabled(&self, enabled: bool) {
-        self.shared.enabled.store(enabled, Relaxed);
+        self.shared.enabled.store(enabled, SeqCst);
+        self.sync_enabled();
+    }
+
+    /// Copies the enabled flag into every series (handles read it there).
+    /// A series created concurrently copies it itself after insertion.
+    fn sync_enabled(&self) {
+        for s in self.series.iter() {
+            s.value().sync_enabled();
+        }
     }
 
     /// The current time from the collector's clock.
@@ -345,6 +355,8 @@ impl MetricsCollector {
             let s = MetricSeries::new(Arc::from(name), ty, Arc::clone(&self.shared), buckets, policy);
             Arc::new(s)
         });
+        // A racing set_enabled may have iterated before this insertion.
+        entry.sync_enabled();
         check_type(&entry, ty)?;
         Ok(Arc::clone(&entry))
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::aggregate::Aggregate;
-use crate::series::{MetricSeries, TagEntry};
+use crate::series::{MODE_ENABLED, MODE_EVERY_EVENT, MetricSeries, TagEntry};
 use crate::tags::TagSet;
 
 macro_rules! handle_common {
@@ -65,13 +65,14 @@ impl Counter {
     /// Adds `n`.
     #[inline]
     pub fn increment(&self, n: u64) {
-        if !self.series.enabled() {
+        let mode = self.series.mode();
+        if mode & MODE_ENABLED == 0 {
             return;
         }
         if let Aggregate::Counter(c) = &self.entry.aggregate {
             c.add(n);
         }
-        if self.series.keeps_handle_samples() {
+        if mode & MODE_EVERY_EVENT != 0 {
             self.series.push_now(self.entry.id, n as f64);
         }
     }

@@ -7,7 +7,7 @@
 //!   each, tags stored as the id.
 //! * the **aggregates** themselves (atomics, or a mutex per histogram).
 
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use hashbrown::HashTable;
@@ -92,7 +92,9 @@ pub struct MetricSeries {
     name: Arc<str>,
     metric_type: MetricType,
     shared: Arc<Shared>,
-    policy: AtomicU8,
+    /// `MODE_ENABLED | MODE_EVERY_EVENT` bits, read by every handle update
+    /// with a single load.
+    mode: AtomicU8,
     buckets: Arc<[f64]>,
     description: RwLock<Option<String>>,
     index: RwLock<TagIndex>,
@@ -101,8 +103,10 @@ pub struct MetricSeries {
     rejected_values: AtomicU64,
 }
 
-const POLICY_AGGREGATE: u8 = 0;
-const POLICY_EVERY: u8 = 1;
+/// Recording is enabled (mirrors the collector's flag).
+pub(crate) const MODE_ENABLED: u8 = 1;
+/// Handle updates keep samples ([`SamplePolicy::EveryEvent`]).
+pub(crate) const MODE_EVERY_EVENT: u8 = 2;
 
 impl MetricSeries {
     pub(crate) fn new(
@@ -116,7 +120,7 @@ impl MetricSeries {
             name,
             metric_type,
             shared,
-            policy: AtomicU8::new(POLICY_AGGREGATE),
+            mode: AtomicU8::new(0),
             buckets,
             description: RwLock::new(None),
             index: RwLock::new(TagIndex::default()),
@@ -125,6 +129,7 @@ impl MetricSeries {
             rejected_values: AtomicU64::new(0),
         };
         series.set_sample_policy(policy);
+        series.sync_enabled();
         series
     }
 
@@ -154,30 +159,46 @@ impl MetricSeries {
 
     /// Whether handle updates are kept as samples.
     pub fn sample_policy(&self) -> SamplePolicy {
-        match self.policy.load(Relaxed) {
-            POLICY_EVERY => SamplePolicy::EveryEvent,
-            _ => SamplePolicy::AggregateOnly,
+        if self.mode() & MODE_EVERY_EVENT != 0 {
+            SamplePolicy::EveryEvent
+        } else {
+            SamplePolicy::AggregateOnly
         }
     }
 
     /// Changes whether handle updates are kept as samples; takes effect for
     /// every handle of the series at once.
     pub fn set_sample_policy(&self, policy: SamplePolicy) {
-        let v = match policy {
-            SamplePolicy::AggregateOnly => POLICY_AGGREGATE,
-            SamplePolicy::EveryEvent => POLICY_EVERY,
+        match policy {
+            SamplePolicy::AggregateOnly => self.mode.fetch_and(!MODE_EVERY_EVENT, Relaxed),
+            SamplePolicy::EveryEvent => self.mode.fetch_or(MODE_EVERY_EVENT, Relaxed),
         };
-        self.policy.store(v, Relaxed);
+    }
+
+    /// Copies the collector's enabled flag into this series' mode.
+    pub(crate) fn sync_enabled(&self) {
+        if self.shared.enabled() {
+            self.mode.fetch_or(MODE_ENABLED, SeqCst);
+        } else {
+            self.mode.fetch_and(!MODE_ENABLED, SeqCst);
+        }
+    }
+
+    /// The mode bits: one load tells a handle whether to record and whether
+    /// to keep a sample.
+    #[inline]
+    pub(crate) fn mode(&self) -> u8 {
+        self.mode.load(Relaxed)
     }
 
     #[inline]
     pub(crate) fn keeps_handle_samples(&self) -> bool {
-        self.policy.load(Relaxed) == POLICY_EVERY
+        self.mode() & MODE_EVERY_EVENT != 0
     }
 
     #[inline]
     pub(crate) fn enabled(&self) -> bool {
-        self.shared.enabled()
+        self.mode() & MODE_ENABLED != 0
     }
 
     pub(crate) fn count_rejected(&self) {
@@ -455,21 +476,20 @@ impl MetricSeries {
             .map(|e| e.aggregate.value())
     }
 
-    /// Every tag set's cumulative aggregate, sorted by tags.
+    /// Every tag set's cumulative aggregate, in the order the tag sets were
+    /// first seen (the overflow set, if any, where the cap was reached).
     pub fn aggregates(&self) -> Vec<TagSetAggregate> {
         let entries: Vec<Arc<TagEntry>> = {
             let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
             index.entries.clone()
         };
-        let mut out: Vec<TagSetAggregate> = entries
+        entries
             .iter()
             .map(|e| TagSetAggregate {
                 tags: e.tags.clone(),
                 value: e.aggregate.value(),
             })
-            .collect();
-        out.sort_by(|a, b| a.tags.cmp(&b.tags));
-        out
+            .collect()
     }
 
     /// A serializable copy; samples included when `with_samples`.

@@ -1,36 +1,44 @@
 //! `QuantileSketch`: quantiles with a relative-error bound in bounded memory.
 //!
-//! The DDSketch idea: a positive value `x` falls in bucket
-//! `i = ceil(log_γ(x))` with `γ = (1 + α) / (1 − α)`, and every value of a
-//! bucket is within `α` (here 1%) of the bucket's representative
-//! `2γ^i / (γ + 1)`. Negative values use a mirrored store; values whose
-//! magnitude is below [`MIN_MAGNITUDE`] count as zero. Each store keeps at
-//! most [`MAX_BUCKETS`] buckets (16 KiB); past that the lowest buckets are
-//! merged, which only affects quantiles among the very smallest values.
+//! Buckets are log-linear, as in DDSketch's fast mappings and HDR
+//! histograms: each power of two is split into [`SUB_BUCKETS`] equal
+//! buckets, so a bucket spans at most 1/64 of its lower bound and its
+//! midpoint is within 1/128 (0.8%) of every value in it. The bucket of a
+//! value is read straight from its IEEE-754 bits (exponent and the top six
+//! mantissa bits) — a shift instead of a logarithm, which keeps an
+//! observation to a few nanoseconds.
+//!
+//! Negative values use a mirrored store; values whose magnitude is below
+//! [`MIN_MAGNITUDE`] count as zero. Each store keeps at most
+//! [`MAX_BUCKETS`] buckets (32 KiB, 19 decades of range); past that the
+//! lowest buckets are merged, which only affects quantiles among the very
+//! smallest values.
 
-/// Relative accuracy of quantile estimates.
+/// Relative accuracy of quantile estimates (the bound is 1/128 ≈ 0.78%).
 pub const RELATIVE_ACCURACY: f64 = 0.01;
-/// Buckets per sign; 2048 buckets at 1% cover 18 decades of magnitude.
-pub const MAX_BUCKETS: usize = 2048;
+/// Linear sub-buckets per power of two.
+pub const SUB_BUCKETS: u32 = 64;
+/// Buckets per sign; 4096 buckets cover 64 powers of two (19 decades).
+pub const MAX_BUCKETS: usize = 4096;
 /// Magnitudes below this are counted as zero.
 pub const MIN_MAGNITUDE: f64 = 1e-12;
 
-const GAMMA: f64 = (1.0 + RELATIVE_ACCURACY) / (1.0 - RELATIVE_ACCURACY);
-
-#[inline]
-fn ln_gamma() -> f64 {
-    GAMMA.ln()
-}
+/// Mantissa bits below the ones that pick the sub-bucket.
+const SHIFT: u32 = 52 - SUB_BUCKETS.trailing_zeros();
 
 #[inline]
 fn bucket_of(magnitude: f64) -> i32 {
-    // `as` saturates; magnitudes are finite and ≥ MIN_MAGNITUDE here.
-    (magnitude.ln() / ln_gamma()).ceil() as i32
+    // Positive finite floats order like their bits: the top bits are a
+    // monotonic bucket index. 11 exponent + 6 mantissa bits fit in i32.
+    (magnitude.to_bits() >> SHIFT) as i32
 }
 
 #[inline]
 fn representative(index: i32) -> f64 {
-    2.0 * GAMMA.powi(index) / (GAMMA + 1.0)
+    let index = u64::from(index.max(0).unsigned_abs());
+    let lower = f64::from_bits(index << SHIFT);
+    let upper = f64::from_bits((index + 1) << SHIFT);
+    (lower + upper) / 2.0
 }
 
 #[derive(Debug, Clone, Default)]

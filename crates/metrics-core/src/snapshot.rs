@@ -44,7 +44,7 @@ pub struct SeriesSnapshot {
     /// without samples).
     #[serde(default)]
     pub samples: Vec<MetricValue>,
-    /// One cumulative aggregate per tag set, sorted by tags.
+    /// One cumulative aggregate per tag set, in the order the sets were first seen.
     #[serde(default)]
     pub aggregates: Vec<TagSetAggregate>,
     /// Samples evicted because the series held `max_samples_per_series`.

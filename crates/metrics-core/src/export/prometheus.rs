@@ -158,6 +158,22 @@ fn escape_help(v: &str, out: &mut String) {
     }
 }
 
+fn push_u64(mut n: u64, out: &mut String) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &b in &buf[i..] {
+        out.push(char::from(b));
+    }
+}
+
 /// Writes a float the way Prometheus clients do (`+Inf`, `NaN`, `1.0`).
 fn push_float(v: f64, out: &mut String) {
     if v.is_nan() {
@@ -165,7 +181,11 @@ fn push_float(v: f64, out: &mut String) {
     } else if v.is_infinite() {
         out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
     } else if v.fract() == 0.0 && v.abs() < 1e15 {
-        let _ = write!(out, "{v:.1}");
+        if v < 0.0 {
+            out.push('-');
+        }
+        push_u64(v.abs() as u64, out);
+        out.push_str(".0");
     } else {
         let _ = write!(out, "{v}");
     }
@@ -197,8 +217,35 @@ struct Family {
     om_name: String,
     help: String,
     bounds: Vec<f64>,
-    /// Rendered label pairs (without braces) → point.
-    points: BTreeMap<String, Point>,
+    /// Indices into the snapshot's series.
+    members: Vec<usize>,
+    points: Points,
+}
+
+#[derive(Debug)]
+enum Points {
+    /// One series whose tag keys are already valid label names: its
+    /// aggregates are written as they are, with no merging or copying.
+    Direct(usize),
+    /// Rendered label pairs (without braces) → merged point.
+    Merged(BTreeMap<String, Point>),
+}
+
+/// Whether `key` is a label name as it is (no sanitizing, no reserved name).
+fn is_clean_label(key: &str, histogram: bool) -> bool {
+    let mut chars = key.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !key.starts_with("__")
+        && !(histogram && key == "le")
+}
+
+fn point_of(value: &AggregateValue) -> Point {
+    match value {
+        AggregateValue::Counter { total } => Point::Counter(*total),
+        AggregateValue::Gauge { value } => Point::Gauge(*value),
+        AggregateValue::Histogram(h) => histogram_point(h),
+    }
 }
 
 fn kind_of(ty: MetricType) -> Kind {
@@ -225,16 +272,20 @@ fn render_labels(tags: &TagSet, histogram: bool) -> String {
         }
     }
     let mut out = String::new();
-    for (i, (k, v)) in pairs.iter().enumerate() {
+    push_label_pairs(pairs.iter().map(|(k, v)| (k.as_str(), *v)), &mut out);
+    out
+}
+
+fn push_label_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>, out: &mut String) {
+    for (i, (k, v)) in pairs.enumerate() {
         if i > 0 {
             out.push(',');
         }
         out.push_str(k);
         out.push_str("=\"");
-        escape_label_value(v, &mut out);
+        escape_label_value(v, out);
         out.push('"');
     }
-    out
 }
 
 fn histogram_point(h: &HistogramSnapshot) -> Point {
@@ -289,7 +340,7 @@ fn build_families(snapshot: &Snapshot) -> (Vec<Family>, Vec<NameConflict>) {
     let mut conflicts = Vec::new();
     // Every name a family puts in the text → the family's index.
     let mut claimed: HashMap<String, usize> = HashMap::new();
-    for s in &snapshot.series {
+    for (series_index, s) in snapshot.series.iter().enumerate() {
         let kind = kind_of(s.metric_type);
         let (prom_name, om_name) = family_names(&s.name, s.metric_type);
         let bounds: Vec<f64> = s
@@ -342,34 +393,48 @@ fn build_families(snapshot: &Snapshot) -> (Vec<Family>, Vec<NameConflict>) {
                     om_name,
                     help: s.description.clone().unwrap_or_else(|| default_help(s)),
                     bounds,
-                    points: BTreeMap::new(),
+                    members: Vec::new(),
+                    points: Points::Merged(BTreeMap::new()),
                 });
                 i
             }
         };
-        let family = &mut families[idx];
-        for agg in &s.aggregates {
-            let point = match &agg.value {
-                AggregateValue::Counter { total } => Point::Counter(*total),
-                AggregateValue::Gauge { value } => Point::Gauge(*value),
-                AggregateValue::Histogram(h) => histogram_point(h),
-            };
-            let labels = render_labels(&agg.tags, kind == Kind::Histogram);
-            match family.points.get_mut(&labels) {
-                None => {
-                    family.points.insert(labels, point);
-                }
-                Some(old) => {
-                    if !merge_point(old, point) {
-                        conflicts.push(NameConflict {
-                            series: s.name.clone(),
-                            family: family.prom_name.clone(),
-                            reason: format!("gauge with labels {{{labels}}} is already exposed by another series"),
-                        });
+        families[idx].members.push(series_index);
+    }
+    for family in &mut families {
+        let histogram = family.kind == Kind::Histogram;
+        if let [only] = family.members[..] {
+            let clean = snapshot.series[only]
+                .aggregates
+                .iter()
+                .all(|a| a.tags.keys().all(|k| is_clean_label(k, histogram)));
+            if clean {
+                family.points = Points::Direct(only);
+                continue;
+            }
+        }
+        let mut points = BTreeMap::new();
+        for &m in &family.members {
+            let s = &snapshot.series[m];
+            for agg in &s.aggregates {
+                let labels = render_labels(&agg.tags, histogram);
+                match points.get_mut(&labels) {
+                    None => {
+                        points.insert(labels, point_of(&agg.value));
+                    }
+                    Some(old) => {
+                        if !merge_point(old, point_of(&agg.value)) {
+                            conflicts.push(NameConflict {
+                                series: s.name.clone(),
+                                family: family.prom_name.clone(),
+                                reason: format!("gauge with labels {{{labels}}} is already exposed by another series"),
+                            });
+                        }
                     }
                 }
             }
         }
+        family.points = Points::Merged(points);
     }
     (families, conflicts)
 }
@@ -410,8 +475,9 @@ fn push_sample(out: &mut String, name: &str, suffix: &str, labels: &str, extra: 
 /// ```
 pub fn encode(snapshot: &Snapshot, format: TextFormat) -> Exposition {
     let (families, conflicts) = build_families(snapshot);
-    let mut out = String::with_capacity(families.iter().map(|f| 64 + f.points.len() * 64).sum());
-    let mut le = String::new();
+    let points: usize = snapshot.series.iter().map(|s| s.aggregates.len()).sum();
+    let mut out = String::with_capacity(families.len() * 96 + points * 64);
+    let mut labels = String::new();
     for f in &families {
         let (type_name, sample_name) = match (format, f.kind) {
             (TextFormat::OpenMetrics, Kind::Counter) => (&f.om_name, &f.prom_name),
@@ -428,33 +494,42 @@ pub fn encode(snapshot: &Snapshot, format: TextFormat) -> Exposition {
             Kind::Gauge => " gauge\n",
             Kind::Histogram => " histogram\n",
         });
-        for (labels, point) in &f.points {
-            match point {
-                Point::Counter(v) | Point::Gauge(v) => push_sample(&mut out, sample_name, "", labels, None, *v),
-                Point::Histogram {
-                    buckets,
-                    count,
-                    sum,
-                    negative,
-                } => {
-                    for (bound, c) in f.bounds.iter().zip(buckets) {
-                        le.clear();
-                        push_float(*bound, &mut le);
-                        push_sample(&mut out, sample_name, "_bucket", labels, Some(("le", &le)), *c as f64);
+        let writer = PointWriter {
+            name: sample_name,
+            bounds: &f.bounds,
+            format,
+        };
+        match &f.points {
+            Points::Direct(i) => {
+                for agg in &snapshot.series[*i].aggregates {
+                    labels.clear();
+                    push_label_pairs(agg.tags.iter(), &mut labels);
+                    match &agg.value {
+                        AggregateValue::Counter { total: v } | AggregateValue::Gauge { value: v } => {
+                            push_sample(&mut out, sample_name, "", &labels, None, *v);
+                        }
+                        AggregateValue::Histogram(h) => writer.histogram(
+                            &mut out,
+                            &labels,
+                            h.buckets.iter().map(|b| b.count),
+                            h.count,
+                            h.sum,
+                            h.count > 0 && h.min < 0.0,
+                        ),
                     }
-                    push_sample(
-                        &mut out,
-                        sample_name,
-                        "_bucket",
-                        labels,
-                        Some(("le", "+Inf")),
-                        *count as f64,
-                    );
-                    // OpenMetrics forbids `_sum` when observations can be negative.
-                    if format == TextFormat::Prometheus || !negative {
-                        push_sample(&mut out, sample_name, "_sum", labels, None, *sum);
+                }
+            }
+            Points::Merged(points) => {
+                for (labels, point) in points {
+                    match point {
+                        Point::Counter(v) | Point::Gauge(v) => push_sample(&mut out, sample_name, "", labels, None, *v),
+                        Point::Histogram {
+                            buckets,
+                            count,
+                            sum,
+                            negative,
+                        } => writer.histogram(&mut out, labels, buckets.iter().copied(), *count, *sum, *negative),
                     }
-                    push_sample(&mut out, sample_name, "_count", labels, None, *count as f64);
                 }
             }
         }
@@ -463,6 +538,37 @@ pub fn encode(snapshot: &Snapshot, format: TextFormat) -> Exposition {
         out.push_str("# EOF\n");
     }
     Exposition { text: out, conflicts }
+}
+
+struct PointWriter<'a> {
+    name: &'a str,
+    bounds: &'a [f64],
+    format: TextFormat,
+}
+
+impl PointWriter<'_> {
+    fn histogram(
+        &self,
+        out: &mut String,
+        labels: &str,
+        cumulative: impl Iterator<Item = u64>,
+        count: u64,
+        sum: f64,
+        negative: bool,
+    ) {
+        let mut le = String::new();
+        for (bound, c) in self.bounds.iter().zip(cumulative) {
+            le.clear();
+            push_float(*bound, &mut le);
+            push_sample(out, self.name, "_bucket", labels, Some(("le", &le)), c as f64);
+        }
+        push_sample(out, self.name, "_bucket", labels, Some(("le", "+Inf")), count as f64);
+        // OpenMetrics forbids `_sum` when observations can be negative.
+        if self.format == TextFormat::Prometheus || !negative {
+            push_sample(out, self.name, "_sum", labels, None, sum);
+        }
+        push_sample(out, self.name, "_count", labels, None, count as f64);
+    }
 }
 
 #[cfg(test)]
