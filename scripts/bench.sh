@@ -26,6 +26,19 @@ cargo bench -p bykilt-bench --no-run >&2
 if [ -f crates/metrics-macros/benches/overhead.rs ]; then cargo bench -p metrics-macros --bench overhead --no-run >&2; fi
 if [ -f crates/batch-engine/benches/engine.rs ]; then cargo bench -p batch-engine --bench engine --no-run >&2; fi
 
+# Two-thread results only show contention when both benchmark threads run at
+# once; on a 2-core machine shared with builds they often do not. Wait (up to
+# BENCH_QUIET_WAIT seconds, default 180) for the 1-minute load to fall below 1.5.
+wait_for_quiet() {
+  local waited=0 limit=${BENCH_QUIET_WAIT:-180}
+  while awk '{ exit !($1 >= 1.5) }' /proc/loadavg && [ "$waited" -lt "$limit" ]; do
+    [ "$waited" -eq 0 ] && echo "waiting up to ${limit}s for the machine to be quieter (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+    sleep 10
+    waited=$((waited + 10))
+  done
+}
+wait_for_quiet
+
 run() { # run LABEL PACKAGE BENCH FILE
   local label=$1 package=$2 bench=$3 file=$4
   if [ -f "$file" ]; then

@@ -362,6 +362,12 @@ def main():
                 limit = series["measured"] + extra
                 targets.check("6", f"bytes per new series ≤ measured + label bytes ({kind}: {limit:.1f})",
                               series["ours"], limit, f"{series['ours']:.1f} B")
+    details = [line[len("detail "):] for line in sections.get("memory", []) if line.startswith("detail ")]
+    if details:
+        body.append("Where those bytes are (net live blocks per series, by requested size; \"tables\" are blocks over "
+                    "1 KiB: hash tables, arenas and interners, amortized over the series):\n")
+        body.extend(f"- {d}" for d in details)
+        body.append("")
     retained = mem.get("retained_sample", {})
     if retained:
         body.append("Our bytes per retained sample (`record_metric` into one series and tag set):\n")

@@ -29,25 +29,42 @@ struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 
+/// Largest size class tracked on its own; larger blocks share the last slot.
+const SIZE_CLASSES: usize = 1024;
+/// Net live blocks per requested size (the last slot: every larger size),
+/// so a report can say which allocations a new series costs.
+static BLOCKS: [AtomicIsize; SIZE_CLASSES + 1] = [const { AtomicIsize::new(0) }; SIZE_CLASSES + 1];
+/// Net live bytes in blocks larger than `SIZE_CLASSES`.
+static LARGE_BYTES: AtomicIsize = AtomicIsize::new(0);
+
+fn track(size: usize, sign: isize) {
+    LIVE.fetch_add(sign * size as isize, Relaxed);
+    BLOCKS[size.min(SIZE_CLASSES)].fetch_add(sign, Relaxed);
+    if size > SIZE_CLASSES {
+        LARGE_BYTES.fetch_add(sign * size as isize, Relaxed);
+    }
+}
+
 // SAFETY: forwards every call to `System` and only adds bookkeeping.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Relaxed);
+        track(layout.size(), 1);
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Relaxed);
+        track(layout.size(), 1);
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc_zeroed(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Relaxed);
+        track(layout.size(), -1);
         // SAFETY: same contract as the caller's.
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Relaxed);
+        track(layout.size(), -1);
+        track(new_size, 1);
         // SAFETY: same contract as the caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -106,11 +123,38 @@ fn inputs(prefix: &str) -> Vec<Input> {
         .collect()
 }
 
-/// Live bytes added by `f` over the inputs, per series.
-fn per_series(inputs: &[Input], f: impl FnOnce(&[Input])) -> f64 {
+/// Live bytes added by `f` over the inputs, per series; prints which block
+/// sizes hold them (`detail` lines, the largest shares first).
+fn per_series(library: &str, inputs: &[Input], f: impl FnOnce(&[Input])) -> f64 {
+    let blocks_before: Vec<isize> = BLOCKS.iter().map(|b| b.load(Relaxed)).collect();
+    let large_before = LARGE_BYTES.load(Relaxed);
     let before = live();
     f(inputs);
-    (live() - before) as f64 / inputs.len() as f64
+    let per = (live() - before) as f64 / inputs.len() as f64;
+    let n = inputs.len() as f64;
+    let mut shares: Vec<(String, f64)> = (0..SIZE_CLASSES)
+        .filter_map(|size| {
+            let blocks = BLOCKS[size].load(Relaxed) - blocks_before[size];
+            (blocks != 0).then(|| {
+                (
+                    format!("{size} B x {:.2}", blocks as f64 / n),
+                    (blocks * size as isize) as f64 / n,
+                )
+            })
+        })
+        .collect();
+    let large = (LARGE_BYTES.load(Relaxed) - large_before) as f64 / n;
+    if large != 0.0 {
+        shares.push((format!("blocks > {SIZE_CLASSES} B (tables)"), large));
+    }
+    shares.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+    let top: Vec<String> = shares
+        .iter()
+        .take(6)
+        .map(|(what, bytes)| format!("{what} = {bytes:.1}"))
+        .collect();
+    println!("detail {library} bytes per series by block size: {}", top.join("; "));
+    per
 }
 
 fn report(what: &str, library: &str, value: f64) {
@@ -149,7 +193,7 @@ fn main() {
         1,
     )
     .unwrap();
-    let ours = per_series(&input, |input| {
+    let ours = per_series("ours", &input, |input| {
         for i in input {
             let tags = [
                 ("kind", KINDS[i.kind]),
@@ -173,7 +217,7 @@ fn main() {
         route: ROUTES[0],
         user_name: "warm",
     });
-    let measured = per_series(&input, |input| {
+    let measured = per_series("measured", &input, |input| {
         for i in input {
             counters.inc(Error {
                 kind: ERROR_KINDS[i.kind],
@@ -194,7 +238,7 @@ fn main() {
     )
     .unwrap();
     counters.with_label_values(&["user", "/", "warm"]).inc();
-    let prometheus = per_series(&input, |input| {
+    let prometheus = per_series("prometheus", &input, |input| {
         for i in input {
             counters
                 .with_label_values(&[KINDS[i.kind], ROUTES[i.route], i.user_name.as_str()])
@@ -216,7 +260,7 @@ fn main() {
                 user_name: "warm".to_string(),
             })
             .inc();
-        let prometheus_client = per_series(&input, |input| {
+        let prometheus_client = per_series("prometheus_client", &input, |input| {
             for i in input {
                 counters
                     .get_or_create(&ErrorStatic {
@@ -236,7 +280,7 @@ fn main() {
             metrics::describe_counter!("http_request_errors", "help text");
             let labels = [("kind", "user"), ("route", "/"), ("user_name", "warm")];
             metrics::counter!("http_request_errors", &labels).increment(1);
-            let metrics = per_series(&input, |input| {
+            let metrics = per_series("metrics", &input, |input| {
                 for i in input {
                     let labels = [
                         ("kind", SharedString::const_str(KINDS[i.kind])),
