@@ -150,6 +150,7 @@ fn per_series(library: &str, inputs: &[Input], f: impl FnOnce(&[Input])) -> f64 
     shares.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
     let top: Vec<String> = shares
         .iter()
+        .filter(|(_, bytes)| bytes.abs() >= 0.05)
         .take(6)
         .map(|(what, bytes)| format!("{what} = {bytes:.1}"))
         .collect();
