@@ -49,6 +49,32 @@ run() { # run LABEL PACKAGE BENCH FILE
   fi
 }
 
+# Instructions per operation under callgrind (single thread, repeatable):
+# two runs per pair with different operation counts; the difference cancels
+# setup and process start.
+instructions() {
+  local bin
+  bin=$(cargo bench -p bykilt-bench --bench instructions --no-run --message-format=json 2>/dev/null \
+    | python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "instructions" and m.get("executable"):
+        print(m["executable"])')
+  echo "### bench instructions"
+  "$bin" list | while read -r scenario library; do
+    local lo=20000 hi=120000
+    case $scenario in s7_*) lo=1 hi=3 ;; esac
+    local a b
+    a=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" run "$scenario" "$library" "$lo" 2>&1 | sed -n 's/.*Collected : //p')
+    b=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" run "$scenario" "$library" "$hi" 2>&1 | sed -n 's/.*Collected : //p')
+    if [ -n "$a" ] && [ -n "$b" ]; then
+      echo "instructions $scenario $library $(( (b - a) / (hi - lo) ))"
+    else
+      echo "instructions $scenario $library failed"
+    fi
+  done
+}
+
 {
   echo "machine.date: $(date -u +'%Y-%m-%d %H:%M UTC')"
   echo "machine.nproc: $(nproc)"
@@ -60,6 +86,11 @@ run() { # run LABEL PACKAGE BENCH FILE
   run memory bykilt-bench memory benches/benches/memory.rs
   run macros metrics-macros overhead crates/metrics-macros/benches/overhead.rs
   run engine batch-engine engine crates/batch-engine/benches/engine.rs
+  if command -v valgrind >/dev/null; then
+    instructions
+  else
+    echo "### skipped instructions: valgrind is not installed (apt-get install valgrind)"
+  fi
 } | tee "$raw"
 
 python3 scripts/bench_report.py "$raw" > docs/benchmarks.md

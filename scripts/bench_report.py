@@ -209,6 +209,33 @@ def macro_overhead(results, targets):
     return lines
 
 
+def instruction_tables(lines, skipped):
+    """Instructions per operation from callgrind, ours / each library."""
+    out = ["## Instructions per operation (callgrind, 1 thread)\n"]
+    if lines is None:
+        why = [s for s in skipped if s.startswith("instructions")]
+        out.append(f"_Skipped: {why[0].split(':', 1)[1].strip() if why else 'not in this run'}._\n")
+        return out
+    counts = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 4 and parts[0] == "instructions" and parts[3].lstrip("-").isdigit():
+            counts.setdefault(parts[1], {})[parts[2]] = int(parts[3])
+    out.append("Instructions retired per operation at 1 thread, counted by callgrind (the same inputs as above; "
+               "scenario 7 counts one whole encode of 10,000 series). Unlike times, these repeat exactly from run "
+               "to run on a busy machine; they do not show contention, cache misses or the cost of a clock read "
+               "(a vDSO call counts its instructions only).\n")
+    out.append("| scenario | library | instructions / op | ours / lib |")
+    out.append("|---|---|---|---|")
+    for scenario, libs in counts.items():
+        ours = libs.get("ours")
+        for lib, n in libs.items():
+            r = "–" if lib == "ours" else fmt_ratio(ratio(ours, n))
+            out.append(f"| {scenario} | {lib} | {n:,} | {r} |")
+    out.append("")
+    return out
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: bench_report.py RAW.txt")
@@ -412,6 +439,8 @@ def main():
         if label == "macros":
             body.extend(macro_overhead(results, targets))
             body.append("")
+
+    body.extend(instruction_tables(sections.get("instructions"), skipped))
 
     out = []
     out.append("# Benchmarks: metrics-core side by side with the fastest Rust metrics crates\n")

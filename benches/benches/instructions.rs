@@ -1,0 +1,471 @@
+//! Instructions per operation, for a repeatable single-thread comparison on
+//! noisy machines: `scripts/bench.sh` runs this binary under callgrind
+//! twice per (scenario, library), with two operation counts, and divides
+//! the difference in instructions by the difference in operations (setup
+//! and process start cancel out).
+//!
+//! `instructions list` prints every `scenario library` pair;
+//! `instructions run SCENARIO LIBRARY N` sets the scenario up and runs N
+//! operations. Inputs come from a table filled before the first operation,
+//! read the same way for every library.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    missing_docs,
+    unreachable_pub
+)]
+
+#[allow(dead_code)]
+#[path = "peers/labels.rs"]
+mod labels;
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Instant;
+
+use labels::{BUCKETS, Error, ErrorStatic, Group, exponential_buckets};
+use measured::metric::histogram::Thresholds;
+use metrics_core::MetricType;
+
+/// Every measured pair, in report order.
+const PAIRS: &[(&str, &[&str])] = &[
+    (
+        "s1_counter_handle",
+        &[
+            "ours",
+            "raw_atomic",
+            "measured",
+            "prometheus",
+            "prometheus_client",
+            "metrics",
+        ],
+    ),
+    (
+        "s2_label_lookup_counter",
+        &[
+            "ours",
+            "measured",
+            "measured_sparse",
+            "prometheus",
+            "prometheus_client",
+            "metrics",
+        ],
+    ),
+    (
+        "s3_histogram_handle",
+        &["ours", "measured", "prometheus", "prometheus_client", "metrics"],
+    ),
+    (
+        "s3b_histogram_label_lookup",
+        &[
+            "ours",
+            "measured",
+            "measured_sparse",
+            "prometheus",
+            "prometheus_client",
+            "metrics",
+        ],
+    ),
+    (
+        "s4_timer",
+        &[
+            "ours",
+            "ours_record_elapsed",
+            "measured",
+            "prometheus",
+            "prometheus_client",
+            "metrics",
+        ],
+    ),
+    ("s5_record_metric", &["ours"]),
+    (
+        "s7_encode_10000",
+        &["ours", "measured", "prometheus", "prometheus_client", "metrics"],
+    ),
+];
+
+const INPUTS: usize = 4096;
+const NAME: &str = "http_request_errors";
+
+type Op = Box<dyn FnMut(&Group, f64)>;
+
+fn op(scenario: &str, library: &str) -> Option<Op> {
+    let buckets = exponential_buckets(0.001);
+    let op: Op = match (scenario, library) {
+        ("s1_counter_handle", "ours") => {
+            let c = labels::collector();
+            let h = c.counter(NAME, &[]).unwrap();
+            Box::new(move |_, _| h.increment(black_box(1)))
+        }
+        ("s1_counter_handle", "raw_atomic") => {
+            let a = AtomicU64::new(0);
+            Box::new(move |_, _| {
+                a.fetch_add(black_box(1), Relaxed);
+            })
+        }
+        ("s1_counter_handle", "measured") => {
+            let h = measured::Counter::new();
+            Box::new(move |_, _| h.inc_by(black_box(1)))
+        }
+        ("s1_counter_handle", "prometheus") => {
+            let h = prometheus::IntCounter::new(NAME, "help text").unwrap();
+            Box::new(move |_, _| h.inc_by(black_box(1)))
+        }
+        ("s1_counter_handle", "prometheus_client") => {
+            let h = prometheus_client::metrics::counter::Counter::<u64>::default();
+            Box::new(move |_, _| {
+                h.inc_by(black_box(1));
+            })
+        }
+        ("s1_counter_handle", "metrics") => {
+            let r = labels::MetricsRecorder::new(NAME, None);
+            let h = metrics::with_local_recorder(&r.recorder, || metrics::counter!(NAME));
+            Box::new(move |_, _| {
+                let _keep = &r;
+                h.increment(black_box(1))
+            })
+        }
+        ("s2_label_lookup_counter", lib) => counter_lookup(lib)?,
+        ("s3_histogram_handle", "ours") => {
+            let c = labels::collector_with_histogram(NAME, MetricType::Histogram, buckets);
+            let h = c.histogram(NAME, &[]).unwrap();
+            Box::new(move |_, v| h.record(v))
+        }
+        ("s3_histogram_handle", "measured") => {
+            let h =
+                measured::Histogram::<BUCKETS>::with_metadata(Thresholds::<BUCKETS>::exponential_buckets(0.001, 2.0));
+            Box::new(move |_, v| h.observe(v))
+        }
+        ("s3_histogram_handle", "prometheus") => {
+            let h = prometheus::Histogram::with_opts(prometheus::HistogramOpts::new(NAME, "help").buckets(buckets))
+                .unwrap();
+            Box::new(move |_, v| h.observe(v))
+        }
+        ("s3_histogram_handle", "prometheus_client") => {
+            let h = prometheus_client::metrics::histogram::Histogram::new(buckets);
+            Box::new(move |_, v| h.observe(v))
+        }
+        ("s3_histogram_handle", "metrics") => {
+            let r = labels::MetricsRecorder::new(NAME, Some(&buckets));
+            let h = metrics::with_local_recorder(&r.recorder, || metrics::histogram!(NAME));
+            Box::new(move |_, v| {
+                let _keep = &r;
+                h.record(v)
+            })
+        }
+        ("s3b_histogram_label_lookup", lib) => histogram_lookup(lib, buckets)?,
+        ("s4_timer", lib) => timer(lib)?,
+        ("s5_record_metric", "ours") => {
+            let c = labels::collector();
+            c.configure(&metrics_core::MetricsConfig {
+                max_samples_per_series: 1_000,
+                max_tag_sets_per_series: 1_000,
+                system_metrics_interval: std::time::Duration::ZERO,
+                ..metrics_core::MetricsConfig::default()
+            });
+            Box::new(move |g, _| {
+                let tags = [("kind", g.kind_str), ("route", g.route)];
+                c.record_metric(NAME, 1.0, &tags, MetricType::Counter).unwrap();
+            })
+        }
+        ("s7_encode_10000", lib) => encode(lib, 10_000)?,
+        _ => return None,
+    };
+    Some(op)
+}
+
+fn counter_lookup(library: &str) -> Option<Op> {
+    Some(match library {
+        "ours" => {
+            let c = labels::collector();
+            Box::new(move |g, _| {
+                c.increment_counter(NAME, &[("kind", g.kind_str), ("route", g.route)], 1)
+                    .unwrap()
+            })
+        }
+        "measured" | "measured_sparse" => {
+            let h = if library == "measured" {
+                measured::CounterVec::with_label_set(labels::errors_set())
+            } else {
+                measured::CounterVec::sparse_with_label_set(labels::errors_set())
+            };
+            Box::new(move |g, _| {
+                h.inc(Error {
+                    kind: g.kind,
+                    route: g.route,
+                })
+            })
+        }
+        "prometheus" => {
+            let h = prometheus::IntCounterVec::new(prometheus::Opts::new(NAME, "help"), &["kind", "route"]).unwrap();
+            Box::new(move |g, _| h.with_label_values(&[g.kind_str, g.route]).inc())
+        }
+        "prometheus_client" => {
+            let h = prometheus_client::metrics::family::Family::<
+                ErrorStatic,
+                prometheus_client::metrics::counter::Counter,
+            >::default();
+            Box::new(move |g, _| {
+                h.get_or_create(&ErrorStatic {
+                    kind: g.kind,
+                    route: g.route,
+                })
+                .inc();
+            })
+        }
+        "metrics" => {
+            let r = labels::MetricsRecorder::new(NAME, None);
+            Box::new(move |g, _| {
+                metrics::with_local_recorder(&r.recorder, || {
+                    let labels = [("kind", g.kind_str), ("route", g.route)];
+                    metrics::counter!(NAME, &labels).increment(1);
+                })
+            })
+        }
+        _ => return None,
+    })
+}
+
+fn histogram_lookup(library: &str, buckets: Vec<f64>) -> Option<Op> {
+    Some(match library {
+        "ours" => {
+            let c = labels::collector_with_histogram(NAME, MetricType::Histogram, buckets);
+            Box::new(move |g, v| {
+                c.observe_histogram(NAME, &[("kind", g.kind_str), ("route", g.route)], v)
+                    .unwrap()
+            })
+        }
+        "measured" | "measured_sparse" => {
+            let t = Thresholds::<BUCKETS>::exponential_buckets(0.001, 2.0);
+            let h = if library == "measured" {
+                measured::HistogramVec::with_label_set_and_metadata(labels::errors_set(), t)
+            } else {
+                measured::HistogramVec::sparse_with_label_set_and_metadata(labels::errors_set(), t)
+            };
+            Box::new(move |g, v| {
+                h.observe(
+                    Error {
+                        kind: g.kind,
+                        route: g.route,
+                    },
+                    v,
+                )
+            })
+        }
+        "prometheus" => {
+            let opts = prometheus::HistogramOpts::new(NAME, "help").buckets(buckets);
+            let h = prometheus::HistogramVec::new(opts, &["kind", "route"]).unwrap();
+            Box::new(move |g, v| h.with_label_values(&[g.kind_str, g.route]).observe(v))
+        }
+        "prometheus_client" => {
+            use prometheus_client::metrics::{family::Family, histogram::Histogram};
+            let h =
+                Family::<ErrorStatic, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.001)));
+            Box::new(move |g, v| {
+                h.get_or_create(&ErrorStatic {
+                    kind: g.kind,
+                    route: g.route,
+                })
+                .observe(v)
+            })
+        }
+        "metrics" => {
+            let r = labels::MetricsRecorder::new(NAME, Some(&buckets));
+            Box::new(move |g, v| {
+                metrics::with_local_recorder(&r.recorder, || {
+                    let labels = [("kind", g.kind_str), ("route", g.route)];
+                    metrics::histogram!(NAME, &labels).record(v);
+                })
+            })
+        }
+        _ => return None,
+    })
+}
+
+fn timer(library: &str) -> Option<Op> {
+    let buckets = exponential_buckets(0.00001);
+    Some(match library {
+        "ours" | "ours_record_elapsed" => {
+            let c = labels::collector_with_histogram(NAME, MetricType::Timer, buckets);
+            let t = c.timer(NAME, &[]).unwrap();
+            if library == "ours" {
+                Box::new(move |_, _| drop(t.start()))
+            } else {
+                Box::new(move |_, _| {
+                    let start = Instant::now();
+                    t.record(start.elapsed());
+                })
+            }
+        }
+        "measured" => {
+            let h =
+                measured::Histogram::<BUCKETS>::with_metadata(Thresholds::<BUCKETS>::exponential_buckets(0.00001, 2.0));
+            Box::new(move |_, _| drop(h.start_timer()))
+        }
+        "prometheus" => {
+            let h = prometheus::Histogram::with_opts(prometheus::HistogramOpts::new(NAME, "help").buckets(buckets))
+                .unwrap();
+            Box::new(move |_, _| {
+                h.start_timer().stop_and_record();
+            })
+        }
+        "prometheus_client" => {
+            let h = prometheus_client::metrics::histogram::Histogram::new(buckets);
+            Box::new(move |_, _| {
+                let start = Instant::now();
+                h.observe(start.elapsed().as_secs_f64());
+            })
+        }
+        "metrics" => {
+            let r = labels::MetricsRecorder::new(NAME, Some(&buckets));
+            let h = metrics::with_local_recorder(&r.recorder, || metrics::histogram!(NAME));
+            Box::new(move |_, _| {
+                let _keep = &r;
+                let start = Instant::now();
+                h.record(start.elapsed().as_secs_f64());
+            })
+        }
+        _ => return None,
+    })
+}
+
+fn encode(library: &str, n: usize) -> Option<Op> {
+    use prometheus_client::encoding::EncodeLabelSet;
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+    struct Kind {
+        kind: String,
+    }
+    let kinds: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+    Some(match library {
+        "ours" => {
+            let c = labels::collector();
+            for k in &kinds {
+                c.increment_counter("counters", &[("kind", k.as_str())], 1).unwrap();
+            }
+            Box::new(move |_, _| {
+                let text = metrics_core::export::prometheus::encode(
+                    &c.aggregate_snapshot(),
+                    metrics_core::export::prometheus::TextFormat::Prometheus,
+                )
+                .text;
+                black_box(text);
+            })
+        }
+        "measured" => {
+            use measured::MetricGroup;
+            use measured::text::BufferedTextEncoder;
+            // One family of `n` series needs a dynamic label: ParaCord, as in
+            // measured's encoding bench and peers.rs.
+            let family = encoding_family::Metrics::new(&kinds);
+            let mut enc = BufferedTextEncoder::new();
+            Box::new(move |_, _| {
+                family.collect_group_into(&mut enc).unwrap();
+                black_box(enc.finish());
+            })
+        }
+        "prometheus" => {
+            let registry = prometheus::Registry::new();
+            let h = prometheus::IntCounterVec::new(prometheus::Opts::new("counters", "help text"), &["kind"]).unwrap();
+            registry.register(Box::new(h.clone())).unwrap();
+            for k in &kinds {
+                h.with_label_values(&[k.as_str()]).inc();
+            }
+            Box::new(move |_, _| {
+                let mut out = String::new();
+                prometheus::TextEncoder::new()
+                    .encode_utf8(&registry.gather(), &mut out)
+                    .unwrap();
+                black_box(out);
+            })
+        }
+        "prometheus_client" => {
+            use prometheus_client::metrics::{counter::Counter, family::Family};
+            let mut registry = <prometheus_client::registry::Registry>::default();
+            let h = Family::<Kind, Counter>::default();
+            registry.register("counters", "help text", h.clone());
+            for k in &kinds {
+                h.get_or_create(&Kind { kind: k.clone() }).inc();
+            }
+            Box::new(move |_, _| {
+                let mut out = String::new();
+                prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
+                black_box(out);
+            })
+        }
+        "metrics" => {
+            let r = labels::MetricsRecorder::new("counters", None);
+            metrics::with_local_recorder(&r.recorder, || {
+                metrics::describe_counter!("counters", "help text");
+                for k in &kinds {
+                    metrics::counter!("counters", &[("kind", k.clone())]).increment(1);
+                }
+            });
+            let handle = r.recorder.handle();
+            Box::new(move |_, _| {
+                let _keep = &r;
+                black_box(handle.render());
+            })
+        }
+        _ => return None,
+    })
+}
+
+mod encoding_family {
+    use measured::{CounterVec, LabelGroup, MetricGroup};
+    use paracord::ParaCord;
+
+    #[derive(MetricGroup)]
+    pub struct Metrics {
+        /// help text
+        counters: CounterVec<GroupSet>,
+    }
+
+    #[derive(Clone, Copy, PartialEq, Debug, LabelGroup)]
+    #[label(set = GroupSet)]
+    struct Group<'a> {
+        #[label(dynamic_with = ParaCord)]
+        kind: &'a str,
+    }
+
+    impl Metrics {
+        pub fn new(kinds: &[String]) -> Self {
+            let m = Metrics {
+                counters: CounterVec::with_label_set(GroupSet {
+                    kind: ParaCord::default(),
+                }),
+            };
+            for k in kinds {
+                m.counters.inc(Group { kind: k });
+            }
+            m
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["list"] => {
+            for (scenario, libraries) in PAIRS {
+                for library in *libraries {
+                    println!("{scenario} {library}");
+                }
+            }
+        }
+        ["run", scenario, library, n] => {
+            let n: usize = n.parse().expect("N must be a count");
+            let mut op = op(scenario, library).unwrap_or_else(|| panic!("unknown pair {scenario} {library}"));
+            let inputs: Vec<(Group, f64)> = (0..INPUTS)
+                .map(|_| (labels::random_group(), bykilt_bench::random_unit()))
+                .collect();
+            for i in 0..n {
+                let (g, v) = &inputs[i % INPUTS];
+                op(g, *v);
+            }
+        }
+        _ => println!(
+            "usage: instructions list | instructions run SCENARIO LIBRARY N (run by scripts/bench.sh under callgrind)"
+        ),
+    }
+}
