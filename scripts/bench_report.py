@@ -283,7 +283,8 @@ def main():
         contention_warning.append(
             f"In this run the raw atomic at 2 threads cost only {fmt_ratio(raw_scaling)} its 1-thread cost: the two "
             "benchmark threads mostly did not run at the same time (the machine was busy with other work), so the "
-            "2-thread numbers of this run do not show contention. Re-run on an idle machine for contention results.")
+            "2-thread numbers of this run do not show contention. Re-run on an idle machine (or as root, so that "
+            "`scripts/bench.sh` can raise the benchmark's priority) for contention results.")
 
     # 2, 3
     def lookup_targets(scenario, what):
@@ -448,7 +449,7 @@ def main():
                f"`{raw_path}`; do not edit by hand. Every library ran in the same process run, on the same machine.\n")
     out.append("| machine | |")
     out.append("|---|---|")
-    for key in ("date", "nproc", "cpu", "rustc", "commit", "load"):
+    for key in ("date", "nproc", "cpu", "rustc", "commit", "load", "priority"):
         out.append(f"| {key} | {machine.get(key, 'unknown')} |")
     out.append("")
     out.append("Times are divan medians per operation (per thread at 2 threads). Ratios are ours / theirs: below 1.0x "
