@@ -258,9 +258,7 @@ impl BatchEngine {
         let snapshot = store.manifest().clone();
         metrics.batch_created.increment(1);
         metrics.batch_size.set(snapshot.total_jobs as f64);
-        for _ in 0..snapshot.total_jobs {
-            metrics.status(JobStatus::Pending);
-        }
+        metrics.status_n(JobStatus::Pending, snapshot.total_jobs as u64);
         self.batches().insert(
             batch_id,
             Arc::new(BatchHandle {

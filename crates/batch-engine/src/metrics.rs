@@ -116,6 +116,11 @@ impl BatchMetrics {
         self.job_status[status.index()].increment(1);
     }
 
+    /// Counts `n` jobs entering `status` at once (one sample of value `n`).
+    pub(crate) fn status_n(&self, status: JobStatus, n: u64) {
+        self.job_status[status.index()].increment(n);
+    }
+
     /// Counts a failed attempt of type `error_type` (one of [`ERROR_TYPES`]).
     pub(crate) fn error(&self, error_type: &str) {
         if let Some(i) = ERROR_TYPES.iter().position(|t| *t == error_type) {

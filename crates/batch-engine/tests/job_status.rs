@@ -91,8 +91,18 @@ fn engine_enforces_transitions_and_counts_them() {
     assert_eq!((m.jobs[0].status, m.jobs[0].attempts), (JobStatus::Pending, 0));
 
     let series = metrics.get_metric_series("job_status").unwrap();
-    let count = |s: &str| series.values_matching(&TagFilter::new().with("status", s)).len();
-    assert_eq!((count("running"), count("completed"), count("pending")), (1, 1, 3));
+    let total = |s: &str| -> f64 {
+        series
+            .values_matching(&TagFilter::new().with("status", s))
+            .iter()
+            .map(|v| v.value)
+            .sum()
+    };
+    // Two jobs created pending (one sample of 2), one sent back by the retry.
+    assert_eq!(
+        (total("running"), total("completed"), total("pending")),
+        (1.0, 1.0, 3.0)
+    );
     let tags = series.tag_sets();
     assert!(
         tags.iter()
