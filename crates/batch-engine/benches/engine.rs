@@ -6,7 +6,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use batch_engine::{BatchEngine, ExecuteOptions, JobContext, JobError, JobStatus, RunContext};
+use std::time::Duration;
+
+use batch_engine::{
+    BatchConfig, BatchEngine, CsvOptions, ExecuteOptions, JobContext, JobError, JobStatus, JournalSync, RunContext,
+    parse_csv,
+};
 use divan::{Bencher, counter::ItemsCount};
 use metrics_core::MetricsCollector;
 
@@ -33,7 +38,16 @@ fn csv_with(rows: usize) -> PathBuf {
 }
 
 fn engine() -> BatchEngine {
-    BatchEngine::new(RunContext::new(scratch().join("artifacts"))).with_collector(Arc::new(MetricsCollector::default()))
+    engine_with(JournalSync::default())
+}
+
+fn engine_with(journal_sync: JournalSync) -> BatchEngine {
+    let config = BatchConfig {
+        journal_sync,
+        ..BatchConfig::default()
+    };
+    BatchEngine::with_config(RunContext::new(scratch().join("artifacts")), config)
+        .with_collector(Arc::new(MetricsCollector::default()))
 }
 
 fn noop(_: &JobContext<'_>) -> Result<(), JobError> {
@@ -62,6 +76,45 @@ fn execute_noop(bencher: Bencher, rows: usize) {
             };
             e.execute_batch(&id, &noop, &options).unwrap_or_else(|e| panic!("{e}"))
         });
+}
+
+/// The same on 1k rows under each journal fsync policy: `never` (fsync only
+/// at compaction), `interval` (the default, at most every 100 ms) and
+/// `every` (an fsync per finished job).
+#[divan::bench(args = ["never", "interval", "every"], sample_count = 5, sample_size = 1)]
+fn execute_noop_1k_by_fsync_policy(bencher: Bencher, policy: &str) {
+    let csv = csv_with(1_000);
+    let sync = match policy {
+        "never" => JournalSync::Never,
+        "every" => JournalSync::EveryFinishedJob,
+        _ => JournalSync::Interval(Duration::from_millis(100)),
+    };
+    bencher
+        .counter(ItemsCount::new(1_000usize))
+        .with_inputs(|| {
+            let e = engine_with(sync);
+            let id = e
+                .create_batch_jobs(&csv)
+                .map(|m| m.batch_id)
+                .unwrap_or_else(|e| panic!("{e}"));
+            (e, id)
+        })
+        .bench_local_values(|(e, id)| {
+            let options = ExecuteOptions {
+                concurrency: 1,
+                ..ExecuteOptions::default()
+            };
+            e.execute_batch(&id, &noop, &options).unwrap_or_else(|e| panic!("{e}"))
+        });
+}
+
+/// Only reading and checking a 100k-row CSV (the first part of `create_batch_jobs`).
+#[divan::bench(sample_count = 5, sample_size = 1)]
+fn parse_csv_100k(bencher: Bencher) {
+    let csv = csv_with(100_000);
+    bencher
+        .counter(ItemsCount::new(100_000usize))
+        .bench_local(|| parse_csv(&csv, &CsvOptions::default()).unwrap_or_else(|e| panic!("{e}")));
 }
 
 /// Parsing a 100k-row CSV into jobs and writing the manifest.
