@@ -215,6 +215,8 @@ impl BatchEngine {
     /// The [`CsvError`](crate::CsvError) of a bad input;
     /// [`BatchError::RunHasBatch`] when the run already has one;
     /// I/O and metrics errors.
+    // #[record_execution_time] (metrics-macros) belongs on this method once
+    // that crate lands; nothing else here needs to change for it.
     pub fn create_batch_jobs(&self, csv_path: impl AsRef<Path>) -> Result<BatchManifest> {
         let csv_path = csv_path.as_ref();
         let table = parse_csv(csv_path, &self.config.csv)?;

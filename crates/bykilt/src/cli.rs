@@ -1,5 +1,5 @@
 //! The command line, as clap types. Parsing only; the commands live in
-//! [`crate::commands`].
+//! the crate's private `commands` module.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -54,8 +54,8 @@ pub enum Command {
 pub enum BatchCommand {
     /// Run COMMAND once per row of CSV.
     ///
-    /// Each row reaches the command as environment variables BYKILT_<COLUMN>
-    /// (upper-cased, other characters as _), plus BYKILT_JOB_ID,
+    /// Each row reaches the command as environment variables named BYKILT_
+    /// and the column name (upper-cased, other characters as _), plus BYKILT_JOB_ID,
     /// BYKILT_BATCH_ID, BYKILT_ROW_INDEX and BYKILT_ATTEMPT, and as one JSON
     /// object on stdin. Row values never become part of the command line.
     Run(RunArgs),
@@ -161,7 +161,7 @@ pub enum MetricsCommand {
         #[arg(long, value_name = "RUN_ID")]
         run: Option<String>,
         /// Where to write: a file for JSON (default stdout), a directory for
-        /// CSV (default <run>/metrics/csv).
+        /// CSV (default: the run's metrics/csv directory).
         #[arg(long, short, value_name = "PATH")]
         output: Option<PathBuf>,
     },

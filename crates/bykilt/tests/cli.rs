@@ -160,3 +160,19 @@ fn json_status_list_retry_and_metrics() {
     assert_eq!(c.status.code(), Some(0));
     assert!(dir.join("job_duration_seconds.csv").exists(), "{}", text(&c.stdout));
 }
+
+#[test]
+fn artifacts_root_comes_from_the_environment_without_the_flag() {
+    let s = Sandbox::new();
+    s.write("in.csv", b"a\n1\n");
+    let env_root = s.path().join("from_env");
+    let o = std::process::Command::new(common::BIN)
+        .args(["batch", "run", "in.csv", "--exec", "true", "--quiet"])
+        .current_dir(s.path())
+        .env("BYKILT_ARTIFACTS_DIR", &env_root)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(batch_engine::list_batches(&env_root).unwrap().len(), 1);
+    assert!(!s.path().join("artifacts").exists());
+}
