@@ -135,6 +135,15 @@ impl CommandRunner {
     }
 }
 
+/// Checks that `columns` map to distinct, non-reserved environment
+/// variables (what [`CommandRunner::new`] requires), without creating anything.
+///
+/// # Errors
+/// [`BatchError::EnvNameCollision`] naming both columns and the variable.
+pub fn check_columns(columns: &[String]) -> Result<()> {
+    check_env_names(columns).map(drop)
+}
+
 /// The column variable names, or the first collision.
 fn check_env_names(columns: &[String]) -> Result<Vec<String>> {
     let mut names: Vec<String> = Vec::with_capacity(columns.len());
@@ -265,7 +274,8 @@ impl JobRunner for CommandRunner {
             let _ = exit_tx.send(wait_exited_no_reap(pid));
         });
 
-        let deadline = ctx.timeout.map(|t| (Instant::now() + t, t));
+        // A timeout too large for the clock is no timeout.
+        let deadline = ctx.timeout.and_then(|t| Some((Instant::now().checked_add(t)?, t)));
         let ending = loop {
             let wait = deadline.map_or(POLL, |(d, _)| d.saturating_duration_since(Instant::now()).min(POLL));
             match exit_rx.recv_timeout(wait) {

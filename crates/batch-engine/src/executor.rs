@@ -295,10 +295,10 @@ impl Execution<'_> {
             self.store().next_attempt(idx, err.to_string())?;
             attempt += 1;
         };
+        m.jobs_in_flight.decrement(1.0);
         self.store()
             .transition(idx, status, error.as_ref().map(ToString::to_string))?;
         m.status(status);
-        m.jobs_in_flight.decrement(1.0);
         match status {
             JobStatus::Completed => &tally.completed,
             JobStatus::Failed => &tally.failed,

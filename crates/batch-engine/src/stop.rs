@@ -73,21 +73,48 @@ impl StopToken {
 
     /// Sleeps for `duration` or until a stop is requested; returns whether
     /// a stop was requested.
+    /// A duration too large to add to the clock waits until a stop.
     pub fn wait_timeout(&self, duration: Duration) -> bool {
-        let deadline = std::time::Instant::now() + duration;
+        let deadline = std::time::Instant::now().checked_add(duration);
         let mut guard = self.0.lock.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             if self.is_stopping() {
                 return true;
             }
             let now = std::time::Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            guard = match self.0.wake.wait_timeout(guard, deadline - now) {
-                Ok((g, _)) => g,
-                Err(e) => e.into_inner().0,
+            guard = match deadline {
+                Some(d) if now >= d => return false,
+                Some(d) => match self.0.wake.wait_timeout(guard, d - now) {
+                    Ok((g, _)) => g,
+                    Err(e) => e.into_inner().0,
+                },
+                None => self.0.wake.wait(guard).unwrap_or_else(PoisonError::into_inner),
             };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unbounded_wait_ends_on_stop() {
+        let stop = StopToken::new();
+        let other = stop.clone();
+        let t = std::thread::spawn(move || other.wait_timeout(Duration::MAX));
+        std::thread::sleep(Duration::from_millis(20));
+        stop.request_stop();
+        assert!(t.join().unwrap());
+    }
+
+    #[test]
+    fn a_short_wait_times_out_without_stop() {
+        let stop = StopToken::new();
+        assert!(!stop.wait_timeout(Duration::from_millis(1)));
+        stop.request_kill();
+        assert!(stop.is_stopping() && stop.wait_timeout(Duration::from_secs(3600)));
+        stop.reset();
+        assert!(!stop.is_stopping());
     }
 }

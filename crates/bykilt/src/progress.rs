@@ -56,7 +56,12 @@ impl Progress {
     }
 
     fn message(&self) -> String {
-        let done = self.finished.load(Relaxed) - self.failed.load(Relaxed) - self.stopped.load(Relaxed);
+        // The counters are read one by one while workers update them.
+        let done = self
+            .finished
+            .load(Relaxed)
+            .saturating_sub(self.failed.load(Relaxed))
+            .saturating_sub(self.stopped.load(Relaxed));
         let mut m = format!(
             "done {done}  failed {}  running {}",
             self.failed.load(Relaxed),

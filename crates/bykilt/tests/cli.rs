@@ -30,7 +30,9 @@ fn exit_code_2_for_bad_usage_and_bad_input() {
     let s = Sandbox::new();
     s.write("ragged.csv", b"a,b\n1,2\n3\n");
     s.write("in.csv", b"a\n1\n");
+    s.write("clash.csv", b"first name,First-Name\n1,2\n");
     let cases: &[(&[&str], &str)] = &[
+        (&["batch", "run", "clash.csv", "--exec", "true"], "BYKILT_FIRST_NAME"),
         (&["batch", "run", "in.csv"], "--exec"),
         (
             &["batch", "run", "missing.csv", "--exec", "true"],
@@ -141,7 +143,15 @@ fn json_status_list_retry_and_metrics() {
     assert_eq!(m.status.code(), Some(0), "{}", text(&m.stderr));
     let v: serde_json::Value = serde_json::from_slice(&m.stdout).unwrap();
     assert_eq!(v["summary"]["sum"], 4.0);
-    let d = s.run(&["metrics", "summary", "job_duration_seconds", "--json"]);
+    let d = s.run(&[
+        "metrics",
+        "summary",
+        "job_duration_seconds",
+        "--since",
+        "99999999999d",
+        "--json",
+    ]);
+    assert_eq!(d.status.code(), Some(0), "{}", text(&d.stderr));
     let v: serde_json::Value = serde_json::from_slice(&d.stdout).unwrap();
     assert_eq!(v["summary"]["count"], 6, "4 first attempts + 2 retried");
 

@@ -96,8 +96,12 @@ pub(crate) fn run(args: RunArgs, root: &Path, out: &mut Output) -> Result<i32, C
         timeout_secs: args.timeout.map(|t| t.as_secs_f64()),
         log_limit: args.log_limit,
     };
-    // Check the options before anything is created on disk.
+    // Check the options and the column names before anything is created on disk.
     saved.options()?.validate()?;
+    let table = batch_engine::parse_csv(&args.csv, &batch_engine::CsvOptions::default())
+        .map_err(batch_engine::BatchError::from)?;
+    batch_engine::command_runner::check_columns(&table.columns)?;
+    drop(table);
     let manifest = engine.create_batch_jobs(&args.csv)?;
     let dir = batch_dir(root, &manifest.batch_id)?;
     saved.save(&dir)?;

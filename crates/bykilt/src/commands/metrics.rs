@@ -114,7 +114,11 @@ pub(crate) fn summary(
     for (k, v) in tags {
         filter = filter.with(k.as_str(), v.as_str());
     }
-    let since = since.map(|d| collector.now() - d);
+    // A window reaching before the earliest representable date covers everything.
+    let since = since.and_then(|d| {
+        let d = time::Duration::try_from(d).ok()?;
+        collector.now().checked_sub(d)
+    });
     let summary = series.summary(&SummaryQuery { since, tags: filter });
     match summary {
         Some(s) => {
