@@ -167,7 +167,7 @@ fn timeout_kills_the_child_and_its_children() {
     let s = setup(b"x\n1\n");
     let runner = s.runner("sleep 60 & echo $! > bg.pid; echo $$ > sh.pid; sleep 60");
     let options = ExecuteOptions {
-        job_timeout: Some(Duration::from_millis(500)),
+        job_timeout: Some(Duration::from_millis(1500)),
         ..ExecuteOptions::default()
     };
     let r = s.engine.execute_batch(&s.batch_id, &runner, &options).unwrap();
@@ -178,7 +178,7 @@ fn timeout_kills_the_child_and_its_children() {
             .error_message
             .as_deref()
             .unwrap()
-            .starts_with("timed out after 0.500s")
+            .starts_with("timed out after 1.500s")
     );
     let work = s.work();
     for f in ["bg.pid", "sh.pid"] {

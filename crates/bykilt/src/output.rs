@@ -249,3 +249,52 @@ impl MetricsPaths {
         ]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_get_a_fitting_unit() {
+        assert_eq!(fmt_secs(0.000_85), "850us");
+        assert_eq!(fmt_secs(0.012_34), "12.3ms");
+        assert_eq!(fmt_secs(4.561), "4.56s");
+        assert_eq!(fmt_secs(125.0), "2m05s");
+    }
+
+    #[test]
+    fn tables_align_keys_and_continue_multiline_values() {
+        let t = table(&[("a", "1".into()), ("long key", "x\ny".into())]);
+        assert_eq!(t, "a         1\nlong key  x\n          y\n");
+    }
+
+    #[test]
+    fn text_and_json_modes_do_not_mix() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let (out, err) = (Buf::default(), Buf::default());
+        let mut o = Output::to(Box::new(out.clone()), Box::new(err.clone()), true, true);
+        o.text("table\n");
+        o.json(&serde_json::json!({"k": 1}));
+        o.note("progress");
+        o.error("bad");
+        assert_eq!(
+            String::from_utf8(out.0.lock().unwrap().clone()).unwrap(),
+            "{\n  \"k\": 1\n}\n"
+        );
+        assert_eq!(
+            String::from_utf8(err.0.lock().unwrap().clone()).unwrap(),
+            "bykilt: error: bad\n"
+        );
+    }
+}
