@@ -6,8 +6,9 @@
 //! carries the tags `batch_id` and `run_id`; `job_status` adds `status` and
 //! `job_errors` adds `error_type`. Per-job detail lives in the manifest and
 //! journal, never in tags (one tag value per row would exhaust the
-//! cardinality cap). Every series keeps each event as a timestamped sample,
-//! so exports can be re-imported and summarized later.
+//! cardinality cap). Every series except `jobs_in_flight` keeps each event as
+//! a timestamped sample, so exports can be re-imported and summarized later
+//! (about four samples per job); `jobs_in_flight` keeps only its current value.
 
 use std::time::Duration;
 
@@ -46,17 +47,21 @@ pub(crate) struct BatchMetrics {
     pub(crate) batch_duration: Histogram,
 }
 
-fn describe(c: &MetricsCollector, name: &str, ty: MetricType, help: &str) -> Result<()> {
+fn describe_with(c: &MetricsCollector, name: &str, ty: MetricType, help: &str, policy: SamplePolicy) -> Result<()> {
     c.describe_metric(
         name,
         ty,
         MetricOptions {
             description: Some(help.to_owned()),
             buckets: None,
-            sample_policy: Some(SamplePolicy::EveryEvent),
+            sample_policy: Some(policy),
         },
     )?;
     Ok(())
+}
+
+fn describe(c: &MetricsCollector, name: &str, ty: MetricType, help: &str) -> Result<()> {
+    describe_with(c, name, ty, help, SamplePolicy::EveryEvent)
 }
 
 impl BatchMetrics {
@@ -81,7 +86,9 @@ impl BatchMetrics {
         )?;
         describe(c, "job_errors", C, "Failed job attempts, by error type")?;
         describe(c, "job_retries", C, "Job attempts retried after an error")?;
-        describe(c, "jobs_in_flight", G, "Jobs running now")?;
+        // Two samples per job that only retrace the concurrency limit: the
+        // current value (the aggregate) is what matters, so no history.
+        describe_with(c, "jobs_in_flight", G, "Jobs running now", SamplePolicy::AggregateOnly)?;
         describe(c, "batch_duration_seconds", H, "Wall time of one run of the batch")?;
         let base = [("batch_id", batch_id), ("run_id", run_id)];
         let base = base.as_slice();

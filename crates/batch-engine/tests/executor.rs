@@ -144,7 +144,11 @@ fn concurrency_is_bounded() {
     let peak = peak.load(Ordering::SeqCst);
     assert!((2..=3).contains(&peak), "peak concurrency {peak}");
     let in_flight = b.metrics.get_metric_series("jobs_in_flight").unwrap();
-    assert_eq!(in_flight.latest(&TagFilter::new()).unwrap().value, 0.0);
+    let gauge: Vec<AggregateValue> = in_flight.aggregates().into_iter().map(|a| a.value).collect();
+    assert!(
+        matches!(gauge[..], [AggregateValue::Gauge { value }] if value == 0.0),
+        "{gauge:?}"
+    );
 }
 
 #[test]
