@@ -29,13 +29,19 @@
 //! and start background sampling and export with [`initialize_metrics`].
 //! `docs/architecture.md` in the repository explains the design.
 
+// Lets the attribute macros' expansion name this crate `::metrics_core`
+// from inside it too (unit tests, doctests).
+extern crate self as metrics_core;
+
 mod aggregate;
+pub mod alloc;
 pub mod clock;
 mod collector;
 mod config;
 mod error;
 pub mod export;
 mod handles;
+pub mod instrument;
 mod manager;
 mod ring;
 mod series;
@@ -55,6 +61,8 @@ pub use handles::{Counter, Gauge, Histogram, Timer, TimerGuard};
 pub use manager::{
     ExportPaths, MetricsManager, export_all, initialize_metrics, initialize_metrics_with, shutdown_metrics,
 };
+#[cfg(feature = "macros")]
+pub use metrics_macros::{record_execution_time, record_memory_usage};
 pub use series::{MetricSeries, SamplePolicy};
 pub use snapshot::{
     AggregateValue, Bucket, HistogramSnapshot, Quantiles, SeriesInfo, SeriesSnapshot, Snapshot, TagSetAggregate,
