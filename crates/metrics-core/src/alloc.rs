@@ -197,6 +197,33 @@ pub fn thread_allocations() -> ThreadAllocations {
         .unwrap_or_default()
 }
 
+/// Runs `f` and then takes its allocations off this thread's counters, as
+/// if it had not run: the instrumentation's own one-time work (creating a
+/// call site's series) stays out of the figures of the calls that enclose
+/// it, and neither does recording a call's figures (a histogram's sketch
+/// grows now and then). Without the counting allocator this just runs `f`.
+/// The memory `f` keeps alive is then never counted, and if it is freed
+/// later on this thread, that thread's live count drops below what its
+/// scopes saw; use it only for memory that lives as long as the process.
+#[inline]
+pub fn uncounted<R>(f: impl FnOnce() -> R) -> R {
+    if !ACTIVE.load(Relaxed) {
+        return f();
+    }
+    let before = COUNTERS
+        .try_with(|c| (c.live.get(), c.peak.get(), c.allocated.get()))
+        .ok();
+    let result = f();
+    if let Some((live, peak, allocated)) = before {
+        let _ = COUNTERS.try_with(|c| {
+            c.live.set(live);
+            c.peak.set(peak);
+            c.allocated.set(allocated);
+        });
+    }
+    result
+}
+
 /// What one call (or one poll, or all the polls of one future) did to the
 /// heap of the thread it ran on, in bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

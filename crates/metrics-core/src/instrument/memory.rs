@@ -146,15 +146,10 @@ impl MemoryMetrics {
         tags: &[(&str, &str)],
     ) -> Option<&'static MemoryMetrics> {
         cell.get_or_init(|| {
-            Self::resolve(
-                get_metrics_collector(),
-                MemorySource::detect(),
-                prefix,
-                function,
-                module,
-                tags,
-            )
-            .ok()
+            alloc::uncounted(|| {
+                let source = MemorySource::detect();
+                Self::resolve(get_metrics_collector(), source, prefix, function, module, tags).ok()
+            })
         })
         .as_ref()
     }
@@ -165,15 +160,19 @@ impl MemoryMetrics {
     }
 
     /// Records one call's figures under `outcome`.
+    /// Recording is [`uncounted`](alloc::uncounted): it does not show up in
+    /// the figures of an enclosing call.
     pub fn record(&self, outcome: Outcome, delta: MemoryDelta) {
         let handles = &self.by_outcome[outcome.index()];
-        handles.usage.set(delta.net as f64);
-        if let Some(peak) = &handles.peak {
-            peak.record(delta.peak as f64);
-        }
-        if let Some(allocated) = &handles.allocated {
-            allocated.record(delta.allocated as f64);
-        }
+        alloc::uncounted(|| {
+            handles.usage.set(delta.net as f64);
+            if let Some(peak) = &handles.peak {
+                peak.record(delta.peak as f64);
+            }
+            if let Some(allocated) = &handles.allocated {
+                allocated.record(delta.allocated as f64);
+            }
+        });
     }
 
     /// Records an RSS-source call from two readings; nothing when either

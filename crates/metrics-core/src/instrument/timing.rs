@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use super::{Classify, Outcome, call_tags};
+use crate::alloc;
 use crate::{MetricsCollector, Result, Timer, get_metrics_collector};
 
 /// The timers of one instrumented function: the same name and tags, one
@@ -53,8 +54,10 @@ impl ExecutionTimers {
         module: &str,
         tags: &[(&str, &str)],
     ) -> Option<&'static ExecutionTimers> {
-        cell.get_or_init(|| Self::resolve(get_metrics_collector(), name, function, module, tags).ok())
-            .as_ref()
+        cell.get_or_init(|| {
+            alloc::uncounted(|| Self::resolve(get_metrics_collector(), name, function, module, tags).ok())
+        })
+        .as_ref()
     }
 
     /// The handle of `outcome`.
@@ -88,7 +91,8 @@ impl<'a> TimedCall<'a> {
     #[inline]
     pub fn finish<T: ?Sized>(mut self, classify: impl Classify<T>, value: &T) {
         if let Some(timers) = self.timers.take() {
-            timers.timer(classify.outcome(value)).record(self.start.elapsed());
+            let elapsed = self.start.elapsed();
+            alloc::uncounted(|| timers.timer(classify.outcome(value)).record(elapsed));
         }
     }
 }
@@ -96,7 +100,8 @@ impl<'a> TimedCall<'a> {
 impl Drop for TimedCall<'_> {
     fn drop(&mut self) {
         if let Some(timers) = self.timers.take() {
-            timers.timer(Outcome::unfinished()).record(self.start.elapsed());
+            let elapsed = self.start.elapsed();
+            alloc::uncounted(|| timers.timer(Outcome::unfinished()).record(elapsed));
         }
     }
 }
@@ -160,7 +165,8 @@ impl<F: Future, K: Classify<F::Output>> TimedFuture<F, K> {
     fn record(&mut self, outcome: Outcome) {
         self.stage = Stage::Done;
         if let (Some(timers), Some(start)) = (self.timers, self.start) {
-            timers.timer(outcome).record(start.elapsed());
+            let elapsed = start.elapsed();
+            alloc::uncounted(|| timers.timer(outcome).record(elapsed));
         }
     }
 }
@@ -178,7 +184,8 @@ impl<F: Future, K: Classify<F::Output>> Future for TimedFuture<F, K> {
         // Records the panic while it unwinds out of the inner poll.
         let probe = PanicProbe::arm(&mut this.stage, move || {
             if let Some(timers) = timers {
-                timers.timer(Outcome::Panic).record(start.elapsed());
+                let elapsed = start.elapsed();
+                alloc::uncounted(|| timers.timer(Outcome::Panic).record(elapsed));
             }
         });
         // SAFETY: see above; `this` came from a pinned reference.
@@ -232,7 +239,8 @@ impl<F, K> Drop for TimedFuture<F, K> {
         if let Some(outcome) = self.stage.outcome_at_drop()
             && let (Some(timers), Some(start)) = (self.timers, self.start)
         {
-            timers.timer(outcome).record(start.elapsed());
+            let elapsed = start.elapsed();
+            alloc::uncounted(|| timers.timer(outcome).record(elapsed));
         }
     }
 }
