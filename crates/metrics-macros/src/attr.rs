@@ -96,10 +96,13 @@ impl Parse for Args {
                     input.parse::<Token![=]>()?;
                     args.krate = Some(input.call(Path::parse_mod_style)?);
                 }
-                _ => errors.push(syn::Error::new(
-                    key.span(),
-                    format!("unknown argument `{key_name}`; expected `name = \"...\"`, `tags(key = \"value\", ...)` or `crate = path`"),
-                )),
+                _ => {
+                    errors.push(syn::Error::new(
+                        key.span(),
+                        format!("unknown argument `{key_name}`; expected `name = \"...\"`, `tags(key = \"value\", ...)` or `crate = path`"),
+                    ));
+                    skip_value(input)?;
+                }
             }
             if input.is_empty() {
                 break;
@@ -108,6 +111,19 @@ impl Parse for Args {
         }
         errors.finish(args)
     }
+}
+
+/// Steps over the `= value` or `(...)` of an unknown argument, so that the
+/// arguments after it are still checked.
+fn skip_value(input: ParseStream<'_>) -> syn::Result<()> {
+    if input.peek(Token![=]) {
+        input.parse::<Token![=]>()?;
+        input.parse::<Expr>()?;
+    } else if input.peek(syn::token::Paren) {
+        let _content;
+        syn::parenthesized!(_content in input);
+    }
+    Ok(())
 }
 
 fn parse_tags(input: ParseStream<'_>, tags: &mut Vec<Tag>, errors: &mut Errors) -> syn::Result<()> {

@@ -45,7 +45,13 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
                         kind.attribute()
                     ),
                 ),
-                _ => error,
+                _ => match syn::parse2::<syn::Item>(item.clone()) {
+                    Ok(other) => syn::Error::new_spanned(
+                        item_head(&other),
+                        format!("{} can only be applied to a function", kind.attribute()),
+                    ),
+                    Err(_) => error,
+                },
             };
             return with_item(error, item);
         }
@@ -65,6 +71,13 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
         return with_item(error, item);
     }
     instrument(kind, &args, func)
+}
+
+/// The tokens of an item up to its name, for errors about the item itself.
+fn item_head(item: &syn::Item) -> TokenStream {
+    use quote::ToTokens;
+    let mut tokens = item.to_token_stream().into_iter();
+    tokens.next().map(TokenStream::from).unwrap_or_default()
 }
 
 fn with_item(error: syn::Error, item: TokenStream) -> TokenStream {
