@@ -162,4 +162,30 @@ mod tests {
             assert_eq!(o.index(), i);
         }
     }
+
+    /// The expansion names this crate `::metrics_core`, which resolves
+    /// inside it too.
+    #[cfg(feature = "macros")]
+    #[crate::record_execution_time(name = "instrument.tests.inside_the_crate")]
+    fn inside_the_crate(fail: bool) -> Result<(), ()> {
+        if fail { Err(()) } else { Ok(()) }
+    }
+
+    #[cfg(feature = "macros")]
+    #[test]
+    fn the_attributes_work_inside_metrics_core() {
+        inside_the_crate(true).unwrap_err();
+        let series = crate::get_metrics_collector()
+            .get_metric_series("instrument.tests.inside_the_crate")
+            .expect("recorded");
+        let error = [
+            ("function", "inside_the_crate"),
+            ("module", module_path!()),
+            ("outcome", "error"),
+        ];
+        assert!(matches!(
+            series.aggregate(&error.as_slice()),
+            Some(crate::AggregateValue::Histogram(h)) if h.count == 1
+        ));
+    }
 }

@@ -28,6 +28,10 @@
 //! Most programs use the process-wide collector, [`get_metrics_collector`],
 //! and start background sampling and export with [`initialize_metrics`].
 //! `docs/architecture.md` in the repository explains the design.
+//!
+//! With the default feature `macros`, [`record_execution_time`] and
+//! [`record_memory_usage`] instrument functions; [`alloc::CountingAllocator`]
+//! makes their memory figures exact (`docs/instrumentation.md`).
 
 // Lets the attribute macros' expansion name this crate `::metrics_core`
 // from inside it too (unit tests, doctests).

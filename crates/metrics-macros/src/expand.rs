@@ -190,7 +190,7 @@ fn instrument(kind: Kind, args: &Args, func: ItemFn) -> TokenStream {
     }
 
     let output = return_type(&sig.output);
-    let call = Ident::new("__metrics_call", Span::mixed_site());
+    let call = Ident::new("metrics_call", Span::mixed_site());
     if matches!(output, Some(Type::Never(_))) {
         // A diverging function only leaves by unwinding: the guard records
         // the panic; nothing else can be recorded.
@@ -204,7 +204,7 @@ fn instrument(kind: Kind, args: &Args, func: ItemFn) -> TokenStream {
         };
     }
     let classify = classifier(krate, output);
-    let ret = Ident::new("__metrics_ret", Span::mixed_site());
+    let ret = Ident::new("metrics_ret", Span::mixed_site());
     // `let` annotations may elide lifetimes but cannot name `impl Trait`;
     // where the type can be written, it guides inference of `?` and
     // `.into()` in the body exactly as the signature did.

@@ -64,6 +64,11 @@ fn alloc_and_free_has_a_peak_and_no_net_change() {
     assert!(p.max >= MIB as f64, "peak {}", p.max);
     assert_eq!(net("mem.alloc_free", "alloc_and_free"), 0.0);
     assert!(allocated("mem.alloc_free", "alloc_and_free").max >= MIB as f64);
+    // No call panicked: no made-up 0 for that outcome.
+    assert_eq!(
+        gauge("mem.alloc_free.memory_usage", &tags("alloc_and_free", "panic")),
+        None
+    );
 }
 
 #[record_memory_usage(name = "mem.returned")]

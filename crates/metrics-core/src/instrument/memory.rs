@@ -71,22 +71,32 @@ struct OutcomeHandles {
 /// The memory metrics of one instrumented function: `<prefix>.memory_usage`
 /// (gauge, net bytes), `<prefix>.memory_peak` and `<prefix>.memory_allocated`
 /// (histograms, bytes; allocator source only), one tag set per [`Outcome`].
+///
+/// An outcome's handles are resolved at its first call, not before: a gauge
+/// tag set that no call reached would otherwise be exported as a made-up 0.
 #[derive(Debug)]
 pub struct MemoryMetrics {
     source: MemorySource,
-    by_outcome: [OutcomeHandles; 4],
+    collector: &'static MetricsCollector,
+    usage: String,
+    peak: String,
+    allocated: String,
+    function: String,
+    module: String,
+    tags: Vec<(String, String)>,
+    by_outcome: [OnceLock<Option<OutcomeHandles>>; 4],
 }
 
 impl MemoryMetrics {
-    /// Resolves the handles under `prefix` in `collector` for `source`.
-    /// The histograms are created with byte-sized buckets (1 KiB–1 GiB) unless
-    /// they already exist.
+    /// The metrics under `prefix` in `collector` for `source`. Creates the
+    /// histograms with byte-sized buckets (1 KiB–1 GiB) unless they already
+    /// exist; the tag sets are created at each outcome's first call.
     ///
     /// # Errors
-    /// As [`MetricsCollector::gauge`]: a name belongs to a series of another
-    /// type, or a tag is invalid.
+    /// As [`MetricsCollector::describe_metric`]: a name is invalid or
+    /// belongs to a series of another type.
     pub fn resolve(
-        collector: &MetricsCollector,
+        collector: &'static MetricsCollector,
         source: MemorySource,
         prefix: &str,
         function: &str,
@@ -96,47 +106,70 @@ impl MemoryMetrics {
         let usage = format!("{prefix}.memory_usage");
         let peak = format!("{prefix}.memory_peak");
         let allocated = format!("{prefix}.memory_allocated");
+        crate::validate_name(&usage)?;
+        if let Some(series) = collector.get_metric_series(&usage)
+            && series.metric_type() != MetricType::Gauge
+        {
+            return Err(crate::MetricsError::TypeMismatch {
+                name: usage,
+                existing: series.metric_type(),
+                requested: MetricType::Gauge,
+            });
+        }
         if source == MemorySource::Allocator {
             for name in [&peak, &allocated] {
                 let options = MetricOptions {
                     buckets: Some(BYTE_BUCKETS.to_vec()),
                     ..MetricOptions::default()
                 };
-                // An existing series keeps its buckets; a type clash
-                // surfaces below when the handle is resolved.
-                let _ = collector.describe_metric(name, MetricType::Histogram, options);
+                match collector.describe_metric(name, MetricType::Histogram, options) {
+                    // An existing histogram keeps its buckets.
+                    Ok(_) | Err(crate::MetricsError::InvalidBuckets { .. }) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
-        let handles = |outcome| -> Result<OutcomeHandles> {
-            let tags = call_tags(function, module, outcome, tags, Some(source.as_str()));
-            let tags = tags.as_slice();
-            Ok(match source {
-                MemorySource::Allocator => OutcomeHandles {
-                    usage: collector.gauge(&usage, tags)?,
-                    peak: Some(collector.histogram(&peak, tags)?),
-                    allocated: Some(collector.histogram(&allocated, tags)?),
-                },
-                MemorySource::Rss => OutcomeHandles {
-                    usage: collector.gauge(&usage, tags)?,
-                    peak: None,
-                    allocated: None,
-                },
-            })
-        };
         Ok(MemoryMetrics {
             source,
-            by_outcome: [
-                handles(Outcome::Ok)?,
-                handles(Outcome::Error)?,
-                handles(Outcome::Panic)?,
-                handles(Outcome::Cancelled)?,
-            ],
+            collector,
+            usage,
+            peak,
+            allocated,
+            function: function.to_owned(),
+            module: module.to_owned(),
+            tags: tags.iter().map(|&(k, v)| (k.to_owned(), v.to_owned())).collect(),
+            by_outcome: Default::default(),
         })
     }
 
-    /// The metrics in `cell`, resolved against the process-wide collector
+    fn outcome_handles(&self, outcome: Outcome) -> Result<OutcomeHandles> {
+        let extra: Vec<(&str, &str)> = self.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let tags = call_tags(
+            &self.function,
+            &self.module,
+            outcome,
+            &extra,
+            Some(self.source.as_str()),
+        );
+        let tags = tags.as_slice();
+        let collector = self.collector;
+        Ok(match self.source {
+            MemorySource::Allocator => OutcomeHandles {
+                usage: collector.gauge(&self.usage, tags)?,
+                peak: Some(collector.histogram(&self.peak, tags)?),
+                allocated: Some(collector.histogram(&self.allocated, tags)?),
+            },
+            MemorySource::Rss => OutcomeHandles {
+                usage: collector.gauge(&self.usage, tags)?,
+                peak: None,
+                allocated: None,
+            },
+        })
+    }
+
+    /// The metrics in `cell`, set up against the process-wide collector
     /// with [`MemorySource::detect`] on the first call; `None` (for good)
-    /// when resolving failed. After the first call this is one atomic load.
+    /// when that failed. After the first call this is one atomic load.
     #[inline]
     pub fn get_or_resolve(
         cell: &'static OnceLock<Option<MemoryMetrics>>,
@@ -154,6 +187,13 @@ impl MemoryMetrics {
         .as_ref()
     }
 
+    #[inline]
+    fn handles(&self, outcome: Outcome) -> Option<&OutcomeHandles> {
+        self.by_outcome[outcome.index()]
+            .get_or_init(|| self.outcome_handles(outcome).ok())
+            .as_ref()
+    }
+
     /// Where the figures come from.
     pub fn source(&self) -> MemorySource {
         self.source
@@ -162,9 +202,12 @@ impl MemoryMetrics {
     /// Records one call's figures under `outcome`.
     /// Recording is [`uncounted`](alloc::uncounted): it does not show up in
     /// the figures of an enclosing call.
+    /// Nothing is recorded when the outcome's handles cannot be resolved.
     pub fn record(&self, outcome: Outcome, delta: MemoryDelta) {
-        let handles = &self.by_outcome[outcome.index()];
         alloc::uncounted(|| {
+            let Some(handles) = self.handles(outcome) else {
+                return;
+            };
             handles.usage.set(delta.net as f64);
             if let Some(peak) = &handles.peak {
                 peak.record(delta.peak as f64);
@@ -178,9 +221,9 @@ impl MemoryMetrics {
     /// Records an RSS-source call from two readings; nothing when either
     /// reading failed (never a made-up zero).
     fn record_rss(&self, outcome: Outcome, before: Option<u64>, after: Option<u64>) {
-        if let (Some(before), Some(after)) = (before, after) {
+        if let (Some(before), Some(after), Some(handles)) = (before, after, self.handles(outcome)) {
             let net = i64::try_from(after).unwrap_or(i64::MAX) - i64::try_from(before).unwrap_or(i64::MAX);
-            self.by_outcome[outcome.index()].usage.set(net as f64);
+            handles.usage.set(net as f64);
         }
     }
 }
