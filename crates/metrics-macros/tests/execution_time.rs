@@ -248,3 +248,26 @@ fn async_trait_methods_time_the_future_not_its_creation() {
     assert!(h.min >= 0.020, "recorded {} s", h.min);
     assert_eq!(count("exec.async_trait", &call_tags("fetch", MODULE, "error")), 1);
 }
+
+/// Stands in for `anyhow`: a `Result` alias reached through a path.
+mod anyhow_like {
+    pub(crate) type Result<T> = std::result::Result<T, String>;
+}
+
+#[record_execution_time(name = "exec.alias_path")]
+fn through_alias(fail: bool) -> anyhow_like::Result<u8> {
+    if fail {
+        return Err("failed".into());
+    }
+    Ok(1)
+}
+
+#[test]
+fn a_result_alias_behind_a_path_is_classified() {
+    through_alias(true).unwrap_err();
+    assert_eq!(
+        count("exec.alias_path", &call_tags("through_alias", MODULE, "error")),
+        1
+    );
+    assert_eq!(count("exec.alias_path", &call_tags("through_alias", MODULE, "ok")), 0);
+}

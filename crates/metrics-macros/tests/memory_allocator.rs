@@ -253,3 +253,17 @@ fn panics_and_cancellations_are_recorded() {
     let cancelled = histogram("mem.cancelled.memory_peak", &tags("cancelled_holding", "cancelled")).unwrap();
     assert!(cancelled.max >= MIB as f64);
 }
+
+#[record_memory_usage]
+fn default_named_buffer() -> Vec<u8> {
+    vec![0u8; 2048]
+}
+
+#[test]
+fn the_default_path_is_module_path_dot_function() {
+    let kept = default_named_buffer();
+    let prefix = format!("{MODULE}.default_named_buffer");
+    assert_eq!(net(&prefix, "default_named_buffer"), 2048.0);
+    assert!(peak(&prefix, "default_named_buffer").max >= 2048.0);
+    drop(kept);
+}
