@@ -267,3 +267,19 @@ fn the_default_path_is_module_path_dot_function() {
     assert!(peak(&prefix, "default_named_buffer").max >= 2048.0);
     drop(kept);
 }
+
+#[record_memory_usage(name = "mem.clash")]
+fn clashing_buffer() -> usize {
+    vec![0u8; 64].len()
+}
+
+#[test]
+fn a_name_taken_by_another_type_records_nothing_and_still_runs() {
+    let collector = get_metrics_collector();
+    let counter = collector.counter("mem.clash.memory_usage", &[]).unwrap();
+    assert_eq!(clashing_buffer(), 64);
+    let series = collector.get_metric_series("mem.clash.memory_usage").unwrap();
+    assert_eq!(series.tag_sets().len(), 1);
+    assert_eq!(counter.value(), 0);
+    assert!(collector.get_metric_series("mem.clash.memory_peak").is_none());
+}
