@@ -68,7 +68,7 @@ pub(crate) fn call_tags<'a>(function: &'a str, module: &'a str, outcome: &'a str
 /// The histogram aggregate of `name` with exactly `tags`.
 pub(crate) fn histogram(name: &str, tags: &[(&str, &str)]) -> Option<HistogramSnapshot> {
     let series = get_metrics_collector().get_metric_series(name)?;
-    match series.aggregate(&tags)? {
+    match series.aggregate(tags)? {
         AggregateValue::Histogram(h) => Some(h),
         other => panic!("{name} is not a histogram: {other:?}"),
     }
@@ -82,7 +82,7 @@ pub(crate) fn count(name: &str, tags: &[(&str, &str)]) -> u64 {
 /// The gauge value of `name` with exactly `tags`.
 pub(crate) fn gauge(name: &str, tags: &[(&str, &str)]) -> Option<f64> {
     let series = get_metrics_collector().get_metric_series(name)?;
-    match series.aggregate(&tags)? {
+    match series.aggregate(tags)? {
         AggregateValue::Gauge { value } => Some(value),
         other => panic!("{name} is not a gauge: {other:?}"),
     }
