@@ -184,7 +184,7 @@ mod tests {
             ("outcome", "error"),
         ];
         assert!(matches!(
-            series.aggregate(&error.as_slice()),
+            series.aggregate(error.as_slice()),
             Some(crate::AggregateValue::Histogram(h)) if h.count == 1
         ));
     }
