@@ -28,14 +28,24 @@
 //! Most programs use the process-wide collector, [`get_metrics_collector`],
 //! and start background sampling and export with [`initialize_metrics`].
 //! `docs/architecture.md` in the repository explains the design.
+//!
+//! With the default feature `macros`, [`record_execution_time`] and
+//! [`record_memory_usage`] instrument functions; [`alloc::CountingAllocator`]
+//! makes their memory figures exact (`docs/instrumentation.md`).
+
+// Lets the attribute macros' expansion name this crate `::metrics_core`
+// from inside it too (unit tests, doctests).
+extern crate self as metrics_core;
 
 mod aggregate;
+pub mod alloc;
 pub mod clock;
 mod collector;
 mod config;
 mod error;
 pub mod export;
 mod handles;
+pub mod instrument;
 mod local_cache;
 mod manager;
 mod ring;
@@ -58,6 +68,8 @@ pub use handles::{Counter, Gauge, Histogram, Timer, TimerGuard};
 pub use manager::{
     ExportPaths, MetricsManager, export_all, initialize_metrics, initialize_metrics_with, shutdown_metrics,
 };
+#[cfg(feature = "macros")]
+pub use metrics_macros::{record_execution_time, record_memory_usage};
 pub use series::{MetricSeries, SamplePolicy};
 pub use snapshot::{
     AggregateValue, Bucket, HistogramSnapshot, Quantiles, SeriesInfo, SeriesSnapshot, Snapshot, TagSetAggregate,

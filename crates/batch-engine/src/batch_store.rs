@@ -1,0 +1,262 @@
+//! A batch on disk, opened for update: the manifest in memory, the journal
+//! open for appending, and an exclusive lock so that one process at a time
+//! changes it.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+
+use time::OffsetDateTime;
+
+use crate::error::{BatchError, Result};
+use crate::job::JobStatus;
+use crate::journal::{JOURNAL_FILE, JobJournal, JournalEntry, JournalSync};
+use crate::manifest::{BatchManifest, MANIFEST_FILE};
+
+const LOCK_FILE: &str = ".lock";
+
+/// Error message given to jobs found `running` when a batch is opened.
+pub(crate) const INTERRUPTED: &str = "interrupted: the process running this job ended before it finished";
+
+#[derive(Debug)]
+pub(crate) struct BatchStore {
+    manifest: BatchManifest,
+    manifest_path: PathBuf,
+    journal: JobJournal,
+    next_seq: u64,
+    _lock: File,
+}
+
+fn lock(batch_dir: &Path, batch_id: &str) -> Result<File> {
+    let path = batch_dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| BatchError::io("opening lock file", &path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(BatchError::Busy {
+            batch_id: batch_id.to_owned(),
+            path,
+        }),
+        Err(TryLockError::Error(e)) => Err(BatchError::io("locking", &path, e)),
+    }
+}
+
+/// Applies a journal entry to the manifest, ignoring ones already folded in
+/// or naming a job that does not exist.
+fn apply_entry(manifest: &mut BatchManifest, entry: &JournalEntry) {
+    if entry.seq <= manifest.journal_seq {
+        return;
+    }
+    if let Some(job) = manifest.jobs.get_mut(entry.job) {
+        job.status = entry.status;
+        job.attempts = entry.attempts;
+        job.error_message.clone_from(&entry.error);
+        job.started_at = entry.started_at;
+        job.completed_at = entry.completed_at;
+    }
+}
+
+/// The manifest with the journal applied, read without taking the lock or
+/// writing anything (for status queries while a run may be going on).
+pub(crate) fn read_batch(batch_dir: &Path) -> Result<BatchManifest> {
+    let mut manifest = BatchManifest::load(&batch_dir.join(MANIFEST_FILE))?;
+    let replay = JobJournal::replay(&batch_dir.join(JOURNAL_FILE))?;
+    for entry in &replay.entries {
+        apply_entry(&mut manifest, entry);
+    }
+    if let Some(last) = replay.entries.last() {
+        manifest.journal_seq = manifest.journal_seq.max(last.seq);
+    }
+    manifest.recount();
+    Ok(manifest)
+}
+
+impl BatchStore {
+    /// Writes a new batch's manifest and opens it. Fails if the directory
+    /// already holds a manifest.
+    pub(crate) fn create(batch_dir: &Path, mut manifest: BatchManifest, sync: JournalSync) -> Result<BatchStore> {
+        std::fs::create_dir_all(batch_dir).map_err(|e| BatchError::io("creating directory", batch_dir, e))?;
+        let lock = lock(batch_dir, &manifest.batch_id)?;
+        let manifest_path = batch_dir.join(MANIFEST_FILE);
+        if manifest_path.exists() {
+            return Err(BatchError::RunHasBatch {
+                run_id: manifest.run_id.clone(),
+                path: manifest_path,
+            });
+        }
+        let journal_path = batch_dir.join(JOURNAL_FILE);
+        manifest.save(&manifest_path)?;
+        let mut journal = JobJournal::open(&journal_path, sync)?;
+        journal.clear()?;
+        Ok(BatchStore {
+            next_seq: manifest.journal_seq + 1,
+            manifest,
+            manifest_path,
+            journal,
+            _lock: lock,
+        })
+    }
+
+    /// Locks the batch, replays its journal, marks jobs left `running` by a
+    /// previous process as `stopped`, and compacts.
+    pub(crate) fn open(batch_dir: &Path, batch_id: &str, sync: JournalSync) -> Result<BatchStore> {
+        let lock = lock(batch_dir, batch_id)?;
+        let manifest_path = batch_dir.join(MANIFEST_FILE);
+        let journal_path = batch_dir.join(JOURNAL_FILE);
+        let mut manifest = BatchManifest::load(&manifest_path)?;
+        let replay = JobJournal::replay(&journal_path)?;
+        for entry in &replay.entries {
+            apply_entry(&mut manifest, entry);
+        }
+        if let Some(last) = replay.entries.last() {
+            manifest.journal_seq = manifest.journal_seq.max(last.seq);
+        }
+        if replay.torn_tail {
+            JobJournal::truncate_to(&journal_path, replay.valid_len)?;
+        }
+        for job in &mut manifest.jobs {
+            if job.status == JobStatus::Running {
+                job.status = JobStatus::Stopped;
+                job.error_message = Some(INTERRUPTED.to_owned());
+            }
+        }
+        let journal = JobJournal::open(&journal_path, sync)?;
+        let mut store = BatchStore {
+            next_seq: manifest.journal_seq + 1,
+            manifest,
+            manifest_path,
+            journal,
+            _lock: lock,
+        };
+        store.compact()?;
+        Ok(store)
+    }
+
+    pub(crate) fn manifest(&self) -> &BatchManifest {
+        &self.manifest
+    }
+
+    /// Folds the journal into the manifest: manifest written atomically with
+    /// the last sequence number, then the journal emptied. A crash between
+    /// the two leaves entries that replay skips by their sequence number.
+    pub(crate) fn compact(&mut self) -> Result<()> {
+        self.journal.sync()?;
+        self.manifest.journal_seq = self.next_seq - 1;
+        self.manifest.save(&self.manifest_path)?;
+        self.journal.clear()
+    }
+
+    pub(crate) fn sync(&mut self) -> Result<()> {
+        self.journal.sync()
+    }
+
+    fn journal_job(&mut self, idx: usize) -> Result<()> {
+        let job = &self.manifest.jobs[idx];
+        let entry = JournalEntry {
+            seq: self.next_seq,
+            job: idx,
+            status: job.status,
+            attempts: job.attempts,
+            error: job.error_message.clone(),
+            started_at: job.started_at,
+            completed_at: job.completed_at,
+        };
+        self.journal.append(&entry)?;
+        self.next_seq += 1;
+        Ok(())
+    }
+
+    fn job_or_err(&self, idx: usize) -> Result<()> {
+        if idx < self.manifest.jobs.len() {
+            Ok(())
+        } else {
+            Err(BatchError::UnknownJob {
+                batch_id: self.manifest.batch_id.clone(),
+                job_id: format!("#{idx}"),
+            })
+        }
+    }
+
+    /// Moves job `idx` to `to` along an allowed edge and journals it.
+    /// Returns the previous status.
+    pub(crate) fn transition(&mut self, idx: usize, to: JobStatus, error: Option<String>) -> Result<JobStatus> {
+        self.job_or_err(idx)?;
+        let job = &mut self.manifest.jobs[idx];
+        let from = job.status;
+        if !from.can_transition_to(to) {
+            let hint = if from.is_finished() && matches!(to, JobStatus::Pending | JobStatus::Running) {
+                "; use an explicit retry (retry_batch_jobs / `bykilt batch retry`) to run it again"
+            } else {
+                ""
+            };
+            return Err(BatchError::InvalidTransition {
+                job_id: job.job_id.clone(),
+                from,
+                to,
+                hint,
+            });
+        }
+        let now = OffsetDateTime::now_utc();
+        match to {
+            JobStatus::Running => {
+                job.attempts += 1;
+                job.started_at = Some(now);
+                job.completed_at = None;
+                job.error_message = None;
+            }
+            JobStatus::Completed => {
+                job.completed_at = Some(now);
+                job.error_message = None;
+            }
+            JobStatus::Failed | JobStatus::Stopped => {
+                if to == JobStatus::Failed {
+                    job.completed_at = Some(now);
+                }
+                job.error_message = error;
+            }
+            JobStatus::Pending => {}
+        }
+        job.status = to;
+        self.journal_job(idx)?;
+        Ok(from)
+    }
+
+    /// Starts another attempt of a running job (a retry within one run).
+    pub(crate) fn next_attempt(&mut self, idx: usize, last_error: String) -> Result<()> {
+        self.job_or_err(idx)?;
+        let job = &mut self.manifest.jobs[idx];
+        job.attempts += 1;
+        job.started_at = Some(OffsetDateTime::now_utc());
+        job.error_message = Some(last_error);
+        self.journal_job(idx)
+    }
+
+    /// An explicit retry: a finished or stopped job goes back to `pending`
+    /// with its attempts reset. Returns the previous status.
+    pub(crate) fn retry(&mut self, idx: usize) -> Result<JobStatus> {
+        self.job_or_err(idx)?;
+        let job = &mut self.manifest.jobs[idx];
+        let from = job.status;
+        if from == JobStatus::Pending {
+            return Ok(from);
+        }
+        if !from.can_retry() {
+            return Err(BatchError::InvalidTransition {
+                job_id: job.job_id.clone(),
+                from,
+                to: JobStatus::Pending,
+                hint: "; a running job cannot be retried until it ends",
+            });
+        }
+        job.status = JobStatus::Pending;
+        job.attempts = 0;
+        job.error_message = None;
+        job.started_at = None;
+        job.completed_at = None;
+        self.journal_job(idx)?;
+        Ok(from)
+    }
+}

@@ -1,0 +1,286 @@
+//! Jobs: one per CSV row, with a status that only moves along allowed edges.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::OffsetDateTime;
+
+/// Where a job is in its lifecycle.
+///
+/// ```text
+/// Pending ──> Running ──> Completed
+///    ^  ^        │  └───> Failed
+///    │  │        └──────> Stopped ──> Running (resume)
+///    │  └── retry (from Completed, Failed or Stopped)
+/// ```
+/// Any other change is an error, except through an explicit retry
+/// ([`JobStatus::can_retry`]), which sends a finished job back to `Pending`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Not started yet.
+    Pending,
+    /// An attempt is in progress (or was, when the process ended).
+    Running,
+    /// Finished successfully. Final unless retried explicitly.
+    Completed,
+    /// Every attempt failed. Final unless retried explicitly.
+    Failed,
+    /// Interrupted by a stop request or by the end of the process; resumed
+    /// by `resume_batch`.
+    Stopped,
+}
+
+impl JobStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [JobStatus; 5] = [
+        JobStatus::Pending,
+        JobStatus::Running,
+        JobStatus::Completed,
+        JobStatus::Failed,
+        JobStatus::Stopped,
+    ];
+
+    /// The lower-case name (`"completed"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::Running => "running",
+            JobStatus::Completed => "completed",
+            JobStatus::Failed => "failed",
+            JobStatus::Stopped => "stopped",
+        }
+    }
+
+    /// Dense index (`ALL[s.index()] == s`).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Whether the status is `Completed` or `Failed`.
+    pub fn is_finished(self) -> bool {
+        matches!(self, JobStatus::Completed | JobStatus::Failed)
+    }
+
+    /// Whether a run or resume picks the job up: `Pending` or `Stopped`.
+    pub fn is_runnable(self) -> bool {
+        matches!(self, JobStatus::Pending | JobStatus::Stopped)
+    }
+
+    /// Whether an ordinary status update may go from `self` to `next`.
+    ///
+    /// ```
+    /// use batch_engine::JobStatus::*;
+    /// assert!(Pending.can_transition_to(Running));
+    /// assert!(Running.can_transition_to(Completed));
+    /// assert!(!Completed.can_transition_to(Running));
+    /// assert!(!Pending.can_transition_to(Completed));
+    /// ```
+    pub fn can_transition_to(self, next: JobStatus) -> bool {
+        use JobStatus::*;
+        matches!(
+            (self, next),
+            (Pending, Running)
+                | (Running, Completed)
+                | (Running, Failed)
+                | (Running, Stopped)
+                | (Stopped, Running)
+                | (Stopped, Pending)
+        )
+    }
+
+    /// Whether an explicit retry may send the job back to `Pending`:
+    /// from `Completed`, `Failed` or `Stopped`.
+    pub fn can_retry(self) -> bool {
+        matches!(self, JobStatus::Completed | JobStatus::Failed | JobStatus::Stopped)
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that is not a job status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{value:?} is not a job status; expected one of pending, running, completed, failed, stopped")]
+pub struct ParseJobStatusError {
+    /// The rejected text.
+    pub value: String,
+}
+
+impl FromStr for JobStatus {
+    type Err = ParseJobStatusError;
+
+    /// Parses a status name, ignoring ASCII case and surrounding whitespace.
+    ///
+    /// ```
+    /// use batch_engine::JobStatus;
+    /// assert_eq!(" Completed ".parse::<JobStatus>(), Ok(JobStatus::Completed));
+    /// assert!("done".parse::<JobStatus>().is_err());
+    /// ```
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        JobStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str().eq_ignore_ascii_case(t))
+            .ok_or_else(|| ParseJobStatusError { value: s.to_owned() })
+    }
+}
+
+/// A row's fields in column order, serialized as a JSON object whose keys
+/// keep that order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowData {
+    columns: Arc<[String]>,
+    values: Vec<String>,
+}
+
+impl RowData {
+    /// A row of `values` under `columns` (same length; extra values are
+    /// dropped, missing ones are empty).
+    pub fn new(columns: Arc<[String]>, mut values: Vec<String>) -> Self {
+        values.resize(columns.len(), String::new());
+        RowData { columns, values }
+    }
+
+    /// The column names.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// The values, in column order.
+    pub fn values(&self) -> &[String] {
+        &self.values
+    }
+
+    /// The value of `column`.
+    pub fn get(&self, column: &str) -> Option<&str> {
+        let i = self.columns.iter().position(|c| c == column)?;
+        Some(&self.values[i])
+    }
+
+    /// (column, value) pairs in column order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
+        self.columns
+            .iter()
+            .map(String::as_str)
+            .zip(self.values.iter().map(String::as_str))
+    }
+
+    pub(crate) fn share_columns(&mut self, columns: &Arc<[String]>) {
+        if *self.columns == **columns {
+            self.columns = Arc::clone(columns);
+        }
+    }
+}
+
+impl Serialize for RowData {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.values.len()))?;
+        for (k, v) in self.iter() {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for RowData {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct RowVisitor;
+        impl<'de> Visitor<'de> for RowVisitor {
+            type Value = RowData;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of column name to string value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RowData, A::Error> {
+                let mut columns = Vec::new();
+                let mut values = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, String>()? {
+                    columns.push(k);
+                    values.push(v);
+                }
+                Ok(RowData {
+                    columns: columns.into(),
+                    values,
+                })
+            }
+        }
+        d.deserialize_map(RowVisitor)
+    }
+}
+
+/// One job: a CSV row and its lifecycle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchJob {
+    /// `<run_id>_0001`, numbered from 1 in row order (at least four digits).
+    pub job_id: String,
+    /// The batch it belongs to.
+    pub batch_id: String,
+    /// The run it belongs to.
+    pub run_id: String,
+    /// 0-based index among the data rows.
+    pub row_index: usize,
+    /// The row's fields, column order kept.
+    pub row_data: Arc<RowData>,
+    /// Current status.
+    pub status: JobStatus,
+    /// Attempts started so far (across runs, reset by an explicit retry).
+    pub attempts: u32,
+    /// The last attempt's error, if it failed.
+    pub error_message: Option<String>,
+    /// When the job was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When its latest attempt started.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub started_at: Option<OffsetDateTime>,
+    /// When it last completed or failed.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub completed_at: Option<OffsetDateTime>,
+}
+
+/// The job id of row `row_index` (0-based) in `run_id`.
+pub fn job_id_for(run_id: &str, row_index: usize) -> String {
+    format!("{run_id}_{:04}", row_index + 1)
+}
+
+/// Splits `<run_id>_<n>` into the run id and the 0-based row index.
+pub(crate) fn parse_job_id(job_id: &str) -> Option<(&str, usize)> {
+    let (run, n) = job_id.rsplit_once('_')?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: usize = n.parse().ok()?;
+    Some((run, n.checked_sub(1)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_ids_round_trip() {
+        assert_eq!(job_id_for("r1", 0), "r1_0001");
+        assert_eq!(job_id_for("r1", 12_344), "r1_12345");
+        assert_eq!(parse_job_id("r1-x_0042"), Some(("r1-x", 41)));
+        assert_eq!(parse_job_id("r1_0000"), None);
+        assert_eq!(parse_job_id("r1_"), None);
+        assert_eq!(parse_job_id("r1_4a"), None);
+    }
+
+    #[test]
+    fn row_data_keeps_column_order_in_json() {
+        let cols: Arc<[String]> = vec!["z".to_owned(), "a".to_owned()].into();
+        let row = RowData::new(cols, vec!["1".into(), "2".into()]);
+        let json = serde_json::to_string(&row).unwrap();
+        assert_eq!(json, r#"{"z":"1","a":"2"}"#);
+        let back: RowData = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, row);
+    }
+}

@@ -1,0 +1,65 @@
+//! CSV-driven batches: each data row of a CSV becomes a job; jobs run on a
+//! bounded pool of worker threads with retries, timeouts and a graceful
+//! stop; every status change is journaled so a batch survives `kill -9` and
+//! resumes without losing a finished job; every lifecycle event is recorded
+//! in a [`metrics_core::MetricsCollector`].
+//!
+//! ```
+//! use std::sync::Arc;
+//! use batch_engine::{BatchEngine, ExecuteOptions, JobContext, JobError, JobStatus, RunContext};
+//! use metrics_core::MetricsCollector;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let csv = dir.path().join("users.csv");
+//! std::fs::write(&csv, "user,plan\nada,pro\ngrace,\n").unwrap();
+//!
+//! let metrics = Arc::new(MetricsCollector::default());
+//! let engine = BatchEngine::new(RunContext::new(dir.path().join("artifacts")))
+//!     .with_collector(Arc::clone(&metrics));
+//! let manifest = engine.create_batch_jobs(&csv)?;
+//! assert_eq!(manifest.total_jobs, 2);
+//!
+//! let runner = |job: &JobContext<'_>| match job.row.get("plan") {
+//!     Some("") => Err(JobError::runner("no plan")),
+//!     _ => Ok(()),
+//! };
+//! let report = engine.execute_batch(&manifest.batch_id, &runner, &ExecuteOptions::default())?;
+//! assert_eq!((report.summary.completed, report.summary.failed), (1, 1));
+//! let failed = engine.get_batch(&manifest.batch_id)?.jobs[1].status;
+//! assert_eq!(failed, JobStatus::Failed);
+//! assert!(report.summary.failed_rows_csv.is_some());
+//! # Ok::<(), batch_engine::BatchError>(())
+//! ```
+
+mod batch_store;
+pub mod command_runner;
+pub mod csv_input;
+mod engine;
+mod error;
+mod executor;
+mod job;
+pub mod journal;
+mod manifest;
+pub mod metrics;
+mod process_group;
+pub mod run_context;
+mod runner;
+mod stop;
+mod summary;
+
+pub use command_runner::CommandRunner;
+pub use csv_input::{CsvOptions, CsvRow, CsvTable, Delimiter, parse_csv};
+pub use engine::{
+    BatchConfig, BatchEngine, BatchReport, RetrySelection, batch_dir, batch_id_for, list_batches, run_id_of,
+};
+pub use error::{BatchError, CsvError, Result};
+pub use executor::{
+    BatchObserver, ExecuteOptions, JobEvent, NoObserver, RunCounts, Sleeper, ThreadSleeper, backoff_delay,
+};
+pub use job::{BatchJob, JobStatus, ParseJobStatusError, RowData, job_id_for};
+pub use journal::{JobJournal, JournalEntry, JournalReplay, JournalSync};
+pub use manifest::{BatchManifest, MANIFEST_FILE};
+pub use run_context::RunContext;
+pub use runner::{JobContext, JobError, JobRunner};
+pub use stop::StopToken;
+pub use summary::{BatchSummary, FAILED_ROWS_FILE};

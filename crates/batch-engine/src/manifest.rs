@@ -1,0 +1,105 @@
+//! `BatchManifest`: the batch and all its jobs, as one JSON document
+//! written atomically.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::{BatchError, Result};
+use crate::job::{BatchJob, JobStatus, parse_job_id};
+
+/// File name of the manifest inside `<run>/batch/`.
+pub const MANIFEST_FILE: &str = "batch_manifest.json";
+
+/// A batch: where it came from, its counts and its jobs.
+///
+/// The counts are kept in step with the jobs by [`recount`](Self::recount),
+/// which every write calls. Between compactions the newest job states live in
+/// the journal; [`crate::BatchEngine::get_batch`] returns the manifest with
+/// the journal applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchManifest {
+    /// `batch-<run_id>`.
+    pub batch_id: String,
+    /// The run that created it.
+    pub run_id: String,
+    /// The input CSV, as given.
+    pub csv_path: PathBuf,
+    /// The input's column names, in order (the header of `failed_rows.csv`).
+    pub columns: Vec<String>,
+    /// Number of jobs.
+    pub total_jobs: usize,
+    /// Jobs `completed`.
+    pub completed_jobs: usize,
+    /// Jobs `failed`.
+    pub failed_jobs: usize,
+    /// When the batch was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// The last journal sequence number folded into this manifest; journal
+    /// entries at or below it are already applied.
+    #[serde(default)]
+    pub journal_seq: u64,
+    /// The jobs, in row order.
+    pub jobs: Vec<BatchJob>,
+}
+
+impl BatchManifest {
+    /// Number of jobs with `status`.
+    pub fn count(&self, status: JobStatus) -> usize {
+        self.jobs.iter().filter(|j| j.status == status).count()
+    }
+
+    /// Recomputes `total_jobs`, `completed_jobs` and `failed_jobs`.
+    pub fn recount(&mut self) {
+        self.total_jobs = self.jobs.len();
+        self.completed_jobs = self.count(JobStatus::Completed);
+        self.failed_jobs = self.count(JobStatus::Failed);
+    }
+
+    /// The job `job_id`.
+    pub fn job(&self, job_id: &str) -> Option<&BatchJob> {
+        self.index_of(job_id).map(|i| &self.jobs[i])
+    }
+
+    /// The index of `job_id` in `jobs`, in O(1) from the number in the id.
+    pub(crate) fn index_of(&self, job_id: &str) -> Option<usize> {
+        let (run, i) = parse_job_id(job_id)?;
+        (run == self.run_id && self.jobs.get(i).is_some_and(|j| j.job_id == job_id)).then_some(i)
+    }
+
+    /// Reads a manifest.
+    ///
+    /// # Errors
+    /// [`BatchError::Io`] when it cannot be read, [`BatchError::Manifest`]
+    /// when it is not a manifest.
+    pub fn load(path: &Path) -> Result<BatchManifest> {
+        let bytes = std::fs::read(path).map_err(|e| BatchError::io("reading", path, e))?;
+        let mut manifest: BatchManifest = serde_json::from_slice(&bytes).map_err(|source| BatchError::Manifest {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let columns: Arc<[String]> = manifest.columns.clone().into();
+        for job in &mut manifest.jobs {
+            Arc::make_mut(&mut job.row_data).share_columns(&columns);
+        }
+        Ok(manifest)
+    }
+
+    /// Writes the manifest atomically (temporary file, fsync, rename) after
+    /// recounting.
+    ///
+    /// # Errors
+    /// [`BatchError::Metrics`] wrapping the I/O error of the atomic write.
+    pub fn save(&mut self, path: &Path) -> Result<()> {
+        self.recount();
+        let bytes = serde_json::to_vec(self).map_err(|source| BatchError::Manifest {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        metrics_core::export::write_atomic(path, &bytes)?;
+        Ok(())
+    }
+}

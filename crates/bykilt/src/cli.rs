@@ -1,0 +1,177 @@
+//! The command line, as clap types. Parsing only; the commands live in
+//! the crate's private `commands` module.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::values::{parse_duration, parse_tag};
+
+/// Run CSV-driven batches of shell commands, resumable after a crash, and
+/// read their metrics.
+///
+/// Exit codes: 0 every job completed; 1 some job failed or was left
+/// unfinished (stopped); 2 bad usage or input.
+#[derive(Debug, Parser)]
+#[command(name = "bykilt", version)]
+pub struct Cli {
+    /// Options shared by every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by every command.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Artifacts root [default: $BYKILT_ARTIFACTS_DIR, else ./artifacts].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub artifacts_dir: Option<PathBuf>,
+    /// Print only the final result (no progress).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Print results as JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, run, inspect and resume batches.
+    #[command(subcommand)]
+    Batch(BatchCommand),
+    /// Read the metrics a run exported.
+    #[command(subcommand)]
+    Metrics(MetricsCommand),
+}
+
+/// `bykilt batch ...`
+#[derive(Debug, Subcommand)]
+pub enum BatchCommand {
+    /// Run COMMAND once per row of CSV.
+    ///
+    /// Each row reaches the command as environment variables named BYKILT_
+    /// and the column name (upper-cased, other characters as _), plus BYKILT_JOB_ID,
+    /// BYKILT_BATCH_ID, BYKILT_ROW_INDEX and BYKILT_ATTEMPT, and as one JSON
+    /// object on stdin. Row values never become part of the command line.
+    Run(RunArgs),
+    /// Show one batch: counts, durations, failed jobs.
+    Status {
+        /// The batch id (`bykilt batch list` shows them).
+        batch_id: String,
+    },
+    /// List the batches under the artifacts root.
+    List,
+    /// Run what a stopped or killed batch left unfinished.
+    Resume {
+        /// The batch id.
+        batch_id: String,
+        /// Overrides of the options the batch was started with.
+        #[command(flatten)]
+        overrides: ExecOverrides,
+    },
+    /// Send failed (or chosen) jobs back to pending and run them.
+    Retry {
+        /// The batch id.
+        batch_id: String,
+        /// Retry every failed job.
+        #[arg(long, conflicts_with = "job", required_unless_present = "job")]
+        failed: bool,
+        /// Retry this job (repeatable).
+        #[arg(long, value_name = "JOB_ID")]
+        job: Vec<String>,
+        /// Overrides of the options the batch was started with.
+        #[command(flatten)]
+        overrides: ExecOverrides,
+    },
+}
+
+/// `bykilt batch run` arguments.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The input CSV (header row required; `,` `;` or tab delimited).
+    pub csv: PathBuf,
+    /// The shell command to run per row (under `sh -c`).
+    #[arg(long, value_name = "COMMAND")]
+    pub exec: String,
+    /// Jobs running at once [default: number of CPUs].
+    #[arg(long, short = 'j', value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// Extra attempts for a failed job.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub retries: u32,
+    /// Delay before the first retry, doubled each retry, with jitter.
+    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    pub retry_delay: Duration,
+    /// Longest delay between retries.
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub max_retry_delay: Duration,
+    /// Kill a job (its whole process group) running longer than this.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Option<Duration>,
+    /// Cap of each job's log file, in bytes.
+    #[arg(long, default_value_t = batch_engine::command_runner::DEFAULT_LOG_LIMIT, value_name = "BYTES")]
+    pub log_limit: u64,
+}
+
+/// Options of `resume` and `retry` that replace the saved ones.
+#[derive(Debug, Args, Default)]
+pub struct ExecOverrides {
+    /// Run this command instead of the saved one.
+    #[arg(long, value_name = "COMMAND")]
+    pub exec: Option<String>,
+    /// Jobs running at once.
+    #[arg(long, short = 'j', value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// Extra attempts for a failed job.
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
+    /// Kill a job running longer than this.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Option<Duration>,
+}
+
+/// `bykilt metrics ...`
+#[derive(Debug, Subcommand)]
+pub enum MetricsCommand {
+    /// Count, sum, min, max, average and percentiles of one metric.
+    Summary {
+        /// The metric name (e.g. job_duration_seconds).
+        name: String,
+        /// Only samples with this tag (repeatable), as key=value.
+        #[arg(long, value_parser = parse_tag, value_name = "KEY=VALUE")]
+        tag: Vec<(String, String)>,
+        /// Only samples from the last DURATION (e.g. 90s, 15m, 1h, 2d).
+        #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+        since: Option<Duration>,
+        /// The run to read [default: the latest run with metrics].
+        #[arg(long, value_name = "RUN_ID")]
+        run: Option<String>,
+    },
+    /// Print (JSON) or write (CSV) a run's metrics.
+    Export {
+        /// Output format.
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// The run to read [default: the latest run with metrics].
+        #[arg(long, value_name = "RUN_ID")]
+        run: Option<String>,
+        /// Where to write: a file for JSON (default stdout), a directory for
+        /// CSV (default: the run's metrics/csv directory).
+        #[arg(long, short, value_name = "PATH")]
+        output: Option<PathBuf>,
+    },
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON document (the collector's export shape).
+    Json,
+    /// One CSV file per metric.
+    Csv,
+}

@@ -1,0 +1,289 @@
+//! `bykilt batch run|status|list|resume|retry`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use batch_engine::{
+    BatchEngine, BatchReport, CommandRunner, ExecuteOptions, RetrySelection, RunContext, batch_dir, list_batches,
+    run_id_of,
+};
+use metrics_core::{MetricsCollector, get_metrics_collector};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::{ExecOverrides, RunArgs};
+use crate::commands::metrics::{export_run_metrics, import_run_metrics, long_retention_config, run_metrics_json};
+use crate::error::CliError;
+use crate::output::{self, Output, summary_table, unfinished_jobs};
+use crate::progress::Progress;
+use crate::signals::StopOnSignal;
+use crate::{EXIT_ALL_COMPLETED, EXIT_NOT_ALL_COMPLETED};
+
+/// The command and options a batch was started with, kept beside its
+/// manifest so `resume` and `retry` run the same thing.
+const SAVED_FILE: &str = "bykilt_command.json";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SavedCommand {
+    exec: String,
+    concurrency: usize,
+    retries: u32,
+    retry_delay_secs: f64,
+    max_retry_delay_secs: f64,
+    timeout_secs: Option<f64>,
+    log_limit: u64,
+}
+
+impl SavedCommand {
+    fn options(&self) -> Result<ExecuteOptions, CliError> {
+        let secs = |name: &str, v: f64| {
+            Duration::try_from_secs_f64(v)
+                .map_err(|_| CliError::Usage(format!("{SAVED_FILE}: {name} = {v} is not a duration")))
+        };
+        Ok(ExecuteOptions {
+            concurrency: self.concurrency,
+            max_retries: self.retries,
+            retry_delay: secs("retry_delay_secs", self.retry_delay_secs)?,
+            max_retry_delay: secs("max_retry_delay_secs", self.max_retry_delay_secs)?,
+            job_timeout: self.timeout_secs.map(|t| secs("timeout_secs", t)).transpose()?,
+        })
+    }
+
+    fn apply(&mut self, o: &ExecOverrides) {
+        if let Some(e) = &o.exec {
+            self.exec.clone_from(e);
+        }
+        if let Some(c) = o.concurrency {
+            self.concurrency = c;
+        }
+        if let Some(r) = o.retries {
+            self.retries = r;
+        }
+        if let Some(t) = o.timeout {
+            self.timeout_secs = Some(t.as_secs_f64());
+        }
+    }
+
+    fn load(dir: &Path) -> Result<SavedCommand, CliError> {
+        let path = dir.join(SAVED_FILE);
+        let bytes = std::fs::read(&path).map_err(|e| CliError::io("reading", &path, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))
+    }
+
+    fn save(&self, dir: &Path) -> Result<(), CliError> {
+        let bytes = serde_json::to_vec_pretty(self).map_err(|e| CliError::Usage(e.to_string()))?;
+        metrics_core::export::write_atomic(&dir.join(SAVED_FILE), &bytes)?;
+        Ok(())
+    }
+}
+
+fn engine(root: &Path) -> BatchEngine {
+    get_metrics_collector().configure(&long_retention_config());
+    BatchEngine::new(RunContext::new(root))
+}
+
+/// `bykilt batch run`.
+pub(crate) fn run(args: RunArgs, root: &Path, out: &mut Output) -> Result<i32, CliError> {
+    let engine = engine(root);
+    let saved = SavedCommand {
+        exec: args.exec,
+        concurrency: args
+            .concurrency
+            .unwrap_or_else(|| ExecuteOptions::default().concurrency),
+        retries: args.retries,
+        retry_delay_secs: args.retry_delay.as_secs_f64(),
+        max_retry_delay_secs: args.max_retry_delay.as_secs_f64(),
+        timeout_secs: args.timeout.map(|t| t.as_secs_f64()),
+        log_limit: args.log_limit,
+    };
+    // Check the options and the column names before anything is created on disk.
+    saved.options()?.validate()?;
+    let table = batch_engine::parse_csv(&args.csv, &batch_engine::CsvOptions::default())
+        .map_err(batch_engine::BatchError::from)?;
+    batch_engine::command_runner::check_columns(&table.columns)?;
+    drop(table);
+    let manifest = engine.create_batch_jobs(&args.csv)?;
+    let dir = batch_dir(root, &manifest.batch_id)?;
+    saved.save(&dir)?;
+    out.note(&format!(
+        "batch {}: {} jobs from {}",
+        manifest.batch_id,
+        manifest.total_jobs,
+        args.csv.display()
+    ));
+    execute(&engine, &manifest.batch_id, &saved, root, out, Execute::Run)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Execute {
+    Run,
+    Resume,
+}
+
+/// Runs the batch with progress and signal handling, exports the run's
+/// metrics, prints the summary, and returns the exit code.
+fn execute(
+    engine: &BatchEngine,
+    batch_id: &str,
+    saved: &SavedCommand,
+    root: &Path,
+    out: &mut Output,
+    how: Execute,
+) -> Result<i32, CliError> {
+    let run_id = run_id_of(batch_id)?.to_owned();
+    let ctx = RunContext::with_run_id(root, &run_id)?;
+    let manifest = engine.get_batch(batch_id)?;
+    let logs = ctx.artifact_dir("jobs")?;
+    let runner = CommandRunner::new(saved.exec.clone(), &manifest.columns, &logs)?.with_log_limit(saved.log_limit);
+    let options = saved.options()?;
+    let stop = engine.stop_token(batch_id)?;
+    let progress = Arc::new(Progress::new(out.quiet));
+    let report = {
+        let _signals = StopOnSignal::install(stop, Arc::clone(&progress))
+            .map_err(|e| CliError::io("installing signal handlers for", "SIGINT/SIGTERM", e))?;
+        let report = match how {
+            Execute::Run => engine.execute_batch_with(batch_id, &runner, &options, progress.as_ref()),
+            Execute::Resume => engine.resume_batch(batch_id, &runner, &options, progress.as_ref()),
+        };
+        progress.finish();
+        report?
+    };
+    engine.close_batch(batch_id)?;
+    let paths = export_run_metrics(engine.collector(), &ctx)?;
+    report_run(&report, engine, batch_id, &paths, &logs, out)
+}
+
+fn report_run(
+    report: &BatchReport,
+    engine: &BatchEngine,
+    batch_id: &str,
+    paths: &output::MetricsPaths,
+    logs: &Path,
+    out: &mut Output,
+) -> Result<i32, CliError> {
+    let s = &report.summary;
+    let code = if s.all_completed() {
+        EXIT_ALL_COMPLETED
+    } else {
+        EXIT_NOT_ALL_COMPLETED
+    };
+    let mut extra = vec![(
+        "this run",
+        format!(
+            "{} jobs in {} ({} completed, {} failed, {} stopped, {} retries)",
+            report.counts.started,
+            output::fmt_secs(report.elapsed.as_secs_f64()),
+            report.counts.completed,
+            report.counts.failed,
+            report.counts.stopped,
+            report.counts.retries
+        ),
+    )];
+    extra.extend(paths.rows(logs));
+    let mut text = summary_table(s, &extra);
+    if report.stop_requested {
+        text.push_str(&format!(
+            "stopped on request; continue with: bykilt batch resume {batch_id}\n"
+        ));
+    }
+    if s.failed > 0 || s.stopped > 0 {
+        let manifest = engine.get_batch(batch_id)?;
+        text.push_str("unfinished jobs:\n");
+        text.push_str(&unfinished_jobs(&manifest.jobs, 20));
+    }
+    out.text(&text);
+    out.json(&serde_json::json!({
+        "batch_id": s.batch_id,
+        "run_id": s.run_id,
+        "exit_code": code,
+        "stop_requested": report.stop_requested,
+        "elapsed_seconds": report.elapsed.as_secs_f64(),
+        "this_run": {
+            "started": report.counts.started,
+            "completed": report.counts.completed,
+            "failed": report.counts.failed,
+            "stopped": report.counts.stopped,
+            "retries": report.counts.retries,
+        },
+        "summary": s,
+        "logs": logs,
+        "metrics": paths,
+    }));
+    Ok(code)
+}
+
+/// `bykilt batch resume` and `bykilt batch retry`.
+pub(crate) fn resume(
+    batch_id: &str,
+    retry: Option<RetrySelection>,
+    overrides: &ExecOverrides,
+    root: &Path,
+    out: &mut Output,
+) -> Result<i32, CliError> {
+    let dir = batch_dir(root, batch_id)?;
+    let engine = engine(root);
+    // Surfaces an unknown batch before the saved command is looked for.
+    engine.get_batch(batch_id)?;
+    let mut saved = SavedCommand::load(&dir)?;
+    saved.apply(overrides);
+    saved.options()?.validate()?;
+    let ctx = RunContext::with_run_id(root, run_id_of(batch_id)?)?;
+    import_run_metrics(engine.collector(), &ctx)?;
+    if let Some(selection) = retry {
+        let ids = engine.retry_batch_jobs(batch_id, &selection)?;
+        out.note(&format!("{batch_id}: {} job(s) sent back to pending", ids.len()));
+    }
+    execute(&engine, batch_id, &saved, root, out, Execute::Resume)
+}
+
+/// `bykilt batch status`.
+pub(crate) fn status(batch_id: &str, root: &Path, out: &mut Output) -> Result<i32, CliError> {
+    let run_id = run_id_of(batch_id)?;
+    let ctx = RunContext::with_run_id(root, run_id)?;
+    let collector = Arc::new(MetricsCollector::new(long_retention_config()));
+    if run_metrics_json(&ctx).exists() {
+        import_run_metrics(&collector, &ctx)?;
+    }
+    let engine = BatchEngine::new(RunContext::new(root)).with_collector(collector);
+    let summary = engine.get_batch_summary(batch_id)?;
+    let manifest = engine.get_batch(batch_id)?;
+    let mut text = summary_table(&summary, &[("run dir", ctx.run_dir().display().to_string())]);
+    if summary.failed > 0 || summary.stopped > 0 {
+        text.push_str("unfinished jobs:\n");
+        text.push_str(&unfinished_jobs(&manifest.jobs, 50));
+    }
+    out.text(&text);
+    out.json(&serde_json::json!({ "summary": summary, "jobs": manifest.jobs }));
+    Ok(if summary.all_completed() {
+        EXIT_ALL_COMPLETED
+    } else {
+        EXIT_NOT_ALL_COMPLETED
+    })
+}
+
+/// `bykilt batch list`.
+pub(crate) fn list(root: &Path, out: &mut Output) -> Result<i32, CliError> {
+    let batches = list_batches(root)?;
+    out.text(&output::list_table(&batches));
+    let rows: Vec<_> = batches
+        .iter()
+        .map(|b| {
+            serde_json::json!({
+                "batch_id": b.batch_id,
+                "run_id": b.run_id,
+                "csv_path": b.csv_path,
+                "created_at": b.created_at.unix_timestamp(),
+                "total_jobs": b.total_jobs,
+                "completed_jobs": b.completed_jobs,
+                "failed_jobs": b.failed_jobs,
+            })
+        })
+        .collect();
+    out.json(&rows);
+    Ok(EXIT_ALL_COMPLETED)
+}
+
+/// The artifacts root: the flag, else `$BYKILT_ARTIFACTS_DIR`, else `artifacts/`.
+pub(crate) fn artifacts_root(flag: Option<PathBuf>) -> PathBuf {
+    flag.unwrap_or_else(batch_engine::run_context::artifacts_root_from_env)
+}

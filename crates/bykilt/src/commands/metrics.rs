@@ -1,0 +1,169 @@
+//! `bykilt metrics summary|export`, and the run-directory metrics files the
+//! batch commands write.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use batch_engine::RunContext;
+use batch_engine::run_context::list_runs;
+use metrics_core::{MetricsCollector, MetricsConfig, SummaryQuery, TagFilter};
+
+use crate::EXIT_ALL_COMPLETED;
+use crate::cli::ExportFormat;
+use crate::error::CliError;
+use crate::output::{MetricsPaths, Output, metric_summary_table};
+
+/// A configuration that keeps whatever a run recorded: samples are not
+/// expired for ten years and up to ten million are kept per series.
+pub(crate) fn long_retention_config() -> MetricsConfig {
+    MetricsConfig {
+        retention: Duration::from_secs(10 * 365 * 86_400),
+        max_samples_per_series: 10_000_000,
+        ..MetricsConfig::default()
+    }
+}
+
+/// `<run>/metrics/metrics.json`.
+pub(crate) fn run_metrics_json(ctx: &RunContext) -> PathBuf {
+    ctx.run_dir().join("metrics").join("metrics.json")
+}
+
+/// Exports `collector` into `<run>/metrics/`: `metrics.json` and `csv/`.
+pub(crate) fn export_run_metrics(collector: &MetricsCollector, ctx: &RunContext) -> Result<MetricsPaths, CliError> {
+    let dir = ctx.artifact_dir("metrics")?;
+    let json = collector.export_json_to(dir.join("metrics.json"))?;
+    let csv_dir = dir.join("csv");
+    let files = collector.export_to_csv(&csv_dir)?;
+    Ok(MetricsPaths {
+        json,
+        csv_dir,
+        csv_files: files.len(),
+    })
+}
+
+/// Replays a run's stored `metrics.json` into `collector` (nothing when the
+/// run has none yet).
+pub(crate) fn import_run_metrics(collector: &MetricsCollector, ctx: &RunContext) -> Result<(), CliError> {
+    let path = run_metrics_json(ctx);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(CliError::io("reading", &path, e)),
+    };
+    collector
+        .import_json(&text)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+    Ok(())
+}
+
+/// The run `run` (validated), or the latest run under `root` that has metrics.
+fn pick_run(root: &Path, run: Option<&str>) -> Result<RunContext, CliError> {
+    let ctx = match run {
+        Some(id) => RunContext::with_run_id(root, id)?,
+        None => {
+            let latest = list_runs(root)?
+                .into_iter()
+                .rev()
+                .map(|id| RunContext::with_run_id(root, &id))
+                .filter_map(Result::ok)
+                .find(|ctx| run_metrics_json(ctx).exists());
+            latest.ok_or_else(|| {
+                CliError::Usage(format!(
+                    "no run with metrics under {}; run a batch first or pass --artifacts-dir",
+                    root.display()
+                ))
+            })?
+        }
+    };
+    if !run_metrics_json(&ctx).exists() {
+        return Err(CliError::Usage(format!(
+            "run {} has no metrics ({} is missing)",
+            ctx.run_id(),
+            run_metrics_json(&ctx).display()
+        )));
+    }
+    Ok(ctx)
+}
+
+fn load(root: &Path, run: Option<&str>) -> Result<(RunContext, MetricsCollector), CliError> {
+    let ctx = pick_run(root, run)?;
+    let collector = MetricsCollector::new(long_retention_config());
+    import_run_metrics(&collector, &ctx)?;
+    Ok((ctx, collector))
+}
+
+/// `bykilt metrics summary`.
+pub(crate) fn summary(
+    name: &str,
+    tags: &[(String, String)],
+    since: Option<Duration>,
+    run: Option<&str>,
+    root: &Path,
+    out: &mut Output,
+) -> Result<i32, CliError> {
+    let (ctx, collector) = load(root, run)?;
+    let Some(series) = collector.get_metric_series(name) else {
+        let names: Vec<String> = collector.list_series().into_iter().map(|s| s.name).collect();
+        return Err(CliError::Usage(format!(
+            "run {} has no metric {name:?}; it has: {}",
+            ctx.run_id(),
+            names.join(", ")
+        )));
+    };
+    let mut filter = TagFilter::new();
+    for (k, v) in tags {
+        filter = filter.with(k.as_str(), v.as_str());
+    }
+    // A window reaching before the earliest representable date covers everything.
+    let since = since.and_then(|d| {
+        let d = time::Duration::try_from(d).ok()?;
+        collector.now().checked_sub(d)
+    });
+    let summary = series.summary(&SummaryQuery { since, tags: filter });
+    match summary {
+        Some(s) => {
+            out.text(&metric_summary_table(name, ctx.run_id(), &s));
+            out.json(&serde_json::json!({ "metric": name, "run_id": ctx.run_id(), "summary": s }));
+            Ok(EXIT_ALL_COMPLETED)
+        }
+        None => Err(CliError::Usage(format!(
+            "metric {name:?} of run {} has no samples matching the given --tag/--since",
+            ctx.run_id()
+        ))),
+    }
+}
+
+/// `bykilt metrics export`.
+pub(crate) fn export(
+    format: ExportFormat,
+    run: Option<&str>,
+    output: Option<&Path>,
+    root: &Path,
+    out: &mut Output,
+) -> Result<i32, CliError> {
+    let (ctx, collector) = load(root, run)?;
+    match format {
+        ExportFormat::Json => match output {
+            Some(path) => {
+                let written = collector.export_json_to(path)?;
+                out.note(&format!("wrote {}", written.display()));
+            }
+            None => {
+                let mut json = collector.export_to_json();
+                json.push('\n');
+                out.raw(json.as_bytes());
+            }
+        },
+        ExportFormat::Csv => {
+            let dir = output.map_or_else(|| ctx.run_dir().join("metrics").join("csv"), Path::to_path_buf);
+            let files = collector.export_to_csv(&dir)?;
+            let mut listing = String::new();
+            for f in &files {
+                listing.push_str(&format!("{}\n", f.display()));
+            }
+            out.text(&listing);
+            out.json(&files);
+        }
+    }
+    Ok(EXIT_ALL_COMPLETED)
+}

@@ -1,0 +1,4 @@
+//! One module per command group; each command returns its exit code.
+
+pub(crate) mod batch;
+pub(crate) mod metrics;

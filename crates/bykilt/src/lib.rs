@@ -1,0 +1,70 @@
+//! The `bykilt` command line: argument types ([`cli`]), the commands, and
+//! the output layer ([`output`]). The binary only parses arguments and calls
+//! [`run`]; everything else is here so it can be tested in-process.
+
+pub mod cli;
+mod commands;
+pub mod error;
+pub mod output;
+pub mod progress;
+pub mod signals;
+pub mod values;
+
+use batch_engine::RetrySelection;
+
+use crate::cli::{BatchCommand, Cli, Command, MetricsCommand};
+use crate::commands::{batch, metrics};
+use crate::error::CliError;
+use crate::output::Output;
+
+/// Exit code: every job completed (or the command succeeded).
+pub const EXIT_ALL_COMPLETED: i32 = 0;
+/// Exit code: some job failed or was left unfinished.
+pub const EXIT_NOT_ALL_COMPLETED: i32 = 1;
+/// Exit code: bad usage or input (also used by clap for argument errors).
+pub const EXIT_BAD_INPUT: i32 = 2;
+
+/// Runs a parsed command line, printing through `out`, and returns the
+/// process exit code. Errors are printed and give [`EXIT_BAD_INPUT`].
+pub fn run(cli: Cli, out: &mut Output) -> i32 {
+    match dispatch(cli, out) {
+        Ok(code) => code,
+        Err(e) => {
+            out.error(&e.to_string());
+            EXIT_BAD_INPUT
+        }
+    }
+}
+
+fn dispatch(cli: Cli, out: &mut Output) -> Result<i32, CliError> {
+    let root = batch::artifacts_root(cli.global.artifacts_dir);
+    match cli.command {
+        Command::Batch(cmd) => match cmd {
+            BatchCommand::Run(args) => batch::run(args, &root, out),
+            BatchCommand::Status { batch_id } => batch::status(&batch_id, &root, out),
+            BatchCommand::List => batch::list(&root, out),
+            BatchCommand::Resume { batch_id, overrides } => batch::resume(&batch_id, None, &overrides, &root, out),
+            BatchCommand::Retry {
+                batch_id,
+                failed,
+                job,
+                overrides,
+            } => {
+                let selection = if failed {
+                    RetrySelection::Failed
+                } else {
+                    RetrySelection::Jobs(job)
+                };
+                batch::resume(&batch_id, Some(selection), &overrides, &root, out)
+            }
+        },
+        Command::Metrics(cmd) => match cmd {
+            MetricsCommand::Summary { name, tag, since, run } => {
+                metrics::summary(&name, &tag, since, run.as_deref(), &root, out)
+            }
+            MetricsCommand::Export { format, run, output } => {
+                metrics::export(format, run.as_deref(), output.as_deref(), &root, out)
+            }
+        },
+    }
+}

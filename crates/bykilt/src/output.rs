@@ -1,0 +1,300 @@
+//! Everything the CLI prints: where it goes (stdout for results, stderr for
+//! progress and errors) and how results are formatted.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use batch_engine::{BatchJob, BatchManifest, BatchSummary, JobStatus};
+use metrics_core::Summary;
+use serde::Serialize;
+
+/// The CLI's printer. Results go to stdout, as text or (with `--json`) as
+/// one JSON document; notes go to stderr unless `--quiet`; errors always go
+/// to stderr. Write errors (a closed pipe) are ignored: there is nobody left
+/// to tell.
+pub struct Output {
+    stdout: Box<dyn Write + Send>,
+    stderr: Box<dyn Write + Send>,
+    /// `--quiet`: no notes, no progress.
+    pub quiet: bool,
+    /// `--json`: results as JSON.
+    pub json: bool,
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Output")
+            .field("quiet", &self.quiet)
+            .field("json", &self.json)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Output {
+    /// Printing to the process's stdout and stderr.
+    pub fn stdio(quiet: bool, json: bool) -> Self {
+        Output::to(Box::new(std::io::stdout()), Box::new(std::io::stderr()), quiet, json)
+    }
+
+    /// Printing to the given writers (tests capture output this way).
+    pub fn to(stdout: Box<dyn Write + Send>, stderr: Box<dyn Write + Send>, quiet: bool, json: bool) -> Self {
+        Output {
+            stdout,
+            stderr,
+            quiet,
+            json,
+        }
+    }
+
+    /// A text result (skipped in `--json` mode, where [`json`](Self::json) carries it).
+    pub fn text(&mut self, s: &str) {
+        if !self.json {
+            let _ = self.stdout.write_all(s.as_bytes());
+            let _ = self.stdout.flush();
+        }
+    }
+
+    /// A JSON result (only in `--json` mode).
+    pub fn json<T: Serialize>(&mut self, value: &T) {
+        if self.json {
+            let s =
+                serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": {:?}}}", e.to_string()));
+            let _ = writeln!(self.stdout, "{s}");
+            let _ = self.stdout.flush();
+        }
+    }
+
+    /// Raw bytes to stdout in any mode (an export the user asked for).
+    pub fn raw(&mut self, bytes: &[u8]) {
+        let _ = self.stdout.write_all(bytes);
+        let _ = self.stdout.flush();
+    }
+
+    /// A note on stderr, unless `--quiet`.
+    pub fn note(&mut self, s: &str) {
+        if !self.quiet {
+            let _ = writeln!(self.stderr, "{s}");
+        }
+    }
+
+    /// An error on stderr, always.
+    pub fn error(&mut self, s: &str) {
+        let _ = writeln!(self.stderr, "bykilt: error: {s}");
+    }
+}
+
+/// Seconds with a unit that suits the size: `850us`, `12.3ms`, `4.56s`, `2m05s`.
+pub fn fmt_secs(s: f64) -> String {
+    if !s.is_finite() {
+        return s.to_string();
+    }
+    if s < 0.001 {
+        format!("{:.0}us", s * 1e6)
+    } else if s < 1.0 {
+        format!("{:.1}ms", s * 1e3)
+    } else if s < 60.0 {
+        format!("{s:.2}s")
+    } else {
+        format!("{}m{:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
+    }
+}
+
+fn counts_line(s: &BatchSummary) -> String {
+    let mut line = format!("{} total: {} completed, {} failed", s.total, s.completed, s.failed);
+    for (n, label) in [(s.stopped, "stopped"), (s.pending, "pending"), (s.running, "running")] {
+        if n > 0 {
+            let _ = write!(line, ", {n} {label}");
+        }
+    }
+    line
+}
+
+/// Durations as `p50 12.0ms  p90 ...  max ...`.
+pub fn duration_line(d: &Summary) -> String {
+    format!(
+        "p50 {}  p90 {}  p99 {}  max {}  ({} attempts)",
+        fmt_secs(d.p50),
+        fmt_secs(d.p90),
+        fmt_secs(d.p99),
+        fmt_secs(d.max),
+        d.count
+    )
+}
+
+/// The end-of-run (and `batch status`) table.
+pub fn summary_table(s: &BatchSummary, extra: &[(&str, String)]) -> String {
+    let mut rows: Vec<(&str, String)> = vec![
+        ("batch", s.batch_id.clone()),
+        ("input", s.csv_path.display().to_string()),
+        ("jobs", counts_line(s)),
+    ];
+    if let Some(t) = s.throughput_per_second {
+        rows.push(("throughput", format!("{t:.1} jobs/s")));
+    }
+    if let Some(d) = &s.duration {
+        rows.push(("job duration", duration_line(d)));
+    }
+    if let Some(p) = &s.failed_rows_csv {
+        rows.push(("failed rows", p.display().to_string()));
+    }
+    rows.extend(extra.iter().cloned());
+    table(&rows)
+}
+
+fn table(rows: &[(&str, String)]) -> String {
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (k, v) in rows {
+        let mut lines = v.lines();
+        let _ = writeln!(out, "{k:<width$}  {}", lines.next().unwrap_or(""));
+        for more in lines {
+            let _ = writeln!(out, "{:<width$}  {more}", "");
+        }
+    }
+    out
+}
+
+/// The failed and stopped jobs of a batch, at most `limit`, one per line.
+pub fn unfinished_jobs(jobs: &[BatchJob], limit: usize) -> String {
+    let mut out = String::new();
+    let bad: Vec<&BatchJob> = jobs
+        .iter()
+        .filter(|j| matches!(j.status, JobStatus::Failed | JobStatus::Stopped))
+        .collect();
+    for j in bad.iter().take(limit) {
+        let _ = writeln!(
+            out,
+            "  {}  {:<9} row {:<6} {}",
+            j.job_id,
+            j.status.as_str(),
+            j.row_index,
+            j.error_message.as_deref().unwrap_or("").replace('\n', " ")
+        );
+    }
+    if bad.len() > limit {
+        let _ = writeln!(out, "  ... and {} more", bad.len() - limit);
+    }
+    out
+}
+
+/// `bykilt batch list` as a table.
+pub fn list_table(batches: &[BatchManifest]) -> String {
+    if batches.is_empty() {
+        return "no batches\n".to_owned();
+    }
+    let mut out = format!(
+        "{:<36} {:>7} {:>9} {:>6} {:>8}  {}\n",
+        "BATCH", "JOBS", "COMPLETED", "FAILED", "UNDONE", "INPUT"
+    );
+    for b in batches {
+        let undone = b.total_jobs - b.completed_jobs - b.failed_jobs;
+        let _ = writeln!(
+            out,
+            "{:<36} {:>7} {:>9} {:>6} {:>8}  {}",
+            b.batch_id,
+            b.total_jobs,
+            b.completed_jobs,
+            b.failed_jobs,
+            undone,
+            b.csv_path.display()
+        );
+    }
+    out
+}
+
+/// `bykilt metrics summary` as a table.
+pub fn metric_summary_table(name: &str, run_id: &str, s: &Summary) -> String {
+    let f = |v: f64| format!("{v}");
+    table(&[
+        ("metric", name.to_owned()),
+        ("run", run_id.to_owned()),
+        ("count", s.count.to_string()),
+        ("sum", f(s.sum)),
+        ("min", f(s.min)),
+        ("max", f(s.max)),
+        ("avg", f(s.avg)),
+        ("p50", f(s.p50)),
+        ("p90", f(s.p90)),
+        ("p95", f(s.p95)),
+        ("p99", f(s.p99)),
+    ])
+}
+
+/// Where a run's exported metrics went.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricsPaths {
+    /// The JSON export.
+    pub json: PathBuf,
+    /// The directory of CSV files.
+    pub csv_dir: PathBuf,
+    /// Number of CSV files.
+    pub csv_files: usize,
+}
+
+impl MetricsPaths {
+    /// Rows for [`summary_table`].
+    pub fn rows(&self, logs: &Path) -> Vec<(&'static str, String)> {
+        vec![
+            ("logs", format!("{}/", logs.display())),
+            (
+                "metrics",
+                format!(
+                    "{}\n{}/ ({} files)",
+                    self.json.display(),
+                    self.csv_dir.display(),
+                    self.csv_files
+                ),
+            ),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_get_a_fitting_unit() {
+        assert_eq!(fmt_secs(0.000_85), "850us");
+        assert_eq!(fmt_secs(0.012_34), "12.3ms");
+        assert_eq!(fmt_secs(4.561), "4.56s");
+        assert_eq!(fmt_secs(125.0), "2m05s");
+    }
+
+    #[test]
+    fn tables_align_keys_and_continue_multiline_values() {
+        let t = table(&[("a", "1".into()), ("long key", "x\ny".into())]);
+        assert_eq!(t, "a         1\nlong key  x\n          y\n");
+    }
+
+    #[test]
+    fn text_and_json_modes_do_not_mix() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let (out, err) = (Buf::default(), Buf::default());
+        let mut o = Output::to(Box::new(out.clone()), Box::new(err.clone()), true, true);
+        o.text("table\n");
+        o.json(&serde_json::json!({"k": 1}));
+        o.note("progress");
+        o.error("bad");
+        assert_eq!(
+            String::from_utf8(out.0.lock().unwrap().clone()).unwrap(),
+            "{\n  \"k\": 1\n}\n"
+        );
+        assert_eq!(
+            String::from_utf8(err.0.lock().unwrap().clone()).unwrap(),
+            "bykilt: error: bad\n"
+        );
+    }
+}

@@ -1,0 +1,65 @@
+//! Parsers for argument values: durations and tags.
+
+use std::time::Duration;
+
+/// Parses `500ms`, `30s`, `1.5m`, `2h`, `1d`, or a bare number of seconds.
+///
+/// # Errors
+/// A message naming the value, for clap to show.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let scale = match unit.trim() {
+        "ms" => 0.001,
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        other => {
+            return Err(format!(
+                "{s:?}: unknown unit {other:?}; use ms, s, m, h or d (e.g. 30s, 1h)"
+            ));
+        }
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration; write a number and a unit, e.g. 30s, 15m, 1h"))?;
+    Duration::try_from_secs_f64(n * scale).map_err(|_| format!("{s:?} is out of range"))
+}
+
+/// Parses `key=value` (the value may contain `=`; the key may not be empty).
+///
+/// # Errors
+/// A message naming the value.
+pub fn parse_tag(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("{s:?} is not a tag; write key=value, e.g. status=completed")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1.5m"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
+        for bad in ["", "h", "1y", "-1s", "1e400s", "1..2s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tags() {
+        assert_eq!(parse_tag("status=completed"), Ok(("status".into(), "completed".into())));
+        assert_eq!(parse_tag("k=a=b"), Ok(("k".into(), "a=b".into())));
+        assert!(parse_tag("=x").is_err());
+        assert!(parse_tag("novalue").is_err());
+    }
+}

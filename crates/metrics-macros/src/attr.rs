@@ -1,0 +1,269 @@
+//! The attribute arguments: `name = "..."`, `tags(key = "value", ...)` and
+//! `crate = path`. Parsing only; nothing here generates code.
+//!
+//! Everything the store would reject at run time (an empty name, a control
+//! character, a reserved or duplicate tag key, too many tags) is rejected
+//! here, at the tokens that caused it, so an instrumented call site can never
+//! fail to resolve its handles because of its own arguments.
+
+use std::collections::HashSet;
+
+use proc_macro2::Span;
+use syn::ext::IdentExt;
+use syn::parse::{Parse, ParseStream};
+use syn::{Expr, ExprLit, Ident, Lit, LitStr, Path, Token};
+
+/// Tag keys the macros set themselves (and the store's overflow marker).
+pub(crate) const RESERVED_TAG_KEYS: [&str; 5] = ["function", "module", "outcome", "source", "overflow"];
+/// metrics-core's default `max_tags_per_sample` minus the four tags the
+/// macros add.
+pub(crate) const MAX_USER_TAGS: usize = 12;
+const MAX_NAME_LEN: usize = 255;
+/// Leaves room for the longest suffix the macros append (`.memory_allocated`).
+const MAX_PREFIX_LEN: usize = MAX_NAME_LEN - ".memory_allocated".len();
+const MAX_TAG_KEY_LEN: usize = 255;
+const MAX_TAG_VALUE_LEN: usize = 1024;
+
+/// One `key = "value"` of `tags(...)`, with the spans of the user's tokens.
+pub(crate) struct Tag {
+    pub(crate) key: String,
+    pub(crate) value: LitStr,
+}
+
+/// The parsed arguments of either attribute.
+#[derive(Default)]
+pub(crate) struct Args {
+    /// `name = "..."`.
+    pub(crate) name: Option<LitStr>,
+    /// `tags(...)`, in the order written.
+    pub(crate) tags: Vec<Tag>,
+    /// `crate = path`.
+    pub(crate) krate: Option<Path>,
+}
+
+/// Collects every semantic error so that one build shows them all.
+#[derive(Default)]
+struct Errors(Option<syn::Error>);
+
+impl Errors {
+    fn push(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    fn finish<T>(self, value: T) -> syn::Result<T> {
+        match self.0 {
+            Some(error) => Err(error),
+            None => Ok(value),
+        }
+    }
+}
+
+impl Parse for Args {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut args = Args::default();
+        let mut errors = Errors::default();
+        let mut seen: HashSet<String> = HashSet::new();
+        while !input.is_empty() {
+            let key = input.call(Ident::parse_any)?;
+            let key_name = key.unraw().to_string();
+            if !seen.insert(key_name.clone()) {
+                errors.push(syn::Error::new(
+                    key.span(),
+                    format!("`{key_name}` is given twice; keep one"),
+                ));
+            }
+            match key_name.as_str() {
+                "name" => {
+                    input.parse::<Token![=]>()?;
+                    let value: Expr = input.parse()?;
+                    match string_literal(&value, "the metric name") {
+                        Ok(lit) => match check_name(&lit) {
+                            Ok(()) => args.name = Some(lit),
+                            Err(e) => errors.push(e),
+                        },
+                        Err(e) => errors.push(e),
+                    }
+                }
+                "tags" => {
+                    let content;
+                    syn::parenthesized!(content in input);
+                    parse_tags(&content, &mut args.tags, &mut errors)?;
+                }
+                "crate" => {
+                    input.parse::<Token![=]>()?;
+                    args.krate = Some(input.call(Path::parse_mod_style)?);
+                }
+                _ => {
+                    errors.push(syn::Error::new(
+                        key.span(),
+                        format!("unknown argument `{key_name}`; expected `name = \"...\"`, `tags(key = \"value\", ...)` or `crate = path`"),
+                    ));
+                    skip_value(input)?;
+                }
+            }
+            if input.is_empty() {
+                break;
+            }
+            input.parse::<Token![,]>()?;
+        }
+        errors.finish(args)
+    }
+}
+
+/// Steps over the `= value` or `(...)` of an unknown argument, so that the
+/// arguments after it are still checked.
+fn skip_value(input: ParseStream<'_>) -> syn::Result<()> {
+    if input.peek(Token![=]) {
+        input.parse::<Token![=]>()?;
+        input.parse::<Expr>()?;
+    } else if input.peek(syn::token::Paren) {
+        let _content;
+        syn::parenthesized!(_content in input);
+    }
+    Ok(())
+}
+
+fn parse_tags(input: ParseStream<'_>, tags: &mut Vec<Tag>, errors: &mut Errors) -> syn::Result<()> {
+    while !input.is_empty() {
+        let (key, key_span) = if input.peek(LitStr) {
+            let lit: LitStr = input.parse()?;
+            (lit.value(), lit.span())
+        } else {
+            let ident = input.call(Ident::parse_any)?;
+            (ident.unraw().to_string(), ident.span())
+        };
+        input.parse::<Token![=]>()?;
+        let value: Expr = input.parse()?;
+        let mut ok = true;
+        if let Err(e) = check_tag_key(&key, key_span, tags) {
+            errors.push(e);
+            ok = false;
+        }
+        match string_literal(&value, "a tag value") {
+            Ok(lit) => {
+                if let Err(e) = check_tag_value(&lit) {
+                    errors.push(e);
+                } else if ok {
+                    if tags.len() == MAX_USER_TAGS {
+                        errors.push(syn::Error::new(
+                            key_span,
+                            format!("too many tags: at most {MAX_USER_TAGS} fit beside `function`, `module`, `outcome` and `source`"),
+                        ));
+                    }
+                    tags.push(Tag { key, value: lit });
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+        if input.is_empty() {
+            break;
+        }
+        input.parse::<Token![,]>()?;
+    }
+    Ok(())
+}
+
+/// The string literal `value` is, or an error at its tokens.
+fn string_literal(value: &Expr, what: &str) -> syn::Result<LitStr> {
+    match value {
+        Expr::Lit(ExprLit { lit: Lit::Str(lit), .. }) => Ok(lit.clone()),
+        Expr::Lit(ExprLit { lit, .. }) => Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "{what} must be a string literal; write it in quotes: \"{}\"",
+                quote::ToTokens::to_token_stream(lit)
+            ),
+        )),
+        other => Err(syn::Error::new_spanned(
+            other,
+            format!(
+                "{what} must be a string literal, not an expression: tags and names are fixed at compile time so that a call site's series cannot grow"
+            ),
+        )),
+    }
+}
+
+fn check_name(lit: &LitStr) -> syn::Result<()> {
+    let name = lit.value();
+    if name.is_empty() {
+        return Err(syn::Error::new(
+            lit.span(),
+            "the metric name is empty; give a name such as \"jobs.run\"",
+        ));
+    }
+    if name.len() > MAX_PREFIX_LEN {
+        return Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "the metric name is {} bytes long; at most {MAX_PREFIX_LEN} fit with the suffixes the macros add",
+                name.len()
+            ),
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return Err(syn::Error::new(
+            lit.span(),
+            format!("the metric name contains the control character {c:?}"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_tag_key(key: &str, span: Span, earlier: &[Tag]) -> syn::Result<()> {
+    if key.is_empty() {
+        return Err(syn::Error::new(span, "the tag key is empty"));
+    }
+    if RESERVED_TAG_KEYS.contains(&key) {
+        return Err(syn::Error::new(
+            span,
+            format!(
+                "the tag key `{key}` is reserved: the macros set `function`, `module`, `outcome` and `source`, and `overflow` marks the store's overflow series"
+            ),
+        ));
+    }
+    if earlier.iter().any(|t| t.key == key) {
+        return Err(syn::Error::new(
+            span,
+            format!("duplicate tag key `{key}`; each key may appear once"),
+        ));
+    }
+    if key.len() > MAX_TAG_KEY_LEN {
+        return Err(syn::Error::new(
+            span,
+            format!("the tag key is longer than {MAX_TAG_KEY_LEN} bytes"),
+        ));
+    }
+    if let Some(c) = key.chars().find(|c| c.is_control()) {
+        return Err(syn::Error::new(
+            span,
+            format!("the tag key contains the control character {c:?}"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_tag_value(lit: &LitStr) -> syn::Result<()> {
+    let value = lit.value();
+    if value.len() > MAX_TAG_VALUE_LEN {
+        return Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "the tag value is {} bytes long; at most {MAX_TAG_VALUE_LEN}",
+                value.len()
+            ),
+        ));
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(syn::Error::new(
+            lit.span(),
+            format!("the tag value contains the control character {c:?}"),
+        ));
+    }
+    Ok(())
+}

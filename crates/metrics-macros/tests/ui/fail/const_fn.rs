@@ -1,0 +1,10 @@
+use metrics_core::record_execution_time;
+
+#[record_execution_time]
+const fn answer() -> u32 {
+    42
+}
+
+fn main() {
+    let _ = answer();
+}
