@@ -178,34 +178,46 @@ def scenario_table(out, name, libs, target_for):
 
 
 def macro_overhead(results, targets):
-    """Pairs each instrumented benchmark with the hand-written one of the same
-    variant: a path component containing `hand` marks hand-written timing;
-    one containing `macro`, `instrumented` or `attribute` marks the macro."""
-    def split(path, words):
+    """Pairs each instrumented benchmark with the hand-written one beside it:
+    a path component containing `hand` marks hand-written timing; one
+    containing `attribute`, `macro` or `instrumented` (and not `memory`,
+    which measures something else) marks a macro-instrumented call."""
+    def split(path, words, unless=()):
         for j, part in enumerate(path):
-            if any(w in part for w in words):
+            if any(w in part for w in words) and not any(u in part for u in unless):
                 return path[:j] + path[j + 1:]
         return None
 
-    hand, macro = {}, {}
+    hand, macro = {}, []
     for path, row in results.items():
         key = split(path, ("hand",))
         if key is not None:
             hand[key] = (path, row["median"])
             continue
-        key = split(path, ("macro", "instrumented", "attribute"))
+        key = split(path, ("attribute", "macro", "instrumented"), ("memory",))
         if key is not None:
-            macro[key] = (path, row["median"])
-    pairs = [(macro[k], hand[k]) for k in macro if k in hand]
-    if not pairs and len(hand) == 1 and len(macro) == 1:
-        pairs = [(next(iter(macro.values())), next(iter(hand.values())))]
+            macro.append((key, path, row["median"]))
     lines = []
-    for (mp, mv), (hp, hv) in pairs:
+    for key, mp, mv in macro:
+        if key not in hand:
+            continue
+        hp, hv = hand[key]
         r = ratio(mv, hv)
         verdict = targets.check("8", f"{'/'.join(mp)} ≤ 1.2x {'/'.join(hp)}", r, 1.2)
-        lines.append(f"{'/'.join(mp)} / {'/'.join(hp)}: {fmt_ratio(r)} ({verdict}).\n")
-    if not pairs:
-        lines.append("_No pair of hand-written and instrumented benchmarks found by name._\n")
+        lines.append(f"- {'/'.join(mp)} / {'/'.join(hp)}: {fmt_ratio(r)} ({verdict})")
+    if not lines:
+        lines.append("_No pair of hand-written and instrumented benchmarks found by name._")
+    return lines
+
+
+def per_job(results):
+    """Per-row cost of batch runs whose variant is a row count."""
+    lines = []
+    for path, row in results.items():
+        if len(path) >= 2 and path[-1].replace("_", "").isdigit() and "noop" in path[-2]:
+            rows = int(path[-1].replace("_", ""))
+            if row["median"] is not None and rows:
+                lines.append(f"- {'/'.join(path)}: {fmt_ns(row['median'] / rows)} per job ({rows:,} rows)")
     return lines
 
 
@@ -236,13 +248,26 @@ def instruction_tables(lines, skipped):
     return out
 
 
+def contention(lines):
+    """The raw atomic's 2-thread / 1-thread median in one peers run: well
+    above 1 when the two benchmark threads really ran at the same time."""
+    s1 = by_scenario(parse_divan(lines)).get("s1_counter_handle", {}).get("raw_atomic", {})
+    return ratio(s1.get("t=2"), s1.get("t=1"))
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--contention":
+        with open(sys.argv[2], encoding="utf-8") as f:
+            r = contention(f.read().splitlines())
+        print("0" if r is None else f"{r:.2f}")
+        return
     if len(sys.argv) != 2:
-        sys.exit("usage: bench_report.py RAW.txt")
+        sys.exit("usage: bench_report.py RAW.txt | bench_report.py --contention PEERS_OUTPUT.txt")
     raw_path = sys.argv[1]
     with open(raw_path, encoding="utf-8") as f:
         machine, sections, skipped = split_sections(f.read())
     peers = by_scenario(parse_divan(sections.get("peers", [])))
+    discarded = [label for label in sections if label.startswith("peers (discarded")]
     targets = Targets()
     body = []
     contention_warning = []
@@ -440,6 +465,9 @@ def main():
         if label == "macros":
             body.extend(macro_overhead(results, targets))
             body.append("")
+        if label == "engine":
+            body.extend(per_job(results))
+            body.append("")
 
     body.extend(instruction_tables(sections.get("instructions"), skipped))
 
@@ -455,6 +483,10 @@ def main():
     out.append("Times are divan medians per operation (per thread at 2 threads). Ratios are ours / theirs: below 1.0x "
                "we are faster. These are 2-core virtual machines shared with other work: absolute times move by "
                "25% or more between runs; ratios from one run are the comparable numbers.\n")
+    if discarded:
+        out.append(f"**Note:** {len(discarded)} earlier run(s) of the peers bench were discarded (kept in the raw "
+                   "file) because their raw atomic did not slow down at 2 threads, i.e. the two benchmark threads "
+                   "did not run at the same time; the tables use the last run.\n")
     for warning in contention_warning:
         out.append(f"**Note:** {warning}\n")
     out.append("Libraries: " + "; ".join(f"`{k}` = {v}" for k, v in LIBRARY_NOTES.items()) + ".\n")
