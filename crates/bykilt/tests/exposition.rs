@@ -274,7 +274,7 @@ fn live_serve_exposes_metrics_while_the_batch_runs() {
     let mid = poll(Duration::from_secs(30), || {
         let body = http_get(&format!("http://{listen}/metrics"))?;
         let done = sample(&body, "job_status_total{", &["status=\"completed\""])?;
-        (done >= 1.0 && done < 8.0).then_some(body)
+        (1.0..8.0).contains(&done).then_some(body)
     })
     .expect("the live endpoint showed a batch in progress");
     assert!(mid.contains("# TYPE jobs_in_flight gauge"), "{mid}");
