@@ -1,6 +1,7 @@
 //! The command line, as clap types. Parsing only; the commands live in
 //! the crate's private `commands` module.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -47,6 +48,38 @@ pub enum Command {
     /// Read the metrics a run exported.
     #[command(subcommand)]
     Metrics(MetricsCommand),
+    /// Serve a run's stored metrics over HTTP: Prometheus/OpenMetrics at
+    /// /metrics, the JSON API under /api/metrics/series, /healthz.
+    Serve {
+        /// Address to listen on (loopback by default).
+        #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
+        listen: SocketAddr,
+        /// The run to serve [default: the latest run with metrics].
+        #[arg(long, value_name = "RUN_ID")]
+        run: Option<String>,
+        /// Require `Authorization: Bearer TOKEN` on every route but /healthz.
+        #[arg(long, env = "BYKILT_METRICS_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+        token: Option<String>,
+    },
+}
+
+/// Exposing a batch's metrics while and after it runs.
+#[derive(Debug, Args, Default, Clone)]
+pub struct ExposeArgs {
+    /// Serve the live metrics on ADDR while the batch runs (as `bykilt serve`).
+    #[arg(long, value_name = "ADDR")]
+    pub serve: Option<SocketAddr>,
+    /// Bearer token for --serve.
+    #[arg(long, env = "BYKILT_METRICS_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Push the batch's metrics to this Pushgateway (http://host:port) when
+    /// the run ends, grouped under job="bykilt" and the batch id. A failed
+    /// push is retried and reported; it never fails the batch.
+    #[arg(long, value_name = "URL")]
+    pub push_gateway: Option<String>,
+    /// Also push every DURATION while the batch runs.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", requires = "push_gateway")]
+    pub push_interval: Option<Duration>,
 }
 
 /// `bykilt batch ...`
@@ -73,6 +106,9 @@ pub enum BatchCommand {
         /// Overrides of the options the batch was started with.
         #[command(flatten)]
         overrides: ExecOverrides,
+        /// Live exposition and pushing.
+        #[command(flatten)]
+        expose: ExposeArgs,
     },
     /// Send failed (or chosen) jobs back to pending and run them.
     Retry {
@@ -87,6 +123,9 @@ pub enum BatchCommand {
         /// Overrides of the options the batch was started with.
         #[command(flatten)]
         overrides: ExecOverrides,
+        /// Live exposition and pushing.
+        #[command(flatten)]
+        expose: ExposeArgs,
     },
 }
 
@@ -116,6 +155,9 @@ pub struct RunArgs {
     /// Cap of each job's log file, in bytes.
     #[arg(long, default_value_t = batch_engine::command_runner::DEFAULT_LOG_LIMIT, value_name = "BYTES")]
     pub log_limit: u64,
+    /// Live exposition and pushing.
+    #[command(flatten)]
+    pub expose: ExposeArgs,
 }
 
 /// Options of `resume` and `retry` that replace the saved ones.
@@ -152,7 +194,7 @@ pub enum MetricsCommand {
         #[arg(long, value_name = "RUN_ID")]
         run: Option<String>,
     },
-    /// Print (JSON) or write (CSV) a run's metrics.
+    /// Print (JSON, Prometheus, OpenMetrics) or write (CSV) a run's metrics.
     Export {
         /// Output format.
         #[arg(long, value_enum)]
@@ -160,8 +202,9 @@ pub enum MetricsCommand {
         /// The run to read [default: the latest run with metrics].
         #[arg(long, value_name = "RUN_ID")]
         run: Option<String>,
-        /// Where to write: a file for JSON (default stdout), a directory for
-        /// CSV (default: the run's metrics/csv directory).
+        /// Where to write: a file for JSON, Prometheus and OpenMetrics
+        /// (default stdout), a directory for CSV (default: the run's
+        /// metrics/csv directory).
         #[arg(long, short, value_name = "PATH")]
         output: Option<PathBuf>,
     },
@@ -174,4 +217,8 @@ pub enum ExportFormat {
     Json,
     /// One CSV file per metric.
     Csv,
+    /// Prometheus text format 0.0.4 (the cumulative aggregates).
+    Prometheus,
+    /// OpenMetrics 1.0 text (the cumulative aggregates), ending in `# EOF`.
+    Openmetrics,
 }

@@ -11,6 +11,12 @@ pub enum CliError {
     /// From the metrics store (bad export file, ...).
     #[error(transparent)]
     Metrics(#[from] metrics_core::MetricsError),
+    /// The HTTP server could not start (address in use, ...).
+    #[error(transparent)]
+    Serve(#[from] metrics_api::ServerError),
+    /// A Pushgateway URL that cannot be used.
+    #[error(transparent)]
+    Push(#[from] metrics_api::PushError),
     /// A bad combination of arguments or a missing thing, explained.
     #[error("{0}")]
     Usage(String),

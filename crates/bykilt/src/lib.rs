@@ -13,7 +13,7 @@ pub mod values;
 use batch_engine::RetrySelection;
 
 use crate::cli::{BatchCommand, Cli, Command, MetricsCommand};
-use crate::commands::{batch, metrics};
+use crate::commands::{batch, expose, metrics};
 use crate::error::CliError;
 use crate::output::Output;
 
@@ -43,19 +43,24 @@ fn dispatch(cli: Cli, out: &mut Output) -> Result<i32, CliError> {
             BatchCommand::Run(args) => batch::run(args, &root, out),
             BatchCommand::Status { batch_id } => batch::status(&batch_id, &root, out),
             BatchCommand::List => batch::list(&root, out),
-            BatchCommand::Resume { batch_id, overrides } => batch::resume(&batch_id, None, &overrides, &root, out),
+            BatchCommand::Resume {
+                batch_id,
+                overrides,
+                expose,
+            } => batch::resume(&batch_id, None, &overrides, &expose, &root, out),
             BatchCommand::Retry {
                 batch_id,
                 failed,
                 job,
                 overrides,
+                expose,
             } => {
                 let selection = if failed {
                     RetrySelection::Failed
                 } else {
                     RetrySelection::Jobs(job)
                 };
-                batch::resume(&batch_id, Some(selection), &overrides, &root, out)
+                batch::resume(&batch_id, Some(selection), &overrides, &expose, &root, out)
             }
         },
         Command::Metrics(cmd) => match cmd {
@@ -66,5 +71,6 @@ fn dispatch(cli: Cli, out: &mut Output) -> Result<i32, CliError> {
                 metrics::export(format, run.as_deref(), output.as_deref(), &root, out)
             }
         },
+        Command::Serve { listen, run, token } => expose::serve(listen, run.as_deref(), token, &root, out),
     }
 }

@@ -78,6 +78,12 @@ impl Output {
         }
     }
 
+    /// A warning on stderr, always (something failed that does not change
+    /// the result, such as a metrics push).
+    pub fn warn(&mut self, s: &str) {
+        let _ = writeln!(self.stderr, "bykilt: warning: {s}");
+    }
+
     /// An error on stderr, always.
     pub fn error(&mut self, s: &str) {
         let _ = writeln!(self.stderr, "bykilt: error: {s}");

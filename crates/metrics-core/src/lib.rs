@@ -79,3 +79,9 @@ pub use system::record_system_metrics;
 pub use tags::{TagFilter, TagSet, Tags};
 pub use types::{MetricType, MetricValue, ParseMetricTypeError};
 pub use validate::{MAX_NAME_LEN, MAX_TAG_KEY_LEN, MAX_TAG_VALUE_LEN, MAX_TAGS_LIMIT, OVERFLOW_TAG_KEY, validate_name};
+
+/// The workspace README's Rust examples, compiled and run as doctests so
+/// they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -11,7 +11,8 @@ use batch_engine::{
 use metrics_core::{MetricsCollector, get_metrics_collector};
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{ExecOverrides, RunArgs};
+use crate::cli::{ExecOverrides, ExposeArgs, RunArgs};
+use crate::commands::expose::Exposure;
 use crate::commands::metrics::{export_run_metrics, import_run_metrics, long_retention_config, run_metrics_json};
 use crate::error::CliError;
 use crate::output::{self, Output, summary_table, unfinished_jobs};
@@ -111,7 +112,15 @@ pub(crate) fn run(args: RunArgs, root: &Path, out: &mut Output) -> Result<i32, C
         manifest.total_jobs,
         args.csv.display()
     ));
-    execute(&engine, &manifest.batch_id, &saved, root, out, Execute::Run)
+    execute(
+        &engine,
+        &manifest.batch_id,
+        &saved,
+        &args.expose,
+        root,
+        out,
+        Execute::Run,
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +135,7 @@ fn execute(
     engine: &BatchEngine,
     batch_id: &str,
     saved: &SavedCommand,
+    expose: &ExposeArgs,
     root: &Path,
     out: &mut Output,
     how: Execute,
@@ -137,6 +147,7 @@ fn execute(
     let runner = CommandRunner::new(saved.exec.clone(), &manifest.columns, &logs)?.with_log_limit(saved.log_limit);
     let options = saved.options()?;
     let stop = engine.stop_token(batch_id)?;
+    let exposure = Exposure::start(expose, batch_id, out)?;
     let progress = Arc::new(Progress::new(out.quiet));
     let report = {
         let _signals = StopOnSignal::install(stop, Arc::clone(&progress))
@@ -146,8 +157,10 @@ fn execute(
             Execute::Resume => engine.resume_batch(batch_id, &runner, &options, progress.as_ref()),
         };
         progress.finish();
-        report?
+        report
     };
+    exposure.finish(out);
+    let report = report?;
     engine.close_batch(batch_id)?;
     let paths = export_run_metrics(engine.collector(), &ctx)?;
     report_run(&report, engine, batch_id, &paths, &logs, out)
@@ -217,6 +230,7 @@ pub(crate) fn resume(
     batch_id: &str,
     retry: Option<RetrySelection>,
     overrides: &ExecOverrides,
+    expose: &ExposeArgs,
     root: &Path,
     out: &mut Output,
 ) -> Result<i32, CliError> {
@@ -233,7 +247,7 @@ pub(crate) fn resume(
         let ids = engine.retry_batch_jobs(batch_id, &selection)?;
         out.note(&format!("{batch_id}: {} job(s) sent back to pending", ids.len()));
     }
-    execute(&engine, batch_id, &saved, root, out, Execute::Resume)
+    execute(&engine, batch_id, &saved, expose, root, out, Execute::Resume)
 }
 
 /// `bykilt batch status`.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use batch_engine::RunContext;
 use batch_engine::run_context::list_runs;
+use metrics_core::export::prometheus::{TextFormat, encode};
 use metrics_core::{MetricsCollector, MetricsConfig, SummaryQuery, TagFilter};
 
 use crate::EXIT_ALL_COMPLETED;
@@ -85,7 +86,8 @@ fn pick_run(root: &Path, run: Option<&str>) -> Result<RunContext, CliError> {
     Ok(ctx)
 }
 
-fn load(root: &Path, run: Option<&str>) -> Result<(RunContext, MetricsCollector), CliError> {
+/// The run's stored metrics replayed into a private collector.
+pub(crate) fn load(root: &Path, run: Option<&str>) -> Result<(RunContext, MetricsCollector), CliError> {
     let ctx = pick_run(root, run)?;
     let collector = MetricsCollector::new(long_retention_config());
     import_run_metrics(&collector, &ctx)?;
@@ -154,6 +156,24 @@ pub(crate) fn export(
                 out.raw(json.as_bytes());
             }
         },
+        ExportFormat::Prometheus | ExportFormat::Openmetrics => {
+            let text_format = if format == ExportFormat::Prometheus {
+                TextFormat::Prometheus
+            } else {
+                TextFormat::OpenMetrics
+            };
+            let exposition = encode(&collector.aggregate_snapshot(), text_format);
+            for c in &exposition.conflicts {
+                out.warn(&format!("{:?} left out of {}: {}", c.series, c.family, c.reason));
+            }
+            match output {
+                Some(path) => {
+                    metrics_core::export::write_atomic(path, exposition.text.as_bytes())?;
+                    out.note(&format!("wrote {}", path.display()));
+                }
+                None => out.raw(exposition.text.as_bytes()),
+            }
+        }
         ExportFormat::Csv => {
             let dir = output.map_or_else(|| ctx.run_dir().join("metrics").join("csv"), Path::to_path_buf);
             let files = collector.export_to_csv(&dir)?;
