@@ -84,13 +84,9 @@ async fn series_values(
 ) -> Result<Json<SeriesValues>, ApiError> {
     let q = query::parse(raw.as_deref(), true)?;
     let series = find(&state, &name)?;
-    let since = since(&state, &q);
-    let mut values = series.values_matching(&q.tags);
-    if let Some(since) = since {
-        values.retain(|v| v.timestamp >= since);
-    }
-    let matching = values.len();
-    let values = values.split_off(matching.saturating_sub(q.limit));
+    // Only the newest `limit` samples are copied: a long series cannot
+    // make one request allocate more than the limit allows.
+    let (matching, values) = series.newest_values(&q.tags, since(&state, &q), q.limit);
     Ok(Json(SeriesValues {
         name,
         metric_type: series.metric_type(),

@@ -14,16 +14,18 @@
 //! when full.
 
 use std::cell::RefCell;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
 use hashbrown::HashTable;
 
 use crate::series::{MetricSeries, TagEntry};
-use crate::tags::{Tags, hash_tags};
+use crate::tags::Tags;
 
 /// Entries cached per thread.
 pub(crate) const MAX_SLOTS: usize = 1024;
+
+/// Most tags a cached resolution may have (more are resolved the shared way).
+const MAX_CACHED_TAGS: usize = 16;
 
 struct Slot {
     collector: u64,
@@ -31,6 +33,32 @@ struct Slot {
     hash: u64,
     series: Arc<MetricSeries>,
     entry: Arc<TagEntry>,
+    /// For the i-th pair in the order the caller passed them, its index in
+    /// the entry's sorted tag set: a hit compares pair by pair, no search.
+    order: [u8; MAX_CACHED_TAGS],
+    len: u8,
+}
+
+impl Slot {
+    #[inline]
+    fn matches(&self, collector: u64, name: &str, tags: &impl Tags) -> bool {
+        if self.collector != collector || usize::from(self.len) != tags.tag_count() || self.series.name() != name {
+            return false;
+        }
+        let mut i = 0;
+        let mut ok = true;
+        tags.for_each_tag(|k, v| {
+            if ok {
+                ok = self
+                    .entry
+                    .tags
+                    .pair(usize::from(self.order[i]))
+                    .is_some_and(|(sk, sv)| sk == k && sv == v);
+                i += 1;
+            }
+        });
+        ok
+    }
 }
 
 #[derive(Default)]
@@ -42,14 +70,37 @@ thread_local! {
     static CACHE: RefCell<ResolvedCache> = RefCell::new(ResolvedCache::default());
 }
 
-/// The cache key's hash: collector id, name and the order-independent tag hash.
+/// Multiplier of the key hash (the 64-bit golden ratio, odd).
+const K: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// Folds `bytes` into `h` eight at a time; the length goes into the last
+/// word so that ("ab", "c") and ("a", "bc") hash apart.
+#[inline]
+fn mix(mut h: u64, bytes: &[u8]) -> u64 {
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let word = u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+        h = (h.rotate_left(5) ^ word).wrapping_mul(K);
+    }
+    let mut tail = 0u64;
+    for (i, &b) in chunks.remainder().iter().enumerate() {
+        tail |= u64::from(b) << (8 * i);
+    }
+    (h.rotate_left(5) ^ tail ^ ((bytes.len() as u64) << 56)).wrapping_mul(K)
+}
+
+/// The cache key's hash: collector id, name and the tags in the order given.
+/// One multiply per eight bytes (a hit re-checks every byte, so the hash
+/// needs speed more than strength); the same tags in another order are
+/// another key and another slot, which only costs a miss.
 #[inline]
 pub(crate) fn key_hash(collector: u64, name: &str, tags: &impl Tags) -> u64 {
-    let mut h = foldhash::fast::FixedState::with_seed(0x51_7cc1_b727_220a).build_hasher();
-    h.write_u64(collector);
-    h.write(name.as_bytes());
-    h.write_u64(hash_tags(tags));
-    h.finish()
+    let mut h = mix(collector.wrapping_mul(K), name.as_bytes());
+    tags.for_each_tag(|k, v| {
+        h = mix(mix(h, k.as_bytes()), v.as_bytes());
+    });
+    h = (h ^ (h >> 29)).wrapping_mul(K);
+    h ^ (h >> 32)
 }
 
 /// Runs `f` on the cached resolution of (`collector`, `name`, `tags`), or
@@ -67,9 +118,7 @@ pub(crate) fn with_cached<R>(
         .try_with(|cell| {
             let stale = {
                 let cache = cell.try_borrow().ok()?;
-                let slot = cache.table.find(hash, |s| {
-                    s.collector == collector && s.series.name() == name && s.entry.tags.equals_tags(tags)
-                })?;
+                let slot = cache.table.find(hash, |s| s.matches(collector, name, tags))?;
                 if slot.generation == generation {
                     // `f` only updates the aggregate and the ring: it never
                     // re-enters this cache while the borrow is held.
@@ -86,8 +135,34 @@ pub(crate) fn with_cached<R>(
         .flatten()
 }
 
-/// Remembers a resolution made on the shared path.
-pub(crate) fn insert(collector: u64, generation: u64, hash: u64, series: &Arc<MetricSeries>, entry: &Arc<TagEntry>) {
+/// Remembers a resolution made on the shared path. `entry` must be the
+/// tag set of exactly `tags` (not the overflow set).
+pub(crate) fn insert(
+    collector: u64,
+    generation: u64,
+    hash: u64,
+    tags: &impl Tags,
+    series: &Arc<MetricSeries>,
+    entry: &Arc<TagEntry>,
+) {
+    let mut order = [0u8; MAX_CACHED_TAGS];
+    let mut len = 0usize;
+    let mut ok = tags.tag_count() <= MAX_CACHED_TAGS;
+    tags.for_each_tag(|k, _| {
+        if !ok {
+            return;
+        }
+        match entry.tags.position(k).and_then(|p| u8::try_from(p).ok()) {
+            Some(p) => {
+                order[len] = p;
+                len += 1;
+            }
+            None => ok = false,
+        }
+    });
+    if !ok {
+        return;
+    }
     let _ = CACHE.try_with(|cache| {
         let Ok(mut cache) = cache.try_borrow_mut() else {
             return;
@@ -103,6 +178,9 @@ pub(crate) fn insert(collector: u64, generation: u64, hash: u64, series: &Arc<Me
                 hash,
                 series: Arc::clone(series),
                 entry: Arc::clone(entry),
+                order,
+                // ≤ MAX_CACHED_TAGS, checked above.
+                len: len as u8,
             },
             |s| s.hash,
         );

@@ -140,6 +140,11 @@ impl SampleRing {
         self.chunks.iter().flat_map(|c| c.samples[c.head..].iter())
     }
 
+    /// Every retained sample, newest first.
+    pub(crate) fn iter_newest_first(&self) -> impl Iterator<Item = &Sample> + '_ {
+        self.chunks.iter().rev().flat_map(|c| c.samples[c.head..].iter().rev())
+    }
+
     /// The newest sample for which `keep` holds.
     pub(crate) fn last_where(&self, mut keep: impl FnMut(&Sample) -> bool) -> Option<Sample> {
         self.chunks

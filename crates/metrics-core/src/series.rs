@@ -382,6 +382,54 @@ impl MetricSeries {
             .collect()
     }
 
+    /// The newest `limit` retained samples matching `filter` and recorded at
+    /// or after `since`, oldest first, with the number of samples that match
+    /// in all. Memory is bounded by `limit`, however long the series: this is
+    /// what an API serving samples to clients should call.
+    ///
+    /// ```
+    /// use metrics_core::{MetricsCollector, MetricType, TagFilter};
+    /// let c = MetricsCollector::default();
+    /// for i in 0..10 {
+    ///     c.record_metric("x", f64::from(i), &[("even", if i % 2 == 0 { "y" } else { "n" })], MetricType::Gauge)?;
+    /// }
+    /// let s = c.get_metric_series("x").unwrap();
+    /// let (matching, newest) = s.newest_values(&TagFilter::new().with("even", "y"), None, 2);
+    /// assert_eq!(matching, 5);
+    /// assert_eq!(newest.iter().map(|v| v.value).collect::<Vec<_>>(), vec![6.0, 8.0]);
+    /// # Ok::<(), metrics_core::MetricsError>(())
+    /// ```
+    pub fn newest_values(
+        &self,
+        filter: &TagFilter,
+        since: Option<OffsetDateTime>,
+        limit: usize,
+    ) -> (usize, Vec<MetricValue>) {
+        let sets = self.tag_sets();
+        let keep: Vec<bool> = sets.iter().map(|t| filter.matches(t)).collect();
+        let since = since.map_or(i64::MIN, clock::to_nanos);
+        let mut picked: Vec<Sample> = Vec::with_capacity(limit.min(4096));
+        let mut matching = 0usize;
+        {
+            let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
+            ring.expire(self.shared.retention_cutoff());
+            // Newest first, so the scan can stop at the first sample before `since`.
+            for s in ring.iter_newest_first() {
+                if s.ts < since {
+                    break;
+                }
+                if keep.get(s.tags as usize).copied().unwrap_or(false) {
+                    matching += 1;
+                    if picked.len() < limit {
+                        picked.push(*s);
+                    }
+                }
+            }
+        }
+        let values = picked.iter().rev().map(|s| self.materialize(s, &sets)).collect();
+        (matching, values)
+    }
+
     /// The newest retained sample matching `filter`.
     pub fn latest(&self, filter: &TagFilter) -> Option<MetricValue> {
         let sets = self.tag_sets();

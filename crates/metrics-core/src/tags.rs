@@ -151,6 +151,17 @@ impl TagSet {
             .map(|i| self.0[i].1.as_ref())
     }
 
+    /// The `i`-th pair in key order.
+    #[inline]
+    pub(crate) fn pair(&self, i: usize) -> Option<(&str, &str)> {
+        self.0.get(i).map(|(k, v)| (k.as_ref(), v.as_ref()))
+    }
+
+    /// The index of `key` in key order.
+    pub(crate) fn position(&self, key: &str) -> Option<usize> {
+        self.0.binary_search_by(|(k, _)| k.as_ref().cmp(key)).ok()
+    }
+
     /// The pairs, sorted by key.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
         self.0.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))

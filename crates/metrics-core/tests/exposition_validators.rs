@@ -4,14 +4,13 @@
 //!
 //! Without the tools these tests fail when `CI=true` and are skipped (with a
 //! message) otherwise. `.ci/run` installs both.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use metrics_core::export::prometheus::{TextFormat, encode};
 use metrics_core::{MetricOptions, MetricType, MetricsCollector, MetricsConfig};
+use test_support::{have_openmetrics_parser, have_promtool, openmetrics_parse, promtool_check};
 
 /// A collector holding every metric type, hostile tag values, a described
 /// metric, custom buckets, and a series past its cardinality cap.
@@ -90,88 +89,36 @@ fn rich_collector() -> MetricsCollector {
     c
 }
 
-fn tool_available(cmd: &str, args: &[&str]) -> bool {
-    Command::new(cmd)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Whether a validator may run; panics under CI when it is missing.
-fn require(tool: &str, available: bool) -> bool {
-    if available {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{tool} is required when CI=true (see .ci/run)");
-    }
-    eprintln!("skipping: {tool} is not installed");
-    false
-}
-
-fn run_with_stdin(cmd: &str, args: &[&str], input: &str) -> (i32, String) {
-    let mut child = Command::new(cmd)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
-}
-
 #[test]
 fn prometheus_text_passes_promtool_without_lint_findings() {
-    if !require("promtool", tool_available("promtool", &["--version"])) {
+    if !have_promtool() {
         return;
     }
     let e = encode(&rich_collector().aggregate_snapshot(), TextFormat::Prometheus);
     assert!(e.conflicts.is_empty(), "{:?}", e.conflicts);
     assert!(e.text.contains("logins_total{overflow=\"true\"} 2.0\n"), "{}", e.text);
-    let (code, out) = run_with_stdin("promtool", &["check", "metrics"], &e.text);
+    let (code, out) = promtool_check(&e.text);
     assert_eq!(code, 0, "promtool said:\n{out}\n--- input ---\n{}", e.text);
 }
 
 #[test]
 fn promtool_catches_a_broken_exposition() {
     // The validator itself must be able to fail, or the test above proves nothing.
-    if !require("promtool", tool_available("promtool", &["--version"])) {
+    if !have_promtool() {
         return;
     }
-    let (code, _) = run_with_stdin("promtool", &["check", "metrics"], "# TYPE x counter\nx{a=\"1} 1\n");
+    let (code, _) = promtool_check("# TYPE x counter\nx{a=\"1} 1\n");
     assert_ne!(code, 0);
-}
-
-const OPENMETRICS_PARSER: &str = r#"
-import sys
-from prometheus_client.openmetrics.parser import text_string_to_metric_families
-families = list(text_string_to_metric_families(sys.stdin.read()))
-for f in families:
-    for s in f.samples:
-        print(f.name, f.type, s.name, sorted(s.labels.items()), s.value)
-"#;
-
-fn python_parser_available() -> bool {
-    tool_available("python3", &["-c", "import prometheus_client.openmetrics.parser"])
 }
 
 #[test]
 fn openmetrics_text_passes_the_strict_parser() {
-    if !require("python3 prometheus_client", python_parser_available()) {
+    if !have_openmetrics_parser() {
         return;
     }
     let e = encode(&rich_collector().aggregate_snapshot(), TextFormat::OpenMetrics);
     assert!(e.conflicts.is_empty(), "{:?}", e.conflicts);
-    let (code, out) = run_with_stdin("python3", &["-c", OPENMETRICS_PARSER], &e.text);
+    let (code, out) = openmetrics_parse(&e.text);
     assert_eq!(code, 0, "parser said:\n{out}\n--- input ---\n{}", e.text);
     // Values survive the trip, hostile label values included.
     assert!(
@@ -194,11 +141,11 @@ fn openmetrics_text_passes_the_strict_parser() {
 
 #[test]
 fn strict_parser_rejects_a_missing_eof() {
-    if !require("python3 prometheus_client", python_parser_available()) {
+    if !have_openmetrics_parser() {
         return;
     }
     let e = encode(&rich_collector().aggregate_snapshot(), TextFormat::OpenMetrics);
     let without_eof = e.text.trim_end_matches("# EOF\n");
-    let (code, _) = run_with_stdin("python3", &["-c", OPENMETRICS_PARSER], without_eof);
+    let (code, _) = openmetrics_parse(without_eof);
     assert_ne!(code, 0);
 }
