@@ -64,10 +64,17 @@ fn cell_count() -> usize {
 /// A monotonically increasing total that stays cheap under contention.
 ///
 /// Integral increments go to the adder; fractional ones (`record_metric` with
-/// `0.5`) to a separate `f64`. The integer part wraps at `u64::MAX`.
+/// `0.5`) to a separate `f64`. The integer part wraps at `u64::MAX`. An idle
+/// or single-threaded counter is 24 bytes: the cells and the fraction live
+/// in an extension allocated the first time either is needed.
 #[derive(Debug, Default)]
 pub(crate) struct CounterCell {
     base: AtomicU64,
+    ext: OnceLock<Box<CounterExt>>,
+}
+
+#[derive(Debug, Default)]
+struct CounterExt {
     cells: OnceLock<Box<[Padded]>>,
     fraction: AtomicU64,
 }
@@ -75,7 +82,7 @@ pub(crate) struct CounterCell {
 impl CounterCell {
     #[inline]
     pub(crate) fn add(&self, n: u64) {
-        if let Some(cells) = self.cells.get() {
+        if let Some(cells) = self.ext.get().and_then(|e| e.cells.get()) {
             Self::add_to_cells(cells, n);
             return;
         }
@@ -105,6 +112,8 @@ impl CounterCell {
     #[cold]
     fn add_contended(&self, n: u64) {
         let cells = self
+            .ext
+            .get_or_init(Box::default)
             .cells
             .get_or_init(|| (0..cell_count()).map(|_| Padded::default()).collect());
         Self::add_to_cells(cells, n);
@@ -115,24 +124,27 @@ impl CounterCell {
         if v.fract() == 0.0 && v < 9.007_199_254_740_992e15 {
             self.add(v as u64);
         } else {
-            atomic_f64_add(&self.fraction, v);
+            atomic_f64_add(&self.ext.get_or_init(Box::default).fraction, v);
         }
     }
 
     /// The integer part of the total.
     pub(crate) fn total_u64(&self) -> u64 {
-        let cells = self.cells.get().map_or(0u64, |c| {
+        let cells = self.ext.get().and_then(|e| e.cells.get()).map_or(0u64, |c| {
             c.iter().fold(0u64, |acc, p| acc.wrapping_add(p.0.load(Relaxed)))
         });
         self.base.load(Relaxed).wrapping_add(cells)
     }
 
     pub(crate) fn total(&self) -> f64 {
-        self.total_u64() as f64 + f64::from_bits(self.fraction.load(Relaxed))
+        let fraction = self.ext.get().map_or(0.0, |e| f64::from_bits(e.fraction.load(Relaxed)));
+        self.total_u64() as f64 + fraction
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.cells.get().map_or(0, |c| size_of_val(&**c))
+        self.ext.get().map_or(0, |e| {
+            size_of::<CounterExt>() + e.cells.get().map_or(0, |c| size_of_val(&**c))
+        })
     }
 }
 
@@ -311,6 +323,17 @@ mod tests {
             t.join().unwrap();
         }
         assert_eq!(c.total_u64(), 200_000);
+    }
+
+    #[test]
+    fn an_uncontended_counter_is_24_bytes() {
+        assert_eq!(size_of::<CounterCell>(), 24);
+        let c = CounterCell::default();
+        c.add(5);
+        assert_eq!(c.heap_bytes(), 0, "no extension until contention or a fraction");
+        c.add_f64(0.25);
+        assert!(c.heap_bytes() > 0);
+        assert_eq!(c.total(), 5.25);
     }
 
     #[test]

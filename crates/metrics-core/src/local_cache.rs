@@ -53,7 +53,7 @@ impl Slot {
                     .entry
                     .tags
                     .pair(usize::from(self.order[i]))
-                    .is_some_and(|(sk, sv)| sk == k && sv == v);
+                    .is_some_and(|(sk, sv)| sk == k.as_bytes() && sv == v.as_bytes());
                 i += 1;
             }
         });

@@ -20,7 +20,7 @@ use crate::error::Result;
 use crate::ring::{Sample, SampleRing};
 use crate::snapshot::{AggregateValue, SeriesSnapshot, TagSetAggregate};
 use crate::summary::{Summary, SummaryQuery};
-use crate::tags::{KeyInterner, TagFilter, TagSet, Tags, hash_tags};
+use crate::tags::{TagFilter, TagSet, Tags, hash_tags};
 use crate::types::{MetricType, MetricValue};
 use crate::validate::{OVERFLOW_TAG_KEY, sorted_tags};
 
@@ -66,7 +66,6 @@ pub(crate) struct TagEntry {
 struct TagIndex {
     table: HashTable<u32>,
     entries: Vec<Arc<TagEntry>>,
-    keys: KeyInterner,
     overflow: Option<u32>,
 }
 
@@ -252,8 +251,7 @@ impl MetricSeries {
             let id = match index.overflow {
                 Some(id) => id,
                 None => {
-                    let key = index.keys.intern(OVERFLOW_TAG_KEY);
-                    let tags = TagSet::from_sorted_unique(vec![(key, Arc::from("true"))]);
+                    let tags = TagSet::from_sorted_unique([(OVERFLOW_TAG_KEY, "true")]);
                     // Not in the hash table: `overflow` is a reserved key that
                     // callers cannot look up or record to directly.
                     let id = self.push_entry(index, tags);
@@ -264,11 +262,7 @@ impl MetricSeries {
             self.overflow_updates.fetch_add(1, Relaxed);
             return Ok(f(&index.entries[id as usize]));
         }
-        let interned: Vec<(Arc<str>, Arc<str>)> = pairs
-            .iter()
-            .map(|(k, v)| (index.keys.intern(k), Arc::from(*v)))
-            .collect();
-        let id = self.push_entry(index, TagSet::from_sorted_unique(interned));
+        let id = self.push_entry(index, TagSet::from_sorted_unique(pairs.iter().copied()));
         let entries = &index.entries;
         index
             .table

@@ -6,7 +6,6 @@
 //! trait, which the store reads without allocating on the lookup path: the
 //! hash of a tag set does not depend on the order the pairs are given in.
 
-use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
@@ -107,8 +106,22 @@ impl Tags for &TagSet {
 
 /// An immutable, sorted set of `key=value` tags. Cloning is one atomic
 /// increment. Serializes as a JSON object (`{"k": "v"}`).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct TagSet(Arc<[(Arc<str>, Arc<str>)]>);
+///
+/// Stored in one allocation: the keys and values, in key order, joined by a
+/// byte (`0xFF`) that never occurs in UTF-8 text. A tag set of a series costs
+/// its text plus 16 bytes, which keeps high-cardinality series small.
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct TagSet(Arc<[u8]>);
+
+/// Separates keys and values inside a [`TagSet`]; never part of UTF-8 text.
+const SEP: u8 = 0xFF;
+
+/// Text of a piece. Every piece was a `&str` when the set was built and the
+/// separator never occurs inside UTF-8, so this never falls back.
+#[inline]
+fn text(piece: &[u8]) -> &str {
+    std::str::from_utf8(piece).unwrap_or("")
+}
 
 impl TagSet {
     /// The empty tag set.
@@ -124,18 +137,36 @@ impl TagSet {
         for (k, v) in pairs {
             map.insert(k.as_ref().to_owned(), v.as_ref().to_owned());
         }
-        TagSet(map.into_iter().map(|(k, v)| (Arc::from(k), Arc::from(v))).collect())
+        TagSet::from_sorted_unique(map.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     }
 
     /// Builds from pairs already sorted by key with unique keys.
-    pub(crate) fn from_sorted_unique(pairs: Vec<(Arc<str>, Arc<str>)>) -> Self {
-        debug_assert!(pairs.windows(2).all(|w| w[0].0 < w[1].0));
-        TagSet(pairs.into())
+    pub(crate) fn from_sorted_unique<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut bytes: Vec<u8> = Vec::new();
+        for (k, v) in pairs {
+            if !bytes.is_empty() {
+                bytes.push(SEP);
+            }
+            bytes.extend_from_slice(k.as_bytes());
+            bytes.push(SEP);
+            bytes.extend_from_slice(v.as_bytes());
+        }
+        TagSet(Arc::from(bytes))
+    }
+
+    /// The (key, value) pairs as bytes, in key order.
+    #[inline]
+    fn raw_pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        let mut pieces = (!self.0.is_empty())
+            .then(|| self.0.split(|&b| b == SEP))
+            .into_iter()
+            .flatten();
+        std::iter::from_fn(move || Some((pieces.next()?, pieces.next()?)))
     }
 
     /// Number of tags.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.raw_pairs().count()
     }
 
     /// Whether there are no tags.
@@ -145,37 +176,36 @@ impl TagSet {
 
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .binary_search_by(|(k, _)| k.as_ref().cmp(key))
-            .ok()
-            .map(|i| self.0[i].1.as_ref())
+        self.raw_pairs()
+            .find(|(k, _)| *k == key.as_bytes())
+            .map(|(_, v)| text(v))
     }
 
     /// The `i`-th pair in key order.
     #[inline]
-    pub(crate) fn pair(&self, i: usize) -> Option<(&str, &str)> {
-        self.0.get(i).map(|(k, v)| (k.as_ref(), v.as_ref()))
+    pub(crate) fn pair(&self, i: usize) -> Option<(&[u8], &[u8])> {
+        self.raw_pairs().nth(i)
     }
 
     /// The index of `key` in key order.
     pub(crate) fn position(&self, key: &str) -> Option<usize> {
-        self.0.binary_search_by(|(k, _)| k.as_ref().cmp(key)).ok()
+        self.raw_pairs().position(|(k, _)| k == key.as_bytes())
     }
 
     /// The pairs, sorted by key.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
-        self.0.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.raw_pairs().map(|(k, v)| (text(k), text(v)))
     }
 
     /// The keys, sorted.
-    pub fn keys(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
-        self.0.iter().map(|(k, _)| k.as_ref())
+    pub fn keys(&self) -> impl Iterator<Item = &str> + '_ {
+        self.raw_pairs().map(|(k, _)| text(k))
     }
 
     /// Whether every pair given through `tags` is in this set, and nothing else:
     /// the set equality used for lookups. `tags` with a repeated key never match.
     pub(crate) fn equals_tags(&self, tags: &impl Tags) -> bool {
-        let n = self.0.len();
+        let n = self.len();
         if tags.tag_count() != n || n > 64 {
             return false;
         }
@@ -185,13 +215,26 @@ impl TagSet {
             if !ok {
                 return;
             }
-            match self.0.binary_search_by(|(sk, _)| sk.as_ref().cmp(k)) {
-                Ok(i) if self.0[i].1.as_ref() == v => seen |= 1u64 << i,
+            match self.raw_pairs().position(|(sk, _)| sk == k.as_bytes()) {
+                Some(i) if self.pair(i).is_some_and(|(_, sv)| sv == v.as_bytes()) => seen |= 1u64 << i,
                 _ => ok = false,
             }
         });
         let all = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
         ok && seen == all
+    }
+}
+
+impl PartialOrd for TagSet {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for TagSet {
+    /// Lexicographic over the (key, value) pairs in key order.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.raw_pairs().cmp(other.raw_pairs())
     }
 }
 
@@ -337,25 +380,6 @@ pub(crate) fn hash_tags(tags: &impl Tags) -> u64 {
     h.finish()
 }
 
-/// Interns tag keys within one series: every tag set of a series shares one
-/// allocation per distinct key.
-#[derive(Debug, Default)]
-pub(crate) struct KeyInterner(hashbrown::HashTable<Arc<str>>);
-
-impl KeyInterner {
-    pub(crate) fn intern(&mut self, key: &str) -> Arc<str> {
-        let state = foldhash::fast::FixedState::with_seed(7);
-        let hash = state.hash_one(key);
-        if let Some(k) = self.0.find(hash, |k| k.as_ref() == key) {
-            return Arc::clone(k);
-        }
-        let k: Arc<str> = Arc::from(key);
-        self.0
-            .insert_unique(hash, Arc::clone(&k), |k| state.hash_one(Borrow::<str>::borrow(k)));
-        k
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,13 +433,5 @@ mod tests {
         let json = serde_json::to_string(&set).unwrap();
         assert_eq!(json, r#"{"a":"1","b":"2"}"#);
         assert_eq!(serde_json::from_str::<TagSet>(&json).unwrap(), set);
-    }
-
-    #[test]
-    fn keys_are_interned() {
-        let mut i = KeyInterner::default();
-        let a = i.intern("status");
-        let b = i.intern("status");
-        assert!(Arc::ptr_eq(&a, &b));
     }
 }
