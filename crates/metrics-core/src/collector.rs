@@ -262,7 +262,7 @@ impl MetricsCollector {
         // Updates routed to the overflow set are not cached: each must pass
         // the cap check so that it is counted.
         if entry.tags.equals_tags(tags) {
-            local_cache::insert(self.id, generation, hash, tags, &series, &entry);
+            local_cache::insert(self.id, generation, hash, (name, tags), &series, &entry);
         }
         Ok(f(&series, &entry))
     }

@@ -24,8 +24,9 @@ use crate::tags::Tags;
 /// Entries cached per thread.
 pub(crate) const MAX_SLOTS: usize = 1024;
 
-/// Most tags a cached resolution may have (more are resolved the shared way).
-const MAX_CACHED_TAGS: usize = 16;
+/// Joins the name and the pieces of a cache key; never part of UTF-8 text,
+/// so the encoding is unambiguous.
+const SEP: u8 = 0xFF;
 
 struct Slot {
     collector: u64,
@@ -33,31 +34,38 @@ struct Slot {
     hash: u64,
     series: Arc<MetricSeries>,
     entry: Arc<TagEntry>,
-    /// For the i-th pair in the order the caller passed them, its index in
-    /// the entry's sorted tag set: a hit compares pair by pair, no search.
-    order: [u8; MAX_CACHED_TAGS],
-    len: u8,
+    /// The name and the tags in the order the caller passed them:
+    /// `name (SEP key SEP value)*`. A hit compares the call's arguments
+    /// against it in one forward pass.
+    key: Box<[u8]>,
+}
+
+/// Consumes `SEP piece` from the front of `rest`.
+#[inline]
+fn take(rest: &mut &[u8], piece: &str) -> bool {
+    match rest.split_first() {
+        Some((&SEP, after)) if after.starts_with(piece.as_bytes()) => {
+            *rest = &after[piece.len()..];
+            true
+        }
+        _ => false,
+    }
 }
 
 impl Slot {
     #[inline]
     fn matches(&self, collector: u64, name: &str, tags: &impl Tags) -> bool {
-        if self.collector != collector || usize::from(self.len) != tags.tag_count() || self.series.name() != name {
+        if self.collector != collector {
             return false;
         }
-        let mut i = 0;
+        let Some(mut rest) = self.key.strip_prefix(name.as_bytes()) else {
+            return false;
+        };
         let mut ok = true;
         tags.for_each_tag(|k, v| {
-            if ok {
-                ok = self
-                    .entry
-                    .tags
-                    .pair(usize::from(self.order[i]))
-                    .is_some_and(|(sk, sv)| sk == k.as_bytes() && sv == v.as_bytes());
-                i += 1;
-            }
+            ok = ok && take(&mut rest, k) && take(&mut rest, v);
         });
-        ok
+        ok && rest.is_empty()
     }
 }
 
@@ -82,10 +90,19 @@ fn mix(mut h: u64, bytes: &[u8]) -> u64 {
         let word = u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
         h = (h.rotate_left(5) ^ word).wrapping_mul(K);
     }
-    let mut tail = 0u64;
-    for (i, &b) in chunks.remainder().iter().enumerate() {
-        tail |= u64::from(b) << (8 * i);
-    }
+    // The last 0–7 bytes in at most two loads (overlapping when 5–7), as
+    // wyhash and foldhash read short inputs.
+    let rest = chunks.remainder();
+    let n = rest.len();
+    let tail = if n >= 4 {
+        let lo = u32::from_le_bytes(rest[..4].try_into().unwrap_or([0; 4]));
+        let hi = u32::from_le_bytes(rest[n - 4..].try_into().unwrap_or([0; 4]));
+        u64::from(lo) | (u64::from(hi) << 32)
+    } else if n > 0 {
+        (u64::from(rest[0]) << 16) | (u64::from(rest[n / 2]) << 8) | u64::from(rest[n - 1])
+    } else {
+        0
+    };
     (h.rotate_left(5) ^ tail ^ ((bytes.len() as u64) << 56)).wrapping_mul(K)
 }
 
@@ -141,28 +158,18 @@ pub(crate) fn insert(
     collector: u64,
     generation: u64,
     hash: u64,
-    tags: &impl Tags,
+    (name, tags): (&str, &impl Tags),
     series: &Arc<MetricSeries>,
     entry: &Arc<TagEntry>,
 ) {
-    let mut order = [0u8; MAX_CACHED_TAGS];
-    let mut len = 0usize;
-    let mut ok = tags.tag_count() <= MAX_CACHED_TAGS;
-    tags.for_each_tag(|k, _| {
-        if !ok {
-            return;
-        }
-        match entry.tags.position(k).and_then(|p| u8::try_from(p).ok()) {
-            Some(p) => {
-                order[len] = p;
-                len += 1;
-            }
-            None => ok = false,
-        }
+    let mut key = Vec::with_capacity(name.len() + 16 * tags.tag_count());
+    key.extend_from_slice(name.as_bytes());
+    tags.for_each_tag(|k, v| {
+        key.push(SEP);
+        key.extend_from_slice(k.as_bytes());
+        key.push(SEP);
+        key.extend_from_slice(v.as_bytes());
     });
-    if !ok {
-        return;
-    }
     let _ = CACHE.try_with(|cache| {
         let Ok(mut cache) = cache.try_borrow_mut() else {
             return;
@@ -178,9 +185,7 @@ pub(crate) fn insert(
                 hash,
                 series: Arc::clone(series),
                 entry: Arc::clone(entry),
-                order,
-                // ≤ MAX_CACHED_TAGS, checked above.
-                len: len as u8,
+                key: key.into_boxed_slice(),
             },
             |s| s.hash,
         );

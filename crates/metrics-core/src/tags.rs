@@ -181,17 +181,6 @@ impl TagSet {
             .map(|(_, v)| text(v))
     }
 
-    /// The `i`-th pair in key order.
-    #[inline]
-    pub(crate) fn pair(&self, i: usize) -> Option<(&[u8], &[u8])> {
-        self.raw_pairs().nth(i)
-    }
-
-    /// The index of `key` in key order.
-    pub(crate) fn position(&self, key: &str) -> Option<usize> {
-        self.raw_pairs().position(|(k, _)| k == key.as_bytes())
-    }
-
     /// The pairs, sorted by key.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         self.raw_pairs().map(|(k, v)| (text(k), text(v)))
@@ -215,8 +204,8 @@ impl TagSet {
             if !ok {
                 return;
             }
-            match self.raw_pairs().position(|(sk, _)| sk == k.as_bytes()) {
-                Some(i) if self.pair(i).is_some_and(|(_, sv)| sv == v.as_bytes()) => seen |= 1u64 << i,
+            match self.raw_pairs().enumerate().find(|(_, (sk, _))| *sk == k.as_bytes()) {
+                Some((i, (_, sv))) if sv == v.as_bytes() => seen |= 1u64 << i,
                 _ => ok = false,
             }
         });
