@@ -170,7 +170,7 @@ impl GaugeCell {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct HistogramState {
     count: u64,
     sum: f64,
@@ -181,26 +181,73 @@ struct HistogramState {
     sketch: QuantileSketch,
 }
 
+impl HistogramState {
+    fn new(bounds: usize) -> Self {
+        HistogramState {
+            count: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            buckets: vec![0; bounds + 1].into_boxed_slice(),
+            sketch: QuantileSketch::default(),
+        }
+    }
+
+    #[inline]
+    fn observe(&mut self, v: f64, slot: usize) {
+        self.count += 1;
+        self.sum += v;
+        if v < self.min {
+            self.min = v;
+        }
+        if v > self.max {
+            self.max = v;
+        }
+        if let Some(b) = self.buckets.get_mut(slot) {
+            *b += 1;
+        }
+        self.sketch.add(v);
+    }
+
+    fn merge(&mut self, other: &HistogramState) {
+        self.count += other.count;
+        self.sum += other.sum;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        self.buckets
+            .iter_mut()
+            .zip(other.buckets.iter())
+            .for_each(|(a, b)| *a += b);
+        self.sketch.merge(&other.sketch);
+    }
+}
+
+/// A histogram shard on its own cache lines.
+#[derive(Debug)]
+#[repr(align(128))]
+struct Shard(Mutex<HistogramState>);
+
 /// A distribution: bucket counts for exposition and a sketch for quantiles.
+///
+/// One mutex-protected state while threads do not collide (an uncontended
+/// lock is two atomic operations). The first time an observation finds the
+/// lock taken, the histogram spreads over per-thread-slot shards, as
+/// counters do; a snapshot merges them. Each shard's count, sum, buckets and
+/// sketch stay consistent with each other.
 #[derive(Debug)]
 pub(crate) struct HistogramCell {
     bounds: Arc<[f64]>,
     state: Mutex<HistogramState>,
+    shards: OnceLock<Box<[Shard]>>,
 }
 
 impl HistogramCell {
     pub(crate) fn new(bounds: Arc<[f64]>) -> Self {
-        let buckets = vec![0; bounds.len() + 1].into_boxed_slice();
+        let n = bounds.len();
         HistogramCell {
             bounds,
-            state: Mutex::new(HistogramState {
-                count: 0,
-                sum: 0.0,
-                min: f64::INFINITY,
-                max: f64::NEG_INFINITY,
-                buckets,
-                sketch: QuantileSketch::default(),
-            }),
+            state: Mutex::new(HistogramState::new(n)),
+            shards: OnceLock::new(),
         }
     }
 
@@ -215,23 +262,56 @@ impl HistogramCell {
         } else {
             self.bounds.partition_point(|&b| b < v)
         };
-        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        s.count += 1;
-        s.sum += v;
-        if v < s.min {
-            s.min = v;
+        if let Some(shards) = self.shards.get() {
+            Self::record_sharded(shards, v, slot);
+            return;
         }
-        if v > s.max {
-            s.max = v;
+        match self.state.try_lock() {
+            Ok(mut s) => s.observe(v, slot),
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().observe(v, slot),
+            Err(std::sync::TryLockError::WouldBlock) => self.record_contended(v, slot),
         }
-        if let Some(b) = s.buckets.get_mut(slot) {
-            *b += 1;
+    }
+
+    #[inline]
+    fn record_sharded(shards: &[Shard], v: f64, slot: usize) {
+        let mask = shards.len() - 1;
+        let shard = &shards[probe() & mask].0;
+        match shard.try_lock() {
+            Ok(mut s) => s.observe(v, slot),
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().observe(v, slot),
+            Err(std::sync::TryLockError::WouldBlock) => shards[rehash_probe() & mask]
+                .0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .observe(v, slot),
         }
-        s.sketch.add(v);
+    }
+
+    #[cold]
+    fn record_contended(&self, v: f64, slot: usize) {
+        let n = self.bounds.len();
+        let shards = self.shards.get_or_init(|| {
+            (0..cell_count())
+                .map(|_| Shard(Mutex::new(HistogramState::new(n))))
+                .collect()
+        });
+        Self::record_sharded(shards, v, slot);
+    }
+
+    /// The main state merged with every shard.
+    fn merged(&self) -> HistogramState {
+        let mut total = self.state.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        if let Some(shards) = self.shards.get() {
+            for shard in shards.iter() {
+                total.merge(&shard.0.lock().unwrap_or_else(PoisonError::into_inner));
+            }
+        }
+        total
     }
 
     pub(crate) fn snapshot(&self) -> HistogramSnapshot {
-        let s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let s = self.merged();
         let mut cumulative = 0u64;
         let buckets = self
             .bounds
@@ -260,8 +340,15 @@ impl HistogramCell {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        let s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        s.buckets.len() * size_of::<u64>() + s.sketch.heap_bytes()
+        let one = |s: &HistogramState| s.buckets.len() * size_of::<u64>() + s.sketch.heap_bytes();
+        let main = one(&self.state.lock().unwrap_or_else(PoisonError::into_inner));
+        let shards = self.shards.get().map_or(0, |shards| {
+            shards
+                .iter()
+                .map(|sh| size_of::<Shard>() + one(&sh.0.lock().unwrap_or_else(PoisonError::into_inner)))
+                .sum()
+        });
+        main + shards
     }
 }
 
@@ -373,6 +460,48 @@ mod tests {
         assert_eq!(long[0], 2, "le=1 holds 0.5 and 1.0");
         assert_eq!(long[19], 6, "le=20 holds everything up to 20.0");
         assert_eq!(long[39], 9, "le=40 holds all but 41");
+    }
+
+    #[test]
+    fn a_contended_histogram_spreads_over_shards_and_loses_nothing() {
+        let h = Arc::new(HistogramCell::new(Arc::from([0.5, 1.0])));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let h = Arc::clone(&h);
+                std::thread::spawn(move || {
+                    for i in 0..20_000u32 {
+                        h.record(if (i + t) % 2 == 0 { 0.25 } else { 2.0 });
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let s = h.snapshot();
+        assert_eq!(s.count, 80_000);
+        assert_eq!(s.sum, 40_000.0 * 0.25 + 40_000.0 * 2.0);
+        assert_eq!((s.min, s.max), (0.25, 2.0));
+        let counts: Vec<u64> = s.buckets.iter().map(|b| b.count).collect();
+        assert_eq!(counts, vec![40_000, 40_000]);
+        assert!(s.quantiles.p50 <= 0.26, "{:?}", s.quantiles);
+    }
+
+    #[test]
+    fn an_observation_that_finds_the_lock_taken_moves_to_the_shards() {
+        let h = HistogramCell::new(Arc::from([1.0]));
+        h.record(0.5);
+        {
+            let _held = h.state.lock().unwrap();
+            std::thread::scope(|s| {
+                s.spawn(|| h.record(3.0));
+            });
+        }
+        assert!(h.shards.get().is_some(), "the collision inflated the shards");
+        h.record(0.75);
+        let s = h.snapshot();
+        assert_eq!((s.count, s.sum, s.min, s.max), (3, 4.25, 0.5, 3.0));
+        assert_eq!(s.buckets[0].count, 2);
     }
 
     #[test]
