@@ -91,6 +91,16 @@ impl Api {
     }
 }
 
+/// The `value` of every sample in a series response.
+fn sample_values(v: &Value) -> Vec<f64> {
+    v["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["value"].as_f64().unwrap())
+        .collect()
+}
+
 #[test]
 fn healthz_answers_ok() {
     let api = Api::start(None);
@@ -157,33 +167,18 @@ fn series_values_filter_by_tag_time_and_limit() {
     assert_eq!(v["values"][0]["tags"]["status"], "ok");
 
     let (_, v) = api.json("/api/metrics/series/job_seconds?tag=status=failed");
-    let values: Vec<f64> = v["values"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["value"].as_f64().unwrap())
-        .collect();
+    let values = sample_values(&v);
     assert_eq!(values, vec![2.0, 4.0, 6.0, 8.0, 10.0]);
 
     // The clock stands 100 s after the first sample; the last three are within 35 s.
     let (_, v) = api.json("/api/metrics/series/job_seconds?since_seconds=35");
-    let values: Vec<f64> = v["values"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["value"].as_f64().unwrap())
-        .collect();
+    let values = sample_values(&v);
     assert_eq!(values, vec![8.0, 9.0, 10.0]);
 
     let (_, v) = api.json("/api/metrics/series/job_seconds?limit=2&tag=status%3Dok");
     assert_eq!(v["matching"], 5);
     assert_eq!(v["returned"], 2);
-    let values: Vec<f64> = v["values"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["value"].as_f64().unwrap())
-        .collect();
+    let values = sample_values(&v);
     assert_eq!(values, vec![7.0, 9.0], "the newest two");
 
     let (status, v) = api.json("/api/metrics/series/a%2Fb%20c");

@@ -118,10 +118,8 @@ fn capped_series_inserts(b: Bencher, n: usize) {
     });
 }
 
-/// Prometheus text for N counter series (one name, N distinct tag sets),
-/// from an aggregate snapshot taken outside the timed region.
-#[divan::bench(args = [10_000, 100_000], sample_count = 10, sample_size = 1)]
-fn encode_prometheus_counters(b: Bencher, n: usize) {
+/// A collector holding `n` counter series (one name, `n` distinct tag sets).
+fn counters_with_series(n: usize) -> MetricsCollector {
     let c = MetricsCollector::new(MetricsConfig {
         max_tag_sets_per_series: n,
         ..MetricsConfig::default()
@@ -130,7 +128,14 @@ fn encode_prometheus_counters(b: Bencher, n: usize) {
         let id = i.to_string();
         let _ = c.increment_counter("requests", &[("id", id.as_str()), ("route", "/api")], 1);
     }
-    let snapshot = c.aggregate_snapshot();
+    c
+}
+
+/// Prometheus text for N counter series, from an aggregate snapshot taken
+/// outside the timed region.
+#[divan::bench(args = [10_000, 100_000], sample_count = 10, sample_size = 1)]
+fn encode_prometheus_counters(b: Bencher, n: usize) {
+    let snapshot = counters_with_series(n).aggregate_snapshot();
     b.bench(|| {
         metrics_core::export::prometheus::encode(&snapshot, metrics_core::export::prometheus::TextFormat::Prometheus)
     });
@@ -139,13 +144,6 @@ fn encode_prometheus_counters(b: Bencher, n: usize) {
 /// Taking the aggregate snapshot that exposition reads, N counter series.
 #[divan::bench(args = [10_000, 100_000], sample_count = 10, sample_size = 1)]
 fn aggregate_snapshot_counters(b: Bencher, n: usize) {
-    let c = MetricsCollector::new(MetricsConfig {
-        max_tag_sets_per_series: n,
-        ..MetricsConfig::default()
-    });
-    for i in 0..n {
-        let id = i.to_string();
-        let _ = c.increment_counter("requests", &[("id", id.as_str()), ("route", "/api")], 1);
-    }
+    let c = counters_with_series(n);
     b.bench(|| c.aggregate_snapshot());
 }

@@ -5,7 +5,11 @@
 //!
 //! Run with `cargo bench -p metrics-macros --bench overhead`.
 
+mod common;
+
 use std::hint::black_box;
+
+use common::{bare, work};
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -21,15 +25,6 @@ fn main() {
     black_box(by_hand(1));
     black_box(with_memory_attribute_rss(1));
     divan::main();
-}
-
-fn work(x: u64) -> u64 {
-    black_box(x).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)
-}
-
-#[inline(never)]
-fn bare(x: u64) -> u64 {
-    work(x)
 }
 
 #[inline(never)]
@@ -99,18 +94,11 @@ fn call_with_memory_attribute_rss_fallback() -> u64 {
 /// The system allocator, uncounted: 64 B and 4 KiB allocations freed at once.
 #[divan::bench(args = [64, 4096], sample_count = 200, sample_size = 2000)]
 fn alloc_free(size: usize) -> usize {
-    let v: Vec<u8> = Vec::with_capacity(black_box(size));
-    black_box(&v);
-    v.capacity()
+    common::alloc_free(size)
 }
 
 /// Growth by doubling to 64 KiB: reallocations.
 #[divan::bench(sample_count = 200, sample_size = 200)]
 fn realloc_growth() -> usize {
-    let mut v: Vec<u8> = Vec::with_capacity(16);
-    while v.capacity() < 65536 {
-        v.reserve(v.capacity() + 1);
-        black_box(&v);
-    }
-    v.capacity()
+    common::realloc_growth()
 }
