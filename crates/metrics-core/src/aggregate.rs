@@ -9,7 +9,7 @@
 //!   threads it beat lock-free designs on these machines.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use crate::sketch::QuantileSketch;
@@ -28,7 +28,7 @@ thread_local! {
 static NEXT_PROBE: AtomicUsize = AtomicUsize::new(0);
 
 #[inline]
-fn probe() -> usize {
+pub(crate) fn probe() -> usize {
     PROBE.with(|p| {
         let v = p.get();
         if v != usize::MAX {
@@ -41,7 +41,7 @@ fn probe() -> usize {
 }
 
 #[cold]
-fn rehash_probe() -> usize {
+pub(crate) fn rehash_probe() -> usize {
     PROBE.with(|p| {
         // xorshift: move to another cell, as LongAdder does after a collision.
         let mut x = p.get().wrapping_add(0x9e37_79b9);
@@ -53,7 +53,7 @@ fn rehash_probe() -> usize {
     })
 }
 
-fn cell_count() -> usize {
+pub(crate) fn cell_count() -> usize {
     static CELLS: OnceLock<usize> = OnceLock::new();
     *CELLS.get_or_init(|| {
         let cpus = std::thread::available_parallelism().map_or(4, |n| n.get());
@@ -65,12 +65,15 @@ fn cell_count() -> usize {
 ///
 /// Integral increments go to the adder; fractional ones (`record_metric` with
 /// `0.5`) to a separate `f64`. The integer part wraps at `u64::MAX`. An idle
-/// or single-threaded counter is 24 bytes: the cells and the fraction live
-/// in an extension allocated the first time either is needed.
+/// or single-threaded counter is 16 bytes: the cells and the fraction live
+/// in an extension allocated the first time either is needed, behind one
+/// pointer that the uncontended path tests with a single load.
 #[derive(Debug, Default)]
 pub(crate) struct CounterCell {
     base: AtomicU64,
-    ext: OnceLock<Box<CounterExt>>,
+    /// Null until the first collision or fraction; then owned by this cell
+    /// (freed in `Drop`) and never replaced.
+    ext: AtomicPtr<CounterExt>,
 }
 
 #[derive(Debug, Default)]
@@ -80,12 +83,18 @@ struct CounterExt {
 }
 
 impl CounterCell {
+    /// One load, one compare-and-swap while uncontended; everything else
+    /// is out of line so that the inlined path needs no spilled registers.
     #[inline]
     pub(crate) fn add(&self, n: u64) {
-        if let Some(cells) = self.ext.get().and_then(|e| e.cells.get()) {
-            Self::add_to_cells(cells, n);
-            return;
+        if !self.ext.load(Relaxed).is_null() {
+            return self.add_extended(n);
         }
+        self.add_to_base(n);
+    }
+
+    #[inline]
+    fn add_to_base(&self, n: u64) {
         let cur = self.base.load(Relaxed);
         if self
             .base
@@ -93,6 +102,44 @@ impl CounterCell {
             .is_err()
         {
             self.add_contended(n);
+        }
+    }
+
+    /// `add` once the extension exists: into the cells if there are any.
+    #[inline(never)]
+    fn add_extended(&self, n: u64) {
+        match self.ext().and_then(|e| e.cells.get()) {
+            Some(cells) => Self::add_to_cells(cells, n),
+            None => self.add_to_base(n),
+        }
+    }
+
+    #[inline]
+    fn ext(&self) -> Option<&CounterExt> {
+        let p = self.ext.load(Acquire);
+        // SAFETY: a non-null `ext` was published by `ext_or_init` from a
+        // `Box` (Release, paired with this Acquire) and is freed only in
+        // `Drop`, which `&self` rules out.
+        unsafe { p.as_ref() }
+    }
+
+    #[cold]
+    fn ext_or_init(&self) -> &CounterExt {
+        if let Some(ext) = self.ext() {
+            return ext;
+        }
+        let fresh = Box::into_raw(Box::<CounterExt>::default());
+        match self.ext.compare_exchange(std::ptr::null_mut(), fresh, AcqRel, Acquire) {
+            // SAFETY: `fresh` is now published and lives until `Drop`.
+            Ok(_) => unsafe { &*fresh },
+            Err(winner) => {
+                // SAFETY: `fresh` was never shared; `winner` was published
+                // by another thread's successful exchange and lives until `Drop`.
+                unsafe {
+                    drop(Box::from_raw(fresh));
+                    &*winner
+                }
+            }
         }
     }
 
@@ -112,8 +159,7 @@ impl CounterCell {
     #[cold]
     fn add_contended(&self, n: u64) {
         let cells = self
-            .ext
-            .get_or_init(Box::default)
+            .ext_or_init()
             .cells
             .get_or_init(|| (0..cell_count()).map(|_| Padded::default()).collect());
         Self::add_to_cells(cells, n);
@@ -124,27 +170,38 @@ impl CounterCell {
         if v.fract() == 0.0 && v < 9.007_199_254_740_992e15 {
             self.add(v as u64);
         } else {
-            atomic_f64_add(&self.ext.get_or_init(Box::default).fraction, v);
+            atomic_f64_add(&self.ext_or_init().fraction, v);
         }
     }
 
     /// The integer part of the total.
     pub(crate) fn total_u64(&self) -> u64 {
-        let cells = self.ext.get().and_then(|e| e.cells.get()).map_or(0u64, |c| {
+        let cells = self.ext().and_then(|e| e.cells.get()).map_or(0u64, |c| {
             c.iter().fold(0u64, |acc, p| acc.wrapping_add(p.0.load(Relaxed)))
         });
         self.base.load(Relaxed).wrapping_add(cells)
     }
 
     pub(crate) fn total(&self) -> f64 {
-        let fraction = self.ext.get().map_or(0.0, |e| f64::from_bits(e.fraction.load(Relaxed)));
+        let fraction = self.ext().map_or(0.0, |e| f64::from_bits(e.fraction.load(Relaxed)));
         self.total_u64() as f64 + fraction
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.ext.get().map_or(0, |e| {
+        self.ext().map_or(0, |e| {
             size_of::<CounterExt>() + e.cells.get().map_or(0, |c| size_of_val(&**c))
         })
+    }
+}
+
+impl Drop for CounterCell {
+    fn drop(&mut self) {
+        let p = *self.ext.get_mut();
+        if !p.is_null() {
+            // SAFETY: a non-null `ext` came from `Box::into_raw` in
+            // `ext_or_init` and is freed only here, once.
+            drop(unsafe { Box::from_raw(p) });
+        }
     }
 }
 
@@ -413,8 +470,8 @@ mod tests {
     }
 
     #[test]
-    fn an_uncontended_counter_is_24_bytes() {
-        assert_eq!(size_of::<CounterCell>(), 24);
+    fn an_uncontended_counter_is_16_bytes() {
+        assert_eq!(size_of::<CounterCell>(), 16);
         let c = CounterCell::default();
         c.add(5);
         assert_eq!(c.heap_bytes(), 0, "no extension until contention or a fraction");

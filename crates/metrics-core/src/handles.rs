@@ -66,6 +66,18 @@ impl Counter {
     #[inline]
     pub fn increment(&self, n: u64) {
         let mode = self.series.mode();
+        // One compare on the common path: enabled, aggregate only.
+        if mode != MODE_ENABLED {
+            return self.increment_keeping(mode, n);
+        }
+        if let Aggregate::Counter(c) = &self.entry.aggregate {
+            c.add(n);
+        }
+    }
+
+    /// `increment` on a disabled series or one that keeps every event.
+    #[cold]
+    fn increment_keeping(&self, mode: u8, n: u64) {
         if mode & MODE_ENABLED == 0 {
             return;
         }
