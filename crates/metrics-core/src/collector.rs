@@ -244,13 +244,29 @@ impl MetricsCollector {
         // lookup bumps it afterwards, so the slot filled below goes stale.
         let generation = self.generation.load(SeqCst);
         let hash = local_cache::key_hash(self.id, name, tags);
+        // The hit path carries no `Result` (a `MetricsError` is large and
+        // would be moved through every frame): a type mismatch falls
+        // through to the shared path, which reports it.
         let cached = local_cache::with_cached(self.id, generation, hash, name, tags, |series, entry| {
-            check_type(series, ty)?;
-            Ok(f(series, entry))
+            (series.metric_type() == ty).then(|| f(series, entry))
         });
-        if let Some(result) = cached {
-            return result;
+        if let Some(Some(result)) = cached {
+            return Ok(result);
         }
+        self.resolve_shared(name, tags, ty, (generation, hash), f)
+    }
+
+    /// `resolve` past a per-thread cache miss: the map, the tag index, and
+    /// a new cache slot. Out of line, so that the hit path stays small.
+    #[inline(never)]
+    fn resolve_shared<R>(
+        &self,
+        name: &str,
+        tags: &impl Tags,
+        ty: MetricType,
+        (generation, hash): (u64, u64),
+        mut f: impl FnMut(&Arc<MetricSeries>, &Arc<TagEntry>) -> R,
+    ) -> Result<R> {
         let series = match self.series.get(name) {
             Some(s) => {
                 check_type(&s, ty)?;
@@ -502,15 +518,21 @@ impl MetricsCollector {
     }
 }
 
+#[inline]
 fn check_type(series: &MetricSeries, requested: MetricType) -> Result<()> {
     if series.metric_type() != requested {
-        return Err(MetricsError::TypeMismatch {
-            name: series.name().to_owned(),
-            existing: series.metric_type(),
-            requested,
-        });
+        return Err(type_mismatch(series, requested));
     }
     Ok(())
+}
+
+#[cold]
+fn type_mismatch(series: &MetricSeries, requested: MetricType) -> MetricsError {
+    MetricsError::TypeMismatch {
+        name: series.name().to_owned(),
+        existing: series.metric_type(),
+        requested,
+    }
 }
 
 static GLOBAL: OnceLock<Arc<MetricsCollector>> = OnceLock::new();

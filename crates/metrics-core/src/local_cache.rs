@@ -41,15 +41,60 @@ struct Slot {
 }
 
 /// Consumes `SEP piece` from the front of `rest`.
-#[inline]
+#[inline(always)]
 fn take(rest: &mut &[u8], piece: &str) -> bool {
-    match rest.split_first() {
-        Some((&SEP, after)) if after.starts_with(piece.as_bytes()) => {
-            *rest = &after[piece.len()..];
+    let piece = piece.as_bytes();
+    let n = piece.len();
+    match rest.get(..=n) {
+        Some([SEP, stored @ ..]) if same_bytes(stored, piece) => {
+            *rest = &rest[n + 1..];
             true
         }
         _ => false,
     }
+}
+
+/// `a == b` for slices of equal length, without a `memcmp` call for the
+/// short pieces that names and tags usually are: at most four loads each.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    debug_assert_eq!(n, b.len());
+    if n > 16 {
+        if n > 32 {
+            return a == b;
+        }
+        word(a, 0) == word(b, 0)
+            && word(a, 8) == word(b, 8)
+            && word(a, n - 16) == word(b, n - 16)
+            && word(a, n - 8) == word(b, n - 8)
+    } else if n >= 8 {
+        word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8)
+    } else if n >= 4 {
+        half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4)
+    } else {
+        // 0–3 bytes: the first, middle and last byte cover them all.
+        n == 0 || (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1])
+    }
+}
+
+/// The eight bytes of `b` at `at`; the caller has checked `at + 8 <= b.len()`.
+#[inline(always)]
+fn word(b: &[u8], at: usize) -> u64 {
+    debug_assert!(at + 8 <= b.len());
+    // SAFETY: every caller branches on the length first, so `at..at + 8`
+    // is inside `b`; the read is unaligned.
+    u64::from_le(unsafe { b.as_ptr().add(at).cast::<u64>().read_unaligned() })
+}
+
+/// The four bytes of `b` at `at`; the caller has checked `at + 4 <= b.len()`.
+#[inline(always)]
+fn half(b: &[u8], at: usize) -> u64 {
+    debug_assert!(at + 4 <= b.len());
+    // SAFETY: as in `word`, `at..at + 4` is inside `b`.
+    u64::from(u32::from_le(unsafe {
+        b.as_ptr().add(at).cast::<u32>().read_unaligned()
+    }))
 }
 
 impl Slot {
@@ -58,8 +103,10 @@ impl Slot {
         if self.collector != collector {
             return false;
         }
-        let Some(mut rest) = self.key.strip_prefix(name.as_bytes()) else {
-            return false;
+        let name = name.as_bytes();
+        let mut rest = match self.key.get(..name.len()) {
+            Some(stored) if same_bytes(stored, name) => &self.key[name.len()..],
+            _ => return false,
         };
         let mut ok = true;
         tags.for_each_tag(|k, v| {
@@ -78,46 +125,74 @@ thread_local! {
     static CACHE: RefCell<ResolvedCache> = RefCell::new(ResolvedCache::default());
 }
 
-/// Multiplier of the key hash (the 64-bit golden ratio, odd).
+/// Multipliers of the key hash (the 64-bit golden ratio and pi's digits).
 const K: u64 = 0x9e37_79b9_7f4a_7c15;
+const K2: u64 = 0x243f_6a88_85a3_08d3;
 
-/// Folds `bytes` into `h` eight at a time; the length goes into the last
-/// word so that ("ab", "c") and ("a", "bc") hash apart.
-#[inline]
-fn mix(mut h: u64, bytes: &[u8]) -> u64 {
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        let word = u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
-        h = (h.rotate_left(5) ^ word).wrapping_mul(K);
-    }
-    // The last 0–7 bytes in at most two loads (overlapping when 5–7), as
-    // wyhash and foldhash read short inputs.
-    let rest = chunks.remainder();
-    let n = rest.len();
-    let tail = if n >= 4 {
-        let lo = u32::from_le_bytes(rest[..4].try_into().unwrap_or([0; 4]));
-        let hi = u32::from_le_bytes(rest[n - 4..].try_into().unwrap_or([0; 4]));
-        u64::from(lo) | (u64::from(hi) << 32)
-    } else if n > 0 {
-        (u64::from(rest[0]) << 16) | (u64::from(rest[n / 2]) << 8) | u64::from(rest[n - 1])
-    } else {
-        0
-    };
-    (h.rotate_left(5) ^ tail ^ ((bytes.len() as u64) << 56)).wrapping_mul(K)
+/// The 128-bit product of `a` and `b`, folded to 64 bits (foldhash's and
+/// wyhash's mixing step: one multiply mixes every input bit).
+#[inline(always)]
+fn folded_multiply(a: u64, b: u64) -> u64 {
+    let full = u128::from(a) * u128::from(b);
+    (full as u64) ^ ((full >> 64) as u64)
 }
 
-/// The cache key's hash: collector id, name and the tags in the order given.
-/// One multiply per eight bytes (a hit re-checks every byte, so the hash
-/// needs speed more than strength); the same tags in another order are
-/// another key and another slot, which only costs a miss.
+/// Folds one piece of the key into `h`. Pieces of up to 16 bytes (most
+/// names, keys and values) take two loads and one multiply; the length is
+/// mixed in so that ("ab", "c") and ("a", "bc") hash apart.
+#[inline(always)]
+fn mix(h: u64, bytes: &[u8]) -> u64 {
+    let n = bytes.len();
+    let (lo, hi) = if n > 16 {
+        if n > 32 {
+            return mix_long(h, bytes);
+        }
+        // 17–32 bytes (metric names): two multiplies, the second pair
+        // overlapping the first.
+        let h = folded_multiply(word(bytes, 0) ^ h, word(bytes, 8) ^ K2);
+        return folded_multiply(word(bytes, n - 16) ^ h, word(bytes, n - 8) ^ K2 ^ (n as u64));
+    } else if n >= 8 {
+        (word(bytes, 0), word(bytes, n - 8))
+    } else if n >= 4 {
+        (half(bytes, 0), half(bytes, n - 4))
+    } else if n > 0 {
+        (
+            (u64::from(bytes[0]) << 16) | (u64::from(bytes[n / 2]) << 8) | u64::from(bytes[n - 1]),
+            0,
+        )
+    } else {
+        (0, 0)
+    };
+    folded_multiply(lo ^ h, hi ^ K2 ^ (n as u64))
+}
+
+/// `mix` for pieces over 32 bytes: sixteen bytes per multiply, the last
+/// sixteen overlapping.
+#[cold]
+fn mix_long(mut h: u64, bytes: &[u8]) -> u64 {
+    let n = bytes.len();
+    let mut at = 0;
+    while at + 16 < n {
+        h = folded_multiply(word(bytes, at) ^ h, word(bytes, at + 8) ^ K2);
+        at += 16;
+    }
+    folded_multiply(word(bytes, n - 16) ^ h, word(bytes, n - 8) ^ K2 ^ (n as u64))
+}
+
+/// The cache key's hash: collector id, name, and the tags in the order
+/// given. A hit re-checks every byte, so the hash needs speed more than
+/// strength: of a tag key only the length is hashed (keys are few and
+/// fixed; values are what tell a series' tag sets apart), so keys of one
+/// length with the same values share a hash and are told apart by the
+/// byte check. The same tags in another order are another key and another
+/// slot, which only costs a miss.
 #[inline]
 pub(crate) fn key_hash(collector: u64, name: &str, tags: &impl Tags) -> u64 {
     let mut h = mix(collector.wrapping_mul(K), name.as_bytes());
     tags.for_each_tag(|k, v| {
-        h = mix(mix(h, k.as_bytes()), v.as_bytes());
+        h = mix(h.rotate_left(23) ^ (k.len() as u64), v.as_bytes());
     });
-    h = (h ^ (h >> 29)).wrapping_mul(K);
-    h ^ (h >> 32)
+    folded_multiply(h, K)
 }
 
 /// Runs `f` on the cached resolution of (`collector`, `name`, `tags`), or
@@ -190,4 +265,67 @@ pub(crate) fn insert(
             |s| s.hash,
         );
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_bytes_agrees_with_eq_for_every_short_length() {
+        let a: Vec<u8> = (0..40u8).collect();
+        for n in 0..=40 {
+            let x = &a[..n];
+            assert!(same_bytes(x, x), "{n}");
+            for flip in 0..n {
+                let mut y = x.to_vec();
+                y[flip] ^= 0x20;
+                assert!(!same_bytes(x, &y), "length {n}, byte {flip}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_hash_separates_piece_boundaries_and_orders() {
+        let h = |name: &str, tags: &[(&str, &str)]| key_hash(1, name, &tags);
+        assert_ne!(h("m", &[("ab", "c")]), h("m", &[("a", "bc")]));
+        assert_ne!(h("m", &[("k", "v1")]), h("m", &[("key", "v1")]));
+        assert_ne!(h("m", &[("k", "v1")]), h("m", &[("k", "v2")]));
+        assert_ne!(h("m", &[("k", "v1"), ("j", "v2")]), h("m", &[("j", "v2"), ("k", "v1")]));
+        assert_ne!(h("ma", &[]), h("m", &[("a", "")]));
+        assert_eq!(
+            h("a_long_metric_name_over_16", &[("k", "v")]),
+            h("a_long_metric_name_over_16", &[("k", "v")])
+        );
+        assert_ne!(
+            h("a_long_metric_name_over_16", &[]),
+            h("a_long_metric_name_over_17", &[])
+        );
+        assert_ne!(key_hash(1, "m", &&[("k", "v")]), key_hash(2, "m", &&[("k", "v")]));
+    }
+
+    #[test]
+    fn a_slot_matches_only_its_own_name_and_tags() {
+        let c = crate::MetricsCollector::default();
+        c.increment_counter("requests_total", &[("kind", "user")], 1).unwrap();
+        let series = c.get_metric_series("requests_total").unwrap();
+        let entry = series.with_entry(&&[("kind", "user")], Arc::clone).unwrap();
+        let key = b"requests_total\xFFkind\xFFuser".to_vec().into_boxed_slice();
+        let slot = Slot {
+            collector: 7,
+            generation: 0,
+            hash: 0,
+            series,
+            entry,
+            key,
+        };
+        assert!(slot.matches(7, "requests_total", &&[("kind", "user")]));
+        assert!(!slot.matches(8, "requests_total", &&[("kind", "user")]));
+        assert!(!slot.matches(7, "requests_tota", &&[("kind", "user")]));
+        assert!(!slot.matches(7, "requests_total", &&[("kind", "use")]));
+        assert!(!slot.matches(7, "requests_total", &&[("kind", "users")]));
+        assert!(!slot.matches(7, "requests_total", &&[("kin", "duser")]));
+        assert!(!slot.matches(7, "requests_total", &&[]));
+        assert!(!slot.matches(7, "requests_total", &&[("kind", "user"), ("a", "b")]));
+    }
 }

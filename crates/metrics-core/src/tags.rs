@@ -31,6 +31,7 @@ impl Tags for &[(&str, &str)] {
     fn tag_count(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn for_each_tag<'a>(&'a self, mut f: impl FnMut(&'a str, &'a str)) {
         for (k, v) in self.iter() {
             f(k, v)
@@ -42,6 +43,7 @@ impl<const N: usize> Tags for &[(&str, &str); N] {
     fn tag_count(&self) -> usize {
         N
     }
+    #[inline]
     fn for_each_tag<'a>(&'a self, mut f: impl FnMut(&'a str, &'a str)) {
         for (k, v) in self.iter() {
             f(k, v)
@@ -53,6 +55,7 @@ impl Tags for &[(String, String)] {
     fn tag_count(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn for_each_tag<'a>(&'a self, mut f: impl FnMut(&'a str, &'a str)) {
         for (k, v) in self.iter() {
             f(k, v)
@@ -64,6 +67,7 @@ impl Tags for &Vec<(String, String)> {
     fn tag_count(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn for_each_tag<'a>(&'a self, mut f: impl FnMut(&'a str, &'a str)) {
         for (k, v) in self.iter() {
             f(k, v)
@@ -75,6 +79,7 @@ impl<S> Tags for &HashMap<String, String, S> {
     fn tag_count(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn for_each_tag<'a>(&'a self, mut f: impl FnMut(&'a str, &'a str)) {
         for (k, v) in self.iter() {
             f(k, v)
@@ -86,6 +91,7 @@ impl Tags for &BTreeMap<String, String> {
     fn tag_count(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn for_each_tag<'a>(&'a self, mut f: impl FnMut(&'a str, &'a str)) {
         for (k, v) in self.iter() {
             f(k, v)
@@ -97,6 +103,7 @@ impl Tags for &TagSet {
     fn tag_count(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn for_each_tag<'a>(&'a self, mut f: impl FnMut(&'a str, &'a str)) {
         for (k, v) in self.iter() {
             f(k, v)
