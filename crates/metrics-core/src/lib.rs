@@ -49,6 +49,7 @@ pub mod instrument;
 mod local_cache;
 mod manager;
 mod ring;
+mod samples;
 mod series;
 pub mod sketch;
 mod snapshot;

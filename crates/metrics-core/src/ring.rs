@@ -69,6 +69,48 @@ impl SampleRing {
             self.expired += 1;
             return;
         }
+        self.push_back(sample);
+        self.sift_back_into_order();
+        self.cap(max_len);
+    }
+
+    /// Inserts `batch` (any order) as [`push`](Self::push) would insert each
+    /// sample, in time O(batch + retained samples newer than the batch's
+    /// oldest): the newer tail of the ring is taken off and merged with the
+    /// sorted batch. Leaves `batch` empty.
+    pub(crate) fn push_batch(&mut self, batch: &mut Vec<Sample>, cutoff: i64, max_len: usize) {
+        self.expire(cutoff);
+        // Stable: samples of one thread with equal timestamps keep their order.
+        batch.sort_by_key(|s| s.ts);
+        let Some(oldest) = batch.first().map(|s| s.ts) else {
+            return;
+        };
+        let mut tail = Vec::new();
+        while let Some(back) = self.pop_back_newer_than(oldest) {
+            tail.push(back);
+        }
+        tail.reverse();
+        let (mut kept, mut new) = (tail.into_iter().peekable(), batch.drain(..).peekable());
+        loop {
+            // Equal timestamps: the samples already kept come first.
+            let take_kept = match (kept.peek(), new.peek()) {
+                (Some(k), Some(n)) => k.ts <= n.ts,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            let sample = if take_kept { kept.next() } else { new.next() };
+            match sample {
+                Some(s) if s.ts < cutoff => self.expired += 1,
+                Some(s) => self.push_back(s),
+                None => break,
+            }
+        }
+        self.cap(max_len);
+    }
+
+    /// Appends without ordering or capping.
+    fn push_back(&mut self, sample: Sample) {
         let need_chunk = self.chunks.back().is_none_or(|c| c.samples.len() == CHUNK);
         if need_chunk {
             let samples = self.spare.take().unwrap_or_else(|| Vec::with_capacity(CHUNK));
@@ -78,7 +120,30 @@ impl SampleRing {
             back.samples.push(sample);
             self.len += 1;
         }
-        self.sift_back_into_order();
+    }
+
+    /// Removes and returns the newest sample if it is newer than `ts`.
+    fn pop_back_newer_than(&mut self, ts: i64) -> Option<Sample> {
+        let back = self.chunks.back_mut()?;
+        let newest = *back.samples.last()?;
+        if newest.ts <= ts || back.samples.len() == back.head {
+            return None;
+        }
+        back.samples.pop();
+        self.len -= 1;
+        if back.samples.len() == back.head
+            && let Some(mut chunk) = self.chunks.pop_back()
+            && self.spare.is_none()
+            && chunk.samples.capacity() == CHUNK
+        {
+            chunk.samples.clear();
+            self.spare = Some(chunk.samples);
+        }
+        Some(newest)
+    }
+
+    /// Drops the oldest samples beyond `max_len`.
+    fn cap(&mut self, max_len: usize) {
         while self.len > max_len {
             self.pop_front();
             self.dropped += 1;
@@ -244,6 +309,48 @@ mod tests {
         }
         let per_sample = r.heap_bytes() as f64 / r.len() as f64;
         assert!(per_sample <= 28.0, "{per_sample} bytes per sample");
+    }
+
+    #[test]
+    fn a_batch_merges_into_time_order_like_single_pushes() {
+        let mut one_by_one = SampleRing::default();
+        let mut batched = SampleRing::default();
+        // Two interleaved "threads" whose samples reach the ring in batches.
+        let a: Vec<Sample> = (0..700).map(|i| s(i * 2)).collect();
+        let b: Vec<Sample> = (0..700).map(|i| s(i * 2 + 1)).collect();
+        for chunk in a.chunks(64).zip(b.chunks(64)) {
+            for x in chunk.0.iter().chain(chunk.1) {
+                one_by_one.push(*x, 100, 1_000);
+            }
+            batched.push_batch(&mut chunk.0.to_vec(), 100, 1_000);
+            batched.push_batch(&mut chunk.1.to_vec(), 100, 1_000);
+        }
+        let ts = |r: &SampleRing| r.iter().map(|s| s.ts).collect::<Vec<_>>();
+        assert_eq!(ts(&batched), ts(&one_by_one));
+        assert_eq!(batched.len(), 1_000);
+        assert_eq!(batched.dropped(), one_by_one.dropped());
+        assert_eq!(batched.expired(), one_by_one.expired());
+        assert_eq!(
+            batched.expired(),
+            100,
+            "samples before the cutoff are counted, not kept"
+        );
+    }
+
+    #[test]
+    fn a_batch_older_than_everything_lands_in_front() {
+        let mut r = SampleRing::default();
+        for i in 100..1_200 {
+            r.push(s(i), i64::MIN, usize::MAX);
+        }
+        r.push_batch(&mut vec![s(7), s(3), s(5)], i64::MIN, usize::MAX);
+        let ts: Vec<i64> = r.iter().map(|s| s.ts).collect();
+        assert_eq!(&ts[..4], &[3, 5, 7, 100]);
+        assert!(ts.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(r.len(), 1_103);
+        let mut empty = Vec::new();
+        r.push_batch(&mut empty, i64::MIN, usize::MAX);
+        assert_eq!(r.len(), 1_103);
     }
 
     #[test]

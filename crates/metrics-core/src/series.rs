@@ -3,12 +3,13 @@
 //! A series owns three things, each behind its own lock:
 //! * the **tag index** (`RwLock`): tag set → dense id, and per tag set the
 //!   cumulative aggregate. Lookups of known tag sets take the read lock only.
-//! * the **sample ring** (`Mutex`): retained timestamped samples, 24 bytes
-//!   each, tags stored as the id.
+//! * the **samples** ([`SampleStore`]): retained timestamped samples, 24
+//!   bytes each, tags stored as the id; one mutex-guarded ring, plus
+//!   per-thread buffers merged in batches once threads collide on it.
 //! * the **aggregates** themselves (atomics, or a mutex per histogram).
 
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, MutexGuard, PoisonError, RwLock};
 
 use hashbrown::HashTable;
 use time::OffsetDateTime;
@@ -18,6 +19,7 @@ use crate::clock::{self, to_datetime};
 use crate::collector::Shared;
 use crate::error::Result;
 use crate::ring::{Sample, SampleRing};
+use crate::samples::SampleStore;
 use crate::snapshot::{AggregateValue, SeriesSnapshot, TagSetAggregate};
 use crate::summary::{Summary, SummaryQuery};
 use crate::tags::{TagFilter, TagSet, Tags, hash_tags};
@@ -97,7 +99,7 @@ pub struct MetricSeries {
     buckets: Arc<[f64]>,
     description: RwLock<Option<String>>,
     index: RwLock<TagIndex>,
-    ring: Mutex<SampleRing>,
+    ring: SampleStore,
     overflow_updates: AtomicU64,
     rejected_values: AtomicU64,
 }
@@ -123,7 +125,7 @@ impl MetricSeries {
             buckets,
             description: RwLock::new(None),
             index: RwLock::new(TagIndex::default()),
-            ring: Mutex::new(SampleRing::default()),
+            ring: SampleStore::default(),
             overflow_updates: AtomicU64::new(0),
             rejected_values: AtomicU64::new(0),
         };
@@ -334,18 +336,21 @@ impl MetricSeries {
     #[inline]
     fn push_sample(&self, sample: Sample, cutoff: i64) {
         let max = self.shared.max_samples();
+        self.ring.push(sample, cutoff, max);
+    }
+
+    /// The retained samples, every per-thread buffer merged in and old
+    /// samples expired; held under the ring's lock.
+    fn samples(&self) -> MutexGuard<'_, SampleRing> {
         self.ring
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(sample, cutoff, max);
+            .lock(self.shared.retention_cutoff(), self.shared.max_samples())
     }
 
     /// Copies the retained samples (after expiring old ones) and the tag sets
     /// they refer to; no lock is held while the caller works on the copy.
     fn retained(&self) -> (Vec<Sample>, Vec<TagSet>) {
         let samples: Vec<Sample> = {
-            let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
-            ring.expire(self.shared.retention_cutoff());
+            let ring = self.samples();
             ring.iter().copied().collect()
         };
         (samples, self.tag_sets())
@@ -405,8 +410,7 @@ impl MetricSeries {
         let mut picked: Vec<Sample> = Vec::with_capacity(limit.min(4096));
         let mut matching = 0usize;
         {
-            let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
-            ring.expire(self.shared.retention_cutoff());
+            let ring = self.samples();
             // Newest first, so the scan can stop at the first sample before `since`.
             for s in ring.iter_newest_first() {
                 if s.ts < since {
@@ -429,8 +433,7 @@ impl MetricSeries {
         let sets = self.tag_sets();
         let keep: Vec<bool> = sets.iter().map(|t| filter.matches(t)).collect();
         let found = {
-            let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
-            ring.expire(self.shared.retention_cutoff());
+            let ring = self.samples();
             ring.last_where(|s| keep.get(s.tags as usize).copied().unwrap_or(false))
         };
         found.map(|s| self.materialize(&s, &sets))
@@ -452,9 +455,7 @@ impl MetricSeries {
 
     /// Number of retained samples.
     pub fn len(&self) -> usize {
-        let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
-        ring.expire(self.shared.retention_cutoff());
-        ring.len()
+        self.samples().len()
     }
 
     /// Whether no sample is retained.
@@ -464,12 +465,12 @@ impl MetricSeries {
 
     /// Samples evicted by the `max_samples_per_series` cap since creation.
     pub fn dropped_samples(&self) -> u64 {
-        self.ring.lock().unwrap_or_else(PoisonError::into_inner).dropped()
+        self.samples().dropped()
     }
 
     /// Samples expired by the retention period since creation.
     pub fn expired_samples(&self) -> u64 {
-        self.ring.lock().unwrap_or_else(PoisonError::into_inner).expired()
+        self.samples().expired()
     }
 
     /// Updates folded into the `overflow="true"` tag set.
@@ -538,7 +539,7 @@ impl MetricSeries {
     pub fn snapshot(&self, with_samples: bool) -> SeriesSnapshot {
         let samples = if with_samples { self.values() } else { Vec::new() };
         let (dropped, expired) = {
-            let ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
+            let ring = self.samples();
             (ring.dropped(), ring.expired())
         };
         SeriesSnapshot {
@@ -556,7 +557,7 @@ impl MetricSeries {
 
     /// Approximate heap bytes held by the series (samples, tag sets, aggregates).
     pub fn heap_bytes(&self) -> usize {
-        let ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner).heap_bytes();
+        let ring = self.ring.heap_bytes();
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
         let entries: usize = index
             .entries

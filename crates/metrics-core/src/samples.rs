@@ -1,0 +1,182 @@
+//! `SampleStore`: a series' retained samples, spread over per-thread
+//! buffers once threads collide on it.
+//!
+//! While one thread at a time records, samples go straight into one
+//! [`SampleRing`] under one mutex. The first time a push finds that mutex
+//! taken, the store grows per-thread-slot buffers (as counters grow cells
+//! and histograms shards): from then on a push appends to its own slot's
+//! buffer, and every [`BATCH`] samples the buffer is merged into the ring
+//! under the ring's lock — so two threads recording into one series meet on
+//! the shared lock once per batch instead of once per sample.
+//!
+//! Every read goes through [`SampleStore::lock`], which merges every buffer
+//! first: a push that has returned is visible to every read that starts
+//! after it. The count cap and retention apply at the merge, so a series
+//! holds at most its cap plus [`BATCH`] samples per buffer.
+
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
+
+use crate::aggregate::{cell_count, probe, rehash_probe};
+use crate::ring::{Sample, SampleRing};
+
+/// Samples a thread buffers before merging them into the ring.
+pub(crate) const BATCH: usize = 64;
+
+/// One thread slot's buffer, on its own cache lines.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Buffer(Mutex<Vec<Sample>>);
+
+/// The retained samples of one series.
+#[derive(Debug, Default)]
+pub(crate) struct SampleStore {
+    ring: Mutex<SampleRing>,
+    buffers: OnceLock<Box<[Buffer]>>,
+}
+
+impl SampleStore {
+    /// Keeps `sample`; `cutoff` (ns) and `max_len` are the retention limits
+    /// applied when it reaches the ring.
+    #[inline]
+    pub(crate) fn push(&self, sample: Sample, cutoff: i64, max_len: usize) {
+        if let Some(buffers) = self.buffers.get() {
+            return self.push_buffered(buffers, sample, cutoff, max_len);
+        }
+        match self.ring.try_lock() {
+            Ok(mut ring) => ring.push(sample, cutoff, max_len),
+            Err(TryLockError::Poisoned(p)) => p.into_inner().push(sample, cutoff, max_len),
+            Err(TryLockError::WouldBlock) => self.push_contended(sample, cutoff, max_len),
+        }
+    }
+
+    /// The first collision: grows the buffers.
+    #[cold]
+    fn push_contended(&self, sample: Sample, cutoff: i64, max_len: usize) {
+        let buffers = self
+            .buffers
+            .get_or_init(|| (0..cell_count()).map(|_| Buffer::default()).collect());
+        self.push_buffered(buffers, sample, cutoff, max_len);
+    }
+
+    fn push_buffered(&self, buffers: &[Buffer], sample: Sample, cutoff: i64, max_len: usize) {
+        let mask = buffers.len() - 1;
+        let mut buffer = match buffers[probe() & mask].0.try_lock() {
+            Ok(b) => b,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            // Another thread shares this slot: move to another, as counters do.
+            Err(TryLockError::WouldBlock) => buffers[rehash_probe() & mask]
+                .0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        };
+        buffer.push(sample);
+        if buffer.len() < BATCH {
+            return;
+        }
+        let mut batch = std::mem::replace(&mut *buffer, Vec::with_capacity(BATCH));
+        // Never wait for the ring while holding a buffer: `lock` takes them
+        // in the other order.
+        drop(buffer);
+        self.lock_ring().push_batch(&mut batch, cutoff, max_len);
+    }
+
+    fn lock_ring(&self) -> MutexGuard<'_, SampleRing> {
+        self.ring.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The ring with every buffered sample merged in and samples older than
+    /// `cutoff` expired; `max_len` caps what the merge adds.
+    pub(crate) fn lock(&self, cutoff: i64, max_len: usize) -> MutexGuard<'_, SampleRing> {
+        let mut ring = self.lock_ring();
+        if let Some(buffers) = self.buffers.get() {
+            for buffer in buffers.iter() {
+                let mut buffer = buffer.0.lock().unwrap_or_else(PoisonError::into_inner);
+                if !buffer.is_empty() {
+                    ring.push_batch(&mut buffer, cutoff, max_len);
+                }
+            }
+        }
+        ring.expire(cutoff);
+        ring
+    }
+
+    /// Heap bytes of the ring and the buffers.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let buffers = self.buffers.get().map_or(0, |buffers| {
+            size_of_val(&**buffers)
+                + buffers
+                    .iter()
+                    .map(|b| b.0.lock().unwrap_or_else(PoisonError::into_inner).capacity() * size_of::<Sample>())
+                    .sum::<usize>()
+        });
+        self.lock_ring().heap_bytes() + buffers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn s(ts: i64, tags: u32) -> Sample {
+        Sample {
+            ts,
+            value: ts as f64,
+            tags,
+        }
+    }
+
+    #[test]
+    fn a_push_that_finds_the_ring_locked_is_buffered_and_seen_by_the_next_read() {
+        let store = SampleStore::default();
+        store.push(s(10, 0), i64::MIN, usize::MAX);
+        {
+            let _held = store.lock_ring();
+            std::thread::scope(|scope| {
+                scope.spawn(|| store.push(s(5, 1), i64::MIN, usize::MAX));
+            });
+        }
+        assert!(store.buffers.get().is_some(), "the collision grew the buffers");
+        let ring = store.lock(i64::MIN, usize::MAX);
+        let kept: Vec<(i64, u32)> = ring.iter().map(|s| (s.ts, s.tags)).collect();
+        assert_eq!(kept, vec![(5, 1), (10, 0)]);
+    }
+
+    #[test]
+    fn threads_lose_no_sample_and_the_cap_holds_after_a_read() {
+        let store = Arc::new(SampleStore::default());
+        let threads: Vec<_> = (0..4u32)
+            .map(|t| {
+                let store = Arc::clone(&store);
+                std::thread::spawn(move || {
+                    for i in 0..10_000 {
+                        store.push(s(i64::from(i * 4 + t as i32), t), i64::MIN, usize::MAX);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let ring = store.lock(i64::MIN, usize::MAX);
+        assert_eq!(ring.len(), 40_000);
+        assert!(ring.iter().zip(ring.iter().skip(1)).all(|(a, b)| a.ts <= b.ts));
+        for t in 0..4 {
+            assert_eq!(ring.iter().filter(|s| s.tags == t).count(), 10_000);
+        }
+    }
+
+    #[test]
+    fn buffered_samples_obey_cap_and_retention_when_merged() {
+        let store = SampleStore::default();
+        store.push_contended(s(1, 0), i64::MIN, 2);
+        store.push(s(50, 0), i64::MIN, 2);
+        store.push(s(60, 0), i64::MIN, 2);
+        store.push(s(70, 0), i64::MIN, 2);
+        let ring = store.lock(55, 2);
+        let kept: Vec<i64> = ring.iter().map(|s| s.ts).collect();
+        assert_eq!(kept, vec![60, 70]);
+        assert_eq!(ring.expired() + ring.dropped(), 2);
+    }
+}
