@@ -167,8 +167,10 @@ impl CounterCell {
 
     /// Adds a finite, non-negative `f64`.
     pub(crate) fn add_f64(&self, v: f64) {
-        if v.fract() == 0.0 && v < 9.007_199_254_740_992e15 {
-            self.add(v as u64);
+        // `as` saturates, and every integer below 2^53 round-trips exactly.
+        let n = v as u64;
+        if n as f64 == v && v < 9.007_199_254_740_992e15 {
+            self.add(n);
         } else {
             atomic_f64_add(&self.ext_or_init().fraction, v);
         }

@@ -153,6 +153,14 @@ impl SampleRing {
     /// Moves the newest-pushed sample towards the front past every sample
     /// with a later timestamp (equal timestamps keep insertion order).
     fn sift_back_into_order(&mut self) {
+        // The common case: the new sample is no older than the one before it
+        // in the same chunk.
+        if let Some(back) = self.chunks.back()
+            && let [.., before, newest] = &back.samples[back.head..]
+            && before.ts <= newest.ts
+        {
+            return;
+        }
         let mut newest_first = self.chunks.iter_mut().rev().flat_map(|c| {
             let head = c.head;
             c.samples[head..].iter_mut().rev()
