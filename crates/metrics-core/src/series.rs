@@ -1,8 +1,10 @@
 //! `MetricSeries`: everything recorded under one metric name.
 //!
 //! A series owns three things, each behind its own lock:
-//! * the **tag index** (`RwLock`): tag set → dense id, and per tag set the
-//!   cumulative aggregate. Lookups of known tag sets take the read lock only.
+//! * the **tag index** (`RwLock`): a hash table of [`TagEntry`]s, each one
+//!   allocation holding a tag set, its dense id and its cumulative aggregate.
+//!   Lookups of known tag sets take the read lock only and compare the
+//!   caller's tags against the entry's stored text.
 //! * the **sample ring** (`Mutex`): retained timestamped samples, 24 bytes
 //!   each, tags stored as the id.
 //! * the **aggregates** themselves (atomics, or a mutex per histogram).
@@ -16,11 +18,12 @@ use time::OffsetDateTime;
 use crate::aggregate::{Aggregate, CounterCell, GaugeCell, HistogramCell};
 use crate::clock::{self, to_datetime};
 use crate::collector::Shared;
-use crate::error::Result;
+use crate::error::{MetricsError, Result};
 use crate::ring::{Sample, SampleRing};
 use crate::snapshot::{AggregateValue, SeriesSnapshot, TagSetAggregate};
 use crate::summary::{Summary, SummaryQuery};
-use crate::tags::{TagFilter, TagSet, Tags, hash_tags};
+pub(crate) use crate::tag_block::TagEntry;
+use crate::tags::{TagFilter, TagSet, Tags, encode_sorted_unique, hash_tags};
 use crate::types::{MetricType, MetricValue};
 use crate::validate::{OVERFLOW_TAG_KEY, sorted_tags};
 
@@ -54,31 +57,47 @@ pub(crate) enum Update {
     Value(f64),
 }
 
-/// The aggregate and identity of one (series, tag set).
-#[derive(Debug)]
-pub(crate) struct TagEntry {
-    pub(crate) id: u32,
-    pub(crate) tags: TagSet,
-    pub(crate) aggregate: Aggregate,
-}
-
+/// The tag sets of a series. Ids are dense and given in creation order,
+/// the overflow set included, so `id` indexes [`TagIndex::in_creation_order`].
 #[derive(Debug, Default)]
 struct TagIndex {
-    table: HashTable<u32>,
-    entries: Vec<Arc<TagEntry>>,
-    overflow: Option<u32>,
+    /// Every regular tag set, by the order-independent hash of its tags.
+    /// The entries themselves (8-byte pointers) are the table's buckets:
+    /// no side vector, and a probe reaches the stored text in one load.
+    table: HashTable<TagEntry>,
+    /// The `overflow="true"` set, once the cardinality cap was reached. Not
+    /// in the table: `overflow` is a reserved key that callers cannot look
+    /// up or record to directly.
+    overflow: Option<TagEntry>,
 }
 
 impl TagIndex {
-    fn find(&self, hash: u64, tags: &impl Tags) -> Option<&Arc<TagEntry>> {
-        let entries = &self.entries;
-        self.table
-            .find(hash, |&id| entries[id as usize].tags.equals_tags(tags))
-            .map(|&id| &entries[id as usize])
+    #[inline]
+    fn find(&self, hash: u64, tags: &impl Tags) -> Option<&TagEntry> {
+        self.table.find(hash, |e| e.tags().equals_tags(tags))
     }
 
     fn regular_count(&self) -> usize {
-        self.entries.len() - usize::from(self.overflow.is_some())
+        self.table.len()
+    }
+
+    /// The id the next new entry gets.
+    fn next_id(&self) -> u32 {
+        // Bounded by the cardinality cap plus one overflow set; saturates
+        // rather than wraps in the (memory-bound) case past `u32::MAX`.
+        u32::try_from(self.table.len() + usize::from(self.overflow.is_some())).unwrap_or(u32::MAX)
+    }
+
+    /// `f` of every entry, ordered by id (the order the sets were created).
+    fn in_creation_order<T>(&self, f: impl Fn(&TagEntry) -> T) -> Vec<T> {
+        let count = self.table.len() + usize::from(self.overflow.is_some());
+        let mut slots: Vec<Option<T>> = std::iter::repeat_with(|| None).take(count).collect();
+        for e in self.table.iter().chain(self.overflow.as_ref()) {
+            if let Some(slot) = slots.get_mut(e.id() as usize) {
+                *slot = Some(f(e));
+            }
+        }
+        slots.into_iter().flatten().collect()
     }
 }
 
@@ -217,7 +236,7 @@ impl MetricSeries {
     /// Runs `f` on the entry of `tags`, creating it (or routing to the
     /// overflow set past the cardinality cap) when new.
     #[inline]
-    pub(crate) fn with_entry<R>(&self, tags: &impl Tags, f: impl FnOnce(&Arc<TagEntry>) -> R) -> Result<R> {
+    pub(crate) fn with_entry<R>(&self, tags: &impl Tags, f: impl FnOnce(&TagEntry) -> R) -> Result<R> {
         let hash = hash_tags(tags);
         {
             let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
@@ -229,17 +248,17 @@ impl MetricSeries {
     }
 
     #[cold]
-    fn with_new_entry<R>(&self, hash: u64, tags: &impl Tags, f: impl FnOnce(&Arc<TagEntry>) -> R) -> Result<R> {
+    fn with_new_entry<R>(&self, hash: u64, tags: &impl Tags, f: impl FnOnce(&TagEntry) -> R) -> Result<R> {
         let pairs = sorted_tags(&self.name, tags, self.shared.max_tags())?;
         let max_sets = self.shared.max_tag_sets();
         {
             // A series at its cap routes unknown sets to overflow under the read lock.
             let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
             if index.regular_count() >= max_sets
-                && let Some(id) = index.overflow
+                && let Some(overflow) = &index.overflow
             {
                 self.overflow_updates.fetch_add(1, Relaxed);
-                return Ok(f(&index.entries[id as usize]));
+                return Ok(f(overflow));
             }
         }
         let mut guard = self.index.write().unwrap_or_else(PoisonError::into_inner);
@@ -248,55 +267,47 @@ impl MetricSeries {
             return Ok(f(entry));
         }
         if index.regular_count() >= max_sets {
-            let id = match index.overflow {
-                Some(id) => id,
-                None => {
-                    let tags = TagSet::from_sorted_unique([(OVERFLOW_TAG_KEY, "true")]);
-                    // Not in the hash table: `overflow` is a reserved key that
-                    // callers cannot look up or record to directly.
-                    let id = self.push_entry(index, tags);
-                    index.overflow = Some(id);
-                    id
-                }
+            let overflow = match index.overflow.take() {
+                Some(entry) => entry,
+                None => self.new_entry(index.next_id(), &[(OVERFLOW_TAG_KEY, "true")])?,
             };
+            let overflow = index.overflow.insert(overflow);
             self.overflow_updates.fetch_add(1, Relaxed);
-            return Ok(f(&index.entries[id as usize]));
+            return Ok(f(overflow));
         }
-        let id = self.push_entry(index, TagSet::from_sorted_unique(pairs.iter().copied()));
-        let entries = &index.entries;
-        index
-            .table
-            .insert_unique(hash, id, |&id| hash_tags(&&entries[id as usize].tags));
-        Ok(f(&index.entries[id as usize]))
+        let entry = self.new_entry(index.next_id(), &pairs)?;
+        let inserted = index.table.insert_unique(hash, entry, |e| hash_tags(&e.tags()));
+        Ok(f(inserted.get()))
     }
 
-    fn push_entry(&self, index: &mut TagIndex, tags: TagSet) -> u32 {
-        // Ids are bounded by the cardinality cap (≤ usize) plus one overflow set.
-        let id = u32::try_from(index.entries.len()).unwrap_or(u32::MAX);
-        index.entries.push(Arc::new(TagEntry {
-            id,
-            tags,
-            aggregate: self.new_aggregate(),
-        }));
-        id
+    /// A new entry for validated `pairs`, sorted by key.
+    fn new_entry(&self, id: u32, pairs: &[(&str, &str)]) -> Result<TagEntry> {
+        let text = encode_sorted_unique(pairs.iter().copied());
+        TagEntry::new(&text, id, self.new_aggregate()).ok_or_else(|| MetricsError::InvalidTagKey {
+            // Validated tags are at most 64 x (255 + 1024) bytes: unreachable
+            // from the store, but an error rather than a panic all the same.
+            name: self.name.to_string(),
+            key: pairs.first().map_or("", |(k, _)| k).chars().take(64).collect(),
+            reason: "the tag set's keys and values add up to 4 GiB or more",
+        })
     }
 
     /// Updates the aggregate and keeps a sample: the `record_metric` path.
     /// The value has been validated by the caller.
     #[inline]
     pub(crate) fn record_entry(&self, entry: &TagEntry, value: f64, at: Option<i64>) {
-        entry.aggregate.apply(value);
+        entry.aggregate().apply(value);
         match at {
             // An explicit timestamp may be old: expire relative to now.
             Some(ts) => self.push_sample(
                 Sample {
                     ts,
                     value,
-                    tags: entry.id,
+                    tags: entry.id(),
                 },
                 self.shared.retention_cutoff(),
             ),
-            None => self.push_now(entry.id, value),
+            None => self.push_now(entry.id(), value),
         }
     }
 
@@ -305,7 +316,7 @@ impl MetricSeries {
     /// methods. The value has been validated by the caller.
     #[inline]
     pub(crate) fn update_entry(&self, entry: &TagEntry, update: Update) {
-        let kept = match (update, &entry.aggregate) {
+        let kept = match (update, entry.aggregate()) {
             (Update::Count(n), Aggregate::Counter(c)) => {
                 c.add(n);
                 n as f64
@@ -318,7 +329,7 @@ impl MetricSeries {
             (Update::Count(_), _) => return,
         };
         if self.keeps_handle_samples() {
-            self.push_now(entry.id, kept);
+            self.push_now(entry.id(), kept);
         }
     }
 
@@ -485,7 +496,7 @@ impl MetricSeries {
     /// Every tag set seen, in creation order.
     pub fn tag_sets(&self) -> Vec<TagSet> {
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-        index.entries.iter().map(|e| e.tags.clone()).collect()
+        index.in_creation_order(|e| e.tags().clone())
     }
 
     /// The cumulative aggregate of exactly `tags` (in any order), if that tag
@@ -512,24 +523,23 @@ impl MetricSeries {
             .or_else(|| {
                 // The overflow set is kept out of the hash table (so records
                 // cannot reach it), so look it up by hand.
-                let id = index.overflow?;
-                index.entries.get(id as usize).filter(|e| e.tags.equals_tags(&tags))
+                index.overflow.as_ref().filter(|e| e.tags().equals_tags(&tags))
             })
-            .map(|e| e.aggregate.value())
+            .map(|e| e.aggregate().value())
     }
 
     /// Every tag set's cumulative aggregate, in the order the tag sets were
     /// first seen (the overflow set, if any, where the cap was reached).
     pub fn aggregates(&self) -> Vec<TagSetAggregate> {
-        let entries: Vec<Arc<TagEntry>> = {
+        let entries: Vec<TagEntry> = {
             let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-            index.entries.clone()
+            index.in_creation_order(TagEntry::clone)
         };
         entries
             .iter()
             .map(|e| TagSetAggregate {
-                tags: e.tags.clone(),
-                value: e.aggregate.value(),
+                tags: e.tags().clone(),
+                value: e.aggregate().value(),
             })
             .collect()
     }
@@ -559,15 +569,12 @@ impl MetricSeries {
         let ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner).heap_bytes();
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
         let entries: usize = index
-            .entries
+            .table
             .iter()
-            .map(|e| {
-                size_of::<TagEntry>()
-                    + e.aggregate.heap_bytes()
-                    + e.tags.iter().map(|(_, v)| v.len() + 32).sum::<usize>()
-            })
+            .chain(index.overflow.as_ref())
+            .map(TagEntry::heap_bytes)
             .sum();
-        ring + entries + index.table.capacity() * 5 + index.entries.capacity() * 8
+        ring + entries + index.table.allocation_size()
     }
 
     /// The time of the newest retained sample.
