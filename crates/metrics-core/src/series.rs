@@ -1,8 +1,9 @@
 //! `MetricSeries`: everything recorded under one metric name.
 //!
 //! A series owns three things, each behind its own lock:
-//! * the **tag index** (`RwLock`): a hash table of [`TagEntry`]s, each one
-//!   allocation holding a tag set, its dense id and its cumulative aggregate.
+//! * the **tag index** (`RwLock`): the [`TagEntry`]s by id, each one
+//!   allocation holding a tag set, its dense id and its cumulative aggregate,
+//!   and a hash table from tags to id.
 //!   Lookups of known tag sets take the read lock only and compare the
 //!   caller's tags against the entry's stored text.
 //! * the **sample ring** (`Mutex`): retained timestamped samples, 24 bytes
@@ -57,47 +58,42 @@ pub(crate) enum Update {
     Value(f64),
 }
 
-/// The tag sets of a series. Ids are dense and given in creation order,
-/// the overflow set included, so `id` indexes [`TagIndex::in_creation_order`].
+/// The tag sets of a series, by id (dense, in creation order, the overflow
+/// set included) and by tags.
 #[derive(Debug, Default)]
 struct TagIndex {
-    /// Every regular tag set, by the order-independent hash of its tags.
-    /// The entries themselves (8-byte pointers) are the table's buckets:
-    /// no side vector, and a probe reaches the stored text in one load.
-    table: HashTable<TagEntry>,
-    /// The `overflow="true"` set, once the cardinality cap was reached. Not
-    /// in the table: `overflow` is a reserved key that callers cannot look
-    /// up or record to directly.
-    overflow: Option<TagEntry>,
+    /// Tag set → id, by the order-independent hash of the tags. 4-byte
+    /// buckets; a probe compares the caller's tags with the entry's text.
+    table: HashTable<u32>,
+    /// Every entry (8-byte pointers), at the index of its id: snapshots walk
+    /// this in creation order, reading the entries in allocation order.
+    entries: Vec<TagEntry>,
+    /// The id of the `overflow="true"` set, once the cardinality cap was
+    /// reached. Not in the table: `overflow` is a reserved key that callers
+    /// cannot look up or record to directly.
+    overflow: Option<u32>,
 }
 
 impl TagIndex {
     #[inline]
     fn find(&self, hash: u64, tags: &impl Tags) -> Option<&TagEntry> {
-        self.table.find(hash, |e| e.tags().equals_tags(tags))
+        let entries = &self.entries;
+        self.table
+            .find(hash, |&id| entries[id as usize].tags().equals_tags(tags))
+            .map(|&id| &entries[id as usize])
     }
 
     fn regular_count(&self) -> usize {
-        self.table.len()
+        self.entries.len() - usize::from(self.overflow.is_some())
     }
 
-    /// The id the next new entry gets.
-    fn next_id(&self) -> u32 {
+    /// Adds an entry made by `make` from the next id; returns that id.
+    fn push(&mut self, make: impl FnOnce(u32) -> Result<TagEntry>) -> Result<u32> {
         // Bounded by the cardinality cap plus one overflow set; saturates
         // rather than wraps in the (memory-bound) case past `u32::MAX`.
-        u32::try_from(self.table.len() + usize::from(self.overflow.is_some())).unwrap_or(u32::MAX)
-    }
-
-    /// `f` of every entry, ordered by id (the order the sets were created).
-    fn in_creation_order<T>(&self, f: impl Fn(&TagEntry) -> T) -> Vec<T> {
-        let count = self.table.len() + usize::from(self.overflow.is_some());
-        let mut slots: Vec<Option<T>> = std::iter::repeat_with(|| None).take(count).collect();
-        for e in self.table.iter().chain(self.overflow.as_ref()) {
-            if let Some(slot) = slots.get_mut(e.id() as usize) {
-                *slot = Some(f(e));
-            }
-        }
-        slots.into_iter().flatten().collect()
+        let id = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
+        self.entries.push(make(id)?);
+        Ok(id)
     }
 }
 
@@ -255,10 +251,10 @@ impl MetricSeries {
             // A series at its cap routes unknown sets to overflow under the read lock.
             let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
             if index.regular_count() >= max_sets
-                && let Some(overflow) = &index.overflow
+                && let Some(id) = index.overflow
             {
                 self.overflow_updates.fetch_add(1, Relaxed);
-                return Ok(f(overflow));
+                return Ok(f(&index.entries[id as usize]));
             }
         }
         let mut guard = self.index.write().unwrap_or_else(PoisonError::into_inner);
@@ -267,22 +263,28 @@ impl MetricSeries {
             return Ok(f(entry));
         }
         if index.regular_count() >= max_sets {
-            let overflow = match index.overflow.take() {
-                Some(entry) => entry,
-                None => self.new_entry(index.next_id(), &[(OVERFLOW_TAG_KEY, "true")])?,
+            let id = match index.overflow {
+                Some(id) => id,
+                None => {
+                    let id = index.push(|id| self.new_entry(id, &[(OVERFLOW_TAG_KEY, "true")]))?;
+                    index.overflow = Some(id);
+                    id
+                }
             };
-            let overflow = index.overflow.insert(overflow);
             self.overflow_updates.fetch_add(1, Relaxed);
-            return Ok(f(overflow));
+            return Ok(f(&index.entries[id as usize]));
         }
-        let entry = self.new_entry(index.next_id(), &pairs)?;
-        let inserted = index.table.insert_unique(hash, entry, |e| hash_tags(&e.tags()));
-        Ok(f(inserted.get()))
+        let id = index.push(|id| self.new_entry(id, &pairs))?;
+        let entries = &index.entries;
+        index
+            .table
+            .insert_unique(hash, id, |&id| hash_tags(&entries[id as usize].tags()));
+        Ok(f(&index.entries[id as usize]))
     }
 
     /// A new entry for validated `pairs`, sorted by key.
     fn new_entry(&self, id: u32, pairs: &[(&str, &str)]) -> Result<TagEntry> {
-        let text = encode_sorted_unique(pairs.iter().copied());
+        let text = encode_sorted_unique(pairs);
         TagEntry::new(&text, id, self.new_aggregate()).ok_or_else(|| MetricsError::InvalidTagKey {
             // Validated tags are at most 64 x (255 + 1024) bytes: unreachable
             // from the store, but an error rather than a panic all the same.
@@ -496,7 +498,7 @@ impl MetricSeries {
     /// Every tag set seen, in creation order.
     pub fn tag_sets(&self) -> Vec<TagSet> {
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-        index.in_creation_order(|e| e.tags().clone())
+        index.entries.iter().map(|e| e.tags().clone()).collect()
     }
 
     /// The cumulative aggregate of exactly `tags` (in any order), if that tag
@@ -523,7 +525,8 @@ impl MetricSeries {
             .or_else(|| {
                 // The overflow set is kept out of the hash table (so records
                 // cannot reach it), so look it up by hand.
-                index.overflow.as_ref().filter(|e| e.tags().equals_tags(&tags))
+                let id = index.overflow?;
+                index.entries.get(id as usize).filter(|e| e.tags().equals_tags(&tags))
             })
             .map(|e| e.aggregate().value())
     }
@@ -531,10 +534,12 @@ impl MetricSeries {
     /// Every tag set's cumulative aggregate, in the order the tag sets were
     /// first seen (the overflow set, if any, where the cap was reached).
     pub fn aggregates(&self) -> Vec<TagSetAggregate> {
-        let entries: Vec<TagEntry> = {
-            let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-            index.in_creation_order(TagEntry::clone)
-        };
+        let entries: Vec<TagEntry> = self
+            .index
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entries
+            .clone();
         entries
             .iter()
             .map(|e| TagSetAggregate {
@@ -568,13 +573,8 @@ impl MetricSeries {
     pub fn heap_bytes(&self) -> usize {
         let ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner).heap_bytes();
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-        let entries: usize = index
-            .table
-            .iter()
-            .chain(index.overflow.as_ref())
-            .map(TagEntry::heap_bytes)
-            .sum();
-        ring + entries + index.table.allocation_size()
+        let entries: usize = index.entries.iter().map(TagEntry::heap_bytes).sum();
+        ring + entries + index.table.allocation_size() + index.entries.capacity() * size_of::<TagEntry>()
     }
 
     /// The time of the newest retained sample.

@@ -41,7 +41,7 @@ fn a_plain_block_holds_its_text_behind_a_16_byte_header() {
 
 #[test]
 fn an_entry_block_holds_text_id_and_aggregate_in_one_allocation() {
-    let text = encode_sorted_unique([("kind", "user"), ("route", "/api")]);
+    let text = encode_sorted_unique(&[("kind", "user"), ("route", "/api")]);
     let entry = TagEntry::new(&text, 7, Aggregate::Counter(CounterCell::default())).unwrap();
     assert_eq!(entry.id(), 7);
     assert_eq!(

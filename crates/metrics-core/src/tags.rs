@@ -128,9 +128,10 @@ fn text(piece: &[u8]) -> &str {
 }
 
 /// The stored form of sorted, unique pairs: keys and values joined by [`SEP`].
-pub(crate) fn encode_sorted_unique<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<u8> {
-    let mut bytes: Vec<u8> = Vec::new();
-    for (k, v) in pairs {
+pub(crate) fn encode_sorted_unique(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let len = pairs.iter().map(|(k, v)| k.len() + v.len() + 2).sum::<usize>();
+    let mut bytes: Vec<u8> = Vec::with_capacity(len.saturating_sub(1));
+    for &(k, v) in pairs {
         if !bytes.is_empty() {
             bytes.push(SEP);
         }
@@ -182,7 +183,8 @@ impl TagSet {
         for (k, v) in pairs {
             map.insert(k.as_ref().to_owned(), v.as_ref().to_owned());
         }
-        let text = encode_sorted_unique(map.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let pairs: Vec<(&str, &str)> = map.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let text = encode_sorted_unique(&pairs);
         TagBlock::plain(&text).map(TagSet).ok_or(TagSetTooLarge(text.len()))
     }
 
