@@ -238,7 +238,7 @@ impl MetricsCollector {
         name: &str,
         tags: &impl Tags,
         ty: MetricType,
-        mut f: impl FnMut(&Arc<MetricSeries>, &Arc<TagEntry>) -> R,
+        mut f: impl FnMut(&Arc<MetricSeries>, &TagEntry) -> R,
     ) -> Result<R> {
         // Read the generation before the map: a removal that races with this
         // lookup bumps it afterwards, so the slot filled below goes stale.
@@ -265,7 +265,7 @@ impl MetricsCollector {
         tags: &impl Tags,
         ty: MetricType,
         (generation, hash): (u64, u64),
-        mut f: impl FnMut(&Arc<MetricSeries>, &Arc<TagEntry>) -> R,
+        mut f: impl FnMut(&Arc<MetricSeries>, &TagEntry) -> R,
     ) -> Result<R> {
         let series = match self.series.get(name) {
             Some(s) => {
@@ -274,10 +274,10 @@ impl MetricsCollector {
             }
             None => self.create_series_for(name, ty, tags)?,
         };
-        let entry = series.with_entry(tags, Arc::clone)?;
+        let entry = series.with_entry(tags, TagEntry::clone)?;
         // Updates routed to the overflow set are not cached: each must pass
         // the cap check so that it is counted.
-        if entry.tags.equals_tags(tags) {
+        if entry.tags().equals_tags(tags) {
             local_cache::insert(self.id, generation, hash, (name, tags), &series, &entry);
         }
         Ok(f(&series, &entry))
@@ -421,11 +421,9 @@ impl MetricsCollector {
         name: &str,
         tags: impl Tags,
         ty: MetricType,
-        make: impl Fn(Arc<MetricSeries>, Arc<TagEntry>) -> T,
+        make: impl Fn(Arc<MetricSeries>, TagEntry) -> T,
     ) -> Result<T> {
-        self.resolve(name, &tags, ty, |series, entry| {
-            make(Arc::clone(series), Arc::clone(entry))
-        })
+        self.resolve(name, &tags, ty, |series, entry| make(Arc::clone(series), entry.clone()))
     }
 
     /// A handle to the counter (`name`, `tags`). Resolve it once and keep it:

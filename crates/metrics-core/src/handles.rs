@@ -15,7 +15,7 @@ use crate::tags::TagSet;
 macro_rules! handle_common {
     ($ty:ident) => {
         impl $ty {
-            pub(crate) fn new(series: Arc<MetricSeries>, entry: Arc<TagEntry>) -> Self {
+            pub(crate) fn new(series: Arc<MetricSeries>, entry: TagEntry) -> Self {
                 $ty { series, entry }
             }
 
@@ -26,7 +26,7 @@ macro_rules! handle_common {
 
             /// The tag set this handle updates.
             pub fn tags(&self) -> &TagSet {
-                &self.entry.tags
+                self.entry.tags()
             }
 
             /// The series this handle updates.
@@ -57,7 +57,7 @@ macro_rules! handle_common {
 #[must_use = "a handle does nothing until it is updated; keep it and call increment"]
 pub struct Counter {
     series: Arc<MetricSeries>,
-    entry: Arc<TagEntry>,
+    entry: TagEntry,
 }
 handle_common!(Counter);
 
@@ -70,7 +70,7 @@ impl Counter {
         if mode != MODE_ENABLED {
             return self.increment_keeping(mode, n);
         }
-        if let Aggregate::Counter(c) = &self.entry.aggregate {
+        if let Aggregate::Counter(c) = self.entry.aggregate() {
             c.add(n);
         }
     }
@@ -81,18 +81,18 @@ impl Counter {
         if mode & MODE_ENABLED == 0 {
             return;
         }
-        if let Aggregate::Counter(c) = &self.entry.aggregate {
+        if let Aggregate::Counter(c) = self.entry.aggregate() {
             c.add(n);
         }
         if mode & MODE_EVERY_EVENT != 0 {
-            self.series.push_now(self.entry.id, n as f64);
+            self.series.push_now(self.entry.id(), n as f64);
         }
     }
 
     /// The integer total of this tag set (fractional `record_metric`
     /// increments are in the series' aggregate, not here).
     pub fn value(&self) -> u64 {
-        match &self.entry.aggregate {
+        match self.entry.aggregate() {
             Aggregate::Counter(c) => c.total_u64(),
             _ => 0,
         }
@@ -118,7 +118,7 @@ impl Counter {
 #[must_use = "a handle does nothing until it is updated; keep it and call set"]
 pub struct Gauge {
     series: Arc<MetricSeries>,
-    entry: Arc<TagEntry>,
+    entry: TagEntry,
 }
 handle_common!(Gauge);
 
@@ -132,10 +132,10 @@ impl Gauge {
             self.series.count_rejected();
             return;
         }
-        if let Aggregate::Gauge(g) = &self.entry.aggregate {
+        if let Aggregate::Gauge(g) = self.entry.aggregate() {
             op(g, v);
             if self.series.keeps_handle_samples() {
-                self.series.push_now(self.entry.id, g.get());
+                self.series.push_now(self.entry.id(), g.get());
             }
         }
     }
@@ -160,7 +160,7 @@ impl Gauge {
 
     /// The current value (0 before the first update).
     pub fn value(&self) -> f64 {
-        match &self.entry.aggregate {
+        match self.entry.aggregate() {
             Aggregate::Gauge(g) => g.get(),
             _ => 0.0,
         }
@@ -175,7 +175,7 @@ impl Gauge {
 #[must_use = "a handle does nothing until it is updated; keep it and call record"]
 pub struct Histogram {
     series: Arc<MetricSeries>,
-    entry: Arc<TagEntry>,
+    entry: TagEntry,
 }
 handle_common!(Histogram);
 
@@ -196,11 +196,11 @@ fn record_distribution(series: &MetricSeries, entry: &TagEntry, v: f64) {
         series.count_rejected();
         return;
     }
-    if let Aggregate::Histogram(h) = &entry.aggregate {
+    if let Aggregate::Histogram(h) = entry.aggregate() {
         h.record(v);
     }
     if series.keeps_handle_samples() {
-        series.push_now(entry.id, v);
+        series.push_now(entry.id(), v);
     }
 }
 
@@ -221,7 +221,7 @@ fn record_distribution(series: &MetricSeries, entry: &TagEntry, v: f64) {
 #[must_use = "a handle does nothing until it is updated; keep it and call record or start"]
 pub struct Timer {
     series: Arc<MetricSeries>,
-    entry: Arc<TagEntry>,
+    entry: TagEntry,
 }
 handle_common!(Timer);
 

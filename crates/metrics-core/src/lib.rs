@@ -55,6 +55,7 @@ pub mod sketch;
 mod snapshot;
 mod summary;
 pub mod system;
+mod tag_block;
 mod tags;
 mod types;
 mod validate;

@@ -33,7 +33,7 @@ struct Slot {
     generation: u64,
     hash: u64,
     series: Arc<MetricSeries>,
-    entry: Arc<TagEntry>,
+    entry: TagEntry,
     /// The name and the tags in the order the caller passed them:
     /// `name (SEP key SEP value)*`. A hit compares the call's arguments
     /// against it in one forward pass.
@@ -204,7 +204,7 @@ pub(crate) fn with_cached<R>(
     hash: u64,
     name: &str,
     tags: &impl Tags,
-    f: impl FnOnce(&Arc<MetricSeries>, &Arc<TagEntry>) -> R,
+    f: impl FnOnce(&Arc<MetricSeries>, &TagEntry) -> R,
 ) -> Option<R> {
     CACHE
         .try_with(|cell| {
@@ -235,7 +235,7 @@ pub(crate) fn insert(
     hash: u64,
     (name, tags): (&str, &impl Tags),
     series: &Arc<MetricSeries>,
-    entry: &Arc<TagEntry>,
+    entry: &TagEntry,
 ) {
     let mut key = Vec::with_capacity(name.len() + 16 * tags.tag_count());
     key.extend_from_slice(name.as_bytes());
@@ -259,7 +259,7 @@ pub(crate) fn insert(
                 generation,
                 hash,
                 series: Arc::clone(series),
-                entry: Arc::clone(entry),
+                entry: entry.clone(),
                 key: key.into_boxed_slice(),
             },
             |s| s.hash,

@@ -1,8 +1,11 @@
 //! `MetricSeries`: everything recorded under one metric name.
 //!
 //! A series owns three things, each behind its own lock:
-//! * the **tag index** (`RwLock`): tag set → dense id, and per tag set the
-//!   cumulative aggregate. Lookups of known tag sets take the read lock only.
+//! * the **tag index** (`RwLock`): the [`TagEntry`]s by id, each one
+//!   allocation holding a tag set, its dense id and its cumulative aggregate,
+//!   and a hash table from tags to id.
+//!   Lookups of known tag sets take the read lock only and compare the
+//!   caller's tags against the entry's stored text.
 //! * the **samples** ([`SampleStore`]): retained timestamped samples, 24
 //!   bytes each, tags stored as the id; one mutex-guarded ring, plus
 //!   per-thread buffers merged in batches once threads collide on it.
@@ -17,12 +20,13 @@ use time::OffsetDateTime;
 use crate::aggregate::{Aggregate, CounterCell, GaugeCell, HistogramCell};
 use crate::clock::{self, to_datetime};
 use crate::collector::Shared;
-use crate::error::Result;
+use crate::error::{MetricsError, Result};
 use crate::ring::{Sample, SampleRing};
 use crate::samples::SampleStore;
 use crate::snapshot::{AggregateValue, SeriesSnapshot, TagSetAggregate};
 use crate::summary::{Summary, SummaryQuery};
-use crate::tags::{TagFilter, TagSet, Tags, hash_tags};
+pub(crate) use crate::tag_block::TagEntry;
+use crate::tags::{TagFilter, TagSet, Tags, encode_sorted_unique, hash_tags};
 use crate::types::{MetricType, MetricValue};
 use crate::validate::{OVERFLOW_TAG_KEY, sorted_tags};
 
@@ -56,31 +60,42 @@ pub(crate) enum Update {
     Value(f64),
 }
 
-/// The aggregate and identity of one (series, tag set).
-#[derive(Debug)]
-pub(crate) struct TagEntry {
-    pub(crate) id: u32,
-    pub(crate) tags: TagSet,
-    pub(crate) aggregate: Aggregate,
-}
-
+/// The tag sets of a series, by id (dense, in creation order, the overflow
+/// set included) and by tags.
 #[derive(Debug, Default)]
 struct TagIndex {
+    /// Tag set → id, by the order-independent hash of the tags. 4-byte
+    /// buckets; a probe compares the caller's tags with the entry's text.
     table: HashTable<u32>,
-    entries: Vec<Arc<TagEntry>>,
+    /// Every entry (8-byte pointers), at the index of its id: snapshots walk
+    /// this in creation order, reading the entries in allocation order.
+    entries: Vec<TagEntry>,
+    /// The id of the `overflow="true"` set, once the cardinality cap was
+    /// reached. Not in the table: `overflow` is a reserved key that callers
+    /// cannot look up or record to directly.
     overflow: Option<u32>,
 }
 
 impl TagIndex {
-    fn find(&self, hash: u64, tags: &impl Tags) -> Option<&Arc<TagEntry>> {
+    #[inline]
+    fn find(&self, hash: u64, tags: &impl Tags) -> Option<&TagEntry> {
         let entries = &self.entries;
         self.table
-            .find(hash, |&id| entries[id as usize].tags.equals_tags(tags))
+            .find(hash, |&id| entries[id as usize].tags().equals_tags(tags))
             .map(|&id| &entries[id as usize])
     }
 
     fn regular_count(&self) -> usize {
         self.entries.len() - usize::from(self.overflow.is_some())
+    }
+
+    /// Adds an entry made by `make` from the next id; returns that id.
+    fn push(&mut self, make: impl FnOnce(u32) -> Result<TagEntry>) -> Result<u32> {
+        // Bounded by the cardinality cap plus one overflow set; saturates
+        // rather than wraps in the (memory-bound) case past `u32::MAX`.
+        let id = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
+        self.entries.push(make(id)?);
+        Ok(id)
     }
 }
 
@@ -219,7 +234,7 @@ impl MetricSeries {
     /// Runs `f` on the entry of `tags`, creating it (or routing to the
     /// overflow set past the cardinality cap) when new.
     #[inline]
-    pub(crate) fn with_entry<R>(&self, tags: &impl Tags, f: impl FnOnce(&Arc<TagEntry>) -> R) -> Result<R> {
+    pub(crate) fn with_entry<R>(&self, tags: &impl Tags, f: impl FnOnce(&TagEntry) -> R) -> Result<R> {
         let hash = hash_tags(tags);
         {
             let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
@@ -231,7 +246,7 @@ impl MetricSeries {
     }
 
     #[cold]
-    fn with_new_entry<R>(&self, hash: u64, tags: &impl Tags, f: impl FnOnce(&Arc<TagEntry>) -> R) -> Result<R> {
+    fn with_new_entry<R>(&self, hash: u64, tags: &impl Tags, f: impl FnOnce(&TagEntry) -> R) -> Result<R> {
         let pairs = sorted_tags(&self.name, tags, self.shared.max_tags())?;
         let max_sets = self.shared.max_tag_sets();
         {
@@ -253,10 +268,7 @@ impl MetricSeries {
             let id = match index.overflow {
                 Some(id) => id,
                 None => {
-                    let tags = TagSet::from_sorted_unique([(OVERFLOW_TAG_KEY, "true")]);
-                    // Not in the hash table: `overflow` is a reserved key that
-                    // callers cannot look up or record to directly.
-                    let id = self.push_entry(index, tags);
+                    let id = index.push(|id| self.new_entry(id, &[(OVERFLOW_TAG_KEY, "true")]))?;
                     index.overflow = Some(id);
                     id
                 }
@@ -264,41 +276,42 @@ impl MetricSeries {
             self.overflow_updates.fetch_add(1, Relaxed);
             return Ok(f(&index.entries[id as usize]));
         }
-        let id = self.push_entry(index, TagSet::from_sorted_unique(pairs.iter().copied()));
+        let id = index.push(|id| self.new_entry(id, &pairs))?;
         let entries = &index.entries;
         index
             .table
-            .insert_unique(hash, id, |&id| hash_tags(&&entries[id as usize].tags));
+            .insert_unique(hash, id, |&id| hash_tags(&entries[id as usize].tags()));
         Ok(f(&index.entries[id as usize]))
     }
 
-    fn push_entry(&self, index: &mut TagIndex, tags: TagSet) -> u32 {
-        // Ids are bounded by the cardinality cap (≤ usize) plus one overflow set.
-        let id = u32::try_from(index.entries.len()).unwrap_or(u32::MAX);
-        index.entries.push(Arc::new(TagEntry {
-            id,
-            tags,
-            aggregate: self.new_aggregate(),
-        }));
-        id
+    /// A new entry for validated `pairs`, sorted by key.
+    fn new_entry(&self, id: u32, pairs: &[(&str, &str)]) -> Result<TagEntry> {
+        let text = encode_sorted_unique(pairs);
+        TagEntry::new(&text, id, self.new_aggregate()).ok_or_else(|| MetricsError::InvalidTagKey {
+            // Validated tags are at most 64 x (255 + 1024) bytes: unreachable
+            // from the store, but an error rather than a panic all the same.
+            name: self.name.to_string(),
+            key: pairs.first().map_or("", |(k, _)| k).chars().take(64).collect(),
+            reason: "the tag set's keys and values add up to 4 GiB or more",
+        })
     }
 
     /// Updates the aggregate and keeps a sample: the `record_metric` path.
     /// The value has been validated by the caller.
     #[inline]
     pub(crate) fn record_entry(&self, entry: &TagEntry, value: f64, at: Option<i64>) {
-        entry.aggregate.apply(value);
+        entry.aggregate().apply(value);
         match at {
             // An explicit timestamp may be old: expire relative to now.
             Some(ts) => self.push_sample(
                 Sample {
                     ts,
                     value,
-                    tags: entry.id,
+                    tags: entry.id(),
                 },
                 self.shared.retention_cutoff(),
             ),
-            None => self.push_now(entry.id, value),
+            None => self.push_now(entry.id(), value),
         }
     }
 
@@ -307,7 +320,7 @@ impl MetricSeries {
     /// methods. The value has been validated by the caller.
     #[inline]
     pub(crate) fn update_entry(&self, entry: &TagEntry, update: Update) {
-        let kept = match (update, &entry.aggregate) {
+        let kept = match (update, entry.aggregate()) {
             (Update::Count(n), Aggregate::Counter(c)) => {
                 c.add(n);
                 n as f64
@@ -320,7 +333,7 @@ impl MetricSeries {
             (Update::Count(_), _) => return,
         };
         if self.keeps_handle_samples() {
-            self.push_now(entry.id, kept);
+            self.push_now(entry.id(), kept);
         }
     }
 
@@ -486,7 +499,7 @@ impl MetricSeries {
     /// Every tag set seen, in creation order.
     pub fn tag_sets(&self) -> Vec<TagSet> {
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-        index.entries.iter().map(|e| e.tags.clone()).collect()
+        index.entries.iter().map(|e| e.tags().clone()).collect()
     }
 
     /// The cumulative aggregate of exactly `tags` (in any order), if that tag
@@ -514,23 +527,25 @@ impl MetricSeries {
                 // The overflow set is kept out of the hash table (so records
                 // cannot reach it), so look it up by hand.
                 let id = index.overflow?;
-                index.entries.get(id as usize).filter(|e| e.tags.equals_tags(&tags))
+                index.entries.get(id as usize).filter(|e| e.tags().equals_tags(&tags))
             })
-            .map(|e| e.aggregate.value())
+            .map(|e| e.aggregate().value())
     }
 
     /// Every tag set's cumulative aggregate, in the order the tag sets were
     /// first seen (the overflow set, if any, where the cap was reached).
     pub fn aggregates(&self) -> Vec<TagSetAggregate> {
-        let entries: Vec<Arc<TagEntry>> = {
-            let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-            index.entries.clone()
-        };
+        let entries: Vec<TagEntry> = self
+            .index
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entries
+            .clone();
         entries
             .iter()
             .map(|e| TagSetAggregate {
-                tags: e.tags.clone(),
-                value: e.aggregate.value(),
+                tags: e.tags().clone(),
+                value: e.aggregate().value(),
             })
             .collect()
     }
@@ -559,16 +574,8 @@ impl MetricSeries {
     pub fn heap_bytes(&self) -> usize {
         let ring = self.ring.heap_bytes();
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-        let entries: usize = index
-            .entries
-            .iter()
-            .map(|e| {
-                size_of::<TagEntry>()
-                    + e.aggregate.heap_bytes()
-                    + e.tags.iter().map(|(_, v)| v.len() + 32).sum::<usize>()
-            })
-            .sum();
-        ring + entries + index.table.capacity() * 5 + index.entries.capacity() * 8
+        let entries: usize = index.entries.iter().map(TagEntry::heap_bytes).sum();
+        ring + entries + index.table.allocation_size() + index.entries.capacity() * size_of::<TagEntry>()
     }
 
     /// The time of the newest retained sample.

@@ -8,12 +8,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
-use std::sync::Arc;
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::tag_block::TagBlock;
 
 /// Anything that can be passed as the tags of a sample.
 ///
@@ -114,11 +115,14 @@ impl Tags for &TagSet {
 /// An immutable, sorted set of `key=value` tags. Cloning is one atomic
 /// increment. Serializes as a JSON object (`{"k": "v"}`).
 ///
-/// Stored in one allocation: the keys and values, in key order, joined by a
-/// byte (`0xFF`) that never occurs in UTF-8 text. A tag set of a series costs
-/// its text plus 16 bytes, which keeps high-cardinality series small.
-#[derive(Clone, PartialEq, Eq, Hash, Default)]
-pub struct TagSet(Arc<[u8]>);
+/// Stored in one allocation behind an 8-byte pointer: a 16-byte header
+/// (reference count, length) and the keys and values, in key order, joined
+/// by a byte (`0xFF`) that never occurs in UTF-8 text. A series keeps each
+/// of its tag sets in the same allocation as that set's aggregate, and the
+/// tag sets it hands out (from handles, [`MetricSeries::tag_sets`](crate::MetricSeries::tag_sets),
+/// snapshots) share that allocation, keeping it alive while they live.
+#[derive(Clone)]
+pub struct TagSet(TagBlock);
 
 /// Separates keys and values inside a [`TagSet`]; never part of UTF-8 text.
 const SEP: u8 = 0xFF;
@@ -130,6 +134,35 @@ fn text(piece: &[u8]) -> &str {
     std::str::from_utf8(piece).unwrap_or("")
 }
 
+/// The stored form of sorted, unique pairs: keys and values joined by [`SEP`].
+pub(crate) fn encode_sorted_unique(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let len = pairs.iter().map(|(k, v)| k.len() + v.len() + 2).sum::<usize>();
+    let mut bytes: Vec<u8> = Vec::with_capacity(len.saturating_sub(1));
+    for &(k, v) in pairs {
+        if !bytes.is_empty() {
+            bytes.push(SEP);
+        }
+        bytes.extend_from_slice(k.as_bytes());
+        bytes.push(SEP);
+        bytes.extend_from_slice(v.as_bytes());
+    }
+    bytes
+}
+
+/// A tag set's text is 4 GiB or longer, past what a [`TagSet`] can hold.
+#[derive(Debug)]
+pub(crate) struct TagSetTooLarge(usize);
+
+impl fmt::Display for TagSetTooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "tag set of {} bytes is too large; a tag set holds under 4 GiB of keys and values",
+            self.0
+        )
+    }
+}
+
 impl TagSet {
     /// The empty tag set.
     pub fn empty() -> Self {
@@ -139,33 +172,46 @@ impl TagSet {
     /// Builds a tag set from pairs, sorting them by key. A key given twice
     /// keeps its last value. No validation is done here: the store validates
     /// tags when they are recorded.
+    ///
+    /// # Panics
+    /// When the keys and values add up to 4 GiB or more (as `Vec` panics
+    /// past its capacity). Tags the store accepts are far below that.
     pub fn from_pairs<K: AsRef<str>, V: AsRef<str>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+        match Self::try_from_pairs(pairs) {
+            Ok(set) => set,
+            Err(too_large) => panic!("{too_large}"),
+        }
+    }
+
+    fn try_from_pairs<K: AsRef<str>, V: AsRef<str>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self, TagSetTooLarge> {
         let mut map = BTreeMap::new();
         for (k, v) in pairs {
             map.insert(k.as_ref().to_owned(), v.as_ref().to_owned());
         }
-        TagSet::from_sorted_unique(map.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        let pairs: Vec<(&str, &str)> = map.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let text = encode_sorted_unique(&pairs);
+        TagBlock::plain(&text).map(TagSet).ok_or(TagSetTooLarge(text.len()))
     }
 
-    /// Builds from pairs already sorted by key with unique keys.
-    pub(crate) fn from_sorted_unique<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        let mut bytes: Vec<u8> = Vec::new();
-        for (k, v) in pairs {
-            if !bytes.is_empty() {
-                bytes.push(SEP);
-            }
-            bytes.extend_from_slice(k.as_bytes());
-            bytes.push(SEP);
-            bytes.extend_from_slice(v.as_bytes());
-        }
-        TagSet(Arc::from(bytes))
+    /// Wraps a block (plain or a series' entry).
+    pub(crate) fn from_block(block: TagBlock) -> Self {
+        TagSet(block)
+    }
+
+    /// The block holding the text.
+    #[inline]
+    pub(crate) fn block(&self) -> &TagBlock {
+        &self.0
     }
 
     /// The (key, value) pairs as bytes, in key order.
     #[inline]
     fn raw_pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        let mut pieces = (!self.0.is_empty())
-            .then(|| self.0.split(|&b| b == SEP))
+        let text = self.0.text();
+        let mut pieces = (!text.is_empty())
+            .then(|| text.split(|&b| b == SEP))
             .into_iter()
             .flatten();
         std::iter::from_fn(move || Some((pieces.next()?, pieces.next()?)))
@@ -178,7 +224,7 @@ impl TagSet {
 
     /// Whether there are no tags.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.text().is_empty()
     }
 
     /// The value of `key`, if present.
@@ -218,6 +264,27 @@ impl TagSet {
         });
         let all = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
         ok && seen == all
+    }
+}
+
+impl Default for TagSet {
+    /// The empty tag set.
+    fn default() -> Self {
+        TagSet::from_pairs(std::iter::empty::<(&str, &str)>())
+    }
+}
+
+impl PartialEq for TagSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.text() == other.0.text()
+    }
+}
+
+impl Eq for TagSet {}
+
+impl Hash for TagSet {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.text().hash(state);
     }
 }
 
@@ -282,7 +349,7 @@ impl<'de> Deserialize<'de> for TagSet {
                 while let Some((k, v)) = access.next_entry::<String, String>()? {
                     pairs.push((k, v));
                 }
-                Ok(TagSet::from_pairs(pairs))
+                TagSet::try_from_pairs(pairs).map_err(serde::de::Error::custom)
             }
         }
         deserializer.deserialize_map(TagSetVisitor)

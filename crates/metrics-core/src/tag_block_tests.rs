@@ -1,0 +1,162 @@
+use std::alloc::Layout;
+use std::sync::Arc;
+
+use super::*;
+use crate::aggregate::{CounterCell, HistogramCell};
+use crate::tags::encode_sorted_unique;
+
+/// A histogram aggregate whose bucket bounds are shared with the caller:
+/// `Arc::strong_count(bounds) - 1` is the number of such aggregates alive,
+/// which is how these tests count drops.
+fn histogram(bounds: &Arc<[f64]>) -> Aggregate {
+    Aggregate::Histogram(Box::new(HistogramCell::new(Arc::clone(bounds))))
+}
+
+fn counter_total(block: &TagBlock) -> Option<u64> {
+    match block.aggregate()? {
+        Aggregate::Counter(c) => Some(c.total_u64()),
+        _ => None,
+    }
+}
+
+#[test]
+fn the_entry_header_offset_is_where_layout_puts_the_header() {
+    let (_, offset) = Layout::new::<Aggregate>().extend(Layout::new::<Header>()).unwrap();
+    assert_eq!(offset, ENTRY_HEADER_OFFSET);
+    assert_eq!(size_of::<Header>(), 16);
+    assert_eq!(size_of::<TagBlock>(), 8);
+    assert_eq!(size_of::<Option<TagEntry>>(), 8, "an empty slot costs no extra word");
+}
+
+#[test]
+fn a_plain_block_holds_its_text_behind_a_16_byte_header() {
+    let block = TagBlock::plain(b"kind\xffuser").unwrap();
+    assert_eq!(block.text(), b"kind\xffuser");
+    assert!(block.aggregate().is_none());
+    assert_eq!(block.heap_bytes(), 16 + 16, "9 bytes of text padded to 16");
+    let empty = TagBlock::plain(b"").unwrap();
+    assert_eq!(empty.text(), b"");
+    assert_eq!(empty.heap_bytes(), 16);
+}
+
+#[test]
+fn an_entry_block_holds_text_id_and_aggregate_in_one_allocation() {
+    let text = encode_sorted_unique(&[("kind", "user"), ("route", "/api")]);
+    let entry = TagEntry::new(&text, 7, Aggregate::Counter(CounterCell::default())).unwrap();
+    assert_eq!(entry.id(), 7);
+    assert_eq!(
+        entry.tags().iter().collect::<Vec<_>>(),
+        vec![("kind", "user"), ("route", "/api")]
+    );
+    assert_eq!(
+        entry.tags().block().heap_bytes(),
+        (ENTRY_HEADER_OFFSET + 16 + text.len()).next_multiple_of(8)
+    );
+    if let Aggregate::Counter(c) = entry.aggregate() {
+        c.add(3);
+    }
+    // A tag set cloned out of the entry is the same block.
+    let tags = entry.tags().clone();
+    assert_eq!(counter_total(tags.block()), Some(3));
+    assert_eq!(tags, crate::TagSet::from_pairs([("route", "/api"), ("kind", "user")]));
+}
+
+#[test]
+fn ids_saturate_below_the_plain_marker_and_stay_entries() {
+    let bounds: Arc<[f64]> = Arc::from([1.0, 2.0]);
+    let entry = TagEntry::new(b"", u32::MAX, histogram(&bounds)).unwrap();
+    assert_eq!(entry.id(), u32::MAX - 1);
+    assert!(entry.tags().block().aggregate().is_some());
+    assert_eq!(Arc::strong_count(&bounds), 2);
+    drop(entry);
+    assert_eq!(
+        Arc::strong_count(&bounds),
+        1,
+        "the aggregate was dropped with the entry"
+    );
+}
+
+#[test]
+fn the_aggregate_is_dropped_once_by_the_last_reference_in_any_order() {
+    let bounds: Arc<[f64]> = Arc::from([1.0]);
+    // Entry first, then its clones.
+    let entry = TagEntry::new(b"a\xff1", 0, histogram(&bounds)).unwrap();
+    let copy = entry.clone();
+    let tags = entry.tags().clone();
+    assert_eq!(Arc::strong_count(&bounds), 2, "clones share one aggregate");
+    drop(entry);
+    drop(copy);
+    assert_eq!(Arc::strong_count(&bounds), 2, "a tag set clone keeps the block alive");
+    if let Some(Aggregate::Histogram(h)) = tags.block().aggregate() {
+        h.record(0.5);
+        assert_eq!(h.snapshot().count, 1);
+    } else {
+        panic!("an entry's tag set lost its aggregate");
+    }
+    drop(tags);
+    assert_eq!(Arc::strong_count(&bounds), 1);
+
+    // Tag set clones first, the entry last.
+    let entry = TagEntry::new(b"", 1, histogram(&bounds)).unwrap();
+    let clones: Vec<_> = (0..5).map(|_| entry.tags().clone()).collect();
+    drop(clones);
+    assert_eq!(Arc::strong_count(&bounds), 2);
+    drop(entry);
+    assert_eq!(Arc::strong_count(&bounds), 1);
+}
+
+#[test]
+fn a_plain_block_never_drops_an_aggregate() {
+    // A plain block dropped last must not read an aggregate that is not
+    // there: build many, clone and drop them, alongside entries.
+    let bounds: Arc<[f64]> = Arc::from([1.0]);
+    let entries: Vec<_> = (0..10)
+        .map(|i| TagEntry::new(format!("k\u{ff}{i}").as_bytes(), i, histogram(&bounds)).unwrap())
+        .collect();
+    for i in 0..100 {
+        let plain = TagBlock::plain(format!("k{i}").as_bytes()).unwrap();
+        let again = plain.clone();
+        drop(plain);
+        assert_eq!(again.text(), format!("k{i}").as_bytes());
+    }
+    assert_eq!(Arc::strong_count(&bounds), 11);
+    drop(entries);
+    assert_eq!(Arc::strong_count(&bounds), 1);
+}
+
+#[test]
+fn clones_and_drops_racing_on_threads_free_exactly_once() {
+    let bounds: Arc<[f64]> = Arc::from([1.0]);
+    let counter = TagEntry::new(b"k\xffv", 0, Aggregate::Counter(CounterCell::default())).unwrap();
+    let histogram_entry = TagEntry::new(b"k\xffw", 1, histogram(&bounds)).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            let counter = counter.clone();
+            let histogram_entry = histogram_entry.clone();
+            s.spawn(move || {
+                for _ in 0..10_000 {
+                    let c = counter.clone();
+                    let t = histogram_entry.tags().clone();
+                    if let Aggregate::Counter(cell) = c.aggregate() {
+                        cell.add(1);
+                    }
+                    drop(t);
+                }
+            });
+        }
+    });
+    assert_eq!(counter_total(counter.tags().block()), Some(40_000));
+    assert_eq!(Arc::strong_count(&bounds), 2);
+    drop(histogram_entry);
+    assert_eq!(Arc::strong_count(&bounds), 1);
+}
+
+#[test]
+fn debug_shows_id_tags_and_aggregate() {
+    let entry = TagEntry::new(b"a\xff1", 4, Aggregate::Counter(CounterCell::default())).unwrap();
+    let shown = format!("{entry:?}");
+    assert!(
+        shown.contains("id: 4") && shown.contains("\"a\": \"1\"") && shown.contains("Counter"),
+        "{shown}"
+    );
+}
