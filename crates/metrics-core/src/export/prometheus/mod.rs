@@ -26,7 +26,7 @@ mod text;
 pub use names::{family_names, sanitize_label_name, sanitize_metric_name};
 
 use families::{Family, Kind, MergedPoints, Point, build_families, merged_points};
-use text::{PointWriter, escape_help, push_float, push_raw_tag_pairs, push_sample};
+use text::{PointWriter, escape_help, push_raw_tag_pairs, push_sample, push_sample_value};
 
 use crate::snapshot::{AggregateValue, SeriesSnapshot, Snapshot};
 
@@ -174,9 +174,7 @@ fn write_direct(
                     }
                     out.push(b'}');
                 }
-                out.push(b' ');
-                push_float(*v, out);
-                out.push(b'\n');
+                push_sample_value(*v, out);
             }
             AggregateValue::Histogram(h) => {
                 labels.clear();

@@ -15,6 +15,18 @@ const fn needs_escape(b: u8) -> bool {
     matches!(b, b'\\' | b'"' | b'\n')
 }
 
+/// Per byte: whether it ends a run of a stored tag value: the separator, or a
+/// byte to escape.
+const VALUE_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = b as u8 == TAG_SEPARATOR || needs_escape(b as u8);
+        b += 1;
+    }
+    t
+};
+
 /// Per byte: whether it may appear in a label name after the first byte.
 const LABEL_CHAR: [bool; 256] = {
     let mut t = [false; 256];
@@ -70,10 +82,10 @@ const DIGIT_PAIRS: &[u8; 200] = b"\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
 
-/// Appends the decimal digits of `n`.
-pub(super) fn push_u64(mut n: u64, out: &mut Vec<u8>) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
+/// Writes the decimal digits of `n` so they end at `buf[end]` (exclusive);
+/// returns where they start. `buf[..end]` must hold 20 bytes.
+fn digits_before(mut n: u64, buf: &mut [u8; 32], end: usize) -> usize {
+    let mut i = end;
     while n >= 100 {
         let pair = (n % 100) as usize * 2;
         n /= 100;
@@ -88,23 +100,45 @@ pub(super) fn push_u64(mut n: u64, out: &mut Vec<u8>) {
         i -= 1;
         buf[i] = b'0' + n as u8;
     }
-    out.extend_from_slice(&buf[i..]);
+    i
 }
 
 /// Writes a float the way Prometheus clients do (`+Inf`, `NaN`, `1.0`):
 /// whole numbers below 10¹⁵ as digits and `.0`, everything else as Rust's
 /// shortest round-trip form.
 pub(super) fn push_float(v: f64, out: &mut Vec<u8>) {
+    push_float_between(b"", v, b"", out);
+}
+
+/// Writes ` value\n`, the end of a sample line.
+pub(super) fn push_sample_value(v: f64, out: &mut Vec<u8>) {
+    push_float_between(b" ", v, b"\n", out);
+}
+
+/// Writes `before`, `v` as [`push_float`] does, then `after` (each at most
+/// two bytes); whole numbers go out in one copy.
+#[inline(always)]
+fn push_float_between(before: &[u8], v: f64, after: &[u8], out: &mut Vec<u8>) {
     // `as` saturates and maps NaN to 0, so the round trip only holds for
     // whole numbers in range (and -0.0, written as `0.0` like `0.0`).
     let whole = v as i64;
     if whole as f64 == v && whole.unsigned_abs() < 1_000_000_000_000_000 {
+        let mut buf = [0u8; 32];
+        let end = 32 - after.len();
+        buf[end..].copy_from_slice(after);
+        buf[end - 2..end].copy_from_slice(b".0");
+        let mut start = digits_before(whole.unsigned_abs(), &mut buf, end - 2);
         if whole < 0 {
-            out.push(b'-');
+            start -= 1;
+            buf[start] = b'-';
         }
-        push_u64(whole.unsigned_abs(), out);
-        out.extend_from_slice(b".0");
-    } else if v.is_nan() {
+        start -= before.len();
+        buf[start..start + before.len()].copy_from_slice(before);
+        out.extend_from_slice(&buf[start..]);
+        return;
+    }
+    out.extend_from_slice(before);
+    if v.is_nan() {
         out.extend_from_slice(b"NaN");
     } else if v.is_infinite() {
         out.extend_from_slice(if v > 0.0 { b"+Inf" } else { b"-Inf" });
@@ -112,6 +146,7 @@ pub(super) fn push_float(v: f64, out: &mut Vec<u8>) {
         // Writing into a Vec cannot fail.
         let _ = write!(out, "{v}");
     }
+    out.extend_from_slice(after);
 }
 
 /// Writes `name suffix{labels,extra} value\n`; `labels` are rendered pairs
@@ -140,9 +175,7 @@ pub(super) fn push_sample(
         }
         out.push(b'}');
     }
-    out.push(b' ');
-    push_float(v, out);
-    out.push(b'\n');
+    push_sample_value(v, out);
 }
 
 pub(super) struct PointWriter<'a> {
@@ -220,22 +253,27 @@ pub(super) fn push_raw_tag_pairs(raw: &[u8], histogram: bool, out: &mut Vec<u8>)
         out.extend_from_slice(key);
         out.extend_from_slice(b"=\"");
         // The value runs to the next separator, escaped in runs.
-        let mut start = 0;
-        let mut end = value_and_rest.len();
-        for (i, &b) in value_and_rest.iter().enumerate() {
-            if b == TAG_SEPARATOR {
-                end = i;
-                break;
-            }
-            if needs_escape(b) {
-                out.extend_from_slice(&value_and_rest[start..i]);
-                out.extend_from_slice(escaped(b));
-                start = i + 1;
+        let mut value = value_and_rest;
+        loop {
+            let run = value
+                .iter()
+                .position(|&b| VALUE_STOP[usize::from(b)])
+                .unwrap_or(value.len());
+            out.extend_from_slice(&value[..run]);
+            match value.get(run) {
+                Some(&b) if b != TAG_SEPARATOR => {
+                    out.extend_from_slice(escaped(b));
+                    value = &value[run + 1..];
+                }
+                _ => {
+                    value = &value[run..];
+                    break;
+                }
             }
         }
-        out.extend_from_slice(&value_and_rest[start..end]);
         out.push(b'"');
-        rest = value_and_rest.get(end + 1..).unwrap_or_default();
+        // `value` is empty or starts at the separator before the next key.
+        rest = value.get(1..).unwrap_or_default();
     }
     true
 }
@@ -273,9 +311,9 @@ mod tests {
             assert_eq!(float(v), want, "{v:?}");
         }
         for n in [0u64, 9, 10, 99, 100, 101, 12345, u64::MAX] {
-            let mut out = Vec::new();
-            push_u64(n, &mut out);
-            assert_eq!(out, n.to_string().as_bytes());
+            let mut buf = [0u8; 32];
+            let start = digits_before(n, &mut buf, 32);
+            assert_eq!(&buf[start..], n.to_string().as_bytes());
         }
     }
 
