@@ -112,11 +112,7 @@ pub fn encode(snapshot: &Snapshot, format: TextFormat) -> Exposition {
             Kind::Gauge => b" gauge\n",
             Kind::Histogram => b" histogram\n",
         });
-        let writer = PointWriter {
-            name: sample_name,
-            bounds: &f.bounds,
-            format,
-        };
+        let writer = PointWriter::new(sample_name, &f.bounds, format);
         let samples_start = out.len();
         let direct = match f.members[..] {
             [only] => write_direct(&snapshot.series[only], f.kind, &writer, &mut labels, &mut out),

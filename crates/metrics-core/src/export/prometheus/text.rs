@@ -178,13 +178,27 @@ pub(super) fn push_sample(
     push_sample_value(v, out);
 }
 
+/// Writes the samples of one family.
 pub(super) struct PointWriter<'a> {
     pub(super) name: &'a str,
-    pub(super) bounds: &'a [f64],
-    pub(super) format: TextFormat,
+    /// The histogram bounds as `le` label values, rendered once per family.
+    bounds: Vec<Vec<u8>>,
+    format: TextFormat,
 }
 
-impl PointWriter<'_> {
+impl<'a> PointWriter<'a> {
+    pub(super) fn new(name: &'a str, bounds: &[f64], format: TextFormat) -> Self {
+        let bounds = bounds
+            .iter()
+            .map(|&b| {
+                let mut le = Vec::new();
+                push_float(b, &mut le);
+                le
+            })
+            .collect();
+        PointWriter { name, bounds, format }
+    }
+
     pub(super) fn histogram(
         &self,
         out: &mut Vec<u8>,
@@ -194,11 +208,8 @@ impl PointWriter<'_> {
         sum: f64,
         negative: bool,
     ) {
-        let mut le = Vec::new();
-        for (bound, c) in self.bounds.iter().zip(cumulative) {
-            le.clear();
-            push_float(*bound, &mut le);
-            push_sample(out, self.name, "_bucket", labels, Some(("le", &le)), c as f64);
+        for (le, c) in self.bounds.iter().zip(cumulative) {
+            push_sample(out, self.name, "_bucket", labels, Some(("le", le)), c as f64);
         }
         push_sample(out, self.name, "_bucket", labels, Some(("le", b"+Inf")), count as f64);
         // OpenMetrics forbids `_sum` when observations can be negative.
