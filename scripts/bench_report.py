@@ -234,7 +234,7 @@ def instruction_tables(lines, skipped):
         if len(parts) == 4 and parts[0] == "instructions" and parts[3].lstrip("-").isdigit():
             counts.setdefault(parts[1], {})[parts[2]] = int(parts[3])
     out.append("Instructions retired per operation at 1 thread, counted by callgrind (the same inputs as above; "
-               "scenario 7 counts one whole encode of 10,000 series). Unlike times, these repeat exactly from run "
+               "scenario 7 counts one whole encode of the 10,000 or 100,000 series its name gives). Unlike times, these repeat exactly from run "
                "to run on a busy machine; they do not show contention, cache misses or the cost of a clock read "
                "(a vDSO call counts its instructions only).\n")
     out.append("| scenario | library | instructions / op | ours / lib |")

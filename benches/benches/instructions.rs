@@ -83,6 +83,7 @@ const PAIRS: &[(&str, &[&str])] = &[
         "s7_encode_10000",
         &["ours", "measured", "prometheus", "prometheus_client", "metrics"],
     ),
+    ("s7_encode_100000", &["ours", "prometheus_client"]),
 ];
 
 const INPUTS: usize = 4096;
@@ -170,6 +171,7 @@ fn op(scenario: &str, library: &str) -> Option<Op> {
             })
         }
         ("s7_encode_10000", lib) => encode(lib, 10_000)?,
+        ("s7_encode_100000", lib) => encode(lib, 100_000)?,
         _ => return None,
     };
     Some(op)

@@ -309,7 +309,7 @@ mod tests {
         let c = crate::MetricsCollector::default();
         c.increment_counter("requests_total", &[("kind", "user")], 1).unwrap();
         let series = c.get_metric_series("requests_total").unwrap();
-        let entry = series.with_entry(&&[("kind", "user")], Arc::clone).unwrap();
+        let entry = series.with_entry(&&[("kind", "user")], TagEntry::clone).unwrap();
         let key = b"requests_total\xFFkind\xFFuser".to_vec().into_boxed_slice();
         let slot = Slot {
             collector: 7,

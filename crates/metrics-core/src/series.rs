@@ -535,13 +535,12 @@ impl MetricSeries {
     /// Every tag set's cumulative aggregate, in the order the tag sets were
     /// first seen (the overflow set, if any, where the cap was reached).
     pub fn aggregates(&self) -> Vec<TagSetAggregate> {
-        let entries: Vec<TagEntry> = self
-            .index
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
+        // Copied under the read lock: records of known tag sets do not take
+        // it for writing, and this saves a reference-count round trip per
+        // tag set.
+        let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
+        index
             .entries
-            .clone();
-        entries
             .iter()
             .map(|e| TagSetAggregate {
                 tags: e.tags().clone(),

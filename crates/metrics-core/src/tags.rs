@@ -127,6 +127,9 @@ pub struct TagSet(TagBlock);
 /// Separates keys and values inside a [`TagSet`]; never part of UTF-8 text.
 const SEP: u8 = 0xFF;
 
+/// The separator as seen by readers of [`TagSet::as_bytes`].
+pub(crate) const TAG_SEPARATOR: u8 = SEP;
+
 /// Text of a piece. Every piece was a `&str` when the set was built and the
 /// separator never occurs inside UTF-8, so this never falls back.
 #[inline]
@@ -204,6 +207,13 @@ impl TagSet {
     #[inline]
     pub(crate) fn block(&self) -> &TagBlock {
         &self.0
+    }
+
+    /// The stored bytes: `key SEP value SEP key SEP value…` in key order
+    /// (empty for the empty set); for writers that copy pairs in runs.
+    #[inline]
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.0.text()
     }
 
     /// The (key, value) pairs as bytes, in key order.

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::NameConflict;
-use super::names::{family_names, is_clean_label, sanitize_label_name};
+use super::names::{family_names, sanitize_label_name};
 use super::text::push_label_pairs;
 use crate::snapshot::{AggregateValue, HistogramSnapshot, SeriesSnapshot, Snapshot};
 use crate::tags::TagSet;
@@ -37,19 +37,14 @@ pub(super) struct Family {
     pub(super) om_name: String,
     pub(super) help: String,
     pub(super) bounds: Vec<f64>,
-    /// Indices into the snapshot's series.
+    /// Indices into the snapshot's series. A family of one series whose tag
+    /// keys are already label names is written straight from the snapshot;
+    /// any other family goes through [`merged_points`].
     pub(super) members: Vec<usize>,
-    pub(super) points: Points,
 }
 
-#[derive(Debug)]
-pub(super) enum Points {
-    /// One series whose tag keys are already valid label names: its
-    /// aggregates are written as they are, with no merging or copying.
-    Direct(usize),
-    /// Rendered label pairs (without braces) → merged point.
-    Merged(BTreeMap<String, Point>),
-}
+/// Rendered label pairs (without braces) → merged point.
+pub(super) type MergedPoints = BTreeMap<Vec<u8>, Point>;
 
 fn point_of(value: &AggregateValue) -> Point {
     match value {
@@ -67,7 +62,7 @@ fn kind_of(ty: MetricType) -> Kind {
     }
 }
 
-fn render_labels(tags: &TagSet, histogram: bool) -> String {
+fn render_labels(tags: &TagSet, histogram: bool) -> Vec<u8> {
     let mut pairs: Vec<(String, &str)> = tags
         .iter()
         .map(|(k, v)| (sanitize_label_name(k, histogram), v))
@@ -82,7 +77,7 @@ fn render_labels(tags: &TagSet, histogram: bool) -> String {
             n += 1;
         }
     }
-    let mut out = String::new();
+    let mut out = Vec::new();
     push_label_pairs(pairs.iter().map(|(k, v)| (k.as_str(), *v)), &mut out);
     out
 }
@@ -142,14 +137,17 @@ pub(super) fn build_families(snapshot: &Snapshot) -> (Vec<Family>, Vec<NameConfl
     for (series_index, s) in snapshot.series.iter().enumerate() {
         let kind = kind_of(s.metric_type);
         let (prom_name, om_name) = family_names(&s.name, s.metric_type);
-        let bounds: Vec<f64> = s
-            .aggregates
-            .iter()
-            .find_map(|a| match &a.value {
-                AggregateValue::Histogram(h) => Some(h.buckets.iter().map(|b| b.le).collect()),
-                _ => None,
-            })
-            .unwrap_or_default();
+        let bounds: Vec<f64> = match kind {
+            Kind::Histogram => s
+                .aggregates
+                .iter()
+                .find_map(|a| match &a.value {
+                    AggregateValue::Histogram(h) => Some(h.buckets.iter().map(|b| b.le).collect()),
+                    _ => None,
+                })
+                .unwrap_or_default(),
+            Kind::Counter | Kind::Gauge => Vec::new(),
+        };
         let idx = match claimed.get(&om_name).copied() {
             Some(i)
                 if families[i].kind == kind && families[i].om_name == om_name && families[i].prom_name == prom_name =>
@@ -193,47 +191,43 @@ pub(super) fn build_families(snapshot: &Snapshot) -> (Vec<Family>, Vec<NameConfl
                     help: s.description.clone().unwrap_or_else(|| default_help(s)),
                     bounds,
                     members: Vec::new(),
-                    points: Points::Merged(BTreeMap::new()),
                 });
                 i
             }
         };
         families[idx].members.push(series_index);
     }
-    for family in &mut families {
-        let histogram = family.kind == Kind::Histogram;
-        if let [only] = family.members[..] {
-            let clean = snapshot.series[only]
-                .aggregates
-                .iter()
-                .all(|a| a.tags.keys().all(|k| is_clean_label(k, histogram)));
-            if clean {
-                family.points = Points::Direct(only);
-                continue;
-            }
-        }
-        let mut points = BTreeMap::new();
-        for &m in &family.members {
-            let s = &snapshot.series[m];
-            for agg in &s.aggregates {
-                let labels = render_labels(&agg.tags, histogram);
-                match points.get_mut(&labels) {
-                    None => {
-                        points.insert(labels, point_of(&agg.value));
-                    }
-                    Some(old) => {
-                        if !merge_point(old, point_of(&agg.value)) {
-                            conflicts.push(NameConflict {
-                                series: s.name.clone(),
-                                family: family.prom_name.clone(),
-                                reason: format!("gauge with labels {{{labels}}} is already exposed by another series"),
-                            });
-                        }
+    (families, conflicts)
+}
+
+/// The points of `family` keyed by rendered labels, summing the series that
+/// map to one label set; a gauge label set exposed twice is kept once and
+/// reported in `conflicts`.
+pub(super) fn merged_points(snapshot: &Snapshot, family: &Family, conflicts: &mut Vec<NameConflict>) -> MergedPoints {
+    let histogram = family.kind == Kind::Histogram;
+    let mut points = MergedPoints::new();
+    for &m in &family.members {
+        let s = &snapshot.series[m];
+        for agg in &s.aggregates {
+            let labels = render_labels(&agg.tags, histogram);
+            match points.get_mut(&labels) {
+                None => {
+                    points.insert(labels, point_of(&agg.value));
+                }
+                Some(old) => {
+                    if !merge_point(old, point_of(&agg.value)) {
+                        conflicts.push(NameConflict {
+                            series: s.name.clone(),
+                            family: family.prom_name.clone(),
+                            reason: format!(
+                                "gauge with labels {{{}}} is already exposed by another series",
+                                String::from_utf8_lossy(&labels)
+                            ),
+                        });
                     }
                 }
             }
         }
-        family.points = Points::Merged(points);
     }
-    (families, conflicts)
+    points
 }

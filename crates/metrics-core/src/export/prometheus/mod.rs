@@ -25,10 +25,10 @@ mod text;
 
 pub use names::{family_names, sanitize_label_name, sanitize_metric_name};
 
-use families::{Kind, Point, Points, build_families};
-use text::{PointWriter, escape_help, push_label_pairs, push_sample};
+use families::{Family, Kind, MergedPoints, Point, build_families, merged_points};
+use text::{PointWriter, escape_help, push_raw_tag_pairs, push_sample, push_sample_value};
 
-use crate::snapshot::{AggregateValue, Snapshot};
+use crate::snapshot::{AggregateValue, SeriesSnapshot, Snapshot};
 
 /// Which text format to produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -93,70 +93,117 @@ pub struct Exposition {
 /// # Ok::<(), metrics_core::MetricsError>(())
 /// ```
 pub fn encode(snapshot: &Snapshot, format: TextFormat) -> Exposition {
-    let (families, conflicts) = build_families(snapshot);
-    let points: usize = snapshot.series.iter().map(|s| s.aggregates.len()).sum();
-    let mut out = String::with_capacity(families.len() * 96 + points * 64);
-    let mut labels = String::new();
+    let (families, mut conflicts) = build_families(snapshot);
+    let mut out = Vec::with_capacity(estimated_len(snapshot, &families));
+    let mut labels = Vec::new();
     for f in &families {
         let (type_name, sample_name) = match (format, f.kind) {
             (TextFormat::OpenMetrics, Kind::Counter) => (&f.om_name, &f.prom_name),
             _ => (&f.prom_name, &f.prom_name),
         };
-        out.push_str("# HELP ");
-        out.push_str(type_name);
-        out.push(' ');
+        out.extend_from_slice(b"# HELP ");
+        out.extend_from_slice(type_name.as_bytes());
+        out.push(b' ');
         escape_help(&f.help, &mut out);
-        out.push_str("\n# TYPE ");
-        out.push_str(type_name);
-        out.push_str(match f.kind {
-            Kind::Counter => " counter\n",
-            Kind::Gauge => " gauge\n",
-            Kind::Histogram => " histogram\n",
+        out.extend_from_slice(b"\n# TYPE ");
+        out.extend_from_slice(type_name.as_bytes());
+        out.extend_from_slice(match f.kind {
+            Kind::Counter => b" counter\n",
+            Kind::Gauge => b" gauge\n",
+            Kind::Histogram => b" histogram\n",
         });
-        let writer = PointWriter {
-            name: sample_name,
-            bounds: &f.bounds,
-            format,
+        let writer = PointWriter::new(sample_name, &f.bounds, format);
+        let samples_start = out.len();
+        let direct = match f.members[..] {
+            [only] => write_direct(&snapshot.series[only], f.kind, &writer, &mut labels, &mut out),
+            _ => false,
         };
-        match &f.points {
-            Points::Direct(i) => {
-                for agg in &snapshot.series[*i].aggregates {
-                    labels.clear();
-                    push_label_pairs(agg.tags.iter(), &mut labels);
-                    match &agg.value {
-                        AggregateValue::Counter { total: v } | AggregateValue::Gauge { value: v } => {
-                            push_sample(&mut out, sample_name, "", &labels, None, *v);
-                        }
-                        AggregateValue::Histogram(h) => writer.histogram(
-                            &mut out,
-                            &labels,
-                            h.buckets.iter().map(|b| b.count),
-                            h.count,
-                            h.sum,
-                            h.count > 0 && h.min < 0.0,
-                        ),
-                    }
-                }
-            }
-            Points::Merged(points) => {
-                for (labels, point) in points {
-                    match point {
-                        Point::Counter(v) | Point::Gauge(v) => push_sample(&mut out, sample_name, "", labels, None, *v),
-                        Point::Histogram {
-                            buckets,
-                            count,
-                            sum,
-                            negative,
-                        } => writer.histogram(&mut out, labels, buckets.iter().copied(), *count, *sum, *negative),
-                    }
-                }
-            }
+        if !direct {
+            out.truncate(samples_start);
+            write_merged(&merged_points(snapshot, f, &mut conflicts), &writer, &mut out);
         }
     }
     if format == TextFormat::OpenMetrics {
-        out.push_str("# EOF\n");
+        out.extend_from_slice(b"# EOF\n");
     }
-    Exposition { text: out, conflicts }
+    // Every piece written was a `&str` or ASCII, so this never falls back.
+    let text = String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    Exposition { text, conflicts }
+}
+
+/// A little more than the text usually takes, so the buffer grows once.
+fn estimated_len(snapshot: &Snapshot, families: &[Family]) -> usize {
+    families
+        .iter()
+        .map(|f| {
+            let points: usize = f.members.iter().map(|&m| snapshot.series[m].aggregates.len()).sum();
+            let lines = match f.kind {
+                Kind::Histogram => f.bounds.len() + 3,
+                Kind::Counter | Kind::Gauge => 1,
+            };
+            2 * f.prom_name.len() + f.help.len() + 32 + points * lines * (f.prom_name.len() + 48)
+        })
+        .sum::<usize>()
+        + 8
+}
+
+/// Writes the aggregates of a family's only series as they are: labels are
+/// copied from the stored tag sets, with no merging, sorting or renaming.
+/// False (with `out` partly written) when a tag key would need sanitizing.
+fn write_direct(
+    series: &SeriesSnapshot,
+    kind: Kind,
+    writer: &PointWriter<'_>,
+    labels: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> bool {
+    let histogram = kind == Kind::Histogram;
+    for agg in &series.aggregates {
+        let raw = agg.tags.as_bytes();
+        match &agg.value {
+            AggregateValue::Counter { total: v } | AggregateValue::Gauge { value: v } => {
+                out.extend_from_slice(writer.name.as_bytes());
+                if !raw.is_empty() {
+                    out.push(b'{');
+                    if !push_raw_tag_pairs(raw, histogram, out) {
+                        return false;
+                    }
+                    out.push(b'}');
+                }
+                push_sample_value(*v, out);
+            }
+            AggregateValue::Histogram(h) => {
+                labels.clear();
+                if !push_raw_tag_pairs(raw, histogram, labels) {
+                    return false;
+                }
+                writer.histogram(
+                    out,
+                    labels,
+                    h.buckets.iter().map(|b| b.count),
+                    h.count,
+                    h.sum,
+                    h.count > 0 && h.min < 0.0,
+                );
+            }
+        }
+    }
+    true
+}
+
+/// Writes merged points in label order.
+fn write_merged(points: &MergedPoints, writer: &PointWriter<'_>, out: &mut Vec<u8>) {
+    for (labels, point) in points {
+        match point {
+            Point::Counter(v) | Point::Gauge(v) => push_sample(out, writer.name, "", labels, None, *v),
+            Point::Histogram {
+                buckets,
+                count,
+                sum,
+                negative,
+            } => writer.histogram(out, labels, buckets.iter().copied(), *count, *sum, *negative),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -256,6 +303,26 @@ mod tests {
         let e = encode(&c.aggregate_snapshot(), TextFormat::OpenMetrics);
         assert_eq!(e.conflicts.len(), 1);
         assert_eq!(e.conflicts[0].series, "n_total");
+    }
+
+    #[test]
+    fn a_series_with_keys_to_sanitize_is_written_once_merged_and_sorted() {
+        // The first tag sets could be copied as they are; a later key needs
+        // renaming, so the whole series goes through merging instead.
+        let c = MetricsCollector::default();
+        for (tags, n) in [
+            (&[("z", "1")][..], 1.0),
+            (&[("a", "q\"")][..], 2.0),
+            (&[("b.c", "2")][..], 3.0),
+            (&[("b_c", "2")][..], 4.0),
+        ] {
+            c.record_metric("x", n, tags, MetricType::Counter).unwrap();
+        }
+        let expected = "# HELP x_total The counter x.\n# TYPE x_total counter\n\
+            x_total{a=\"q\\\"\"} 2.0\n\
+            x_total{b_c=\"2\"} 7.0\n\
+            x_total{z=\"1\"} 1.0\n";
+        assert_eq!(text(&c, TextFormat::Prometheus), expected);
     }
 
     #[test]

@@ -62,12 +62,3 @@ pub fn family_names(name: &str, ty: MetricType) -> (String, String) {
         _ => (base.clone(), base),
     }
 }
-
-/// Whether `key` is a label name as it is (no sanitizing, no reserved name).
-pub(super) fn is_clean_label(key: &str, histogram: bool) -> bool {
-    let mut chars = key.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !key.starts_with("__")
-        && !(histogram && key == "le")
-}
