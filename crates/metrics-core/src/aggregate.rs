@@ -83,8 +83,10 @@ struct CounterExt {
 }
 
 impl CounterCell {
-    /// One load, one compare-and-swap while uncontended; everything else
-    /// is out of line so that the inlined path needs no spilled registers.
+    /// While uncontended: one load and one compare-and-swap, whose failure
+    /// is how a collision with another thread is noticed (as in
+    /// `LongAdder`). A plain `fetch_add` cannot notice one; the price is
+    /// the load of the current value before the locked instruction.
     #[inline]
     pub(crate) fn add(&self, n: u64) {
         if !self.ext.load(Relaxed).is_null() {
@@ -96,9 +98,10 @@ impl CounterCell {
     #[inline]
     fn add_to_base(&self, n: u64) {
         let cur = self.base.load(Relaxed);
+        // Strong: a spurious failure would spread an uncontended counter.
         if self
             .base
-            .compare_exchange_weak(cur, cur.wrapping_add(n), Relaxed, Relaxed)
+            .compare_exchange(cur, cur.wrapping_add(n), Relaxed, Relaxed)
             .is_err()
         {
             self.add_contended(n);
@@ -106,7 +109,7 @@ impl CounterCell {
     }
 
     /// `add` once the extension exists: into the cells if there are any.
-    #[inline(never)]
+    #[inline]
     fn add_extended(&self, n: u64) {
         match self.ext().and_then(|e| e.cells.get()) {
             Some(cells) => Self::add_to_cells(cells, n),
