@@ -50,7 +50,21 @@ struct Store {
 }
 
 impl Store {
+    /// Counts `n` in bucket `index`: one bounds check when the bucket is
+    /// inside the current span (the common case), else the span grows.
+    #[inline]
     fn add(&mut self, index: i32, n: u64) {
+        let pos = usize::try_from(i64::from(index) - i64::from(self.offset));
+        if let Some(c) = pos.ok().and_then(|p| self.counts.get_mut(p)) {
+            *c += n;
+            self.total += n;
+            return;
+        }
+        self.add_outside(index, n);
+    }
+
+    #[cold]
+    fn add_outside(&mut self, index: i32, n: u64) {
         let mut index = index;
         self.total += n;
         if self.counts.is_empty() {
