@@ -7,12 +7,14 @@
 //! and histograms shards): from then on a push appends to its own slot's
 //! buffer, and every [`BATCH`] samples the buffer is merged into the ring
 //! under the ring's lock — so two threads recording into one series meet on
-//! the shared lock once per batch instead of once per sample.
+//! the shared lock once per batch instead of once per sample. A full buffer
+//! that finds the ring busy keeps growing (to [`MAX_BUFFERED`]) instead of
+//! waiting for it.
 //!
 //! Every read goes through [`SampleStore::lock`], which merges every buffer
 //! first: a push that has returned is visible to every read that starts
 //! after it. The count cap and retention apply at the merge, so a series
-//! holds at most its cap plus [`BATCH`] samples per buffer.
+//! holds at most its cap plus [`MAX_BUFFERED`] samples per buffer.
 
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 
@@ -21,6 +23,9 @@ use crate::ring::{Sample, SampleRing};
 
 /// Samples a thread buffers before merging them into the ring.
 pub(crate) const BATCH: usize = 64;
+
+/// Samples a thread buffers while the ring is busy before it waits for it.
+const MAX_BUFFERED: usize = 4 * BATCH;
 
 /// One thread slot's buffer, on its own cache lines.
 #[derive(Debug, Default)]
@@ -72,6 +77,14 @@ impl SampleStore {
         buffer.push(sample);
         if buffer.len() < BATCH {
             return;
+        }
+        // Merge if the ring is free; while another thread holds it, keep
+        // buffering (up to `MAX_BUFFERED`) rather than wait for it.
+        match self.ring.try_lock() {
+            Ok(mut ring) => return ring.push_batch(&mut buffer, cutoff, max_len),
+            Err(TryLockError::Poisoned(p)) => return p.into_inner().push_batch(&mut buffer, cutoff, max_len),
+            Err(TryLockError::WouldBlock) if buffer.len() < MAX_BUFFERED => return,
+            Err(TryLockError::WouldBlock) => {}
         }
         let mut batch = std::mem::replace(&mut *buffer, Vec::with_capacity(BATCH));
         // Never wait for the ring while holding a buffer: `lock` takes them
@@ -141,6 +154,31 @@ mod tests {
         let ring = store.lock(i64::MIN, usize::MAX);
         let kept: Vec<(i64, u32)> = ring.iter().map(|s| (s.ts, s.tags)).collect();
         assert_eq!(kept, vec![(5, 1), (10, 0)]);
+    }
+
+    #[test]
+    fn a_full_buffer_keeps_growing_while_another_thread_holds_the_ring() {
+        let store = SampleStore::default();
+        let held = store.lock_ring();
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                for i in 0..3 * BATCH as i64 {
+                    store.push(s(i, 0), i64::MIN, usize::MAX);
+                }
+                done.send(()).unwrap();
+            });
+            // Pushes past a full batch must not wait for the held ring.
+            let waited = finished.recv_timeout(std::time::Duration::from_secs(30));
+            drop(held);
+            assert!(
+                waited.is_ok(),
+                "a push waited for the ring with fewer than MAX_BUFFERED samples buffered"
+            );
+        });
+        let ring = store.lock(i64::MIN, usize::MAX);
+        assert_eq!(ring.len(), 3 * BATCH);
+        assert!(ring.iter().zip(ring.iter().skip(1)).all(|(a, b)| a.ts < b.ts));
     }
 
     #[test]
