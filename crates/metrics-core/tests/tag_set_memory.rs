@@ -3,32 +3,12 @@
 //! across threads. One test only, so no other test allocates meanwhile.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
+use metrics_core::{AggregateValue, MetricsCollector, MetricsConfig};
 use std::time::Duration;
 
-use metrics_core::{AggregateValue, MetricsCollector, MetricsConfig};
-
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards every call to `System` and only counts the sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "common/live_bytes.rs"]
+mod live_bytes;
+use live_bytes::live;
 
 const SETS: usize = 50_000;
 
@@ -45,7 +25,7 @@ fn a_new_tag_set_costs_its_text_plus_a_bounded_overhead_and_is_freed_with_the_co
         .iter()
         .map(|n| "kind".len() + "user".len() + "user_name".len() + n.len() + 3)
         .sum();
-    let baseline = LIVE.load(Relaxed);
+    let baseline = live();
     let collector = MetricsCollector::new(config);
     // The thread's resolution cache goes away with the thread, so what is
     // left afterwards is the collector's alone.
@@ -54,13 +34,13 @@ fn a_new_tag_set_costs_its_text_plus_a_bounded_overhead_and_is_freed_with_the_co
             collector
                 .increment_counter("errors", &[("kind", "user"), ("user_name", "warm")], 1)
                 .unwrap();
-            let before = LIVE.load(Relaxed);
+            let before = live();
             for name in &names {
                 collector
                     .increment_counter("errors", &[("kind", "user"), ("user_name", name.as_str())], 2)
                     .unwrap();
             }
-            let held = (LIVE.load(Relaxed) - before) as usize;
+            let held = (live() - before) as usize;
             let series = collector.get_metric_series("errors").unwrap();
             (held.saturating_sub(text) / SETS, series.aggregates().len())
         })
@@ -82,7 +62,7 @@ fn a_new_tag_set_costs_its_text_plus_a_bounded_overhead_and_is_freed_with_the_co
     );
     drop(series);
     drop(collector);
-    let left = LIVE.load(Relaxed) - baseline;
+    let left = live() - baseline;
     assert!(
         left.abs() < 4096,
         "{left} bytes are still held after the collector was dropped"
