@@ -239,7 +239,7 @@ struct HistogramState {
     min: f64,
     max: f64,
     /// Non-cumulative; the last slot counts values above every bound.
-    buckets: Box<[u64]>,
+    buckets: Vec<u64>,
     sketch: QuantileSketch,
 }
 
@@ -250,9 +250,18 @@ impl HistogramState {
             sum: 0.0,
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
-            buckets: vec![0; bounds + 1].into_boxed_slice(),
+            buckets: vec![0; bounds + 1],
             sketch: QuantileSketch::default(),
         }
+    }
+
+    /// A shard's state: its bucket counts are followed by two cache lines of
+    /// spare capacity, so that the counts of shards allocated one after
+    /// another (by one thread, in one `get_or_init`) never share a line.
+    fn new_shard(bounds: usize) -> Self {
+        let mut state = Self::new(bounds);
+        state.buckets.reserve_exact(128 / size_of::<u64>());
+        state
     }
 
     #[inline]
@@ -355,7 +364,7 @@ impl HistogramCell {
         let n = self.bounds.len();
         let shards = self.shards.get_or_init(|| {
             (0..cell_count())
-                .map(|_| Shard(Mutex::new(HistogramState::new(n))))
+                .map(|_| Shard(Mutex::new(HistogramState::new_shard(n))))
                 .collect()
         });
         Self::record_sharded(shards, v, slot);
@@ -402,7 +411,7 @@ impl HistogramCell {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        let one = |s: &HistogramState| s.buckets.len() * size_of::<u64>() + s.sketch.heap_bytes();
+        let one = |s: &HistogramState| s.buckets.capacity() * size_of::<u64>() + s.sketch.heap_bytes();
         let main = one(&self.state.lock().unwrap_or_else(PoisonError::into_inner));
         let shards = self.shards.get().map_or(0, |shards| {
             shards
