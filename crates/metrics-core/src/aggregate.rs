@@ -4,16 +4,18 @@
 //! * [`CounterCell`] is a `LongAdder`: one atomic until two threads collide
 //!   on it, then one cache-line-padded cell per thread slot, summed on read.
 //! * [`GaugeCell`] is an `f64` in an atomic.
-//! * [`HistogramCell`] is a mutex around count/sum/min/max, bucket counts and
-//!   a [`QuantileSketch`] — an uncontended mutex costs one atomic, and at two
-//!   threads it beat lock-free designs on these machines.
+//! * [`HistogramCell`] is a [`SpinLock`] around count/sum/min/max, bucket
+//!   counts and a [`QuantileSketch`] — one locked instruction per
+//!   observation while uncontended, and per-thread shards once threads
+//!   collide.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 
 use crate::sketch::QuantileSketch;
 use crate::snapshot::{AggregateValue, Bucket, HistogramSnapshot, Quantiles};
+use crate::spin::SpinLock;
 
 /// An atomic padded to its own cache line (two lines: adjacent-line prefetch).
 #[derive(Debug, Default)]
@@ -296,19 +298,19 @@ impl HistogramState {
 /// A histogram shard on its own cache lines.
 #[derive(Debug)]
 #[repr(align(128))]
-struct Shard(Mutex<HistogramState>);
+struct Shard(SpinLock<HistogramState>);
 
 /// A distribution: bucket counts for exposition and a sketch for quantiles.
 ///
-/// One mutex-protected state while threads do not collide (an uncontended
-/// lock is two atomic operations). The first time an observation finds the
+/// One lock-protected state while threads do not collide (an uncontended
+/// [`SpinLock`] is one locked instruction). The first time an observation finds the
 /// lock taken, the histogram spreads over per-thread-slot shards, as
 /// counters do; a snapshot merges them. Each shard's count, sum, buckets and
 /// sketch stay consistent with each other.
 #[derive(Debug)]
 pub(crate) struct HistogramCell {
     bounds: Arc<[f64]>,
-    state: Mutex<HistogramState>,
+    state: SpinLock<HistogramState>,
     shards: OnceLock<Box<[Shard]>>,
 }
 
@@ -317,7 +319,7 @@ impl HistogramCell {
         let n = bounds.len();
         HistogramCell {
             bounds,
-            state: Mutex::new(HistogramState::new(n)),
+            state: SpinLock::new(HistogramState::new(n)),
             shards: OnceLock::new(),
         }
     }
@@ -338,9 +340,8 @@ impl HistogramCell {
             return;
         }
         match self.state.try_lock() {
-            Ok(mut s) => s.observe(v, slot),
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().observe(v, slot),
-            Err(std::sync::TryLockError::WouldBlock) => self.record_contended(v, slot),
+            Some(mut s) => s.observe(v, slot),
+            None => self.record_contended(v, slot),
         }
     }
 
@@ -349,13 +350,8 @@ impl HistogramCell {
         let mask = shards.len() - 1;
         let shard = &shards[probe() & mask].0;
         match shard.try_lock() {
-            Ok(mut s) => s.observe(v, slot),
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().observe(v, slot),
-            Err(std::sync::TryLockError::WouldBlock) => shards[rehash_probe() & mask]
-                .0
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .observe(v, slot),
+            Some(mut s) => s.observe(v, slot),
+            None => shards[rehash_probe() & mask].0.lock().observe(v, slot),
         }
     }
 
@@ -364,7 +360,7 @@ impl HistogramCell {
         let n = self.bounds.len();
         let shards = self.shards.get_or_init(|| {
             (0..cell_count())
-                .map(|_| Shard(Mutex::new(HistogramState::new_shard(n))))
+                .map(|_| Shard(SpinLock::new(HistogramState::new_shard(n))))
                 .collect()
         });
         Self::record_sharded(shards, v, slot);
@@ -372,10 +368,10 @@ impl HistogramCell {
 
     /// The main state merged with every shard.
     fn merged(&self) -> HistogramState {
-        let mut total = self.state.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let mut total = self.state.lock().clone();
         if let Some(shards) = self.shards.get() {
             for shard in shards.iter() {
-                total.merge(&shard.0.lock().unwrap_or_else(PoisonError::into_inner));
+                total.merge(&shard.0.lock());
             }
         }
         total
@@ -412,12 +408,9 @@ impl HistogramCell {
 
     pub(crate) fn heap_bytes(&self) -> usize {
         let one = |s: &HistogramState| s.buckets.capacity() * size_of::<u64>() + s.sketch.heap_bytes();
-        let main = one(&self.state.lock().unwrap_or_else(PoisonError::into_inner));
+        let main = one(&self.state.lock());
         let shards = self.shards.get().map_or(0, |shards| {
-            shards
-                .iter()
-                .map(|sh| size_of::<Shard>() + one(&sh.0.lock().unwrap_or_else(PoisonError::into_inner)))
-                .sum()
+            shards.iter().map(|sh| size_of::<Shard>() + one(&sh.0.lock())).sum()
         });
         main + shards
     }
@@ -563,7 +556,7 @@ mod tests {
         let h = HistogramCell::new(Arc::from([1.0]));
         h.record(0.5);
         {
-            let _held = h.state.lock().unwrap();
+            let _held = h.state.lock();
             std::thread::scope(|s| {
                 s.spawn(|| h.record(3.0));
             });

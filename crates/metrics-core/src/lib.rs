@@ -53,6 +53,7 @@ mod samples;
 mod series;
 pub mod sketch;
 mod snapshot;
+mod spin;
 mod summary;
 pub mod system;
 mod tag_block;
