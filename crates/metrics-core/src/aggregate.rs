@@ -488,6 +488,52 @@ mod tests {
     }
 
     #[test]
+    fn threads_taking_turns_keep_a_counter_small_and_exact() {
+        let c = CounterCell::default();
+        for round in 0..20u64 {
+            // One thread at a time: no compare-and-swap fails, so no cells.
+            std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    for _ in 0..1_000 {
+                        c.add(round + 1);
+                    }
+                });
+            });
+            c.add(1);
+        }
+        assert_eq!(c.total_u64(), 1_000 * (1..=20).sum::<u64>() + 20);
+        assert_eq!(c.heap_bytes(), 0, "turn-taking is not contention");
+    }
+
+    #[test]
+    fn threads_colliding_on_a_counter_spread_it_over_cells() {
+        // A collision needs both threads inside an add at once, which the
+        // scheduler decides: run rounds until one happens (the first round
+        // nearly always suffices), then check that nothing was lost.
+        let c = CounterCell::default();
+        let mut rounds = 0u64;
+        while c.heap_bytes() == 0 && rounds < 500 {
+            rounds += 1;
+            let barrier = std::sync::Barrier::new(2);
+            std::thread::scope(|scope| {
+                for _ in 0..2 {
+                    scope.spawn(|| {
+                        barrier.wait();
+                        for _ in 0..200_000 {
+                            c.add(1);
+                        }
+                    });
+                }
+            });
+        }
+        assert!(
+            c.heap_bytes() > 0,
+            "two threads adding at once never grew cells in {rounds} rounds"
+        );
+        assert_eq!(c.total_u64(), rounds * 400_000);
+    }
+
+    #[test]
     fn counter_mixes_integral_and_fractional_increments() {
         let c = CounterCell::default();
         c.add_f64(2.0);
