@@ -156,7 +156,11 @@ fn periodic_export_then_shutdown_joins_threads_and_writes_final_exports() {
         eventually(exported_jobs),
         "no periodic export of jobs_started in {periodic:?}"
     );
-    assert!(storage.join("csv").is_dir());
+    // One export writes the JSON file, then the CSV directory.
+    assert!(
+        eventually(|| storage.join("csv").is_dir()),
+        "no periodic CSV export in {storage:?}"
+    );
     assert!(
         eventually(|| collector.get_metric_series("system.memory_used_mb").is_some()),
         "the system sampler recorded nothing"
