@@ -16,6 +16,8 @@
     unreachable_pub
 )]
 
+#[path = "peers/encoders.rs"]
+mod encoders;
 #[allow(dead_code)]
 #[path = "peers/labels.rs"]
 mod labels;
@@ -333,116 +335,10 @@ fn timer(library: &str) -> Option<Op> {
 }
 
 fn encode(library: &str, n: usize) -> Option<Op> {
-    use prometheus_client::encoding::EncodeLabelSet;
-    #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-    struct Kind {
-        kind: String,
-    }
-    let kinds: Vec<String> = (0..n).map(|i| i.to_string()).collect();
-    Some(match library {
-        "ours" => {
-            let c = labels::collector();
-            for k in &kinds {
-                c.increment_counter("counters", &[("kind", k.as_str())], 1).unwrap();
-            }
-            Box::new(move |_, _| {
-                let text = metrics_core::export::prometheus::encode(
-                    &c.aggregate_snapshot(),
-                    metrics_core::export::prometheus::TextFormat::Prometheus,
-                )
-                .text;
-                black_box(text);
-            })
-        }
-        "measured" => {
-            use measured::MetricGroup;
-            use measured::text::BufferedTextEncoder;
-            // One family of `n` series needs a dynamic label: ParaCord, as in
-            // measured's encoding bench and peers.rs.
-            let family = encoding_family::Metrics::new(&kinds);
-            let mut enc = BufferedTextEncoder::new();
-            Box::new(move |_, _| {
-                family.collect_group_into(&mut enc).unwrap();
-                black_box(enc.finish());
-            })
-        }
-        "prometheus" => {
-            let registry = prometheus::Registry::new();
-            let h = prometheus::IntCounterVec::new(prometheus::Opts::new("counters", "help text"), &["kind"]).unwrap();
-            registry.register(Box::new(h.clone())).unwrap();
-            for k in &kinds {
-                h.with_label_values(&[k.as_str()]).inc();
-            }
-            Box::new(move |_, _| {
-                let mut out = String::new();
-                prometheus::TextEncoder::new()
-                    .encode_utf8(&registry.gather(), &mut out)
-                    .unwrap();
-                black_box(out);
-            })
-        }
-        "prometheus_client" => {
-            use prometheus_client::metrics::{counter::Counter, family::Family};
-            let mut registry = <prometheus_client::registry::Registry>::default();
-            let h = Family::<Kind, Counter>::default();
-            registry.register("counters", "help text", h.clone());
-            for k in &kinds {
-                h.get_or_create(&Kind { kind: k.clone() }).inc();
-            }
-            Box::new(move |_, _| {
-                let mut out = String::new();
-                prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
-                black_box(out);
-            })
-        }
-        "metrics" => {
-            let r = labels::MetricsRecorder::new("counters", None);
-            metrics::with_local_recorder(&r.recorder, || {
-                metrics::describe_counter!("counters", "help text");
-                for k in &kinds {
-                    metrics::counter!("counters", &[("kind", k.clone())]).increment(1);
-                }
-            });
-            let handle = r.recorder.handle();
-            Box::new(move |_, _| {
-                let _keep = &r;
-                black_box(handle.render());
-            })
-        }
-        _ => return None,
-    })
-}
-
-mod encoding_family {
-    use measured::{CounterVec, LabelGroup, MetricGroup};
-    use paracord::ParaCord;
-
-    #[derive(MetricGroup)]
-    pub struct Metrics {
-        /// help text
-        counters: CounterVec<GroupSet>,
-    }
-
-    #[derive(Clone, Copy, PartialEq, Debug, LabelGroup)]
-    #[label(set = GroupSet)]
-    struct Group<'a> {
-        #[label(dynamic_with = ParaCord)]
-        kind: &'a str,
-    }
-
-    impl Metrics {
-        pub fn new(kinds: &[String]) -> Self {
-            let m = Metrics {
-                counters: CounterVec::with_label_set(GroupSet {
-                    kind: ParaCord::default(),
-                }),
-            };
-            for k in kinds {
-                m.counters.inc(Group { kind: k });
-            }
-            m
-        }
-    }
+    let mut encode = encoders::encoder(library, n)?;
+    Some(Box::new(move |_, _| {
+        black_box(encode());
+    }))
 }
 
 fn main() {

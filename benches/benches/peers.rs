@@ -20,6 +20,8 @@
 
 #[path = "peers/counters.rs"]
 mod counters;
+#[path = "peers/encoders.rs"]
+mod encoders;
 #[path = "peers/encoding.rs"]
 mod encoding;
 #[path = "peers/histograms.rs"]
