@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use metrics_core::{AggregateValue, MetricType, MetricsCollector, MetricsError, SamplePolicy};
 
+#[path = "common/samples.rs"]
+mod samples;
+use samples::sample_values;
+
 fn total(c: &MetricsCollector, name: &str, tags: &[(&str, &str)]) -> f64 {
     match c.get_metric_series(name).unwrap().aggregate(tags) {
         Some(AggregateValue::Counter { total }) => total,
@@ -75,14 +79,7 @@ fn every_event_policy_keeps_samples_for_by_name_updates() {
         .set_sample_policy(SamplePolicy::EveryEvent);
     c.increment_counter("hits", &[], 2).unwrap();
     c.increment_counter("hits", &[], 3).unwrap();
-    let values: Vec<f64> = c
-        .get_metric_series("hits")
-        .unwrap()
-        .values()
-        .iter()
-        .map(|v| v.value)
-        .collect();
-    assert_eq!(values, vec![2.0, 3.0]);
+    assert_eq!(sample_values(&c, "hits"), vec![2.0, 3.0]);
     assert_eq!(total(&c, "hits", &[]), 6.0);
 }
 

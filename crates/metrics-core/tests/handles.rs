@@ -9,6 +9,10 @@ use metrics_core::{
     AggregateValue, HistogramSnapshot, MetricOptions, MetricType, MetricsCollector, MetricsConfig, SamplePolicy, TagSet,
 };
 
+#[path = "common/samples.rs"]
+mod samples;
+use samples::sample_values;
+
 fn collector() -> MetricsCollector {
     MetricsCollector::new(MetricsConfig::default())
 }
@@ -25,15 +29,6 @@ fn histogram(c: &MetricsCollector, name: &str) -> HistogramSnapshot {
         Some(AggregateValue::Histogram(h)) => h,
         other => panic!("expected a histogram aggregate, got {other:?}"),
     }
-}
-
-fn sample_values(c: &MetricsCollector, name: &str) -> Vec<f64> {
-    c.get_metric_series(name)
-        .unwrap()
-        .values()
-        .iter()
-        .map(|v| v.value)
-        .collect()
 }
 
 #[test]

@@ -7,6 +7,10 @@ use std::time::Duration;
 use metrics_core::clock::{Clock, ManualClock};
 use metrics_core::{AggregateValue, MetricType, MetricsCollector, MetricsConfig, SummaryQuery, TagFilter};
 
+#[path = "common/samples.rs"]
+mod samples;
+use samples::sample_values;
+
 const HOUR: Duration = Duration::from_secs(3600);
 
 fn collector_at(config: MetricsConfig) -> (MetricsCollector, Arc<ManualClock>) {
@@ -20,16 +24,6 @@ fn retention(retention: Duration) -> MetricsConfig {
         retention,
         ..MetricsConfig::default()
     }
-}
-
-fn values_of(collector: &MetricsCollector, name: &str) -> Vec<f64> {
-    collector
-        .get_metric_series(name)
-        .unwrap()
-        .values()
-        .iter()
-        .map(|v| v.value)
-        .collect()
 }
 
 #[test]
@@ -51,7 +45,7 @@ fn samples_older_than_retention_vanish_but_aggregates_keep_them() {
 
     // 61 minutes after the first three: they are older than one hour.
     clock.advance(Duration::from_secs(31 * 60));
-    assert_eq!(values_of(&c, "latency"), vec![10.0, 20.0]);
+    assert_eq!(sample_values(&c, "latency"), vec![10.0, 20.0]);
     assert_eq!(latency.len(), 2);
     let summary = latency.summary(&SummaryQuery::all()).unwrap();
     assert_eq!((summary.count, summary.sum, summary.min), (2, 30.0, 10.0));
@@ -120,7 +114,7 @@ fn a_sample_recorded_with_a_timestamp_older_than_the_retention_is_never_returned
     c.record_metric_at("m", 2.0, &[], MetricType::Gauge, now - time::Duration::hours(2))
         .unwrap();
     let series = c.get_metric_series("m").unwrap();
-    assert_eq!(values_of(&c, "m"), vec![1.0]);
+    assert_eq!(sample_values(&c, "m"), vec![1.0]);
     assert_eq!(series.len(), 1);
     assert_eq!(series.summary(&SummaryQuery::all()).unwrap().count, 1);
     assert_eq!(series.expired_samples(), 1);
@@ -137,7 +131,7 @@ fn a_sample_recorded_out_of_order_expires_when_it_ages_out() {
     assert_eq!(c.get_metric_series("m").unwrap().len(), 2);
     clock.advance(Duration::from_secs(20 * 60));
     let series = c.get_metric_series("m").unwrap();
-    assert_eq!(values_of(&c, "m"), vec![1.0]);
+    assert_eq!(sample_values(&c, "m"), vec![1.0]);
     assert_eq!(series.len(), 1);
     assert_eq!(series.summary(&SummaryQuery::all()).unwrap().count, 1);
     assert_eq!(series.latest(&TagFilter::any()).unwrap().value, 1.0);
@@ -154,7 +148,7 @@ fn the_count_cap_keeps_the_newest_samples_and_counts_the_dropped_ones_exactly() 
         clock.advance(Duration::from_secs(1));
     }
     let series = c.get_metric_series("jobs").unwrap();
-    assert_eq!(values_of(&c, "jobs"), vec![7.0, 8.0, 9.0, 10.0, 11.0]);
+    assert_eq!(sample_values(&c, "jobs"), vec![7.0, 8.0, 9.0, 10.0, 11.0]);
     assert_eq!(series.dropped_samples(), 7);
     assert_eq!(series.expired_samples(), 0);
     assert_eq!(series.aggregate(&[]), Some(AggregateValue::Counter { total: 66.0 }));
@@ -191,7 +185,7 @@ fn a_lower_cap_applied_at_runtime_takes_effect_at_the_next_insert() {
         ..MetricsConfig::default()
     });
     c.record_metric("m", 10.0, &[], MetricType::Gauge).unwrap();
-    assert_eq!(values_of(&c, "m"), vec![7.0, 8.0, 9.0, 10.0]);
+    assert_eq!(sample_values(&c, "m"), vec![7.0, 8.0, 9.0, 10.0]);
     assert_eq!(c.get_metric_series("m").unwrap().dropped_samples(), 7);
 }
 
