@@ -19,14 +19,10 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 
 use crate::series::{MetricSeries, TagEntry};
-use crate::tags::Tags;
+use crate::tags::{SEP, Tags};
 
 /// Entries cached per thread.
 pub(crate) const MAX_SLOTS: usize = 1024;
-
-/// Joins the name and the pieces of a cache key; never part of UTF-8 text,
-/// so the encoding is unambiguous.
-const SEP: u8 = 0xFF;
 
 struct Slot {
     collector: u64,

@@ -124,11 +124,10 @@ impl Tags for &TagSet {
 #[derive(Clone)]
 pub struct TagSet(TagBlock);
 
-/// Separates keys and values inside a [`TagSet`]; never part of UTF-8 text.
-const SEP: u8 = 0xFF;
-
-/// The separator as seen by readers of [`TagSet::as_bytes`].
-pub(crate) const TAG_SEPARATOR: u8 = SEP;
+/// Separates keys and values inside a [`TagSet`] (as seen by readers of
+/// [`TagSet::as_bytes`]) and the pieces of a per-thread cache key; never
+/// part of UTF-8 text, so the encodings are unambiguous.
+pub(crate) const SEP: u8 = 0xFF;
 
 /// Text of a piece. Every piece was a `&str` when the set was built and the
 /// separator never occurs inside UTF-8, so this never falls back.

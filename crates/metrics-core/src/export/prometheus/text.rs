@@ -8,7 +8,7 @@
 use std::io::Write as _;
 
 use super::TextFormat;
-use crate::tags::TAG_SEPARATOR;
+use crate::tags::SEP as TAG_SEPARATOR;
 
 /// Bytes a label value escapes: `\\`, `"` and newline.
 const fn needs_escape(b: u8) -> bool {
