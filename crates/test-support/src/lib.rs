@@ -260,3 +260,105 @@ pub fn sample_value(body: &str, prefix: &str, needles: &[&str]) -> Option<f64> {
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
 }
+
+/// `prometheus-alertmanager` is installed (Debian package of that name).
+pub fn have_alertmanager() -> bool {
+    require("prometheus-alertmanager", runs("prometheus-alertmanager", &["--version"]))
+}
+
+/// `prometheus` (the server) is installed.
+pub fn have_prometheus() -> bool {
+    require("prometheus", runs("prometheus", &["--version"]))
+}
+
+/// An Alertmanager 0.25 on a free port with one (null) receiver, no
+/// clustering, its storage in a temp dir.
+#[derive(Debug)]
+pub struct Alertmanager {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    _server: Killed,
+    _dir: tempfile::TempDir,
+}
+
+impl Alertmanager {
+    /// Starts it and waits (up to 20 s) until it answers `/-/ready`.
+    ///
+    /// # Panics
+    /// If it cannot be started or never becomes ready.
+    pub fn start() -> Alertmanager {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+        let config = dir.path().join("alertmanager.yml");
+        std::fs::write(
+            &config,
+            "route:\n  receiver: default\n  group_wait: 1s\n  group_interval: 1s\nreceivers:\n  - name: default\n",
+        )
+        .unwrap_or_else(|e| panic!("writing {}: {e}", config.display()));
+        let port = free_port();
+        let server = Killed(
+            Command::new("prometheus-alertmanager")
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!("--storage.path={}", dir.path().join("data").display()))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg("--cluster.listen-address=")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("starting prometheus-alertmanager: {e}")),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        if poll(Duration::from_secs(20), || http_get(&format!("{url}/-/ready"))).is_none() {
+            panic!("the alertmanager at {url} did not become ready within 20 s");
+        }
+        Alertmanager { url, _server: server, _dir: dir }
+    }
+
+    /// `GET /api/v2/alerts` (active, silenced, inhibited and unprocessed;
+    /// resolved alerts are not listed), parsed.
+    pub fn alerts(&self) -> Option<Vec<serde_json::Value>> {
+        let body = http_get(&format!("{}/api/v2/alerts", self.url))?;
+        serde_json::from_str::<serde_json::Value>(&body).ok()?.as_array().cloned()
+    }
+}
+
+impl Prometheus {
+    /// Starts Prometheus scraping `target` every second and evaluating the
+    /// rules file `rules` every second.
+    ///
+    /// # Panics
+    /// If the configuration cannot be written or the server not started.
+    pub fn scraping_with_rules(target: &str, rules: &str) -> Prometheus {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+        let rules_path = dir.path().join("rules.yml");
+        std::fs::write(&rules_path, rules).unwrap_or_else(|e| panic!("writing {}: {e}", rules_path.display()));
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+                 rule_files:\n  - '{}'\n\
+                 scrape_configs:\n  - job_name: bykilt\n    static_configs:\n      - targets: ['{target}']\n",
+                rules_path.display()
+            ),
+        )
+        .unwrap_or_else(|e| panic!("writing {}: {e}", config.display()));
+        let port = free_port();
+        let server = Killed(
+            Command::new("prometheus")
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("starting prometheus: {e}")),
+        );
+        Prometheus { port, _server: server, _dir: dir }
+    }
+
+    /// The alerts of `/api/v1/alerts` (`data.alerts`).
+    pub fn alerts(&self) -> Option<Vec<serde_json::Value>> {
+        let body = http_get(&format!("http://127.0.0.1:{}/api/v1/alerts", self.port))?;
+        serde_json::from_str::<serde_json::Value>(&body).ok()?["data"]["alerts"].as_array().cloned()
+    }
+}

@@ -26,7 +26,7 @@ pub(crate) struct Token {
     pub(crate) text: String,
 }
 
-const PUNCT: [&str; 15] = [">=", "<=", "==", "!=", ">", "<", "=", "(", ")", "{", "}", "[", "]", ",", "/"];
+const PUNCT: [&str; 17] = [">=", "<=", "==", "=~", "!~", "!=", ">", "<", "=", "(", ")", "{", "}", "[", "]", ",", "/"];
 
 fn is_ident_start(c: char) -> bool {
     c.is_ascii_alphabetic() || c == '_' || c == ':'
