@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::alerts_cli::{AlertArgs, AlertsCommand};
 use crate::values::{parse_duration, parse_tag};
 
 /// Run CSV-driven batches of shell commands, resumable after a crash, and
@@ -60,7 +61,13 @@ pub enum Command {
         /// Require `Authorization: Bearer TOKEN` on every route but /healthz.
         #[arg(long, env = "BYKILT_METRICS_TOKEN", hide_env_values = true, value_name = "TOKEN")]
         token: Option<String>,
+        /// Alert rules evaluated while serving (see `bykilt alerts`).
+        #[command(flatten)]
+        alerts: AlertArgs,
     },
+    /// Check alert rules, show alert states, export Prometheus rules.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
 }
 
 /// Exposing a batch's metrics while and after it runs.
@@ -80,6 +87,9 @@ pub struct ExposeArgs {
     /// Also push every DURATION while the batch runs.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION", requires = "push_gateway")]
     pub push_interval: Option<Duration>,
+    /// Alert rules evaluated while the batch runs (see `bykilt alerts`).
+    #[command(flatten)]
+    pub alerts: AlertArgs,
 }
 
 /// `bykilt batch ...`

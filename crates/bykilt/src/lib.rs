@@ -2,6 +2,7 @@
 //! the output layer ([`output`]). The binary only parses arguments and calls
 //! [`run`]; everything else is here so it can be tested in-process.
 
+pub mod alerts_cli;
 pub mod cli;
 mod commands;
 pub mod error;
@@ -13,7 +14,7 @@ pub mod values;
 use batch_engine::RetrySelection;
 
 use crate::cli::{BatchCommand, Cli, Command, MetricsCommand};
-use crate::commands::{batch, expose, metrics};
+use crate::commands::{alerts, batch, expose, metrics};
 use crate::error::CliError;
 use crate::output::Output;
 
@@ -71,6 +72,12 @@ fn dispatch(cli: Cli, out: &mut Output) -> Result<i32, CliError> {
                 metrics::export(format, run.as_deref(), output.as_deref(), &root, out)
             }
         },
-        Command::Serve { listen, run, token } => expose::serve(listen, run.as_deref(), token, &root, out),
+        Command::Serve {
+            listen,
+            run,
+            token,
+            alerts,
+        } => expose::serve(listen, run.as_deref(), token, &alerts, &root, out),
+        Command::Alerts(cmd) => alerts::run(cmd, &root, out),
     }
 }

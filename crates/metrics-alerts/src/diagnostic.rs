@@ -36,7 +36,22 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(f, "{}:{}:{}: {kind}: at `{}`: {}", self.file, self.line, self.column, self.token, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {kind}: at `{}`: {}",
+            self.file, self.line, self.column, self.token, self.message
+        )
+    }
+}
+
+impl Diagnostic {
+    /// `file:line:column: at `token`: message`, without the severity (for
+    /// callers that print it themselves).
+    pub fn located(&self) -> String {
+        format!(
+            "{}:{}:{}: at `{}`: {}",
+            self.file, self.line, self.column, self.token, self.message
+        )
     }
 }
 

@@ -23,7 +23,9 @@ pub struct Evaluation {
 
 /// Finds the series a selector means (see [`crate::names`]).
 pub(crate) fn resolve(collector: &MetricsCollector, metric: &str) -> Option<Arc<MetricSeries>> {
-    crate::names::candidates(metric).iter().find_map(|n| collector.get_metric_series(n))
+    crate::names::candidates(metric)
+        .iter()
+        .find_map(|n| collector.get_metric_series(n))
 }
 
 fn accepts(sel: &Selector, tags: &TagSet) -> bool {
@@ -31,7 +33,9 @@ fn accepts(sel: &Selector, tags: &TagSet) -> bool {
 }
 
 fn key(by: &[String], tags: &TagSet) -> GroupKey {
-    by.iter().map(|t| (t.clone(), tags.get(t).unwrap_or("").to_owned())).collect()
+    by.iter()
+        .map(|t| (t.clone(), tags.get(t).unwrap_or("").to_owned()))
+        .collect()
 }
 
 /// The equality matchers, which the store can filter on itself.
@@ -64,7 +68,12 @@ fn window_samples(
 /// Groups that exist (have an aggregate) and match, so a window with no
 /// samples reads as zero rather than as nothing.
 fn known_groups(series: &MetricSeries, sel: &Selector, by: &[String]) -> Vec<GroupKey> {
-    series.aggregates().iter().filter(|a| accepts(sel, &a.tags)).map(|a| key(by, &a.tags)).collect()
+    series
+        .aggregates()
+        .iter()
+        .filter(|a| accepts(sel, &a.tags))
+        .map(|a| key(by, &a.tags))
+        .collect()
 }
 
 /// The `p`-th percentile (0–100) of `values`, interpolating between ranks.

@@ -45,7 +45,10 @@ pub struct Evaluator {
 
 impl std::fmt::Debug for Evaluator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Evaluator").field("rules", &self.rules.file).field("alerts", &self.alerts.len()).finish()
+        f.debug_struct("Evaluator")
+            .field("rules", &self.rules.file)
+            .field("alerts", &self.alerts.len())
+            .finish()
     }
 }
 
@@ -67,7 +70,15 @@ impl Evaluator {
             .filter(|a| known.contains(a.rule.as_str()))
             .map(|a| (a.key(), a))
             .collect();
-        Ok(Evaluator { rules, collector, store, notifiers: Vec::new(), log: None, alerts, warned: BTreeSet::new() })
+        Ok(Evaluator {
+            rules,
+            collector,
+            store,
+            notifiers: Vec::new(),
+            log: None,
+            alerts,
+            warned: BTreeSet::new(),
+        })
     }
 
     /// Adds a notifier told about every evaluation.
@@ -102,8 +113,10 @@ impl Evaluator {
     }
 
     fn labels_of(rule: &Rule, group: &[(String, String)]) -> BTreeMap<String, String> {
-        let mut labels: BTreeMap<String, String> =
-            group.iter().map(|(k, v)| (sanitize_label_name(k, false), v.clone())).collect();
+        let mut labels: BTreeMap<String, String> = group
+            .iter()
+            .map(|(k, v)| (sanitize_label_name(k, false), v.clone()))
+            .collect();
         labels.extend(rule.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
         labels.insert("alertname".to_owned(), rule.name.clone());
         labels
@@ -130,7 +143,11 @@ impl Evaluator {
                     ));
                 }
             }
-            let metric = rule.expr.selectors().first().map_or_else(String::new, |s| s.metric.clone());
+            let metric = rule
+                .expr
+                .selectors()
+                .first()
+                .map_or_else(String::new, |s| s.metric.clone());
             let mut seen = BTreeSet::new();
             for (group, value) in &result.active {
                 let labels = Self::labels_of(rule, group);
@@ -150,10 +167,16 @@ impl Evaluator {
                 seen.insert(key.clone());
                 let alert = self.alerts.entry(key).or_insert(probe);
                 let from = step(alert, Some(*value), rule.for_duration, now);
-                alert.annotations =
-                    rule.annotations.iter().map(|(k, t)| (k.clone(), render(t, *value, &alert.labels))).collect();
+                alert.annotations = rule
+                    .annotations
+                    .iter()
+                    .map(|(k, t)| (k.clone(), render(t, *value, &alert.labels)))
+                    .collect();
                 if let Some(from) = from {
-                    report.changes.push(StateChange { alert: alert.clone(), from });
+                    report.changes.push(StateChange {
+                        alert: alert.clone(),
+                        from,
+                    });
                 }
             }
             for (key, alert) in self.alerts.iter_mut().filter(|(_, a)| a.rule == rule.name) {
@@ -161,7 +184,10 @@ impl Evaluator {
                     continue;
                 }
                 if let Some(from) = step(alert, None, rule.for_duration, now) {
-                    report.changes.push(StateChange { alert: alert.clone(), from });
+                    report.changes.push(StateChange {
+                        alert: alert.clone(),
+                        from,
+                    });
                 }
             }
         }
@@ -233,7 +259,10 @@ impl Evaluator {
             }
             ev
         });
-        RunningEvaluator { stop, thread: Some(thread) }
+        RunningEvaluator {
+            stop,
+            thread: Some(thread),
+        }
     }
 }
 

@@ -44,13 +44,21 @@ impl Promql<'_> {
             .map(|t| metrics_core::export::prometheus::sanitize_label_name(t, extra.is_some()))
             .collect();
         tags.extend(extra.map(str::to_owned));
-        if tags.is_empty() { String::new() } else { format!(" by ({})", tags.join(", ")) }
+        if tags.is_empty() {
+            String::new()
+        } else {
+            format!(" by ({})", tags.join(", "))
+        }
     }
 
     fn series(&self, sel: &Selector, implied: MetricKind) -> (String, MetricKind) {
         let kind = self.hints.kind(self.rules, &sel.metric, implied);
         let hist = matches!(kind, MetricKind::Histogram | MetricKind::Timer);
-        let name = if hist && implied != MetricKind::Histogram {
+        let written = metrics_core::export::prometheus::sanitize_metric_name(&sel.metric);
+        let name = if ["_count", "_sum", "_bucket"].iter().any(|s| written.ends_with(s)) {
+            // Already a sample name of a histogram family: as written.
+            written
+        } else if hist && implied != MetricKind::Histogram {
             format!("{}_count", family(&sel.metric, kind))
         } else {
             family(&sel.metric, kind)
@@ -66,7 +74,11 @@ impl Promql<'_> {
                 format!("{agg}{} ({s})", Self::by(by, None))
             }
             Operand::Rate(sel, w) | Operand::Increase(sel, w) => {
-                let f = if matches!(op, Operand::Rate(..)) { "rate" } else { "increase" };
+                let f = if matches!(op, Operand::Rate(..)) {
+                    "rate"
+                } else {
+                    "increase"
+                };
                 let (s, _) = self.series(sel, MetricKind::Counter);
                 format!("sum{} ({f}({s}[{}]))", Self::by(by, None), format_duration(*w))
             }
@@ -132,9 +144,12 @@ fn slo_group(out: &mut String, rules: &RuleSet, hints: &KindHints, slo: &Slo) {
     if let Some(s) = &slo.success {
         let (errors, _) = p.series(&s.errors, MetricKind::Counter);
         let (total, _) = p.series(&s.total, MetricKind::Counter);
-        objectives.push(("success", s.objective, Box::new(move |w: &str| {
-            format!("sum(rate({errors}[{w}])) / sum(rate({total}[{w}]))")
-        }) as Box<dyn Fn(&str) -> String>));
+        objectives.push((
+            "success",
+            s.objective,
+            Box::new(move |w: &str| format!("sum(rate({errors}[{w}])) / sum(rate({total}[{w}]))"))
+                as Box<dyn Fn(&str) -> String>,
+        ));
     }
     if let Some(l) = &slo.latency {
         let kind = hints.kind(rules, &l.histogram.metric, MetricKind::Histogram);
@@ -142,12 +157,17 @@ fn slo_group(out: &mut String, rules: &RuleSet, hints: &KindHints, slo: &Slo) {
         let le = le_text(l.threshold.as_secs_f64());
         let fast = format!("{fam}_bucket{}", promql_matchers(&l.histogram, true, Some(("le", &le))));
         let all = format!("{fam}_count{}", promql_matchers(&l.histogram, true, None));
-        objectives.push(("latency", l.objective, Box::new(move |w: &str| {
-            format!("1 - (sum(rate({fast}[{w}])) / sum(rate({all}[{w}])))")
-        })));
+        objectives.push((
+            "latency",
+            l.objective,
+            Box::new(move |w: &str| format!("1 - (sum(rate({fast}[{w}])) / sum(rate({all}[{w}])))")),
+        ));
     }
     for (sli, objective, ratio) in &objectives {
-        let labels = BTreeMap::from([("slo".to_owned(), slo.name.clone()), ("sli".to_owned(), (*sli).to_owned())]);
+        let labels = BTreeMap::from([
+            ("slo".to_owned(), slo.name.clone()),
+            ("sli".to_owned(), (*sli).to_owned()),
+        ]);
         for w in recording_windows() {
             let _ = writeln!(out, "      - record: {}", error_ratio_record(w));
             let _ = writeln!(out, "        expr: {}", quote(&ratio(&format_duration(w))));
@@ -157,7 +177,11 @@ fn slo_group(out: &mut String, rules: &RuleSet, hints: &KindHints, slo: &Slo) {
         let sel = format!("{{slo={},sli={}}}", quote(&slo.name), quote(sli));
         for b in BURN_RATE_WINDOWS {
             let (long, short) = (format_duration(b.long), format_duration(b.short));
-            let _ = writeln!(out, "      - alert: {}", quote(&format!("{}_{sli}_budget_burn", slo.name)));
+            let _ = writeln!(
+                out,
+                "      - alert: {}",
+                quote(&format!("{}_{sli}_budget_burn", slo.name))
+            );
             let expr = format!(
                 "{} > ({} * {budget}) and {} > ({} * {budget})",
                 format!("{}{sel}", error_ratio_record(b.long)),
@@ -178,7 +202,12 @@ fn slo_group(out: &mut String, rules: &RuleSet, hints: &KindHints, slo: &Slo) {
                 format_value(*objective),
                 format_value(b.factor)
             );
-            push_map(out, "        ", "annotations", &BTreeMap::from([("summary".to_owned(), summary)]));
+            push_map(
+                out,
+                "        ",
+                "annotations",
+                &BTreeMap::from([("summary".to_owned(), summary)]),
+            );
         }
     }
 }

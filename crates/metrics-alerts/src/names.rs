@@ -7,15 +7,19 @@ use crate::expr::{MatchOp, Selector};
 use crate::rules::MetricKind;
 
 /// The series names a rule's metric may mean, most literal first: the name
-/// itself, then without the `_total` or `_seconds` suffix the exposition
-/// adds (`job_errors_total` finds our counter `job_errors`).
+/// itself, then without a suffix the exposition adds (`job_errors_total`
+/// finds our counter `job_errors`, `job_duration_seconds_count` our
+/// histogram `job_duration_seconds`, `request_seconds` our timer `request`).
 pub(crate) fn candidates(metric: &str) -> Vec<String> {
     let mut out = vec![metric.to_owned()];
-    for suffix in ["_total", "_seconds"] {
+    for suffix in ["_total", "_seconds", "_count", "_sum", "_bucket"] {
         if let Some(stem) = metric.strip_suffix(suffix)
             && !stem.is_empty()
         {
             out.push(stem.to_owned());
+            if let Some(timer) = stem.strip_suffix("_seconds").filter(|t| !t.is_empty()) {
+                out.push(timer.to_owned());
+            }
         }
     }
     out
@@ -44,7 +48,11 @@ fn metric_type(kind: MetricKind) -> MetricType {
 /// in a sample suffix such as `_count` is kept as written).
 pub(crate) fn family(metric: &str, kind: MetricKind) -> String {
     let base = sanitize_metric_name(metric);
-    if ["_total", "_count", "_sum", "_bucket"].iter().any(|s| base.ends_with(s)) && kind == MetricKind::Counter {
+    if ["_total", "_count", "_sum", "_bucket"]
+        .iter()
+        .any(|s| base.ends_with(s))
+        && kind == MetricKind::Counter
+    {
         return base;
     }
     family_names(metric, metric_type(kind)).0
@@ -67,7 +75,11 @@ pub(crate) fn promql_matchers(sel: &Selector, histogram: bool, extra: Option<(&s
     if let Some((k, v)) = extra {
         parts.push(format!("{k}={}", quote(v)));
     }
-    if parts.is_empty() { String::new() } else { format!("{{{}}}", parts.join(",")) }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("{{{}}}", parts.join(","))
+    }
 }
 
 /// A double-quoted string, escaped for PromQL and YAML alike.
@@ -77,5 +89,9 @@ pub(crate) fn quote(s: &str) -> String {
 
 /// A float as our exposition writes bucket bounds (`0.25`, `1.0`).
 pub(crate) fn le_text(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{v:.1}") } else { format!("{v}") }
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.1}")
+    } else {
+        format!("{v}")
+    }
 }

@@ -222,7 +222,10 @@ impl RuleSet {
         let known: BTreeSet<&str> = known.iter().map(AsRef::as_ref).collect();
         let mut out = Vec::new();
         let mut warn = |metric: &str, line: usize, what: &str| {
-            if !crate::names::candidates(metric).iter().any(|c| known.contains(c.as_str())) {
+            if !crate::names::candidates(metric)
+                .iter()
+                .any(|c| known.contains(c.as_str()))
+            {
                 out.push(Diagnostic {
                     severity: Severity::Warning,
                     file: self.file.clone(),
@@ -313,7 +316,15 @@ fn check_rule(
     }
     let line = pos.line_col(start).0;
     (errors.len() == before).then_some(())?;
-    Some(Rule { name, expr: expr?, source, for_duration, labels, annotations, line })
+    Some(Rule {
+        name,
+        expr: expr?,
+        source,
+        for_duration,
+        labels,
+        annotations,
+        line,
+    })
 }
 
 fn selector_field(pos: &Positions<'_>, field: &Spanned<String>, errors: &mut Vec<Diagnostic>) -> Option<Selector> {
@@ -321,11 +332,19 @@ fn selector_field(pos: &Positions<'_>, field: &Spanned<String>, errors: &mut Vec
     // A selector is an expression's operand: parse it as `SEL > 0`.
     match parse_expr(&format!("{} > 0", field.get_ref())) {
         Ok(Expr {
-            condition: crate::expr::Condition::Compare { value: crate::expr::ValueExpr::Single(crate::expr::Operand::Value(s)), .. },
+            condition:
+                crate::expr::Condition::Compare {
+                    value: crate::expr::ValueExpr::Single(crate::expr::Operand::Value(s)),
+                    ..
+                },
             ..
         }) => Some(s),
         Ok(_) => {
-            errors.push(pos.error(start, field.get_ref(), "expected a metric selector like `jobs_total{status=\"failed\"}`"));
+            errors.push(pos.error(
+                start,
+                field.get_ref(),
+                "expected a metric selector like `jobs_total{status=\"failed\"}`",
+            ));
             None
         }
         Err(e) => {
@@ -338,7 +357,11 @@ fn selector_field(pos: &Positions<'_>, field: &Spanned<String>, errors: &mut Vec
 fn percent(pos: &Positions<'_>, v: &Spanned<f64>, errors: &mut Vec<Diagnostic>) -> f64 {
     let p = *v.get_ref();
     if !(p > 0.0 && p < 100.0) {
-        errors.push(pos.error(v.span().start, &p.to_string(), "a percentage between 0 and 100 (exclusive), like 99.9"));
+        errors.push(pos.error(
+            v.span().start,
+            &p.to_string(),
+            "a percentage between 0 and 100 (exclusive), like 99.9",
+        ));
     }
     p
 }
@@ -363,10 +386,18 @@ fn check_slo(
             let objective = percent(pos, p, errors);
             let errors_sel = selector_field(pos, e, errors);
             let total = selector_field(pos, t, errors);
-            Some(SuccessObjective { objective, errors: errors_sel?, total: total? })
+            Some(SuccessObjective {
+                objective,
+                errors: errors_sel?,
+                total: total?,
+            })
         }
         _ => {
-            errors.push(pos.error(start, &name, "a success objective needs `success`, `errors` and `total`"));
+            errors.push(pos.error(
+                start,
+                &name,
+                "a success objective needs `success`, `errors` and `total`",
+            ));
             None
         }
     };
@@ -379,17 +410,35 @@ fn check_slo(
                 errors.push(pos.error(l.span().start, l.get_ref(), "not a duration (like `250ms`)"));
             }
             let histogram = selector_field(pos, h, errors);
-            Some(LatencyObjective { objective, threshold: threshold?, histogram: histogram? })
+            Some(LatencyObjective {
+                objective,
+                threshold: threshold?,
+                histogram: histogram?,
+            })
         }
         _ => {
-            errors.push(pos.error(start, &name, "a latency objective needs `latency`, `percentile` and `histogram`"));
+            errors.push(pos.error(
+                start,
+                &name,
+                "a latency objective needs `latency`, `percentile` and `histogram`",
+            ));
             None
         }
     };
     if success.is_none() && latency.is_none() && errors.len() == before {
-        errors.push(pos.error(start, &name, "an slo needs a success objective, a latency objective, or both"));
+        errors.push(pos.error(
+            start,
+            &name,
+            "an slo needs a success objective, a latency objective, or both",
+        ));
     }
     let labels = check_labels(pos, s.labels, errors);
     (errors.len() == before).then_some(())?;
-    Some(Slo { name, success, latency, labels, line: pos.line_col(start).0 })
+    Some(Slo {
+        name,
+        success,
+        latency,
+        labels,
+        line: pos.line_col(start).0,
+    })
 }

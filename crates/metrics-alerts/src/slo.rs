@@ -79,9 +79,24 @@ const MIN: u64 = 60;
 /// budget in an hour), 6x over 6 h and 30 m (5 % in 6 hours), 1x over
 /// 3 d and 6 h (10 % in 3 days).
 pub const BURN_RATE_WINDOWS: [BurnRateWindow; 3] = [
-    BurnRateWindow { factor: 14.4, long: Duration::from_secs(60 * MIN), short: Duration::from_secs(5 * MIN), severity: "page" },
-    BurnRateWindow { factor: 6.0, long: Duration::from_secs(360 * MIN), short: Duration::from_secs(30 * MIN), severity: "page" },
-    BurnRateWindow { factor: 1.0, long: Duration::from_secs(3 * 1440 * MIN), short: Duration::from_secs(360 * MIN), severity: "ticket" },
+    BurnRateWindow {
+        factor: 14.4,
+        long: Duration::from_secs(60 * MIN),
+        short: Duration::from_secs(5 * MIN),
+        severity: "page",
+    },
+    BurnRateWindow {
+        factor: 6.0,
+        long: Duration::from_secs(360 * MIN),
+        short: Duration::from_secs(30 * MIN),
+        severity: "page",
+    },
+    BurnRateWindow {
+        factor: 1.0,
+        long: Duration::from_secs(3 * 1440 * MIN),
+        short: Duration::from_secs(360 * MIN),
+        severity: "ticket",
+    },
 ];
 
 /// Every window a recording rule is needed for, shortest first.

@@ -96,11 +96,19 @@ pub(crate) fn step(
             alert.active_at = Some(now);
             alert.fired_at = None;
             alert.resolved_at = None;
-            if for_duration.is_zero() { AlertStatus::Firing } else { AlertStatus::Pending }
+            if for_duration.is_zero() {
+                AlertStatus::Firing
+            } else {
+                AlertStatus::Pending
+            }
         }
         (AlertStatus::Pending, Some(_)) => {
             let held = alert.active_at.map_or(Duration::ZERO, |a| (now - a).unsigned_abs());
-            if held >= for_duration { AlertStatus::Firing } else { AlertStatus::Pending }
+            if held >= for_duration {
+                AlertStatus::Firing
+            } else {
+                AlertStatus::Pending
+            }
         }
         (AlertStatus::Firing, Some(_)) => AlertStatus::Firing,
         (AlertStatus::Pending, None) => AlertStatus::Inactive,
@@ -151,12 +159,21 @@ mod tests {
         assert_eq!(step(&mut a, Some(2.0), f, s(30)), None);
         assert_eq!(a.status, AlertStatus::Pending);
         assert_eq!(step(&mut a, Some(3.0), f, s(60)), Some(AlertStatus::Pending));
-        assert_eq!((a.status, a.fired_at, a.active_at, a.value), (AlertStatus::Firing, Some(s(60)), Some(s(0)), 3.0));
+        assert_eq!(
+            (a.status, a.fired_at, a.active_at, a.value),
+            (AlertStatus::Firing, Some(s(60)), Some(s(0)), 3.0)
+        );
         assert_eq!(step(&mut a, None, f, s(75)), Some(AlertStatus::Firing));
-        assert_eq!((a.status, a.resolved_at, a.since), (AlertStatus::Resolved, Some(s(75)), s(75)));
+        assert_eq!(
+            (a.status, a.resolved_at, a.since),
+            (AlertStatus::Resolved, Some(s(75)), s(75))
+        );
         // Holding again starts over at pending.
         assert_eq!(step(&mut a, Some(1.0), f, s(90)), Some(AlertStatus::Resolved));
-        assert_eq!((a.status, a.resolved_at, a.fired_at), (AlertStatus::Pending, None, None));
+        assert_eq!(
+            (a.status, a.resolved_at, a.fired_at),
+            (AlertStatus::Pending, None, None)
+        );
         // A pending alert whose condition clears never fired.
         assert_eq!(step(&mut a, None, f, s(100)), Some(AlertStatus::Pending));
         assert_eq!(a.status, AlertStatus::Inactive);

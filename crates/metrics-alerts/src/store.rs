@@ -74,7 +74,10 @@ impl JsonFileStore {
     }
 
     fn io(&self, source: std::io::Error) -> StoreError {
-        StoreError::Io { path: self.path.clone(), source }
+        StoreError::Io {
+            path: self.path.clone(),
+            source,
+        }
     }
 }
 
@@ -85,17 +88,29 @@ impl AlertStateStore for JsonFileStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(self.io(e)),
         };
-        let file: StateFile = serde_json::from_str(&text)
-            .map_err(|e| StoreError::Corrupt { path: self.path.clone(), message: e.to_string() })?;
+        let file: StateFile = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })?;
         Ok(file.alerts)
     }
 
     fn save(&mut self, alerts: &[Alert]) -> Result<(), StoreError> {
-        let dir = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = self
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|e| self.io(e))?;
-        let body = serde_json::to_vec_pretty(&StateFile { version: 1, alerts: alerts.to_vec() })
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let name = self.path.file_name().map_or_else(|| "alerts".into(), |n| n.to_string_lossy().into_owned());
+        let body = serde_json::to_vec_pretty(&StateFile {
+            version: 1,
+            alerts: alerts.to_vec(),
+        })
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let name = self
+            .path
+            .file_name()
+            .map_or_else(|| "alerts".into(), |n| n.to_string_lossy().into_owned());
         let tmp = dir.join(format!(".{name}.tmp"));
         let mut f = std::fs::File::create(&tmp).map_err(|e| self.io(e))?;
         f.write_all(&body).and_then(|()| f.sync_all()).map_err(|e| self.io(e))?;

@@ -26,7 +26,10 @@ fn pieces(template: &str) -> Result<Vec<Piece<'_>>, TemplateError> {
         out.push(Piece::Text(&rest[..open]));
         let after = &rest[open + 2..];
         let Some(close) = after.find("}}") else {
-            return Err(TemplateError { at: offset + open, token: rest[open..].to_owned() });
+            return Err(TemplateError {
+                at: offset + open,
+                token: rest[open..].to_owned(),
+            });
         };
         let inner = after[..close].trim();
         let piece = if inner == "$value" {
@@ -37,7 +40,10 @@ fn pieces(template: &str) -> Result<Vec<Piece<'_>>, TemplateError> {
         {
             Piece::Label(label)
         } else {
-            return Err(TemplateError { at: offset + open, token: rest[open..open + 4 + close].to_owned() });
+            return Err(TemplateError {
+                at: offset + open,
+                token: rest[open..open + 4 + close].to_owned(),
+            });
         };
         out.push(piece);
         let consumed = open + 4 + close;
@@ -89,10 +95,17 @@ mod tests {
     fn renders_value_and_labels() {
         let labels = BTreeMap::from([("route".to_owned(), "/api".to_owned())]);
         assert_eq!(
-            render("{{ $value }} errors/s on {{$labels.route}}{{ $labels.nope }}", 0.5, &labels),
+            render(
+                "{{ $value }} errors/s on {{$labels.route}}{{ $labels.nope }}",
+                0.5,
+                &labels
+            ),
             "0.5 errors/s on /api"
         );
-        assert_eq!(check("{{ $value | humanize }}").unwrap_err().token, "{{ $value | humanize }}");
+        assert_eq!(
+            check("{{ $value | humanize }}").unwrap_err().token,
+            "{{ $value | humanize }}"
+        );
         assert_eq!(check("x {{ $value").unwrap_err().at, 2);
     }
 }

@@ -53,13 +53,22 @@ impl FlakyReceiver {
                 let status = if n <= failures {
                     "500 Internal Server Error"
                 } else {
-                    a.lock().unwrap().push(serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null));
+                    a.lock()
+                        .unwrap()
+                        .push(serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null));
                     "200 OK"
                 };
-                let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
             }
         });
-        FlakyReceiver { url, requests, accepted }
+        FlakyReceiver {
+            url,
+            requests,
+            accepted,
+        }
     }
 }
 
@@ -75,13 +84,23 @@ fn a_webhook_that_fails_twice_gets_the_notification_once_after_retries() {
          labels = { severity = \"page\" }\nannotations = { summary = \"depth {{ $value }} on {{ $labels.queue }}\" }\n",
     )
     .unwrap();
-    let mut ev = Evaluator::new(rules, Arc::clone(&collector), Box::new(JsonFileStore::new(dir.path().join("s.json"))))
-        .unwrap()
-        .with_notifier(WebhookClient::new(&receiver.url).with_retries(4, Duration::from_millis(50)));
-    collector.record_metric("queue_depth", 150.0, &[("queue", "a")], MetricType::Gauge).unwrap();
+    let mut ev = Evaluator::new(
+        rules,
+        Arc::clone(&collector),
+        Box::new(JsonFileStore::new(dir.path().join("s.json"))),
+    )
+    .unwrap()
+    .with_notifier(WebhookClient::new(&receiver.url).with_retries(4, Duration::from_millis(50)));
+    collector
+        .record_metric("queue_depth", 150.0, &[("queue", "a")], MetricType::Gauge)
+        .unwrap();
     let report = ev.evaluate();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
-    assert_eq!(*receiver.requests.lock().unwrap(), 3, "two failures, then the accepted attempt");
+    assert_eq!(
+        *receiver.requests.lock().unwrap(),
+        3,
+        "two failures, then the accepted attempt"
+    );
     let accepted = receiver.accepted.lock().unwrap().clone();
     assert_eq!(accepted.len(), 1);
     let n = &accepted[0];
@@ -103,7 +122,9 @@ fn a_webhook_that_fails_twice_gets_the_notification_once_after_retries() {
     ev.evaluate();
     assert_eq!(receiver.accepted.lock().unwrap().len(), 1);
     // Resolved: one more notification, with its end time.
-    collector.record_metric("queue_depth", 1.0, &[("queue", "a")], MetricType::Gauge).unwrap();
+    collector
+        .record_metric("queue_depth", 1.0, &[("queue", "a")], MetricType::Gauge)
+        .unwrap();
     ev.evaluate();
     let accepted = receiver.accepted.lock().unwrap().clone();
     assert_eq!(accepted.len(), 2);
@@ -117,19 +138,35 @@ fn a_webhook_that_keeps_failing_is_reported_not_fatal() {
     let collector = Arc::new(MetricsCollector::default());
     let dir = tempfile::tempdir().unwrap();
     let rules = RuleSet::parse("r.toml", "[[rule]]\nname = \"Deep\"\nexpr = 'queue_depth > 100'\n").unwrap();
-    let mut ev = Evaluator::new(rules, Arc::clone(&collector), Box::new(JsonFileStore::new(dir.path().join("s.json"))))
-        .unwrap()
-        .with_notifier(WebhookClient::new(&receiver.url).with_retries(3, Duration::from_millis(10)));
-    collector.record_metric("queue_depth", 150.0, &[], MetricType::Gauge).unwrap();
+    let mut ev = Evaluator::new(
+        rules,
+        Arc::clone(&collector),
+        Box::new(JsonFileStore::new(dir.path().join("s.json"))),
+    )
+    .unwrap()
+    .with_notifier(WebhookClient::new(&receiver.url).with_retries(3, Duration::from_millis(10)));
+    collector
+        .record_metric("queue_depth", 150.0, &[], MetricType::Gauge)
+        .unwrap();
     let report = ev.evaluate();
-    assert_eq!(report.changes[0].alert.status, AlertStatus::Firing, "the state still changes");
+    assert_eq!(
+        report.changes[0].alert.status,
+        AlertStatus::Firing,
+        "the state still changes"
+    );
     assert_eq!(report.errors.len(), 1);
-    assert!(report.errors[0].contains("after 3 attempt(s): HTTP 500") && report.errors[0].contains(&receiver.url), "{}", report.errors[0]);
+    assert!(
+        report.errors[0].contains("after 3 attempt(s): HTTP 500") && report.errors[0].contains(&receiver.url),
+        "{}",
+        report.errors[0]
+    );
     assert_eq!(*receiver.requests.lock().unwrap(), 3);
 }
 
 fn our_alert(am: &Alertmanager, batch_id: &str) -> Option<serde_json::Value> {
-    am.alerts()?.into_iter().find(|a| a["labels"]["alertname"] == "JobsFailing" && a["labels"]["batch_id"] == batch_id)
+    am.alerts()?
+        .into_iter()
+        .find(|a| a["labels"]["alertname"] == "JobsFailing" && a["labels"]["batch_id"] == batch_id)
 }
 
 #[test]
@@ -163,20 +200,34 @@ fn failing_jobs_raise_an_alert_in_alertmanager_which_is_then_resolved() {
         Some("yes") => Ok(()),
         _ => Err(JobError::runner("row says no")),
     };
-    let report = engine.execute_batch(&manifest.batch_id, &runner, &ExecuteOptions::default()).unwrap();
+    let report = engine
+        .execute_batch(&manifest.batch_id, &runner, &ExecuteOptions::default())
+        .unwrap();
     assert_eq!(report.summary.failed, 4);
     let alert = poll(Duration::from_secs(10), || our_alert(&am, &manifest.batch_id))
         .unwrap_or_else(|| panic!("no JobsFailing alert in alertmanager: {:?}", am.alerts()));
     assert_eq!(alert["labels"]["severity"], "page");
     assert_eq!(alert["labels"]["team"], "data");
     assert_eq!(alert["status"]["state"], "active");
-    assert_eq!(alert["annotations"]["summary"], format!("4 failed jobs in batch {}", manifest.batch_id));
-    assert_eq!(alert["generatorURL"], "http://127.0.0.1:9464/dashboard/series/job_errors_total");
+    assert_eq!(
+        alert["annotations"]["summary"],
+        format!("4 failed jobs in batch {}", manifest.batch_id)
+    );
+    assert_eq!(
+        alert["generatorURL"],
+        "http://127.0.0.1:9464/dashboard/series/job_errors_total"
+    );
     // Firing alerts are held four resend periods (4 min) ahead: the alert
     // only leaves this soon because we sent its resolution.
-    let resolved = poll(Duration::from_secs(15), || our_alert(&am, &manifest.batch_id).is_none().then_some(()));
+    let resolved = poll(Duration::from_secs(15), || {
+        our_alert(&am, &manifest.batch_id).is_none().then_some(())
+    });
     let ev = running.stop().unwrap();
-    assert!(resolved.is_some(), "still active in alertmanager: {:?}", our_alert(&am, &manifest.batch_id));
+    assert!(
+        resolved.is_some(),
+        "still active in alertmanager: {:?}",
+        our_alert(&am, &manifest.batch_id)
+    );
     let ours = ev.alerts();
     assert_eq!(ours.len(), 1);
     assert_eq!(ours[0].status, AlertStatus::Resolved);

@@ -19,7 +19,11 @@ struct Setup {
 fn setup() -> Setup {
     let clock = Arc::new(ManualClock::new(1_700_000_000_000_000_000));
     let collector = Arc::new(MetricsCollector::with_clock(MetricsConfig::default(), clock.clone()));
-    Setup { clock, collector, dir: tempfile::tempdir().unwrap() }
+    Setup {
+        clock,
+        collector,
+        dir: tempfile::tempdir().unwrap(),
+    }
 }
 
 impl Setup {
@@ -58,7 +62,11 @@ impl Write for SharedLog {
 
 impl SharedLog {
     fn lines(&self) -> Vec<String> {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap().lines().map(str::to_owned).collect()
+        String::from_utf8(self.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -78,7 +86,10 @@ fn rate_by_tag_fires_per_group_and_resolves_when_the_window_passes() {
     let report = ev.evaluate();
     assert_eq!(report.changes.len(), 1, "{:?}", report.changes);
     let a = &report.changes[0].alert;
-    assert_eq!((a.status, report.changes[0].from), (AlertStatus::Firing, AlertStatus::Inactive));
+    assert_eq!(
+        (a.status, report.changes[0].from),
+        (AlertStatus::Firing, AlertStatus::Inactive)
+    );
     assert_eq!(a.labels["alertname"], "ErrorRate");
     assert_eq!(a.labels["batch_id"], "noisy");
     assert_eq!(a.labels["severity"], "page");
@@ -92,7 +103,10 @@ fn rate_by_tag_fires_per_group_and_resolves_when_the_window_passes() {
     let report = ev.evaluate();
     assert_eq!(report.changes.len(), 1);
     let a = &report.changes[0].alert;
-    assert_eq!((report.changes[0].from, a.status), (AlertStatus::Firing, AlertStatus::Resolved));
+    assert_eq!(
+        (report.changes[0].from, a.status),
+        (AlertStatus::Firing, AlertStatus::Resolved)
+    );
     assert_eq!(a.resolved_at, Some(s.collector.now()));
     assert!(a.fired_at.unwrap() < a.resolved_at.unwrap());
 }
@@ -110,7 +124,10 @@ fn a_gauge_threshold_with_for_goes_pending_then_firing_with_change_times() {
     assert!(ev.evaluate().changes.is_empty());
     s.advance(1);
     let c = ev.evaluate().changes;
-    assert_eq!((c[0].from, c[0].alert.status), (AlertStatus::Pending, AlertStatus::Firing));
+    assert_eq!(
+        (c[0].from, c[0].alert.status),
+        (AlertStatus::Pending, AlertStatus::Firing)
+    );
     assert_eq!(c[0].alert.active_at, Some(t_pending));
     assert_eq!(c[0].alert.fired_at, Some(s.collector.now()));
     s.record("queue_depth", 10.0, &[], MetricType::Gauge);
@@ -120,28 +137,54 @@ fn a_gauge_threshold_with_for_goes_pending_then_firing_with_change_times() {
     assert_eq!(ev.evaluate().changes[0].alert.status, AlertStatus::Pending);
     s.record("queue_depth", 10.0, &[], MetricType::Gauge);
     let c = ev.evaluate().changes;
-    assert_eq!((c[0].from, c[0].alert.status), (AlertStatus::Pending, AlertStatus::Inactive));
+    assert_eq!(
+        (c[0].from, c[0].alert.status),
+        (AlertStatus::Pending, AlertStatus::Inactive)
+    );
     assert!(statuses(&ev).is_empty());
 }
 
 #[test]
 fn percentile_over_a_window_in_seconds() {
     let s = setup();
-    let mut ev = s.evaluator(
-        "[[rule]]\nname = \"Slow\"\nexpr = 'p90(job_duration_seconds{status=\"completed\"}[10m]) > 2s'\n",
-    );
+    let mut ev =
+        s.evaluator("[[rule]]\nname = \"Slow\"\nexpr = 'p90(job_duration_seconds{status=\"completed\"}[10m]) > 2s'\n");
     for i in 1..=10 {
-        s.record("job_duration_seconds", f64::from(i) * 0.1, &[("status", "completed")], MetricType::Histogram);
+        s.record(
+            "job_duration_seconds",
+            f64::from(i) * 0.1,
+            &[("status", "completed")],
+            MetricType::Histogram,
+        );
         // Slow failures do not count: the selector asks for completed jobs.
-        s.record("job_duration_seconds", 30.0, &[("status", "failed")], MetricType::Histogram);
+        s.record(
+            "job_duration_seconds",
+            30.0,
+            &[("status", "failed")],
+            MetricType::Histogram,
+        );
     }
     assert!(ev.evaluate().changes.is_empty());
-    s.record("job_duration_seconds", 5.0, &[("status", "completed")], MetricType::Histogram);
-    s.record("job_duration_seconds", 6.0, &[("status", "completed")], MetricType::Histogram);
+    s.record(
+        "job_duration_seconds",
+        5.0,
+        &[("status", "completed")],
+        MetricType::Histogram,
+    );
+    s.record(
+        "job_duration_seconds",
+        6.0,
+        &[("status", "completed")],
+        MetricType::Histogram,
+    );
     let c = ev.evaluate().changes;
     assert_eq!(c.len(), 1);
     assert_eq!(c[0].alert.status, AlertStatus::Firing);
-    assert!(c[0].alert.value > 2.0 && c[0].alert.value <= 6.0, "{}", c[0].alert.value);
+    assert!(
+        c[0].alert.value > 2.0 && c[0].alert.value <= 6.0,
+        "{}",
+        c[0].alert.value
+    );
     // Ten minutes later the slow ones are out of the window.
     s.advance(601);
     assert_eq!(ev.evaluate().changes[0].alert.status, AlertStatus::Resolved);
@@ -186,7 +229,10 @@ fn absent_fires_for_a_missing_metric_and_for_one_that_stopped_reporting() {
     s.advance(30);
     s.record("heartbeat", 1.0, &[("service", "api")], MetricType::Counter);
     s.advance(59);
-    assert!(ev.evaluate().changes.is_empty(), "a heartbeat 59 s ago is in the window");
+    assert!(
+        ev.evaluate().changes.is_empty(),
+        "a heartbeat 59 s ago is in the window"
+    );
     s.advance(2);
     let c = ev.evaluate().changes;
     assert_eq!(c.len(), 1);
@@ -195,24 +241,45 @@ fn absent_fires_for_a_missing_metric_and_for_one_that_stopped_reporting() {
     s.record("backup_runs", 1.0, &[], MetricType::Counter);
     s.record("heartbeat", 1.0, &[("service", "api")], MetricType::Counter);
     let c = ev.evaluate().changes;
-    assert!(c.iter().all(|c| c.alert.status == AlertStatus::Resolved) && c.len() == 2, "{c:?}");
+    assert!(
+        c.iter().all(|c| c.alert.status == AlertStatus::Resolved) && c.len() == 2,
+        "{c:?}"
+    );
     let lines = log.lines();
     assert_eq!(lines.len(), 4, "one line per state change: {lines:#?}");
-    assert!(lines[0].ends_with("alert NeverSeen{alertname=\"NeverSeen\"} inactive -> firing value=1"), "{}", lines[0]);
-    assert!(lines[1].contains("alert NoHeartbeat{alertname=\"NoHeartbeat\",service=\"api\"} inactive -> firing"), "{}", lines[1]);
-    assert!(lines[3].contains("alert NeverSeen{alertname=\"NeverSeen\"} firing -> resolved"), "{}", lines[3]);
+    assert!(
+        lines[0].ends_with("alert NeverSeen{alertname=\"NeverSeen\"} inactive -> firing value=1"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("alert NoHeartbeat{alertname=\"NoHeartbeat\",service=\"api\"} inactive -> firing"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[3].contains("alert NeverSeen{alertname=\"NeverSeen\"} firing -> resolved"),
+        "{}",
+        lines[3]
+    );
 }
 
 #[test]
 fn a_metric_the_collector_lacks_is_logged_as_a_warning_once() {
     let s = setup();
     let log = SharedLog::default();
-    let mut ev = s.evaluator("[[rule]]\nname = \"R\"\nexpr = 'rate(nope_total[1m]) > 1'\n").with_log(log.clone());
+    let mut ev = s
+        .evaluator("[[rule]]\nname = \"R\"\nexpr = 'rate(nope_total[1m]) > 1'\n")
+        .with_log(log.clone());
     ev.evaluate();
     ev.evaluate();
     let lines = log.lines();
     assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(lines[0].contains("warning: rule R reads metric `nope_total`, which the collector does not have"), "{}", lines[0]);
+    assert!(
+        lines[0].contains("warning: rule R reads metric `nope_total`, which the collector does not have"),
+        "{}",
+        lines[0]
+    );
 }
 
 #[test]
@@ -228,12 +295,18 @@ fn a_restart_neither_forgets_nor_refires_a_firing_alert() {
     };
     s.advance(10);
     let mut ev = s.evaluator(rules);
-    assert_eq!(statuses(&ev), [("Deep{alertname=\"Deep\",queue=\"a\"}".to_owned(), AlertStatus::Firing)]);
+    assert_eq!(
+        statuses(&ev),
+        [("Deep{alertname=\"Deep\",queue=\"a\"}".to_owned(), AlertStatus::Firing)]
+    );
     assert!(ev.evaluate().changes.is_empty(), "still firing: not fired again");
     assert_eq!(ev.alerts()[0].fired_at, fired_at);
     s.record("queue_depth", 1.0, &[("queue", "a")], MetricType::Gauge);
     let c = ev.evaluate().changes;
-    assert_eq!((c[0].from, c[0].alert.status), (AlertStatus::Firing, AlertStatus::Resolved));
+    assert_eq!(
+        (c[0].from, c[0].alert.status),
+        (AlertStatus::Firing, AlertStatus::Resolved)
+    );
     // The resolved state is stored too.
     let ev = s.evaluator(rules);
     assert_eq!(ev.alerts()[0].status, AlertStatus::Resolved);

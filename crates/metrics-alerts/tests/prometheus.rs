@@ -52,7 +52,10 @@ fn prometheus_running_the_exported_rules_fires_the_same_alerts_as_our_evaluator(
         .describe_metric(
             "job_errors",
             MetricType::Counter,
-            MetricOptions { sample_policy: Some(SamplePolicy::EveryEvent), ..MetricOptions::default() },
+            MetricOptions {
+                sample_policy: Some(SamplePolicy::EveryEvent),
+                ..MetricOptions::default()
+            },
         )
         .unwrap();
     let bad = collector.counter("job_errors", &[("batch_id", "bad")]).unwrap();
@@ -62,7 +65,13 @@ fn prometheus_running_the_exported_rules_fires_the_same_alerts_as_our_evaluator(
 
     let rules = RuleSet::parse("rules.toml", RULES).unwrap();
     // Name the series by what the live collector says they are.
-    let hints = KindHints(collector.list_series().into_iter().map(|s| (s.name, kind_of(s.metric_type))).collect());
+    let hints = KindHints(
+        collector
+            .list_series()
+            .into_iter()
+            .map(|s| (s.name, kind_of(s.metric_type)))
+            .collect(),
+    );
     let yaml = export_rules(&rules, &hints);
 
     let server = spawn_server("127.0.0.1:0".parse().unwrap(), ApiState::new(Arc::clone(&collector))).unwrap();
@@ -70,18 +79,28 @@ fn prometheus_running_the_exported_rules_fires_the_same_alerts_as_our_evaluator(
     // Prometheus must see the counters at zero before they move, or it
     // sees no increase.
     assert!(
-        prometheus.query_until("sum(job_errors_total)", Duration::from_secs(30)).is_some(),
+        prometheus
+            .query_until("sum(job_errors_total)", Duration::from_secs(30))
+            .is_some(),
         "prometheus never scraped us: {:?}",
         prometheus.first_target()
     );
     bad.increment(5);
 
     let dir = tempfile::tempdir().unwrap();
-    let mut ev =
-        Evaluator::new(rules, Arc::clone(&collector), Box::new(JsonFileStore::new(dir.path().join("s.json")))).unwrap();
+    let mut ev = Evaluator::new(
+        rules,
+        Arc::clone(&collector),
+        Box::new(JsonFileStore::new(dir.path().join("s.json"))),
+    )
+    .unwrap();
     ev.evaluate();
-    let ours: BTreeSet<LabelSet> =
-        ev.alerts().into_iter().filter(|a| a.status == AlertStatus::Firing).map(|a| a.labels).collect();
+    let ours: BTreeSet<LabelSet> = ev
+        .alerts()
+        .into_iter()
+        .filter(|a| a.status == AlertStatus::Firing)
+        .map(|a| a.labels)
+        .collect();
     let expected: BTreeSet<LabelSet> = [
         vec![("alertname", "QueueDeep"), ("queue", "a"), ("severity", "page")],
         vec![("alertname", "JobErrors"), ("batch_id", "bad"), ("severity", "ticket")],
@@ -91,7 +110,13 @@ fn prometheus_running_the_exported_rules_fires_the_same_alerts_as_our_evaluator(
     .map(|l| l.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
     .collect();
     assert_eq!(ours, expected);
-    let theirs = poll(Duration::from_secs(30), || firing_in_prometheus(&prometheus).filter(|f| *f == ours));
-    assert!(theirs.is_some(), "prometheus fires {:?}\nwe fire {ours:?}\nrules:\n{yaml}", firing_in_prometheus(&prometheus));
+    let theirs = poll(Duration::from_secs(30), || {
+        firing_in_prometheus(&prometheus).filter(|f| *f == ours)
+    });
+    assert!(
+        theirs.is_some(),
+        "prometheus fires {:?}\nwe fire {ours:?}\nrules:\n{yaml}",
+        firing_in_prometheus(&prometheus)
+    );
     server.shutdown();
 }

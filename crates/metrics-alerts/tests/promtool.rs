@@ -66,10 +66,18 @@ fn export(text: &str) -> String {
 }
 
 fn promtool(args: &[&str], dir: &Path) -> (i32, String) {
-    let out = std::process::Command::new("promtool").args(args).current_dir(dir).output().unwrap();
+    let out = std::process::Command::new("promtool")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
     (
         out.status.code().unwrap_or(-1),
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
     )
 }
 

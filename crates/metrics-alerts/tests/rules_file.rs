@@ -73,17 +73,41 @@ expr = 'absent(heartbeat{service="api"}[10m])'
 #[test]
 fn expression_errors_name_file_line_column_and_token() {
     let cases = [
-        ("rate(job_errors_total[5x]) > 1", "rules.toml:3:31: error: at `5x`: expected a window like `30s`, `5m`, `1h` or `3d`"),
-        ("rat(job_errors_total[5m]) > 1", "rules.toml:3:9: error: at `rat`: unknown function"),
-        ("rate(job_errors_total) > 1", "rules.toml:3:30: error: at `)`: rate(...) needs a window like `[5m]`"),
-        ("gauge >", "rules.toml:3:16: error: at `end of expression`: expected a threshold number"),
+        (
+            "rate(job_errors_total[5x]) > 1",
+            "rules.toml:3:31: error: at `5x`: expected a window like `30s`, `5m`, `1h` or `3d`",
+        ),
+        (
+            "rat(job_errors_total[5m]) > 1",
+            "rules.toml:3:9: error: at `rat`: unknown function",
+        ),
+        (
+            "rate(job_errors_total) > 1",
+            "rules.toml:3:30: error: at `)`: rate(...) needs a window like `[5m]`",
+        ),
+        (
+            "gauge >",
+            "rules.toml:3:16: error: at `end of expression`: expected a threshold number",
+        ),
         ("gauge 5", "rules.toml:3:15: error: at `5`: expected a comparison"),
-        ("gauge > 5 extra", "rules.toml:3:19: error: at `extra`: expected the end of the expression"),
+        (
+            "gauge > 5 extra",
+            "rules.toml:3:19: error: at `extra`: expected the end of the expression",
+        ),
         ("gauge > 5q", "rules.toml:3:17: error: at `5q`: not a number"),
-        (r#"x{route=~"/a.*"} > 1"#, "rules.toml:3:16: error: at `=~`: expected `=` or `!=` (regular expressions are not supported)"),
-        (r#"x{route="/a} > 1"#, "rules.toml:3:17: error: at `\"/a} > 1`: a string that is never closed"),
+        (
+            r#"x{route=~"/a.*"} > 1"#,
+            "rules.toml:3:16: error: at `=~`: expected `=` or `!=` (regular expressions are not supported)",
+        ),
+        (
+            r#"x{route="/a} > 1"#,
+            "rules.toml:3:17: error: at `\"/a} > 1`: a string that is never closed",
+        ),
         ("x > 1 # y", "rules.toml:3:15: error: at `#`: unexpected character `#`"),
-        ("absent(x) by (a)", "rules.toml:3:19: error: at `by`: absent(...) cannot be grouped"),
+        (
+            "absent(x) by (a)",
+            "rules.toml:3:19: error: at `by`: absent(...) cannot be grouped",
+        ),
         ("x > 1 by ()", "rules.toml:3:19: error: at `)`: expected a tag name"),
     ];
     for (expr, want) in cases {
@@ -112,11 +136,31 @@ expr = "y > 1"
     let e = RuleSet::parse("rules.toml", text).unwrap_err();
     let lines: Vec<String> = e.0.iter().map(ToString::to_string).collect();
     assert_eq!(lines.len(), 5, "{lines:#?}");
-    assert!(lines[0].starts_with("rules.toml:2:8: error: at `9bad`: not a valid alert name"), "{}", lines[0]);
-    assert!(lines[1].starts_with("rules.toml:8:7: error: at `soon`: not a duration"), "{}", lines[1]);
-    assert!(lines[2].starts_with("rules.toml:9:12: error: at `bad-label`: not a label name"), "{}", lines[2]);
-    assert!(lines[3].starts_with("rules.toml:10:28: error: at `{{ .Value }}`: unknown placeholder"), "{}", lines[3]);
-    assert!(lines[4].starts_with("rules.toml:13:8: error: at `Dup`: a rule or slo of this name already exists"), "{}", lines[4]);
+    assert!(
+        lines[0].starts_with("rules.toml:2:8: error: at `9bad`: not a valid alert name"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with("rules.toml:8:7: error: at `soon`: not a duration"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].starts_with("rules.toml:9:12: error: at `bad-label`: not a label name"),
+        "{}",
+        lines[2]
+    );
+    assert!(
+        lines[3].starts_with("rules.toml:10:28: error: at `{{ .Value }}`: unknown placeholder"),
+        "{}",
+        lines[3]
+    );
+    assert!(
+        lines[4].starts_with("rules.toml:13:8: error: at `Dup`: a rule or slo of this name already exists"),
+        "{}",
+        lines[4]
+    );
 }
 
 #[test]
@@ -132,8 +176,13 @@ fn toml_and_structure_errors_name_the_line() {
     assert!(e.contains("needs `success`, `errors` and `total`"), "{e}");
     let e = error_of("[[slo]]\nname = \"jobs\"\nsuccess = 100.0\nerrors = \"e\"\ntotal = \"t\"\n");
     assert!(e.starts_with("rules.toml:3:11: error: at `100`: a percentage"), "{e}");
-    let missing = RuleSet::load(std::path::Path::new("/nonexistent/rules.toml")).unwrap_err().to_string();
-    assert!(missing.contains("/nonexistent/rules.toml") && missing.contains("cannot read"), "{missing}");
+    let missing = RuleSet::load(std::path::Path::new("/nonexistent/rules.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        missing.contains("/nonexistent/rules.toml") && missing.contains("cannot read"),
+        "{missing}"
+    );
 }
 
 #[test]

@@ -263,7 +263,10 @@ pub fn sample_value(body: &str, prefix: &str, needles: &[&str]) -> Option<f64> {
 
 /// `prometheus-alertmanager` is installed (Debian package of that name).
 pub fn have_alertmanager() -> bool {
-    require("prometheus-alertmanager", runs("prometheus-alertmanager", &["--version"]))
+    require(
+        "prometheus-alertmanager",
+        runs("prometheus-alertmanager", &["--version"]),
+    )
 }
 
 /// `prometheus` (the server) is installed.
@@ -310,14 +313,21 @@ impl Alertmanager {
         if poll(Duration::from_secs(20), || http_get(&format!("{url}/-/ready"))).is_none() {
             panic!("the alertmanager at {url} did not become ready within 20 s");
         }
-        Alertmanager { url, _server: server, _dir: dir }
+        Alertmanager {
+            url,
+            _server: server,
+            _dir: dir,
+        }
     }
 
     /// `GET /api/v2/alerts` (active, silenced, inhibited and unprocessed;
     /// resolved alerts are not listed), parsed.
     pub fn alerts(&self) -> Option<Vec<serde_json::Value>> {
         let body = http_get(&format!("{}/api/v2/alerts", self.url))?;
-        serde_json::from_str::<serde_json::Value>(&body).ok()?.as_array().cloned()
+        serde_json::from_str::<serde_json::Value>(&body)
+            .ok()?
+            .as_array()
+            .cloned()
     }
 }
 
@@ -353,12 +363,18 @@ impl Prometheus {
                 .spawn()
                 .unwrap_or_else(|e| panic!("starting prometheus: {e}")),
         );
-        Prometheus { port, _server: server, _dir: dir }
+        Prometheus {
+            port,
+            _server: server,
+            _dir: dir,
+        }
     }
 
     /// The alerts of `/api/v1/alerts` (`data.alerts`).
     pub fn alerts(&self) -> Option<Vec<serde_json::Value>> {
         let body = http_get(&format!("http://127.0.0.1:{}/api/v1/alerts", self.port))?;
-        serde_json::from_str::<serde_json::Value>(&body).ok()?["data"]["alerts"].as_array().cloned()
+        serde_json::from_str::<serde_json::Value>(&body).ok()?["data"]["alerts"]
+            .as_array()
+            .cloned()
     }
 }

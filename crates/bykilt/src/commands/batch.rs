@@ -12,6 +12,7 @@ use metrics_core::{MetricsCollector, get_metrics_collector};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{ExecOverrides, ExposeArgs, RunArgs};
+use crate::commands::alerts::Alerting;
 use crate::commands::expose::Exposure;
 use crate::commands::metrics::{export_run_metrics, import_run_metrics, long_retention_config, run_metrics_json};
 use crate::error::CliError;
@@ -102,6 +103,7 @@ pub(crate) fn run(args: RunArgs, root: &Path, out: &mut Output) -> Result<i32, C
     let table = batch_engine::parse_csv(&args.csv, &batch_engine::CsvOptions::default())
         .map_err(batch_engine::BatchError::from)?;
     batch_engine::command_runner::check_columns(&table.columns)?;
+    crate::commands::alerts::check_alert_args(&args.expose.alerts)?;
     drop(table);
     let manifest = engine.create_batch_jobs(&args.csv)?;
     let dir = batch_dir(root, &manifest.batch_id)?;
@@ -148,6 +150,7 @@ fn execute(
     let options = saved.options()?;
     let stop = engine.stop_token(batch_id)?;
     let exposure = Exposure::start(expose, batch_id, out)?;
+    let alerting = Alerting::start(&expose.alerts, metrics_core::global_metrics_collector(), root, out)?;
     let progress = Arc::new(Progress::new(out.quiet));
     let report = {
         let _signals = StopOnSignal::install(stop, Arc::clone(&progress))
@@ -159,6 +162,7 @@ fn execute(
         progress.finish();
         report
     };
+    alerting.finish(out);
     exposure.finish(out);
     let report = report?;
     engine.close_batch(batch_id)?;

@@ -12,7 +12,9 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::EXIT_ALL_COMPLETED;
+use crate::alerts_cli::AlertArgs;
 use crate::cli::ExposeArgs;
+use crate::commands::alerts::Alerting;
 use crate::commands::metrics::load;
 use crate::error::CliError;
 use crate::output::Output;
@@ -22,13 +24,16 @@ pub(crate) fn serve(
     listen: std::net::SocketAddr,
     run: Option<&str>,
     token: Option<String>,
+    alert_args: &AlertArgs,
     root: &Path,
     out: &mut Output,
 ) -> Result<i32, CliError> {
     let (ctx, collector) = load(root, run)?;
+    let collector = Arc::new(collector);
+    let alerting = Alerting::start(alert_args, Arc::clone(&collector), root, out)?;
     let mut signals = Signals::new([SIGINT, SIGTERM])
         .map_err(|e| CliError::io("installing signal handlers for", "SIGINT/SIGTERM", e))?;
-    let server = spawn_server(listen, ApiState::new(Arc::new(collector)).with_token(token))?;
+    let server = spawn_server(listen, ApiState::new(collector).with_token(token))?;
     out.text(&format!(
         "serving run {} on http://{}/metrics (JSON API under /api/metrics/series); Ctrl-C stops\n",
         ctx.run_id(),
@@ -36,6 +41,7 @@ pub(crate) fn serve(
     ));
     out.json(&serde_json::json!({ "run_id": ctx.run_id(), "listening": server.local_addr().to_string() }));
     let _ = signals.forever().next();
+    alerting.finish(out);
     server.shutdown();
     Ok(EXIT_ALL_COMPLETED)
 }

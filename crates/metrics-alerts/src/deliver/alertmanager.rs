@@ -80,12 +80,21 @@ fn notable(c: &StateChange) -> bool {
 
 impl Notifier for AlertmanagerClient {
     fn deliver(&mut self, round: &Round<'_>) -> Result<(), DeliveryError> {
-        let any = round.alerts.iter().any(|a| matches!(a.status, AlertStatus::Firing | AlertStatus::Resolved));
+        let any = round
+            .alerts
+            .iter()
+            .any(|a| matches!(a.status, AlertStatus::Firing | AlertStatus::Resolved));
         let due = self.last_sent.is_none_or(|t| round.now - t >= self.resend);
         if !(round.changes.iter().any(notable) || (any && due)) || !any {
             return Ok(());
         }
-        post_json(&self.agent, &self.url, &self.payload(round), self.attempts, Duration::from_millis(200))?;
+        post_json(
+            &self.agent,
+            &self.url,
+            &self.payload(round),
+            self.attempts,
+            Duration::from_millis(200),
+        )?;
         self.last_sent = Some(round.now);
         Ok(())
     }

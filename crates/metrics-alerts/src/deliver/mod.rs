@@ -87,14 +87,22 @@ pub(crate) fn post_json(
     let mut last = String::new();
     let attempts = attempts.max(1);
     for attempt in 1..=attempts {
-        match agent.post(url).header("Content-Type", "application/json").send(body.as_bytes()) {
+        match agent
+            .post(url)
+            .header("Content-Type", "application/json")
+            .send(body.as_bytes())
+        {
             Ok(resp) if resp.status().is_success() => return Ok(()),
             Ok(resp) => {
                 let code = resp.status().as_u16();
                 last = format!("HTTP {code}");
                 // A 4xx other than 429 means the receiver refused the content: retrying will not help.
                 if (400..500).contains(&code) && code != 429 {
-                    return Err(DeliveryError { url: url.to_owned(), attempts: attempt, last });
+                    return Err(DeliveryError {
+                        url: url.to_owned(),
+                        attempts: attempt,
+                        last,
+                    });
                 }
             }
             Err(e) => last = e.to_string(),
@@ -104,7 +112,11 @@ pub(crate) fn post_json(
             delay = delay.saturating_mul(2);
         }
     }
-    Err(DeliveryError { url: url.to_owned(), attempts, last })
+    Err(DeliveryError {
+        url: url.to_owned(),
+        attempts,
+        last,
+    })
 }
 
 pub(crate) fn agent(timeout: Duration) -> ureq::Agent {

@@ -26,7 +26,9 @@ pub(crate) struct Token {
     pub(crate) text: String,
 }
 
-const PUNCT: [&str; 17] = [">=", "<=", "==", "=~", "!~", "!=", ">", "<", "=", "(", ")", "{", "}", "[", "]", ",", "/"];
+const PUNCT: [&str; 17] = [
+    ">=", "<=", "==", "=~", "!~", "!=", ">", "<", "=", "(", ")", "{", "}", "[", "]", ",", "/",
+];
 
 fn is_ident_start(c: char) -> bool {
     c.is_ascii_alphabetic() || c == '_' || c == ':'
@@ -49,14 +51,22 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, ExprError> {
         if is_ident_start(c) {
             let len = rest.find(|c: char| !is_ident(c)).unwrap_or(rest.len());
             let text = &rest[..len];
-            out.push(Token { tok: Tok::Ident(text.to_owned()), at, text: text.to_owned() });
+            out.push(Token {
+                tok: Tok::Ident(text.to_owned()),
+                at,
+                text: text.to_owned(),
+            });
             advance(&mut chars, at + len);
         } else if c.is_ascii_digit() || (c == '.' && rest[1..].starts_with(|c: char| c.is_ascii_digit())) {
             let len = rest
                 .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '%'))
                 .unwrap_or(rest.len());
             let text = &rest[..len];
-            out.push(Token { tok: Tok::Number(text.to_owned()), at, text: text.to_owned() });
+            out.push(Token {
+                tok: Tok::Number(text.to_owned()),
+                at,
+                text: text.to_owned(),
+            });
             advance(&mut chars, at + len);
         } else if c == '"' {
             let (value, len) = string_literal(rest).ok_or_else(|| ExprError {
@@ -64,10 +74,18 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, ExprError> {
                 token: rest.to_owned(),
                 message: "a string that is never closed (missing `\"`)".to_owned(),
             })?;
-            out.push(Token { tok: Tok::Str(value), at, text: rest[..len].to_owned() });
+            out.push(Token {
+                tok: Tok::Str(value),
+                at,
+                text: rest[..len].to_owned(),
+            });
             advance(&mut chars, at + len);
         } else if let Some(p) = PUNCT.iter().find(|p| rest.starts_with(**p)) {
-            out.push(Token { tok: Tok::Punct(p), at, text: (*p).to_owned() });
+            out.push(Token {
+                tok: Tok::Punct(p),
+                at,
+                text: (*p).to_owned(),
+            });
             advance(&mut chars, at + p.len());
         } else {
             return Err(ExprError {

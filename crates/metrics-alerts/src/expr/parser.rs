@@ -34,7 +34,11 @@ use crate::duration::parse_duration;
 /// [`ExprError`] naming the offending token and its byte offset.
 pub fn parse_expr(src: &str) -> Result<Expr, ExprError> {
     let tokens = tokenize(src)?;
-    let mut p = Parser { tokens, pos: 0, end: src.len() };
+    let mut p = Parser {
+        tokens,
+        pos: 0,
+        end: src.len(),
+    };
     let expr = p.expr()?;
     if let Some(t) = p.peek() {
         return Err(p.error_at(t.clone(), "expected the end of the expression"));
@@ -68,7 +72,11 @@ impl Parser {
     }
 
     fn error_at(&self, t: Token, message: &str) -> ExprError {
-        ExprError { at: t.at, token: t.text, message: message.to_owned() }
+        ExprError {
+            at: t.at,
+            token: t.text,
+            message: message.to_owned(),
+        }
     }
 
     fn is_punct(&self, p: &str) -> bool {
@@ -107,7 +115,10 @@ impl Parser {
                 let t = self.next("`by`")?;
                 return Err(self.error_at(t, "absent(...) cannot be grouped: it fires when nothing matches"));
             }
-            return Ok(Expr { condition: Condition::Absent { selector, window }, by: Vec::new() });
+            return Ok(Expr {
+                condition: Condition::Absent { selector, window },
+                by: Vec::new(),
+            });
         }
         let value = self.value()?;
         let mut by = if self.is_ident("by") { Some(self.by()?) } else { None };
@@ -124,7 +135,10 @@ impl Parser {
         let t = self.next("a threshold number")?;
         let threshold = match &t.tok {
             Tok::Number(n) => number(n).ok_or_else(|| {
-                self.error_at(t.clone(), "not a number (units: ms, s, m, h, d for durations, % for ratios)")
+                self.error_at(
+                    t.clone(),
+                    "not a number (units: ms, s, m, h, d for durations, % for ratios)",
+                )
             })?,
             _ => return Err(self.error_at(t, "expected a threshold number")),
         };
@@ -135,7 +149,10 @@ impl Parser {
             }
             by = Some(self.by()?);
         }
-        Ok(Expr { condition: Condition::Compare { value, op, threshold }, by: by.unwrap_or_default() })
+        Ok(Expr {
+            condition: Condition::Compare { value, op, threshold },
+            by: by.unwrap_or_default(),
+        })
     }
 
     fn by(&mut self) -> Result<Vec<String>, ExprError> {
@@ -171,7 +188,10 @@ impl Parser {
         }
         let percentile = percentile_of(name);
         if name != "rate" && name != "increase" && percentile.is_none() {
-            return Err(self.error_at(t, "unknown function (known: rate, increase, p50, p90, p95, p99, p999, absent)"));
+            return Err(self.error_at(
+                t,
+                "unknown function (known: rate, increase, p50, p90, p95, p99, p999, absent)",
+            ));
         }
         self.pos += 1;
         let selector = self.selector()?;
@@ -247,7 +267,9 @@ fn percentile_of(name: &str) -> Option<f64> {
 
 /// A threshold with its unit: `2s` and `250ms` in seconds, `5%` as 0.05.
 fn number(text: &str) -> Option<f64> {
-    let split = text.find(|c: char| c.is_ascii_alphabetic() || c == '%').unwrap_or(text.len());
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic() || c == '%')
+        .unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
     let scale = match unit {
         "" => 1.0,

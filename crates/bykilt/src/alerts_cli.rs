@@ -1,0 +1,48 @@
+//! The command line of alerting, as clap types: `bykilt alerts ...` and the
+//! `--alerts` flags of `batch run|resume|retry` and `serve`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+/// `--alerts FILE [--alertmanager URL] [--webhook URL]`: evaluate a rules
+/// file against the live metrics while the command runs.
+#[derive(Debug, Args, Default, Clone)]
+pub struct AlertArgs {
+    /// Evaluate the alerting rules of FILE (TOML, see docs/alerting.md)
+    /// every `eval_interval` while this runs; one line per state change on
+    /// stderr; states kept in ARTIFACTS/alerts/state.json.
+    #[arg(long, value_name = "FILE")]
+    pub alerts: Option<PathBuf>,
+    /// Send firing and resolved alerts to this Alertmanager (API v2).
+    #[arg(long, value_name = "URL", requires = "alerts")]
+    pub alertmanager: Option<String>,
+    /// POST Alertmanager-style notifications to this URL, with retries.
+    #[arg(long, value_name = "URL", requires = "alerts")]
+    pub webhook: Option<String>,
+}
+
+/// `bykilt alerts ...`
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Check a rules file: errors (exit 2) and warnings for metrics no run
+    /// under the artifacts root produced.
+    Check {
+        /// The rules file.
+        file: PathBuf,
+    },
+    /// Show the alerts the evaluator holds (pending, firing, recently resolved).
+    Status {
+        /// The state file [default: ARTIFACTS/alerts/state.json].
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+    },
+    /// Print the rules file as Prometheus alerting and recording rules.
+    ExportRules {
+        /// The rules file.
+        file: PathBuf,
+        /// Name series by the kinds this run recorded [default: the latest run with metrics, if any].
+        #[arg(long, value_name = "RUN_ID")]
+        run: Option<String>,
+    },
+}

@@ -1,0 +1,235 @@
+//! `bykilt alerts check|status|export-rules`, and the evaluator that
+//! `--alerts` runs beside a batch or `bykilt serve`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use batch_engine::RunContext;
+use batch_engine::run_context::list_runs;
+use metrics_alerts::export::{KindHints, export_rules};
+use metrics_alerts::{
+    Alert, AlertmanagerClient, Evaluator, JsonFileStore, RuleSet, RulesError, RunningEvaluator, WebhookClient, kind_of,
+};
+use metrics_core::MetricsCollector;
+
+use crate::alerts_cli::{AlertArgs, AlertsCommand};
+use crate::commands::metrics::{import_run_metrics, long_retention_config, run_metrics_json};
+use crate::error::CliError;
+use crate::output::Output;
+use crate::{EXIT_ALL_COMPLETED, EXIT_BAD_INPUT};
+
+/// `ARTIFACTS/alerts/state.json`: where evaluators keep alert states.
+pub(crate) fn state_file(root: &Path) -> PathBuf {
+    root.join("alerts").join("state.json")
+}
+
+fn load_rules(file: &Path) -> Result<RuleSet, CliError> {
+    RuleSet::load(file).map_err(|e: RulesError| {
+        CliError::Usage(
+            e.0.iter()
+                .map(metrics_alerts::Diagnostic::located)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    })
+}
+
+/// Checks `--alerts FILE` before a batch creates anything on disk.
+pub(crate) fn check_alert_args(args: &AlertArgs) -> Result<(), CliError> {
+    args.alerts.as_deref().map(load_rules).transpose().map(|_| ())
+}
+
+/// The collectors of the runs under `root` that have metrics: `run` only,
+/// or every run.
+fn run_collectors(root: &Path, run: Option<&str>) -> Result<Vec<MetricsCollector>, CliError> {
+    let ids = match run {
+        Some(id) => vec![id.to_owned()],
+        None => list_runs(root).unwrap_or_default(),
+    };
+    let mut out = Vec::new();
+    for id in ids {
+        let ctx = RunContext::with_run_id(root, &id)?;
+        if run_metrics_json(&ctx).exists() {
+            let c = MetricsCollector::new(long_retention_config());
+            import_run_metrics(&c, &ctx)?;
+            out.push(c);
+        } else if run.is_some() {
+            return Err(CliError::Usage(format!(
+                "run {id} has no metrics under {}",
+                root.display()
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// Dispatches `bykilt alerts ...`.
+pub(crate) fn run(cmd: AlertsCommand, root: &Path, out: &mut Output) -> Result<i32, CliError> {
+    match cmd {
+        AlertsCommand::Check { file } => check(&file, root, out),
+        AlertsCommand::Status { state } => status(&state.unwrap_or_else(|| state_file(root)), out),
+        AlertsCommand::ExportRules { file, run } => {
+            let rules = load_rules(&file)?;
+            let mut hints = KindHints::default();
+            let collectors = run_collectors(root, run.as_deref())?;
+            // The latest run names the kinds; a `[metric_types]` entry in the file is the fallback.
+            if let Some(c) = collectors.last() {
+                hints.0 = c
+                    .list_series()
+                    .into_iter()
+                    .map(|s| (s.name, kind_of(s.metric_type)))
+                    .collect();
+            }
+            out.raw(export_rules(&rules, &hints).as_bytes());
+            Ok(EXIT_ALL_COMPLETED)
+        }
+    }
+}
+
+fn check(file: &Path, root: &Path, out: &mut Output) -> Result<i32, CliError> {
+    let rules = match RuleSet::load(file) {
+        Ok(r) => r,
+        Err(e) => {
+            for d in &e.0 {
+                out.error(&d.located());
+            }
+            out.json(&serde_json::json!({ "file": file, "ok": false, "errors": e.0, "warnings": [] }));
+            return Ok(EXIT_BAD_INPUT);
+        }
+    };
+    let collectors = run_collectors(root, None)?;
+    let warnings = if collectors.is_empty() {
+        out.note(&format!(
+            "no run with metrics under {}: metric names were not checked",
+            root.display()
+        ));
+        Vec::new()
+    } else {
+        let names: Vec<String> = collectors
+            .iter()
+            .flat_map(|c| c.list_series())
+            .map(|s| s.name)
+            .collect();
+        rules.unknown_metrics(&names)
+    };
+    for w in &warnings {
+        out.warn(&w.located());
+    }
+    out.text(&format!(
+        "{}: {} rule(s), {} slo(s), {} warning(s)\n",
+        file.display(),
+        rules.rules.len(),
+        rules.slos.len(),
+        warnings.len()
+    ));
+    out.json(&serde_json::json!({
+        "file": file,
+        "ok": true,
+        "rules": rules.rules.len(),
+        "slos": rules.slos.len(),
+        "errors": [],
+        "warnings": warnings,
+    }));
+    Ok(EXIT_ALL_COMPLETED)
+}
+
+fn status(state: &Path, out: &mut Output) -> Result<i32, CliError> {
+    use metrics_alerts::AlertStateStore as _;
+    let alerts: Vec<Alert> = JsonFileStore::new(state)
+        .load()
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let mut text = String::new();
+    if alerts.is_empty() {
+        text.push_str(&format!("no alerts held in {}\n", state.display()));
+    }
+    for a in &alerts {
+        let t = |v: Option<time::OffsetDateTime>| {
+            v.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                .unwrap_or_else(|| "-".into())
+        };
+        text.push_str(&format!(
+            "{:<9} {}  value={}  since={}  active_at={}  fired_at={}  resolved_at={}\n",
+            a.status.as_str(),
+            a.key(),
+            a.value,
+            t(Some(a.since)),
+            t(a.active_at),
+            t(a.fired_at),
+            t(a.resolved_at)
+        ));
+    }
+    out.text(&text);
+    out.json(&alerts);
+    Ok(EXIT_ALL_COMPLETED)
+}
+
+/// The evaluator `--alerts` runs while a command does.
+pub(crate) struct Alerting {
+    running: Option<RunningEvaluator>,
+    rules: Option<RuleSet>,
+    collector: Arc<MetricsCollector>,
+}
+
+impl Alerting {
+    /// Loads the rules and starts evaluating against `collector`; nothing
+    /// without `--alerts`. A bad rules file stops the command before it starts.
+    pub(crate) fn start(
+        args: &AlertArgs,
+        collector: Arc<MetricsCollector>,
+        root: &Path,
+        out: &mut Output,
+    ) -> Result<Alerting, CliError> {
+        let Some(file) = &args.alerts else {
+            return Ok(Alerting {
+                running: None,
+                rules: None,
+                collector,
+            });
+        };
+        let rules = load_rules(file)?;
+        let store = JsonFileStore::new(state_file(root));
+        let mut ev = Evaluator::new(rules.clone(), Arc::clone(&collector), Box::new(store))
+            .map_err(|e| CliError::Usage(e.to_string()))?
+            .with_log(std::io::stderr());
+        if let Some(url) = &args.alertmanager {
+            ev = ev.with_notifier(AlertmanagerClient::new(url));
+        }
+        if let Some(url) = &args.webhook {
+            ev = ev.with_notifier(WebhookClient::new(url));
+        }
+        out.note(&format!(
+            "evaluating {} rule(s) from {} every {}",
+            rules.rules.len(),
+            file.display(),
+            metrics_alerts::format_duration(rules.eval_interval)
+        ));
+        Ok(Alerting {
+            running: Some(ev.spawn()),
+            rules: Some(rules),
+            collector,
+        })
+    }
+
+    /// Evaluates once more, stops, and warns about rules whose metric the
+    /// run never produced.
+    pub(crate) fn finish(mut self, out: &mut Output) {
+        let Some(running) = self.running.take() else { return };
+        let evaluator = running.stop();
+        if let Some(rules) = &self.rules {
+            let names: Vec<String> = self.collector.list_series().into_iter().map(|s| s.name).collect();
+            for w in rules.unknown_metrics(&names) {
+                out.warn(&w.located());
+            }
+        }
+        if let Some(ev) = evaluator {
+            let firing = ev
+                .alerts()
+                .iter()
+                .filter(|a| a.status == metrics_alerts::AlertStatus::Firing)
+                .count();
+            if firing > 0 {
+                out.note(&format!("{firing} alert(s) firing; `bykilt alerts status` lists them"));
+            }
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! `bykilt alerts check|status|export-rules`, `batch run --alerts` and
+//! `serve --alerts`, end to end, against the real Alertmanager, promtool
+//! and Prometheus.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use common::{Sandbox, text};
+use test_support::{
+    Alertmanager, Killed, Prometheus, free_port, have_alertmanager, have_prometheus, have_promtool, http_get, poll,
+};
+
+const RULES: &str = r#"
+eval_interval = "200ms"
+
+[[rule]]
+name = "JobsFailing"
+expr = 'job_errors_total >= 3 by (batch_id)'
+labels = { severity = "page" }
+annotations = { summary = "{{ $value }} failed jobs in {{ $labels.batch_id }}" }
+
+[[rule]]
+name = "AnyFailed"
+expr = 'job_status_total{status="failed"} > 0'
+
+[[slo]]
+name = "jobs"
+success = 99.0
+errors = "job_errors_total"
+total = "job_duration_seconds_count"
+"#;
+
+fn failing_batch(s: &Sandbox, extra: &[&str]) -> std::process::Output {
+    s.write("in.csv", b"n\n1\n2\n3\n4\n");
+    s.write("alerts.toml", RULES.as_bytes());
+    let mut args = vec!["batch", "run", "in.csv", "--exec", "exit 1", "--alerts", "alerts.toml"];
+    args.extend_from_slice(extra);
+    s.run(&args)
+}
+
+#[test]
+fn check_exits_2_naming_file_line_and_token_and_0_on_a_good_file() {
+    let s = Sandbox::new();
+    s.write(
+        "bad.toml",
+        b"[[rule]]\nname = \"X\"\nexpr = 'rate(job_errors_total[5q]) > 1'\n",
+    );
+    let out = s.run(&["alerts", "check", "bad.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("bad.toml:3:31: at `5q`: expected a window"), "{err}");
+    s.write("good.toml", RULES.as_bytes());
+    let out = s.run(&["alerts", "check", "good.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("good.toml: 2 rule(s), 1 slo(s), 0 warning(s)"));
+    assert!(
+        text(&out.stderr).contains("metric names were not checked"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A missing file is an error too.
+    let out = s.run(&["alerts", "check", "nope.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("nope.toml"), "{}", text(&out.stderr));
+    // --alertmanager needs --alerts.
+    let out = s.run(&[
+        "batch",
+        "run",
+        "in.csv",
+        "--exec",
+        "true",
+        "--alertmanager",
+        "http://127.0.0.1:1",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    // A bad rules file stops a batch before it starts.
+    s.write("in.csv", b"n\n1\n");
+    let out = s.run(&["batch", "run", "in.csv", "--exec", "true", "--alerts", "bad.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("bad.toml:3:31"), "{}", text(&out.stderr));
+    assert!(batch_engine::list_batches(&s.root()).unwrap_or_default().is_empty());
+}
+
+#[test]
+fn batch_run_with_alerts_logs_the_change_keeps_the_state_and_check_warns_on_unknown_metrics() {
+    let s = Sandbox::new();
+    let out = failing_batch(&s, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("alert JobsFailing{alertname=\"JobsFailing\",batch_id=\"batch-"),
+        "{err}"
+    );
+    assert!(err.contains("inactive -> firing value=4"), "{err}");
+    let status = s.run(&["alerts", "status", "--json"]);
+    assert_eq!(status.status.code(), Some(0));
+    let alerts: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let rules: BTreeSet<&str> = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, BTreeSet::from(["AnyFailed", "JobsFailing"]));
+    assert!(
+        alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["status"] == "firing" && a["fired_at"].is_string())
+    );
+    let human = text(&s.run(&["alerts", "status"]).stdout);
+    assert!(human.contains("firing    JobsFailing{"), "{human}");
+    // Now that a run exists, a rule on a metric it never produced is a warning.
+    s.write(
+        "typo.toml",
+        b"[[rule]]\nname = \"T\"\nexpr = 'rate(job_eror_total[1m]) > 1'\n",
+    );
+    let out = s.run(&["alerts", "check", "typo.toml"]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(
+            "warning: typo.toml:3:1: at `job_eror_total`: rule T reads metric `job_eror_total`, which no run produced"
+        ),
+        "{err}"
+    );
+    assert!(text(&s.run(&["alerts", "check", "alerts.toml"]).stdout).contains("0 warning(s)"));
+}
+
+#[test]
+fn batch_run_sends_its_alert_to_alertmanager() {
+    if !have_alertmanager() {
+        return;
+    }
+    let am = Alertmanager::start();
+    let s = Sandbox::new();
+    let out = failing_batch(&s, &["--alertmanager", &am.url]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let alert = poll(Duration::from_secs(10), || {
+        am.alerts()?
+            .into_iter()
+            .find(|a| a["labels"]["alertname"] == "JobsFailing")
+    })
+    .unwrap_or_else(|| panic!("not in alertmanager: {:?}\n{}", am.alerts(), text(&out.stderr)));
+    assert_eq!(alert["labels"]["severity"], "page");
+    assert!(alert["labels"]["batch_id"].as_str().unwrap().starts_with("batch-"));
+    assert!(
+        alert["annotations"]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("4 failed jobs in batch-")
+    );
+}
+
+#[test]
+fn export_rules_passes_promtool() {
+    if !have_promtool() {
+        return;
+    }
+    let s = Sandbox::new();
+    failing_batch(&s, &[]);
+    let out = s.run(&["alerts", "export-rules", "alerts.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let yaml = text(&out.stdout);
+    assert!(
+        yaml.contains(r#"expr: "sum by (batch_id) (job_errors_total) >= 3""#),
+        "{yaml}"
+    );
+    assert!(yaml.contains("job_duration_seconds_count[1h]"), "{yaml}");
+    s.write("rules.yml", yaml.as_bytes());
+    let check = std::process::Command::new("promtool")
+        .args(["check", "rules", "rules.yml"])
+        .current_dir(s.path())
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}{}", text(&check.stdout), text(&check.stderr));
+}
+
+#[test]
+fn prometheus_scraping_bykilt_serve_fires_what_serve_alerts_reports() {
+    if !have_prometheus() {
+        return;
+    }
+    let s = Sandbox::new();
+    failing_batch(&s, &[]);
+    // Start from no stored state, so what we compare is what `serve` evaluates.
+    std::fs::remove_file(s.root().join("alerts").join("state.json")).unwrap();
+    let yaml = text(&s.run(&["alerts", "export-rules", "alerts.toml"]).stdout);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let serve = Killed(s.spawn(&["serve", "--listen", &listen, "--alerts", "alerts.toml"]));
+    assert!(
+        poll(Duration::from_secs(20), || http_get(&format!(
+            "http://{listen}/healthz"
+        )))
+        .is_some()
+    );
+    let prometheus = Prometheus::scraping_with_rules(&listen, &yaml);
+    let ours = poll(Duration::from_secs(20), || {
+        let out = s.run(&["alerts", "status", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let firing: BTreeSet<BTreeMap<String, String>> = v
+            .as_array()?
+            .iter()
+            .filter(|a| a["status"] == "firing")
+            .filter_map(|a| serde_json::from_value(a["labels"].clone()).ok())
+            .collect();
+        (firing.len() == 2).then_some(firing)
+    })
+    .expect("serve --alerts never reported two firing alerts");
+    let theirs = poll(Duration::from_secs(40), || {
+        let firing: BTreeSet<BTreeMap<String, String>> = prometheus
+            .alerts()?
+            .iter()
+            .filter(|a| a["state"] == "firing")
+            .filter_map(|a| serde_json::from_value(a["labels"].clone()).ok())
+            .collect();
+        (firing == ours).then_some(firing)
+    });
+    assert!(
+        theirs.is_some(),
+        "prometheus: {:?}\nours: {ours:?}",
+        prometheus.alerts()
+    );
+    drop(serve);
+}
