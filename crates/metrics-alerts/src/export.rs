@@ -182,12 +182,11 @@ fn slo_group(out: &mut String, rules: &RuleSet, hints: &KindHints, slo: &Slo) {
                 "      - alert: {}",
                 quote(&format!("{}_{sli}_budget_burn", slo.name))
             );
+            let factor = format_value(b.factor);
             let expr = format!(
-                "{} > ({} * {budget}) and {} > ({} * {budget})",
-                format!("{}{sel}", error_ratio_record(b.long)),
-                format_value(b.factor),
-                format!("{}{sel}", error_ratio_record(b.short)),
-                format_value(b.factor),
+                "{long_ratio}{sel} > ({factor} * {budget}) and {short_ratio}{sel} > ({factor} * {budget})",
+                long_ratio = error_ratio_record(b.long),
+                short_ratio = error_ratio_record(b.short),
             );
             let _ = writeln!(out, "        expr: {}", quote(&expr));
             let mut labels = slo.labels.clone();

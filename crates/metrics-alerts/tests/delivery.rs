@@ -1,6 +1,7 @@
 //! Delivery against real receivers: a webhook that fails twice gets the
 //! notification once; a real Alertmanager 0.25 receives the alert of a
 //! batch whose jobs fail, with our labels, and then its resolution.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;

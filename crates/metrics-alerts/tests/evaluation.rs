@@ -1,6 +1,7 @@
 //! The in-process evaluator on a collector whose clock the test moves:
 //! every expression form, the state machine, annotations, the log, and
 //! states surviving a restart.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

@@ -1,5 +1,6 @@
 //! A real Prometheus 2.42 scrapes our /metrics and loads the rules exported
 //! from the same file our evaluator runs: both report the same alerts firing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

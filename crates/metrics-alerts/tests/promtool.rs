@@ -1,6 +1,7 @@
 //! The exported rules against the real `promtool`: `check rules` passes on
 //! every exported file, and `test rules` passes on generated tests that feed
 //! series and expect each alert to fire at the right time (and not before).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 

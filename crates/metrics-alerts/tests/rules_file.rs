@@ -1,5 +1,6 @@
 //! The rules file: every expression form parses; every bad rule gets an
 //! error naming file, line and the offending token.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use metrics_alerts::expr::{CmpOp, Condition, MatchOp, Operand, ValueExpr};
 use metrics_alerts::{RuleSet, Severity};

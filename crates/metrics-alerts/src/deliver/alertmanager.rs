@@ -85,7 +85,7 @@ impl Notifier for AlertmanagerClient {
             .iter()
             .any(|a| matches!(a.status, AlertStatus::Firing | AlertStatus::Resolved));
         let due = self.last_sent.is_none_or(|t| round.now - t >= self.resend);
-        if !(round.changes.iter().any(notable) || (any && due)) || !any {
+        if !any || !(due || round.changes.iter().any(notable)) {
             return Ok(());
         }
         post_json(
