@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use common::{Sandbox, text};
 use test_support::{
-    Alertmanager, Killed, Prometheus, free_port, have_alertmanager, have_prometheus, have_promtool, http_get, poll,
+    Alertmanager, Killed, Prometheus, WebhookReceiver, free_port, have_alertmanager, have_prometheus, have_promtool,
+    http_get, poll,
 };
 
 const RULES: &str = r#"
@@ -226,4 +227,38 @@ fn prometheus_scraping_bykilt_serve_fires_what_serve_alerts_reports() {
         prometheus.alerts()
     );
     drop(serve);
+}
+
+#[test]
+fn batch_run_posts_to_the_webhook_and_resume_takes_alerts_too() {
+    let hook = WebhookReceiver::start(1);
+    let s = Sandbox::new();
+    let out = failing_batch(&s, &["--webhook", &hook.url]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let got = hook.accepted();
+    assert_eq!(hook.requests(), 3, "one refused, then one notification per firing rule");
+    let rules: BTreeSet<&str> = got
+        .iter()
+        .map(|n| n["groupLabels"]["alertname"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, BTreeSet::from(["AnyFailed", "JobsFailing"]));
+    assert!(got.iter().all(|n| n["status"] == "firing" && n["version"] == "4"));
+    // `resume` evaluates the same rules; the firing alerts are not fired again.
+    let batch = batch_engine::list_batches(&s.root()).unwrap()[0].batch_id.clone();
+    let out = s.run(&[
+        "batch",
+        "resume",
+        &batch,
+        "--alerts",
+        "alerts.toml",
+        "--webhook",
+        &hook.url,
+    ]);
+    assert!(out.status.code().is_some(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("inactive -> firing"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(hook.accepted().len(), 2);
 }

@@ -3,79 +3,18 @@
 //! batch whose jobs fail, with our labels, and then its resolution.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use batch_engine::{BatchEngine, ExecuteOptions, JobContext, JobError, RunContext};
 use metrics_alerts::{AlertStatus, AlertmanagerClient, Evaluator, JsonFileStore, RuleSet, WebhookClient};
 use metrics_core::clock::ManualClock;
 use metrics_core::{MetricType, MetricsCollector, MetricsConfig};
-use test_support::{Alertmanager, have_alertmanager, poll};
-
-/// A webhook receiver answering 500 to its first `failures` requests, then
-/// 200; it keeps the body of every request it accepted.
-struct FlakyReceiver {
-    url: String,
-    requests: Arc<Mutex<u32>>,
-    accepted: Arc<Mutex<Vec<serde_json::Value>>>,
-}
-
-impl FlakyReceiver {
-    fn start(failures: u32) -> FlakyReceiver {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let requests = Arc::new(Mutex::new(0));
-        let accepted = Arc::new(Mutex::new(Vec::new()));
-        let (r, a) = (Arc::clone(&requests), Arc::clone(&accepted));
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut len = 0usize;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        len = v.trim().parse().unwrap_or(0);
-                    }
-                }
-                let mut body = vec![0; len];
-                let _ = reader.read_exact(&mut body);
-                let n = {
-                    let mut n = r.lock().unwrap();
-                    *n += 1;
-                    *n
-                };
-                let status = if n <= failures {
-                    "500 Internal Server Error"
-                } else {
-                    a.lock()
-                        .unwrap()
-                        .push(serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null));
-                    "200 OK"
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                );
-            }
-        });
-        FlakyReceiver {
-            url,
-            requests,
-            accepted,
-        }
-    }
-}
+use test_support::{Alertmanager, WebhookReceiver, have_alertmanager, poll};
 
 #[test]
 fn a_webhook_that_fails_twice_gets_the_notification_once_after_retries() {
-    let receiver = FlakyReceiver::start(2);
+    let receiver = WebhookReceiver::start(2);
     let clock = Arc::new(ManualClock::new(1_700_000_000_000_000_000));
     let collector = Arc::new(MetricsCollector::with_clock(MetricsConfig::default(), clock.clone()));
     let dir = tempfile::tempdir().unwrap();
@@ -97,12 +36,8 @@ fn a_webhook_that_fails_twice_gets_the_notification_once_after_retries() {
         .unwrap();
     let report = ev.evaluate();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
-    assert_eq!(
-        *receiver.requests.lock().unwrap(),
-        3,
-        "two failures, then the accepted attempt"
-    );
-    let accepted = receiver.accepted.lock().unwrap().clone();
+    assert_eq!(receiver.requests(), 3, "two failures, then the accepted attempt");
+    let accepted = receiver.accepted();
     assert_eq!(accepted.len(), 1);
     let n = &accepted[0];
     assert_eq!(n["version"], "4");
@@ -121,13 +56,13 @@ fn a_webhook_that_fails_twice_gets_the_notification_once_after_retries() {
     // Still firing: nothing new to notify.
     clock.advance(Duration::from_secs(15));
     ev.evaluate();
-    assert_eq!(receiver.accepted.lock().unwrap().len(), 1);
+    assert_eq!(receiver.accepted().len(), 1);
     // Resolved: one more notification, with its end time.
     collector
         .record_metric("queue_depth", 1.0, &[("queue", "a")], MetricType::Gauge)
         .unwrap();
     ev.evaluate();
-    let accepted = receiver.accepted.lock().unwrap().clone();
+    let accepted = receiver.accepted();
     assert_eq!(accepted.len(), 2);
     assert_eq!(accepted[1]["status"], "resolved");
     assert_eq!(accepted[1]["alerts"][0]["endsAt"], "2023-11-14T22:13:35Z");
@@ -135,7 +70,7 @@ fn a_webhook_that_fails_twice_gets_the_notification_once_after_retries() {
 
 #[test]
 fn a_webhook_that_keeps_failing_is_reported_not_fatal() {
-    let receiver = FlakyReceiver::start(100);
+    let receiver = WebhookReceiver::start(100);
     let collector = Arc::new(MetricsCollector::default());
     let dir = tempfile::tempdir().unwrap();
     let rules = RuleSet::parse("r.toml", "[[rule]]\nname = \"Deep\"\nexpr = 'queue_depth > 100'\n").unwrap();
@@ -161,7 +96,7 @@ fn a_webhook_that_keeps_failing_is_reported_not_fatal() {
         "{}",
         report.errors[0]
     );
-    assert_eq!(*receiver.requests.lock().unwrap(), 3);
+    assert_eq!(receiver.requests(), 3);
 }
 
 fn our_alert(am: &Alertmanager, batch_id: &str) -> Option<serde_json::Value> {

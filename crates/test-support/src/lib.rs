@@ -378,3 +378,88 @@ impl Prometheus {
             .cloned()
     }
 }
+
+/// A webhook receiver on a free port: answers 500 to its first `failures`
+/// requests, then 200, keeping the JSON body of every request it accepted.
+/// Its thread ends with the test process.
+#[derive(Debug)]
+pub struct WebhookReceiver {
+    /// `http://127.0.0.1:PORT/hook`.
+    pub url: String,
+    requests: std::sync::Arc<std::sync::Mutex<u32>>,
+    accepted: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+}
+
+impl WebhookReceiver {
+    /// Starts it.
+    ///
+    /// # Panics
+    /// If no port can be bound.
+    pub fn start(failures: u32) -> WebhookReceiver {
+        use std::io::{BufRead, BufReader, Read};
+        let listener =
+            std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("binding a webhook port: {e}"));
+        let url = format!(
+            "http://{}/hook",
+            listener.local_addr().unwrap_or_else(|e| panic!("webhook address: {e}"))
+        );
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(0));
+        let accepted = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (r, a) = (std::sync::Arc::clone(&requests), std::sync::Arc::clone(&accepted));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let Ok(clone) = stream.try_clone() else { continue };
+                let mut reader = BufReader::new(clone);
+                let mut len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; len];
+                let _ = reader.read_exact(&mut body);
+                let n = {
+                    let mut n = r.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    *n += 1;
+                    *n
+                };
+                let status = if n <= failures {
+                    "500 Internal Server Error"
+                } else {
+                    a.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null));
+                    "200 OK"
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+        });
+        WebhookReceiver {
+            url,
+            requests,
+            accepted,
+        }
+    }
+
+    /// Requests received so far, failed ones included.
+    pub fn requests(&self) -> u32 {
+        *self.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The bodies of the accepted requests.
+    pub fn accepted(&self) -> Vec<serde_json::Value> {
+        self.accepted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
