@@ -172,6 +172,11 @@ fn export_rules_passes_promtool() {
         "{yaml}"
     );
     assert!(yaml.contains("job_duration_seconds_count[1h]"), "{yaml}");
+    assert!(
+        !text(&out.stderr).contains("not a bucket bound"),
+        "{}",
+        text(&out.stderr)
+    );
     s.write("rules.yml", yaml.as_bytes());
     let check = std::process::Command::new("promtool")
         .args(["check", "rules", "rules.yml"])
@@ -179,6 +184,18 @@ fn export_rules_passes_promtool() {
         .output()
         .unwrap();
     assert!(check.status.success(), "{}{}", text(&check.stdout), text(&check.stderr));
+    // A latency that is not a bucket bound would never match a bucket: warned.
+    s.write(
+        "slow.toml",
+        b"[[slo]]\nname = \"slow\"\nlatency = \"300ms\"\npercentile = 99\nhistogram = \"job_duration_seconds\"\n",
+    );
+    let out = s.run(&["alerts", "export-rules", "slow.toml"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("slo slow: latency 0.3s is not a bucket bound of job_duration_seconds"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

@@ -199,3 +199,14 @@ fn a_rule_reading_a_metric_no_run_produced_is_a_warning() {
         "rules.toml:7:1: warning: at `job_duraton_seconds`: rule B reads metric `job_duraton_seconds`, which no run produced: it cannot fire"
     );
 }
+
+#[test]
+fn the_example_in_docs_alerting_md_parses() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/alerting.md")).unwrap();
+    let start = doc.find("```toml\n").unwrap() + "```toml\n".len();
+    let end = start + doc[start..].find("```").unwrap();
+    let rules = RuleSet::parse("docs/alerting.md", &doc[start..end]).unwrap();
+    assert_eq!(rules.rules.len(), 1);
+    assert_eq!(rules.slos.len(), 1);
+    assert!(rules.slos[0].success.is_some() && rules.slos[0].latency.is_some());
+}

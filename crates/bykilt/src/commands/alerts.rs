@@ -79,9 +79,39 @@ pub(crate) fn run(cmd: AlertsCommand, root: &Path, out: &mut Output) -> Result<i
                     .into_iter()
                     .map(|s| (s.name, kind_of(s.metric_type)))
                     .collect();
+                warn_latency_bounds(&rules, c, out);
             }
             out.raw(export_rules(&rules, &hints).as_bytes());
             Ok(EXIT_ALL_COMPLETED)
+        }
+    }
+}
+
+/// A latency objective reads the bucket whose bound is its latency: warn
+/// when the run's histogram has no such bound (the rule would stay silent).
+fn warn_latency_bounds(rules: &RuleSet, collector: &MetricsCollector, out: &mut Output) {
+    for slo in &rules.slos {
+        let Some(l) = &slo.latency else { continue };
+        let wanted = l.threshold.as_secs_f64();
+        let stem = l
+            .histogram
+            .metric
+            .trim_end_matches("_bucket")
+            .trim_end_matches("_count");
+        let series = collector
+            .get_metric_series(stem)
+            .or_else(|| collector.get_metric_series(&l.histogram.metric));
+        if let Some(series) = series
+            && !series.buckets().iter().any(|b| (b - wanted).abs() < 1e-12)
+        {
+            out.warn(&format!(
+                "{}:{}: slo {}: latency {wanted}s is not a bucket bound of {} ({:?}): its burn-rate rules will find no bucket",
+                rules.file,
+                slo.line,
+                slo.name,
+                series.name(),
+                series.buckets()
+            ));
         }
     }
 }
