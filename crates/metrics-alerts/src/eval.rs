@@ -134,6 +134,12 @@ fn operand(
                 }
             }
         }
+        Operand::SlowerThan(_, threshold, w) => {
+            for (k, values) in window_samples(&series, sel, by, now, *w) {
+                let slow = values.iter().filter(|v| **v > *threshold).count();
+                out.insert(k, slow as f64 / values.len() as f64);
+            }
+        }
         Operand::Percentile(p, _, w) => {
             for (k, mut values) in window_samples(&series, sel, by, now, *w) {
                 if let Some(v) = percentile(&mut values, *p) {
@@ -148,14 +154,27 @@ fn operand(
 /// Evaluates `expr` at `now`.
 pub fn evaluate(collector: &MetricsCollector, expr: &Expr, now: OffsetDateTime) -> Evaluation {
     let mut missing = Vec::new();
+    let active = condition(collector, &expr.condition, &expr.by, now, &mut missing);
+    missing.sort();
+    missing.dedup();
+    Evaluation { active, missing }
+}
+
+fn condition(
+    collector: &MetricsCollector,
+    cond: &Condition,
+    by: &[String],
+    now: OffsetDateTime,
+    missing: &mut Vec<String>,
+) -> BTreeMap<GroupKey, f64> {
     let mut active = BTreeMap::new();
-    match &expr.condition {
+    match cond {
         Condition::Compare { value, op, threshold } => {
             let values = match value {
-                ValueExpr::Single(a) => operand(collector, a, &expr.by, now, &mut missing),
+                ValueExpr::Single(a) => operand(collector, a, by, now, missing),
                 ValueExpr::Ratio(a, b) => {
-                    let num = operand(collector, a, &expr.by, now, &mut missing);
-                    let den = operand(collector, b, &expr.by, now, &mut missing);
+                    let num = operand(collector, a, by, now, missing);
+                    let den = operand(collector, b, by, now, missing);
                     num.into_iter()
                         .filter_map(|(k, n)| den.get(&k).filter(|d| **d != 0.0).map(|d| (k, n / d)))
                         .collect()
@@ -166,6 +185,15 @@ pub fn evaluate(collector: &MetricsCollector, expr: &Expr, now: OffsetDateTime) 
                     active.insert(k, v);
                 }
             }
+        }
+        Condition::All(all) => {
+            let mut parts = all.iter().map(|c| condition(collector, c, by, now, missing));
+            let first = parts.next().unwrap_or_default();
+            let rest: Vec<_> = parts.collect();
+            active = first
+                .into_iter()
+                .filter(|(k, _)| rest.iter().all(|r| r.contains_key(k)))
+                .collect();
         }
         Condition::Absent { selector, window } => {
             let present = resolve(collector, &selector.metric).is_some_and(|s| match window {
@@ -184,7 +212,5 @@ pub fn evaluate(collector: &MetricsCollector, expr: &Expr, now: OffsetDateTime) 
             }
         }
     }
-    missing.sort();
-    missing.dedup();
-    Evaluation { active, missing }
+    active
 }

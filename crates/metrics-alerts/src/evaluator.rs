@@ -23,6 +23,12 @@ use crate::template::{format_value, render};
 /// resolved, as Prometheus does.
 pub const RESOLVED_RETENTION: Duration = Duration::from_secs(15 * 60);
 
+/// Whether `alert` is one of `rule`'s: the burn-rate rules of one SLO
+/// objective share a name and differ in their labels.
+fn belongs(alert: &Alert, rule: &Rule) -> bool {
+    alert.rule == rule.name && rule.labels.iter().all(|(k, v)| alert.labels.get(k) == Some(v))
+}
+
 /// What one evaluation did.
 #[derive(Debug, Clone, Default)]
 pub struct EvalReport {
@@ -35,6 +41,8 @@ pub struct EvalReport {
 /// Evaluates a [`RuleSet`] against a collector.
 pub struct Evaluator {
     rules: RuleSet,
+    /// The `[[rule]]` alerts, then the burn-rate alerts of every `[[slo]]`.
+    evaluated: Vec<Rule>,
     collector: Arc<MetricsCollector>,
     store: Box<dyn AlertStateStore>,
     notifiers: Vec<Box<dyn Notifier>>,
@@ -63,7 +71,9 @@ impl Evaluator {
         collector: Arc<MetricsCollector>,
         mut store: Box<dyn AlertStateStore>,
     ) -> Result<Self, StoreError> {
-        let known: BTreeSet<&str> = rules.rules.iter().map(|r| r.name.as_str()).collect();
+        let mut evaluated = rules.rules.clone();
+        evaluated.extend(rules.slos.iter().flat_map(crate::slo::burn_rate_rules));
+        let known: BTreeSet<&str> = evaluated.iter().map(|r| r.name.as_str()).collect();
         let alerts = store
             .load()?
             .into_iter()
@@ -72,6 +82,7 @@ impl Evaluator {
             .collect();
         Ok(Evaluator {
             rules,
+            evaluated,
             collector,
             store,
             notifiers: Vec::new(),
@@ -132,7 +143,7 @@ impl Evaluator {
     pub fn evaluate_at(&mut self, now: OffsetDateTime) -> EvalReport {
         let mut report = EvalReport::default();
         let mut warnings = Vec::new();
-        for rule in &self.rules.rules {
+        for rule in &self.evaluated {
             let result = evaluate(&self.collector, &rule.expr, now);
             for m in result.missing {
                 if self.warned.insert((rule.name.clone(), m.clone())) {
@@ -179,7 +190,7 @@ impl Evaluator {
                     });
                 }
             }
-            for (key, alert) in self.alerts.iter_mut().filter(|(_, a)| a.rule == rule.name) {
+            for (key, alert) in self.alerts.iter_mut().filter(|(_, a)| belongs(a, rule)) {
                 if seen.contains(key) {
                     continue;
                 }

@@ -9,7 +9,7 @@ use crate::duration::format_duration;
 use crate::expr::{Condition, Expr, Operand, Selector, ValueExpr};
 use crate::names::{family, le_text, promql_matchers, quote};
 use crate::rules::{MetricKind, Rule, RuleSet};
-use crate::slo::{BURN_RATE_WINDOWS, Slo, recording_windows};
+use crate::slo::{BURN_RATE_WINDOWS, Slo, burn_labels, burn_summary, recording_windows};
 use crate::template::format_value;
 
 /// The name of the group holding the `[[rule]]` alerts.
@@ -82,6 +82,18 @@ impl Promql<'_> {
                 let (s, _) = self.series(sel, MetricKind::Counter);
                 format!("sum{} ({f}({s}[{}]))", Self::by(by, None), format_duration(*w))
             }
+            Operand::SlowerThan(sel, threshold, w) => {
+                let kind = self.hints.kind(self.rules, &sel.metric, MetricKind::Histogram);
+                let fam = family(&sel.metric, kind);
+                let le = le_text(*threshold);
+                format!(
+                    "1 - (sum{g} (rate({fam}_bucket{}[{w}])) / sum{g} (rate({fam}_count{}[{w}])))",
+                    promql_matchers(sel, true, Some(("le", &le))),
+                    promql_matchers(sel, true, None),
+                    g = Self::by(by, None),
+                    w = format_duration(*w)
+                )
+            }
             Operand::Percentile(p, sel, w) => {
                 let kind = self.hints.kind(self.rules, &sel.metric, MetricKind::Histogram);
                 let name = format!("{}_bucket", family(&sel.metric, kind));
@@ -97,13 +109,21 @@ impl Promql<'_> {
     }
 
     fn expr(&self, e: &Expr) -> String {
-        match &e.condition {
+        self.condition(&e.condition, &e.by)
+    }
+
+    fn condition(&self, c: &Condition, by: &[String]) -> String {
+        match c {
             Condition::Compare { value, op, threshold } => {
                 let v = match value {
-                    ValueExpr::Single(a) => self.operand(a, &e.by),
-                    ValueExpr::Ratio(a, b) => format!("({}) / ({})", self.operand(a, &e.by), self.operand(b, &e.by)),
+                    ValueExpr::Single(a) => self.operand(a, by),
+                    ValueExpr::Ratio(a, b) => format!("({}) / ({})", self.operand(a, by), self.operand(b, by)),
                 };
                 format!("{v} {} {}", op.as_str(), format_value(*threshold))
+            }
+            Condition::All(all) => {
+                let parts: Vec<String> = all.iter().map(|c| format!("({})", self.condition(c, by))).collect();
+                parts.join(" and ")
             }
             Condition::Absent { selector, window } => {
                 let (s, _) = self.series(selector, MetricKind::Gauge);
@@ -176,7 +196,6 @@ fn slo_group(out: &mut String, rules: &RuleSet, hints: &KindHints, slo: &Slo) {
         let budget = format!("(100 - {}) / 100", format_value(*objective));
         let sel = format!("{{slo={},sli={}}}", quote(&slo.name), quote(sli));
         for b in BURN_RATE_WINDOWS {
-            let (long, short) = (format_duration(b.long), format_duration(b.short));
             let _ = writeln!(
                 out,
                 "      - alert: {}",
@@ -189,18 +208,8 @@ fn slo_group(out: &mut String, rules: &RuleSet, hints: &KindHints, slo: &Slo) {
                 short_ratio = error_ratio_record(b.short),
             );
             let _ = writeln!(out, "        expr: {}", quote(&expr));
-            let mut labels = slo.labels.clone();
-            labels.insert("severity".to_owned(), b.severity.to_owned());
-            labels.insert("burn_rate".to_owned(), format_value(b.factor));
-            labels.insert("long_window".to_owned(), long.clone());
-            labels.insert("short_window".to_owned(), short.clone());
-            push_map(out, "        ", "labels", &labels);
-            let summary = format!(
-                "SLO {} ({sli} {}%): error budget burning {}x over {long} and {short}",
-                slo.name,
-                format_value(*objective),
-                format_value(b.factor)
-            );
+            push_map(out, "        ", "labels", &burn_labels(slo, sli, &b));
+            let summary = burn_summary(slo, sli, *objective, &b);
             push_map(
                 out,
                 "        ",

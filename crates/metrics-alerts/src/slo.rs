@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::expr::Selector;
+use crate::duration::format_duration;
+use crate::expr::{CmpOp, Condition, Expr, Operand, Selector, ValueExpr};
+use crate::rules::Rule;
+use crate::template::format_value;
 
 /// `success` percent of the events counted by `total` must not be counted
 /// by `errors`.
@@ -105,4 +108,87 @@ pub fn recording_windows() -> Vec<Duration> {
     w.sort();
     w.dedup();
     w
+}
+
+/// The labels of one burn-rate alert (besides `alertname`), the same in
+/// Prometheus and in-process.
+pub(crate) fn burn_labels(slo: &Slo, sli: &str, b: &BurnRateWindow) -> BTreeMap<String, String> {
+    let mut labels = slo.labels.clone();
+    labels.insert("slo".to_owned(), slo.name.clone());
+    labels.insert("sli".to_owned(), sli.to_owned());
+    labels.insert("severity".to_owned(), b.severity.to_owned());
+    labels.insert("burn_rate".to_owned(), format_value(b.factor));
+    labels.insert("long_window".to_owned(), format_duration(b.long));
+    labels.insert("short_window".to_owned(), format_duration(b.short));
+    labels
+}
+
+/// The `summary` annotation of one burn-rate alert.
+pub(crate) fn burn_summary(slo: &Slo, sli: &str, objective: f64, b: &BurnRateWindow) -> String {
+    format!(
+        "SLO {} ({sli} {}%): error budget burning {}x over {} and {}",
+        slo.name,
+        format_value(objective),
+        format_value(b.factor),
+        format_duration(b.long),
+        format_duration(b.short)
+    )
+}
+
+/// The error ratio of an objective over `window`, as an in-process value.
+fn error_ratio(slo: &Slo, sli: &str, window: Duration) -> Option<ValueExpr> {
+    match sli {
+        "success" => slo.success.as_ref().map(|s| {
+            ValueExpr::Ratio(
+                Operand::Increase(s.errors.clone(), window),
+                Operand::Increase(s.total.clone(), window),
+            )
+        }),
+        _ => slo.latency.as_ref().map(|l| {
+            ValueExpr::Single(Operand::SlowerThan(
+                l.histogram.clone(),
+                l.threshold.as_secs_f64(),
+                window,
+            ))
+        }),
+    }
+}
+
+/// The burn-rate alerts of an objective as rules the in-process evaluator
+/// runs: same names, labels and annotations as the exported ones.
+pub fn burn_rate_rules(slo: &Slo) -> Vec<Rule> {
+    let mut out = Vec::new();
+    let objectives = [
+        ("success", slo.success.as_ref().map(|s| s.objective)),
+        ("latency", slo.latency.as_ref().map(|l| l.objective)),
+    ];
+    for (sli, objective) in objectives {
+        let Some(objective) = objective else { continue };
+        let budget = (100.0 - objective) / 100.0;
+        for b in BURN_RATE_WINDOWS {
+            let compare = |window| {
+                error_ratio(slo, sli, window).map(|value| Condition::Compare {
+                    value,
+                    op: CmpOp::Gt,
+                    threshold: b.factor * budget,
+                })
+            };
+            let (Some(long), Some(short)) = (compare(b.long), compare(b.short)) else {
+                continue;
+            };
+            out.push(Rule {
+                name: format!("{}_{sli}_budget_burn", slo.name),
+                expr: Expr {
+                    condition: Condition::All(vec![long, short]),
+                    by: Vec::new(),
+                },
+                source: format!("slo {} ({sli}), {}x burn", slo.name, format_value(b.factor)),
+                for_duration: Duration::ZERO,
+                labels: burn_labels(slo, sli, &b),
+                annotations: BTreeMap::from([("summary".to_owned(), burn_summary(slo, sli, objective, &b))]),
+                line: slo.line,
+            });
+        }
+    }
+    out
 }

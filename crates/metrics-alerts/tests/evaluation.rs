@@ -3,6 +3,7 @@
 //! states surviving a restart.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -333,4 +334,89 @@ fn the_spawned_evaluator_runs_every_interval_and_judges_once_more_on_stop() {
     s.record("queue_depth", 150.0, &[], MetricType::Gauge);
     let ev = running.stop().unwrap();
     assert_eq!(ev.alerts()[0].status, AlertStatus::Firing);
+}
+
+#[test]
+fn an_slo_raises_its_burn_rate_alerts_in_process_with_the_exported_labels() {
+    let s = setup();
+    let mut ev = s.evaluator(
+        "[[slo]]\nname = \"jobs\"\nsuccess = 99.0\nerrors = 'job_errors_total'\ntotal = 'job_attempts_total'\n\
+         latency = \"250ms\"\npercentile = 99\nhistogram = 'job_duration_seconds'\nlabels = { team = \"data\" }\n",
+    );
+    // 1 error in 200 attempts: 0.5% of a 1% budget burns at 0.5x: nothing fires.
+    for i in 0..200 {
+        s.record("job_attempts", 1.0, &[], MetricType::Counter);
+        s.record(
+            "job_duration_seconds",
+            if i < 199 { 0.1 } else { 1.0 },
+            &[],
+            MetricType::Histogram,
+        );
+    }
+    s.record("job_errors", 1.0, &[], MetricType::Counter);
+    assert!(ev.evaluate().changes.is_empty());
+    // 20 more errors: 21/200 = 10.5% burns the budget 10.5x: the 6x and 1x
+    // pairs fire, the 14.4x pair does not.
+    s.record("job_errors", 20.0, &[], MetricType::Counter);
+    let c = ev.evaluate().changes;
+    let fired: Vec<(&str, &str, &str)> = c
+        .iter()
+        .map(|c| {
+            let l = &c.alert.labels;
+            (
+                l["alertname"].as_str(),
+                l["burn_rate"].as_str(),
+                l["long_window"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fired,
+        [
+            ("jobs_success_budget_burn", "6", "6h"),
+            ("jobs_success_budget_burn", "1", "3d")
+        ]
+    );
+    let a = &c[0].alert;
+    assert_eq!(a.labels["slo"], "jobs");
+    assert_eq!(a.labels["sli"], "success");
+    assert_eq!(a.labels["severity"], "page");
+    assert_eq!(a.labels["short_window"], "30m");
+    assert_eq!(a.labels["team"], "data");
+    assert_eq!(a.value, 21.0 / 200.0);
+    assert_eq!(
+        a.annotations["summary"],
+        "SLO jobs (success 99%): error budget burning 6x over 6h and 30m"
+    );
+    // 100 slow jobs: 101/300 slower than 250ms, 33x a 1% budget: every latency pair fires.
+    for _ in 0..100 {
+        s.record("job_duration_seconds", 0.5, &[], MetricType::Histogram);
+    }
+    let c = ev.evaluate().changes;
+    assert_eq!(c.len(), 3, "{c:?}");
+    assert!(
+        c.iter()
+            .all(|c| c.alert.labels["sli"] == "latency" && c.alert.status == AlertStatus::Firing)
+    );
+    // The other burn-rate alerts of the same objective stay firing.
+    assert_eq!(
+        ev.alerts().iter().filter(|a| a.status == AlertStatus::Firing).count(),
+        5
+    );
+    // Past the short windows the burning has stopped: the pairs resolve.
+    s.advance(31 * 60);
+    let c = ev.evaluate().changes;
+    assert!(c.iter().all(|c| c.alert.status == AlertStatus::Resolved));
+    let resolved: BTreeSet<String> = c
+        .iter()
+        .map(|c| format!("{}/{}", c.alert.labels["sli"], c.alert.labels["burn_rate"]))
+        .collect();
+    assert_eq!(
+        resolved,
+        BTreeSet::from([
+            "latency/14.4".to_owned(),
+            "latency/6".to_owned(),
+            "success/6".to_owned()
+        ])
+    );
 }

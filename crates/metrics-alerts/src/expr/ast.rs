@@ -57,13 +57,21 @@ pub enum Operand {
     /// `pNN(sel[w])`: the NN-th percentile (0–100) of the values recorded
     /// in the window.
     Percentile(f64, Selector, Duration),
+    /// The fraction of the values recorded in the window that exceed the
+    /// threshold (seconds): the bad events of a latency objective. Rules
+    /// files cannot write it; `[[slo]]` entries produce it.
+    SlowerThan(Selector, f64, Duration),
 }
 
 impl Operand {
     /// The selector the operand reads.
     pub fn selector(&self) -> &Selector {
         match self {
-            Operand::Value(s) | Operand::Rate(s, _) | Operand::Increase(s, _) | Operand::Percentile(_, s, _) => s,
+            Operand::Value(s)
+            | Operand::Rate(s, _)
+            | Operand::Increase(s, _)
+            | Operand::Percentile(_, s, _)
+            | Operand::SlowerThan(s, _, _) => s,
         }
     }
 }
@@ -143,6 +151,9 @@ pub enum Condition {
         /// seconds, `5%` is 0.05).
         threshold: f64,
     },
+    /// Every condition holds, for the same group (an SLO's long and short
+    /// window); the value is the first one's. `[[slo]]` entries produce it.
+    All(Vec<Condition>),
     /// `absent(sel)`: no matching series exists; `absent(sel[w])`: none
     /// recorded a sample in the window.
     Absent {
@@ -166,8 +177,16 @@ pub struct Expr {
 impl Expr {
     /// Every selector the expression reads.
     pub fn selectors(&self) -> Vec<&Selector> {
-        match &self.condition {
+        self.condition.selectors()
+    }
+}
+
+impl Condition {
+    /// Every selector the condition reads.
+    pub fn selectors(&self) -> Vec<&Selector> {
+        match self {
             Condition::Compare { value, .. } => value.operands().into_iter().map(Operand::selector).collect(),
+            Condition::All(all) => all.iter().flat_map(Condition::selectors).collect(),
             Condition::Absent { selector, .. } => vec![selector],
         }
     }
