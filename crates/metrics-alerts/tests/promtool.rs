@@ -236,3 +236,117 @@ fn promtool_test_rules_sees_each_alert_fire_at_the_right_time() {
     let (code, out) = promtool(&["test", "rules", "early.yml"], dir.path());
     assert_ne!(code, 0, "{out}");
 }
+
+/// Feeds the same series to our evaluator (minute by minute, on a manual
+/// clock) and writes a `promtool test rules` file whose expected alerts at
+/// every minute are the ones our evaluator fired: Prometheus must agree on
+/// when each alert fires and stops.
+#[test]
+fn promtool_agrees_with_our_evaluator_minute_by_minute_on_a_generated_test() {
+    use metrics_alerts::{AlertStatus, Evaluator, JsonFileStore};
+    use metrics_core::clock::ManualClock;
+    use metrics_core::{MetricType, MetricsCollector, MetricsConfig};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    if !have_promtool() {
+        return;
+    }
+    let text = r#"
+[[rule]]
+name = "ErrorRate"
+expr = 'rate(job_errors_total[5m]) > 0.1 by (batch_id)'
+for = "2m"
+labels = { severity = "page" }
+annotations = { summary = "errors in {{ $labels.batch_id }}" }
+
+[[rule]]
+name = "QueueDeep"
+expr = 'queue_depth > 100 by (queue)'
+for = "1m"
+"#;
+    let rules = RuleSet::parse("alerts.toml", text).unwrap();
+    let yaml = export_rules(&rules, &KindHints::default());
+    let clock = Arc::new(ManualClock::new(0));
+    let collector = Arc::new(MetricsCollector::with_clock(MetricsConfig::default(), clock.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let mut ev = Evaluator::new(
+        rules,
+        Arc::clone(&collector),
+        Box::new(JsonFileStore::new(dir.path().join("s.json"))),
+    )
+    .unwrap();
+    // b1 fails a job a second during minutes 1-6, then stops; b2 never fails.
+    let errors_per_minute = |m: u32| if (1..=6).contains(&m) { 60.0 } else { 0.0 };
+    let depth = [
+        50.0, 150.0, 150.0, 150.0, 20.0, 20.0, 180.0, 180.0, 180.0, 180.0, 180.0, 180.0, 180.0, 20.0, 20.0,
+    ];
+    let minutes = depth.len() as u32;
+    let (mut b1, mut b1_total) = (Vec::new(), 0.0);
+    let mut tests = String::new();
+    for m in 0..minutes {
+        if m > 0 {
+            clock.advance(Duration::from_secs(60));
+        }
+        b1_total += errors_per_minute(m);
+        b1.push(b1_total.to_string());
+        if errors_per_minute(m) > 0.0 {
+            collector
+                .record_metric(
+                    "job_errors",
+                    errors_per_minute(m),
+                    &[("batch_id", "b1")],
+                    MetricType::Counter,
+                )
+                .unwrap();
+        }
+        collector
+            .record_metric("job_errors", 0.0, &[("batch_id", "b2")], MetricType::Counter)
+            .unwrap();
+        collector
+            .record_metric("queue_depth", depth[m as usize], &[("queue", "a")], MetricType::Gauge)
+            .unwrap();
+        ev.evaluate();
+        for rule in ["ErrorRate", "QueueDeep"] {
+            tests.push_str(&format!(
+                "      - eval_time: {m}m\n        alertname: {rule}\n        exp_alerts:"
+            ));
+            let firing: Vec<_> = ev
+                .alerts()
+                .into_iter()
+                .filter(|a| a.rule == rule && a.status == AlertStatus::Firing)
+                .collect();
+            if firing.is_empty() {
+                tests.push_str(" []\n");
+            } else {
+                tests.push('\n');
+            }
+            for a in firing {
+                let labels: Vec<String> = a.labels.iter().map(|(k, v)| format!("{k}: {v:?}")).collect();
+                let notes: Vec<String> = a.annotations.iter().map(|(k, v)| format!("{k}: {v:?}")).collect();
+                tests.push_str(&format!(
+                    "          - exp_labels: {{{}}}\n            exp_annotations: {{{}}}\n",
+                    labels.join(", "),
+                    notes.join(", ")
+                ));
+            }
+        }
+    }
+    let b2 = vec!["0"; minutes as usize].join(" ");
+    let depth_values: Vec<String> = depth.iter().map(ToString::to_string).collect();
+    let test = format!(
+        "rule_files: [rules.yml]\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n\
+         \x20     - series: 'job_errors_total{{batch_id=\"b1\"}}'\n        values: '{}'\n\
+         \x20     - series: 'job_errors_total{{batch_id=\"b2\"}}'\n        values: '{b2}'\n\
+         \x20     - series: 'queue_depth{{queue=\"a\"}}'\n        values: '{}'\n    alert_rule_test:\n{tests}",
+        b1.join(" "),
+        depth_values.join(" ")
+    );
+    // Our evaluator did fire both, and stopped both: the test checks transitions.
+    assert!(test.contains("alertname: \"ErrorRate\""), "{test}");
+    assert!(test.contains("alertname: \"QueueDeep\""), "{test}");
+    std::fs::write(dir.path().join("rules.yml"), &yaml).unwrap();
+    std::fs::write(dir.path().join("test.yml"), &test).unwrap();
+    let (code, out) = promtool(&["test", "rules", "test.yml"], dir.path());
+    assert_eq!(code, 0, "promtool test rules:\n{out}\n{test}\n{yaml}");
+}
