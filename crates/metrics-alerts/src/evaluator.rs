@@ -224,7 +224,9 @@ impl Evaluator {
             );
             self.log_line(&line);
         }
-        if !report.changes.is_empty() || pruned {
+        // Saved while alerts are held too, so the stored values and annotations
+        // (what `bykilt alerts status` shows) are the current ones.
+        if !report.changes.is_empty() || pruned || !self.alerts.is_empty() {
             let alerts = self.alerts();
             if let Err(e) = self.store.save(&alerts) {
                 report.errors.push(e.to_string());

@@ -33,8 +33,9 @@ pub enum StoreError {
 /// Persists the alerts that are pending, firing or recently resolved.
 ///
 /// The evaluator calls [`load`](Self::load) once when it starts and
-/// [`save`](Self::save) after every evaluation that changed something,
-/// with every alert it holds (a save replaces what was stored).
+/// [`save`](Self::save) after every evaluation that changed something or
+/// holds any alert, with every alert it holds (a save replaces what was
+/// stored).
 pub trait AlertStateStore: Send {
     /// The alerts saved last; empty when nothing was saved yet.
     ///

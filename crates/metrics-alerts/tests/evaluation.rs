@@ -420,3 +420,23 @@ fn an_slo_raises_its_burn_rate_alerts_in_process_with_the_exported_labels() {
         ])
     );
 }
+
+#[test]
+fn the_stored_state_carries_the_latest_value_and_annotations() {
+    use metrics_alerts::AlertStateStore;
+    let s = setup();
+    let mut ev = s.evaluator(
+        "[[rule]]\nname = \"Deep\"\nexpr = 'queue_depth > 100'\nannotations = { summary = \"depth {{ $value }}\" }\n",
+    );
+    s.record("queue_depth", 150.0, &[], MetricType::Gauge);
+    ev.evaluate();
+    s.record("queue_depth", 300.0, &[], MetricType::Gauge);
+    assert!(ev.evaluate().changes.is_empty());
+    let stored = JsonFileStore::new(s.dir.path().join("state").join("alerts.json"))
+        .load()
+        .unwrap();
+    assert_eq!(
+        (stored[0].value, stored[0].annotations["summary"].as_str()),
+        (300.0, "depth 300")
+    );
+}
