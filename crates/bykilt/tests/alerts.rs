@@ -82,6 +82,25 @@ fn check_exits_2_naming_file_line_and_token_and_0_on_a_good_file() {
         "http://127.0.0.1:1",
     ]);
     assert_eq!(out.status.code(), Some(2));
+    // So does a receiver this build cannot reach.
+    s.write("in.csv", b"n\n1\n");
+    let out = s.run(&[
+        "batch",
+        "run",
+        "in.csv",
+        "--exec",
+        "true",
+        "--alerts",
+        "good.toml",
+        "--webhook",
+        "https://hook.example/x",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--webhook https://hook.example/x: only http:// receivers"),
+        "{}",
+        text(&out.stderr)
+    );
     // A bad rules file stops a batch before it starts.
     s.write("in.csv", b"n\n1\n");
     let out = s.run(&["batch", "run", "in.csv", "--exec", "true", "--alerts", "bad.toml"]);

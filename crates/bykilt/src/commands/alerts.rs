@@ -36,6 +36,11 @@ fn load_rules(file: &Path) -> Result<RuleSet, CliError> {
 
 /// Checks `--alerts FILE` before a batch creates anything on disk.
 pub(crate) fn check_alert_args(args: &AlertArgs) -> Result<(), CliError> {
+    for (flag, url) in [("--alertmanager", &args.alertmanager), ("--webhook", &args.webhook)] {
+        if let Some(url) = url {
+            metrics_alerts::deliver::check_url(url).map_err(|e| CliError::Usage(format!("{flag} {e}")))?;
+        }
+    }
     args.alerts.as_deref().map(load_rules).transpose().map(|_| ())
 }
 
@@ -216,6 +221,7 @@ impl Alerting {
                 collector,
             });
         };
+        check_alert_args(args)?;
         let rules = load_rules(file)?;
         let store = JsonFileStore::new(state_file(root));
         let mut ev = Evaluator::new(rules.clone(), Arc::clone(&collector), Box::new(store))

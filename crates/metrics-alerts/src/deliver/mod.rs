@@ -51,6 +51,34 @@ pub trait Notifier: Send {
     fn deliver(&mut self, round: &Round<'_>) -> Result<(), DeliveryError>;
 }
 
+/// Checks a receiver URL before anything is sent: `http://host[:port][/path]`.
+/// This build has no TLS, so `https://` is refused here rather than at the
+/// first alert.
+///
+/// ```
+/// use metrics_alerts::deliver::check_url;
+/// assert!(check_url("http://127.0.0.1:9093").is_ok());
+/// assert!(check_url("https://am.example").unwrap_err().contains("https://am.example"));
+/// assert!(check_url("127.0.0.1:9093").is_err());
+/// ```
+///
+/// # Errors
+/// A message naming the URL and what is wrong with it.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Err(if url.starts_with("https://") {
+            format!("{url}: only http:// receivers are supported (this build has no TLS)")
+        } else {
+            format!("{url}: not an http:// URL")
+        });
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(format!("{url}: no host"));
+    }
+    Ok(())
+}
+
 pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
