@@ -6,13 +6,34 @@ use crate::position::Positions;
 
 /// One request, ready to POST.
 #[derive(Debug, Clone)]
-pub(crate) struct Batch {
+pub struct Batch {
     /// The encoded (for remote write: snappy-compressed) body.
-    pub(crate) body: Vec<u8>,
+    pub body: Vec<u8>,
     /// Samples (remote write) or data points (OTLP) in it.
-    pub(crate) samples: usize,
-    /// The newest timestamp of each series in it.
-    pub(crate) updates: Positions,
+    pub samples: usize,
+    /// The newest timestamp of each series in it: where acknowledging the
+    /// batch moves the [`SendPosition`](crate::SendPosition).
+    pub updates: Positions,
+}
+
+/// The batches a sender would post now for `collector`: the retained
+/// samples recorded at or after `since` (all when `None`) that `sent` does
+/// not already cover, and the aggregates stamped with the current time.
+/// What a sender does at each interval, without sending.
+pub fn encode_pending(
+    collector: &metrics_core::MetricsCollector,
+    protocol: &crate::Protocol,
+    since: Option<time::OffsetDateTime>,
+    sent: &Positions,
+    max_samples_per_batch: usize,
+) -> Vec<Batch> {
+    let since = |_: &str| since;
+    let collection = Collection::read(collector, &since, None);
+    let mut encoder: Box<dyn Encoder> = match protocol {
+        crate::Protocol::RemoteWrite => Box::new(crate::prw::RemoteWriteEncoder),
+        crate::Protocol::Otlp { service_name } => Box::new(crate::otlp::OtlpEncoder::new(service_name)),
+    };
+    encoder.batches(&collection, sent, max_samples_per_batch)
 }
 
 /// Turns a [`Collection`] into batches, leaving out what `sent` says was

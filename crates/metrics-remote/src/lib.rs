@@ -47,6 +47,7 @@ mod prw;
 mod sender;
 mod transport;
 
+pub use batch::{Batch, encode_pending};
 pub use config::{Auth, Protocol, SendConfig, Target};
 pub use error::RemoteError;
 pub use position::{FilePosition, MemoryPosition, Positions, SendPosition};

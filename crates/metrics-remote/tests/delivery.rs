@@ -2,6 +2,7 @@
 //! shape, retries of 503 (honouring Retry-After) with every sample once,
 //! 400 dropped without retry, queue overflow counted, the final flush, and
 //! resuming after kill -9 with a file-backed position.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

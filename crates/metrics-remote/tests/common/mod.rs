@@ -1,6 +1,6 @@
 //! Shared by the integration tests: a collector with known history, and
 //! reading back what a receiver was sent.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 
