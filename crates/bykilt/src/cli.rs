@@ -80,6 +80,9 @@ pub struct ExposeArgs {
     /// Also push every DURATION while the batch runs.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION", requires = "push_gateway")]
     pub push_interval: Option<Duration>,
+    /// Remote write and OTLP export (see `remote_args`).
+    #[command(flatten)]
+    pub remote: crate::remote_args::RemoteArgs,
 }
 
 /// `bykilt batch ...`
@@ -180,6 +183,9 @@ pub struct ExecOverrides {
 /// `bykilt metrics ...`
 #[derive(Debug, Subcommand)]
 pub enum MetricsCommand {
+    /// Send a stored run's metrics (every sample at its own time, then the
+    /// aggregates) to a Prometheus remote-write URL or an OTLP endpoint.
+    Push(crate::remote_args::PushArgs),
     /// Count, sum, min, max, average and percentiles of one metric.
     Summary {
         /// The metric name (e.g. job_duration_seconds).

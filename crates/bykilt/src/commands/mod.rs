@@ -3,3 +3,4 @@
 pub(crate) mod batch;
 pub(crate) mod expose;
 pub(crate) mod metrics;
+pub(crate) mod remote;
