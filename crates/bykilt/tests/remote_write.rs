@@ -278,3 +278,56 @@ fn remote_write_options_are_checked_before_the_batch_starts() {
     let out = sb.run(&["metrics", "push", "--run", "x"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_batch_with_otlp_sends_its_metrics_to_an_otlp_receiver() {
+    if !test_support::have_otlp_proto() {
+        return;
+    }
+    let receiver = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../metrics-remote/tests/support/otlp_receiver.py"
+    );
+    let sb = Sandbox::new();
+    let port_file = sb.path().join("port");
+    let records = sb.path().join("records.jsonl");
+    let _rx = test_support::Killed(
+        std::process::Command::new("python3")
+            .arg(receiver)
+            .arg(&port_file)
+            .arg(&records)
+            .spawn()
+            .unwrap(),
+    );
+    let port = poll(Duration::from_secs(20), || std::fs::read_to_string(&port_file).ok()).unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let out = run_batch(&sb, &["--otlp", &url, "--otlp-service-name", "nightly-etl"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let recs: Vec<Value> = std::fs::read_to_string(&records)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(recs.iter().all(|r| r["resource"]["service.name"] == "nightly-etl"));
+    let durations: Vec<&Value> = recs.iter().filter(|r| r["name"] == "job_duration_seconds").collect();
+    assert!(!durations.is_empty());
+    assert!(
+        durations
+            .iter()
+            .all(|r| r["kind"] == "histogram" && r["temporality"] == 2)
+    );
+    let points: Vec<Value> = durations
+        .iter()
+        .flat_map(|r| r["points"].as_array().unwrap().clone())
+        .collect();
+    let stored = stored_samples(&sb, "job_duration_seconds");
+    for (i, (ms, _)) in stored.iter().enumerate() {
+        let p = points
+            .iter()
+            .find(|p| p["time"].as_u64().map(|t| (t / 1_000_000) as i64) == Some(*ms) && p["count"] == i + 1);
+        assert!(p.is_some(), "no point with count {} at {ms}", i + 1);
+    }
+    let status: Vec<&Value> = recs.iter().filter(|r| r["name"] == "job_status").collect();
+    assert!(status.iter().all(|r| r["kind"] == "sum" && r["monotonic"] == true));
+    assert!(status.iter().any(|r| r["points"][0]["attrs"]["status"].is_string()));
+}

@@ -62,6 +62,9 @@ pub(crate) struct Collection {
     pub(crate) samples: Vec<Vec<MetricValue>>,
     /// The time the aggregates are sent at, ns since the epoch.
     pub(crate) taken_at: i64,
+    /// The collector's time when the read began: every sample recorded
+    /// later is stamped at or after it, so the next read can start there.
+    pub(crate) started: OffsetDateTime,
 }
 
 /// Nanoseconds since the epoch, saturating.
@@ -82,6 +85,7 @@ impl Collection {
         since: &dyn Fn(&str) -> Option<OffsetDateTime>,
         aggregate_time: Option<i64>,
     ) -> Collection {
+        let started = collector.now();
         let all = TagFilter::new();
         let mut read: HashMap<String, Vec<MetricValue>> = HashMap::new();
         for info in collector.list_series() {
@@ -101,6 +105,7 @@ impl Collection {
             snapshot,
             samples,
             taken_at,
+            started,
         }
     }
 

@@ -302,7 +302,7 @@ fn collect_loop(
         let collection = Collection::read(collector, &since, None);
         first = false;
         for s in &collection.snapshot.series {
-            read_until.insert(s.name.clone(), collection.snapshot.taken_at);
+            read_until.insert(s.name.clone(), collection.started);
         }
         for batch in encoder.batches(&collection, &sent, config.max_samples_per_batch) {
             advance(&mut sent, &batch);
