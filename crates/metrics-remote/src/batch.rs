@@ -33,15 +33,60 @@ pub fn encode_pending(
         crate::Protocol::RemoteWrite => Box::new(crate::prw::RemoteWriteEncoder),
         crate::Protocol::Otlp { service_name } => Box::new(crate::otlp::OtlpEncoder::new(service_name)),
     };
-    encoder.batches(&collection, sent, max_samples_per_batch)
+    encoder.batches(&collection, sent, None, max_samples_per_batch)
 }
 
 /// Turns a [`Collection`] into batches, leaving out what `sent` says was
 /// already sent.
 pub(crate) trait Encoder: Send {
     /// The batches of `collection` with samples newer than `sent`, each at
-    /// most `max_samples`.
-    fn batches(&mut self, collection: &Collection, sent: &Positions, max_samples: usize) -> Vec<Batch>;
+    /// most `max_samples`; with `until`, only the series it names and their
+    /// samples up to its timestamps.
+    fn batches(
+        &mut self,
+        collection: &Collection,
+        sent: &Positions,
+        until: Option<&Positions>,
+        max_samples: usize,
+    ) -> Vec<Batch>;
+}
+
+/// Applies `until` to one series' points (already past its position):
+/// false when the series is not to be sent at all.
+pub(crate) fn within<T>(points: &mut Vec<(i64, T)>, key: &str, until: Option<&Positions>) -> bool {
+    match until {
+        None => true,
+        Some(u) => match u.get(key) {
+            None => false,
+            Some(&last) => {
+                points.retain(|p| p.0 <= last);
+                true
+            }
+        },
+    }
+}
+
+/// The batches to send for `collection`: first, if a restarted sender left
+/// a batch in flight, that batch's samples alone; then everything newer.
+/// Advances nothing: the caller moves `sent` past each batch it queues.
+pub(crate) fn plan(
+    encoder: &mut dyn Encoder,
+    collection: &Collection,
+    sent: &Positions,
+    in_flight: Option<Positions>,
+    max_samples: usize,
+) -> Vec<Batch> {
+    let mut out = Vec::new();
+    let mut sent = sent.clone();
+    if let Some(f) = in_flight {
+        out.extend(encoder.batches(collection, &sent, Some(&f), max_samples));
+        for (k, t) in f {
+            let e = sent.entry(k).or_insert(t);
+            *e = (*e).max(t);
+        }
+    }
+    out.extend(encoder.batches(collection, &sent, None, max_samples));
+    out
 }
 
 /// Keeps the points of one series newer than its position, after sorting

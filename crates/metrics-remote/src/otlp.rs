@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use metrics_core::MetricType;
 use prost::Message;
 
-use crate::batch::{Batch, Encoder, newer_than};
+use crate::batch::{Batch, Encoder, newer_than, within};
 use crate::history::{Collection, PointValue, Stream};
 use crate::labels::series_key;
 use crate::position::Positions;
@@ -156,7 +156,13 @@ fn push_point(
 }
 
 impl Encoder for OtlpEncoder {
-    fn batches(&mut self, collection: &Collection, sent: &Positions, max_samples: usize) -> Vec<Batch> {
+    fn batches(
+        &mut self,
+        collection: &Collection,
+        sent: &Positions,
+        until: Option<&Positions>,
+        max_samples: usize,
+    ) -> Vec<Batch> {
         let max_samples = max_samples.max(1);
         let mut batches = Vec::new();
         let mut metrics: Vec<Metric> = Vec::new();
@@ -168,6 +174,9 @@ impl Encoder for OtlpEncoder {
                 stream.points.iter().map(|(t, v)| (*t, (v, false))).collect();
             points.push((collection.taken_at, (&stream.aggregate, true)));
             newer_than(&mut points, sent.get(&key).copied());
+            if !within(&mut points, &key, until) {
+                continue;
+            }
             let Some(first) = points.first().map(|p| p.0) else {
                 continue;
             };

@@ -23,6 +23,13 @@ pub type Positions = HashMap<String, i64>;
 ///
 /// `save` receives only the series a batch changed; an implementation merges
 /// them into what it holds (a series' timestamp never moves backwards).
+///
+/// Before posting a batch the sender records it with
+/// [`save_in_flight`](Self::save_in_flight), and `save` clears that record.
+/// A sender restarted after a crash re-sends exactly the in-flight batch's
+/// samples on their own first, so the one request the receiver may already
+/// hold is never mixed with new samples (Prometheus answers a request with
+/// any sample it already has with 400 and keeps nothing of it).
 pub trait SendPosition: Send {
     /// Every saved position (empty when nothing was saved yet).
     ///
@@ -35,6 +42,27 @@ pub trait SendPosition: Send {
     /// # Errors
     /// When the storage cannot be written.
     fn save(&mut self, updates: &Positions) -> Result<(), RemoteError>;
+
+    /// Records, durably, the positions the batch about to be posted would
+    /// move to. The default keeps nothing: a restarted sender then starts
+    /// from the last `save` and its first request may mix the re-sent
+    /// samples with new ones.
+    ///
+    /// # Errors
+    /// When the storage cannot be written.
+    fn save_in_flight(&mut self, updates: &Positions) -> Result<(), RemoteError> {
+        let _ = updates;
+        Ok(())
+    }
+
+    /// The in-flight record left by a `save_in_flight` that no `save`
+    /// followed (the sender stopped while that batch was being posted).
+    ///
+    /// # Errors
+    /// When the storage cannot be read.
+    fn load_in_flight(&mut self) -> Result<Option<Positions>, RemoteError> {
+        Ok(None)
+    }
 }
 
 /// Positions kept in memory only: a sender restarted in another process
@@ -42,6 +70,7 @@ pub trait SendPosition: Send {
 #[derive(Debug, Default, Clone)]
 pub struct MemoryPosition {
     positions: Positions,
+    in_flight: Option<Positions>,
 }
 
 impl MemoryPosition {
@@ -70,7 +99,17 @@ impl SendPosition for MemoryPosition {
 
     fn save(&mut self, updates: &Positions) -> Result<(), RemoteError> {
         merge(&mut self.positions, updates);
+        self.in_flight = None;
         Ok(())
+    }
+
+    fn save_in_flight(&mut self, updates: &Positions) -> Result<(), RemoteError> {
+        self.in_flight = Some(updates.clone());
+        Ok(())
+    }
+
+    fn load_in_flight(&mut self) -> Result<Option<Positions>, RemoteError> {
+        Ok(self.in_flight.clone())
     }
 }
 
@@ -86,12 +125,15 @@ pub struct FilePosition {
     path: PathBuf,
     target: String,
     positions: Positions,
+    in_flight: Option<Positions>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct PositionFile {
     target: String,
     positions: Positions,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    in_flight: Option<Positions>,
 }
 
 impl FilePosition {
@@ -101,6 +143,7 @@ impl FilePosition {
             path: path.into(),
             target: target.into(),
             positions: Positions::new(),
+            in_flight: None,
         }
     }
 
@@ -121,19 +164,36 @@ impl SendPosition for FilePosition {
             path: self.path.clone(),
             reason: e.to_string(),
         })?;
-        self.positions = if file.target == self.target {
-            file.positions
+        (self.positions, self.in_flight) = if file.target == self.target {
+            (file.positions, file.in_flight)
         } else {
-            Positions::new()
+            (Positions::new(), None)
         };
         Ok(self.positions.clone())
     }
 
     fn save(&mut self, updates: &Positions) -> Result<(), RemoteError> {
         merge(&mut self.positions, updates);
+        self.in_flight = None;
+        self.write()
+    }
+
+    fn save_in_flight(&mut self, updates: &Positions) -> Result<(), RemoteError> {
+        self.in_flight = Some(updates.clone());
+        self.write()
+    }
+
+    fn load_in_flight(&mut self) -> Result<Option<Positions>, RemoteError> {
+        Ok(self.in_flight.clone())
+    }
+}
+
+impl FilePosition {
+    fn write(&self) -> Result<(), RemoteError> {
         let file = PositionFile {
             target: self.target.clone(),
             positions: self.positions.clone(),
+            in_flight: self.in_flight.clone(),
         };
         let bytes = serde_json::to_vec(&file).map_err(|e| RemoteError::Position {
             path: self.path.clone(),

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use metrics_core::export::prometheus::{TextFormat, encode};
 use prost::Message;
 
-use crate::batch::{Batch, Encoder, newer_than};
+use crate::batch::{Batch, Encoder, newer_than, within};
 use crate::history::{Collection, PointValue, is_histogram};
 use crate::labels::{LabelSet, label_set, le_value, sample_name, series_key, tag_labels, text_aggregates};
 use crate::position::Positions;
@@ -144,7 +144,13 @@ pub(crate) fn series_samples(collection: &Collection) -> Vec<SeriesSamples> {
 pub(crate) struct RemoteWriteEncoder;
 
 impl Encoder for RemoteWriteEncoder {
-    fn batches(&mut self, collection: &Collection, sent: &Positions, max_samples: usize) -> Vec<Batch> {
+    fn batches(
+        &mut self,
+        collection: &Collection,
+        sent: &Positions,
+        until: Option<&Positions>,
+        max_samples: usize,
+    ) -> Vec<Batch> {
         let mut batches = Vec::new();
         let mut current = WriteRequest::default();
         let mut count = 0usize;
@@ -164,6 +170,9 @@ impl Encoder for RemoteWriteEncoder {
             };
         for mut s in series_samples(collection) {
             newer_than(&mut s.samples, sent.get(&s.key).copied());
+            if !within(&mut s.samples, &s.key, until) {
+                continue;
+            }
             let mut rest = &s.samples[..];
             while !rest.is_empty() {
                 let room = max_samples - count;

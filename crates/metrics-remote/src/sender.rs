@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use metrics_core::MetricsCollector;
 use time::OffsetDateTime;
 
-use crate::batch::{Batch, Encoder};
+use crate::batch::{Batch, Encoder, plan};
 use crate::config::{Protocol, SendConfig, Target};
 use crate::error::RemoteError;
 use crate::history::Collection;
@@ -190,6 +190,7 @@ impl Sender {
     ) -> Result<Sender, RemoteError> {
         config.validate()?;
         let loaded = position.load()?;
+        let in_flight = position.load_in_flight()?;
         let shutdown_timeout = config.shutdown_timeout;
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
@@ -208,7 +209,7 @@ impl Sender {
         let c_config = config.clone();
         let collecting = std::thread::Builder::new()
             .name("metrics-remote-collect".into())
-            .spawn(move || collect_loop(&collector, encoder.as_mut(), loaded, &c_config, &c_shared))
+            .spawn(move || collect_loop(&collector, encoder.as_mut(), loaded, in_flight, &c_config, &c_shared))
             .map_err(RemoteError::Thread)?;
         let s_shared = Arc::clone(&shared);
         let sending = std::thread::Builder::new()
@@ -283,6 +284,7 @@ fn collect_loop(
     collector: &MetricsCollector,
     encoder: &mut dyn Encoder,
     mut sent: Positions,
+    mut in_flight: Option<Positions>,
     config: &SendConfig,
     shared: &Shared,
 ) {
@@ -304,7 +306,13 @@ fn collect_loop(
         for s in &collection.snapshot.series {
             read_until.insert(s.name.clone(), collection.started);
         }
-        for batch in encoder.batches(&collection, &sent, config.max_samples_per_batch) {
+        for batch in plan(
+            encoder,
+            &collection,
+            &sent,
+            in_flight.take(),
+            config.max_samples_per_batch,
+        ) {
             advance(&mut sent, &batch);
             let mut q = shared.queue();
             if q.batches.len() >= config.max_queued_batches {
@@ -375,6 +383,11 @@ fn send_batch(
                 samples: batch.samples,
             });
             return;
+        }
+        if attempt == 0
+            && let Err(e) = position.save_in_flight(&batch.updates)
+        {
+            shared.event(SendEvent::Position(e.to_string()));
         }
         match transport.post(&batch.body) {
             Outcome::Accepted => {
@@ -477,6 +490,7 @@ pub fn push_history(
 ) -> Result<SendStats, RemoteError> {
     config.validate()?;
     let sent = position.load()?;
+    let in_flight = position.load_in_flight()?;
     let shared = Shared {
         queue: Mutex::new(Queue {
             batches: VecDeque::new(),
@@ -497,7 +511,13 @@ pub fn push_history(
         None => probe,
     };
     let mut jitter = Jitter::new();
-    for batch in encoder.batches(&collection, &sent, config.max_samples_per_batch) {
+    for batch in plan(
+        encoder.as_mut(),
+        &collection,
+        &sent,
+        in_flight,
+        config.max_samples_per_batch,
+    ) {
         send_batch(&transport, position, config, &shared, &batch, &|| None, &mut jitter);
     }
     Ok(shared.stats().clone())

@@ -267,3 +267,49 @@ fn a_restart_after_kill_9_resends_at_most_one_batch() {
     let duplicates = samples.len() - unique.len();
     assert!(duplicates <= KILL_BATCH, "{duplicates} samples sent twice");
 }
+
+#[test]
+fn a_restarted_sender_resends_the_in_flight_batch_alone_before_anything_new() {
+    let start = common::whole_seconds_ago(100).unix_timestamp();
+    let ms = |i: i64| (start + i) * 1000;
+    let dir = tempfile::tempdir().unwrap();
+    let rx = ScriptedReceiver::start(vec![]);
+    let url = format!("{}/api/v1/write", rx.url);
+    // As a sender killed while posting the batch of samples 5..=9 leaves it.
+    let mut position = FilePosition::new(dir.path().join("p.json"), url.clone());
+    position.load().unwrap();
+    position
+        .save(&metrics_remote::Positions::from([("resume_gauge".to_owned(), ms(4))]))
+        .unwrap();
+    position
+        .save_in_flight(&metrics_remote::Positions::from([("resume_gauge".to_owned(), ms(9))]))
+        .unwrap();
+
+    let mut reopened = FilePosition::new(dir.path().join("p.json"), url.clone());
+    let target = Target::remote_write(&url).unwrap();
+    let stats = push_history(
+        &common::gauge_history(start, 20),
+        target,
+        &quick(100),
+        &mut reopened,
+        None,
+    )
+    .unwrap();
+    assert!(stats.all_sent(), "{stats:?}");
+    let reqs = rx.requests();
+    assert_eq!(reqs.len(), 2);
+    let first: Vec<i64> = received_series(&reqs[..1])["resume_gauge"]
+        .iter()
+        .map(|s| s.0)
+        .collect();
+    assert_eq!(first, (5..=9).map(ms).collect::<Vec<_>>());
+    let second: Vec<i64> = received_series(&reqs[1..])["resume_gauge"]
+        .iter()
+        .map(|s| s.0)
+        .collect();
+    assert_eq!(second, (10..20).map(ms).collect::<Vec<_>>());
+    // Acknowledged: the in-flight record is gone and the position is at the end.
+    let mut after = FilePosition::new(dir.path().join("p.json"), url);
+    assert_eq!(after.load().unwrap()["resume_gauge"], ms(19));
+    assert_eq!(after.load_in_flight().unwrap(), None);
+}

@@ -185,3 +185,115 @@ fn victoria_metrics_stores_every_series_with_the_exported_values_at_their_own_ti
         assert!(raw[0].0 >= start.unix_timestamp() * 1000);
     }
 }
+
+/// After a crash, the batch that was in flight may already be stored.
+/// Prometheus answers a request holding any sample it already has with 400
+/// and keeps nothing of it, so a restarted sender sends that batch alone:
+/// its 400 costs nothing, and every newer sample still arrives.
+#[test]
+fn prometheus_gets_every_sample_once_when_a_restarted_sender_resends_its_in_flight_batch() {
+    if !test_support::have_prometheus() {
+        return;
+    }
+    let prom = Prometheus::remote_write_receiver();
+    let url = format!("{}/api/v1/write", prom.url());
+    let start = common::whole_seconds_ago(100).unix_timestamp();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("position.json");
+    let config = SendConfig {
+        max_samples_per_batch: 5,
+        ..SendConfig::default()
+    };
+    // The first process: samples 0..10 sent in two batches of five; the
+    // second was stored by Prometheus, but the process died before saving
+    // that, so the position says 0..=4 acknowledged and 5..=9 in flight.
+    let mut first = metrics_remote::FilePosition::new(&path, url.clone());
+    let stats = metrics_remote::push_history(
+        &common::gauge_history(start, 10),
+        Target::remote_write(&url).unwrap(),
+        &config,
+        &mut first,
+        None,
+    )
+    .unwrap();
+    assert_eq!(stats.sent_batches, 2);
+    let mut crashed = metrics_remote::MemoryPosition::new();
+    let ms = |i: i64| (start + i) * 1000;
+    use metrics_remote::SendPosition;
+    crashed
+        .save(&metrics_remote::Positions::from([("resume_gauge".to_owned(), ms(4))]))
+        .unwrap();
+    crashed
+        .save_in_flight(&metrics_remote::Positions::from([("resume_gauge".to_owned(), ms(9))]))
+        .unwrap();
+    // The restarted process holds 20 samples.
+    let stats = metrics_remote::push_history(
+        &common::gauge_history(start, 20),
+        Target::remote_write(&url).unwrap(),
+        &config,
+        &mut crashed,
+        None,
+    )
+    .unwrap();
+    assert_eq!(stats.rejected_batches, 1, "the re-sent batch: {stats:?}");
+    assert_eq!(stats.sent_samples, 10, "{stats:?}");
+    let raw = raw_samples(&prom.query_result("resume_gauge[1h]").unwrap());
+    let expected: Vec<(i64, f64)> = (0..20).map(|i| (ms(i), i as f64)).collect();
+    assert_eq!(raw, expected);
+}
+
+/// VictoriaMetrics takes a re-sent batch (any order is fine), and with
+/// `-dedup.minScrapeInterval=1ms` (the configuration docs/scaling.md gives)
+/// keeps each sample once.
+#[test]
+fn victoria_metrics_keeps_a_resent_batch_once_with_millisecond_dedup() {
+    if !test_support::have_victoria_metrics() {
+        return;
+    }
+    let vm = VictoriaMetrics::start_with(&["-dedup.minScrapeInterval=1ms"]);
+    let url = format!("{}/api/v1/write", vm.url);
+    let start = common::whole_seconds_ago(100).unix_timestamp();
+    let config = SendConfig {
+        max_samples_per_batch: 5,
+        ..SendConfig::default()
+    };
+    let ms = |i: i64| (start + i) * 1000;
+    use metrics_remote::SendPosition;
+    let mut first = MemoryPosition::new();
+    metrics_remote::push_history(
+        &common::gauge_history(start, 10),
+        Target::remote_write(&url).unwrap(),
+        &config,
+        &mut first,
+        None,
+    )
+    .unwrap();
+    let mut crashed = MemoryPosition::new();
+    crashed
+        .save(&metrics_remote::Positions::from([("resume_gauge".to_owned(), ms(4))]))
+        .unwrap();
+    crashed
+        .save_in_flight(&metrics_remote::Positions::from([("resume_gauge".to_owned(), ms(9))]))
+        .unwrap();
+    let stats = metrics_remote::push_history(
+        &common::gauge_history(start, 20),
+        Target::remote_write(&url).unwrap(),
+        &config,
+        &mut crashed,
+        None,
+    )
+    .unwrap();
+    assert!(stats.all_sent(), "{stats:?}");
+    let expected: Vec<i64> = (0..20).map(ms).collect();
+    let times = poll(Duration::from_secs(20), || {
+        let e = vm.export("resume_gauge");
+        let t: Vec<i64> = e.first()?["timestamps"]
+            .as_array()?
+            .iter()
+            .filter_map(serde_json::Value::as_i64)
+            .collect();
+        (t.len() >= expected.len()).then_some(t)
+    })
+    .unwrap_or_default();
+    assert_eq!(times, expected);
+}

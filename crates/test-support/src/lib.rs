@@ -369,6 +369,15 @@ impl VictoriaMetrics {
     /// # Panics
     /// If it cannot be started or never becomes healthy.
     pub fn start() -> VictoriaMetrics {
+        Self::start_with(&[])
+    }
+
+    /// As [`start`](Self::start), with extra flags (e.g.
+    /// `-dedup.minScrapeInterval=1ms`).
+    ///
+    /// # Panics
+    /// If it cannot be started or never becomes healthy.
+    pub fn start_with(flags: &[&str]) -> VictoriaMetrics {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
         let port = free_port();
         let server = Killed(
@@ -377,6 +386,7 @@ impl VictoriaMetrics {
                 .arg(format!("-storageDataPath={}", dir.path().join("data").display()))
                 .arg("-search.latencyOffset=0s")
                 .arg("-search.disableCache")
+                .args(flags)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()

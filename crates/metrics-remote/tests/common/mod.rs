@@ -136,3 +136,18 @@ pub fn key_of(labels: &[metrics_remote::proto::prw::Label]) -> String {
         format!("{name}{{{}}}", rest.join(","))
     }
 }
+
+/// A collector with one gauge `resume.gauge` whose sample `i` (value `i`)
+/// is at `start + i` seconds, for `i` in `0..n`.
+pub fn gauge_history(start: i64, n: i64) -> MetricsCollector {
+    let c = MetricsCollector::new(metrics_core::MetricsConfig {
+        retention: std::time::Duration::from_secs(86_400),
+        ..Default::default()
+    });
+    for i in 0..n {
+        let at = OffsetDateTime::from_unix_timestamp(start + i).unwrap();
+        c.record_metric_at("resume.gauge", i as f64, &[], MetricType::Gauge, at)
+            .unwrap();
+    }
+    c
+}
