@@ -65,6 +65,13 @@ fn exposition_series(c: &MetricsCollector) -> Vec<(String, f64)> {
         .collect()
 }
 
+/// VictoriaMetrics stores floats as decimals of about 15 significant
+/// digits, so a value may come back off by its last bit (Prometheus keeps
+/// them exactly, and is compared exactly).
+fn vm_equal(a: f64, b: f64) -> bool {
+    a == b || (a - b).abs() <= 1e-12 * a.abs().max(b.abs())
+}
+
 fn value_of(result: &serde_json::Value) -> Option<f64> {
     result[0]["value"][1].as_str()?.parse().ok()
 }
@@ -153,13 +160,10 @@ fn victoria_metrics_stores_every_series_with_the_exported_values_at_their_own_ti
     for (selector, value) in &series {
         // VictoriaMetrics makes samples searchable within a second or so.
         let _ = poll(Duration::from_secs(20), || {
-            (value_of(&vm.query_result(selector)?)? == *value).then_some(())
+            vm_equal(value_of(&vm.query_result(selector)?)?, *value).then_some(())
         });
-        assert_eq!(
-            value_of(&vm.query_result(selector).unwrap()),
-            Some(*value),
-            "{selector}"
-        );
+        let got = value_of(&vm.query_result(selector).unwrap()).unwrap();
+        assert!(vm_equal(got, *value), "{selector}: {got} != {value}");
     }
     for (selector, expected) in expected_history(&c) {
         let exported = poll(Duration::from_secs(20), || {
