@@ -40,7 +40,7 @@ pub fn run(cli: Cli, out: &mut Output) -> i32 {
 fn dispatch(cli: Cli, out: &mut Output) -> Result<i32, CliError> {
     let root = batch::artifacts_root(cli.global.artifacts_dir);
     let mut command = cli.command;
-    remote::attach_root(&mut command, &root);
+    remote::prepare(&mut command, &root)?;
     match command {
         Command::Batch(cmd) => match cmd {
             BatchCommand::Run(args) => batch::run(args, &root, out),

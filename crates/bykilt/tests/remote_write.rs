@@ -278,6 +278,15 @@ fn remote_write_options_are_checked_before_the_batch_starts() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("\"no colon\""), "{}", text(&out.stderr));
+    let out = run_batch(&sb, &["--otlp", "localhost:4318"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("\"localhost:4318\""),
+        "{}",
+        text(&out.stderr)
+    );
+    // Refused before anything was created on disk.
+    assert!(batch_engine::list_batches(&sb.root()).unwrap_or_default().is_empty());
     let out = sb.run(&["metrics", "push", "--run", "x"]);
     assert_eq!(out.status.code(), Some(2));
 }

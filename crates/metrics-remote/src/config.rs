@@ -80,6 +80,7 @@ fn check_url(url: &str) -> Result<(), RemoteError> {
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad("it contains whitespace"));
     }
+    url.parse::<ureq::http::Uri>().map_err(|e| bad(&e.to_string()))?;
     Ok(())
 }
 
@@ -258,5 +259,52 @@ impl SendConfig {
             return zero("queue size");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_urls_and_headers_are_refused_naming_the_value() {
+        for url in ["ftp://x/", "http://", "http://a b/", "http://[::1/x", "127.0.0.1:9090"] {
+            let e = Target::remote_write(url).unwrap_err().to_string();
+            assert!(e.contains(&format!("{url:?}")), "{e}");
+        }
+        let t = Target::remote_write("http://127.0.0.1:9/w").unwrap();
+        for h in ["no colon", ": v", "bad name: v", "X: a\u{7}b"] {
+            let e = t.clone().with_header(h).unwrap_err().to_string();
+            assert!(e.contains(&format!("{h:?}")), "{e}");
+        }
+        let t = t.with_header("X-Scope-OrgID:  team-a ").unwrap();
+        assert_eq!(t.headers, vec![("X-Scope-OrgID".to_owned(), "team-a".to_owned())]);
+        assert!(Target::otlp("http://h:4318", " ").is_err());
+        assert_eq!(
+            Target::otlp("http://h:4318/", "s").unwrap().url(),
+            "http://h:4318/v1/metrics"
+        );
+        assert_eq!(
+            Target::otlp("http://h/otlp/v1/metrics", "s").unwrap().url(),
+            "http://h/otlp/v1/metrics"
+        );
+    }
+
+    #[test]
+    fn zero_sizes_are_refused() {
+        let c = SendConfig {
+            max_samples_per_batch: 0,
+            ..SendConfig::default()
+        };
+        assert!(c.validate().unwrap_err().to_string().contains("batch size"));
+        assert!(SendConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn credentials_stay_out_of_debug_output() {
+        let t = Target::remote_write("http://h/w")
+            .unwrap()
+            .with_basic_auth("u", "secret");
+        assert!(!format!("{t:?}").contains("secret"));
     }
 }

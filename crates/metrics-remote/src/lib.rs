@@ -38,6 +38,7 @@
 mod batch;
 mod config;
 mod error;
+mod events;
 mod history;
 mod labels;
 mod otlp;
@@ -50,7 +51,8 @@ mod transport;
 pub use batch::{Batch, encode_pending};
 pub use config::{Auth, Protocol, SendConfig, Target};
 pub use error::RemoteError;
+pub use events::{EventSink, SendEvent, SendStats};
 pub use position::{FilePosition, MemoryPosition, Positions, SendPosition};
 pub use prw::{decode_write_request, encode_write_request};
-pub use sender::{EventSink, SendEvent, SendStats, Sender, push_history};
+pub use sender::{Sender, push_history};
 pub use transport::USER_AGENT;

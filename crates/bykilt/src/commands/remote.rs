@@ -201,14 +201,20 @@ pub(crate) fn push(args: &PushArgs, root: &Path, out: &mut Output) -> Result<i32
     })
 }
 
-/// Lets the batch commands' `--remote-write`/`--otlp` find the run
-/// directory where send positions are kept.
-pub(crate) fn attach_root(command: &mut crate::cli::Command, root: &Path) {
+/// Checks the batch commands' `--remote-write`/`--otlp` options before
+/// anything is created on disk, and lets them find the run directory where
+/// send positions are kept.
+///
+/// # Errors
+/// [`CliError::Usage`] naming a bad URL or header.
+pub(crate) fn prepare(command: &mut crate::cli::Command, root: &Path) -> Result<(), CliError> {
     use crate::cli::{BatchCommand, Command};
     let expose = match command {
         Command::Batch(BatchCommand::Run(args)) => &mut args.expose,
         Command::Batch(BatchCommand::Resume { expose, .. } | BatchCommand::Retry { expose, .. }) => expose,
-        _ => return,
+        _ => return Ok(()),
     };
+    targets(&expose.remote)?;
     expose.remote.artifacts_root = Some(root.to_path_buf());
+    Ok(())
 }
