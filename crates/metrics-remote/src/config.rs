@@ -217,7 +217,9 @@ pub struct SendConfig {
     pub max_retry_after: Duration,
     /// Retries of one batch before it is given up (and counted).
     pub max_retries: u32,
-    /// How long the final flush at shutdown may take.
+    /// How long the final flush at shutdown may go on starting requests
+    /// (one started just before may take up to `request_timeout` more);
+    /// batches still queued then are counted as failed.
     pub shutdown_timeout: Duration,
 }
 
