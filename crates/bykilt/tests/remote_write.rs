@@ -97,7 +97,7 @@ fn a_batch_with_remote_write_lands_in_prometheus_with_its_own_values_and_timesta
     let sb = Sandbox::new();
     let url = format!("{}/api/v1/write", prom.url());
     let out = run_batch(&sb, &["--remote-write", &url, "--remote-write-interval", "300ms"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{:?}: {}", out.status, text(&out.stderr));
     assert!(
         text(&out.stderr).contains(&format!("to {url}")),
         "{}",
@@ -144,7 +144,7 @@ fn a_batch_with_remote_write_lands_in_victoria_metrics_with_its_own_values_and_t
     let sb = Sandbox::new();
     let url = format!("{}/api/v1/write", vm.url);
     let out = run_batch(&sb, &["--remote-write", &url, "--remote-write-interval", "300ms"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{:?}: {}", out.status, text(&out.stderr));
     for (selector, value) in &exported_series(&sb) {
         let _ = poll(Duration::from_secs(20), || {
             vm_equal(first_value(&vm.query_result(selector)?)?, *value).then_some(())
@@ -188,7 +188,7 @@ fn a_receiver_answering_503_twice_gets_every_sample_of_the_run_exactly_once() {
     let sb = Sandbox::new();
     let url = format!("{}/api/v1/write", rx.url);
     let out = run_batch(&sb, &["--remote-write", &url]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{:?}: {}", out.status, text(&out.stderr));
     assert!(!text(&out.stderr).contains("warning"), "{}", text(&out.stderr));
     let got = received(&rx);
     assert!(got.values().all(|&n| n == 1), "a sample arrived twice");
@@ -211,7 +211,7 @@ fn a_receiver_answering_400_gets_nothing_retried_and_the_run_still_succeeds_with
         &sb,
         &["--remote-write", &url, "--remote-write-header", "X-Scope-OrgID: t1"],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{:?}: {}", out.status, text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("warning") && stderr.contains("400"), "{stderr}");
     let reqs = rx.requests();
@@ -231,7 +231,7 @@ fn metrics_push_sends_a_stored_run_once_at_its_own_timestamps() {
     assert_eq!(run_batch(&sb, &[]).status.code(), Some(0));
     let url = format!("{}/api/v1/write", vm.url);
     let out = sb.run(&["metrics", "push", "--remote-write", &url]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{:?}: {}", out.status, text(&out.stderr));
     let exported = poll(Duration::from_secs(20), || {
         let e = vm.export("job_duration_seconds_count");
         (!e.is_empty()).then_some(e)
@@ -314,7 +314,7 @@ fn a_batch_with_otlp_sends_its_metrics_to_an_otlp_receiver() {
     let port = poll(Duration::from_secs(20), || std::fs::read_to_string(&port_file).ok()).unwrap();
     let url = format!("http://127.0.0.1:{port}");
     let out = run_batch(&sb, &["--otlp", &url, "--otlp-service-name", "nightly-etl"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{:?}: {}", out.status, text(&out.stderr));
     let recs: Vec<Value> = std::fs::read_to_string(&records)
         .unwrap()
         .lines()
@@ -342,6 +342,17 @@ fn a_batch_with_otlp_sends_its_metrics_to_an_otlp_receiver() {
     let status: Vec<&Value> = recs.iter().filter(|r| r["name"] == "job_status").collect();
     assert!(status.iter().all(|r| r["kind"] == "sum" && r["monotonic"] == true));
     assert!(status.iter().any(|r| r["points"][0]["attrs"]["status"].is_string()));
+    // `metrics push --otlp` of the same run to the same endpoint resumes from
+    // the position the live run saved: nothing is sent twice.
+    let before = std::fs::read_to_string(&records).unwrap().lines().count();
+    let again = sb.run(&["metrics", "push", "--otlp", &url]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("sent 0 samples"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&records).unwrap().lines().count(), before);
 }
 
 /// `kill -9` of a run that was remote-writing, then `batch resume` with the
@@ -393,7 +404,7 @@ fn kill_9_of_a_remote_writing_run_then_resume_sends_from_the_saved_position() {
     let mut resume = vec!["batch", "resume", batch_id.as_str()];
     resume.extend_from_slice(&remote);
     let out = sb.run(&resume);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{:?}: {}", out.status, text(&out.stderr));
 
     let selector = "job_duration_seconds_count";
     let resumed = expected_counts(&sb);
