@@ -8,7 +8,7 @@
 //!   `Content-Encoding: snappy`, `Content-Type: application/x-protobuf`,
 //!   `X-Prometheus-Remote-Write-Version: 0.1.0` and a `User-Agent`; labels
 //!   sorted by name; series and label names exactly those of the
-//!   collector's Prometheus text exposition (see [`labels`](crate)).
+//!   collector's Prometheus text exposition.
 //! * OTLP: `ExportMetricsServiceRequest`s POSTed to `/v1/metrics`;
 //!   cumulative temporality, counters as monotonic sums, timers in seconds.
 //! * Bounded batches, a bounded queue whose overflow is counted, retries of

@@ -71,6 +71,7 @@ fn encoder_for(target: &Target) -> Box<dyn Encoder> {
 
 /// A running sender. Dropping it without [`shutdown`](Self::shutdown)
 /// stops it the same way.
+#[must_use = "dropping a sender stops it (after its final flush); keep it for as long as it should send"]
 pub struct Sender {
     shared: Arc<Shared>,
     collecting: Option<JoinHandle<()>>,
