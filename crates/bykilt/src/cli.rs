@@ -90,6 +90,9 @@ pub struct ExposeArgs {
     /// Alert rules evaluated while the batch runs (see `bykilt alerts`).
     #[command(flatten)]
     pub alerts: AlertArgs,
+    /// Remote write and OTLP export (see `remote_args`).
+    #[command(flatten)]
+    pub remote: crate::remote_args::RemoteArgs,
 }
 
 /// `bykilt batch ...`
@@ -190,6 +193,9 @@ pub struct ExecOverrides {
 /// `bykilt metrics ...`
 #[derive(Debug, Subcommand)]
 pub enum MetricsCommand {
+    /// Send a stored run's metrics (every sample at its own time, then the
+    /// aggregates) to a Prometheus remote-write URL or an OTLP endpoint.
+    Push(crate::remote_args::PushArgs),
     /// Count, sum, min, max, average and percentiles of one metric.
     Summary {
         /// The metric name (e.g. job_duration_seconds).

@@ -8,13 +8,14 @@ mod commands;
 pub mod error;
 pub mod output;
 pub mod progress;
+pub mod remote_args;
 pub mod signals;
 pub mod values;
 
 use batch_engine::RetrySelection;
 
 use crate::cli::{BatchCommand, Cli, Command, MetricsCommand};
-use crate::commands::{alerts, batch, expose, metrics};
+use crate::commands::{alerts, batch, expose, metrics, remote};
 use crate::error::CliError;
 use crate::output::Output;
 
@@ -39,7 +40,9 @@ pub fn run(cli: Cli, out: &mut Output) -> i32 {
 
 fn dispatch(cli: Cli, out: &mut Output) -> Result<i32, CliError> {
     let root = batch::artifacts_root(cli.global.artifacts_dir);
-    match cli.command {
+    let mut command = cli.command;
+    remote::prepare(&mut command, &root)?;
+    match command {
         Command::Batch(cmd) => match cmd {
             BatchCommand::Run(args) => batch::run(args, &root, out),
             BatchCommand::Status { batch_id } => batch::status(&batch_id, &root, out),
@@ -65,6 +68,7 @@ fn dispatch(cli: Cli, out: &mut Output) -> Result<i32, CliError> {
             }
         },
         Command::Metrics(cmd) => match cmd {
+            MetricsCommand::Push(args) => remote::push(&args, &root, out),
             MetricsCommand::Summary { name, tag, since, run } => {
                 metrics::summary(&name, &tag, since, run.as_deref(), &root, out)
             }

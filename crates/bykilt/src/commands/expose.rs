@@ -109,6 +109,7 @@ pub(crate) struct Exposure {
     gateway: Option<PushGateway>,
     periodic: Option<PeriodicPush>,
     failures: Arc<Mutex<Vec<String>>>,
+    remote: Option<crate::commands::remote::RemoteSenders>,
 }
 
 impl Exposure {
@@ -143,11 +144,13 @@ impl Exposure {
             )),
             _ => None,
         };
+        let remote = crate::commands::remote::RemoteSenders::start(&args.remote, batch_id, out)?;
         Ok(Exposure {
             server,
             gateway,
             periodic,
             failures,
+            remote,
         })
     }
 
@@ -155,6 +158,9 @@ impl Exposure {
     /// Push failures are reported as warnings: they never change the
     /// batch's result.
     pub(crate) fn finish(mut self, out: &mut Output) {
+        if let Some(remote) = self.remote.take() {
+            remote.finish(out);
+        }
         drop(self.periodic.take());
         if let Some(gateway) = &self.gateway {
             match gateway.push(&global_metrics_collector()) {

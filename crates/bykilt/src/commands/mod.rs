@@ -4,3 +4,4 @@ pub(crate) mod alerts;
 pub(crate) mod batch;
 pub(crate) mod expose;
 pub(crate) mod metrics;
+pub(crate) mod remote;

@@ -1,0 +1,426 @@
+//! `--remote-write` / `--otlp` beside `bykilt batch run`, and `bykilt
+//! metrics push`, against the real engines (Prometheus 2.42 with
+//! `--web.enable-remote-write-receiver`, VictoriaMetrics 1.79) and
+//! scripted receivers (503 twice, 400).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use common::{Sandbox, text};
+use serde_json::Value;
+use test_support::{Prometheus, ScriptedReceiver, VictoriaMetrics, poll};
+
+const CSV: &[u8] = b"name\na\nb\nc\nd\ne\nf\n";
+
+/// Runs a six-job batch (two at a time, 0.2 s each) with `extra` options.
+fn run_batch(sb: &Sandbox, extra: &[&str]) -> std::process::Output {
+    let csv = sb.write("jobs.csv", CSV);
+    let mut args = vec!["batch", "run", csv.to_str().unwrap(), "--exec", "sleep 0.2", "-j", "2"];
+    args.extend_from_slice(extra);
+    sb.run(&args)
+}
+
+/// (series, value) of every line of `bykilt metrics export --format prometheus`.
+fn exported_series(sb: &Sandbox) -> Vec<(String, f64)> {
+    let out = sb.run(&["metrics", "export", "--format", "prometheus"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (s, v) = l.rsplit_once(' ').unwrap();
+            (
+                s.to_owned(),
+                if v == "+Inf" { f64::INFINITY } else { v.parse().unwrap() },
+            )
+        })
+        .collect()
+}
+
+/// The run's stored samples of `name`: (ms, value), oldest first.
+fn stored_samples(sb: &Sandbox, name: &str) -> Vec<(i64, f64)> {
+    let out = sb.run(&["metrics", "export", "--format", "json"]);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    json[name]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let t = time::OffsetDateTime::parse(
+                v["timestamp"].as_str().unwrap(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .unwrap();
+            (
+                (t.unix_timestamp_nanos() / 1_000_000) as i64,
+                v["value"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The histogram count a remote-write engine should hold at each
+/// observation of `job_duration_seconds`. Remote write has millisecond
+/// timestamps: of two observations in one millisecond, the count after the
+/// second is what is sent.
+fn expected_counts(sb: &Sandbox) -> Vec<(i64, f64)> {
+    let mut out: Vec<(i64, f64)> = Vec::new();
+    for (i, s) in stored_samples(sb, "job_duration_seconds").iter().enumerate() {
+        let point = (s.0, (i + 1) as f64);
+        match out.last_mut() {
+            Some(last) if last.0 == s.0 => *last = point,
+            _ => out.push(point),
+        }
+    }
+    out
+}
+
+/// VictoriaMetrics stores floats as decimals of about 15 significant
+/// digits, so a value may come back off by its last bit.
+fn vm_equal(a: f64, b: f64) -> bool {
+    a == b || (a - b).abs() <= 1e-12 * a.abs().max(b.abs())
+}
+
+fn first_value(result: &Value) -> Option<f64> {
+    result[0]["value"][1].as_str()?.parse().ok()
+}
+
+#[test]
+fn a_batch_with_remote_write_lands_in_prometheus_with_its_own_values_and_timestamps() {
+    if !test_support::have_prometheus() {
+        return;
+    }
+    let prom = Prometheus::remote_write_receiver();
+    let sb = Sandbox::new();
+    let url = format!("{}/api/v1/write", prom.url());
+    let out = run_batch(&sb, &["--remote-write", &url, "--remote-write-interval", "300ms"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}: {}", out.status, text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!("to {url}")),
+        "{}",
+        text(&out.stderr)
+    );
+    let series = exported_series(&sb);
+    assert!(series.iter().any(|s| s.0.starts_with("job_duration_seconds_bucket")));
+    for (selector, value) in &series {
+        let got = poll(Duration::from_secs(20), || first_value(&prom.query_result(selector)?));
+        assert_eq!(got, Some(*value), "{selector}");
+    }
+    // The samples are stored at the jobs' own times.
+    let result = prom.query_result("job_duration_seconds_count[1h]").unwrap();
+    let raw: Vec<(i64, f64)> = result[0]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                (p[0].as_f64().unwrap() * 1000.0).round() as i64,
+                p[1].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect();
+    for e in expected_counts(&sb) {
+        assert!(raw.contains(&e), "{e:?} missing from {raw:?}");
+    }
+    // query_range over the run's window: each observation's count shows at
+    // the observation's time (a step on each observation's millisecond).
+    for (t, v) in expected_counts(&sb) {
+        let at = t as f64 / 1000.0;
+        let r = prom.query_range("job_duration_seconds_count", at, at, 1.0).unwrap();
+        let step: f64 = r[0]["values"][0][1].as_str().unwrap().parse().unwrap();
+        assert_eq!(step, v, "at {t}");
+    }
+}
+
+#[test]
+fn a_batch_with_remote_write_lands_in_victoria_metrics_with_its_own_values_and_timestamps() {
+    if !test_support::have_victoria_metrics() {
+        return;
+    }
+    let vm = VictoriaMetrics::start();
+    let sb = Sandbox::new();
+    let url = format!("{}/api/v1/write", vm.url);
+    let out = run_batch(&sb, &["--remote-write", &url, "--remote-write-interval", "300ms"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}: {}", out.status, text(&out.stderr));
+    for (selector, value) in &exported_series(&sb) {
+        let _ = poll(Duration::from_secs(20), || {
+            vm_equal(first_value(&vm.query_result(selector)?)?, *value).then_some(())
+        });
+        let got = first_value(&vm.query_result(selector).unwrap()).unwrap();
+        assert!(vm_equal(got, *value), "{selector}: {got} != {value}");
+    }
+    let exported = vm.export("job_duration_seconds_count");
+    assert_eq!(exported.len(), 1, "{exported:?}");
+    let raw: Vec<(i64, f64)> = exported[0]["timestamps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(exported[0]["values"].as_array().unwrap())
+        .map(|(t, v)| (t.as_i64().unwrap(), v.as_f64().unwrap()))
+        .collect();
+    for e in expected_counts(&sb) {
+        assert!(raw.contains(&e), "{e:?} missing from {raw:?}");
+    }
+}
+
+/// Every (series, timestamp) of the accepted remote-write requests, with
+/// how often it arrived.
+fn received(rx: &ScriptedReceiver) -> HashMap<(String, i64), usize> {
+    let mut out = HashMap::new();
+    for r in rx.requests().iter().filter(|r| r.status == 200) {
+        let req = metrics_remote::decode_write_request(&r.body).unwrap();
+        for ts in req.timeseries {
+            let key: Vec<String> = ts.labels.iter().map(|l| format!("{}={}", l.name, l.value)).collect();
+            for s in ts.samples {
+                *out.entry((key.join(","), s.timestamp)).or_insert(0) += 1;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_receiver_answering_503_twice_gets_every_sample_of_the_run_exactly_once() {
+    let rx = ScriptedReceiver::start(vec![(503, vec!["Retry-After: 1".into()]), (503, vec![])]);
+    let sb = Sandbox::new();
+    let url = format!("{}/api/v1/write", rx.url);
+    let out = run_batch(&sb, &["--remote-write", &url]);
+    assert_eq!(out.status.code(), Some(0), "{:?}: {}", out.status, text(&out.stderr));
+    assert!(!text(&out.stderr).contains("warning"), "{}", text(&out.stderr));
+    let got = received(&rx);
+    assert!(got.values().all(|&n| n == 1), "a sample arrived twice");
+    let counts: HashSet<i64> = got
+        .keys()
+        .filter(|(k, _)| k.starts_with("__name__=job_duration_seconds_count,"))
+        .map(|(_, t)| *t)
+        .collect();
+    for (t, _) in expected_counts(&sb) {
+        assert!(counts.contains(&t), "observation at {t} never arrived");
+    }
+}
+
+#[test]
+fn a_receiver_answering_400_gets_nothing_retried_and_the_run_still_succeeds_with_a_warning() {
+    let rx = ScriptedReceiver::start(vec![(400, vec![]), (400, vec![]), (400, vec![])]);
+    let sb = Sandbox::new();
+    let url = format!("{}/api/v1/write", rx.url);
+    let out = run_batch(
+        &sb,
+        &["--remote-write", &url, "--remote-write-header", "X-Scope-OrgID: t1"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{:?}: {}", out.status, text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("warning") && stderr.contains("400"), "{stderr}");
+    let reqs = rx.requests();
+    assert!(!reqs.is_empty());
+    let bodies: HashSet<&Vec<u8>> = reqs.iter().map(|r| &r.body).collect();
+    assert_eq!(bodies.len(), reqs.len(), "a rejected batch was sent again");
+    assert!(reqs.iter().all(|r| r.header("x-scope-orgid") == Some("t1")));
+}
+
+#[test]
+fn metrics_push_sends_a_stored_run_once_at_its_own_timestamps() {
+    if !test_support::have_victoria_metrics() {
+        return;
+    }
+    let vm = VictoriaMetrics::start();
+    let sb = Sandbox::new();
+    assert_eq!(run_batch(&sb, &[]).status.code(), Some(0));
+    let url = format!("{}/api/v1/write", vm.url);
+    let out = sb.run(&["metrics", "push", "--remote-write", &url]);
+    assert_eq!(out.status.code(), Some(0), "{:?}: {}", out.status, text(&out.stderr));
+    let exported = poll(Duration::from_secs(20), || {
+        let e = vm.export("job_duration_seconds_count");
+        (!e.is_empty()).then_some(e)
+    })
+    .unwrap();
+    let times: Vec<i64> = exported[0]["timestamps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_i64().unwrap())
+        .collect();
+    let expected: Vec<i64> = expected_counts(&sb).iter().map(|e| e.0).collect();
+    // Each observation at its own time, then the aggregate at the run's
+    // newest sample (a later one of another series, if any).
+    assert_eq!(&times[..expected.len()], &expected[..]);
+    assert!(times.len() <= expected.len() + 1, "{times:?}");
+    let values = exported[0]["values"].as_array().unwrap();
+    let observations = stored_samples(&sb, "job_duration_seconds").len() as f64;
+    assert_eq!(values.last().and_then(Value::as_f64), Some(observations));
+    // The position is kept: pushing again (all runs) sends nothing new.
+    let again = sb.run(&["metrics", "push", "--remote-write", &url, "--all-runs"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("sent 0 samples"),
+        "{}",
+        text(&again.stderr)
+    );
+}
+
+#[test]
+fn remote_write_options_are_checked_before_the_batch_starts() {
+    let sb = Sandbox::new();
+    let out = run_batch(&sb, &["--remote-write", "https://example.invalid/api/v1/write"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("TLS"), "{}", text(&out.stderr));
+    let out = run_batch(
+        &sb,
+        &[
+            "--remote-write",
+            "http://127.0.0.1:1/w",
+            "--remote-write-header",
+            "no colon",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("\"no colon\""), "{}", text(&out.stderr));
+    let out = run_batch(&sb, &["--otlp", "localhost:4318"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("\"localhost:4318\""),
+        "{}",
+        text(&out.stderr)
+    );
+    // Refused before anything was created on disk.
+    assert!(batch_engine::list_batches(&sb.root()).unwrap_or_default().is_empty());
+    let out = sb.run(&["metrics", "push", "--run", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_batch_with_otlp_sends_its_metrics_to_an_otlp_receiver() {
+    if !test_support::have_otlp_proto() {
+        return;
+    }
+    let receiver = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../metrics-remote/tests/support/otlp_receiver.py"
+    );
+    let sb = Sandbox::new();
+    let port_file = sb.path().join("port");
+    let records = sb.path().join("records.jsonl");
+    let _rx = test_support::Killed(
+        std::process::Command::new("python3")
+            .arg(receiver)
+            .arg(&port_file)
+            .arg(&records)
+            .spawn()
+            .unwrap(),
+    );
+    let port = poll(Duration::from_secs(20), || std::fs::read_to_string(&port_file).ok()).unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let out = run_batch(&sb, &["--otlp", &url, "--otlp-service-name", "nightly-etl"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}: {}", out.status, text(&out.stderr));
+    let recs: Vec<Value> = std::fs::read_to_string(&records)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(recs.iter().all(|r| r["resource"]["service.name"] == "nightly-etl"));
+    let durations: Vec<&Value> = recs.iter().filter(|r| r["name"] == "job_duration_seconds").collect();
+    assert!(!durations.is_empty());
+    assert!(
+        durations
+            .iter()
+            .all(|r| r["kind"] == "histogram" && r["temporality"] == 2)
+    );
+    let points: Vec<Value> = durations
+        .iter()
+        .flat_map(|r| r["points"].as_array().unwrap().clone())
+        .collect();
+    let stored = stored_samples(&sb, "job_duration_seconds");
+    for (i, (ms, _)) in stored.iter().enumerate() {
+        let p = points
+            .iter()
+            .find(|p| p["time"].as_u64().map(|t| (t / 1_000_000) as i64) == Some(*ms) && p["count"] == i + 1);
+        assert!(p.is_some(), "no point with count {} at {ms}", i + 1);
+    }
+    let status: Vec<&Value> = recs.iter().filter(|r| r["name"] == "job_status").collect();
+    assert!(status.iter().all(|r| r["kind"] == "sum" && r["monotonic"] == true));
+    assert!(status.iter().any(|r| r["points"][0]["attrs"]["status"].is_string()));
+    // `metrics push --otlp` of the same run to the same endpoint resumes from
+    // the position the live run saved: nothing is sent twice.
+    let before = std::fs::read_to_string(&records).unwrap().lines().count();
+    let again = sb.run(&["metrics", "push", "--otlp", &url]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("sent 0 samples"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&records).unwrap().lines().count(), before);
+}
+
+/// `kill -9` of a run that was remote-writing, then `batch resume` with the
+/// same `--remote-write`: the resumed process starts from the position the
+/// killed one saved, and the engine (deduplicating identical samples, as
+/// docs/scaling.md configures it) ends with every observation sent once.
+/// What the killed process had not sent yet is lost until the durable store
+/// (issue 13) keeps samples across a crash.
+#[test]
+fn kill_9_of_a_remote_writing_run_then_resume_sends_from_the_saved_position() {
+    if !test_support::have_victoria_metrics() {
+        return;
+    }
+    let vm = VictoriaMetrics::start_with(&["-dedup.minScrapeInterval=1ms"]);
+    let url = format!("{}/api/v1/write", vm.url);
+    let sb = Sandbox::new();
+    sb.write("in.csv", &common::numbered_csv(80));
+    let runs = sb.path().join("runs.txt");
+    let remote = ["--remote-write", url.as_str(), "--remote-write-interval", "100ms"];
+    let mut args = vec![
+        "batch",
+        "run",
+        "in.csv",
+        "-j",
+        "2",
+        "--exec",
+        "echo x >> runs.txt; sleep 0.05",
+    ];
+    args.extend_from_slice(&remote);
+    let mut child = sb.spawn(&args);
+    let batch_id = sb.wait_for_batch();
+    let run_id = batch_id.trim_start_matches("batch-").to_owned();
+    let position = sb
+        .root()
+        .join("runs")
+        .join(&run_id)
+        .join("metrics")
+        .join("remote-write-position.json");
+    let key = format!("job_duration_seconds_count{{batch_id=\"{batch_id}\",run_id=\"{run_id}\"}}");
+    common::wait_until("a saved position of job durations and a quarter of the jobs", || {
+        let saved = std::fs::read_to_string(&position).unwrap_or_default();
+        (saved.contains(&key.replace('"', "\\\"")) && common::lines(&runs).len() >= 20).then_some(())
+    });
+    child.kill().unwrap(); // SIGKILL
+    common::wait_exit(&mut child);
+    let saved: Value = serde_json::from_slice(&std::fs::read(&position).unwrap()).unwrap();
+    let last_sent = saved["positions"][&key].as_i64().expect("the killed run's position");
+
+    let mut resume = vec!["batch", "resume", batch_id.as_str()];
+    resume.extend_from_slice(&remote);
+    let out = sb.run(&resume);
+    assert_eq!(out.status.code(), Some(0), "{:?}: {}", out.status, text(&out.stderr));
+
+    let selector = "job_duration_seconds_count";
+    let resumed = expected_counts(&sb);
+    let times: Vec<i64> = poll(Duration::from_secs(20), || {
+        let e = vm.export(selector);
+        let t: Vec<i64> = e.first()?["timestamps"]
+            .as_array()?
+            .iter()
+            .filter_map(Value::as_i64)
+            .collect();
+        resumed.iter().all(|r| t.contains(&r.0)).then_some(t)
+    })
+    .expect("the resumed run's observations reach the engine");
+    let unique: HashSet<i64> = times.iter().copied().collect();
+    assert_eq!(unique.len(), times.len(), "a sample stored twice");
+    // The killed process's observations are there too, each once.
+    assert!(times.iter().any(|&t| t <= last_sent), "{times:?}");
+    assert!(times.len() > resumed.len(), "nothing of the killed run arrived");
+}
