@@ -12,12 +12,12 @@ use crate::clock::{self, Clock, SystemClock};
 use crate::config::MetricsConfig;
 use crate::error::{MetricsError, Result};
 use crate::handles::{Counter, Gauge, Histogram, Timer};
-use crate::local_cache;
-use crate::series::{MetricSeries, SamplePolicy, TagEntry, Update};
+use crate::store::thread_cache;
+use crate::store::series::{MetricSeries, SamplePolicy, TagEntry, Update};
 use crate::snapshot::{SeriesInfo, Snapshot};
 use crate::tags::Tags;
-use crate::types::MetricType;
-use crate::validate::{MAX_TAGS_LIMIT, sorted_tags, validate_buckets, validate_name, validate_value};
+use crate::kind::MetricType;
+use crate::store::validate::{MAX_TAGS_LIMIT, sorted_tags, validate_buckets, validate_name, validate_value};
 
 /// Prometheus' default histogram buckets, in seconds for timers.
 pub const DEFAULT_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -243,11 +243,11 @@ impl MetricsCollector {
         // Read the generation before the map: a removal that races with this
         // lookup bumps it afterwards, so the slot filled below goes stale.
         let generation = self.generation.load(SeqCst);
-        let hash = local_cache::key_hash(self.id, name, tags);
+        let hash = thread_cache::key_hash(self.id, name, tags);
         // The hit path carries no `Result` (a `MetricsError` is large and
         // would be moved through every frame): a type mismatch falls
         // through to the shared path, which reports it.
-        let cached = local_cache::with_cached(self.id, generation, hash, name, tags, |series, entry| {
+        let cached = thread_cache::with_cached(self.id, generation, hash, name, tags, |series, entry| {
             (series.metric_type() == ty).then(|| f(series, entry))
         });
         if let Some(Some(result)) = cached {
@@ -278,7 +278,7 @@ impl MetricsCollector {
         // Updates routed to the overflow set are not cached: each must pass
         // the cap check so that it is counted.
         if entry.tags().equals_tags(tags) {
-            local_cache::insert(self.id, generation, hash, (name, tags), &series, &entry);
+            thread_cache::insert(self.id, generation, hash, (name, tags), &series, &entry);
         }
         Ok(f(&series, &entry))
     }

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::aggregate::Aggregate;
-use crate::series::{MODE_ENABLED, MODE_EVERY_EVENT, MetricSeries, TagEntry};
+use crate::cell::Aggregate;
+use crate::store::series::{MODE_ENABLED, MODE_EVERY_EVENT, MetricSeries, TagEntry};
 use crate::tags::TagSet;
 
 macro_rules! handle_common {
@@ -124,7 +124,7 @@ handle_common!(Gauge);
 
 impl Gauge {
     #[inline]
-    fn update(&self, v: f64, op: impl FnOnce(&crate::aggregate::GaugeCell, f64)) {
+    fn update(&self, v: f64, op: impl FnOnce(&crate::cell::GaugeCell, f64)) {
         if !self.series.enabled() {
             return;
         }

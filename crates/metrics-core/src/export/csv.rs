@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use time::format_description::well_known::Rfc3339;
 
-use super::files::{sanitize_file_stem, write_atomic};
+use crate::persist::files::{sanitize_file_stem, write_atomic};
 use crate::error::{MetricsError, Result};
 use crate::snapshot::{SeriesSnapshot, Snapshot};
 

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 
 use crate::snapshot::{SeriesSnapshot, Snapshot, TagSetAggregate};
 use crate::tags::TagSet;
-use crate::types::MetricType;
+use crate::kind::MetricType;
 
 /// One series in the JSON export.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,9 +5,7 @@ pub mod csv;
 pub mod json;
 pub mod prometheus;
 
-mod files;
-
-pub use files::{sanitize_file_stem, write_atomic};
+pub use crate::persist::files::{sanitize_file_stem, write_atomic};
 
 use std::path::{Path, PathBuf};
 

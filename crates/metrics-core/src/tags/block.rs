@@ -26,7 +26,7 @@ use std::fmt;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicUsize, Ordering, fence};
 
-use crate::aggregate::Aggregate;
+use crate::cell::Aggregate;
 use crate::tags::TagSet;
 
 /// The part of a block every kind shares; the pointer of a block points here.
@@ -287,5 +287,4 @@ impl fmt::Debug for TagEntry {
 }
 
 #[cfg(test)]
-#[path = "tag_block_tests.rs"]
 mod tests;

@@ -3,7 +3,7 @@
 
 use crate::error::{MetricsError, Result};
 use crate::tags::Tags;
-use crate::types::MetricType;
+use crate::kind::MetricType;
 
 /// Longest metric name accepted, in bytes.
 pub const MAX_NAME_LEN: usize = 255;

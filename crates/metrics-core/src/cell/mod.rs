@@ -9,13 +9,15 @@
 //!   observation while uncontended, and per-thread shards once threads
 //!   collide.
 
+pub mod sketch;
+
 use std::cell::Cell;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
-use crate::sketch::QuantileSketch;
+use crate::cell::sketch::QuantileSketch;
 use crate::snapshot::{AggregateValue, Bucket, HistogramSnapshot, Quantiles};
-use crate::spin::SpinLock;
+use crate::sync::spin::SpinLock;
 
 /// An atomic padded to its own cache line (two lines: adjacent-line prefetch).
 #[derive(Debug, Default)]

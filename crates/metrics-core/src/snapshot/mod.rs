@@ -2,11 +2,13 @@
 //! exporter reads. Taking it copies under each lock briefly; encoding happens
 //! afterwards with no lock held.
 
+pub(crate) mod summary;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::tags::TagSet;
-use crate::types::{MetricType, MetricValue};
+use crate::kind::{MetricType, MetricValue};
 
 /// Every series of a collector at one moment, sorted by name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -14,7 +14,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::tag_block::TagBlock;
+use crate::tags::block::TagBlock;
 
 /// Anything that can be passed as the tags of a sample.
 ///

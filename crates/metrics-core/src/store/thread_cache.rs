@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use hashbrown::HashTable;
 
-use crate::series::{MetricSeries, TagEntry};
+use crate::store::series::{MetricSeries, TagEntry};
 use crate::tags::{SEP, Tags};
 
 /// Entries cached per thread.

@@ -17,18 +17,18 @@ use std::sync::{Arc, MutexGuard, PoisonError, RwLock};
 use hashbrown::HashTable;
 use time::OffsetDateTime;
 
-use crate::aggregate::{Aggregate, CounterCell, GaugeCell, HistogramCell};
+use crate::cell::{Aggregate, CounterCell, GaugeCell, HistogramCell};
 use crate::clock::{self, to_datetime};
 use crate::collector::Shared;
 use crate::error::{MetricsError, Result};
-use crate::ring::{Sample, SampleRing};
-use crate::samples::SampleStore;
+use crate::store::ring::{Sample, SampleRing};
+use crate::store::samples::SampleStore;
 use crate::snapshot::{AggregateValue, SeriesSnapshot, TagSetAggregate};
-use crate::summary::{Summary, SummaryQuery};
-pub(crate) use crate::tag_block::TagEntry;
+use crate::snapshot::summary::{Summary, SummaryQuery};
+pub(crate) use crate::tags::block::TagEntry;
 use crate::tags::{TagFilter, TagSet, Tags, encode_sorted_unique, hash_tags};
-use crate::types::{MetricType, MetricValue};
-use crate::validate::{OVERFLOW_TAG_KEY, sorted_tags};
+use crate::kind::{MetricType, MetricValue};
+use crate::store::validate::{OVERFLOW_TAG_KEY, sorted_tags};
 
 /// Whether handle updates are also kept as timestamped samples.
 ///

@@ -2,7 +2,7 @@ use std::alloc::Layout;
 use std::sync::Arc;
 
 use super::*;
-use crate::aggregate::{CounterCell, HistogramCell};
+use crate::cell::{CounterCell, HistogramCell};
 use crate::tags::encode_sorted_unique;
 
 /// A histogram aggregate whose bucket bounds are shared with the caller:

@@ -1,0 +1,3 @@
+//! Every file write of the crate.
+
+pub(crate) mod files;

@@ -1,0 +1,8 @@
+//! The store: validation, the tag index, retained samples, series and the
+//! per-thread resolution cache.
+
+pub(crate) mod ring;
+pub(crate) mod samples;
+pub(crate) mod series;
+pub(crate) mod thread_cache;
+pub(crate) mod validate;

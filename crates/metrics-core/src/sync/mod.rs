@@ -1,0 +1,3 @@
+//! Synchronisation primitives the cells and the sample store build on.
+
+pub(crate) mod spin;
