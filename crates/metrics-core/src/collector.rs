@@ -1,7 +1,7 @@
 //! `MetricsCollector`: the concurrent store of series, and the process-wide
 //! collector.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -12,80 +12,17 @@ use crate::clock::{self, Clock, SystemClock};
 use crate::config::MetricsConfig;
 use crate::error::{MetricsError, Result};
 use crate::handles::{Counter, Gauge, Histogram, Timer};
-use crate::store::thread_cache;
-use crate::store::series::{MetricSeries, SamplePolicy, TagEntry, Update};
-use crate::snapshot::{SeriesInfo, Snapshot};
-use crate::tags::Tags;
 use crate::kind::MetricType;
-use crate::store::validate::{MAX_TAGS_LIMIT, sorted_tags, validate_buckets, validate_name, validate_value};
+use crate::snapshot::{SeriesInfo, Snapshot};
+use crate::store::series::{MetricSeries, SamplePolicy, Update};
+use crate::store::settings::Shared;
+use crate::store::thread_cache;
+use crate::store::validate::{sorted_tags, validate_buckets, validate_name, validate_value};
+use crate::tags::Tags;
+use crate::tags::entry::TagEntry;
 
 /// Prometheus' default histogram buckets, in seconds for timers.
 pub const DEFAULT_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
-
-/// Settings every series reads on its hot path, kept in atomics so that a
-/// running collector can be reconfigured without replacing it.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    clock: Arc<dyn Clock>,
-    enabled: AtomicBool,
-    retention_nanos: AtomicI64,
-    max_samples: AtomicUsize,
-    max_tag_sets: AtomicUsize,
-    max_tags: AtomicUsize,
-}
-
-impl Shared {
-    fn new(config: &MetricsConfig, clock: Arc<dyn Clock>) -> Self {
-        let shared = Shared {
-            clock,
-            enabled: AtomicBool::new(true),
-            retention_nanos: AtomicI64::new(0),
-            max_samples: AtomicUsize::new(0),
-            max_tag_sets: AtomicUsize::new(0),
-            max_tags: AtomicUsize::new(0),
-        };
-        shared.apply(config);
-        shared
-    }
-
-    fn apply(&self, config: &MetricsConfig) {
-        self.enabled.store(config.enabled, SeqCst);
-        self.retention_nanos
-            .store(clock::duration_nanos(config.retention), Relaxed);
-        self.max_samples.store(config.max_samples_per_series, Relaxed);
-        self.max_tag_sets.store(config.max_tag_sets_per_series, Relaxed);
-        self.max_tags
-            .store(config.max_tags_per_sample.min(MAX_TAGS_LIMIT), Relaxed);
-    }
-
-    #[inline]
-    pub(crate) fn enabled(&self) -> bool {
-        self.enabled.load(SeqCst)
-    }
-    #[inline]
-    pub(crate) fn now_nanos(&self) -> i64 {
-        self.clock.now_nanos()
-    }
-    #[inline]
-    pub(crate) fn retention_nanos(&self) -> i64 {
-        self.retention_nanos.load(Relaxed)
-    }
-    /// Samples older than this (ns since epoch) are expired.
-    #[inline]
-    pub(crate) fn retention_cutoff(&self) -> i64 {
-        self.now_nanos().saturating_sub(self.retention_nanos())
-    }
-    #[inline]
-    pub(crate) fn max_samples(&self) -> usize {
-        self.max_samples.load(Relaxed)
-    }
-    pub(crate) fn max_tag_sets(&self) -> usize {
-        self.max_tag_sets.load(Relaxed)
-    }
-    pub(crate) fn max_tags(&self) -> usize {
-        self.max_tags.load(Relaxed)
-    }
-}
 
 /// Options for [`MetricsCollector::describe_metric`].
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -171,7 +108,7 @@ impl MetricsCollector {
 
     /// Turns recording on or off.
     pub fn set_enabled(&self, enabled: bool) {
-        self.shared.enabled.store(enabled, SeqCst);
+        self.shared.set_enabled(enabled);
         self.sync_enabled();
     }
 

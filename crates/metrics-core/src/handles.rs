@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::cell::Aggregate;
-use crate::store::series::{MODE_ENABLED, MODE_EVERY_EVENT, MetricSeries, TagEntry};
+use crate::store::series::{MODE_ENABLED, MODE_EVERY_EVENT, MetricSeries};
 use crate::tags::TagSet;
+use crate::tags::entry::TagEntry;
 
 macro_rules! handle_common {
     ($ty:ident) => {

@@ -37,8 +37,8 @@
 // from inside it too (unit tests, doctests).
 extern crate self as metrics_core;
 
-mod cell;
 pub mod alloc;
+mod cell;
 pub mod clock;
 mod collector;
 mod config;
@@ -62,7 +62,7 @@ pub use config::{ENV_VARS, MetricsConfig};
 pub use error::{ConfigError, MetricsError, Result};
 pub use export::ImportStats;
 pub use handles::{Counter, Gauge, Histogram, Timer, TimerGuard};
-pub use kind::{MetricType, MetricValue, ParseMetricTypeError};
+pub use kind::{MetricType, ParseMetricTypeError};
 #[cfg(feature = "macros")]
 pub use metrics_macros::{record_execution_time, record_memory_usage};
 pub use runtime::manager::{
@@ -72,7 +72,8 @@ pub use runtime::system;
 pub use runtime::system::record_system_metrics;
 pub use snapshot::summary::{Summary, SummaryQuery};
 pub use snapshot::{
-    AggregateValue, Bucket, HistogramSnapshot, Quantiles, SeriesInfo, SeriesSnapshot, Snapshot, TagSetAggregate,
+    AggregateValue, Bucket, HistogramSnapshot, MetricValue, Quantiles, SeriesInfo, SeriesSnapshot, Snapshot,
+    TagSetAggregate,
 };
 pub use store::series::{MetricSeries, SamplePolicy};
 pub use store::validate::{

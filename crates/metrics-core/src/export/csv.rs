@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use time::format_description::well_known::Rfc3339;
 
-use crate::persist::files::{sanitize_file_stem, write_atomic};
 use crate::error::{MetricsError, Result};
+use crate::persist::files::{sanitize_file_stem, write_atomic};
 use crate::snapshot::{SeriesSnapshot, Snapshot};
 
 /// Escapes a text cell against spreadsheet formula injection.

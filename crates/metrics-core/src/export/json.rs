@@ -14,9 +14,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::kind::MetricType;
 use crate::snapshot::{SeriesSnapshot, Snapshot, TagSetAggregate};
 use crate::tags::TagSet;
-use crate::kind::MetricType;
 
 /// One series in the JSON export.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

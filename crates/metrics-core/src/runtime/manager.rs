@@ -9,8 +9,8 @@ use std::time::Duration;
 use crate::collector::{MetricsCollector, global_collector_arc};
 use crate::config::MetricsConfig;
 use crate::error::{MetricsError, Result};
-use crate::runtime::system::SystemSampler;
 use crate::kind::MetricType;
+use crate::runtime::system::SystemSampler;
 
 /// Where an export was written.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

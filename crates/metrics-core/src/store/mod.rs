@@ -4,5 +4,6 @@
 pub(crate) mod ring;
 pub(crate) mod samples;
 pub(crate) mod series;
+pub(crate) mod settings;
 pub(crate) mod thread_cache;
 pub(crate) mod validate;

@@ -19,16 +19,16 @@ use time::OffsetDateTime;
 
 use crate::cell::{Aggregate, CounterCell, GaugeCell, HistogramCell};
 use crate::clock::{self, to_datetime};
-use crate::collector::Shared;
 use crate::error::{MetricsError, Result};
+use crate::kind::MetricType;
+use crate::snapshot::summary::{Summary, SummaryQuery};
+use crate::snapshot::{AggregateValue, MetricValue, SeriesSnapshot, TagSetAggregate};
 use crate::store::ring::{Sample, SampleRing};
 use crate::store::samples::SampleStore;
-use crate::snapshot::{AggregateValue, SeriesSnapshot, TagSetAggregate};
-use crate::snapshot::summary::{Summary, SummaryQuery};
-pub(crate) use crate::tags::block::TagEntry;
-use crate::tags::{TagFilter, TagSet, Tags, encode_sorted_unique, hash_tags};
-use crate::kind::{MetricType, MetricValue};
+use crate::store::settings::Shared;
 use crate::store::validate::{OVERFLOW_TAG_KEY, sorted_tags};
+use crate::tags::entry::TagEntry;
+use crate::tags::{TagFilter, TagSet, Tags, encode_sorted_unique, hash_tags};
 
 /// Whether handle updates are also kept as timestamped samples.
 ///

@@ -2,8 +2,8 @@
 //! passes through here before the store changes.
 
 use crate::error::{MetricsError, Result};
-use crate::tags::Tags;
 use crate::kind::MetricType;
+use crate::tags::Tags;
 
 /// Longest metric name accepted, in bytes.
 pub const MAX_NAME_LEN: usize = 255;

@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""Checks that the modules of a crate import each other without cycles.
+
+    scripts/check_module_cycles.py [SRC_DIR]      (default crates/metrics-core/src)
+
+Every `.rs` file under SRC_DIR is a module (`lib.rs` is the crate root,
+`x/mod.rs` is module `x`). An edge A -> B is any `crate::...` or `super::...`
+path in A's non-test code that names module B or an item defined in B (an
+item re-exported by the root is followed to the module that defines it).
+Test code is skipped: `#[cfg(test)]` items and files named `tests.rs`.
+
+Two graphs must be acyclic:
+  * modules (files): no module uses, directly or through others, a module
+    that uses it;
+  * layers (the root's top-level modules): folders stack, each using only
+    those below it.
+Exits 1 and prints every cycle found, else prints the layer order.
+"""
+
+import os
+import re
+import sys
+
+ROOT_DIR = sys.argv[1] if len(sys.argv) > 1 else "crates/metrics-core/src"
+
+
+def module_of(rel):
+    """Module path (tuple) of a source file relative to the source dir."""
+    parts = rel[:-3].split(os.sep)
+    if parts[-1] in ("lib", "main"):
+        parts = parts[:-1]
+    elif parts[-1] == "mod":
+        parts = parts[:-1]
+    return tuple(parts)
+
+
+def strip_comments(text):
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    return "\n".join(re.sub(r"//.*", "", line) for line in text.splitlines())
+
+
+def strip_tests(text):
+    """Removes `#[cfg(test)]` items (a `mod` block, a `use` or a fn)."""
+    out = []
+    i = 0
+    while True:
+        j = text.find("#[cfg(test)]", i)
+        if j < 0:
+            out.append(text[i:])
+            break
+        out.append(text[i:j])
+        k = j + len("#[cfg(test)]")
+        # The item ends at its `;` or at the brace closing its first `{`.
+        depth = 0
+        while k < len(text):
+            c = text[k]
+            if c == ";" and depth == 0:
+                k += 1
+                break
+            if c == "{":
+                depth += 1
+            elif c == "}":
+                depth -= 1
+                if depth == 0:
+                    k += 1
+                    break
+            k += 1
+        i = k
+    return "".join(out)
+
+
+def use_paths(text):
+    """Every path starting with `crate::` or `super::`, use trees expanded."""
+    paths = []
+    for m in re.finditer(r"\buse\s+((?:crate|super|self)::[^;]*);", text, flags=re.S):
+        paths.extend(expand(re.sub(r"\s+", "", m.group(1))))
+    for m in re.finditer(r"(?<![\w:])((?:crate|super)(?:::\w+)+)", text):
+        paths.append(m.group(1).split("::"))
+    return paths
+
+
+def expand(tree):
+    """`a::{b, c::{d}}` -> [[a, b], [a, c, d]]."""
+    brace = tree.find("{")
+    if brace < 0:
+        tree = re.sub(r"\bas\b.*$", "", tree.replace("as", " as ")).strip()
+        return [[p for p in tree.split("::") if p]]
+    prefix = [p for p in tree[:brace].split("::") if p]
+    inner = tree[brace + 1 : tree.rindex("}")]
+    parts, depth, cur = [], 0, ""
+    for c in inner:
+        if c == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+            continue
+        depth += c == "{"
+        depth -= c == "}"
+        cur += c
+    parts.append(cur)
+    result = []
+    for part in parts:
+        if part.strip():
+            result.extend(prefix + sub for sub in expand(part))
+    return result
+
+
+def main():
+    modules = {}
+    for dirpath, _, names in os.walk(ROOT_DIR):
+        for name in names:
+            if not name.endswith(".rs") or name == "tests.rs":
+                continue
+            rel = os.path.relpath(os.path.join(dirpath, name), ROOT_DIR)
+            with open(os.path.join(dirpath, name), encoding="utf-8") as f:
+                modules[module_of(rel)] = strip_tests(strip_comments(f.read()))
+    # Items each module re-exports (`pub use a::b::C;`), so that a path
+    # through a re-export leads to the module that defines the item.
+    exports = {}
+    for module, text in modules.items():
+        table = exports.setdefault(module, {})
+        for m in re.finditer(r"\bpub(?:\([\w:]+\))?\s+use\s+([^;]*);", text, flags=re.S):
+            for path in expand(re.sub(r"\s+", "", m.group(1))):
+                if path and path[-1] != "*":
+                    table[path[-1]] = path
+
+    def resolve(module, path, depth=0):
+        """The module a path names, or that defines the item it names."""
+        if path[0] == "crate":
+            base, rest = (), path[1:]
+        elif path[0] == "self":
+            base, rest = module, path[1:]
+        else:
+            base = module
+            while path and path[0] == "super":
+                base = base[:-1]
+                path = path[1:]
+            rest = path
+        current = base
+        for seg in rest:
+            if seg in ("*", "self"):
+                break
+            if current + (seg,) in modules:
+                current = current + (seg,)
+            else:
+                target = exports.get(current, {}).get(seg)
+                if target is not None and depth < 8:
+                    if target[0] not in ("crate", "super", "self"):
+                        target = ["self"] + target
+                    return resolve(current, target, depth + 1)
+                break
+        return current
+
+    edges = {m: set() for m in modules}
+    for module, text in modules.items():
+        if module == ():
+            continue
+        for path in use_paths(text):
+            target = resolve(module, path)
+            # A module's own items, and its children (declared by `mod`), are not edges.
+            if target != module and target != () and target[: len(module)] != module:
+                edges[module].add(target)
+
+    def cycles(graph):
+        found, state, stack = [], {}, []
+
+        def visit(n):
+            state[n] = 1
+            stack.append(n)
+            for m in sorted(graph.get(n, ())):
+                if state.get(m) == 1:
+                    found.append(stack[stack.index(m) :] + [m])
+                elif m not in state:
+                    visit(m)
+            stack.pop()
+            state[n] = 2
+
+        for n in sorted(graph):
+            if n not in state:
+                visit(n)
+        return found
+
+    def name(m):
+        return "::".join(m) or "crate"
+
+    failed = False
+    for cycle in cycles(edges):
+        failed = True
+        print("module cycle: " + " -> ".join(name(m) for m in cycle))
+    layers = {}
+    for module, targets in edges.items():
+        if module:
+            layers.setdefault(module[0], set()).update(t[0] for t in targets if t and t[0] != module[0])
+    for cycle in cycles(layers):
+        failed = True
+        print("layer cycle: " + " -> ".join(cycle))
+    if failed:
+        return 1
+    order, placed = [], set()
+    while len(placed) < len(layers):
+        ready = sorted(l for l in layers if l not in placed and layers[l] <= placed)
+        order.append(" ".join(ready))
+        placed.update(ready)
+    print(f"{ROOT_DIR}: {len(modules)} modules, no import cycle; layers from the bottom:")
+    for i, row in enumerate(order):
+        print(f"  {i}: {row}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
