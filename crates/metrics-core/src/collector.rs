@@ -10,14 +10,15 @@ use time::OffsetDateTime;
 
 use crate::clock::{self, Clock, SystemClock};
 use crate::config::MetricsConfig;
-use crate::error::{MetricsError, Result};
+use crate::error::{RecordError, RecordErrorKind, Result};
 use crate::handles::{Counter, Gauge, Histogram, Timer};
 use crate::kind::MetricType;
 use crate::snapshot::{SeriesInfo, Snapshot};
-use crate::store::series::{MetricSeries, SamplePolicy, Update};
+use crate::store::series::{MetricSeries, SamplePolicy};
 use crate::store::settings::Shared;
 use crate::store::thread_cache;
-use crate::store::validate::{sorted_tags, validate_buckets, validate_name, validate_value};
+use crate::store::update::{Keep, Update, admit};
+use crate::store::validate::{sorted_tags, validate_buckets, validate_name};
 use crate::tags::Tags;
 use crate::tags::entry::TagEntry;
 
@@ -133,11 +134,18 @@ impl MetricsCollector {
     /// calls with another type are rejected. Timer values are seconds.
     ///
     /// # Errors
-    /// [`MetricsError`] naming the bad input for an invalid name, a NaN or
+    /// A [`RecordError`] naming the bad input for an invalid name, a NaN or
     /// infinite value, a negative counter increment, a type other than the
-    /// series', or invalid tags. Nothing is recorded then.
+    /// series', or invalid tags. Nothing is recorded then. `?` converts it
+    /// into a [`MetricsError`].
     #[inline]
-    pub fn record_metric(&self, name: &str, value: f64, tags: impl Tags, metric_type: MetricType) -> Result<()> {
+    pub fn record_metric(
+        &self,
+        name: &str,
+        value: f64,
+        tags: impl Tags,
+        metric_type: MetricType,
+    ) -> Result<(), RecordError> {
         self.record_inner(name, value, &tags, metric_type, None)
     }
 
@@ -153,17 +161,25 @@ impl MetricsCollector {
         tags: impl Tags,
         metric_type: MetricType,
         at: OffsetDateTime,
-    ) -> Result<()> {
+    ) -> Result<(), RecordError> {
         self.record_inner(name, value, &tags, metric_type, Some(clock::to_nanos(at)))
     }
 
     #[inline]
-    fn record_inner(&self, name: &str, value: f64, tags: &impl Tags, ty: MetricType, at: Option<i64>) -> Result<()> {
-        if !self.shared.enabled() {
+    fn record_inner(
+        &self,
+        name: &str,
+        value: f64,
+        tags: &impl Tags,
+        ty: MetricType,
+        at: Option<i64>,
+    ) -> Result<(), RecordError> {
+        let update = Update::Value(value);
+        if !admit(&self.shared, name, ty, update)? {
             return Ok(());
         }
-        validate_value(name, ty, value)?;
-        self.resolve(name, tags, ty, |series, entry| series.record_entry(entry, value, at))
+        let keep = at.map_or(Keep::Always, Keep::At);
+        self.resolve(name, tags, ty, |series, entry| series.apply(entry, update, keep))
     }
 
     /// Runs `f` on the series and tag-set entry of (`name`, `tags`),
@@ -176,14 +192,13 @@ impl MetricsCollector {
         tags: &impl Tags,
         ty: MetricType,
         mut f: impl FnMut(&Arc<MetricSeries>, &TagEntry) -> R,
-    ) -> Result<R> {
+    ) -> Result<R, RecordError> {
         // Read the generation before the map: a removal that races with this
         // lookup bumps it afterwards, so the slot filled below goes stale.
         let generation = self.generation.load(SeqCst);
         let hash = thread_cache::key_hash(self.id, name, tags);
-        // The hit path carries no `Result` (a `MetricsError` is large and
-        // would be moved through every frame): a type mismatch falls
-        // through to the shared path, which reports it.
+        // The hit path carries no `Result`: a type mismatch falls through
+        // to the shared path, which reports it.
         let cached = thread_cache::with_cached(self.id, generation, hash, name, tags, |series, entry| {
             (series.metric_type() == ty).then(|| f(series, entry))
         });
@@ -203,7 +218,7 @@ impl MetricsCollector {
         ty: MetricType,
         (generation, hash): (u64, u64),
         mut f: impl FnMut(&Arc<MetricSeries>, &TagEntry) -> R,
-    ) -> Result<R> {
+    ) -> Result<R, RecordError> {
         let series = match self.series.get(name) {
             Some(s) => {
                 check_type(&s, ty)?;
@@ -237,7 +252,7 @@ impl MetricsCollector {
     /// # Errors
     /// As [`record_metric`](Self::record_metric) for the name, tags and type.
     #[inline]
-    pub fn increment_counter(&self, name: &str, tags: impl Tags, n: u64) -> Result<()> {
+    pub fn increment_counter(&self, name: &str, tags: impl Tags, n: u64) -> Result<(), RecordError> {
         self.update(name, &tags, MetricType::Counter, Update::Count(n))
     }
 
@@ -247,7 +262,7 @@ impl MetricsCollector {
     /// # Errors
     /// As [`record_metric`](Self::record_metric), including NaN and infinite values.
     #[inline]
-    pub fn set_gauge(&self, name: &str, tags: impl Tags, value: f64) -> Result<()> {
+    pub fn set_gauge(&self, name: &str, tags: impl Tags, value: f64) -> Result<(), RecordError> {
         self.update(name, &tags, MetricType::Gauge, Update::Value(value))
     }
 
@@ -257,7 +272,7 @@ impl MetricsCollector {
     /// # Errors
     /// As [`record_metric`](Self::record_metric), including NaN and infinite values.
     #[inline]
-    pub fn observe_histogram(&self, name: &str, tags: impl Tags, value: f64) -> Result<()> {
+    pub fn observe_histogram(&self, name: &str, tags: impl Tags, value: f64) -> Result<(), RecordError> {
         self.update(name, &tags, MetricType::Histogram, Update::Value(value))
     }
 
@@ -267,33 +282,42 @@ impl MetricsCollector {
     /// # Errors
     /// As [`record_metric`](Self::record_metric) for the name, tags and type.
     #[inline]
-    pub fn record_duration(&self, name: &str, tags: impl Tags, duration: Duration) -> Result<()> {
+    pub fn record_duration(&self, name: &str, tags: impl Tags, duration: Duration) -> Result<(), RecordError> {
         self.update(name, &tags, MetricType::Timer, Update::Value(duration.as_secs_f64()))
     }
 
     #[inline]
-    fn update(&self, name: &str, tags: &impl Tags, ty: MetricType, update: Update) -> Result<()> {
-        if !self.shared.enabled() {
+    fn update(&self, name: &str, tags: &impl Tags, ty: MetricType, update: Update) -> Result<(), RecordError> {
+        if !admit(&self.shared, name, ty, update)? {
             return Ok(());
         }
-        if let Update::Value(v) = update {
-            validate_value(name, ty, v)?;
-        }
-        self.resolve(name, tags, ty, |series, entry| series.update_entry(entry, update))
+        self.resolve(name, tags, ty, |series, entry| {
+            series.apply(entry, update, Keep::ByPolicy)
+        })
     }
 
     /// Creates the series for a first record or handle, after checking the
     /// name and the tags, so that a rejected first call leaves no empty
     /// series behind.
     #[cold]
-    fn create_series_for(&self, name: &str, ty: MetricType, tags: &impl Tags) -> Result<Arc<MetricSeries>> {
+    fn create_series_for(
+        &self,
+        name: &str,
+        ty: MetricType,
+        tags: &impl Tags,
+    ) -> Result<Arc<MetricSeries>, RecordError> {
         validate_name(name)?;
         sorted_tags(name, tags, self.shared.max_tags())?;
         self.create_series(name, ty, None)
     }
 
     /// The series named `name`, creating it with `ty` if absent.
-    fn create_series(&self, name: &str, ty: MetricType, options: Option<&MetricOptions>) -> Result<Arc<MetricSeries>> {
+    fn create_series(
+        &self,
+        name: &str,
+        ty: MetricType,
+        options: Option<&MetricOptions>,
+    ) -> Result<Arc<MetricSeries>, RecordError> {
         validate_name(name)?;
         let buckets: Arc<[f64]> = match options.and_then(|o| o.buckets.as_deref()) {
             Some(b) => {
@@ -338,11 +362,12 @@ impl MetricsCollector {
         if let Some(b) = &options.buckets
             && series.buckets() != b.as_slice()
         {
-            return Err(MetricsError::InvalidBuckets {
+            return Err(RecordError::from(RecordErrorKind::InvalidBuckets {
                 name: name.to_owned(),
                 buckets: b.clone(),
                 reason: "the series already exists with other buckets",
-            });
+            })
+            .into());
         }
         if options.description.is_some() {
             series.set_description(options.description);
@@ -360,7 +385,7 @@ impl MetricsCollector {
         ty: MetricType,
         make: impl Fn(Arc<MetricSeries>, TagEntry) -> T,
     ) -> Result<T> {
-        self.resolve(name, &tags, ty, |series, entry| make(Arc::clone(series), entry.clone()))
+        Ok(self.resolve(name, &tags, ty, |series, entry| make(Arc::clone(series), entry.clone()))?)
     }
 
     /// A handle to the counter (`name`, `tags`). Resolve it once and keep it:
@@ -434,7 +459,10 @@ impl MetricsCollector {
         self.generation.fetch_add(1, SeqCst);
     }
 
-    /// A consistent copy of every series with samples and aggregates.
+    /// A copy of every series with its samples and aggregates, sorted by
+    /// name. Each series is copied under its own locks in turn, so the copy
+    /// is consistent within a series; a record that runs meanwhile may be
+    /// in one series' copy and not yet in another's.
     pub fn snapshot(&self) -> Snapshot {
         self.snapshot_with(true)
     }
@@ -454,7 +482,7 @@ impl MetricsCollector {
 }
 
 #[inline]
-fn check_type(series: &MetricSeries, requested: MetricType) -> Result<()> {
+fn check_type(series: &MetricSeries, requested: MetricType) -> Result<(), RecordError> {
     if series.metric_type() != requested {
         return Err(type_mismatch(series, requested));
     }
@@ -462,12 +490,12 @@ fn check_type(series: &MetricSeries, requested: MetricType) -> Result<()> {
 }
 
 #[cold]
-fn type_mismatch(series: &MetricSeries, requested: MetricType) -> MetricsError {
-    MetricsError::TypeMismatch {
+fn type_mismatch(series: &MetricSeries, requested: MetricType) -> RecordError {
+    RecordError::from(RecordErrorKind::TypeMismatch {
         name: series.name().to_owned(),
         existing: series.metric_type(),
         requested,
-    }
+    })
 }
 
 static GLOBAL: OnceLock<Arc<MetricsCollector>> = OnceLock::new();
@@ -493,13 +521,15 @@ pub(crate) fn global_collector_arc() -> &'static Arc<MetricsCollector> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::MetricsError;
 
     #[test]
     fn a_first_call_with_bad_tags_creates_no_series() {
         let c = MetricsCollector::default();
         let empty_key: &[(&str, &str)] = &[("", "v")];
         assert!(matches!(
-            c.record_metric("m", 1.0, empty_key, MetricType::Gauge),
+            c.record_metric("m", 1.0, empty_key, MetricType::Gauge)
+                .map_err(MetricsError::from),
             Err(MetricsError::EmptyTagKey { .. })
         ));
         assert!(matches!(

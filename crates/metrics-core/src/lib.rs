@@ -59,7 +59,7 @@ pub use collector::{
     DEFAULT_BUCKETS, MetricOptions, MetricsCollector, get_metrics_collector, global_metrics_collector,
 };
 pub use config::{ENV_VARS, MetricsConfig};
-pub use error::{ConfigError, MetricsError, Result};
+pub use error::{ConfigError, MetricsError, RecordError, RecordErrorKind, Result};
 pub use export::ImportStats;
 pub use handles::{Counter, Gauge, Histogram, Timer, TimerGuard};
 pub use kind::{MetricType, ParseMetricTypeError};
