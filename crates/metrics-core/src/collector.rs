@@ -174,7 +174,7 @@ impl MetricsCollector {
         ty: MetricType,
         at: Option<i64>,
     ) -> Result<(), RecordError> {
-        let update = Update::Value(value);
+        let update = Update::value(value);
         if !admit(&self.shared, name, ty, update)? {
             return Ok(());
         }
@@ -253,7 +253,7 @@ impl MetricsCollector {
     /// As [`record_metric`](Self::record_metric) for the name, tags and type.
     #[inline]
     pub fn increment_counter(&self, name: &str, tags: impl Tags, n: u64) -> Result<(), RecordError> {
-        self.update(name, &tags, MetricType::Counter, Update::Count(n))
+        self.update(name, &tags, MetricType::Counter, Update::count(n))
     }
 
     /// Sets the gauge (`name`, `tags`), creating it when new (aggregate
@@ -263,7 +263,7 @@ impl MetricsCollector {
     /// As [`record_metric`](Self::record_metric), including NaN and infinite values.
     #[inline]
     pub fn set_gauge(&self, name: &str, tags: impl Tags, value: f64) -> Result<(), RecordError> {
-        self.update(name, &tags, MetricType::Gauge, Update::Value(value))
+        self.update(name, &tags, MetricType::Gauge, Update::value(value))
     }
 
     /// Observes `value` in the histogram (`name`, `tags`), creating it when
@@ -273,7 +273,7 @@ impl MetricsCollector {
     /// As [`record_metric`](Self::record_metric), including NaN and infinite values.
     #[inline]
     pub fn observe_histogram(&self, name: &str, tags: impl Tags, value: f64) -> Result<(), RecordError> {
-        self.update(name, &tags, MetricType::Histogram, Update::Value(value))
+        self.update(name, &tags, MetricType::Histogram, Update::value(value))
     }
 
     /// Records `duration` in the timer (`name`, `tags`), in seconds, creating
@@ -283,7 +283,7 @@ impl MetricsCollector {
     /// As [`record_metric`](Self::record_metric) for the name, tags and type.
     #[inline]
     pub fn record_duration(&self, name: &str, tags: impl Tags, duration: Duration) -> Result<(), RecordError> {
-        self.update(name, &tags, MetricType::Timer, Update::Value(duration.as_secs_f64()))
+        self.update(name, &tags, MetricType::Timer, Update::value(duration.as_secs_f64()))
     }
 
     #[inline]

@@ -68,7 +68,7 @@ impl Counter {
     /// Adds `n`.
     #[inline]
     pub fn increment(&self, n: u64) {
-        self.series.update_from_handle(&self.entry, Update::Count(n));
+        self.series.update_from_handle(&self.entry, Update::count(n));
     }
 
     /// The integer total of this tag set (fractional `record_metric`
@@ -108,19 +108,19 @@ impl Gauge {
     /// Sets the value.
     #[inline]
     pub fn set(&self, v: f64) {
-        self.series.update_from_handle(&self.entry, Update::Value(v));
+        self.series.update_from_handle(&self.entry, Update::value(v));
     }
 
     /// Adds `v`.
     #[inline]
     pub fn increment(&self, v: f64) {
-        self.series.update_from_handle(&self.entry, Update::GaugeAdd(v));
+        self.series.update_from_handle(&self.entry, Update::gauge_add(v));
     }
 
     /// Subtracts `v`.
     #[inline]
     pub fn decrement(&self, v: f64) {
-        self.series.update_from_handle(&self.entry, Update::GaugeAdd(-v));
+        self.series.update_from_handle(&self.entry, Update::gauge_add(-v));
     }
 
     /// The current value (0 before the first update).
@@ -148,7 +148,7 @@ impl Histogram {
     /// Records one observation.
     #[inline]
     pub fn record(&self, v: f64) {
-        self.series.update_from_handle(&self.entry, Update::Value(v));
+        self.series.update_from_handle(&self.entry, Update::value(v));
     }
 }
 
@@ -178,13 +178,13 @@ impl Timer {
     #[inline]
     pub fn record(&self, d: Duration) {
         self.series
-            .update_from_handle(&self.entry, Update::Value(d.as_secs_f64()));
+            .update_from_handle(&self.entry, Update::value(d.as_secs_f64()));
     }
 
     /// Records `seconds` directly.
     #[inline]
     pub fn record_seconds(&self, seconds: f64) {
-        self.series.update_from_handle(&self.entry, Update::Value(seconds));
+        self.series.update_from_handle(&self.entry, Update::value(seconds));
     }
 
     /// Starts timing; the returned guard records the elapsed time when it is

@@ -22,25 +22,61 @@ use crate::store::validate::validate_value;
 use crate::tags::entry::TagEntry;
 
 /// One update, as the caller gave it.
+///
+/// An operation and 8 bytes of payload (a count, or an `f64`'s bits): two
+/// scalars, so the update travels in registers into the out-of-line paths.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Update {
+pub(crate) struct Update {
+    op: Op,
+    bits: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
     /// Add a whole number to a counter (counter handles, `increment_counter`).
-    Count(u64),
+    Count,
     /// A value: added to a counter (`record_metric`, fractions allowed), set
     /// on a gauge, observed by a histogram or timer.
-    Value(f64),
+    Value,
     /// Add to (or, negative, subtract from) a gauge (`Gauge::increment`).
-    GaugeAdd(f64),
+    GaugeAdd,
 }
 
 impl Update {
+    /// Add `n` to a counter.
+    #[inline(always)]
+    pub(crate) const fn count(n: u64) -> Self {
+        Update { op: Op::Count, bits: n }
+    }
+
+    /// Set a gauge to `v`, observe `v` in a histogram or timer, or (from
+    /// `record_metric`) add `v` to a counter.
+    #[inline(always)]
+    pub(crate) const fn value(v: f64) -> Self {
+        Update {
+            op: Op::Value,
+            bits: v.to_bits(),
+        }
+    }
+
+    /// Add `v` to a gauge.
+    #[inline(always)]
+    pub(crate) const fn gauge_add(v: f64) -> Self {
+        Update {
+            op: Op::GaugeAdd,
+            bits: v.to_bits(),
+        }
+    }
+
+    #[inline(always)]
+    fn float(self) -> f64 {
+        f64::from_bits(self.bits)
+    }
+
     /// Whether the value is a finite number (a count always is).
     #[inline(always)]
     fn is_finite(self) -> bool {
-        match self {
-            Update::Count(_) => true,
-            Update::Value(v) | Update::GaugeAdd(v) => v.is_finite(),
-        }
+        self.op == Op::Count || self.float().is_finite()
     }
 }
 
@@ -66,9 +102,8 @@ pub(crate) fn admit(shared: &Shared, name: &str, ty: MetricType, update: Update)
     if !shared.enabled() {
         return Ok(false);
     }
-    match update {
-        Update::Count(_) => {}
-        Update::Value(v) | Update::GaugeAdd(v) => validate_value(name, ty, v)?,
+    if update.op != Op::Count {
+        validate_value(name, ty, update.float())?;
     }
     Ok(true)
 }
@@ -79,20 +114,20 @@ pub(crate) fn admit(shared: &Shared, name: &str, ty: MetricType, update: Update)
 /// update with its series' type).
 #[inline(always)]
 fn apply_to_aggregate(aggregate: &Aggregate, update: Update) -> Option<f64> {
-    match (update, aggregate) {
-        (Update::Count(n), Aggregate::Counter(c)) => {
-            c.add(n);
-            Some(n as f64)
+    match (update.op, aggregate) {
+        (Op::Count, Aggregate::Counter(c)) => {
+            c.add(update.bits);
+            Some(update.bits as f64)
         }
-        (Update::GaugeAdd(v), Aggregate::Gauge(g)) => {
-            g.add(v);
+        (Op::GaugeAdd, Aggregate::Gauge(g)) => {
+            g.add(update.float());
             Some(g.get())
         }
-        (Update::Value(v), aggregate) => {
-            aggregate.apply(v);
-            Some(v)
+        (Op::Value, aggregate) => {
+            aggregate.apply(update.float());
+            Some(update.float())
         }
-        (Update::Count(_) | Update::GaugeAdd(_), _) => None,
+        (Op::Count | Op::GaugeAdd, _) => None,
     }
 }
 
