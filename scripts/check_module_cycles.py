@@ -7,7 +7,9 @@ Every `.rs` file under SRC_DIR is a module (`lib.rs` is the crate root,
 `x/mod.rs` is module `x`). An edge A -> B is any `crate::...` or `super::...`
 path in A's non-test code that names module B or an item defined in B (an
 item re-exported by the root is followed to the module that defines it).
-Test code is skipped: `#[cfg(test)]` items and files named `tests.rs`.
+Test code is skipped: `#[cfg(test)]` items and files named `tests.rs`; so
+are `#[deprecated]` items (compatibility shims kept at their old paths, to be
+removed, such as `export::write_atomic` forwarding to `persist`).
 
 Two graphs must be acyclic:
   * modules (files): no module uses, directly or through others, a module
@@ -39,17 +41,25 @@ def strip_comments(text):
     return "\n".join(re.sub(r"//.*", "", line) for line in text.splitlines())
 
 
-def strip_tests(text):
-    """Removes `#[cfg(test)]` items (a `mod` block, a `use` or a fn)."""
+def strip_items(text, marker):
+    """Removes every item carrying the attribute `marker` (a `mod` block, a
+    `use`, a fn)."""
     out = []
     i = 0
     while True:
-        j = text.find("#[cfg(test)]", i)
+        j = text.find(marker, i)
         if j < 0:
             out.append(text[i:])
             break
         out.append(text[i:j])
-        k = j + len("#[cfg(test)]")
+        # Skip the attribute itself, brackets balanced.
+        k, depth = j + 1, 0
+        while k < len(text):
+            depth += text[k] == "["
+            depth -= text[k] == "]"
+            k += 1
+            if depth == 0:
+                break
         # The item ends at its `;` or at the brace closing its first `{`.
         depth = 0
         while k < len(text):
@@ -112,7 +122,9 @@ def main():
                 continue
             rel = os.path.relpath(os.path.join(dirpath, name), ROOT_DIR)
             with open(os.path.join(dirpath, name), encoding="utf-8") as f:
-                modules[module_of(rel)] = strip_tests(strip_comments(f.read()))
+                text = strip_comments(f.read())
+                text = strip_items(strip_items(text, "#[cfg(test)]"), "#[deprecated")
+                modules[module_of(rel)] = text
     # Items each module re-exports (`pub use a::b::C;`), so that a path
     # through a re-export leads to the module that defines the item.
     exports = {}

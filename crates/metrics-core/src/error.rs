@@ -143,6 +143,7 @@ pub enum MetricsError {
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
     /// Writing CSV failed.
+    #[cfg(feature = "csv")]
     #[error("CSV for series {series:?}: {source}")]
     Csv {
         /// The series being written.

@@ -65,10 +65,11 @@ pub use handles::{Counter, Gauge, Histogram, Timer, TimerGuard};
 pub use kind::{MetricType, ParseMetricTypeError};
 #[cfg(feature = "macros")]
 pub use metrics_macros::{record_execution_time, record_memory_usage};
-pub use runtime::manager::{
-    ExportPaths, MetricsManager, export_all, initialize_metrics, initialize_metrics_with, shutdown_metrics,
-};
+pub use persist::{ExportPaths, export_all};
+pub use runtime::manager::{MetricsManager, initialize_metrics, initialize_metrics_with, shutdown_metrics};
+#[cfg(feature = "system")]
 pub use runtime::system;
+#[cfg(feature = "system")]
 pub use runtime::system::record_system_metrics;
 pub use snapshot::summary::{Summary, SummaryQuery};
 pub use snapshot::{
