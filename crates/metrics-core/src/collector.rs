@@ -15,7 +15,7 @@ use crate::handles::{Counter, Gauge, Histogram, Timer};
 use crate::kind::MetricType;
 use crate::snapshot::{SeriesInfo, Snapshot};
 use crate::store::series::{MetricSeries, SamplePolicy};
-use crate::store::settings::Shared;
+use crate::store::settings::Settings;
 use crate::store::thread_cache;
 use crate::store::update::{Keep, Update, admit};
 use crate::store::validate::{sorted_tags, validate_buckets, validate_name};
@@ -62,7 +62,7 @@ type SeriesMap = DashMap<Arc<str>, Arc<MetricSeries>, foldhash::fast::RandomStat
 #[derive(Debug)]
 pub struct MetricsCollector {
     series: SeriesMap,
-    shared: Arc<Shared>,
+    settings: Arc<Settings>,
     /// Distinguishes this collector in the per-thread resolution cache.
     id: u64,
     /// Bumped after series are removed, invalidating cached resolutions.
@@ -87,7 +87,7 @@ impl MetricsCollector {
     pub fn with_clock(config: MetricsConfig, clock: Arc<dyn Clock>) -> Self {
         MetricsCollector {
             series: SeriesMap::default(),
-            shared: Arc::new(Shared::new(&config, clock)),
+            settings: Arc::new(Settings::new(&config, clock)),
             id: NEXT_COLLECTOR_ID.fetch_add(1, Relaxed),
             generation: AtomicU64::new(0),
         }
@@ -97,19 +97,19 @@ impl MetricsCollector {
     /// collector. Existing series keep their samples; a lower
     /// `max_samples_per_series` takes effect at each series' next insert.
     pub fn configure(&self, config: &MetricsConfig) {
-        self.shared.apply(config);
+        self.settings.apply(config);
         self.sync_enabled();
     }
 
     /// Whether recording is enabled. When disabled, `record_metric` and
     /// every handle update return at once without recording.
     pub fn is_enabled(&self) -> bool {
-        self.shared.enabled()
+        self.settings.enabled()
     }
 
     /// Turns recording on or off.
     pub fn set_enabled(&self, enabled: bool) {
-        self.shared.set_enabled(enabled);
+        self.settings.set_enabled(enabled);
         self.sync_enabled();
     }
 
@@ -123,7 +123,7 @@ impl MetricsCollector {
 
     /// The current time from the collector's clock.
     pub fn now(&self) -> OffsetDateTime {
-        clock::to_datetime(self.shared.now_nanos())
+        clock::to_datetime(self.settings.now_nanos())
     }
 
     /// Records one sample: updates the aggregate of (`name`, `tags`) and keeps
@@ -175,7 +175,7 @@ impl MetricsCollector {
         at: Option<i64>,
     ) -> Result<(), RecordError> {
         let update = Update::value(value);
-        if !admit(&self.shared, name, ty, update)? {
+        if !admit(&self.settings, name, ty, update)? {
             return Ok(());
         }
         let keep = at.map_or(Keep::Always, Keep::At);
@@ -288,7 +288,7 @@ impl MetricsCollector {
 
     #[inline]
     fn update(&self, name: &str, tags: &impl Tags, ty: MetricType, update: Update) -> Result<(), RecordError> {
-        if !admit(&self.shared, name, ty, update)? {
+        if !admit(&self.settings, name, ty, update)? {
             return Ok(());
         }
         self.resolve(name, tags, ty, |series, entry| {
@@ -307,7 +307,7 @@ impl MetricsCollector {
         tags: &impl Tags,
     ) -> Result<Arc<MetricSeries>, RecordError> {
         validate_name(name)?;
-        sorted_tags(name, tags, self.shared.max_tags())?;
+        sorted_tags(name, tags, self.settings.max_tags())?;
         self.create_series(name, ty, None)
     }
 
@@ -329,7 +329,7 @@ impl MetricsCollector {
         };
         let policy = options.and_then(|o| o.sample_policy).unwrap_or_default();
         let entry = self.series.entry(Arc::from(name)).or_insert_with(|| {
-            let s = MetricSeries::new(Arc::from(name), ty, Arc::clone(&self.shared), buckets, policy);
+            let s = MetricSeries::new(Arc::from(name), ty, Arc::clone(&self.settings), buckets, policy);
             Arc::new(s)
         });
         // A racing set_enabled may have iterated before this insertion.

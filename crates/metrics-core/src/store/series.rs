@@ -25,7 +25,7 @@ use crate::snapshot::{AggregateValue, MetricValue, SeriesSnapshot, TagSetAggrega
 use crate::store::index::TagIndex;
 use crate::store::ring::{Sample, SampleRing};
 use crate::store::samples::SampleStore;
-use crate::store::settings::Shared;
+use crate::store::settings::Settings;
 use crate::store::validate::{OVERFLOW_TAG_KEY, sorted_tags};
 use crate::tags::entry::TagEntry;
 use crate::tags::{TagFilter, TagSet, Tags, encode_sorted_unique, hash_tags};
@@ -59,7 +59,7 @@ pub enum SamplePolicy {
 pub struct MetricSeries {
     name: Arc<str>,
     metric_type: MetricType,
-    shared: Arc<Shared>,
+    settings: Arc<Settings>,
     /// `MODE_ENABLED | MODE_EVERY_EVENT` bits, read by every handle update
     /// with a single load.
     mode: AtomicU8,
@@ -80,14 +80,14 @@ impl MetricSeries {
     pub(crate) fn new(
         name: Arc<str>,
         metric_type: MetricType,
-        shared: Arc<Shared>,
+        settings: Arc<Settings>,
         buckets: Arc<[f64]>,
         policy: SamplePolicy,
     ) -> Self {
         let series = MetricSeries {
             name,
             metric_type,
-            shared,
+            settings,
             mode: AtomicU8::new(0),
             buckets,
             description: RwLock::new(None),
@@ -145,7 +145,7 @@ impl MetricSeries {
 
     /// Copies the collector's enabled flag into this series' mode.
     pub(crate) fn sync_enabled(&self) {
-        if self.shared.enabled() {
+        if self.settings.enabled() {
             self.mode.fetch_or(MODE_ENABLED, SeqCst);
         } else {
             self.mode.fetch_and(!MODE_ENABLED, SeqCst);
@@ -166,8 +166,8 @@ impl MetricSeries {
 
     /// The collector's settings.
     #[inline]
-    pub(crate) fn shared(&self) -> &Shared {
-        &self.shared
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     pub(crate) fn count_rejected(&self) {
@@ -200,8 +200,8 @@ impl MetricSeries {
 
     #[cold]
     fn with_new_entry<R>(&self, hash: u64, tags: &impl Tags, f: impl FnOnce(&TagEntry) -> R) -> Result<R, RecordError> {
-        let pairs = sorted_tags(&self.name, tags, self.shared.max_tags())?;
-        let max_sets = self.shared.max_tag_sets();
+        let pairs = sorted_tags(&self.name, tags, self.settings.max_tags())?;
+        let max_sets = self.settings.max_tag_sets();
         {
             // A series at its cap routes unknown sets to overflow under the read lock.
             let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
@@ -253,7 +253,7 @@ impl MetricSeries {
 
     #[inline]
     pub(super) fn push_sample(&self, sample: Sample, cutoff: i64) {
-        let max = self.shared.max_samples();
+        let max = self.settings.max_samples();
         self.samples.push(sample, cutoff, max);
     }
 
@@ -261,7 +261,7 @@ impl MetricSeries {
     /// samples expired; held under the ring's lock.
     fn samples(&self) -> MutexGuard<'_, SampleRing> {
         self.samples
-            .lock(self.shared.retention_cutoff(), self.shared.max_samples())
+            .lock(self.settings.retention_cutoff(), self.settings.max_samples())
     }
 
     /// Copies the retained samples (after expiring old ones) and the tag sets

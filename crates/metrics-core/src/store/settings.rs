@@ -1,4 +1,4 @@
-//! `Shared`: the settings every series of a collector reads on its hot path
+//! `Settings`: what every series of a collector reads on its hot path
 //! (clock, enabled flag, limits), in atomics so that a running collector can
 //! be reconfigured without replacing it.
 
@@ -12,7 +12,7 @@ use crate::store::validate::MAX_TAGS_LIMIT;
 /// Settings every series reads on its hot path, kept in atomics so that a
 /// running collector can be reconfigured without replacing it.
 #[derive(Debug)]
-pub(crate) struct Shared {
+pub(crate) struct Settings {
     clock: Arc<dyn Clock>,
     enabled: AtomicBool,
     retention_nanos: AtomicI64,
@@ -21,9 +21,9 @@ pub(crate) struct Shared {
     max_tags: AtomicUsize,
 }
 
-impl Shared {
+impl Settings {
     pub(crate) fn new(config: &MetricsConfig, clock: Arc<dyn Clock>) -> Self {
-        let shared = Shared {
+        let settings = Settings {
             clock,
             enabled: AtomicBool::new(true),
             retention_nanos: AtomicI64::new(0),
@@ -31,8 +31,8 @@ impl Shared {
             max_tag_sets: AtomicUsize::new(0),
             max_tags: AtomicUsize::new(0),
         };
-        shared.apply(config);
-        shared
+        settings.apply(config);
+        settings
     }
 
     pub(crate) fn apply(&self, config: &MetricsConfig) {

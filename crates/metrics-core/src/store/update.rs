@@ -17,7 +17,7 @@ use crate::error::RecordError;
 use crate::kind::MetricType;
 use crate::store::ring::Sample;
 use crate::store::series::{MODE_ENABLED, MODE_EVERY_EVENT, MetricSeries};
-use crate::store::settings::Shared;
+use crate::store::settings::Settings;
 use crate::store::validate::validate_value;
 use crate::tags::entry::TagEntry;
 
@@ -98,8 +98,8 @@ pub(crate) enum Keep {
 /// negative counter increment, else `Ok(true)`. A rejected call creates
 /// nothing.
 #[inline(always)]
-pub(crate) fn admit(shared: &Shared, name: &str, ty: MetricType, update: Update) -> Result<bool, RecordError> {
-    if !shared.enabled() {
+pub(crate) fn admit(settings: &Settings, name: &str, ty: MetricType, update: Update) -> Result<bool, RecordError> {
+    if !settings.enabled() {
         return Ok(false);
     }
     if update.op != Op::Count {
@@ -194,11 +194,11 @@ impl MetricSeries {
         let (ts, cutoff) = match at {
             // One clock read serves as timestamp and as the retention cutoff.
             None => {
-                let now = self.shared().now_nanos();
-                (now, now.saturating_sub(self.shared().retention_nanos()))
+                let now = self.settings().now_nanos();
+                (now, now.saturating_sub(self.settings().retention_nanos()))
             }
             // An explicit timestamp may be old: expire relative to now.
-            Some(ts) => (ts, self.shared().retention_cutoff()),
+            Some(ts) => (ts, self.settings().retention_cutoff()),
         };
         self.push_sample(Sample { ts, value, tags: id }, cutoff);
     }

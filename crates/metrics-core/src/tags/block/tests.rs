@@ -1,3 +1,5 @@
+//! Tests of `TagBlock` and `TagEntry`: layout, sharing between tag sets and entries, drops.
+
 use std::alloc::Layout;
 use std::sync::Arc;
 
