@@ -31,7 +31,7 @@ pub(crate) enum Aggregate {
 
 impl Aggregate {
     /// Applies a validated `record_metric` value.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn apply(&self, value: f64) {
         match self {
             Aggregate::Counter(c) => c.add_f64(value),

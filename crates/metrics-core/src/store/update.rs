@@ -189,7 +189,7 @@ impl MetricSeries {
     /// sample passes here, once, after its aggregate was updated: a
     /// consumer of every kept sample (a durable store's writer) hooks in
     /// here.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn keep_sample(&self, id: u32, value: f64, at: Option<i64>) {
         let (ts, cutoff) = match at {
             // One clock read serves as timestamp and as the retention cutoff.
