@@ -137,7 +137,7 @@ impl MetricsCollector {
     /// A [`RecordError`] naming the bad input for an invalid name, a NaN or
     /// infinite value, a negative counter increment, a type other than the
     /// series', or invalid tags. Nothing is recorded then. `?` converts it
-    /// into a [`MetricsError`].
+    /// into a [`MetricsError`](crate::MetricsError).
     #[inline]
     pub fn record_metric(
         &self,

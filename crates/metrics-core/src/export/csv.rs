@@ -2,7 +2,7 @@
 //! encoded to bytes (the `persist` module writes them).
 //!
 //! File names come from series names through
-//! [`sanitize_file_stem`](super::sanitize_file_stem): nothing is written
+//! [`sanitize_file_stem`](super::sanitize_file_stem()): nothing is written
 //! outside the target directory and no series overwrites another's file.
 //! Text cells starting with `=`, `+`, `-`, `@`, tab or carriage return are
 //! prefixed with `'` so spreadsheets do not evaluate them as formulas; the
@@ -57,7 +57,7 @@ pub fn encode_series(series: &SeriesSnapshot) -> Result<Vec<u8>> {
 
 /// The CSV files of `snapshot`: one `(<stem>.csv, bytes)` per series, in
 /// series-name order, with file names from
-/// [`sanitize_file_stem`](super::sanitize_file_stem).
+/// [`sanitize_file_stem`](super::sanitize_file_stem()).
 ///
 /// # Errors
 /// [`MetricsError::Csv`] if encoding fails (only on a bug: it writes to memory).
