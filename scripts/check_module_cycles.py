@@ -2,6 +2,7 @@
 """Checks that the modules of a crate import each other without cycles.
 
     scripts/check_module_cycles.py [SRC_DIR]      (default crates/metrics-core/src)
+    scripts/check_module_cycles.py --self-test    (checks the checker on small trees)
 
 Every `.rs` file under SRC_DIR is a module (`lib.rs` is the crate root,
 `x/mod.rs` is module `x`). An edge A -> B is any `crate::...` or `super::...`
@@ -23,7 +24,6 @@ import os
 import re
 import sys
 
-ROOT_DIR = sys.argv[1] if len(sys.argv) > 1 else "crates/metrics-core/src"
 
 
 def module_of(rel):
@@ -114,7 +114,7 @@ def expand(tree):
     return result
 
 
-def main():
+def check(ROOT_DIR, quiet=False):
     modules = {}
     for dirpath, _, names in os.walk(ROOT_DIR):
         for name in names:
@@ -197,16 +197,20 @@ def main():
     failed = False
     for cycle in cycles(edges):
         failed = True
-        print("module cycle: " + " -> ".join(name(m) for m in cycle))
+        if not quiet:
+            print("module cycle: " + " -> ".join(name(m) for m in cycle))
     layers = {}
     for module, targets in edges.items():
         if module:
             layers.setdefault(module[0], set()).update(t[0] for t in targets if t and t[0] != module[0])
     for cycle in cycles(layers):
         failed = True
-        print("layer cycle: " + " -> ".join(cycle))
+        if not quiet:
+            print("layer cycle: " + " -> ".join(cycle))
     if failed:
         return 1
+    if quiet:
+        return 0
     order, placed = [], set()
     while len(placed) < len(layers):
         ready = sorted(l for l in layers if l not in placed and layers[l] <= placed)
@@ -218,5 +222,52 @@ def main():
     return 0
 
 
+def self_test():
+    """Small trees with a known answer: the checker must tell them apart."""
+    import tempfile
+
+    cases = [
+        ("a cycle between two files", 1, {
+            "lib.rs": "mod a;\nmod b;\n",
+            "a.rs": "use crate::b::B;\npub struct A;\n",
+            "b.rs": "use crate::a::A;\npub struct B;\n",
+        }),
+        ("a cycle through a root re-export", 1, {
+            "lib.rs": "mod a;\nmod b;\npub use b::B;\n",
+            "a.rs": "use crate::B;\npub struct A;\n",
+            "b.rs": "pub struct B(crate::a::A);\n",
+        }),
+        ("a cycle between folders only", 1, {
+            "lib.rs": "mod x;\nmod y;\n",
+            "x/mod.rs": "mod one;\nmod two;\n",
+            "x/one.rs": "use crate::y::low::L;\n",
+            "x/two.rs": "pub struct T;\n",
+            "y/mod.rs": "pub(crate) mod low;\nmod high;\n",
+            "y/low.rs": "pub struct L;\n",
+            "y/high.rs": "use crate::x::two::T;\n",
+        }),
+        ("layers used one way, tests and deprecated shims aside", 0, {
+            "lib.rs": "mod a;\nmod b;\n",
+            "a.rs": "pub struct A;\n#[cfg(test)]\nmod tests {\n    use crate::b::B;\n}\n"
+                    "#[deprecated(note = \"x\")]\npub fn old() { crate::b::f() }\n",
+            "b.rs": "use crate::a::A;\npub fn f() {}\n",
+        }),
+    ]
+    bad = 0
+    for title, expected, files in cases:
+        with tempfile.TemporaryDirectory() as root:
+            for path, text in files.items():
+                os.makedirs(os.path.dirname(os.path.join(root, path)), exist_ok=True)
+                with open(os.path.join(root, path), "w", encoding="utf-8") as f:
+                    f.write(text)
+            got = check(root, quiet=True)
+        status = "ok" if got == expected else "WRONG"
+        bad += got != expected
+        print(f"self-test {status}: {title} (exit {got}, expected {expected})")
+    return 1 if bad else 0
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    if sys.argv[1:] == ["--self-test"]:
+        sys.exit(self_test())
+    sys.exit(check(sys.argv[1] if len(sys.argv) > 1 else "crates/metrics-core/src"))
