@@ -4,6 +4,7 @@
 //! thousand samples of every metric type, prints summaries, and exports JSON
 //! and CSV under `artifacts/examples/basic_metrics/`.
 #![allow(clippy::print_stdout)]
+#![forbid(unsafe_code)]
 
 use std::time::{Duration, Instant};
 

@@ -6,6 +6,7 @@
 //! rest with a closure, prints the summary and exports the run's metrics
 //! under `artifacts/runs/<run_id>/metrics/` (or `$BYKILT_ARTIFACTS_DIR`).
 #![allow(clippy::print_stdout)]
+#![forbid(unsafe_code)]
 
 use batch_engine::{BatchEngine, ExecuteOptions, JobContext, JobError, RunContext};
 use metrics_core::get_metrics_collector;

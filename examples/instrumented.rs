@@ -5,6 +5,7 @@
 //! Run with `cargo run --release --example instrumented`. It prints every
 //! series the attributes recorded.
 #![allow(clippy::print_stdout)]
+#![forbid(unsafe_code)]
 
 use std::future::Future;
 use std::pin::pin;

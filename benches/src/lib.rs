@@ -12,6 +12,8 @@
 //! assert!(KINDS.contains(&kind) && ROUTES.contains(&route));
 //! ```
 
+#![forbid(unsafe_code)]
+
 use std::cell::RefCell;
 use std::hash::BuildHasher;
 

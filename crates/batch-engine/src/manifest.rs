@@ -99,6 +99,7 @@ impl BatchManifest {
             path: path.to_path_buf(),
             source,
         })?;
+        #[allow(deprecated)] // moves off the deprecated shim with issue 12 item 7
         metrics_core::export::write_atomic(path, &bytes)?;
         Ok(())
     }

@@ -124,6 +124,7 @@ pub(crate) fn write_failed_rows(manifest: &BatchManifest, batch_dir: &Path) -> R
     let bytes = w
         .into_inner()
         .map_err(|e| BatchError::io("encoding", &path, std::io::Error::other(e.to_string())))?;
+    #[allow(deprecated)] // moves off the deprecated shim with issue 12 item 7
     metrics_core::export::write_atomic(&path, &bytes)?;
     Ok(Some(path))
 }

@@ -41,6 +41,8 @@ pub struct GlobalArgs {
 }
 
 /// Top-level commands.
+// Parsed once per process: the size of the batch variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create, run, inspect and resume batches.

@@ -2,6 +2,8 @@
 //! the output layer ([`output`]). The binary only parses arguments and calls
 //! [`run`]; everything else is here so it can be tested in-process.
 
+#![forbid(unsafe_code)]
+
 pub mod alerts_cli;
 pub mod cli;
 mod commands;

@@ -1,5 +1,7 @@
 //! `bykilt`: parses the command line and hands it to the library.
 
+#![forbid(unsafe_code)]
+
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {

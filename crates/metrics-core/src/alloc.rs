@@ -373,7 +373,7 @@ mod rss {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(all(not(target_os = "linux"), feature = "system"))]
 mod rss {
     use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System};
 
@@ -386,6 +386,14 @@ mod rss {
             ProcessRefreshKind::nothing().with_memory(),
         );
         system.process(pid).map(|p| p.memory())
+    }
+}
+
+#[cfg(all(not(target_os = "linux"), not(feature = "system")))]
+mod rss {
+    /// Without `/proc` or the `system` feature, the resident set is unknown.
+    pub(super) fn read() -> Option<u64> {
+        None
     }
 }
 

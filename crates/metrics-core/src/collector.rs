@@ -1,7 +1,7 @@
 //! `MetricsCollector`: the concurrent store of series, and the process-wide
 //! collector.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -10,82 +10,20 @@ use time::OffsetDateTime;
 
 use crate::clock::{self, Clock, SystemClock};
 use crate::config::MetricsConfig;
-use crate::error::{MetricsError, Result};
+use crate::error::{RecordError, RecordErrorKind, Result};
 use crate::handles::{Counter, Gauge, Histogram, Timer};
-use crate::local_cache;
-use crate::series::{MetricSeries, SamplePolicy, TagEntry, Update};
+use crate::kind::MetricType;
 use crate::snapshot::{SeriesInfo, Snapshot};
+use crate::store::series::{MetricSeries, SamplePolicy};
+use crate::store::settings::Settings;
+use crate::store::thread_cache;
+use crate::store::update::{Keep, Update, admit};
+use crate::store::validate::{sorted_tags, validate_buckets, validate_name};
 use crate::tags::Tags;
-use crate::types::MetricType;
-use crate::validate::{MAX_TAGS_LIMIT, sorted_tags, validate_buckets, validate_name, validate_value};
+use crate::tags::entry::TagEntry;
 
 /// Prometheus' default histogram buckets, in seconds for timers.
 pub const DEFAULT_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
-
-/// Settings every series reads on its hot path, kept in atomics so that a
-/// running collector can be reconfigured without replacing it.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    clock: Arc<dyn Clock>,
-    enabled: AtomicBool,
-    retention_nanos: AtomicI64,
-    max_samples: AtomicUsize,
-    max_tag_sets: AtomicUsize,
-    max_tags: AtomicUsize,
-}
-
-impl Shared {
-    fn new(config: &MetricsConfig, clock: Arc<dyn Clock>) -> Self {
-        let shared = Shared {
-            clock,
-            enabled: AtomicBool::new(true),
-            retention_nanos: AtomicI64::new(0),
-            max_samples: AtomicUsize::new(0),
-            max_tag_sets: AtomicUsize::new(0),
-            max_tags: AtomicUsize::new(0),
-        };
-        shared.apply(config);
-        shared
-    }
-
-    fn apply(&self, config: &MetricsConfig) {
-        self.enabled.store(config.enabled, SeqCst);
-        self.retention_nanos
-            .store(clock::duration_nanos(config.retention), Relaxed);
-        self.max_samples.store(config.max_samples_per_series, Relaxed);
-        self.max_tag_sets.store(config.max_tag_sets_per_series, Relaxed);
-        self.max_tags
-            .store(config.max_tags_per_sample.min(MAX_TAGS_LIMIT), Relaxed);
-    }
-
-    #[inline]
-    pub(crate) fn enabled(&self) -> bool {
-        self.enabled.load(SeqCst)
-    }
-    #[inline]
-    pub(crate) fn now_nanos(&self) -> i64 {
-        self.clock.now_nanos()
-    }
-    #[inline]
-    pub(crate) fn retention_nanos(&self) -> i64 {
-        self.retention_nanos.load(Relaxed)
-    }
-    /// Samples older than this (ns since epoch) are expired.
-    #[inline]
-    pub(crate) fn retention_cutoff(&self) -> i64 {
-        self.now_nanos().saturating_sub(self.retention_nanos())
-    }
-    #[inline]
-    pub(crate) fn max_samples(&self) -> usize {
-        self.max_samples.load(Relaxed)
-    }
-    pub(crate) fn max_tag_sets(&self) -> usize {
-        self.max_tag_sets.load(Relaxed)
-    }
-    pub(crate) fn max_tags(&self) -> usize {
-        self.max_tags.load(Relaxed)
-    }
-}
 
 /// Options for [`MetricsCollector::describe_metric`].
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -124,7 +62,7 @@ type SeriesMap = DashMap<Arc<str>, Arc<MetricSeries>, foldhash::fast::RandomStat
 #[derive(Debug)]
 pub struct MetricsCollector {
     series: SeriesMap,
-    shared: Arc<Shared>,
+    settings: Arc<Settings>,
     /// Distinguishes this collector in the per-thread resolution cache.
     id: u64,
     /// Bumped after series are removed, invalidating cached resolutions.
@@ -149,7 +87,7 @@ impl MetricsCollector {
     pub fn with_clock(config: MetricsConfig, clock: Arc<dyn Clock>) -> Self {
         MetricsCollector {
             series: SeriesMap::default(),
-            shared: Arc::new(Shared::new(&config, clock)),
+            settings: Arc::new(Settings::new(&config, clock)),
             id: NEXT_COLLECTOR_ID.fetch_add(1, Relaxed),
             generation: AtomicU64::new(0),
         }
@@ -159,19 +97,19 @@ impl MetricsCollector {
     /// collector. Existing series keep their samples; a lower
     /// `max_samples_per_series` takes effect at each series' next insert.
     pub fn configure(&self, config: &MetricsConfig) {
-        self.shared.apply(config);
+        self.settings.apply(config);
         self.sync_enabled();
     }
 
     /// Whether recording is enabled. When disabled, `record_metric` and
     /// every handle update return at once without recording.
     pub fn is_enabled(&self) -> bool {
-        self.shared.enabled()
+        self.settings.enabled()
     }
 
     /// Turns recording on or off.
     pub fn set_enabled(&self, enabled: bool) {
-        self.shared.enabled.store(enabled, SeqCst);
+        self.settings.set_enabled(enabled);
         self.sync_enabled();
     }
 
@@ -185,7 +123,7 @@ impl MetricsCollector {
 
     /// The current time from the collector's clock.
     pub fn now(&self) -> OffsetDateTime {
-        clock::to_datetime(self.shared.now_nanos())
+        clock::to_datetime(self.settings.now_nanos())
     }
 
     /// Records one sample: updates the aggregate of (`name`, `tags`) and keeps
@@ -196,11 +134,18 @@ impl MetricsCollector {
     /// calls with another type are rejected. Timer values are seconds.
     ///
     /// # Errors
-    /// [`MetricsError`] naming the bad input for an invalid name, a NaN or
+    /// A [`RecordError`] naming the bad input for an invalid name, a NaN or
     /// infinite value, a negative counter increment, a type other than the
-    /// series', or invalid tags. Nothing is recorded then.
+    /// series', or invalid tags. Nothing is recorded then. `?` converts it
+    /// into a [`MetricsError`](crate::MetricsError).
     #[inline]
-    pub fn record_metric(&self, name: &str, value: f64, tags: impl Tags, metric_type: MetricType) -> Result<()> {
+    pub fn record_metric(
+        &self,
+        name: &str,
+        value: f64,
+        tags: impl Tags,
+        metric_type: MetricType,
+    ) -> Result<(), RecordError> {
         self.record_inner(name, value, &tags, metric_type, None)
     }
 
@@ -216,17 +161,25 @@ impl MetricsCollector {
         tags: impl Tags,
         metric_type: MetricType,
         at: OffsetDateTime,
-    ) -> Result<()> {
+    ) -> Result<(), RecordError> {
         self.record_inner(name, value, &tags, metric_type, Some(clock::to_nanos(at)))
     }
 
     #[inline]
-    fn record_inner(&self, name: &str, value: f64, tags: &impl Tags, ty: MetricType, at: Option<i64>) -> Result<()> {
-        if !self.shared.enabled() {
+    fn record_inner(
+        &self,
+        name: &str,
+        value: f64,
+        tags: &impl Tags,
+        ty: MetricType,
+        at: Option<i64>,
+    ) -> Result<(), RecordError> {
+        let update = Update::value(value);
+        if !admit(&self.settings, name, ty, update)? {
             return Ok(());
         }
-        validate_value(name, ty, value)?;
-        self.resolve(name, tags, ty, |series, entry| series.record_entry(entry, value, at))
+        let keep = at.map_or(Keep::Always, Keep::At);
+        self.resolve(name, tags, ty, |series, entry| series.apply(entry, update, keep))
     }
 
     /// Runs `f` on the series and tag-set entry of (`name`, `tags`),
@@ -239,15 +192,14 @@ impl MetricsCollector {
         tags: &impl Tags,
         ty: MetricType,
         mut f: impl FnMut(&Arc<MetricSeries>, &TagEntry) -> R,
-    ) -> Result<R> {
+    ) -> Result<R, RecordError> {
         // Read the generation before the map: a removal that races with this
         // lookup bumps it afterwards, so the slot filled below goes stale.
         let generation = self.generation.load(SeqCst);
-        let hash = local_cache::key_hash(self.id, name, tags);
-        // The hit path carries no `Result` (a `MetricsError` is large and
-        // would be moved through every frame): a type mismatch falls
-        // through to the shared path, which reports it.
-        let cached = local_cache::with_cached(self.id, generation, hash, name, tags, |series, entry| {
+        let hash = thread_cache::key_hash(self.id, name, tags);
+        // The hit path carries no `Result`: a type mismatch falls through
+        // to the shared path, which reports it.
+        let cached = thread_cache::with_cached(self.id, generation, hash, name, tags, |series, entry| {
             (series.metric_type() == ty).then(|| f(series, entry))
         });
         if let Some(Some(result)) = cached {
@@ -266,7 +218,7 @@ impl MetricsCollector {
         ty: MetricType,
         (generation, hash): (u64, u64),
         mut f: impl FnMut(&Arc<MetricSeries>, &TagEntry) -> R,
-    ) -> Result<R> {
+    ) -> Result<R, RecordError> {
         let series = match self.series.get(name) {
             Some(s) => {
                 check_type(&s, ty)?;
@@ -278,7 +230,7 @@ impl MetricsCollector {
         // Updates routed to the overflow set are not cached: each must pass
         // the cap check so that it is counted.
         if entry.tags().equals_tags(tags) {
-            local_cache::insert(self.id, generation, hash, (name, tags), &series, &entry);
+            thread_cache::insert(self.id, generation, hash, (name, tags), &series, &entry);
         }
         Ok(f(&series, &entry))
     }
@@ -300,8 +252,8 @@ impl MetricsCollector {
     /// # Errors
     /// As [`record_metric`](Self::record_metric) for the name, tags and type.
     #[inline]
-    pub fn increment_counter(&self, name: &str, tags: impl Tags, n: u64) -> Result<()> {
-        self.update(name, &tags, MetricType::Counter, Update::Count(n))
+    pub fn increment_counter(&self, name: &str, tags: impl Tags, n: u64) -> Result<(), RecordError> {
+        self.update(name, &tags, MetricType::Counter, Update::count(n))
     }
 
     /// Sets the gauge (`name`, `tags`), creating it when new (aggregate
@@ -310,8 +262,8 @@ impl MetricsCollector {
     /// # Errors
     /// As [`record_metric`](Self::record_metric), including NaN and infinite values.
     #[inline]
-    pub fn set_gauge(&self, name: &str, tags: impl Tags, value: f64) -> Result<()> {
-        self.update(name, &tags, MetricType::Gauge, Update::Value(value))
+    pub fn set_gauge(&self, name: &str, tags: impl Tags, value: f64) -> Result<(), RecordError> {
+        self.update(name, &tags, MetricType::Gauge, Update::value(value))
     }
 
     /// Observes `value` in the histogram (`name`, `tags`), creating it when
@@ -320,8 +272,8 @@ impl MetricsCollector {
     /// # Errors
     /// As [`record_metric`](Self::record_metric), including NaN and infinite values.
     #[inline]
-    pub fn observe_histogram(&self, name: &str, tags: impl Tags, value: f64) -> Result<()> {
-        self.update(name, &tags, MetricType::Histogram, Update::Value(value))
+    pub fn observe_histogram(&self, name: &str, tags: impl Tags, value: f64) -> Result<(), RecordError> {
+        self.update(name, &tags, MetricType::Histogram, Update::value(value))
     }
 
     /// Records `duration` in the timer (`name`, `tags`), in seconds, creating
@@ -330,33 +282,42 @@ impl MetricsCollector {
     /// # Errors
     /// As [`record_metric`](Self::record_metric) for the name, tags and type.
     #[inline]
-    pub fn record_duration(&self, name: &str, tags: impl Tags, duration: Duration) -> Result<()> {
-        self.update(name, &tags, MetricType::Timer, Update::Value(duration.as_secs_f64()))
+    pub fn record_duration(&self, name: &str, tags: impl Tags, duration: Duration) -> Result<(), RecordError> {
+        self.update(name, &tags, MetricType::Timer, Update::value(duration.as_secs_f64()))
     }
 
     #[inline]
-    fn update(&self, name: &str, tags: &impl Tags, ty: MetricType, update: Update) -> Result<()> {
-        if !self.shared.enabled() {
+    fn update(&self, name: &str, tags: &impl Tags, ty: MetricType, update: Update) -> Result<(), RecordError> {
+        if !admit(&self.settings, name, ty, update)? {
             return Ok(());
         }
-        if let Update::Value(v) = update {
-            validate_value(name, ty, v)?;
-        }
-        self.resolve(name, tags, ty, |series, entry| series.update_entry(entry, update))
+        self.resolve(name, tags, ty, |series, entry| {
+            series.apply(entry, update, Keep::ByPolicy)
+        })
     }
 
     /// Creates the series for a first record or handle, after checking the
     /// name and the tags, so that a rejected first call leaves no empty
     /// series behind.
     #[cold]
-    fn create_series_for(&self, name: &str, ty: MetricType, tags: &impl Tags) -> Result<Arc<MetricSeries>> {
+    fn create_series_for(
+        &self,
+        name: &str,
+        ty: MetricType,
+        tags: &impl Tags,
+    ) -> Result<Arc<MetricSeries>, RecordError> {
         validate_name(name)?;
-        sorted_tags(name, tags, self.shared.max_tags())?;
+        sorted_tags(name, tags, self.settings.max_tags())?;
         self.create_series(name, ty, None)
     }
 
     /// The series named `name`, creating it with `ty` if absent.
-    fn create_series(&self, name: &str, ty: MetricType, options: Option<&MetricOptions>) -> Result<Arc<MetricSeries>> {
+    fn create_series(
+        &self,
+        name: &str,
+        ty: MetricType,
+        options: Option<&MetricOptions>,
+    ) -> Result<Arc<MetricSeries>, RecordError> {
         validate_name(name)?;
         let buckets: Arc<[f64]> = match options.and_then(|o| o.buckets.as_deref()) {
             Some(b) => {
@@ -368,7 +329,7 @@ impl MetricsCollector {
         };
         let policy = options.and_then(|o| o.sample_policy).unwrap_or_default();
         let entry = self.series.entry(Arc::from(name)).or_insert_with(|| {
-            let s = MetricSeries::new(Arc::from(name), ty, Arc::clone(&self.shared), buckets, policy);
+            let s = MetricSeries::new(Arc::from(name), ty, Arc::clone(&self.settings), buckets, policy);
             Arc::new(s)
         });
         // A racing set_enabled may have iterated before this insertion.
@@ -401,11 +362,12 @@ impl MetricsCollector {
         if let Some(b) = &options.buckets
             && series.buckets() != b.as_slice()
         {
-            return Err(MetricsError::InvalidBuckets {
+            return Err(RecordError::from(RecordErrorKind::InvalidBuckets {
                 name: name.to_owned(),
                 buckets: b.clone(),
                 reason: "the series already exists with other buckets",
-            });
+            })
+            .into());
         }
         if options.description.is_some() {
             series.set_description(options.description);
@@ -423,7 +385,7 @@ impl MetricsCollector {
         ty: MetricType,
         make: impl Fn(Arc<MetricSeries>, TagEntry) -> T,
     ) -> Result<T> {
-        self.resolve(name, &tags, ty, |series, entry| make(Arc::clone(series), entry.clone()))
+        Ok(self.resolve(name, &tags, ty, |series, entry| make(Arc::clone(series), entry.clone()))?)
     }
 
     /// A handle to the counter (`name`, `tags`). Resolve it once and keep it:
@@ -497,7 +459,10 @@ impl MetricsCollector {
         self.generation.fetch_add(1, SeqCst);
     }
 
-    /// A consistent copy of every series with samples and aggregates.
+    /// A copy of every series with its samples and aggregates, sorted by
+    /// name. Each series is copied under its own locks in turn, so the copy
+    /// is consistent within a series; a record that runs meanwhile may be
+    /// in one series' copy and not yet in another's.
     pub fn snapshot(&self) -> Snapshot {
         self.snapshot_with(true)
     }
@@ -517,7 +482,7 @@ impl MetricsCollector {
 }
 
 #[inline]
-fn check_type(series: &MetricSeries, requested: MetricType) -> Result<()> {
+fn check_type(series: &MetricSeries, requested: MetricType) -> Result<(), RecordError> {
     if series.metric_type() != requested {
         return Err(type_mismatch(series, requested));
     }
@@ -525,12 +490,12 @@ fn check_type(series: &MetricSeries, requested: MetricType) -> Result<()> {
 }
 
 #[cold]
-fn type_mismatch(series: &MetricSeries, requested: MetricType) -> MetricsError {
-    MetricsError::TypeMismatch {
+fn type_mismatch(series: &MetricSeries, requested: MetricType) -> RecordError {
+    RecordError::from(RecordErrorKind::TypeMismatch {
         name: series.name().to_owned(),
         existing: series.metric_type(),
         requested,
-    }
+    })
 }
 
 static GLOBAL: OnceLock<Arc<MetricsCollector>> = OnceLock::new();
@@ -556,13 +521,15 @@ pub(crate) fn global_collector_arc() -> &'static Arc<MetricsCollector> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::MetricsError;
 
     #[test]
     fn a_first_call_with_bad_tags_creates_no_series() {
         let c = MetricsCollector::default();
         let empty_key: &[(&str, &str)] = &[("", "v")];
         assert!(matches!(
-            c.record_metric("m", 1.0, empty_key, MetricType::Gauge),
+            c.record_metric("m", 1.0, empty_key, MetricType::Gauge)
+                .map_err(MetricsError::from),
             Err(MetricsError::EmptyTagKey { .. })
         ));
         assert!(matches!(

@@ -1,10 +1,16 @@
-//! Errors returned by the store, the exporters and the configuration.
+//! Errors: `RecordError` (a rejected name, value, type, tag or bucket: what
+//! a record call returns), `MetricsError` (everything, I/O included) and
+//! `ConfigError`.
 
 use std::path::PathBuf;
 
 use crate::MetricType;
 
 /// Everything that can go wrong when recording, exporting or configuring.
+///
+/// Record calls return the smaller [`RecordError`]; `?` turns it into the
+/// `MetricsError` variant of the same name, so code written against
+/// `MetricsError` keeps compiling.
 ///
 /// Every variant carries the offending value so the message alone tells the
 /// caller what to fix. A call that returns an error has recorded nothing.
@@ -137,6 +143,7 @@ pub enum MetricsError {
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
     /// Writing CSV failed.
+    #[cfg(feature = "csv")]
     #[error("CSV for series {series:?}: {source}")]
     Csv {
         /// The series being written.
@@ -170,6 +177,207 @@ pub enum MetricsError {
     },
 }
 
+/// A rejected record: the name, value, type, tags or buckets of a call were
+/// invalid, and nothing was recorded.
+///
+/// One pointer wide, so a `Result<(), RecordError>` fits in a register on
+/// the hot path; the details are behind [`kind`](Self::kind). Converts into
+/// the [`MetricsError`] variant of the same name (`?` does it), with the
+/// same message.
+///
+/// ```
+/// use metrics_core::{MetricType, MetricsCollector, MetricsError, RecordErrorKind};
+/// let c = MetricsCollector::default();
+/// let err = c.record_metric("jobs", f64::NAN, &[], MetricType::Counter).unwrap_err();
+/// assert!(matches!(err.kind(), RecordErrorKind::NonFiniteValue { .. }));
+/// assert!(matches!(MetricsError::from(err), MetricsError::NonFiniteValue { .. }));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordError(Box<RecordErrorKind>);
+
+impl RecordError {
+    /// What was wrong, with the offending value.
+    pub fn kind(&self) -> &RecordErrorKind {
+        &self.0
+    }
+
+    /// The details, by value.
+    pub fn into_kind(self) -> RecordErrorKind {
+        *self.0
+    }
+}
+
+impl From<RecordErrorKind> for RecordError {
+    #[cold]
+    fn from(kind: RecordErrorKind) -> Self {
+        RecordError(Box::new(kind))
+    }
+}
+
+impl std::fmt::Display for RecordError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl std::error::Error for RecordError {}
+
+/// The details of a [`RecordError`]; each variant carries the offending value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordErrorKind {
+    /// The metric name is empty.
+    #[error("metric name is empty; give the metric a non-empty name such as \"jobs_completed\"")]
+    EmptyName,
+    /// The metric name is longer than [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes.
+    #[error("metric name {preview:?}... is {len} bytes long; names are limited to {max} bytes")]
+    NameTooLong {
+        /// The first 32 characters of the name.
+        preview: String,
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The metric name contains a control character.
+    #[error("metric name {name:?} contains the control character {ch:?}; use printable characters")]
+    NameControlChar {
+        /// The name as given.
+        name: String,
+        /// The first offending character.
+        ch: char,
+    },
+    /// The value is NaN or infinite.
+    #[error("metric {name:?}: value {value} is not a finite number")]
+    NonFiniteValue {
+        /// The metric name.
+        name: String,
+        /// The rejected value.
+        value: f64,
+    },
+    /// A counter was given a negative increment.
+    #[error("counter {name:?}: increment {value} is negative; counters only go up (use a gauge)")]
+    NegativeCounterIncrement {
+        /// The metric name.
+        name: String,
+        /// The rejected increment.
+        value: f64,
+    },
+    /// The name already belongs to a series of another type.
+    #[error("metric {name:?} is a {existing}, not a {requested}; use another name or the same type")]
+    TypeMismatch {
+        /// The metric name.
+        name: String,
+        /// The type the series was created with.
+        existing: MetricType,
+        /// The type of the rejected call.
+        requested: MetricType,
+    },
+    /// A tag key is empty.
+    #[error("metric {name:?}: a tag key is empty")]
+    EmptyTagKey {
+        /// The metric name.
+        name: String,
+    },
+    /// A tag key is too long or contains a control character.
+    #[error("metric {name:?}: tag key {key:?} is invalid: {reason}")]
+    InvalidTagKey {
+        /// The metric name.
+        name: String,
+        /// The rejected key (at most 64 characters of it).
+        key: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// A tag value is too long or contains a forbidden control character.
+    #[error("metric {name:?}: value {value:?} of tag {key:?} is invalid: {reason}")]
+    InvalidTagValue {
+        /// The metric name.
+        name: String,
+        /// The key of the tag.
+        key: String,
+        /// The rejected value (at most 64 characters of it).
+        value: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// The same tag key was given twice on one sample.
+    #[error("metric {name:?}: tag key {key:?} is given more than once")]
+    DuplicateTagKey {
+        /// The metric name.
+        name: String,
+        /// The repeated key.
+        key: String,
+    },
+    /// A tag key is reserved by the store.
+    #[error("metric {name:?}: tag key {key:?} is reserved by the store")]
+    ReservedTagKey {
+        /// The metric name.
+        name: String,
+        /// The reserved key.
+        key: String,
+    },
+    /// One sample carries more tags than allowed.
+    #[error("metric {name:?}: {count} tags on one sample; at most {max} are allowed")]
+    TooManyTags {
+        /// The metric name.
+        name: String,
+        /// How many tags were given.
+        count: usize,
+        /// The limit (`MetricsConfig::max_tags_per_sample`).
+        max: usize,
+    },
+    /// Histogram buckets are empty, unsorted or not finite.
+    #[error("metric {name:?}: invalid histogram buckets {buckets:?}: {reason}")]
+    InvalidBuckets {
+        /// The metric name.
+        name: String,
+        /// The rejected bounds.
+        buckets: Vec<f64>,
+        /// Why they were rejected.
+        reason: &'static str,
+    },
+}
+
+impl From<RecordError> for MetricsError {
+    fn from(err: RecordError) -> Self {
+        use RecordErrorKind as K;
+        match err.into_kind() {
+            K::EmptyName => MetricsError::EmptyName,
+            K::NameTooLong { preview, len, max } => MetricsError::NameTooLong { preview, len, max },
+            K::NameControlChar { name, ch } => MetricsError::NameControlChar { name, ch },
+            K::NonFiniteValue { name, value } => MetricsError::NonFiniteValue { name, value },
+            K::NegativeCounterIncrement { name, value } => MetricsError::NegativeCounterIncrement { name, value },
+            K::TypeMismatch {
+                name,
+                existing,
+                requested,
+            } => MetricsError::TypeMismatch {
+                name,
+                existing,
+                requested,
+            },
+            K::EmptyTagKey { name } => MetricsError::EmptyTagKey { name },
+            K::InvalidTagKey { name, key, reason } => MetricsError::InvalidTagKey { name, key, reason },
+            K::InvalidTagValue {
+                name,
+                key,
+                value,
+                reason,
+            } => MetricsError::InvalidTagValue {
+                name,
+                key,
+                value,
+                reason,
+            },
+            K::DuplicateTagKey { name, key } => MetricsError::DuplicateTagKey { name, key },
+            K::ReservedTagKey { name, key } => MetricsError::ReservedTagKey { name, key },
+            K::TooManyTags { name, count, max } => MetricsError::TooManyTags { name, count, max },
+            K::InvalidBuckets { name, buckets, reason } => MetricsError::InvalidBuckets { name, buckets, reason },
+        }
+    }
+}
+
 /// A configuration value that could not be used, with where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{variable}={value:?} is invalid: {reason}")]
@@ -194,3 +402,83 @@ impl MetricsError {
 
 /// Shorthand for results whose error is [`MetricsError`].
 pub type Result<T, E = MetricsError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One of every kind, with the values a caller would see.
+    fn every_kind() -> Vec<RecordErrorKind> {
+        use RecordErrorKind as K;
+        let name = || "jobs".to_owned();
+        vec![
+            K::EmptyName,
+            K::NameTooLong {
+                preview: "x".repeat(32),
+                len: 300,
+                max: 255,
+            },
+            K::NameControlChar { name: name(), ch: '\n' },
+            K::NonFiniteValue {
+                name: name(),
+                value: f64::NAN,
+            },
+            K::NegativeCounterIncrement {
+                name: name(),
+                value: -1.5,
+            },
+            K::TypeMismatch {
+                name: name(),
+                existing: MetricType::Counter,
+                requested: MetricType::Gauge,
+            },
+            K::EmptyTagKey { name: name() },
+            K::InvalidTagKey {
+                name: name(),
+                key: "k\u{1}".into(),
+                reason: "contains a control character",
+            },
+            K::InvalidTagValue {
+                name: name(),
+                key: "k".into(),
+                value: "v".into(),
+                reason: "too long".into(),
+            },
+            K::DuplicateTagKey {
+                name: name(),
+                key: "status".into(),
+            },
+            K::ReservedTagKey {
+                name: name(),
+                key: "overflow".into(),
+            },
+            K::TooManyTags {
+                name: name(),
+                count: 17,
+                max: 16,
+            },
+            K::InvalidBuckets {
+                name: name(),
+                buckets: vec![2.0, 1.0],
+                reason: "bounds must be strictly increasing",
+            },
+        ]
+    }
+
+    #[test]
+    fn a_record_error_is_one_pointer() {
+        assert_eq!(size_of::<RecordError>(), size_of::<usize>());
+        assert_eq!(size_of::<std::result::Result<(), RecordError>>(), size_of::<usize>());
+    }
+
+    #[test]
+    fn every_record_error_converts_to_the_metrics_error_with_its_message() {
+        for kind in every_kind() {
+            let err = RecordError::from(kind.clone());
+            let message = err.to_string();
+            let wide = MetricsError::from(err);
+            assert_eq!(wide.to_string(), message, "{kind:?}");
+            assert_eq!(format!("{kind:?}"), format!("{wide:?}"), "same variant and fields");
+        }
+    }
+}

@@ -2,15 +2,18 @@
 //!
 //! A handle is two `Arc`s — the series and its tag-set entry — so cloning is
 //! two atomic increments and an update does no lookup, hashing or
-//! allocation. Whether an update is also kept as a timestamped sample is the
-//! series' [`SamplePolicy`](crate::SamplePolicy).
+//! allocation. Every update goes through the store's update rule
+//! (`store::update`): whether it is also kept as a timestamped sample is
+//! the series' [`SamplePolicy`](crate::SamplePolicy).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::aggregate::Aggregate;
-use crate::series::{MODE_ENABLED, MODE_EVERY_EVENT, MetricSeries, TagEntry};
+use crate::cell::Aggregate;
+use crate::store::series::MetricSeries;
+use crate::store::update::Update;
 use crate::tags::TagSet;
+use crate::tags::entry::TagEntry;
 
 macro_rules! handle_common {
     ($ty:ident) => {
@@ -65,28 +68,7 @@ impl Counter {
     /// Adds `n`.
     #[inline]
     pub fn increment(&self, n: u64) {
-        let mode = self.series.mode();
-        // One compare on the common path: enabled, aggregate only.
-        if mode != MODE_ENABLED {
-            return self.increment_keeping(mode, n);
-        }
-        if let Aggregate::Counter(c) = self.entry.aggregate() {
-            c.add(n);
-        }
-    }
-
-    /// `increment` on a disabled series or one that keeps every event.
-    #[cold]
-    fn increment_keeping(&self, mode: u8, n: u64) {
-        if mode & MODE_ENABLED == 0 {
-            return;
-        }
-        if let Aggregate::Counter(c) = self.entry.aggregate() {
-            c.add(n);
-        }
-        if mode & MODE_EVERY_EVENT != 0 {
-            self.series.push_now(self.entry.id(), n as f64);
-        }
+        self.series.update_from_handle(&self.entry, Update::count(n));
     }
 
     /// The integer total of this tag set (fractional `record_metric`
@@ -123,39 +105,22 @@ pub struct Gauge {
 handle_common!(Gauge);
 
 impl Gauge {
-    #[inline]
-    fn update(&self, v: f64, op: impl FnOnce(&crate::aggregate::GaugeCell, f64)) {
-        if !self.series.enabled() {
-            return;
-        }
-        if !v.is_finite() {
-            self.series.count_rejected();
-            return;
-        }
-        if let Aggregate::Gauge(g) = self.entry.aggregate() {
-            op(g, v);
-            if self.series.keeps_handle_samples() {
-                self.series.push_now(self.entry.id(), g.get());
-            }
-        }
-    }
-
     /// Sets the value.
     #[inline]
     pub fn set(&self, v: f64) {
-        self.update(v, |g, v| g.set(v));
+        self.series.update_from_handle(&self.entry, Update::value(v));
     }
 
     /// Adds `v`.
     #[inline]
     pub fn increment(&self, v: f64) {
-        self.update(v, |g, v| g.add(v));
+        self.series.update_from_handle(&self.entry, Update::gauge_add(v));
     }
 
     /// Subtracts `v`.
     #[inline]
     pub fn decrement(&self, v: f64) {
-        self.update(v, |g, v| g.add(-v));
+        self.series.update_from_handle(&self.entry, Update::gauge_add(-v));
     }
 
     /// The current value (0 before the first update).
@@ -183,24 +148,7 @@ impl Histogram {
     /// Records one observation.
     #[inline]
     pub fn record(&self, v: f64) {
-        record_distribution(&self.series, &self.entry, v);
-    }
-}
-
-#[inline]
-fn record_distribution(series: &MetricSeries, entry: &TagEntry, v: f64) {
-    if !series.enabled() {
-        return;
-    }
-    if !v.is_finite() {
-        series.count_rejected();
-        return;
-    }
-    if let Aggregate::Histogram(h) = entry.aggregate() {
-        h.record(v);
-    }
-    if series.keeps_handle_samples() {
-        series.push_now(entry.id(), v);
+        self.series.update_from_handle(&self.entry, Update::value(v));
     }
 }
 
@@ -229,13 +177,14 @@ impl Timer {
     /// Records one duration.
     #[inline]
     pub fn record(&self, d: Duration) {
-        record_distribution(&self.series, &self.entry, d.as_secs_f64());
+        self.series
+            .update_from_handle(&self.entry, Update::value(d.as_secs_f64()));
     }
 
     /// Records `seconds` directly.
     #[inline]
     pub fn record_seconds(&self, seconds: f64) {
-        record_distribution(&self.series, &self.entry, seconds);
+        self.series.update_from_handle(&self.entry, Update::value(seconds));
     }
 
     /// Starts timing; the returned guard records the elapsed time when it is

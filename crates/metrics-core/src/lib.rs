@@ -37,8 +37,8 @@
 // from inside it too (unit tests, doctests).
 extern crate self as metrics_core;
 
-mod aggregate;
 pub mod alloc;
+mod cell;
 pub mod clock;
 mod collector;
 mod config;
@@ -46,42 +46,41 @@ mod error;
 pub mod export;
 mod handles;
 pub mod instrument;
-mod local_cache;
-mod manager;
-mod ring;
-mod samples;
-mod series;
-pub mod sketch;
+mod kind;
+mod persist;
+mod runtime;
 mod snapshot;
-mod spin;
-mod summary;
-pub mod system;
-mod tag_block;
+mod store;
+mod sync;
 mod tags;
-mod types;
-mod validate;
 
+pub use cell::sketch;
 pub use collector::{
     DEFAULT_BUCKETS, MetricOptions, MetricsCollector, get_metrics_collector, global_metrics_collector,
 };
 pub use config::{ENV_VARS, MetricsConfig};
-pub use error::{ConfigError, MetricsError, Result};
+pub use error::{ConfigError, MetricsError, RecordError, RecordErrorKind, Result};
 pub use export::ImportStats;
 pub use handles::{Counter, Gauge, Histogram, Timer, TimerGuard};
-pub use manager::{
-    ExportPaths, MetricsManager, export_all, initialize_metrics, initialize_metrics_with, shutdown_metrics,
-};
+pub use kind::{MetricType, ParseMetricTypeError};
 #[cfg(feature = "macros")]
 pub use metrics_macros::{record_execution_time, record_memory_usage};
-pub use series::{MetricSeries, SamplePolicy};
+pub use persist::{ExportPaths, export_all};
+pub use runtime::manager::{MetricsManager, initialize_metrics, initialize_metrics_with, shutdown_metrics};
+#[cfg(feature = "system")]
+pub use runtime::system;
+#[cfg(feature = "system")]
+pub use runtime::system::record_system_metrics;
+pub use snapshot::summary::{Summary, SummaryQuery};
 pub use snapshot::{
-    AggregateValue, Bucket, HistogramSnapshot, Quantiles, SeriesInfo, SeriesSnapshot, Snapshot, TagSetAggregate,
+    AggregateValue, Bucket, HistogramSnapshot, MetricValue, Quantiles, SeriesInfo, SeriesSnapshot, Snapshot,
+    TagSetAggregate,
 };
-pub use summary::{Summary, SummaryQuery};
-pub use system::record_system_metrics;
+pub use store::series::{MetricSeries, SamplePolicy};
+pub use store::validate::{
+    MAX_NAME_LEN, MAX_TAG_KEY_LEN, MAX_TAG_VALUE_LEN, MAX_TAGS_LIMIT, OVERFLOW_TAG_KEY, validate_name,
+};
 pub use tags::{TagFilter, TagSet, Tags};
-pub use types::{MetricType, MetricValue, ParseMetricTypeError};
-pub use validate::{MAX_NAME_LEN, MAX_TAG_KEY_LEN, MAX_TAG_VALUE_LEN, MAX_TAGS_LIMIT, OVERFLOW_TAG_KEY, validate_name};
 
 /// The workspace README's Rust examples, compiled and run as doctests so
 /// they cannot drift from the API.

@@ -18,7 +18,14 @@ fn state(c: &MetricsCollector, name: &str) -> Option<SeriesSnapshot> {
 /// Runs `bad` against a fresh collector (the series must stay absent) and
 /// against one where `name` already holds a sample (it must stay unchanged).
 /// Returns the error from the fresh collector.
-fn rejected(name: &str, ty: MetricType, bad: impl Fn(&MetricsCollector) -> metrics_core::Result<()>) -> MetricsError {
+/// Record calls return a `RecordError`, handle constructors a `MetricsError`:
+/// both are checked as the `MetricsError` a caller's `?` produces.
+fn rejected<E: Into<MetricsError>>(
+    name: &str,
+    ty: MetricType,
+    bad: impl Fn(&MetricsCollector) -> Result<(), E>,
+) -> MetricsError {
+    let bad = |c: &MetricsCollector| bad(c).map_err(Into::into);
     let fresh = collector();
     let err = bad(&fresh).expect_err("bad input must be rejected");
     assert!(
@@ -131,7 +138,7 @@ fn a_type_other_than_the_series_type_is_rejected() {
     c.record_metric("jobs", 1.0, &[], MetricType::Counter).unwrap();
     let before = state(&c, "jobs");
     for other in [MetricType::Gauge, MetricType::Histogram, MetricType::Timer] {
-        let err = c.record_metric("jobs", 1.0, &[], other).unwrap_err();
+        let err = MetricsError::from(c.record_metric("jobs", 1.0, &[], other).unwrap_err());
         assert!(
             matches!(err, MetricsError::TypeMismatch { existing: MetricType::Counter, requested, .. } if requested == other),
             "{err:?}"

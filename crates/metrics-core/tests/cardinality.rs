@@ -91,7 +91,7 @@ fn the_sixth_and_later_tag_sets_fold_into_one_overflow_set() {
         .record_metric("jobs_total", 1.0, &[(OVERFLOW_TAG_KEY, "true")], MetricType::Counter)
         .unwrap_err();
     assert!(
-        matches!(err, metrics_core::MetricsError::ReservedTagKey { .. }),
+        matches!(err.kind(), metrics_core::RecordErrorKind::ReservedTagKey { .. }),
         "{err:?}"
     );
     assert!(c.counter("jobs_total", &[(OVERFLOW_TAG_KEY, "true")]).is_err());

@@ -13,15 +13,23 @@ use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::{Expr, ExprLit, Ident, Lit, LitStr, Path, Token};
 
-/// Tag keys the macros set themselves (and the store's overflow marker).
+// A proc-macro crate cannot depend on metrics-core (which re-exports it), so
+// the store's limits are restated here; the tests below check each one
+// against `metrics_core` itself.
+
+/// Tag keys the macros set themselves (and the store's overflow marker,
+/// `metrics_core::OVERFLOW_TAG_KEY`).
 pub(crate) const RESERVED_TAG_KEYS: [&str; 5] = ["function", "module", "outcome", "source", "overflow"];
 /// metrics-core's default `max_tags_per_sample` minus the four tags the
 /// macros add.
 pub(crate) const MAX_USER_TAGS: usize = 12;
+/// `metrics_core::MAX_NAME_LEN`.
 const MAX_NAME_LEN: usize = 255;
 /// Leaves room for the longest suffix the macros append (`.memory_allocated`).
 const MAX_PREFIX_LEN: usize = MAX_NAME_LEN - ".memory_allocated".len();
+/// `metrics_core::MAX_TAG_KEY_LEN`.
 const MAX_TAG_KEY_LEN: usize = 255;
+/// `metrics_core::MAX_TAG_VALUE_LEN`.
 const MAX_TAG_VALUE_LEN: usize = 1024;
 
 /// One `key = "value"` of `tags(...)`, with the spans of the user's tokens.
@@ -266,4 +274,33 @@ fn check_tag_value(lit: &LitStr) -> syn::Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limits_are_metrics_cores() {
+        assert_eq!(MAX_NAME_LEN, metrics_core::MAX_NAME_LEN);
+        assert_eq!(MAX_TAG_KEY_LEN, metrics_core::MAX_TAG_KEY_LEN);
+        assert_eq!(MAX_TAG_VALUE_LEN, metrics_core::MAX_TAG_VALUE_LEN);
+        assert!(RESERVED_TAG_KEYS.contains(&metrics_core::OVERFLOW_TAG_KEY));
+        let added_by_the_macros = RESERVED_TAG_KEYS.len() - 1;
+        assert_eq!(
+            MAX_USER_TAGS + added_by_the_macros,
+            metrics_core::MetricsConfig::default().max_tags_per_sample
+        );
+    }
+
+    #[test]
+    fn the_longest_accepted_prefix_makes_names_the_store_accepts() {
+        let prefix = "p".repeat(MAX_PREFIX_LEN);
+        for suffix in ["", ".memory_usage", ".memory_peak", ".memory_allocated"] {
+            let name = format!("{prefix}{suffix}");
+            assert!(metrics_core::validate_name(&name).is_ok(), "{} bytes", name.len());
+        }
+        let one_more = format!("{prefix}p.memory_allocated");
+        assert!(metrics_core::validate_name(&one_more).is_err());
+    }
 }

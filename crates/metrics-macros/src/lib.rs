@@ -19,6 +19,8 @@
 //! function, the metrics and tags produced, and the limits. The parsing of
 //! arguments lives in `attr`, the code generation in `expand`.
 
+#![forbid(unsafe_code)]
+
 mod attr;
 mod expand;
 

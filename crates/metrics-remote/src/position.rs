@@ -202,9 +202,24 @@ impl FilePosition {
         if let Some(dir) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| RemoteError::io("creating directory", dir, e))?;
         }
-        metrics_core::export::write_atomic(&self.path, &bytes)
-            .map_err(|e| RemoteError::io("writing", &self.path, std::io::Error::other(e.to_string())))
+        write_replacing(&self.path, &bytes).map_err(|e| RemoteError::io("writing", &self.path, e))
     }
+}
+
+/// Replaces `path` with `bytes` so a crash leaves the old or the new file,
+/// never a torn one: an exclusively created temp file beside it (no link is
+/// followed), synced, renamed over it, then the directory synced.
+fn write_replacing(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) => dir,
+        None => std::path::Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

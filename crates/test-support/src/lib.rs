@@ -6,6 +6,7 @@
 //! failure when `CI=true` (`.ci/run` installs them all) and a skip, with a
 //! message, elsewhere.
 #![allow(clippy::print_stderr)]
+#![forbid(unsafe_code)]
 
 use std::io::Write;
 use std::path::Path;

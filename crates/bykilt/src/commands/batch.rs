@@ -74,6 +74,7 @@ impl SavedCommand {
 
     fn save(&self, dir: &Path) -> Result<(), CliError> {
         let bytes = serde_json::to_vec_pretty(self).map_err(|e| CliError::Usage(e.to_string()))?;
+        #[allow(deprecated)] // moves off the deprecated shim with issue 12 item 7
         metrics_core::export::write_atomic(&dir.join(SAVED_FILE), &bytes)?;
         Ok(())
     }

@@ -168,6 +168,7 @@ pub(crate) fn export(
             }
             match output {
                 Some(path) => {
+                    #[allow(deprecated)] // moves off the deprecated shim with issue 12 item 7
                     metrics_core::export::write_atomic(path, exposition.text.as_bytes())?;
                     out.note(&format!("wrote {}", path.display()));
                 }

@@ -1,7 +1,8 @@
-//! CSV export: one file per series, `timestamp,value,<sorted tag keys>`.
+//! CSV export: one file per series, `timestamp,value,<sorted tag keys>`,
+//! encoded to bytes (the `persist` module writes them).
 //!
 //! File names come from series names through
-//! [`sanitize_file_stem`](super::sanitize_file_stem): nothing is written
+//! [`sanitize_file_stem`](super::sanitize_file_stem()): nothing is written
 //! outside the target directory and no series overwrites another's file.
 //! Text cells starting with `=`, `+`, `-`, `@`, tab or carriage return are
 //! prefixed with `'` so spreadsheets do not evaluate them as formulas; the
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use time::format_description::well_known::Rfc3339;
 
-use super::files::{sanitize_file_stem, write_atomic};
+use super::file_names::sanitize_file_stem;
 use crate::error::{MetricsError, Result};
 use crate::snapshot::{SeriesSnapshot, Snapshot};
 
@@ -54,21 +55,33 @@ pub fn encode_series(series: &SeriesSnapshot) -> Result<Vec<u8>> {
     w.into_inner().map_err(|e| csv_err(csv::Error::from(e.into_error())))
 }
 
+/// The CSV files of `snapshot`: one `(<stem>.csv, bytes)` per series, in
+/// series-name order, with file names from
+/// [`sanitize_file_stem`](super::sanitize_file_stem()).
+///
+/// # Errors
+/// [`MetricsError::Csv`] if encoding fails (only on a bug: it writes to memory).
+pub fn encode_files(snapshot: &Snapshot) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut used = HashSet::new();
+    snapshot
+        .series
+        .iter()
+        .map(|series| {
+            let stem = sanitize_file_stem(&series.name, &mut used);
+            Ok((format!("{stem}.csv"), encode_series(series)?))
+        })
+        .collect()
+}
+
 /// Writes one `<stem>.csv` per series of `snapshot` into `dir` (created if
 /// missing) and returns the paths, in series-name order.
 ///
 /// # Errors
 /// [`MetricsError::Io`] naming the directory or file that could not be
 /// written. Files written before the failure are left in place.
+#[deprecated(
+    note = "exporters do not write files; use `MetricsCollector::export_to_csv`, or `encode_files` and write the bytes yourself"
+)]
 pub fn write_dir(snapshot: &Snapshot, dir: &Path) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir).map_err(|e| MetricsError::io("creating directory", dir, e))?;
-    let mut used = HashSet::new();
-    let mut paths = Vec::with_capacity(snapshot.series.len());
-    for series in &snapshot.series {
-        let stem = sanitize_file_stem(&series.name, &mut used);
-        let path = dir.join(format!("{stem}.csv"));
-        write_atomic(&path, &encode_series(series)?)?;
-        paths.push(path);
-    }
-    Ok(paths)
+    crate::persist::write_csv_dir(snapshot, dir)
 }

@@ -1,4 +1,6 @@
-//! JSON export in the seed's shape, and import back into a collector.
+//! JSON export: every series keyed by name with its samples and aggregates
+//! (the layout of the Python metrics foundation's export), and its decoding
+//! (which `MetricsCollector::import_json` replays).
 //!
 //! ```json
 //! {"job_duration": {"type": "timer",
@@ -14,9 +16,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::kind::MetricType;
 use crate::snapshot::{SeriesSnapshot, Snapshot, TagSetAggregate};
 use crate::tags::TagSet;
-use crate::types::MetricType;
 
 /// One series in the JSON export.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,7 +52,8 @@ pub struct JsonSeries<'a> {
 /// One sample in the JSON export.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JsonSample<'a> {
-    /// The series name (repeated, as in the seed's format).
+    /// The series name (repeated in every sample, as the Python foundation's
+    /// export does).
     pub name: Cow<'a, str>,
     /// The value.
     pub value: f64,

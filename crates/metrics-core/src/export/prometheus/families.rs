@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use super::NameConflict;
 use super::names::{family_names, sanitize_label_name};
 use super::text::push_label_pairs;
+use crate::kind::MetricType;
 use crate::snapshot::{AggregateValue, HistogramSnapshot, SeriesSnapshot, Snapshot};
 use crate::tags::TagSet;
-use crate::types::MetricType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {

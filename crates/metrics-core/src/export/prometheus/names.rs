@@ -1,6 +1,6 @@
 //! Exposition names: metric and label names mapped to what Prometheus accepts.
 
-use crate::types::MetricType;
+use crate::kind::MetricType;
 
 /// Maps a metric name to `[a-zA-Z_:][a-zA-Z0-9_:]*`.
 ///

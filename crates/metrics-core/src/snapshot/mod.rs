@@ -1,12 +1,16 @@
-//! `Snapshot`: one consistent, serializable copy of the store that every
-//! exporter reads. Taking it copies under each lock briefly; encoding happens
+//! Read-only values copied out of the store: `Snapshot`, `SeriesSnapshot`,
+//! `MetricValue`, `Summary`. Taking a snapshot copies under each series'
+//! locks in turn (see `MetricsCollector::snapshot`); encoding happens
 //! afterwards with no lock held.
+
+pub(crate) mod summary;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+pub use crate::cell::value::{AggregateValue, Bucket, HistogramSnapshot, Quantiles};
+use crate::kind::MetricType;
 use crate::tags::TagSet;
-use crate::types::{MetricType, MetricValue};
 
 /// Every series of a collector at one moment, sorted by name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,63 +75,6 @@ pub struct TagSetAggregate {
     pub value: AggregateValue,
 }
 
-/// A cumulative aggregate: what exposition formats report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum AggregateValue {
-    /// A counter's total since the series was created.
-    Counter {
-        /// Sum of every increment.
-        total: f64,
-    },
-    /// A gauge's last value.
-    Gauge {
-        /// The value.
-        value: f64,
-    },
-    /// A histogram's or timer's distribution since the series was created.
-    Histogram(HistogramSnapshot),
-}
-
-/// A distribution: count, sum, extremes, cumulative buckets and sketch quantiles.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HistogramSnapshot {
-    /// Number of observations.
-    pub count: u64,
-    /// Sum of observations.
-    pub sum: f64,
-    /// Smallest observation (0 when empty).
-    pub min: f64,
-    /// Largest observation (0 when empty).
-    pub max: f64,
-    /// Cumulative counts of observations ≤ each bound; `+Inf` is `count`.
-    pub buckets: Vec<Bucket>,
-    /// Quantiles from the sketch, within 1% relative error (0 when empty).
-    pub quantiles: Quantiles,
-}
-
-/// One cumulative histogram bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Bucket {
-    /// Upper bound (inclusive).
-    pub le: f64,
-    /// Observations ≤ `le`.
-    pub count: u64,
-}
-
-/// Quantile estimates.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct Quantiles {
-    /// Median.
-    pub p50: f64,
-    /// 90th percentile.
-    pub p90: f64,
-    /// 95th percentile.
-    pub p95: f64,
-    /// 99th percentile.
-    pub p99: f64,
-}
-
 /// A line of [`list_series`](crate::MetricsCollector::list_series).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeriesInfo {
@@ -140,4 +87,22 @@ pub struct SeriesInfo {
     pub samples: usize,
     /// Distinct tag sets (including the overflow set, if any).
     pub tag_sets: usize,
+}
+
+/// One retained sample: a value, when it was recorded, and its tags.
+///
+/// Samples are stored compactly inside a series (24 bytes each, tags as an
+/// interned id); a `MetricValue` is the materialized form handed to callers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricValue {
+    /// The recorded value (seconds for timers).
+    pub value: f64,
+    /// When it was recorded, in UTC.
+    #[serde(with = "time::serde::rfc3339")]
+    pub timestamp: OffsetDateTime,
+    /// The tags of the sample.
+    pub tags: TagSet,
+    /// The type of the series the sample belongs to.
+    #[serde(rename = "type")]
+    pub metric_type: MetricType,
 }

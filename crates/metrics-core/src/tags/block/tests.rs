@@ -1,9 +1,12 @@
+//! Tests of `TagBlock` and `TagEntry`: layout, sharing between tag sets and entries, drops.
+
 use std::alloc::Layout;
 use std::sync::Arc;
 
 use super::*;
-use crate::aggregate::{CounterCell, HistogramCell};
+use crate::cell::{CounterCell, HistogramCell};
 use crate::tags::encode_sorted_unique;
+use crate::tags::entry::TagEntry;
 
 /// A histogram aggregate whose bucket bounds are shared with the caller:
 /// `Arc::strong_count(bounds) - 1` is the number of such aggregates alive,

@@ -18,8 +18,8 @@
 
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 
-use crate::aggregate::{cell_count, probe, rehash_probe};
-use crate::ring::{Sample, SampleRing};
+use crate::store::ring::{Sample, SampleRing};
+use crate::sync::stripe::{cell_count, probe, rehash_probe};
 
 /// Samples a thread buffers before merging them into the ring.
 pub(crate) const BATCH: usize = 64;

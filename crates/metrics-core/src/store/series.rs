@@ -14,21 +14,21 @@
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, MutexGuard, PoisonError, RwLock};
 
-use hashbrown::HashTable;
 use time::OffsetDateTime;
 
-use crate::aggregate::{Aggregate, CounterCell, GaugeCell, HistogramCell};
+use crate::cell::{Aggregate, CounterCell, GaugeCell, HistogramCell};
 use crate::clock::{self, to_datetime};
-use crate::collector::Shared;
-use crate::error::{MetricsError, Result};
-use crate::ring::{Sample, SampleRing};
-use crate::samples::SampleStore;
-use crate::snapshot::{AggregateValue, SeriesSnapshot, TagSetAggregate};
-use crate::summary::{Summary, SummaryQuery};
-pub(crate) use crate::tag_block::TagEntry;
+use crate::error::{RecordError, RecordErrorKind};
+use crate::kind::MetricType;
+use crate::snapshot::summary::{Summary, SummaryQuery};
+use crate::snapshot::{AggregateValue, MetricValue, SeriesSnapshot, TagSetAggregate};
+use crate::store::index::TagIndex;
+use crate::store::ring::{Sample, SampleRing};
+use crate::store::samples::SampleStore;
+use crate::store::settings::Settings;
+use crate::store::validate::{OVERFLOW_TAG_KEY, sorted_tags};
+use crate::tags::entry::TagEntry;
 use crate::tags::{TagFilter, TagSet, Tags, encode_sorted_unique, hash_tags};
-use crate::types::{MetricType, MetricValue};
-use crate::validate::{OVERFLOW_TAG_KEY, sorted_tags};
 
 /// Whether handle updates are also kept as timestamped samples.
 ///
@@ -51,54 +51,6 @@ pub enum SamplePolicy {
     EveryEvent,
 }
 
-/// An aggregate-only update.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Update {
-    /// Add to a counter.
-    Count(u64),
-    /// Set a gauge, or observe a histogram or timer value.
-    Value(f64),
-}
-
-/// The tag sets of a series, by id (dense, in creation order, the overflow
-/// set included) and by tags.
-#[derive(Debug, Default)]
-struct TagIndex {
-    /// Tag set → id, by the order-independent hash of the tags. 4-byte
-    /// buckets; a probe compares the caller's tags with the entry's text.
-    table: HashTable<u32>,
-    /// Every entry (8-byte pointers), at the index of its id: snapshots walk
-    /// this in creation order, reading the entries in allocation order.
-    entries: Vec<TagEntry>,
-    /// The id of the `overflow="true"` set, once the cardinality cap was
-    /// reached. Not in the table: `overflow` is a reserved key that callers
-    /// cannot look up or record to directly.
-    overflow: Option<u32>,
-}
-
-impl TagIndex {
-    #[inline]
-    fn find(&self, hash: u64, tags: &impl Tags) -> Option<&TagEntry> {
-        let entries = &self.entries;
-        self.table
-            .find(hash, |&id| entries[id as usize].tags().equals_tags(tags))
-            .map(|&id| &entries[id as usize])
-    }
-
-    fn regular_count(&self) -> usize {
-        self.entries.len() - usize::from(self.overflow.is_some())
-    }
-
-    /// Adds an entry made by `make` from the next id; returns that id.
-    fn push(&mut self, make: impl FnOnce(u32) -> Result<TagEntry>) -> Result<u32> {
-        // Bounded by the cardinality cap plus one overflow set; saturates
-        // rather than wraps in the (memory-bound) case past `u32::MAX`.
-        let id = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
-        self.entries.push(make(id)?);
-        Ok(id)
-    }
-}
-
 /// Every sample and aggregate recorded under one metric name.
 ///
 /// Obtained from [`MetricsCollector::get_metric_series`](crate::MetricsCollector::get_metric_series).
@@ -107,14 +59,14 @@ impl TagIndex {
 pub struct MetricSeries {
     name: Arc<str>,
     metric_type: MetricType,
-    shared: Arc<Shared>,
+    settings: Arc<Settings>,
     /// `MODE_ENABLED | MODE_EVERY_EVENT` bits, read by every handle update
     /// with a single load.
     mode: AtomicU8,
     buckets: Arc<[f64]>,
     description: RwLock<Option<String>>,
     index: RwLock<TagIndex>,
-    ring: SampleStore,
+    samples: SampleStore,
     overflow_updates: AtomicU64,
     rejected_values: AtomicU64,
 }
@@ -128,19 +80,19 @@ impl MetricSeries {
     pub(crate) fn new(
         name: Arc<str>,
         metric_type: MetricType,
-        shared: Arc<Shared>,
+        settings: Arc<Settings>,
         buckets: Arc<[f64]>,
         policy: SamplePolicy,
     ) -> Self {
         let series = MetricSeries {
             name,
             metric_type,
-            shared,
+            settings,
             mode: AtomicU8::new(0),
             buckets,
             description: RwLock::new(None),
             index: RwLock::new(TagIndex::default()),
-            ring: SampleStore::default(),
+            samples: SampleStore::default(),
             overflow_updates: AtomicU64::new(0),
             rejected_values: AtomicU64::new(0),
         };
@@ -193,7 +145,7 @@ impl MetricSeries {
 
     /// Copies the collector's enabled flag into this series' mode.
     pub(crate) fn sync_enabled(&self) {
-        if self.shared.enabled() {
+        if self.settings.enabled() {
             self.mode.fetch_or(MODE_ENABLED, SeqCst);
         } else {
             self.mode.fetch_and(!MODE_ENABLED, SeqCst);
@@ -212,9 +164,10 @@ impl MetricSeries {
         self.mode() & MODE_EVERY_EVENT != 0
     }
 
+    /// The collector's settings.
     #[inline]
-    pub(crate) fn enabled(&self) -> bool {
-        self.mode() & MODE_ENABLED != 0
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     pub(crate) fn count_rejected(&self) {
@@ -234,7 +187,7 @@ impl MetricSeries {
     /// Runs `f` on the entry of `tags`, creating it (or routing to the
     /// overflow set past the cardinality cap) when new.
     #[inline]
-    pub(crate) fn with_entry<R>(&self, tags: &impl Tags, f: impl FnOnce(&TagEntry) -> R) -> Result<R> {
+    pub(crate) fn with_entry<R>(&self, tags: &impl Tags, f: impl FnOnce(&TagEntry) -> R) -> Result<R, RecordError> {
         let hash = hash_tags(tags);
         {
             let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
@@ -246,9 +199,9 @@ impl MetricSeries {
     }
 
     #[cold]
-    fn with_new_entry<R>(&self, hash: u64, tags: &impl Tags, f: impl FnOnce(&TagEntry) -> R) -> Result<R> {
-        let pairs = sorted_tags(&self.name, tags, self.shared.max_tags())?;
-        let max_sets = self.shared.max_tag_sets();
+    fn with_new_entry<R>(&self, hash: u64, tags: &impl Tags, f: impl FnOnce(&TagEntry) -> R) -> Result<R, RecordError> {
+        let pairs = sorted_tags(&self.name, tags, self.settings.max_tags())?;
+        let max_sets = self.settings.max_tag_sets();
         {
             // A series at its cap routes unknown sets to overflow under the read lock.
             let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
@@ -285,78 +238,30 @@ impl MetricSeries {
     }
 
     /// A new entry for validated `pairs`, sorted by key.
-    fn new_entry(&self, id: u32, pairs: &[(&str, &str)]) -> Result<TagEntry> {
+    pub(super) fn new_entry(&self, id: u32, pairs: &[(&str, &str)]) -> Result<TagEntry, RecordError> {
         let text = encode_sorted_unique(pairs);
-        TagEntry::new(&text, id, self.new_aggregate()).ok_or_else(|| MetricsError::InvalidTagKey {
-            // Validated tags are at most 64 x (255 + 1024) bytes: unreachable
-            // from the store, but an error rather than a panic all the same.
-            name: self.name.to_string(),
-            key: pairs.first().map_or("", |(k, _)| k).chars().take(64).collect(),
-            reason: "the tag set's keys and values add up to 4 GiB or more",
+        TagEntry::new(&text, id, self.new_aggregate()).ok_or_else(|| {
+            RecordError::from(RecordErrorKind::InvalidTagKey {
+                // Validated tags are at most 64 x (255 + 1024) bytes: unreachable
+                // from the store, but an error rather than a panic all the same.
+                name: self.name.to_string(),
+                key: pairs.first().map_or("", |(k, _)| k).chars().take(64).collect(),
+                reason: "the tag set's keys and values add up to 4 GiB or more",
+            })
         })
     }
 
-    /// Updates the aggregate and keeps a sample: the `record_metric` path.
-    /// The value has been validated by the caller.
     #[inline]
-    pub(crate) fn record_entry(&self, entry: &TagEntry, value: f64, at: Option<i64>) {
-        entry.aggregate().apply(value);
-        match at {
-            // An explicit timestamp may be old: expire relative to now.
-            Some(ts) => self.push_sample(
-                Sample {
-                    ts,
-                    value,
-                    tags: entry.id(),
-                },
-                self.shared.retention_cutoff(),
-            ),
-            None => self.push_now(entry.id(), value),
-        }
-    }
-
-    /// Updates the aggregate only, keeping a sample when the series' policy
-    /// is `EveryEvent`: the path of handles and of the by-name update
-    /// methods. The value has been validated by the caller.
-    #[inline]
-    pub(crate) fn update_entry(&self, entry: &TagEntry, update: Update) {
-        let kept = match (update, entry.aggregate()) {
-            (Update::Count(n), Aggregate::Counter(c)) => {
-                c.add(n);
-                n as f64
-            }
-            (Update::Value(v), aggregate) => {
-                aggregate.apply(v);
-                v
-            }
-            // A count on a non-counter cannot be built by the collector.
-            (Update::Count(_), _) => return,
-        };
-        if self.keeps_handle_samples() {
-            self.push_now(entry.id(), kept);
-        }
-    }
-
-    /// Keeps a sample stamped now; one clock read serves as timestamp and
-    /// as the retention cutoff.
-    #[inline]
-    pub(crate) fn push_now(&self, id: u32, value: f64) {
-        let ts = self.shared.now_nanos();
-        let cutoff = ts.saturating_sub(self.shared.retention_nanos());
-        self.push_sample(Sample { ts, value, tags: id }, cutoff);
-    }
-
-    #[inline]
-    fn push_sample(&self, sample: Sample, cutoff: i64) {
-        let max = self.shared.max_samples();
-        self.ring.push(sample, cutoff, max);
+    pub(super) fn push_sample(&self, sample: Sample, cutoff: i64) {
+        let max = self.settings.max_samples();
+        self.samples.push(sample, cutoff, max);
     }
 
     /// The retained samples, every per-thread buffer merged in and old
     /// samples expired; held under the ring's lock.
     fn samples(&self) -> MutexGuard<'_, SampleRing> {
-        self.ring
-            .lock(self.shared.retention_cutoff(), self.shared.max_samples())
+        self.samples
+            .lock(self.settings.retention_cutoff(), self.settings.max_samples())
     }
 
     /// Copies the retained samples (after expiring old ones) and the tag sets
@@ -571,7 +476,7 @@ impl MetricSeries {
 
     /// Approximate heap bytes held by the series (samples, tag sets, aggregates).
     pub fn heap_bytes(&self) -> usize {
-        let ring = self.ring.heap_bytes();
+        let ring = self.samples.heap_bytes();
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
         let entries: usize = index.entries.iter().map(TagEntry::heap_bytes).sum();
         ring + entries + index.table.allocation_size() + index.entries.capacity() * size_of::<TagEntry>()

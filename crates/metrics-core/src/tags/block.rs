@@ -1,5 +1,5 @@
-//! `TagBlock`: the storage behind a [`TagSet`], and [`TagEntry`]: a series'
-//! tag set together with its id and aggregate, in the same single allocation.
+//! `TagBlock`: the one allocation behind a `TagSet` and, for a series'
+//! `TagEntry`, its id and aggregate too.
 //!
 //! A block is one heap allocation reached through an 8-byte pointer:
 //!
@@ -22,21 +22,19 @@
 //! aggregate's memory alive until it is dropped too.
 
 use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
-use std::fmt;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicUsize, Ordering, fence};
 
-use crate::aggregate::Aggregate;
-use crate::tags::TagSet;
+use crate::cell::Aggregate;
 
 /// The part of a block every kind shares; the pointer of a block points here.
 #[repr(C)]
-struct Header {
+pub(super) struct Header {
     refs: AtomicUsize,
     /// Length of the tag text that follows the header.
     len: u32,
     /// The entry's id within its series, or [`PLAIN`].
-    id: u32,
+    pub(super) id: u32,
 }
 
 /// The `id` of a block that carries no aggregate.
@@ -134,7 +132,7 @@ impl TagBlock {
     }
 
     #[inline]
-    fn header(&self) -> &Header {
+    pub(super) fn header(&self) -> &Header {
         // SAFETY: the header was initialised at construction and the block
         // stays allocated while this reference to it exists.
         unsafe { self.header.as_ref() }
@@ -167,7 +165,7 @@ impl TagBlock {
     /// # Safety
     /// The block must have been built by [`TagBlock::entry`].
     #[inline]
-    unsafe fn entry_aggregate(&self) -> &Aggregate {
+    pub(super) unsafe fn entry_aggregate(&self) -> &Aggregate {
         // SAFETY: an entry block starts with an initialised `Aggregate`,
         // `ENTRY_HEADER_OFFSET` bytes before its header (see `allocate`);
         // the pointer was derived from the allocation's base, so stepping
@@ -230,62 +228,5 @@ impl Drop for TagBlock {
     }
 }
 
-/// One tag set of a series: its tags, its dense id (what retained samples
-/// store) and its cumulative aggregate, in one allocation behind an 8-byte
-/// pointer. Cloning is one atomic increment.
-#[derive(Clone)]
-pub(crate) struct TagEntry {
-    /// The tag set; its block is always an entry block. Private, so that
-    /// only this module builds or replaces it.
-    tags: TagSet,
-}
-
-impl TagEntry {
-    /// A new entry; `None` when the tag text is 4 GiB or longer (the store
-    /// validates tags far below that).
-    pub(crate) fn new(text: &[u8], id: u32, aggregate: Aggregate) -> Option<TagEntry> {
-        let block = TagBlock::entry(text, id, aggregate)?;
-        Some(TagEntry {
-            tags: TagSet::from_block(block),
-        })
-    }
-
-    /// The tag set.
-    #[inline]
-    pub(crate) fn tags(&self) -> &TagSet {
-        &self.tags
-    }
-
-    /// The id that samples of this tag set carry.
-    #[inline]
-    pub(crate) fn id(&self) -> u32 {
-        self.tags.block().header().id
-    }
-
-    /// The cumulative aggregate.
-    #[inline]
-    pub(crate) fn aggregate(&self) -> &Aggregate {
-        // SAFETY: a `TagEntry` is only built by `TagEntry::new`, from a block
-        // made by `TagBlock::entry`, and its field is never replaced.
-        unsafe { self.tags.block().entry_aggregate() }
-    }
-
-    /// Heap bytes held: the block and what the aggregate owns.
-    pub(crate) fn heap_bytes(&self) -> usize {
-        self.tags.block().heap_bytes() + self.aggregate().heap_bytes()
-    }
-}
-
-impl fmt::Debug for TagEntry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TagEntry")
-            .field("id", &self.id())
-            .field("tags", &self.tags)
-            .field("aggregate", self.aggregate())
-            .finish()
-    }
-}
-
 #[cfg(test)]
-#[path = "tag_block_tests.rs"]
 mod tests;

@@ -6,7 +6,7 @@ use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 use crate::MetricsCollector;
 use crate::error::{MetricsError, Result};
-use crate::types::MetricType;
+use crate::kind::MetricType;
 
 /// The gauges written by [`SystemSampler::sample`], in order.
 pub const SYSTEM_METRICS: [&str; 5] = [

@@ -1,44 +1,7 @@
-//! Writing files safely: atomic replacement and file names derived from data.
+//! `sanitize_file_stem`: file names derived from series names that stay
+//! inside their directory and never collide.
 
 use std::collections::HashSet;
-use std::fs::{self, File};
-use std::io::Write;
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use crate::error::{MetricsError, Result};
-
-/// Writes `bytes` to `path` atomically: a temporary file in the same
-/// directory is written, flushed to disk, then renamed over `path`. Readers
-/// see the old content or the new, never a torn file.
-///
-/// # Errors
-/// [`MetricsError::Io`] naming the path.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let file_name = path
-        .file_name()
-        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(
-        ".{file_name}.tmp-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut f = File::create(&tmp).map_err(|e| MetricsError::io("creating", &tmp, e))?;
-        f.write_all(bytes).map_err(|e| MetricsError::io("writing", &tmp, e))?;
-        f.sync_all().map_err(|e| MetricsError::io("syncing", &tmp, e))?;
-        fs::rename(&tmp, path).map_err(|e| MetricsError::io("renaming into place", path, e))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
 
 /// Longest file stem produced, in bytes (before any suffix).
 const MAX_STEM: usize = 100;
@@ -157,15 +120,5 @@ mod tests {
         let d = sanitize_file_stem("A_B", &mut used);
         let all: HashSet<String> = [&a, &b, &c, &d].iter().map(|s| s.to_ascii_lowercase()).collect();
         assert_eq!(all.len(), 4, "{a} {b} {c} {d}");
-    }
-
-    #[test]
-    fn write_atomic_replaces_content() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("f.json");
-        write_atomic(&p, b"one").unwrap();
-        write_atomic(&p, b"two").unwrap();
-        assert_eq!(fs::read(&p).unwrap(), b"two");
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temp files left");
     }
 }

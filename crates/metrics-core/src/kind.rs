@@ -1,12 +1,9 @@
-//! The metric kinds and the sample type returned by queries.
+//! `MetricType`: the four metric kinds, their names and parsing.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
-
-use crate::tags::TagSet;
 
 /// What a series measures and how its values combine.
 ///
@@ -70,24 +67,6 @@ impl FromStr for MetricType {
             .find(|t| t.as_str().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| ParseMetricTypeError(s.to_owned()))
     }
-}
-
-/// One retained sample: a value, when it was recorded, and its tags.
-///
-/// Samples are stored compactly inside a series (24 bytes each, tags as an
-/// interned id); a `MetricValue` is the materialized form handed to callers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MetricValue {
-    /// The recorded value (seconds for timers).
-    pub value: f64,
-    /// When it was recorded, in UTC.
-    #[serde(with = "time::serde::rfc3339")]
-    pub timestamp: OffsetDateTime,
-    /// The tags of the sample.
-    pub tags: TagSet,
-    /// The type of the series the sample belongs to.
-    #[serde(rename = "type")]
-    pub metric_type: MetricType,
 }
 
 #[cfg(test)]

@@ -1,104 +1,16 @@
-//! Tag sets: how callers pass tags, how a series stores them, and how queries
-//! select them.
-//!
-//! A [`TagSet`] is an immutable, sorted, de-duplicated list of `key=value`
-//! pairs, cheap to clone (one `Arc`). Callers pass tags through the [`Tags`]
-//! trait, which the store reads without allocating on the lookup path: the
-//! hash of a tag set does not depend on the order the pairs are given in.
+//! `TagSet`: an immutable, sorted, de-duplicated list of `key=value` pairs,
+//! cheap to clone (one reference count), and its stored text form.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::tag_block::TagBlock;
-
-/// Anything that can be passed as the tags of a sample.
-///
-/// Implemented for `&[(&str, &str)]`, `&[(&str, &str); N]` (so `&[]` works),
-/// `&[(String, String)]`, `&Vec<(String, String)>`, `&HashMap<String, String>`,
-/// `&BTreeMap<String, String>` and `&TagSet`. Order does not matter.
-pub trait Tags {
-    /// How many pairs there are (including duplicates, which the store rejects).
-    fn tag_count(&self) -> usize;
-    /// Calls `f` once per pair.
-    fn for_each_tag<'a>(&'a self, f: impl FnMut(&'a str, &'a str));
-}
-
-impl Tags for &[(&str, &str)] {
-    fn tag_count(&self) -> usize {
-        self.len()
-    }
-    #[inline]
-    fn for_each_tag<'a>(&'a self, mut f: impl FnMut(&'a str, &'a str)) {
-        for (k, v) in self.iter() {
-            f(k, v)
-        }
-    }
-}
-
-impl<const N: usize> Tags for &[(&str, &str); N] {
-    fn tag_count(&self) -> usize {
-        N
-    }
-    #[inline]
-    fn for_each_tag<'a>(&'a self, mut f: impl FnMut(&'a str, &'a str)) {
-        for (k, v) in self.iter() {
-            f(k, v)
-        }
-    }
-}
-
-impl Tags for &[(String, String)] {
-    fn tag_count(&self) -> usize {
-        self.len()
-    }
-    #[inline]
-    fn for_each_tag<'a>(&'a self, mut f: impl FnMut(&'a str, &'a str)) {
-        for (k, v) in self.iter() {
-            f(k, v)
-        }
-    }
-}
-
-impl Tags for &Vec<(String, String)> {
-    fn tag_count(&self) -> usize {
-        self.len()
-    }
-    #[inline]
-    fn for_each_tag<'a>(&'a self, mut f: impl FnMut(&'a str, &'a str)) {
-        for (k, v) in self.iter() {
-            f(k, v)
-        }
-    }
-}
-
-impl<S> Tags for &HashMap<String, String, S> {
-    fn tag_count(&self) -> usize {
-        self.len()
-    }
-    #[inline]
-    fn for_each_tag<'a>(&'a self, mut f: impl FnMut(&'a str, &'a str)) {
-        for (k, v) in self.iter() {
-            f(k, v)
-        }
-    }
-}
-
-impl Tags for &BTreeMap<String, String> {
-    fn tag_count(&self) -> usize {
-        self.len()
-    }
-    #[inline]
-    fn for_each_tag<'a>(&'a self, mut f: impl FnMut(&'a str, &'a str)) {
-        for (k, v) in self.iter() {
-            f(k, v)
-        }
-    }
-}
+use super::block::TagBlock;
+use super::input::Tags;
 
 impl Tags for &TagSet {
     fn tag_count(&self) -> usize {
@@ -365,95 +277,10 @@ impl<'de> Deserialize<'de> for TagSet {
     }
 }
 
-/// Selects samples by tags: a sample matches when it carries **every** pair
-/// of the filter (it may carry more). The empty filter matches everything.
-///
-/// ```
-/// use metrics_core::TagFilter;
-/// let f = TagFilter::new().with("status", "completed").with("batch_id", "b1");
-/// assert_eq!(f.len(), 2);
-/// assert!(TagFilter::any().is_empty());
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TagFilter(Vec<(String, String)>);
-
-impl TagFilter {
-    /// The filter that matches every sample.
-    pub fn new() -> Self {
-        TagFilter(Vec::new())
-    }
-
-    /// Same as [`TagFilter::new`]: matches everything.
-    pub fn any() -> Self {
-        TagFilter::new()
-    }
-
-    /// Adds a required `key=value` pair.
-    #[must_use = "with returns the extended filter"]
-    pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.0.push((key.into(), value.into()));
-        self
-    }
-
-    /// Number of required pairs.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether the filter matches everything.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// The required pairs.
-    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
-    }
-
-    /// Whether `tags` carries every pair of the filter.
-    pub fn matches(&self, tags: &TagSet) -> bool {
-        self.0.iter().all(|(k, v)| tags.get(k) == Some(v.as_str()))
-    }
-}
-
-impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for TagFilter {
-    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        TagFilter(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
-    }
-}
-
-impl From<&[(&str, &str)]> for TagFilter {
-    fn from(pairs: &[(&str, &str)]) -> Self {
-        pairs.iter().copied().collect()
-    }
-}
-
-impl<const N: usize> From<&[(&str, &str); N]> for TagFilter {
-    fn from(pairs: &[(&str, &str); N]) -> Self {
-        pairs.iter().copied().collect()
-    }
-}
-
-/// Order-independent hash of a tag list: the wrapping sum of per-pair hashes,
-/// mixed with the count. Equal sets hash equal whatever order the pairs came in.
-pub(crate) fn hash_tags(tags: &impl Tags) -> u64 {
-    let state = foldhash::fast::FixedState::with_seed(0x9e37_79b9_7f4a_7c15);
-    let mut sum: u64 = tags.tag_count() as u64;
-    tags.for_each_tag(|k, v| {
-        let mut h = state.build_hasher();
-        h.write(k.as_bytes());
-        h.write_u8(0xff);
-        h.write(v.as_bytes());
-        sum = sum.wrapping_add(h.finish());
-    });
-    // A final mix so that sums of few pairs still spread over the table.
-    let mut h = state.build_hasher();
-    h.write_u64(sum);
-    h.finish()
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::filter::TagFilter;
+    use super::super::input::hash_tags;
     use super::*;
 
     #[test]

@@ -18,7 +18,8 @@ use std::sync::Arc;
 
 use hashbrown::HashTable;
 
-use crate::series::{MetricSeries, TagEntry};
+use crate::store::series::MetricSeries;
+use crate::tags::entry::TagEntry;
 use crate::tags::{SEP, Tags};
 
 /// Entries cached per thread.

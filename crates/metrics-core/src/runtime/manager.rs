@@ -1,7 +1,6 @@
 //! `MetricsManager`: configures a collector and runs its background work —
 //! system sampling and periodic export — until shut down.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -9,27 +8,8 @@ use std::time::Duration;
 use crate::collector::{MetricsCollector, global_collector_arc};
 use crate::config::MetricsConfig;
 use crate::error::{MetricsError, Result};
-use crate::system::SystemSampler;
-use crate::types::MetricType;
-
-/// Where an export was written.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ExportPaths {
-    /// The JSON file (`<storage_path>/metrics.json`).
-    pub json: PathBuf,
-    /// One CSV file per series (`<storage_path>/csv/*.csv`).
-    pub csv: Vec<PathBuf>,
-}
-
-/// Writes the JSON and CSV exports of `collector` under `storage`.
-///
-/// # Errors
-/// [`MetricsError::Io`] naming the file or directory that failed.
-pub fn export_all(collector: &MetricsCollector, storage: &std::path::Path) -> Result<ExportPaths> {
-    let json = collector.export_json_to(storage.join("metrics.json"))?;
-    let csv = collector.export_to_csv(storage.join("csv"))?;
-    Ok(ExportPaths { json, csv })
-}
+use crate::kind::MetricType;
+use crate::persist::{ExportPaths, export_all};
 
 #[derive(Debug, Default)]
 struct StopSignal {
@@ -130,14 +110,18 @@ impl MetricsManager {
             return Ok(());
         }
         let storage = self.config.storage_path.clone();
-        std::fs::create_dir_all(&storage).map_err(|e| MetricsError::io("creating directory", &storage, e))?;
+        crate::persist::files::create_dir(&storage)?;
         self.stop = Arc::new(StopSignal::default());
         self.running = true;
         let interval = self.config.system_metrics_interval;
+        // Without the `system` feature there is no sampler: the interval is ignored.
+        #[cfg(feature = "system")]
         if !interval.is_zero() {
-            let mut sampler = SystemSampler::new()?;
+            let mut sampler = crate::runtime::system::SystemSampler::new()?;
             self.spawn("metrics-system", interval, move |c| sampler.sample(c).map(drop))?;
         }
+        #[cfg(not(feature = "system"))]
+        let _ = interval;
         let interval = self.config.export_interval;
         if !interval.is_zero() {
             self.spawn("metrics-export", interval, move |c| export_all(c, &storage).map(drop))?;

@@ -1,0 +1,160 @@
+//! `CounterCell`: a counter total that stays cheap under contention (Java's
+//! `LongAdder`: one atomic until two threads collide, then padded cells).
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed};
+
+use crate::sync::stripe::{Padded, cell_count, probe, rehash_probe};
+
+/// A monotonically increasing total that stays cheap under contention.
+///
+/// Integral increments go to the adder; fractional ones (`record_metric` with
+/// `0.5`) to a separate `f64`. The integer part wraps at `u64::MAX`. An idle
+/// or single-threaded counter is 16 bytes: the cells and the fraction live
+/// in an extension allocated the first time either is needed, behind one
+/// pointer that the uncontended path tests with a single load.
+#[derive(Debug, Default)]
+pub(crate) struct CounterCell {
+    base: AtomicU64,
+    /// Null until the first collision or fraction; then owned by this cell
+    /// (freed in `Drop`) and never replaced.
+    ext: AtomicPtr<CounterExt>,
+}
+
+#[derive(Debug, Default)]
+struct CounterExt {
+    cells: OnceLock<Box<[Padded]>>,
+    fraction: AtomicU64,
+}
+
+impl CounterCell {
+    /// While uncontended: one load and one compare-and-swap, whose failure
+    /// is how a collision with another thread is noticed (as in
+    /// `LongAdder`). A plain `fetch_add` cannot notice one; the price is
+    /// the load of the current value before the locked instruction.
+    #[inline]
+    pub(crate) fn add(&self, n: u64) {
+        if !self.ext.load(Relaxed).is_null() {
+            return self.add_extended(n);
+        }
+        self.add_to_base(n);
+    }
+
+    #[inline]
+    fn add_to_base(&self, n: u64) {
+        let cur = self.base.load(Relaxed);
+        // Strong: a spurious failure would spread an uncontended counter.
+        if self
+            .base
+            .compare_exchange(cur, cur.wrapping_add(n), Relaxed, Relaxed)
+            .is_err()
+        {
+            self.add_contended(n);
+        }
+    }
+
+    /// `add` once the extension exists: into the cells if there are any.
+    #[inline]
+    fn add_extended(&self, n: u64) {
+        match self.ext().and_then(|e| e.cells.get()) {
+            Some(cells) => Self::add_to_cells(cells, n),
+            None => self.add_to_base(n),
+        }
+    }
+
+    #[inline]
+    fn ext(&self) -> Option<&CounterExt> {
+        let p = self.ext.load(Acquire);
+        // SAFETY: a non-null `ext` was published by `ext_or_init` from a
+        // `Box` (Release, paired with this Acquire) and is freed only in
+        // `Drop`, which `&self` rules out.
+        unsafe { p.as_ref() }
+    }
+
+    #[cold]
+    fn ext_or_init(&self) -> &CounterExt {
+        if let Some(ext) = self.ext() {
+            return ext;
+        }
+        let fresh = Box::into_raw(Box::<CounterExt>::default());
+        match self.ext.compare_exchange(std::ptr::null_mut(), fresh, AcqRel, Acquire) {
+            // SAFETY: `fresh` is now published and lives until `Drop`.
+            Ok(_) => unsafe { &*fresh },
+            Err(winner) => {
+                // SAFETY: `fresh` was never shared; `winner` was published
+                // by another thread's successful exchange and lives until `Drop`.
+                unsafe {
+                    drop(Box::from_raw(fresh));
+                    &*winner
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn add_to_cells(cells: &[Padded], n: u64) {
+        let mask = cells.len() - 1;
+        let cell = &cells[probe() & mask].0;
+        let cur = cell.load(Relaxed);
+        if cell
+            .compare_exchange_weak(cur, cur.wrapping_add(n), Relaxed, Relaxed)
+            .is_err()
+        {
+            cells[rehash_probe() & mask].0.fetch_add(n, Relaxed);
+        }
+    }
+
+    #[cold]
+    fn add_contended(&self, n: u64) {
+        let cells = self
+            .ext_or_init()
+            .cells
+            .get_or_init(|| (0..cell_count()).map(|_| Padded::default()).collect());
+        Self::add_to_cells(cells, n);
+    }
+
+    /// Adds a finite, non-negative `f64`.
+    pub(crate) fn add_f64(&self, v: f64) {
+        // `as` saturates, and every integer below 2^53 round-trips exactly.
+        let n = v as u64;
+        if n as f64 == v && v < 9.007_199_254_740_992e15 {
+            self.add(n);
+        } else {
+            atomic_f64_add(&self.ext_or_init().fraction, v);
+        }
+    }
+
+    /// The integer part of the total.
+    pub(crate) fn total_u64(&self) -> u64 {
+        let cells = self.ext().and_then(|e| e.cells.get()).map_or(0u64, |c| {
+            c.iter().fold(0u64, |acc, p| acc.wrapping_add(p.0.load(Relaxed)))
+        });
+        self.base.load(Relaxed).wrapping_add(cells)
+    }
+
+    pub(crate) fn total(&self) -> f64 {
+        let fraction = self.ext().map_or(0.0, |e| f64::from_bits(e.fraction.load(Relaxed)));
+        self.total_u64() as f64 + fraction
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.ext().map_or(0, |e| {
+            size_of::<CounterExt>() + e.cells.get().map_or(0, |c| size_of_val(&**c))
+        })
+    }
+}
+
+impl Drop for CounterCell {
+    fn drop(&mut self) {
+        let p = *self.ext.get_mut();
+        if !p.is_null() {
+            // SAFETY: a non-null `ext` came from `Box::into_raw` in
+            // `ext_or_init` and is freed only here, once.
+            drop(unsafe { Box::from_raw(p) });
+        }
+    }
+}
+
+pub(crate) fn atomic_f64_add(cell: &AtomicU64, v: f64) {
+    let _ = cell.fetch_update(Relaxed, Relaxed, |bits| Some((f64::from_bits(bits) + v).to_bits()));
+}

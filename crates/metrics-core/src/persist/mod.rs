@@ -1,0 +1,96 @@
+//! Every file write of the crate: the JSON and CSV exports of a collector
+//! (through `files`, atomic and crate-private), [`export_all`], and
+//! [`import_json`](MetricsCollector::import_json), which reads an export back.
+
+pub(crate) mod files;
+
+use std::path::{Path, PathBuf};
+
+use crate::collector::MetricsCollector;
+use crate::error::Result;
+#[cfg(feature = "csv")]
+use crate::export::csv;
+use crate::export::{ImportStats, json};
+#[cfg(feature = "csv")]
+use crate::snapshot::Snapshot;
+
+/// Where an export was written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportPaths {
+    /// The JSON file (`<storage_path>/metrics.json`).
+    pub json: PathBuf,
+    /// One CSV file per series (`<storage_path>/csv/*.csv`).
+    pub csv: Vec<PathBuf>,
+}
+
+/// Writes the JSON and CSV exports of `collector` under `storage`.
+///
+/// # Errors
+/// [`MetricsError::Io`](crate::MetricsError::Io) naming the file or directory that failed.
+pub fn export_all(collector: &MetricsCollector, storage: &Path) -> Result<ExportPaths> {
+    let json = collector.export_json_to(storage.join("metrics.json"))?;
+    #[cfg(feature = "csv")]
+    let csv = collector.export_to_csv(storage.join("csv"))?;
+    // Without the `csv` feature only the JSON file is written.
+    #[cfg(not(feature = "csv"))]
+    let csv = Vec::new();
+    Ok(ExportPaths { json, csv })
+}
+
+/// Writes the CSV files of `snapshot` into `dir`.
+#[cfg(feature = "csv")]
+pub(crate) fn write_csv_dir(snapshot: &Snapshot, dir: &Path) -> Result<Vec<PathBuf>> {
+    files::write_files(dir, &csv::encode_files(snapshot)?)
+}
+
+impl MetricsCollector {
+    /// Every series with its retained samples and aggregates, as JSON (see
+    /// [`export::json`](crate::export::json) for the shape).
+    pub fn export_to_json(&self) -> String {
+        json::encode(&self.snapshot())
+    }
+
+    /// Writes [`export_to_json`](Self::export_to_json) to `path` atomically,
+    /// creating parent directories.
+    ///
+    /// # Errors
+    /// [`MetricsError::Io`](crate::MetricsError::Io) naming the path.
+    pub fn export_json_to(&self, path: impl AsRef<Path>) -> Result<PathBuf> {
+        let path = path.as_ref();
+        files::write_atomic_creating_parent(path, self.export_to_json().as_bytes())?;
+        Ok(path.to_path_buf())
+    }
+
+    /// Writes one CSV file per series into `dir` (see
+    /// [`export::csv`](crate::export::csv)) and returns their paths.
+    ///
+    /// # Errors
+    /// [`MetricsError::Io`](crate::MetricsError::Io) naming the directory or file.
+    #[cfg(feature = "csv")]
+    pub fn export_to_csv(&self, dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
+        write_csv_dir(&self.snapshot(), dir.as_ref())
+    }
+
+    /// Replays the samples of a JSON export into this collector, with their
+    /// original timestamps and tags. Aggregates are rebuilt from the samples
+    /// (cumulative totals of samples that had already been dropped are not
+    /// recoverable from the samples alone). Samples older than the retention
+    /// are expired at once.
+    ///
+    /// # Errors
+    /// [`MetricsError::Json`](crate::MetricsError::Json) for malformed input; the record errors of
+    /// [`record_metric`](Self::record_metric) for a bad name or value, after
+    /// which the samples before it remain recorded.
+    pub fn import_json(&self, input: &str) -> Result<ImportStats> {
+        let export = json::decode(input)?;
+        let mut stats = ImportStats::default();
+        for (name, series) in &export {
+            stats.series += 1;
+            for v in &series.values {
+                self.record_metric_at(name, v.value, &v.tags, series.metric_type, v.timestamp)?;
+                stats.samples += 1;
+            }
+        }
+        Ok(stats)
+    }
+}

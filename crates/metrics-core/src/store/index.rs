@@ -1,0 +1,46 @@
+//! `TagIndex`: the tag sets of one series, by dense id and by tags.
+
+use hashbrown::HashTable;
+
+use crate::error::RecordError;
+use crate::tags::Tags;
+use crate::tags::entry::TagEntry;
+
+/// The tag sets of a series, by id (dense, in creation order, the overflow
+/// set included) and by tags.
+#[derive(Debug, Default)]
+pub(super) struct TagIndex {
+    /// Tag set → id, by the order-independent hash of the tags. 4-byte
+    /// buckets; a probe compares the caller's tags with the entry's text.
+    pub(super) table: HashTable<u32>,
+    /// Every entry (8-byte pointers), at the index of its id: snapshots walk
+    /// this in creation order, reading the entries in allocation order.
+    pub(super) entries: Vec<TagEntry>,
+    /// The id of the `overflow="true"` set, once the cardinality cap was
+    /// reached. Not in the table: `overflow` is a reserved key that callers
+    /// cannot look up or record to directly.
+    pub(super) overflow: Option<u32>,
+}
+
+impl TagIndex {
+    #[inline]
+    pub(super) fn find(&self, hash: u64, tags: &impl Tags) -> Option<&TagEntry> {
+        let entries = &self.entries;
+        self.table
+            .find(hash, |&id| entries[id as usize].tags().equals_tags(tags))
+            .map(|&id| &entries[id as usize])
+    }
+
+    pub(super) fn regular_count(&self) -> usize {
+        self.entries.len() - usize::from(self.overflow.is_some())
+    }
+
+    /// Adds an entry made by `make` from the next id; returns that id.
+    pub(super) fn push(&mut self, make: impl FnOnce(u32) -> Result<TagEntry, RecordError>) -> Result<u32, RecordError> {
+        // Bounded by the cardinality cap plus one overflow set; saturates
+        // rather than wraps in the (memory-bound) case past `u32::MAX`.
+        let id = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
+        self.entries.push(make(id)?);
+        Ok(id)
+    }
+}

@@ -1,0 +1,78 @@
+//! `Settings`: what every series of a collector reads on its hot path
+//! (clock, enabled flag, limits), in atomics so that a running collector can
+//! be reconfigured without replacing it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
+
+use crate::clock::{self, Clock};
+use crate::config::MetricsConfig;
+use crate::store::validate::MAX_TAGS_LIMIT;
+
+/// Settings every series reads on its hot path, kept in atomics so that a
+/// running collector can be reconfigured without replacing it.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    clock: Arc<dyn Clock>,
+    enabled: AtomicBool,
+    retention_nanos: AtomicI64,
+    max_samples: AtomicUsize,
+    max_tag_sets: AtomicUsize,
+    max_tags: AtomicUsize,
+}
+
+impl Settings {
+    pub(crate) fn new(config: &MetricsConfig, clock: Arc<dyn Clock>) -> Self {
+        let settings = Settings {
+            clock,
+            enabled: AtomicBool::new(true),
+            retention_nanos: AtomicI64::new(0),
+            max_samples: AtomicUsize::new(0),
+            max_tag_sets: AtomicUsize::new(0),
+            max_tags: AtomicUsize::new(0),
+        };
+        settings.apply(config);
+        settings
+    }
+
+    pub(crate) fn apply(&self, config: &MetricsConfig) {
+        self.enabled.store(config.enabled, SeqCst);
+        self.retention_nanos
+            .store(clock::duration_nanos(config.retention), Relaxed);
+        self.max_samples.store(config.max_samples_per_series, Relaxed);
+        self.max_tag_sets.store(config.max_tag_sets_per_series, Relaxed);
+        self.max_tags
+            .store(config.max_tags_per_sample.min(MAX_TAGS_LIMIT), Relaxed);
+    }
+
+    pub(crate) fn set_enabled(&self, enabled: bool) {
+        self.enabled.store(enabled, SeqCst);
+    }
+    #[inline]
+    pub(crate) fn enabled(&self) -> bool {
+        self.enabled.load(SeqCst)
+    }
+    #[inline]
+    pub(crate) fn now_nanos(&self) -> i64 {
+        self.clock.now_nanos()
+    }
+    #[inline]
+    pub(crate) fn retention_nanos(&self) -> i64 {
+        self.retention_nanos.load(Relaxed)
+    }
+    /// Samples older than this (ns since epoch) are expired.
+    #[inline]
+    pub(crate) fn retention_cutoff(&self) -> i64 {
+        self.now_nanos().saturating_sub(self.retention_nanos())
+    }
+    #[inline]
+    pub(crate) fn max_samples(&self) -> usize {
+        self.max_samples.load(Relaxed)
+    }
+    pub(crate) fn max_tag_sets(&self) -> usize {
+        self.max_tag_sets.load(Relaxed)
+    }
+    pub(crate) fn max_tags(&self) -> usize {
+        self.max_tags.load(Relaxed)
+    }
+}

@@ -1,0 +1,107 @@
+//! `Tags`: every form callers pass tags in, read without allocating, and the
+//! order-independent hash the store looks tag sets up by.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hasher};
+
+/// Anything that can be passed as the tags of a sample.
+///
+/// Implemented for `&[(&str, &str)]`, `&[(&str, &str); N]` (so `&[]` works),
+/// `&[(String, String)]`, `&Vec<(String, String)>`, `&HashMap<String, String>`,
+/// `&BTreeMap<String, String>` and `&TagSet`. Order does not matter.
+pub trait Tags {
+    /// How many pairs there are (including duplicates, which the store rejects).
+    fn tag_count(&self) -> usize;
+    /// Calls `f` once per pair.
+    fn for_each_tag<'a>(&'a self, f: impl FnMut(&'a str, &'a str));
+}
+
+impl Tags for &[(&str, &str)] {
+    fn tag_count(&self) -> usize {
+        self.len()
+    }
+    #[inline]
+    fn for_each_tag<'a>(&'a self, mut f: impl FnMut(&'a str, &'a str)) {
+        for (k, v) in self.iter() {
+            f(k, v)
+        }
+    }
+}
+
+impl<const N: usize> Tags for &[(&str, &str); N] {
+    fn tag_count(&self) -> usize {
+        N
+    }
+    #[inline]
+    fn for_each_tag<'a>(&'a self, mut f: impl FnMut(&'a str, &'a str)) {
+        for (k, v) in self.iter() {
+            f(k, v)
+        }
+    }
+}
+
+impl Tags for &[(String, String)] {
+    fn tag_count(&self) -> usize {
+        self.len()
+    }
+    #[inline]
+    fn for_each_tag<'a>(&'a self, mut f: impl FnMut(&'a str, &'a str)) {
+        for (k, v) in self.iter() {
+            f(k, v)
+        }
+    }
+}
+
+impl Tags for &Vec<(String, String)> {
+    fn tag_count(&self) -> usize {
+        self.len()
+    }
+    #[inline]
+    fn for_each_tag<'a>(&'a self, mut f: impl FnMut(&'a str, &'a str)) {
+        for (k, v) in self.iter() {
+            f(k, v)
+        }
+    }
+}
+
+impl<S> Tags for &HashMap<String, String, S> {
+    fn tag_count(&self) -> usize {
+        self.len()
+    }
+    #[inline]
+    fn for_each_tag<'a>(&'a self, mut f: impl FnMut(&'a str, &'a str)) {
+        for (k, v) in self.iter() {
+            f(k, v)
+        }
+    }
+}
+
+impl Tags for &BTreeMap<String, String> {
+    fn tag_count(&self) -> usize {
+        self.len()
+    }
+    #[inline]
+    fn for_each_tag<'a>(&'a self, mut f: impl FnMut(&'a str, &'a str)) {
+        for (k, v) in self.iter() {
+            f(k, v)
+        }
+    }
+}
+
+/// Order-independent hash of a tag list: the wrapping sum of per-pair hashes,
+/// mixed with the count. Equal sets hash equal whatever order the pairs came in.
+pub(crate) fn hash_tags(tags: &impl Tags) -> u64 {
+    let state = foldhash::fast::FixedState::with_seed(0x9e37_79b9_7f4a_7c15);
+    let mut sum: u64 = tags.tag_count() as u64;
+    tags.for_each_tag(|k, v| {
+        let mut h = state.build_hasher();
+        h.write(k.as_bytes());
+        h.write_u8(0xff);
+        h.write(v.as_bytes());
+        sum = sum.wrapping_add(h.finish());
+    });
+    // A final mix so that sums of few pairs still spread over the table.
+    let mut h = state.build_hasher();
+    h.write_u64(sum);
+    h.finish()
+}

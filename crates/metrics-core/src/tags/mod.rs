@@ -1,0 +1,14 @@
+//! Tags: the `Tags` input trait, the immutable `TagSet`, `TagFilter`, and
+//! the one-allocation block behind a tag set and a series' `TagEntry`.
+
+pub(crate) mod block;
+pub(crate) mod entry;
+mod filter;
+mod input;
+mod set;
+
+pub use filter::TagFilter;
+pub use input::Tags;
+pub(crate) use input::hash_tags;
+pub use set::TagSet;
+pub(crate) use set::{SEP, encode_sorted_unique};
