@@ -162,7 +162,12 @@ impl MetricsRecorder {
     /// no unit on a series yet, so the recorder keeps it (the exposition's
     /// `# UNIT` line needs that core change; see `docs/ecosystem.md`).
     pub fn unit(&self, name: &str) -> Option<Unit> {
-        self.inner.units.read().unwrap_or_else(PoisonError::into_inner).get(name).copied()
+        self.inner
+            .units
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .copied()
     }
 
     /// Every (name, unit) described so far, sorted by name.
@@ -184,7 +189,11 @@ impl MetricsRecorder {
 
     /// The most recent refusal's message, naming the bad name, label or type.
     pub fn last_error(&self) -> Option<String> {
-        self.inner.last_error.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.inner
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Drops every thread's cached handles of this recorder. Call it after
@@ -252,14 +261,22 @@ impl MetricsRecorder {
         };
         let options = MetricOptions {
             description: Some(description.into_owned()),
-            sample_policy: if existing.is_none() { self.inner.sample_policy } else { None },
+            sample_policy: if existing.is_none() {
+                self.inner.sample_policy
+            } else {
+                None
+            },
             ..MetricOptions::default()
         };
         if let Err(e) = self.inner.collector.describe_metric(name, ty, options) {
             return self.reject(e);
         }
         if let Some(unit) = unit {
-            self.inner.units.write().unwrap_or_else(PoisonError::into_inner).insert(name.to_owned(), unit);
+            self.inner
+                .units
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(name.to_owned(), unit);
         }
     }
 }
@@ -283,48 +300,60 @@ impl metrics::Recorder for MetricsRecorder {
 
     #[inline]
     fn register_counter(&self, key: &Key, _metadata: &Metadata<'_>) -> metrics::Counter {
-        let handle = self.cached(|c| &mut c.counters, key, || {
-            let existed = self.existing(key.name()).is_some();
-            let counter = self.inner.collector.counter(key.name(), KeyTags(key))?;
-            self.adopt(existed, counter.series());
-            let overflow = overflowed(counter.tags());
-            Ok((Arc::new(FacadeCounter(counter)), overflow))
-        });
+        let handle = self.cached(
+            |c| &mut c.counters,
+            key,
+            || {
+                let existed = self.existing(key.name()).is_some();
+                let counter = self.inner.collector.counter(key.name(), KeyTags(key))?;
+                self.adopt(existed, counter.series());
+                let overflow = overflowed(counter.tags());
+                Ok((Arc::new(FacadeCounter(counter)), overflow))
+            },
+        );
         handle.map_or_else(metrics::Counter::noop, metrics::Counter::from_arc)
     }
 
     #[inline]
     fn register_gauge(&self, key: &Key, _metadata: &Metadata<'_>) -> metrics::Gauge {
-        let handle = self.cached(|c| &mut c.gauges, key, || {
-            let existed = self.existing(key.name()).is_some();
-            let gauge = self.inner.collector.gauge(key.name(), KeyTags(key))?;
-            self.adopt(existed, gauge.series());
-            let overflow = overflowed(gauge.tags());
-            Ok((Arc::new(FacadeGauge(gauge)), overflow))
-        });
+        let handle = self.cached(
+            |c| &mut c.gauges,
+            key,
+            || {
+                let existed = self.existing(key.name()).is_some();
+                let gauge = self.inner.collector.gauge(key.name(), KeyTags(key))?;
+                self.adopt(existed, gauge.series());
+                let overflow = overflowed(gauge.tags());
+                Ok((Arc::new(FacadeGauge(gauge)), overflow))
+            },
+        );
         handle.map_or_else(metrics::Gauge::noop, metrics::Gauge::from_arc)
     }
 
     #[inline]
     fn register_histogram(&self, key: &Key, _metadata: &Metadata<'_>) -> metrics::Histogram {
-        let handle = self.cached(|c| &mut c.histograms, key, || {
-            let existing = self.existing(key.name());
-            let collector = &self.inner.collector;
-            let (handle, overflow) = match existing.as_ref().map(|s| s.metric_type()) {
-                Some(MetricType::Timer) => {
-                    let t = collector.timer(key.name(), KeyTags(key))?;
-                    let overflow = overflowed(t.tags());
-                    (FacadeHistogram::Timer(t), overflow)
-                }
-                _ => {
-                    let h = collector.histogram(key.name(), KeyTags(key))?;
-                    self.adopt(existing.is_some(), h.series());
-                    let overflow = overflowed(h.tags());
-                    (FacadeHistogram::Histogram(h), overflow)
-                }
-            };
-            Ok((Arc::new(handle), overflow))
-        });
+        let handle = self.cached(
+            |c| &mut c.histograms,
+            key,
+            || {
+                let existing = self.existing(key.name());
+                let collector = &self.inner.collector;
+                let (handle, overflow) = match existing.as_ref().map(|s| s.metric_type()) {
+                    Some(MetricType::Timer) => {
+                        let t = collector.timer(key.name(), KeyTags(key))?;
+                        let overflow = overflowed(t.tags());
+                        (FacadeHistogram::Timer(t), overflow)
+                    }
+                    _ => {
+                        let h = collector.histogram(key.name(), KeyTags(key))?;
+                        self.adopt(existing.is_some(), h.series());
+                        let overflow = overflowed(h.tags());
+                        (FacadeHistogram::Histogram(h), overflow)
+                    }
+                };
+                Ok((Arc::new(handle), overflow))
+            },
+        );
         handle.map_or_else(metrics::Histogram::noop, metrics::Histogram::from_arc)
     }
 }

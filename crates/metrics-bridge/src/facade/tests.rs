@@ -72,7 +72,11 @@ fn overflowing_label_sets_are_not_cached_and_each_is_counted() {
     let overflow = series.aggregate(&[("overflow", "true")]);
     assert_eq!(overflow, Some(AggregateValue::Counter { total: 4.0 }));
     assert_eq!(series.overflow_updates(), 4, "each overflowing registration is counted");
-    assert_eq!(cache::cached_keys(r.inner.id), 2, "only the two real tag sets are cached");
+    assert_eq!(
+        cache::cached_keys(r.inner.id),
+        2,
+        "only the two real tag sets are cached"
+    );
 }
 
 #[test]
@@ -115,7 +119,10 @@ fn gauges_follow_increment_decrement_and_set() {
         g.set(f64::NAN); // ignored, counted
     });
     let series = c.get_metric_series("pool_size").unwrap();
-    assert_eq!(series.aggregate(&[("pool", "db")]), Some(AggregateValue::Gauge { value: 5.0 }));
+    assert_eq!(
+        series.aggregate(&[("pool", "db")]),
+        Some(AggregateValue::Gauge { value: 5.0 })
+    );
     assert_eq!(series.rejected_values(), 1);
 }
 
@@ -142,7 +149,10 @@ fn a_histogram_of_an_existing_timer_records_seconds_into_it() {
 fn samples_follow_the_series_policy() {
     let (c, r) = recorder();
     metrics::with_local_recorder(&r, || metrics::histogram!("default_policy").record(1.0));
-    assert_eq!(c.get_metric_series("default_policy").unwrap().sample_policy(), SamplePolicy::AggregateOnly);
+    assert_eq!(
+        c.get_metric_series("default_policy").unwrap().sample_policy(),
+        SamplePolicy::AggregateOnly
+    );
     assert!(c.get_metric_series("default_policy").unwrap().values().is_empty());
 
     let every = r.clone().with_sample_policy(SamplePolicy::EveryEvent);
@@ -170,7 +180,10 @@ fn descriptions_and_units_are_kept() {
         metrics::describe_gauge!("temperature", "No unit given.");
         metrics::describe_counter!("", "An empty name is refused.");
     });
-    assert_eq!(c.get_metric_series("sent_bytes").unwrap().description().as_deref(), Some("Bytes sent."));
+    assert_eq!(
+        c.get_metric_series("sent_bytes").unwrap().description().as_deref(),
+        Some("Bytes sent.")
+    );
     assert_eq!(r.unit("sent_bytes"), Some(Unit::Bytes));
     assert_eq!(r.unit("temperature"), None);
     assert_eq!(r.units(), vec![("sent_bytes".to_owned(), Unit::Bytes)]);

@@ -132,7 +132,11 @@ impl MetricsLayer {
 
     /// The most recent refusal's message, naming the bad name or value.
     pub fn last_error(&self) -> Option<String> {
-        self.inner.last_error.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.inner
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn reject(&self, message: String) {
