@@ -15,10 +15,9 @@
 //! work, resolved through the collector each time.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
+use hashbrown::HashTable;
 use metrics::Key;
 
 use super::handles::{FacadeCounter, FacadeGauge, FacadeHistogram};
@@ -28,30 +27,60 @@ pub(crate) const MAX_KEYS_PER_KIND: usize = 4096;
 /// Recorders a thread keeps resolutions for; the oldest is forgotten first.
 pub(crate) const MAX_RECORDERS: usize = 8;
 
-type KeyMap<T> = HashMap<Key, Arc<T>, BuildHasherDefault<PrehashedKey>>;
+/// Resolved keys of one kind, by the hash the key computed when it was built.
+pub(crate) struct KeyMap<T> {
+    table: HashTable<(Key, Arc<T>)>,
+}
 
-/// Passes on the hash a [`Key`] computed when it was built: `Key`'s `Hash`
-/// makes exactly one `write_u64` call with it. Any other write (never made
-/// by `Key`) is folded in, so the hasher stays correct for other types.
-#[derive(Default)]
-pub(crate) struct PrehashedKey(u64);
-
-impl Hasher for PrehashedKey {
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    #[inline]
-    fn write_u64(&mut self, n: u64) {
-        self.0 = self.0.rotate_left(5) ^ n;
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+impl<T> Default for KeyMap<T> {
+    fn default() -> Self {
+        KeyMap {
+            table: HashTable::new(),
         }
     }
+}
+
+impl<T> KeyMap<T> {
+    #[inline]
+    fn get(&self, key: &Key) -> Option<&Arc<T>> {
+        self.table
+            .find(key.get_hash(), |(k, _)| same_key(k, key))
+            .map(|(_, v)| v)
+    }
+
+    fn insert(&mut self, key: &Key, handle: &Arc<T>) {
+        if self.get(key).is_none() {
+            self.table
+                .insert_unique(key.get_hash(), (key.clone(), Arc::clone(handle)), |(k, _)| k.get_hash());
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.table.len()
+    }
+}
+
+/// `a == b` for strings, without a `memcmp` call when both point at the
+/// same bytes, which is the common case: a macro call site passes the same
+/// `&'static str` name and label keys (and often values) every time.
+#[inline]
+fn same_str(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || a == b)
+}
+
+/// `Key`'s equality (same name, same labels in the same order), using
+/// [`same_str`]. Keys with the same labels in another order are two cache
+/// entries of the same tag set.
+#[inline]
+fn same_key(a: &Key, b: &Key) -> bool {
+    let (mut la, mut lb) = (a.labels(), b.labels());
+    if la.len() != lb.len() || !same_str(a.name(), b.name()) {
+        return false;
+    }
+    la.all(|x| {
+        lb.next()
+            .is_some_and(|y| same_str(x.key(), y.key()) && same_str(x.value(), y.value()))
+    })
 }
 
 /// One recorder's resolutions on one thread.
@@ -118,7 +147,7 @@ pub(crate) fn insert<T>(recorder: u64, generation: u64, select: Select<T>, key: 
         }
         let map = select(cache);
         if map.len() < MAX_KEYS_PER_KIND {
-            map.insert(key.clone(), Arc::clone(handle));
+            map.insert(key, handle);
         }
     });
 }

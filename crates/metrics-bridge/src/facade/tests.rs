@@ -207,3 +207,20 @@ fn threads_each_resolve_once_and_lose_no_update() {
     assert_eq!(counter_total(&c, "ops", &[("parity", "even")]), Some(10_000.0));
     assert_eq!(counter_total(&c, "ops", &[("parity", "odd")]), Some(10_000.0));
 }
+
+#[test]
+fn equal_keys_built_from_different_strings_share_one_cached_handle() {
+    let (c, r) = recorder();
+    metrics::with_local_recorder(&r, || {
+        for i in 0..3 {
+            // A fresh String each time: same text, other bytes in memory.
+            let shard = format!("shard-{}", i % 1);
+            let name = String::from("rows_written");
+            metrics::counter!(name, "shard" => shard).increment(1);
+        }
+        metrics::counter!("rows_written", "shard" => "shard-1").increment(1);
+    });
+    assert_eq!(cache::cached_keys(r.inner.id), 2);
+    assert_eq!(counter_total(&c, "rows_written", &[("shard", "shard-0")]), Some(3.0));
+    assert_eq!(counter_total(&c, "rows_written", &[("shard", "shard-1")]), Some(1.0));
+}
