@@ -29,7 +29,49 @@ pub(crate) const MAX_RECORDERS: usize = 8;
 
 /// Resolved keys of one kind, by the hash the key computed when it was built.
 pub(crate) struct KeyMap<T> {
-    table: HashTable<(Key, Arc<T>)>,
+    table: HashTable<Entry<T>>,
+}
+
+/// A cached key, the address and length of each of its strings (name, then
+/// each label's key and value), and its handle.
+struct Entry<T> {
+    key: Key,
+    spans: Box<[(usize, usize)]>,
+    handle: Arc<T>,
+}
+
+/// The address and length of `s`.
+#[inline]
+fn span(s: &str) -> (usize, usize) {
+    (s.as_ptr() as usize, s.len())
+}
+
+/// The (address, length) of the key's strings, in [`Entry::spans`] order.
+fn spans_of(key: &Key) -> impl Iterator<Item = (usize, usize)> + '_ {
+    std::iter::once(span(key.name())).chain(key.labels().flat_map(move |l| [span(l.key()), span(l.value())]))
+}
+
+impl<T> Entry<T> {
+    /// Whether `key` equals this entry's key. A call site passes the same
+    /// `&'static str` name and label keys (and often values) every time, so
+    /// most probes match by address and length alone, reading each of the
+    /// probe's strings once and none of the entry's; any other probe is
+    /// compared by text.
+    #[inline]
+    fn matches(&self, key: &Key) -> bool {
+        let labels = key.labels();
+        let Some((name_span, label_spans)) = self.spans.split_first() else {
+            return false;
+        };
+        if labels.len() * 2 != label_spans.len() {
+            return false;
+        }
+        let mut same_place = *name_span == span(key.name());
+        for (label, pair) in labels.zip(label_spans.chunks_exact(2)) {
+            same_place &= pair[0] == span(label.key()) && pair[1] == span(label.value());
+        }
+        same_place || self.key == *key
+    }
 }
 
 impl<T> Default for KeyMap<T> {
@@ -43,44 +85,31 @@ impl<T> Default for KeyMap<T> {
 impl<T> KeyMap<T> {
     #[inline]
     fn get(&self, key: &Key) -> Option<&Arc<T>> {
-        self.table
-            .find(key.get_hash(), |(k, _)| same_key(k, key))
-            .map(|(_, v)| v)
+        self.table.find(key.get_hash(), |e| e.matches(key)).map(|e| &e.handle)
     }
 
     fn insert(&mut self, key: &Key, handle: &Arc<T>) {
         if self.get(key).is_none() {
-            self.table
-                .insert_unique(key.get_hash(), (key.clone(), Arc::clone(handle)), |(k, _)| k.get_hash());
+            let key = key.clone();
+            // The spans are taken from the entry's own copy, never from the
+            // caller's key: the copy's strings are `'static` or owned by the
+            // entry, immutable and alive as long as it is, so no other text
+            // can ever sit at those addresses. (A caller's owned label value
+            // is freed after the call and its address reused by other text.)
+            let spans = spans_of(&key).collect();
+            let entry = Entry {
+                key,
+                spans,
+                handle: Arc::clone(handle),
+            };
+            let hash = entry.key.get_hash();
+            self.table.insert_unique(hash, entry, |e| e.key.get_hash());
         }
     }
 
     pub(crate) fn len(&self) -> usize {
         self.table.len()
     }
-}
-
-/// `a == b` for strings, without a `memcmp` call when both point at the
-/// same bytes, which is the common case: a macro call site passes the same
-/// `&'static str` name and label keys (and often values) every time.
-#[inline]
-fn same_str(a: &str, b: &str) -> bool {
-    a.len() == b.len() && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || a == b)
-}
-
-/// `Key`'s equality (same name, same labels in the same order), using
-/// [`same_str`]. Keys with the same labels in another order are two cache
-/// entries of the same tag set.
-#[inline]
-fn same_key(a: &Key, b: &Key) -> bool {
-    let (mut la, mut lb) = (a.labels(), b.labels());
-    if la.len() != lb.len() || !same_str(a.name(), b.name()) {
-        return false;
-    }
-    la.all(|x| {
-        lb.next()
-            .is_some_and(|y| same_str(x.key(), y.key()) && same_str(x.value(), y.value()))
-    })
 }
 
 /// One recorder's resolutions on one thread.

@@ -224,3 +224,26 @@ fn equal_keys_built_from_different_strings_share_one_cached_handle() {
     assert_eq!(counter_total(&c, "rows_written", &[("shard", "shard-0")]), Some(3.0));
     assert_eq!(counter_total(&c, "rows_written", &[("shard", "shard-1")]), Some(1.0));
 }
+
+#[test]
+fn owned_label_values_of_equal_length_never_share_a_handle() {
+    // Each value is a fresh String freed after the call, so the allocator
+    // may hand the next one the same address with other text of the same
+    // length: the cache must tell them apart by text.
+    let (c, r) = recorder();
+    metrics::with_local_recorder(&r, || {
+        for round in 0..3 {
+            for user in 0..10 {
+                metrics::counter!("logins_by_user", "user" => format!("u{user}")).increment(round + 1);
+            }
+        }
+    });
+    for user in 0..10 {
+        let value = format!("u{user}");
+        assert_eq!(
+            counter_total(&c, "logins_by_user", &[("user", value.as_str())]),
+            Some(6.0),
+            "{value}"
+        );
+    }
+}
