@@ -125,9 +125,12 @@ impl MetricsRecorder {
         }
     }
 
-    /// Series this recorder creates get `policy` (series that already
-    /// exist keep theirs). With `EveryEvent` every facade update is also a
-    /// timestamped sample, which costs a clock read and a push per update.
+    /// A recorder over the same collector whose new series get `policy`
+    /// (series that already exist keep theirs). With `EveryEvent` every
+    /// facade update is also a timestamped sample, which costs a clock read
+    /// and a push per update. The returned recorder is a new one: it starts
+    /// with a copy of this one's units and error counts, and has its own
+    /// per-thread handle caches.
     #[must_use = "with_sample_policy returns the configured recorder"]
     pub fn with_sample_policy(self, policy: SamplePolicy) -> Self {
         let inner = Arc::new(Inner {
