@@ -247,3 +247,15 @@ fn owned_label_values_of_equal_length_never_share_a_handle() {
         );
     }
 }
+
+#[test]
+fn after_the_first_registration_no_call_looks_the_collector_up() {
+    let (c, r) = recorder();
+    metrics::with_local_recorder(&r, || metrics::counter!("looked_up_once").increment(1));
+    let removed = c.remove_series("looked_up_once").unwrap();
+    // A lookup would re-create the series in the collector; the cached
+    // handle goes straight to the series resolved the first time.
+    metrics::with_local_recorder(&r, || metrics::counter!("looked_up_once").increment(1));
+    assert!(c.get_metric_series("looked_up_once").is_none());
+    assert_eq!(removed.aggregate(&[]), Some(AggregateValue::Counter { total: 2.0 }));
+}
