@@ -472,6 +472,19 @@ def main():
             body.extend(per_job(results))
             body.append("")
 
+    # 10 (issue 17)
+    def t10(lib, v, r):
+        if v == "t=2" and lib == "metrics":
+            return targets.check("10", "`metrics` facade through our recorder, 2 threads: ≤ 0.5x metrics-exporter-prometheus's recorder", r, 0.5)
+        return None
+
+    section("10a. The `metrics` facade: `counter!(name, labels).increment(1)`", "s10_facade_counter",
+            "The same facade call, a random (kind, route) group of 18 per iteration, through metrics-bridge's "
+            "`MetricsRecorder` (ours) and metrics-exporter-prometheus's recorder (`metrics`). The macro registers "
+            "the key on every call. Target (issue 17) at 2 threads: ≤ 0.5x metrics-exporter-prometheus.", t10)
+    section("10b. The `metrics` facade: `histogram!(name, labels).record(v)`", "s10_facade_histogram",
+            "As 10a with a histogram (8 exponential buckets from 0.001 in both) and a random value in [0, 1).", t10)
+
     body.extend(instruction_tables(sections.get("instructions"), skipped))
 
     out = []

@@ -86,6 +86,8 @@ const PAIRS: &[(&str, &[&str])] = &[
         &["ours", "measured", "prometheus", "prometheus_client", "metrics"],
     ),
     ("s7_encode_100000", &["ours", "prometheus_client"]),
+    ("s10_facade_counter", &["ours", "metrics"]),
+    ("s10_facade_histogram", &["ours", "metrics"]),
 ];
 
 const INPUTS: usize = 4096;
@@ -174,6 +176,8 @@ fn op(scenario: &str, library: &str) -> Option<Op> {
         }
         ("s7_encode_10000", lib) => encode(lib, 10_000)?,
         ("s7_encode_100000", lib) => encode(lib, 100_000)?,
+        ("s10_facade_counter", lib) => facade(lib, false)?,
+        ("s10_facade_histogram", lib) => facade(lib, true)?,
         _ => return None,
     };
     Some(op)
@@ -332,6 +336,63 @@ fn timer(library: &str) -> Option<Op> {
         }
         _ => return None,
     })
+}
+
+/// Scenario 10: the same `metrics` facade calls through our recorder or
+/// metrics-exporter-prometheus's (a counter, or a histogram when `histogram`).
+fn facade(library: &str, histogram: bool) -> Option<Op> {
+    const HIST: &str = "http_request_duration_seconds";
+    let buckets = exponential_buckets(0.001);
+    let recorder: Box<dyn metrics::Recorder + Sync> = match library {
+        "ours" => {
+            let c = if histogram {
+                labels::collector_with_histogram(HIST, MetricType::Histogram, buckets)
+            } else {
+                labels::collector()
+            };
+            Box::new(metrics_bridge::MetricsRecorder::new(std::sync::Arc::new(c)))
+        }
+        "metrics" => {
+            let r = labels::MetricsRecorder::new(HIST, Some(&buckets));
+            // Keep the upkeep thread's guard alive with the recorder.
+            Box::new(FacadePeer(r))
+        }
+        _ => return None,
+    };
+    Some(Box::new(move |g, v| {
+        metrics::with_local_recorder(recorder.as_ref(), || {
+            let labels = [("kind", g.kind_str), ("route", g.route)];
+            if histogram {
+                metrics::histogram!(HIST, &labels).record(v);
+            } else {
+                metrics::counter!(NAME, &labels).increment(1);
+            }
+        })
+    }))
+}
+
+/// metrics-exporter-prometheus's recorder together with its upkeep guard.
+struct FacadePeer(labels::MetricsRecorder);
+
+impl metrics::Recorder for FacadePeer {
+    fn describe_counter(&self, k: metrics::KeyName, u: Option<metrics::Unit>, d: metrics::SharedString) {
+        self.0.recorder.describe_counter(k, u, d)
+    }
+    fn describe_gauge(&self, k: metrics::KeyName, u: Option<metrics::Unit>, d: metrics::SharedString) {
+        self.0.recorder.describe_gauge(k, u, d)
+    }
+    fn describe_histogram(&self, k: metrics::KeyName, u: Option<metrics::Unit>, d: metrics::SharedString) {
+        self.0.recorder.describe_histogram(k, u, d)
+    }
+    fn register_counter(&self, k: &metrics::Key, m: &metrics::Metadata<'_>) -> metrics::Counter {
+        self.0.recorder.register_counter(k, m)
+    }
+    fn register_gauge(&self, k: &metrics::Key, m: &metrics::Metadata<'_>) -> metrics::Gauge {
+        self.0.recorder.register_gauge(k, m)
+    }
+    fn register_histogram(&self, k: &metrics::Key, m: &metrics::Metadata<'_>) -> metrics::Histogram {
+        self.0.recorder.register_histogram(k, m)
+    }
 }
 
 fn encode(library: &str, n: usize) -> Option<Op> {

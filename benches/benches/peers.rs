@@ -1,5 +1,6 @@
 //! metrics-core against measured, prometheus-client, prometheus and metrics,
-//! in one run, on the scenarios of issue 6 (and of measured's own benches).
+//! in one run, on the scenarios of issue 6 (and of measured's own benches),
+//! and scenario 10 (issue 17): the `metrics` facade through our recorder.
 //!
 //! Module names start with the scenario number (`s1_…`); inside each, one
 //! function per library: `ours`, `measured` (dense label sets),
@@ -24,6 +25,8 @@ mod counters;
 mod encoders;
 #[path = "peers/encoding.rs"]
 mod encoding;
+#[path = "peers/facade.rs"]
+mod facade;
 #[path = "peers/histograms.rs"]
 mod histograms;
 #[path = "peers/labels.rs"]

@@ -1,0 +1,207 @@
+//! A library that only knows the `metrics` facade (`facade-library`),
+//! instrumented through [`MetricsRecorder`]: its series reach the store,
+//! `export_to_json()`, the Prometheus and OpenMetrics text, `/metrics`
+//! (checked by promtool and the strict OpenMetrics parser) and a real
+//! Prometheus scraping it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics_bridge::MetricsRecorder;
+use metrics_core::export::prometheus::{TextFormat, encode};
+use metrics_core::{AggregateValue, MetricsCollector};
+use test_support::{Prometheus, have_openmetrics_parser, have_promtool, http_get, require, runs, sample_value};
+
+/// Runs the library's traffic: 3 GET 200, 1 POST 500, and an absolute gauge.
+fn run_library(recorder: &MetricsRecorder) {
+    metrics::with_local_recorder(recorder, || {
+        facade_library::describe();
+        for i in 0..3 {
+            facade_library::request("GET", 200, 0.010 * f64::from(i + 1), 512);
+        }
+        facade_library::request("POST", 500, 1.5, 64);
+        facade_library::set_in_flight(2.0);
+    });
+}
+
+fn instrumented() -> (Arc<MetricsCollector>, MetricsRecorder) {
+    let collector = Arc::new(MetricsCollector::default());
+    let recorder = MetricsRecorder::new(Arc::clone(&collector));
+    run_library(&recorder);
+    (collector, recorder)
+}
+
+#[test]
+fn the_library_series_are_in_the_store_with_tags_and_help() {
+    let (c, r) = instrumented();
+    let requests = c.get_metric_series(facade_library::REQUESTS).unwrap();
+    assert_eq!(
+        requests.aggregate(&[("method", "GET"), ("status", "200")]),
+        Some(AggregateValue::Counter { total: 3.0 })
+    );
+    assert_eq!(
+        requests.aggregate(&[("method", "POST"), ("status", "500")]),
+        Some(AggregateValue::Counter { total: 1.0 })
+    );
+    assert_eq!(
+        requests.description().as_deref(),
+        Some("Requests sent, by method and status.")
+    );
+    let Some(AggregateValue::Histogram(latency)) = c
+        .get_metric_series(facade_library::LATENCY)
+        .unwrap()
+        .aggregate(&[("method", "GET")])
+    else {
+        panic!("no latency histogram for GET");
+    };
+    assert_eq!(latency.count, 3);
+    assert!((latency.sum - 0.06).abs() < 1e-9, "sum {}", latency.sum);
+    assert_eq!(
+        c.get_metric_series(facade_library::IN_FLIGHT).unwrap().aggregate(&[]),
+        Some(AggregateValue::Gauge { value: 2.0 })
+    );
+    assert_eq!(r.unit(facade_library::LATENCY), Some(metrics::Unit::Seconds));
+    assert_eq!(r.unit(facade_library::RESPONSE_BYTES), Some(metrics::Unit::Bytes));
+    assert_eq!(r.rejected_registrations(), 0);
+}
+
+#[test]
+fn the_library_series_are_in_the_json_export() {
+    let (c, _r) = instrumented();
+    let json: serde_json::Value = serde_json::from_str(&c.export_to_json()).unwrap();
+    let text = json.to_string();
+    for name in [
+        facade_library::REQUESTS,
+        facade_library::IN_FLIGHT,
+        facade_library::LATENCY,
+        facade_library::RESPONSE_BYTES,
+    ] {
+        assert!(text.contains(&format!("\"{name}\"")), "{name} missing from {text}");
+    }
+    assert!(text.contains("Time from sending a request to its last byte."), "{text}");
+    // The counter's per-tag-set totals are in its aggregates.
+    let series = &json[facade_library::REQUESTS];
+    assert_eq!(series["type"], "counter", "{series}");
+    assert_eq!(
+        series["description"], "Requests sent, by method and status.",
+        "{series}"
+    );
+    let get = series["aggregates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["tags"]["method"] == "GET" && a["tags"]["status"] == "200")
+        .unwrap_or_else(|| panic!("no GET 200 aggregate in {series}"));
+    assert_eq!(get["total"], 3.0, "{get}");
+}
+
+#[test]
+fn the_library_series_are_valid_prometheus_and_openmetrics_text() {
+    let (c, _r) = instrumented();
+    let prom = encode(&c.aggregate_snapshot(), TextFormat::Prometheus).text;
+    assert!(
+        prom.contains("# HELP client_requests_total Requests sent, by method and status.\n"),
+        "{prom}"
+    );
+    assert_eq!(
+        sample_value(&prom, "client_requests_total{", &["method=\"GET\"", "status=\"200\""]),
+        Some(3.0),
+        "{prom}"
+    );
+    assert_eq!(
+        sample_value(&prom, "client_request_duration_seconds_count{", &["method=\"POST\""]),
+        Some(1.0),
+        "{prom}"
+    );
+    assert_eq!(
+        sample_value(&prom, "client_requests_in_flight", &[]),
+        Some(2.0),
+        "{prom}"
+    );
+    if have_promtool() {
+        let (code, out) = test_support::promtool_check(&prom);
+        assert_eq!(code, 0, "promtool check metrics: {out}\n{prom}");
+    }
+    let om = encode(&c.aggregate_snapshot(), TextFormat::OpenMetrics).text;
+    if have_openmetrics_parser() {
+        let (code, out) = test_support::openmetrics_parse(&om);
+        assert_eq!(code, 0, "strict OpenMetrics parser: {out}\n{om}");
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("client_requests counter client_requests_total")
+                    && l.contains("('method', 'GET')")
+                    && l.ends_with(" 3.0")),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn the_library_series_are_served_on_metrics_and_scraped_by_prometheus() {
+    let (c, _r) = instrumented();
+    let server = metrics_api::spawn_server("127.0.0.1:0".parse().unwrap(), metrics_api::ApiState::new(c)).unwrap();
+    let addr = server.local_addr();
+    let body = http_get(&format!("http://{addr}/metrics")).expect("GET /metrics");
+    assert_eq!(
+        sample_value(&body, "client_requests_total{", &["method=\"POST\"", "status=\"500\""]),
+        Some(1.0),
+        "{body}"
+    );
+    assert!(
+        body.contains("# HELP client_response_size_bytes Size of response bodies."),
+        "{body}"
+    );
+    if !require("prometheus", runs("prometheus", &["--version"])) {
+        return;
+    }
+    let prometheus = Prometheus::scraping(&addr.to_string());
+    let got = prometheus.query_until(
+        "client_requests_total{method=\"GET\",status=\"200\"}",
+        Duration::from_secs(40),
+    );
+    assert_eq!(got, Some(3.0), "target: {:?}", prometheus.first_target());
+    let sum = prometheus.query("client_request_duration_seconds_sum{method=\"POST\"}");
+    assert_eq!(sum, Some(1.5));
+    drop(server);
+}
+
+#[test]
+fn install_sets_the_global_recorder_once_and_explains_a_second_attempt() {
+    // The only test in this binary that touches the global recorder.
+    let installed = metrics_bridge::install().expect("first install");
+    let error = metrics_bridge::install().expect_err("a second install must fail");
+    let message = error.to_string();
+    assert!(message.contains("already installed"), "{message}");
+    assert!(message.contains("with_local_recorder"), "{message}");
+    let again = MetricsRecorder::new(Arc::new(MetricsCollector::default())).install();
+    assert!(again.is_err());
+
+    // Without a local recorder, facade calls reach the process-wide collector.
+    metrics::counter!("bridge_global_install_checks", "test" => "install").increment(7);
+    let global = metrics_core::get_metrics_collector();
+    assert!(Arc::ptr_eq(
+        installed.collector(),
+        &metrics_core::global_metrics_collector()
+    ));
+    assert_eq!(
+        global
+            .get_metric_series("bridge_global_install_checks")
+            .unwrap()
+            .aggregate(&[("test", "install")]),
+        Some(AggregateValue::Counter { total: 7.0 })
+    );
+}
+
+#[test]
+fn a_local_recorder_overrides_the_global_one_for_its_scope() {
+    let collector = Arc::new(MetricsCollector::default());
+    let local = MetricsRecorder::new(Arc::clone(&collector));
+    metrics::with_local_recorder(&local, || metrics::counter!("bridge_scoped_only").increment(1));
+    assert!(collector.get_metric_series("bridge_scoped_only").is_some());
+    assert!(
+        metrics_core::get_metrics_collector()
+            .get_metric_series("bridge_scoped_only")
+            .is_none()
+    );
+}
