@@ -32,6 +32,7 @@ pub(crate) struct Shared {
     max_samples: AtomicUsize,
     max_tag_sets: AtomicUsize,
     max_tags: AtomicUsize,
+    pub(crate) sink: crate::sink::SinkSlot,
 }
 
 impl Shared {
@@ -43,6 +44,7 @@ impl Shared {
             max_samples: AtomicUsize::new(0),
             max_tag_sets: AtomicUsize::new(0),
             max_tags: AtomicUsize::new(0),
+            sink: crate::sink::SinkSlot::default(),
         };
         shared.apply(config);
         shared
@@ -181,6 +183,10 @@ impl MetricsCollector {
         for s in self.series.iter() {
             s.value().sync_enabled();
         }
+    }
+
+    pub(crate) fn sink_slot(&self) -> &crate::sink::SinkSlot {
+        &self.shared.sink
     }
 
     /// The current time from the collector's clock.

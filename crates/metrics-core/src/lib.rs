@@ -51,6 +51,7 @@ mod manager;
 mod ring;
 mod samples;
 mod series;
+mod sink;
 pub mod sketch;
 mod snapshot;
 mod spin;
@@ -74,6 +75,7 @@ pub use manager::{
 #[cfg(feature = "macros")]
 pub use metrics_macros::{record_execution_time, record_memory_usage};
 pub use series::{MetricSeries, SamplePolicy};
+pub use sink::SampleSink;
 pub use snapshot::{
     AggregateValue, Bucket, HistogramSnapshot, Quantiles, SeriesInfo, SeriesSnapshot, Snapshot, TagSetAggregate,
 };

@@ -350,6 +350,9 @@ impl MetricSeries {
     fn push_sample(&self, sample: Sample, cutoff: i64) {
         let max = self.shared.max_samples();
         self.ring.push(sample, cutoff, max);
+        if sample.ts >= cutoff {
+            self.shared.sink.offer(self, sample.tags, sample.ts, sample.value);
+        }
     }
 
     /// The retained samples, every per-thread buffer merged in and old
