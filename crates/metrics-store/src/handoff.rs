@@ -54,19 +54,21 @@ impl Handoff {
         }
     }
 
-    /// Moves every buffered sample into `into`, giving each shard a buffer
-    /// of the capacity it last needed.
-    pub(crate) fn drain(&self, into: &mut Vec<Pending>) {
-        for shard in self.shards.iter() {
-            let taken = {
+    /// Moves every buffered sample into `into`. Each shard gets back the
+    /// buffer `spares` holds for it (emptied, its memory kept), so that
+    /// in the steady state recording touches no fresh memory.
+    pub(crate) fn drain(&self, spares: &mut Vec<Vec<Pending>>, into: &mut Vec<Pending>) {
+        spares.resize_with(self.shards.len(), Vec::new);
+        for (shard, spare) in self.shards.iter().zip(spares.iter_mut()) {
+            {
                 let mut buffer = shard.buffer.lock().unwrap_or_else(PoisonError::into_inner);
                 if buffer.is_empty() {
                     continue;
                 }
-                let cap = buffer.len().min(self.per_shard);
-                std::mem::replace(&mut *buffer, Vec::with_capacity(cap))
-            };
-            into.extend_from_slice(&taken);
+                std::mem::swap(&mut *buffer, spare);
+            }
+            into.extend_from_slice(spare);
+            spare.clear();
         }
     }
 

@@ -212,6 +212,7 @@ impl MetricsStore {
             tag_sets: HashMap::new(),
             resolved: HashMap::new(),
             staging: Vec::new(),
+            spares: Vec::new(),
             seq: 0,
             reported_error: false,
             self_metrics: SelfMetrics::new(&collector),
@@ -340,6 +341,7 @@ struct Worker {
     tag_sets: HashMap<usize, Vec<TagSet>>,
     resolved: HashMap<(usize, u32), (i64, i64)>,
     staging: Vec<Pending>,
+    spares: Vec<Vec<Pending>>,
     seq: u64,
     reported_error: bool,
     self_metrics: SelfMetrics,
@@ -459,7 +461,7 @@ impl Worker {
     fn flush(&mut self) -> Result<FlushReport> {
         let mut staging = std::mem::take(&mut self.staging);
         staging.clear();
-        self.handoff.drain(&mut staging);
+        self.handoff.drain(&mut self.spares, &mut staging);
         let mut groups: HashMap<(usize, u32), Vec<(i64, f64)>> = HashMap::new();
         for p in &staging {
             groups.entry((p.series, p.tag_set)).or_default().push((p.ts, p.value));
