@@ -140,7 +140,9 @@ mod tests {
 
     #[test]
     fn regular_samples_of_repeating_values_cost_two_bytes() {
-        let samples: Vec<(i64, f64)> = (0..1000).map(|i| (1_700_000_000_000_000_000 + i * 1_000_000_000, 7.0)).collect();
+        let samples: Vec<(i64, f64)> = (0..1000)
+            .map(|i| (1_700_000_000_000_000_000 + i * 1_000_000_000, 7.0))
+            .collect();
         let blob = round_trip(&samples);
         // The first delta and value cost more; every later sample is one
         // byte of timestamp and one of value.

@@ -34,7 +34,12 @@ pub(crate) fn tags_text(tags: &TagSet) -> String {
 /// The unit a series' name or type implies (Prometheus' suffix rules).
 fn unit_of(name: &str, ty: MetricType) -> Option<&'static str> {
     let base = name.strip_suffix("_total").unwrap_or(name);
-    for (suffix, unit) in [("_seconds", "seconds"), ("_bytes", "bytes"), ("_ratio", "ratio"), ("_percent", "percent")] {
+    for (suffix, unit) in [
+        ("_seconds", "seconds"),
+        ("_bytes", "bytes"),
+        ("_ratio", "ratio"),
+        ("_percent", "percent"),
+    ] {
         if base.ends_with(suffix) {
             return Some(unit);
         }
@@ -135,7 +140,9 @@ impl WriteDb {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?;
         for part in samples.chunks(MAX_CHUNK_SAMPLES) {
-            let (Some(first), Some(last)) = (part.first(), part.last()) else { continue };
+            let (Some(first), Some(last)) = (part.first(), part.last()) else {
+                continue;
+            };
             self.blob.clear();
             chunk::encode(part, &mut self.blob);
             let s = stats(part);
@@ -169,7 +176,8 @@ impl WriteDb {
             let series_id = self.series_id(&series.name, series.metric_type, series.description.as_deref())?;
             for agg in &series.aggregates {
                 let tag_set_id = self.tag_set_id(&agg.tags)?;
-                let value = serde_json::to_string(&agg.value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+                let value =
+                    serde_json::to_string(&agg.value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
                 self.conn
                     .prepare_cached(
                         "INSERT OR REPLACE INTO aggregates (snapshot_id, series_id, tag_set_id, value) VALUES (?1, ?2, ?3, ?4)",
@@ -221,16 +229,21 @@ impl WriteDb {
                 "INSERT INTO state (namespace, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
             )?
-            .execute(params![namespace, key, value, to_nanos(time::OffsetDateTime::now_utc())])?;
+            .execute(params![
+                namespace,
+                key,
+                value,
+                to_nanos(time::OffsetDateTime::now_utc())
+            ])?;
         Ok(())
     }
 
     /// Removes `namespace`/`key`; whether it existed.
     pub(crate) fn delete_state(&self, namespace: &str, key: &str) -> rusqlite::Result<bool> {
-        Ok(self
-            .conn
-            .execute("DELETE FROM state WHERE namespace = ?1 AND key = ?2", params![namespace, key])?
-            > 0)
+        Ok(self.conn.execute(
+            "DELETE FROM state WHERE namespace = ?1 AND key = ?2",
+            params![namespace, key],
+        )? > 0)
     }
 }
 

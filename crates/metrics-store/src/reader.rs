@@ -1,7 +1,7 @@
 //! `StoreReader`: queries over a store, safe while a writer writes it.
 
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::path::{Path, PathBuf};
 
 use metrics_core::{AggregateValue, MetricType, Summary};
@@ -218,7 +218,9 @@ impl StoreReader {
             )
             .map_err(self.err())?;
         let counts = stmt
-            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
+            .query_map([], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+            })
             .map_err(self.err())?;
         let index: HashMap<i64, usize> = runs.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
         for row in counts {
@@ -283,12 +285,18 @@ impl StoreReader {
                 "{}: no run named {name:?} (bykilt metrics runs lists them)",
                 self.path.display()
             ))),
-            (None, _) => Err(StoreError::Invalid(format!("{}: the store has no runs yet", self.path.display()))),
+            (None, _) => Err(StoreError::Invalid(format!(
+                "{}: the store has no runs yet",
+                self.path.display()
+            ))),
         }
     }
 
     fn tag_sets(&self) -> Result<HashMap<i64, StoredTags>> {
-        let mut stmt = self.conn.prepare("SELECT tag_set_id, tags FROM tag_sets").map_err(self.err())?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT tag_set_id, tags FROM tag_sets")
+            .map_err(self.err())?;
         let rows = stmt
             .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
             .map_err(self.err())?;
@@ -313,7 +321,9 @@ impl StoreReader {
     fn scan(&self, q: &SampleQuery, mut f: impl FnMut(ChunkRow) -> Result<bool>) -> Result<bool> {
         let Some(series_id) = self
             .conn
-            .query_row("SELECT series_id FROM series WHERE name = ?1", [&q.name], |r| r.get::<_, i64>(0))
+            .query_row("SELECT series_id FROM series WHERE name = ?1", [&q.name], |r| {
+                r.get::<_, i64>(0)
+            })
             .optional()
             .map_err(self.err())?
         else {
@@ -329,7 +339,12 @@ impl StoreReader {
             )
             .map_err(self.err())?;
         let mut rows = stmt
-            .query(params![series_id, q.since.unwrap_or(i64::MIN), q.until.unwrap_or(i64::MAX), run])
+            .query(params![
+                series_id,
+                q.since.unwrap_or(i64::MIN),
+                q.until.unwrap_or(i64::MAX),
+                run
+            ])
             .map_err(self.err())?;
         while let Some(r) = rows.next().map_err(self.err())? {
             let row = ChunkRow {
@@ -445,7 +460,7 @@ impl StoreReader {
             }
             Ok(true)
         })?;
-        Ok(Summary::from_values(values))
+        Ok(summarize(values))
     }
 
     /// Up to `max` chunks committed after position `after` (0: from the
@@ -509,7 +524,9 @@ impl StoreReader {
             )
             .optional()
             .map_err(self.err())?;
-        let Some((snapshot_id, taken_at)) = snapshot else { return Ok(Vec::new()) };
+        let Some((snapshot_id, taken_at)) = snapshot else {
+            return Ok(Vec::new());
+        };
         let sets = self.tag_sets()?;
         let mut stmt = self
             .conn
@@ -520,13 +537,20 @@ impl StoreReader {
             .map_err(self.err())?;
         let rows = stmt
             .query_map([snapshot_id], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
             })
             .map_err(self.err())?;
         let mut out = Vec::new();
         for row in rows {
             let (name, ty, tag_set, value) = row.map_err(self.err())?;
-            let Ok(value) = serde_json::from_str::<AggregateValue>(&value) else { continue };
+            let Ok(value) = serde_json::from_str::<AggregateValue>(&value) else {
+                continue;
+            };
             out.push(StoredAggregate {
                 name,
                 metric_type: ty.parse().unwrap_or(MetricType::Gauge),
@@ -562,8 +586,62 @@ impl StoreReader {
     }
 }
 
+/// The same figures as [`Summary::from_values`] (nearest-rank percentiles)
+/// without sorting: each percentile is one selection, O(n) in all.
+fn summarize(mut values: Vec<f64>) -> Option<Summary> {
+    let n = values.len();
+    if n == 0 {
+        return None;
+    }
+    let (mut sum, mut min, mut max) = (0.0, f64::INFINITY, f64::NEG_INFINITY);
+    for &v in &values {
+        sum += v;
+        min = min.min(v);
+        max = max.max(v);
+    }
+    let rank = |p: f64| (((p / 100.0) * n as f64).ceil() as usize).clamp(1, n) - 1;
+    let mut picked = [0.0; 4];
+    let mut lo = 0;
+    for (i, p) in [50.0, 90.0, 95.0, 99.0].into_iter().enumerate() {
+        let r = rank(p);
+        // Ranks ascend, so each selection only searches above the last.
+        let (_, v, _) = values[lo..].select_nth_unstable_by(r - lo, f64::total_cmp);
+        picked[i] = *v;
+        lo = r;
+    }
+    Some(Summary {
+        count: n,
+        sum,
+        min,
+        max,
+        avg: sum / n as f64,
+        p50: picked[0],
+        p90: picked[1],
+        p95: picked[2],
+        p99: picked[3],
+    })
+}
+
 fn matches(tags: &StoredTags, wanted: &[(String, String)]) -> bool {
     wanted.iter().all(|(k, v)| tags.get(k) == Some(v))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn summaries_by_selection_equal_summaries_by_sorting() {
+        for n in [1usize, 2, 3, 10, 99, 100, 101, 1000] {
+            let values: Vec<f64> = (0..n).map(|i| ((i * 7919) % 1013) as f64 * 0.5).collect();
+            let a = super::summarize(values.clone()).unwrap();
+            let b = metrics_core::Summary::from_values(values).unwrap();
+            assert_eq!(
+                (a.count, a.min, a.max, a.p50, a.p90, a.p95, a.p99),
+                (b.count, b.min, b.max, b.p50, b.p90, b.p95, b.p99),
+                "{n}"
+            );
+            assert!((a.sum - b.sum).abs() < 1e-6);
+        }
+    }
 }
 
 pub(crate) fn get_state(conn: &Connection, namespace: &str, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {

@@ -219,11 +219,8 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection> {
     if !path.exists() {
         return Err(StoreError::Missing { path: path.to_owned() });
     }
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(sqlite(path))?;
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(sqlite(path))?;
     configure(&conn, path)?;
     let id = identity(&conn, path)?;
     if check(&id, path)? {

@@ -432,15 +432,23 @@ impl Worker {
         if let Some(&ids) = self.resolved.get(&key) {
             return Ok(Some(ids));
         }
-        let Some(series) = self.series_at(key.0) else { return Ok(None) };
-        let Some(tags) = self.tag_set_of(key.0, &series, key.1) else { return Ok(None) };
+        let Some(series) = self.series_at(key.0) else {
+            return Ok(None);
+        };
+        let Some(tags) = self.tag_set_of(key.0, &series, key.1) else {
+            return Ok(None);
+        };
         let series_id = db.series_id(series.name(), series.metric_type(), series.description().as_deref())?;
         let tag_set_id = db.tag_set_id(&tags)?;
         self.resolved.insert(key, (series_id, tag_set_id));
         Ok(Some((series_id, tag_set_id)))
     }
 
-    fn write(&mut self, db: &mut WriteDb, groups: &mut HashMap<(usize, u32), Vec<(i64, f64)>>) -> rusqlite::Result<u64> {
+    fn write(
+        &mut self,
+        db: &mut WriteDb,
+        groups: &mut HashMap<(usize, u32), Vec<(i64, f64)>>,
+    ) -> rusqlite::Result<u64> {
         let mut written = 0u64;
         db.conn.execute_batch("BEGIN IMMEDIATE")?;
         for (key, samples) in groups.iter_mut() {

@@ -66,7 +66,12 @@ fn ten_sigkills_leave_an_intact_database_holding_every_flushed_sample() {
         let run = format!("crash-{round}");
         let mut child = test_support::Killed(
             Command::new(&exe)
-                .args(["crash_child_ingests_until_killed", "--exact", "--nocapture", "--test-threads=1"])
+                .args([
+                    "crash_child_ingests_until_killed",
+                    "--exact",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
                 .env(CHILD_ENV, &path)
                 .env("CRASH_CHILD_RUN", &run)
                 .stdout(Stdio::piped())
@@ -85,7 +90,9 @@ fn ten_sigkills_leave_an_intact_database_holding_every_flushed_sample() {
             }
         });
         // Wait for a first flush, then kill at a random moment within ~0.6 s.
-        let first = marks.recv_timeout(Duration::from_secs(60)).expect("the child reported no flush");
+        let first = marks
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the child reported no flush");
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
@@ -99,11 +106,18 @@ fn ten_sigkills_leave_an_intact_database_holding_every_flushed_sample() {
         while let Ok(mark) = marks.try_recv() {
             last = mark;
         }
-        assert_eq!(last.1, 0, "round {round}: the child dropped samples, so the committed set is no prefix");
+        assert_eq!(
+            last.1, 0,
+            "round {round}: the child dropped samples, so the committed set is no prefix"
+        );
         assert!(started.elapsed() < Duration::from_secs(30));
 
         if have_shell {
-            let out = Command::new("sqlite3").arg(&path).arg("PRAGMA integrity_check;").output().unwrap();
+            let out = Command::new("sqlite3")
+                .arg(&path)
+                .arg("PRAGMA integrity_check;")
+                .output()
+                .unwrap();
             assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok", "round {round}");
         }
         let reader = StoreReader::open(&path).unwrap();
@@ -115,15 +129,26 @@ fn ten_sigkills_leave_an_intact_database_holding_every_flushed_sample() {
             .unwrap();
         let flushed = last.0;
         flushed_in_all += flushed;
-        assert!(samples.len() as u64 >= flushed, "round {round}: {} stored, {flushed} flushed", samples.len());
+        assert!(
+            samples.len() as u64 >= flushed,
+            "round {round}: {} stored, {flushed} flushed",
+            samples.len()
+        );
         let mut values: Vec<u64> = samples.iter().map(|s| s.value as u64).collect();
         values.sort_unstable();
         assert!(
-            values.iter().take(flushed as usize).enumerate().all(|(i, &v)| v == i as u64),
+            values
+                .iter()
+                .take(flushed as usize)
+                .enumerate()
+                .all(|(i, &v)| v == i as u64),
             "round {round}: a sample below the high-water mark {flushed} is missing"
         );
     }
-    assert!(flushed_in_all >= 10_000, "the children flushed only {flushed_in_all} samples in all");
+    assert!(
+        flushed_in_all >= 10_000,
+        "the children flushed only {flushed_in_all} samples in all"
+    );
     // Ten runs, and the store still takes a writer.
     let reader = StoreReader::open(&path).unwrap();
     assert_eq!(reader.runs().unwrap().len(), 10);

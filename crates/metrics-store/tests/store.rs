@@ -6,11 +6,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use metrics_core::{MetricType, MetricsCollector, MetricsConfig, clock::ManualClock};
-use metrics_store::{
-    MetricsStore, RunFilter, RunInfo, SampleQuery, StoreError, StoreOptions, StoreReader, lock_path,
-};
+use metrics_store::{MetricsStore, RunFilter, RunInfo, SampleQuery, StoreError, StoreOptions, StoreReader, lock_path};
 
-fn record_into(path: &Path, run: &str, options: StoreOptions, f: impl FnOnce(&MetricsCollector)) -> metrics_store::StoreStatus {
+fn record_into(
+    path: &Path,
+    run: &str,
+    options: StoreOptions,
+    f: impl FnOnce(&MetricsCollector),
+) -> metrics_store::StoreStatus {
     let collector = Arc::new(MetricsCollector::default());
     let store = MetricsStore::open(path, options).unwrap();
     let run = store.begin_run(&RunInfo::current(run)).unwrap();
@@ -26,15 +29,25 @@ fn samples_of_two_runs_are_queried_by_run_tag_time_and_limit() {
     let status = record_into(&path, "first", StoreOptions::default(), |c| {
         for i in 0..10 {
             let status = if i % 2 == 0 { "completed" } else { "failed" };
-            c.record_metric("job_duration_seconds", f64::from(i), &[("status", status)], MetricType::Timer)
-                .unwrap();
+            c.record_metric(
+                "job_duration_seconds",
+                f64::from(i),
+                &[("status", status)],
+                MetricType::Timer,
+            )
+            .unwrap();
         }
         c.counter("jobs_total", &[]).unwrap().increment(10);
     });
     assert_eq!((status.written, status.dropped, status.failed), (10, 0, 0));
     record_into(&path, "second", StoreOptions::default(), |c| {
-        c.record_metric("job_duration_seconds", 100.0, &[("status", "completed")], MetricType::Timer)
-            .unwrap();
+        c.record_metric(
+            "job_duration_seconds",
+            100.0,
+            &[("status", "completed")],
+            MetricType::Timer,
+        )
+        .unwrap();
     });
 
     let reader = StoreReader::open(&path).unwrap();
@@ -47,7 +60,10 @@ fn samples_of_two_runs_are_queried_by_run_tag_time_and_limit() {
         ..SampleQuery::new("job_duration_seconds")
     };
     let all = reader.query(&first).unwrap();
-    assert_eq!(all.iter().map(|s| s.value).collect::<Vec<_>>(), (0..10).map(f64::from).collect::<Vec<_>>());
+    assert_eq!(
+        all.iter().map(|s| s.value).collect::<Vec<_>>(),
+        (0..10).map(f64::from).collect::<Vec<_>>()
+    );
     assert!(all.windows(2).all(|w| w[0].timestamp_nanos <= w[1].timestamp_nanos));
 
     let failed = SampleQuery {
@@ -55,7 +71,15 @@ fn samples_of_two_runs_are_queried_by_run_tag_time_and_limit() {
         limit: Some(2),
         ..first.clone()
     };
-    assert_eq!(reader.query(&failed).unwrap().iter().map(|s| s.value).collect::<Vec<_>>(), vec![7.0, 9.0]);
+    assert_eq!(
+        reader
+            .query(&failed)
+            .unwrap()
+            .iter()
+            .map(|s| s.value)
+            .collect::<Vec<_>>(),
+        vec![7.0, 9.0]
+    );
 
     let since = SampleQuery {
         since: Some(all[5].timestamp_nanos),
@@ -72,7 +96,10 @@ fn samples_of_two_runs_are_queried_by_run_tag_time_and_limit() {
     assert_eq!((summary.count, summary.sum, summary.max), (11, 145.0, 100.0));
 
     let runs = reader.runs().unwrap();
-    assert_eq!(runs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), vec!["first", "second"]);
+    assert_eq!(
+        runs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        vec!["first", "second"]
+    );
     assert_eq!(runs[0].samples, 10);
     assert!(runs.iter().all(|r| r.ended_at.is_some()));
     assert_eq!(runs[0].series[0].name, "job_duration_seconds");
@@ -132,7 +159,10 @@ fn a_foreign_or_corrupt_file_is_refused_by_name_and_left_untouched() {
     let before = std::fs::read(&other).unwrap();
     let e = MetricsStore::open(&other, StoreOptions::default()).unwrap_err();
     assert!(matches!(e, StoreError::Foreign { .. }), "{e}");
-    assert!(e.to_string().contains("other.db") && e.to_string().contains("contacts"), "{e}");
+    assert!(
+        e.to_string().contains("other.db") && e.to_string().contains("contacts"),
+        "{e}"
+    );
     assert_eq!(std::fs::read(&other).unwrap(), before);
 }
 
@@ -146,7 +176,11 @@ fn foreign_sqlite_file(path: &Path) -> bool {
     if !test_support::require("sqlite3", status.is_ok()) {
         return false;
     }
-    assert!(status.is_ok_and(|s| s.success()), "sqlite3 could not create {}", path.display());
+    assert!(
+        status.is_ok_and(|s| s.success()),
+        "sqlite3 could not create {}",
+        path.display()
+    );
     true
 }
 
@@ -166,7 +200,10 @@ fn a_newer_schema_is_refused_and_not_damaged() {
     }
     let e = MetricsStore::open(&path, StoreOptions::default()).unwrap_err();
     assert!(matches!(e, StoreError::TooNew { found: 99, .. }), "{e}");
-    assert!(e.to_string().contains("metrics.db") && e.to_string().contains("99"), "{e}");
+    assert!(
+        e.to_string().contains("metrics.db") && e.to_string().contains("99"),
+        "{e}"
+    );
     let e = StoreReader::open(&path).unwrap_err();
     assert!(matches!(e, StoreError::TooNew { .. }), "{e}");
 }
@@ -180,7 +217,10 @@ fn a_second_writer_is_told_who_holds_the_database_and_readers_are_not() {
     let e = MetricsStore::open(&path, StoreOptions::default()).unwrap_err();
     let text = e.to_string();
     assert!(matches!(e, StoreError::Locked { .. }), "{text}");
-    assert!(text.contains(&format!("pid {}", std::process::id())) && text.contains("metrics.db"), "{text}");
+    assert!(
+        text.contains(&format!("pid {}", std::process::id())) && text.contains("metrics.db"),
+        "{text}"
+    );
     assert_eq!(StoreReader::open(&path).unwrap().runs().unwrap().len(), 1);
     drop(first);
     MetricsStore::open(&path, StoreOptions::default()).unwrap();
@@ -202,12 +242,16 @@ fn a_full_hand_off_drops_and_counts_instead_of_blocking() {
     // One thread records far more than the hand-off holds between two
     // polls of the writer; every record call returns.
     for i in 0..100_000 {
-        collector.record_metric("m", f64::from(i), &[], MetricType::Gauge).unwrap();
+        collector
+            .record_metric("m", f64::from(i), &[], MetricType::Gauge)
+            .unwrap();
     }
     let (_, status) = recording.finish().unwrap();
     assert!(status.dropped > 0, "{status:?}");
     assert_eq!(status.written + status.dropped, 100_000, "{status:?}");
-    let dropped = collector.get_metric_series("metrics_store_dropped_samples_total").unwrap();
+    let dropped = collector
+        .get_metric_series("metrics_store_dropped_samples_total")
+        .unwrap();
     assert_eq!(
         dropped.aggregate(&[] as &[(&str, &str)]),
         Some(metrics_core::AggregateValue::Counter {
@@ -215,7 +259,10 @@ fn a_full_hand_off_drops_and_counts_instead_of_blocking() {
         })
     );
     let reader = StoreReader::open(&path).unwrap();
-    assert_eq!(reader.summary(&SampleQuery::new("m")).unwrap().unwrap().count as u64, status.written);
+    assert_eq!(
+        reader.summary(&SampleQuery::new("m")).unwrap().unwrap().count as u64,
+        status.written
+    );
 }
 
 #[test]
@@ -242,24 +289,36 @@ fn a_full_database_is_reported_once_and_recording_goes_on() {
         }
         let _ = recording.flush();
     }
-    assert_eq!(collector.get_metric_series("m").unwrap().len(), 100_000, "memory keeps its cap");
+    assert_eq!(
+        collector.get_metric_series("m").unwrap().len(),
+        100_000,
+        "memory keeps its cap"
+    );
     let status = recording.status();
     let _ = recording.finish();
     let reports = reports.lock().unwrap();
     assert_eq!(reports.len(), 1, "{reports:?}");
-    assert!(reports[0].contains("metrics.db") && reports[0].contains("full"), "{reports:?}");
+    assert!(
+        reports[0].contains("metrics.db") && reports[0].contains("full"),
+        "{reports:?}"
+    );
     assert!(status.failed > 0 && status.written > 0, "{status:?}");
     assert!(status.errors > 1, "later failures are counted: {status:?}");
     // What was committed before the disk filled is intact.
     let reader = StoreReader::open(&path).unwrap();
-    assert_eq!(reader.summary(&SampleQuery::new("m")).unwrap().unwrap().count as u64, status.written);
+    assert_eq!(
+        reader.summary(&SampleQuery::new("m")).unwrap().unwrap().count as u64,
+        status.written
+    );
 }
 
 #[test]
 fn retention_deletes_old_chunks_in_bounded_batches() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("metrics.db");
-    let clock = Arc::new(ManualClock::at(time::OffsetDateTime::now_utc() - time::Duration::days(40)));
+    let clock = Arc::new(ManualClock::at(
+        time::OffsetDateTime::now_utc() - time::Duration::days(40),
+    ));
     let collector = Arc::new(MetricsCollector::with_clock(
         MetricsConfig {
             retention: Duration::from_secs(100 * 86_400),
@@ -281,7 +340,9 @@ fn retention_deletes_old_chunks_in_bounded_batches() {
             clock.advance(Duration::from_secs(39 * 86_400));
         }
         for i in 0..10 {
-            collector.record_metric("m", f64::from(i), &[("age", age)], MetricType::Gauge).unwrap();
+            collector
+                .record_metric("m", f64::from(i), &[("age", age)], MetricType::Gauge)
+                .unwrap();
             recording.flush().unwrap();
         }
     }
@@ -310,17 +371,28 @@ fn state_rows_survive_reopening_and_readers_follow_chunks_by_position() {
     assert_eq!(first.len(), 1);
     assert_eq!((first[0].series.as_str(), first[0].samples[0].1), ("a", 1.0));
     let position = first[0].chunk_id;
-    recording.put_state("remote_write", "position", position.to_string().as_bytes()).unwrap();
-    collector.record_metric("b", 2.0, &[("k", "v")], MetricType::Gauge).unwrap();
+    recording
+        .put_state("remote_write", "position", position.to_string().as_bytes())
+        .unwrap();
+    collector
+        .record_metric("b", 2.0, &[("k", "v")], MetricType::Gauge)
+        .unwrap();
     recording.flush().unwrap();
     let next = reader.chunks_after(position, 100).unwrap();
     assert_eq!(next.len(), 1);
     assert_eq!((next[0].series.as_str(), next[0].tags["k"].as_str()), ("b", "v"));
     let (store, _) = recording.finish().unwrap();
-    assert!(store.delete_state("remote_write", "missing").is_ok_and(|existed| !existed));
+    assert!(
+        store
+            .delete_state("remote_write", "missing")
+            .is_ok_and(|existed| !existed)
+    );
     drop(store);
     let reopened = MetricsStore::open(&path, StoreOptions::default()).unwrap();
-    assert_eq!(reopened.get_state("remote_write", "position").unwrap(), Some(position.to_string().into_bytes()));
+    assert_eq!(
+        reopened.get_state("remote_write", "position").unwrap(),
+        Some(position.to_string().into_bytes())
+    );
     assert_eq!(reader.list_state("remote_write").unwrap().len(), 1);
 }
 
@@ -330,8 +402,13 @@ fn a_json_export_imports_as_a_run_and_bad_input_stores_nothing() {
     let path = dir.path().join("metrics.db");
     let old = MetricsCollector::default();
     for i in 0..5 {
-        old.record_metric("job_duration_seconds", f64::from(i), &[("status", "completed")], MetricType::Timer)
-            .unwrap();
+        old.record_metric(
+            "job_duration_seconds",
+            f64::from(i),
+            &[("status", "completed")],
+            MetricType::Timer,
+        )
+        .unwrap();
     }
     old.counter("jobs_total", &[]).unwrap().increment(5);
     let json = old.export_to_json();
