@@ -9,6 +9,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::values::{parse_duration, parse_tag};
 
+// The durable store's arguments live in their own file.
+mod store;
+pub use store::{DbArgs, ImportArgs, QueryArgs, ReadDbArgs};
+
 /// Run CSV-driven batches of shell commands, resumable after a crash, and
 /// read their metrics.
 ///
@@ -109,6 +113,9 @@ pub enum BatchCommand {
         /// Live exposition and pushing.
         #[command(flatten)]
         expose: ExposeArgs,
+        /// The metrics database.
+        #[command(flatten)]
+        store: DbArgs,
     },
     /// Send failed (or chosen) jobs back to pending and run them.
     Retry {
@@ -126,6 +133,9 @@ pub enum BatchCommand {
         /// Live exposition and pushing.
         #[command(flatten)]
         expose: ExposeArgs,
+        /// The metrics database.
+        #[command(flatten)]
+        store: DbArgs,
     },
 }
 
@@ -158,6 +168,9 @@ pub struct RunArgs {
     /// Live exposition and pushing.
     #[command(flatten)]
     pub expose: ExposeArgs,
+    /// The metrics database.
+    #[command(flatten)]
+    pub store: DbArgs,
 }
 
 /// Options of `resume` and `retry` that replace the saved ones.
@@ -191,9 +204,26 @@ pub enum MetricsCommand {
         #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
         since: Option<Duration>,
         /// The run to read [default: the latest run with metrics].
-        #[arg(long, value_name = "RUN_ID")]
+        #[arg(long, value_name = "RUN_ID", conflicts_with = "all_runs")]
         run: Option<String>,
+        /// Every run in the metrics database.
+        #[arg(long)]
+        all_runs: bool,
+        /// The metrics database (read when it exists).
+        #[command(flatten)]
+        db: ReadDbArgs,
     },
+    /// List the samples of one metric in the metrics database, with their
+    /// timestamps and tags.
+    Query(QueryArgs),
+    /// List the runs in the metrics database with their series and sample counts.
+    Runs {
+        /// The database.
+        #[command(flatten)]
+        db: ReadDbArgs,
+    },
+    /// Load a run's metrics.json (from before the database) into the database.
+    Import(ImportArgs),
     /// Print (JSON, Prometheus, OpenMetrics) or write (CSV) a run's metrics.
     Export {
         /// Output format.

@@ -41,6 +41,14 @@ pub enum StoreError {
         /// Who holds it, as the holder wrote it into the lock file.
         holder: String,
     },
+    /// The database (or its directory) cannot be written.
+    #[error(
+        "{path}: the database is read-only (file or directory permissions, or a read-only file system); nothing can be stored in it"
+    )]
+    ReadOnly {
+        /// The database file.
+        path: PathBuf,
+    },
     /// The database file does not exist (readers never create one).
     #[error("{path}: no such metrics database")]
     Missing {

@@ -43,7 +43,9 @@ mod lock;
 mod options;
 mod reader;
 mod schema;
+mod summary;
 pub mod time_spec;
+mod worker;
 mod writer;
 
 use std::path::PathBuf;

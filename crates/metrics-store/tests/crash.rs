@@ -6,6 +6,7 @@
 //! The child is this test binary run again with `CRASH_CHILD_DB` set: it
 //! records sample values 0, 1, 2, ... from one thread and prints each
 //! flush's high-water mark (samples committed so far) on its stdout pipe.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

@@ -1,5 +1,6 @@
 //! The store through its public API: what is written, what is refused,
 //! what survives.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

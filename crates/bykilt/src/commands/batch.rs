@@ -11,9 +11,10 @@ use batch_engine::{
 use metrics_core::{MetricsCollector, get_metrics_collector};
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{ExecOverrides, ExposeArgs, RunArgs};
+use crate::cli::{DbArgs, ExecOverrides, ExposeArgs, RunArgs};
 use crate::commands::expose::Exposure;
 use crate::commands::metrics::{export_run_metrics, import_run_metrics, long_retention_config, run_metrics_json};
+use crate::commands::store::BatchStore;
 use crate::error::CliError;
 use crate::output::{self, Output, summary_table, unfinished_jobs};
 use crate::progress::Progress;
@@ -99,6 +100,7 @@ pub(crate) fn run(args: RunArgs, root: &Path, out: &mut Output) -> Result<i32, C
     };
     // Check the options and the column names before anything is created on disk.
     saved.options()?.validate()?;
+    let store = BatchStore::open(&args.store, root, out)?;
     let table = batch_engine::parse_csv(&args.csv, &batch_engine::CsvOptions::default())
         .map_err(batch_engine::BatchError::from)?;
     batch_engine::command_runner::check_columns(&table.columns)?;
@@ -117,6 +119,7 @@ pub(crate) fn run(args: RunArgs, root: &Path, out: &mut Output) -> Result<i32, C
         &manifest.batch_id,
         &saved,
         &args.expose,
+        store,
         root,
         out,
         Execute::Run,
@@ -131,11 +134,13 @@ enum Execute {
 
 /// Runs the batch with progress and signal handling, exports the run's
 /// metrics, prints the summary, and returns the exit code.
+#[allow(clippy::too_many_arguments)]
 fn execute(
     engine: &BatchEngine,
     batch_id: &str,
     saved: &SavedCommand,
     expose: &ExposeArgs,
+    store: BatchStore,
     root: &Path,
     out: &mut Output,
     how: Execute,
@@ -148,6 +153,7 @@ fn execute(
     let options = saved.options()?;
     let stop = engine.stop_token(batch_id)?;
     let exposure = Exposure::start(expose, batch_id, out)?;
+    let recording = store.attach(engine.collector(), &run_id, out);
     let progress = Arc::new(Progress::new(out.quiet));
     let report = {
         let _signals = StopOnSignal::install(stop, Arc::clone(&progress))
@@ -160,6 +166,7 @@ fn execute(
         report
     };
     exposure.finish(out);
+    recording.finish(out);
     let report = report?;
     engine.close_batch(batch_id)?;
     let paths = export_run_metrics(engine.collector(), &ctx)?;
@@ -231,6 +238,7 @@ pub(crate) fn resume(
     retry: Option<RetrySelection>,
     overrides: &ExecOverrides,
     expose: &ExposeArgs,
+    db: &DbArgs,
     root: &Path,
     out: &mut Output,
 ) -> Result<i32, CliError> {
@@ -241,13 +249,14 @@ pub(crate) fn resume(
     let mut saved = SavedCommand::load(&dir)?;
     saved.apply(overrides);
     saved.options()?.validate()?;
+    let store = BatchStore::open(db, root, out)?;
     let ctx = RunContext::with_run_id(root, run_id_of(batch_id)?)?;
     import_run_metrics(engine.collector(), &ctx)?;
     if let Some(selection) = retry {
         let ids = engine.retry_batch_jobs(batch_id, &selection)?;
         out.note(&format!("{batch_id}: {} job(s) sent back to pending", ids.len()));
     }
-    execute(&engine, batch_id, &saved, expose, root, out, Execute::Resume)
+    execute(&engine, batch_id, &saved, expose, store, root, out, Execute::Resume)
 }
 
 /// `bykilt batch status`.

@@ -2,4 +2,6 @@
 
 pub(crate) mod batch;
 pub(crate) mod expose;
+pub(crate) mod history;
 pub(crate) mod metrics;
+pub(crate) mod store;
