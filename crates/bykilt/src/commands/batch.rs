@@ -100,11 +100,11 @@ pub(crate) fn run(args: RunArgs, root: &Path, out: &mut Output) -> Result<i32, C
     };
     // Check the options and the column names before anything is created on disk.
     saved.options()?.validate()?;
-    let store = BatchStore::open(&args.store, root, out)?;
     let table = batch_engine::parse_csv(&args.csv, &batch_engine::CsvOptions::default())
         .map_err(batch_engine::BatchError::from)?;
     batch_engine::command_runner::check_columns(&table.columns)?;
     drop(table);
+    let store = BatchStore::open(&args.store, root, out)?;
     let manifest = engine.create_batch_jobs(&args.csv)?;
     let dir = batch_dir(root, &manifest.batch_id)?;
     saved.save(&dir)?;

@@ -170,11 +170,9 @@ pub(crate) fn summary(
     }
     let reader = open(&path)?;
     let filter = runs_filter(run, all_runs);
-    if let RunFilter::Named(_) = &filter
-        && !all_runs
-        && db.db.is_none()
-        && reader.resolve_run(&filter).is_err()
-    {
+    // Without --all-runs or --db, a database that lacks the run asked for
+    // (or has none) leaves the question to the run's metrics.json.
+    if !all_runs && db.db.is_none() && reader.resolve_run(&filter).is_err() {
         return Ok(None);
     }
     let label = match &filter {
