@@ -64,6 +64,11 @@ pub enum Command {
         /// Require `Authorization: Bearer TOKEN` on every route but /healthz.
         #[arg(long, env = "BYKILT_METRICS_TOKEN", hide_env_values = true, value_name = "TOKEN")]
         token: Option<String>,
+        /// Serve the metrics database at PATH instead (every run: /api/runs,
+        /// /api/metrics/series/{name}?run=&since_seconds=&tag=&limit=, and
+        /// the latest aggregates at /metrics).
+        #[arg(long, value_name = "PATH", conflicts_with = "run")]
+        db: Option<PathBuf>,
     },
 }
 

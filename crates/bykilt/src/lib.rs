@@ -84,6 +84,9 @@ fn dispatch(cli: Cli, out: &mut Output) -> Result<i32, CliError> {
                 metrics::export(format, run.as_deref(), output.as_deref(), &root, out)
             }
         },
-        Command::Serve { listen, run, token } => expose::serve(listen, run.as_deref(), token, &root, out),
+        Command::Serve { listen, run, token, db } => match db {
+            Some(db) => history::serve(listen, &db, token, out),
+            None => expose::serve(listen, run.as_deref(), token, &root, out),
+        },
     }
 }

@@ -341,3 +341,51 @@ fn a_read_only_database_is_reported_once_and_the_run_completes() {
         "the read-only database was not written"
     );
 }
+
+#[test]
+fn serve_with_db_answers_from_the_database_across_runs() {
+    let s = Sandbox::new();
+    s.write("in.csv", &common::numbered_csv(2));
+    ok(&s, &["batch", "run", "in.csv", "--exec", "true", "--quiet"]);
+    ok(&s, &["batch", "run", "in.csv", "--exec", "true", "--quiet"]);
+    let db = s.root().join("metrics.db");
+    let port = test_support::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let _server = test_support::Killed(
+        s.cmd(&["serve", "--db", db.to_str().unwrap(), "--listen", &listen])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let body = test_support::poll(std::time::Duration::from_secs(30), || {
+        test_support::http_get(&format!("http://{listen}/api/runs"))
+    })
+    .expect("serve --db never answered /api/runs");
+    let runs: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 2);
+    let all = test_support::http_get(&format!(
+        "http://{listen}/api/metrics/series/job_duration_seconds?run=all&limit=10"
+    ))
+    .unwrap();
+    let all: serde_json::Value = serde_json::from_str(&all).unwrap();
+    assert_eq!(all["returned"], 4);
+    let text = test_support::http_get(&format!("http://{listen}/metrics")).unwrap();
+    assert!(text.contains("job_duration_seconds"), "{text}");
+    let bad = run(
+        &s,
+        &[
+            "serve",
+            "--db",
+            s.path().join("none.db").to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text_of(&bad).contains("none.db"));
+}
+
+fn text_of(o: &Output) -> String {
+    text(&o.stderr)
+}

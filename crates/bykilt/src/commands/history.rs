@@ -205,3 +205,27 @@ pub(crate) fn summary(
         ))),
     }
 }
+
+/// `bykilt serve --db PATH`: serves the metrics database (every run) until
+/// SIGINT or SIGTERM.
+pub(crate) fn serve(
+    listen: std::net::SocketAddr,
+    db: &Path,
+    token: Option<String>,
+    out: &mut Output,
+) -> Result<i32, CliError> {
+    // Refuse a missing, foreign or newer file before listening.
+    drop(open(db)?);
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
+        .map_err(|e| CliError::io("installing signal handlers for", "SIGINT/SIGTERM", e))?;
+    let server = metrics_api::history::HistoryServer::spawn(listen, db.to_owned(), token)?;
+    out.text(&format!(
+        "serving {} on http://{}/metrics (runs at /api/runs, samples under /api/metrics/series); Ctrl-C stops\n",
+        db.display(),
+        server.local_addr()
+    ));
+    out.json(&serde_json::json!({ "db": db, "listening": server.local_addr().to_string() }));
+    let _ = signals.forever().next();
+    drop(server);
+    Ok(EXIT_ALL_COMPLETED)
+}
