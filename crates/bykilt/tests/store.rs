@@ -298,10 +298,15 @@ fn a_read_only_database_is_reported_once_and_the_run_completes() {
         std::fs::set_permissions(s.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
         std::fs::set_permissions(s.path().join("in.csv"), std::fs::Permissions::from_mode(0o644)).unwrap();
     }
+    // A copy of the binary nobody can reach (the build directory may be
+    // under a private home).
+    let bin = s.path().join("bykilt-copy");
+    std::fs::copy(common::BIN, &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     let cli = |args: &[&str]| {
         let mut c = if as_root {
             let mut c = std::process::Command::new("setpriv");
-            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", common::BIN]);
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&bin);
             c
         } else {
             std::process::Command::new(common::BIN)

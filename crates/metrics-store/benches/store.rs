@@ -103,7 +103,7 @@ fn overhead(dir: &Path) {
         v.sort_by(f64::total_cmp);
     }
     println!(
-        "record_metric, 2 tags, 1 thread (median of 3 x {n}): without store {:.1} ns; with store, hand-off only {:.1} ns ({:.2}x); with the writer flushing meanwhile {:.1} ns ({:.2}x, {dropped} of {} samples dropped)",
+        "record_metric, 2 tags, 1 thread (median of 3 x {n}): without store {:.1} ns; with store, warm hand-off, writer mostly idle {:.1} ns ({:.2}x); with the writer flushing meanwhile {:.1} ns ({:.2}x, {dropped} of {} samples dropped)",
         without[1],
         handoff[1],
         handoff[1] / without[1],
@@ -218,10 +218,11 @@ fn main() {
 
     for n in [1_000_000u64, big] {
         let path = dir.path().join(format!("ingest-{n}.db"));
-        // The hand-off holds the whole burst: this measures what the
-        // writer sustains, not what one recording thread can produce.
-        // (Each recording thread has one shard: the total is spread over 4+.)
-        let (written, dropped, secs, bytes) = ingest(&path, n, 8 * n as usize);
+        // One thread records faster than any writer commits: what is
+        // measured is what the writer sustains (samples committed per
+        // second, start to the final commit), with what the bounded
+        // hand-off dropped meanwhile.
+        let (written, dropped, secs, bytes) = ingest(&path, n, 4 << 20);
         println!(
             "ingest {n} samples (10 tag sets, 1 recording thread): {:.2}M samples/s written, {dropped} dropped, {:.2} bytes/sample on disk ({bytes} bytes)",
             written as f64 / secs / 1e6,
