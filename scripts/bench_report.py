@@ -10,6 +10,7 @@ binary, opened by `### bench <label>` (or `### skipped <label>: why`). The
 """
 
 import re
+import os
 import sys
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -514,6 +515,11 @@ def main():
     out.append("")
     out.append("## Scenarios\n")
     out.extend(body)
+    # The store's figures come from their own bench (docs/benchmarks-store.md).
+    store_page = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "benchmarks-store.md")
+    if os.path.exists(store_page):
+        with open(store_page, encoding="utf-8") as f:
+            out.append(f.read())
     out.append("## Reproduce\n")
     out.append("```sh\nscripts/bench.sh              # build, run everything, write docs/bench-raw/ and this page\n"
                "scripts/bench.sh RAW.txt      # only regenerate this page from a raw file\n"

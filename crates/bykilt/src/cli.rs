@@ -10,6 +10,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::alerts_cli::{AlertArgs, AlertsCommand};
 use crate::values::{parse_duration, parse_tag};
 
+// The durable store's arguments live in their own file.
+mod store;
+pub use store::{DbArgs, ImportArgs, QueryArgs, ReadDbArgs};
+
 /// Run CSV-driven batches of shell commands, resumable after a crash, and
 /// read their metrics.
 ///
@@ -66,6 +70,11 @@ pub enum Command {
         /// Alert rules evaluated while serving (see `bykilt alerts`).
         #[command(flatten)]
         alerts: AlertArgs,
+        /// Serve the metrics database at PATH instead (every run: /api/runs,
+        /// /api/metrics/series/{name}?run=&since_seconds=&tag=&limit=, and
+        /// the latest aggregates at /metrics).
+        #[arg(long, value_name = "PATH", conflicts_with = "run")]
+        db: Option<PathBuf>,
     },
     /// Check alert rules, show alert states, export Prometheus rules.
     #[command(subcommand)]
@@ -124,6 +133,9 @@ pub enum BatchCommand {
         /// Live exposition and pushing.
         #[command(flatten)]
         expose: ExposeArgs,
+        /// The metrics database.
+        #[command(flatten)]
+        store: DbArgs,
     },
     /// Send failed (or chosen) jobs back to pending and run them.
     Retry {
@@ -141,6 +153,9 @@ pub enum BatchCommand {
         /// Live exposition and pushing.
         #[command(flatten)]
         expose: ExposeArgs,
+        /// The metrics database.
+        #[command(flatten)]
+        store: DbArgs,
     },
 }
 
@@ -173,6 +188,9 @@ pub struct RunArgs {
     /// Live exposition and pushing.
     #[command(flatten)]
     pub expose: ExposeArgs,
+    /// The metrics database.
+    #[command(flatten)]
+    pub store: DbArgs,
 }
 
 /// Options of `resume` and `retry` that replace the saved ones.
@@ -209,9 +227,26 @@ pub enum MetricsCommand {
         #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
         since: Option<Duration>,
         /// The run to read [default: the latest run with metrics].
-        #[arg(long, value_name = "RUN_ID")]
+        #[arg(long, value_name = "RUN_ID", conflicts_with = "all_runs")]
         run: Option<String>,
+        /// Every run in the metrics database.
+        #[arg(long)]
+        all_runs: bool,
+        /// The metrics database (read when it exists).
+        #[command(flatten)]
+        db: ReadDbArgs,
     },
+    /// List the samples of one metric in the metrics database, with their
+    /// timestamps and tags.
+    Query(QueryArgs),
+    /// List the runs in the metrics database with their series and sample counts.
+    Runs {
+        /// The database.
+        #[command(flatten)]
+        db: ReadDbArgs,
+    },
+    /// Load a run's metrics.json (from before the database) into the database.
+    Import(ImportArgs),
     /// Print (JSON, Prometheus, OpenMetrics) or write (CSV) a run's metrics.
     Export {
         /// Output format.

@@ -11,6 +11,9 @@ pub enum CliError {
     /// From the metrics store (bad export file, ...).
     #[error(transparent)]
     Metrics(#[from] metrics_core::MetricsError),
+    /// From the metrics database (a foreign or damaged --db file, ...).
+    #[error(transparent)]
+    Store(#[from] metrics_store::StoreError),
     /// The HTTP server could not start (address in use, ...).
     #[error(transparent)]
     Serve(#[from] metrics_api::ServerError),

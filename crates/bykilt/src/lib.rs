@@ -17,7 +17,7 @@ pub mod values;
 use batch_engine::RetrySelection;
 
 use crate::cli::{BatchCommand, Cli, Command, MetricsCommand};
-use crate::commands::{alerts, batch, expose, metrics, remote};
+use crate::commands::{alerts, batch, expose, history, metrics, remote};
 use crate::error::CliError;
 use crate::output::Output;
 
@@ -53,27 +53,40 @@ fn dispatch(cli: Cli, out: &mut Output) -> Result<i32, CliError> {
                 batch_id,
                 overrides,
                 expose,
-            } => batch::resume(&batch_id, None, &overrides, &expose, &root, out),
+                store,
+            } => batch::resume(&batch_id, None, &overrides, &expose, &store, &root, out),
             BatchCommand::Retry {
                 batch_id,
                 failed,
                 job,
                 overrides,
                 expose,
+                store,
             } => {
                 let selection = if failed {
                     RetrySelection::Failed
                 } else {
                     RetrySelection::Jobs(job)
                 };
-                batch::resume(&batch_id, Some(selection), &overrides, &expose, &root, out)
+                batch::resume(&batch_id, Some(selection), &overrides, &expose, &store, &root, out)
             }
         },
         Command::Metrics(cmd) => match cmd {
             MetricsCommand::Push(args) => remote::push(&args, &root, out),
-            MetricsCommand::Summary { name, tag, since, run } => {
-                metrics::summary(&name, &tag, since, run.as_deref(), &root, out)
-            }
+            MetricsCommand::Summary {
+                name,
+                tag,
+                since,
+                run,
+                all_runs,
+                db,
+            } => match history::summary(&name, &tag, since, run.as_deref(), all_runs, &db, &root, out)? {
+                Some(code) => Ok(code),
+                None => metrics::summary(&name, &tag, since, run.as_deref(), &root, out),
+            },
+            MetricsCommand::Query(args) => history::query(&args, &root, out),
+            MetricsCommand::Runs { db } => history::runs(&db, &root, out),
+            MetricsCommand::Import(args) => history::import(&args, &root, out),
             MetricsCommand::Export { format, run, output } => {
                 metrics::export(format, run.as_deref(), output.as_deref(), &root, out)
             }
@@ -83,7 +96,14 @@ fn dispatch(cli: Cli, out: &mut Output) -> Result<i32, CliError> {
             run,
             token,
             alerts,
-        } => expose::serve(listen, run.as_deref(), token, &alerts, &root, out),
+            db,
+        } => match db {
+            Some(_) if alerts.alerts.is_some() => Err(CliError::Usage(
+                "serve --db does not evaluate --alerts yet: run `bykilt serve --alerts FILE` on a run instead".into(),
+            )),
+            Some(db) => history::serve(listen, &db, token, out),
+            None => expose::serve(listen, run.as_deref(), token, &alerts, &root, out),
+        },
         Command::Alerts(cmd) => alerts::run(cmd, &root, out),
     }
 }

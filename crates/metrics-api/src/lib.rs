@@ -29,6 +29,7 @@
 
 mod auth;
 mod error;
+pub mod history;
 pub mod push;
 mod query;
 mod routes;

@@ -16,6 +16,7 @@ use crate::kind::MetricType;
 use crate::snapshot::{SeriesInfo, Snapshot};
 use crate::store::series::{MetricSeries, SamplePolicy};
 use crate::store::settings::Settings;
+use crate::store::sink::{SampleSink, SinkSlot};
 use crate::store::thread_cache;
 use crate::store::update::{Keep, Update, admit};
 use crate::store::validate::{sorted_tags, validate_buckets, validate_name};
@@ -119,6 +120,50 @@ impl MetricsCollector {
         for s in self.series.iter() {
             s.value().sync_enabled();
         }
+    }
+
+    fn sink_slot(&self) -> &SinkSlot {
+        self.settings.sink()
+    }
+
+    /// Sends every sample this collector keeps from now on to `sink` as
+    /// well; returns the sink it replaces.
+    ///
+    /// ```
+    /// use std::sync::{Arc, atomic::{AtomicU64, Ordering}};
+    /// use metrics_core::{MetricsCollector, MetricType, SampleSink, SeriesKey};
+    ///
+    /// #[derive(Debug, Default)]
+    /// struct Count(AtomicU64);
+    /// impl SampleSink for Count {
+    ///     fn accept(&self, _: SeriesKey, _: u32, _: i64, _: f64) {
+    ///         self.0.fetch_add(1, Ordering::Relaxed);
+    ///     }
+    /// }
+    ///
+    /// let c = MetricsCollector::default();
+    /// let sink = Arc::new(Count::default());
+    /// c.attach_sink(sink.clone());
+    /// c.record_metric("m", 1.0, &[], MetricType::Gauge)?;
+    /// c.detach_sink();
+    /// c.record_metric("m", 2.0, &[], MetricType::Gauge)?;
+    /// assert_eq!(sink.0.load(Ordering::Relaxed), 1);
+    /// # Ok::<(), metrics_core::MetricsError>(())
+    /// ```
+    pub fn attach_sink(&self, sink: Arc<dyn SampleSink>) -> Option<Arc<dyn SampleSink>> {
+        self.sink_slot().replace(Some(sink))
+    }
+
+    /// Stops offering samples to the attached sink and returns it. A sample
+    /// being recorded by another thread at this moment may still reach it;
+    /// threads keep their copy of it until their next kept sample.
+    pub fn detach_sink(&self) -> Option<Arc<dyn SampleSink>> {
+        self.sink_slot().replace(None)
+    }
+
+    /// Whether a sink is attached.
+    pub fn has_sink(&self) -> bool {
+        self.sink_slot().is_active()
     }
 
     /// The current time from the collector's clock.

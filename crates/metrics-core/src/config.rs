@@ -43,6 +43,10 @@ pub struct MetricsConfig {
     pub max_tag_sets_per_series: usize,
     /// Tags allowed on one sample (at most 64).
     pub max_tags_per_sample: usize,
+    /// The durable store kept samples are also written to (`None`: memory
+    /// only). Read from `METRICS_STORE=sqlite:PATH`; the `metrics-store`
+    /// crate opens it and attaches it to the collector.
+    pub store: Option<PathBuf>,
 }
 
 impl Default for MetricsConfig {
@@ -56,6 +60,7 @@ impl Default for MetricsConfig {
             max_samples_per_series: 100_000,
             max_tag_sets_per_series: 10_000,
             max_tags_per_sample: 16,
+            store: None,
         }
     }
 }
@@ -77,18 +82,20 @@ mod secs {
 }
 
 /// The environment variables read by [`MetricsConfig::from_env`].
-pub const ENV_VARS: [&str; 5] = [
+pub const ENV_VARS: [&str; 6] = [
     "METRICS_ENABLED",
     "METRICS_STORAGE_PATH",
     "METRICS_RETENTION_HOURS",
     "METRICS_EXPORT_INTERVAL_MINUTES",
     "METRICS_SYSTEM_INTERVAL_SECONDS",
+    "METRICS_STORE",
 ];
 
 impl MetricsConfig {
     /// The defaults overridden by `METRICS_ENABLED` (true/false/1/0/yes/no/on/off),
     /// `METRICS_STORAGE_PATH`, `METRICS_RETENTION_HOURS`,
-    /// `METRICS_EXPORT_INTERVAL_MINUTES` and `METRICS_SYSTEM_INTERVAL_SECONDS`.
+    /// `METRICS_EXPORT_INTERVAL_MINUTES`, `METRICS_SYSTEM_INTERVAL_SECONDS` and
+    /// `METRICS_STORE` (`sqlite:PATH`, or `none`).
     ///
     /// # Errors
     /// A [`ConfigError`] naming the variable and its value when a value is
@@ -149,6 +156,9 @@ impl MetricsConfig {
                 .map(Some)
                 .map_err(|_| err(var, &v, "too large"))
         };
+        if let Some(v) = lookup("METRICS_STORE") {
+            c.store = parse_store(&v).map_err(|reason| err("METRICS_STORE", &v, reason))?;
+        }
         if let Some(d) = duration("METRICS_RETENTION_HOURS", 3600.0, false)? {
             c.retention = d;
         }
@@ -159,6 +169,19 @@ impl MetricsConfig {
             c.system_metrics_interval = d;
         }
         Ok(c)
+    }
+}
+
+/// `sqlite:PATH` -> the path; `none` or nothing -> no store.
+fn parse_store(value: &str) -> Result<Option<PathBuf>, &'static str> {
+    let v = value.trim();
+    if v.is_empty() || v.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    match v.strip_prefix("sqlite:") {
+        Some("") => Err("expected a database path after sqlite:"),
+        Some(path) => Ok(Some(PathBuf::from(path))),
+        None => Err("expected sqlite:PATH or none"),
     }
 }
 
@@ -210,6 +233,17 @@ mod tests {
             assert_eq!(e.value, val);
             let msg = e.to_string();
             assert!(msg.contains(var) && msg.contains(&format!("{val:?}")), "{msg}");
+        }
+    }
+
+    #[test]
+    fn the_store_is_a_sqlite_path_or_none() {
+        let c = from(&[("METRICS_STORE", "sqlite:/var/m/metrics.db")]).unwrap();
+        assert_eq!(c.store, Some(PathBuf::from("/var/m/metrics.db")));
+        assert_eq!(from(&[("METRICS_STORE", "none")]).unwrap().store, None);
+        for bad in ["postgres://x", "sqlite:", "/var/m/metrics.db"] {
+            let e = from(&[("METRICS_STORE", bad)]).unwrap_err();
+            assert_eq!((e.variable.as_str(), e.value.as_str()), ("METRICS_STORE", bad));
         }
     }
 

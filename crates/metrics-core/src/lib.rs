@@ -77,6 +77,7 @@ pub use snapshot::{
     TagSetAggregate,
 };
 pub use store::series::{MetricSeries, SamplePolicy};
+pub use store::sink::{SampleSink, SeriesKey};
 pub use store::validate::{
     MAX_NAME_LEN, MAX_TAG_KEY_LEN, MAX_TAG_VALUE_LEN, MAX_TAGS_LIMIT, OVERFLOW_TAG_KEY, validate_name,
 };

@@ -11,10 +11,11 @@ use batch_engine::{
 use metrics_core::{MetricsCollector, get_metrics_collector};
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{ExecOverrides, ExposeArgs, RunArgs};
+use crate::cli::{DbArgs, ExecOverrides, ExposeArgs, RunArgs};
 use crate::commands::alerts::Alerting;
 use crate::commands::expose::Exposure;
 use crate::commands::metrics::{export_run_metrics, import_run_metrics, long_retention_config, run_metrics_json};
+use crate::commands::store::BatchStore;
 use crate::error::CliError;
 use crate::output::{self, Output, summary_table, unfinished_jobs};
 use crate::progress::Progress;
@@ -106,6 +107,7 @@ pub(crate) fn run(args: RunArgs, root: &Path, out: &mut Output) -> Result<i32, C
     batch_engine::command_runner::check_columns(&table.columns)?;
     crate::commands::alerts::check_alert_args(&args.expose.alerts)?;
     drop(table);
+    let store = BatchStore::open(&args.store, root, out)?;
     let manifest = engine.create_batch_jobs(&args.csv)?;
     let dir = batch_dir(root, &manifest.batch_id)?;
     saved.save(&dir)?;
@@ -120,6 +122,7 @@ pub(crate) fn run(args: RunArgs, root: &Path, out: &mut Output) -> Result<i32, C
         &manifest.batch_id,
         &saved,
         &args.expose,
+        store,
         root,
         out,
         Execute::Run,
@@ -134,11 +137,13 @@ enum Execute {
 
 /// Runs the batch with progress and signal handling, exports the run's
 /// metrics, prints the summary, and returns the exit code.
+#[allow(clippy::too_many_arguments)]
 fn execute(
     engine: &BatchEngine,
     batch_id: &str,
     saved: &SavedCommand,
     expose: &ExposeArgs,
+    store: BatchStore,
     root: &Path,
     out: &mut Output,
     how: Execute,
@@ -152,6 +157,7 @@ fn execute(
     let stop = engine.stop_token(batch_id)?;
     let exposure = Exposure::start(expose, batch_id, out)?;
     let alerting = Alerting::start(&expose.alerts, metrics_core::global_metrics_collector(), root, out)?;
+    let recording = store.attach(engine.collector(), &run_id, out);
     let progress = Arc::new(Progress::new(out.quiet));
     let report = {
         let _signals = StopOnSignal::install(stop, Arc::clone(&progress))
@@ -165,6 +171,7 @@ fn execute(
     };
     alerting.finish(out);
     exposure.finish(out);
+    recording.finish(out);
     let report = report?;
     engine.close_batch(batch_id)?;
     let paths = export_run_metrics(engine.collector(), &ctx)?;
@@ -236,6 +243,7 @@ pub(crate) fn resume(
     retry: Option<RetrySelection>,
     overrides: &ExecOverrides,
     expose: &ExposeArgs,
+    db: &DbArgs,
     root: &Path,
     out: &mut Output,
 ) -> Result<i32, CliError> {
@@ -246,13 +254,14 @@ pub(crate) fn resume(
     let mut saved = SavedCommand::load(&dir)?;
     saved.apply(overrides);
     saved.options()?.validate()?;
+    let store = BatchStore::open(db, root, out)?;
     let ctx = RunContext::with_run_id(root, run_id_of(batch_id)?)?;
     import_run_metrics(engine.collector(), &ctx)?;
     if let Some(selection) = retry {
         let ids = engine.retry_batch_jobs(batch_id, &selection)?;
         out.note(&format!("{batch_id}: {} job(s) sent back to pending", ids.len()));
     }
-    execute(&engine, batch_id, &saved, expose, root, out, Execute::Resume)
+    execute(&engine, batch_id, &saved, expose, store, root, out, Execute::Resume)
 }
 
 /// `bykilt batch status`.

@@ -3,5 +3,7 @@
 pub(crate) mod alerts;
 pub(crate) mod batch;
 pub(crate) mod expose;
+pub(crate) mod history;
 pub(crate) mod metrics;
 pub(crate) mod remote;
+pub(crate) mod store;

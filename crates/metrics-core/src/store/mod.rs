@@ -6,6 +6,7 @@ pub(crate) mod ring;
 pub(crate) mod samples;
 pub(crate) mod series;
 pub(crate) mod settings;
+pub(crate) mod sink;
 pub(crate) mod thread_cache;
 pub(crate) mod update;
 pub(crate) mod validate;

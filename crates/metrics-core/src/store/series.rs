@@ -26,6 +26,7 @@ use crate::store::index::TagIndex;
 use crate::store::ring::{Sample, SampleRing};
 use crate::store::samples::SampleStore;
 use crate::store::settings::Settings;
+use crate::store::sink::SeriesKey;
 use crate::store::validate::{OVERFLOW_TAG_KEY, sorted_tags};
 use crate::tags::entry::TagEntry;
 use crate::tags::{TagFilter, TagSet, Tags, encode_sorted_unique, hash_tags};
@@ -255,6 +256,17 @@ impl MetricSeries {
     pub(super) fn push_sample(&self, sample: Sample, cutoff: i64) {
         let max = self.settings.max_samples();
         self.samples.push(sample, cutoff, max);
+        // The hand-off to a durable store: one relaxed load when none is attached.
+        if sample.ts >= cutoff {
+            self.settings
+                .sink()
+                .offer(SeriesKey::of(self), sample.tags, sample.ts, sample.value);
+        }
+    }
+
+    /// This series' key in what a [`SampleSink`](crate::SampleSink) receives.
+    pub fn sink_key(&self) -> SeriesKey {
+        SeriesKey::of(self)
     }
 
     /// The retained samples, every per-thread buffer merged in and old

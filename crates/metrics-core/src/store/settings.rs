@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering::Relaxed, O
 
 use crate::clock::{self, Clock};
 use crate::config::MetricsConfig;
+use crate::store::sink::SinkSlot;
 use crate::store::validate::MAX_TAGS_LIMIT;
 
 /// Settings every series reads on its hot path, kept in atomics so that a
@@ -19,6 +20,8 @@ pub(crate) struct Settings {
     max_samples: AtomicUsize,
     max_tag_sets: AtomicUsize,
     max_tags: AtomicUsize,
+    /// Where kept samples go besides the rings (a durable store), if anywhere.
+    sink: SinkSlot,
 }
 
 impl Settings {
@@ -30,9 +33,16 @@ impl Settings {
             max_samples: AtomicUsize::new(0),
             max_tag_sets: AtomicUsize::new(0),
             max_tags: AtomicUsize::new(0),
+            sink: SinkSlot::default(),
         };
         settings.apply(config);
         settings
+    }
+
+    /// The collector's sample sink slot.
+    #[inline]
+    pub(crate) fn sink(&self) -> &SinkSlot {
+        &self.sink
     }
 
     pub(crate) fn apply(&self, config: &MetricsConfig) {

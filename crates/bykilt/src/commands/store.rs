@@ -1,0 +1,129 @@
+//! The batch runner's metrics database: opened before a batch runs,
+//! attached to the process collector while it runs, finished after.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use metrics_core::{MetricsCollector, global_metrics_collector};
+use metrics_store::{MetricsStore, Recording, RunInfo, StoreError, StoreOptions};
+
+use crate::cli::{DbArgs, ReadDbArgs};
+use crate::error::CliError;
+use crate::output::Output;
+
+/// `<artifacts>/metrics.db`.
+pub(crate) fn default_db(root: &Path) -> PathBuf {
+    root.join("metrics.db")
+}
+
+/// The database a reading command uses.
+pub(crate) fn read_path(args: &ReadDbArgs, root: &Path) -> PathBuf {
+    args.db.clone().unwrap_or_else(|| default_db(root))
+}
+
+/// The store a batch writes, opened before anything runs so that a bad
+/// `--db` fails the command before the batch starts.
+#[derive(Debug)]
+pub(crate) struct BatchStore {
+    store: Option<MetricsStore>,
+}
+
+impl BatchStore {
+    /// Opens the database `args` name (`None` with `--no-db`).
+    ///
+    /// A database named with `--db` / `BYKILT_METRICS_DB` that cannot be
+    /// used is an error. The default `<artifacts>/metrics.db` held by
+    /// another running batch is a warning: this run's metrics then stay in
+    /// memory and metrics.json, as with `--no-db`.
+    pub(crate) fn open(args: &DbArgs, root: &Path, out: &mut Output) -> Result<BatchStore, CliError> {
+        if args.no_db {
+            return Ok(BatchStore { store: None });
+        }
+        let (path, explicit) = match &args.db {
+            Some(p) => (p.clone(), true),
+            None => (default_db(root), false),
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| CliError::io("creating", dir, e))?;
+        }
+        match MetricsStore::open(&path, StoreOptions::default()) {
+            Ok(store) => Ok(BatchStore { store: Some(store) }),
+            Err(e @ StoreError::Locked { .. }) if !explicit => {
+                out.warn(&format!(
+                    "{e}; this run's metrics are not stored (pass --db PATH to use another database)"
+                ));
+                Ok(BatchStore { store: None })
+            }
+            // The run goes on without the store: its metrics.json keeps everything.
+            Err(e @ StoreError::ReadOnly { .. }) => {
+                out.warn(&format!("{e}; this run's metrics are kept in its metrics.json only"));
+                Ok(BatchStore { store: None })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Starts recording `collector`'s samples into run `run_id` (continued
+    /// when it exists: a resumed batch). A store that fails now (a full
+    /// disk) is reported and left out: the batch runs all the same.
+    pub(crate) fn attach(self, collector: &MetricsCollector, run_id: &str, out: &mut Output) -> BatchRecording {
+        match self.try_attach(collector, run_id) {
+            Ok(recording) => recording,
+            Err(e) => {
+                out.warn(&format!(
+                    "metrics database: {e}; this run's metrics are kept in its metrics.json only"
+                ));
+                BatchRecording { recording: None }
+            }
+        }
+    }
+
+    fn try_attach(self, collector: &MetricsCollector, run_id: &str) -> Result<BatchRecording, CliError> {
+        let Some(store) = self.store else {
+            return Ok(BatchRecording { recording: None });
+        };
+        // The engine records into the process collector; the store needs it shared.
+        let global = global_metrics_collector();
+        if !std::ptr::eq(Arc::as_ptr(&global), collector) {
+            return Err(CliError::Usage(
+                "internal: the batch engine does not record into the process collector".to_owned(),
+            ));
+        }
+        let run = store.begin_run(&RunInfo::current(run_id))?;
+        Ok(BatchRecording {
+            recording: Some(store.record(global, run)?),
+        })
+    }
+}
+
+/// A batch's recording into the store.
+#[derive(Debug)]
+pub(crate) struct BatchRecording {
+    recording: Option<Recording>,
+}
+
+impl BatchRecording {
+    /// Commits what is left and reports, once, any write failure (full
+    /// disk, read-only database): the run itself is not failed by it.
+    pub(crate) fn finish(self, out: &mut Output) {
+        let Some(recording) = self.recording else { return };
+        match recording.finish() {
+            Ok((_, status)) => {
+                if let Some(first) = &status.first_error {
+                    out.warn(&format!(
+                        "metrics database: {first}; {} sample(s) not stored ({} stored); the run's metrics.json has them all",
+                        status.failed, status.written
+                    ));
+                } else if status.dropped > 0 {
+                    out.warn(&format!(
+                        "metrics database: {} sample(s) dropped because the writer fell behind",
+                        status.dropped
+                    ));
+                }
+            }
+            Err(e) => out.warn(&format!(
+                "metrics database: {e}; the run's metrics.json has every sample"
+            )),
+        }
+    }
+}

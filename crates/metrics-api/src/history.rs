@@ -1,0 +1,295 @@
+//! The HTTP API over a metrics database (`metrics-store`): every run, not
+//! only the live collector. `bykilt serve --db PATH` serves it.
+//!
+//! * `GET /api/runs`: the runs with their series and sample counts.
+//! * `GET /api/metrics/series/{name}?run=&since_seconds=&tag=K:V&limit=`:
+//!   the newest `limit` samples (default 1,000, at most 100,000), oldest
+//!   first; `run` is a run name or `all` (default: the latest run).
+//! * `GET /metrics`: the latest aggregate snapshot, as Prometheus text or
+//!   OpenMetrics (by `Accept`).
+//! * `GET /healthz`.
+//!
+//! Every request opens its own read-only view, so the database may be
+//! written (by a running batch) meanwhile.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics_core::export::prometheus::{TextFormat, encode};
+use metrics_core::{SeriesSnapshot, Snapshot, TagSet, TagSetAggregate};
+use metrics_store::{RunFilter, SampleQuery, StoreError, StoreReader, time_spec};
+
+use crate::ServerError;
+use crate::query::{DEFAULT_LIMIT, MAX_LIMIT, MAX_QUERY};
+
+#[derive(Debug, Clone)]
+struct History {
+    db: Arc<PathBuf>,
+    token: Option<Arc<str>>,
+}
+
+/// The routes over the database at `db`; with `token`, every route but
+/// `/healthz` requires `Authorization: Bearer TOKEN`.
+pub fn history_router(db: PathBuf, token: Option<String>) -> Router {
+    let state = History {
+        db: Arc::new(db),
+        token: token.filter(|t| !t.is_empty()).map(Arc::from),
+    };
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/api/runs", get(runs))
+        .route("/api/metrics/series/{name}", get(series))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route".to_owned()) })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), require_token))
+        .with_state(state)
+}
+
+async fn require_token(
+    State(state): State<History>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(token) = &state.token
+        && request.uri().path() != "/healthz"
+    {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given != Some(token) {
+            return error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token".to_owned());
+        }
+    }
+    next.run(request).await
+}
+
+fn error(status: StatusCode, message: String) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+fn store_error(e: &StoreError) -> Response {
+    let status = match e {
+        StoreError::Invalid(_) => StatusCode::NOT_FOUND,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    error(status, e.to_string())
+}
+
+/// Runs `f` on a fresh reader, off the async runtime's thread.
+async fn with_reader<T: Send + 'static>(
+    state: &History,
+    f: impl FnOnce(&StoreReader) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, Response> {
+    let db = Arc::clone(&state.db);
+    let done = tokio::task::spawn_blocking(move || StoreReader::open(&*db).and_then(|r| f(&r))).await;
+    match done {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(store_error(&e)),
+        Err(_) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, "the query failed".to_owned())),
+    }
+}
+
+async fn runs(State(state): State<History>) -> Response {
+    match with_reader(&state, |r| r.runs()).await {
+        Ok(runs) => axum::Json(runs).into_response(),
+        Err(e) => e,
+    }
+}
+
+/// Parses `run`, `since_seconds`, `tag` (repeatable, `key:value`) and `limit`.
+fn parse_query(name: String, raw: Option<&str>) -> Result<SampleQuery, String> {
+    let bad = |param: &str, problem: String| format!("parameter {param}: {problem}");
+    let raw = raw.unwrap_or("");
+    if raw.len() > MAX_QUERY {
+        return Err(bad("(query)", format!("longer than {MAX_QUERY} bytes")));
+    }
+    let mut q = SampleQuery {
+        limit: Some(DEFAULT_LIMIT),
+        ..SampleQuery::new(name)
+    };
+    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+        match &*k {
+            "run" if v == "all" => q.runs = RunFilter::All,
+            "run" => q.runs = RunFilter::Named(v.into_owned()),
+            "since_seconds" => {
+                let secs: f64 = v
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+                    .ok_or_else(|| bad("since_seconds", format!("{v:?} is not a number of seconds ≥ 0")))?;
+                let since = time::Duration::checked_seconds_f64(secs)
+                    .and_then(|d| time::OffsetDateTime::now_utc().checked_sub(d))
+                    .map_or(i64::MIN, time_spec::unix_nanos);
+                q.since = Some(since);
+            }
+            "tag" => {
+                let (key, value) = v
+                    .split_once(':')
+                    .filter(|(k, _)| !k.is_empty())
+                    .ok_or_else(|| bad("tag", format!("{v:?} is not key:value")))?;
+                q.tags.push((key.to_owned(), value.to_owned()));
+            }
+            "limit" => {
+                let n: usize = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_LIMIT).contains(n))
+                    .ok_or_else(|| bad("limit", format!("{v:?} is not a whole number from 1 to {MAX_LIMIT}")))?;
+                q.limit = Some(n);
+            }
+            other => {
+                return Err(bad(
+                    other,
+                    "unknown parameter (run, since_seconds, tag, limit)".to_owned(),
+                ));
+            }
+        }
+    }
+    Ok(q)
+}
+
+async fn series(State(state): State<History>, Path(name): Path<String>, RawQuery(raw): RawQuery) -> Response {
+    let q = match parse_query(name, raw.as_deref()) {
+        Ok(q) => q,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let name = q.name.clone();
+    let found = with_reader(&state, move |r| {
+        let known = r.series()?.into_iter().find(|s| s.name == q.name);
+        Ok(known.map(|s| (s, r.query(&q))))
+    })
+    .await;
+    match found {
+        Ok(Some((series, Ok(samples)))) => {
+            let values: Vec<_> = samples
+                .iter()
+                .map(|s| {
+                    serde_json::json!({
+                        "timestamp": time_spec::format_nanos(s.timestamp_nanos),
+                        "value": s.value,
+                        "tags": s.tags,
+                        "run": s.run,
+                    })
+                })
+                .collect();
+            axum::Json(serde_json::json!({
+                "name": series.name,
+                "type": series.metric_type,
+                "returned": values.len(),
+                "values": values,
+            }))
+            .into_response()
+        }
+        Ok(Some((_, Err(e)))) => store_error(&e),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no series {name:?} in the database")),
+        Err(e) => e,
+    }
+}
+
+async fn metrics(State(state): State<History>, headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let format = TextFormat::from_accept(accept);
+    let latest = with_reader(&state, |r| r.latest_aggregates(&RunFilter::Latest)).await;
+    let aggregates = match latest {
+        Ok(a) => a,
+        Err(e) => return e,
+    };
+    let mut series: Vec<SeriesSnapshot> = Vec::new();
+    for a in aggregates {
+        if series.last().is_none_or(|s| s.name != a.name) {
+            series.push(SeriesSnapshot {
+                name: a.name.clone(),
+                metric_type: a.metric_type,
+                description: None,
+                samples: Vec::new(),
+                aggregates: Vec::new(),
+                dropped_samples: 0,
+                expired_samples: 0,
+                overflow_updates: 0,
+                rejected_values: 0,
+            });
+        }
+        if let Some(s) = series.last_mut() {
+            s.aggregates.push(TagSetAggregate {
+                tags: TagSet::from_pairs(a.tags.iter()),
+                value: a.value,
+            });
+        }
+    }
+    let snapshot = Snapshot {
+        taken_at: time::OffsetDateTime::now_utc(),
+        series,
+    };
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()))],
+        encode(&snapshot, format).text,
+    )
+        .into_response()
+}
+
+/// A history server on a background thread; dropping it shuts it down.
+#[derive(Debug)]
+pub struct HistoryServer {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl HistoryServer {
+    /// Binds `addr` now and serves the database at `db` from a background
+    /// thread.
+    ///
+    /// # Errors
+    /// [`ServerError::Bind`] naming the address, or [`ServerError::Io`].
+    pub fn spawn(addr: SocketAddr, db: PathBuf, token: Option<String>) -> Result<HistoryServer, ServerError> {
+        let listener = std::net::TcpListener::bind(addr).map_err(|source| ServerError::Bind { addr, source })?;
+        listener.set_nonblocking(true)?;
+        let local = listener.local_addr()?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let app = history_router(db, token);
+        let thread = std::thread::Builder::new()
+            .name("metrics-history-http".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener)?;
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(async move {
+                            let _ = stop_rx.await;
+                        })
+                        .await
+                })
+            })?;
+        Ok(HistoryServer {
+            addr: local,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for HistoryServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
