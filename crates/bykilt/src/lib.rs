@@ -71,6 +71,11 @@ fn dispatch(cli: Cli, out: &mut Output) -> Result<i32, CliError> {
                 metrics::export(format, run.as_deref(), output.as_deref(), &root, out)
             }
         },
-        Command::Serve { listen, run, token } => expose::serve(listen, run.as_deref(), token, &root, out),
+        Command::Serve {
+            listen,
+            run,
+            token,
+            server,
+        } => expose::serve(listen, run.as_deref(), token, &server, &root, out),
     }
 }
