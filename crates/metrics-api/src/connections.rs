@@ -31,6 +31,11 @@ use crate::ServerConfig;
 
 /// How long in-flight requests may take to finish once shutdown is asked.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Most bytes one connection writes before it lets the other connections
+/// (and the runtime's I/O driver) have the thread. Without it, a task
+/// writing a 15 MB `/metrics` body to a fast reader holds the thread until
+/// the whole body is out, and `/healthz` waits behind every such scrape.
+const WRITE_SLICE: usize = 256 * 1024;
 /// Pause after an accept error that is not about one connection (out of
 /// file descriptors, say), so the loop does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
@@ -95,11 +100,35 @@ impl Registry {
     }
 }
 
-/// A TCP stream that records when bytes move.
+/// A TCP stream that records when bytes move and yields the thread after
+/// every [`WRITE_SLICE`] bytes written.
 struct TrackedStream {
     inner: TcpStream,
     conn: Arc<ConnectionState>,
     registry: Arc<Registry>,
+    written_since_yield: usize,
+}
+
+impl TrackedStream {
+    /// `true` (after scheduling a wake-up) when this connection has had its
+    /// slice and must give the thread up before writing more.
+    fn must_yield(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.written_since_yield < WRITE_SLICE {
+            return false;
+        }
+        self.written_since_yield = 0;
+        cx.waker().wake_by_ref();
+        true
+    }
+
+    fn wrote(&mut self, polled: &Poll<io::Result<usize>>) {
+        if let Poll::Ready(Ok(n)) = polled
+            && *n > 0
+        {
+            self.written_since_yield += n;
+            self.registry.touch(&self.conn);
+        }
+    }
 }
 
 impl AsyncRead for TrackedStream {
@@ -117,10 +146,11 @@ impl AsyncRead for TrackedStream {
 impl AsyncWrite for TrackedStream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_write(cx, data);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            this.registry.touch(&this.conn);
+        if this.must_yield(cx) {
+            return Poll::Pending;
         }
+        let polled = Pin::new(&mut this.inner).poll_write(cx, data);
+        this.wrote(&polled);
         polled
     }
 
@@ -130,10 +160,11 @@ impl AsyncWrite for TrackedStream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            this.registry.touch(&this.conn);
+        if this.must_yield(cx) {
+            return Poll::Pending;
         }
+        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.wrote(&polled);
         polled
     }
 
@@ -258,6 +289,7 @@ async fn serve_connection(
         inner: stream,
         conn: Arc::clone(&conn),
         registry: Arc::clone(&registry),
+        written_since_yield: 0,
     });
     let service = {
         let conn = Arc::clone(&conn);
