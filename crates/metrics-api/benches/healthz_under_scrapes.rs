@@ -228,6 +228,16 @@ fn main() {
     let one = encode(&collector.aggregate_snapshot(), TextFormat::Prometheus)
         .text
         .len();
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    println!("http setup unix_time {unix}");
+    if let Some(load) = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+    {
+        println!("http setup load1 {load}");
+    }
     println!("http setup series {series}");
     println!("http setup scrapers {scrapers}");
     println!("http setup rounds {rounds}");
