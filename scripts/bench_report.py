@@ -272,8 +272,9 @@ def http_section(lines, targets):
         f"{setup.get('one_encode_ms', '?')} ms in this run). {setup.get('rounds', '?')} rounds: "
         f"{setup.get('scrapers', '?')} clients send one `/metrics` request each at the same moment, and one more "
         "client asks `/healthz` every 10 ms until every scrape is answered; rounds are 1.5 s apart, so each one "
-        "starts with the 1 s cache expired. The scrapers stand for Prometheus servers on other hosts and run at "
-        f"nice {setup.get('scraper_nice', '?')}. `main_design` is the server before issue 11 (`axum::serve`, "
+        "starts with the 1 s cache expired. The scrapers stand for Prometheus servers on other hosts: "
+        + ("`curl` processes" if setup.get("scraper_client") == "curl" else "threads of the bench (ureq)")
+        + f" at nice {setup.get('scraper_nice', '?')}. `main_design` is the server before issue 11 (`axum::serve`, "
         "`/metrics` encoded in the handler on the runtime's only thread), rebuilt in the bench and run in the same "
         "process, 2 rounds. Measured "
         f"{when or 'at an unknown time'}, 1-minute load {setup.get('load1', '?')} at start on this 2-core machine. "

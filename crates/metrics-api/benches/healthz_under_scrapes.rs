@@ -17,6 +17,8 @@
 //! `cargo bench -p metrics-api --bench healthz_under_scrapes`
 //! (`BENCH_SERIES`, `BENCH_SCRAPERS`, `BENCH_ROUNDS` change the load;
 //! `BENCH_SCRAPER_NICE`, default 19, is the scraper threads' nice value;
+//! the scrapers are `curl` processes when curl is installed and
+//! `BENCH_NO_CURL` is unset, threads with ureq otherwise;
 //! `BENCH_VERBOSE` prints every `/healthz` answer over 50 ms; with
 //! `BENCH_SKIP_MAIN` the old design is not run).
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -103,6 +105,7 @@ impl Drop for MainDesign {
 
 struct Measured {
     healthz_ms: Vec<f64>,
+    probe_errors: u64,
     scrapes: u64,
     scrape_ms_mean: f64,
     body_bytes: u64,
@@ -123,6 +126,48 @@ fn lower_priority(nice: i32) {
     }
 }
 
+/// Whether `curl` can run: the scrapers then read in processes of their
+/// own, as remote Prometheus servers would, instead of in threads that share
+/// this process' memory map (and its page-fault lock) with the server.
+fn curl_available() -> bool {
+    std::env::var_os("BENCH_NO_CURL").is_none()
+        && std::process::Command::new("curl")
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+}
+
+/// One scrape of `url`; the body's length.
+fn scrape_once(agent: &ureq::Agent, url: &str, use_curl: bool, nice: i32) -> usize {
+    if use_curl {
+        let out = std::process::Command::new("nice")
+            .args([
+                "-n",
+                &nice.to_string(),
+                "curl",
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{size_download}",
+                url,
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        return String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    }
+    let mut response = agent.get(url).call().unwrap();
+    response
+        .body_mut()
+        .with_config()
+        .limit(u64::MAX)
+        .read_to_vec()
+        .unwrap()
+        .len()
+}
+
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(300)))
@@ -138,8 +183,11 @@ fn measure(addr: SocketAddr, scrapers: u64, rounds: u64, scraper_nice: i32) -> M
     let metrics_url = format!("http://{addr}/metrics");
     let healthz_url = format!("http://{addr}/healthz");
     let agents: Vec<ureq::Agent> = (0..scrapers).map(|_| agent()).collect();
-    let healthz = agent();
+    let mut healthz = agent();
+    let mut last_probe = None;
+    let mut probe_errors = 0u64;
     let verbose = std::env::var_os("BENCH_VERBOSE").is_some();
+    let use_curl = curl_available();
     let mut healthz_ms = Vec::new();
     let (mut scrapes, mut scrape_ns, mut body_bytes) = (0u64, 0u128, 0u64);
     for _ in 0..rounds {
@@ -154,10 +202,9 @@ fn measure(addr: SocketAddr, scrapers: u64, rounds: u64, scraper_nice: i32) -> M
                     lower_priority(scraper_nice);
                     start.wait();
                     let started = Instant::now();
-                    let mut response = agent.get(&url).call().unwrap();
-                    let body = response.body_mut().with_config().limit(u64::MAX).read_to_vec().unwrap();
+                    let len = scrape_once(&agent, &url, use_curl, scraper_nice);
                     running.fetch_sub(1, Ordering::Relaxed);
-                    (started.elapsed(), body.len())
+                    (started.elapsed(), len)
                 })
             })
             .collect();
@@ -167,13 +214,22 @@ fn measure(addr: SocketAddr, scrapers: u64, rounds: u64, scraper_nice: i32) -> M
         std::thread::sleep(Duration::from_millis(5));
         while running.load(Ordering::Relaxed) > 0 {
             let t = Instant::now();
-            let body = healthz
+            let answer = healthz
                 .get(&healthz_url)
                 .call()
-                .unwrap()
-                .body_mut()
-                .read_to_string()
-                .unwrap();
+                .and_then(|mut r| r.body_mut().read_to_string());
+            let body = match answer {
+                Ok(body) => body,
+                Err(e) => {
+                    // Counted and shown, then asked again on a new connection.
+                    let gap = last_probe.map(|p: Instant| p.elapsed());
+                    println!("# /healthz failed: {e}; {gap:?} after the previous probe");
+                    probe_errors += 1;
+                    healthz = agent();
+                    continue;
+                }
+            };
+            last_probe = Some(Instant::now());
             healthz_ms.push(t.elapsed().as_secs_f64() * 1e3);
             if verbose && t.elapsed() > Duration::from_millis(50) {
                 let (took, at) = (t.elapsed(), round_start.elapsed());
@@ -193,6 +249,7 @@ fn measure(addr: SocketAddr, scrapers: u64, rounds: u64, scraper_nice: i32) -> M
     }
     Measured {
         healthz_ms,
+        probe_errors,
         scrapes,
         scrape_ms_mean: scrape_ns as f64 / 1e6 / scrapes.max(1) as f64,
         body_bytes,
@@ -213,6 +270,7 @@ fn report(server: &str, m: &Measured) {
     println!("http {server} healthz_p99_ms {:.2}", percentile(&ms, 99.0));
     println!("http {server} healthz_max_ms {:.2}", ms[ms.len() - 1]);
     println!("http {server} scrapes {}", m.scrapes);
+    println!("http {server} healthz_errors {}", m.probe_errors);
     println!("http {server} scrape_mean_ms {:.1}", m.scrape_ms_mean);
     println!("http {server} body_bytes {}", m.body_bytes);
 }
@@ -242,6 +300,10 @@ fn main() {
     println!("http setup scrapers {scrapers}");
     println!("http setup rounds {rounds}");
     println!("http setup scraper_nice {scraper_nice}");
+    println!(
+        "http setup scraper_client {}",
+        if curl_available() { "curl" } else { "ureq" }
+    );
     println!("http setup one_encode_ms {:.1}", started.elapsed().as_secs_f64() * 1e3);
     println!("http setup body_bytes {one}");
 

@@ -310,6 +310,11 @@ async fn serve_connection(
     let mut next_check = idle_timeout;
     loop {
         tokio::select! {
+            // The connection first: after the thread was held up (a loaded
+            // machine), a request may be waiting in the socket when the idle
+            // timer fires; polling the connection first reads it, which
+            // counts as activity, so a live connection is not closed as idle.
+            biased;
             _ = connection.as_mut() => break,
             () = conn.evicted.notified() => break,
             _ = stop.changed() => {

@@ -126,12 +126,19 @@ fn idle_connections_are_closed_after_the_idle_timeout() {
     let mut kept = TcpStream::connect(addr).unwrap();
     kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .unwrap();
-    let mut answer = [0u8; 512];
     kept.set_read_timeout(Some(PATIENCE)).unwrap();
-    let n = kept.read(&mut answer).unwrap();
-    let answer = String::from_utf8_lossy(&answer[..n]);
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert!(answer.ends_with("ok\n"), "{answer}");
+    let mut answer = Vec::new();
+    while !answer.ends_with(b"ok\n") {
+        let mut buf = [0u8; 512];
+        let n = kept.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before the answer: {}", String::from_utf8_lossy(&answer));
+        answer.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
     assert!(closed_within(&mut silent, PATIENCE), "a silent connection stayed open");
     assert!(
         closed_within(&mut kept, PATIENCE),
@@ -162,7 +169,7 @@ fn idle_connections_beyond_the_cap_do_not_make_the_server_unreachable() {
     // the cap can still be open.
     let still_open = idle
         .iter_mut()
-        .map(|s| closed_within(s, Duration::from_millis(300)))
+        .map(|s| closed_within(s, Duration::from_secs(1)))
         .filter(|closed| !closed)
         .count();
     assert!(
