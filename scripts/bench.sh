@@ -25,6 +25,7 @@ raw="docs/bench-raw/$stamp.txt"
 cargo bench -p bykilt-bench --no-run >&2
 if [ -f crates/metrics-macros/benches/overhead.rs ]; then cargo bench -p metrics-macros --bench overhead --no-run >&2; fi
 if [ -f crates/batch-engine/benches/engine.rs ]; then cargo bench -p batch-engine --bench engine --no-run >&2; fi
+cargo bench -p metrics-api --bench healthz_under_scrapes --no-run >&2
 
 # Two-thread results only show contention when both benchmark threads run at
 # once; on a 2-core machine shared with builds they often do not. So the
@@ -112,6 +113,7 @@ for line in sys.stdin:
   run memory bykilt-bench memory benches/benches/memory.rs
   run macros metrics-macros overhead crates/metrics-macros/benches/overhead.rs
   run engine batch-engine engine crates/batch-engine/benches/engine.rs
+  run http metrics-api healthz_under_scrapes crates/metrics-api/benches/healthz_under_scrapes.rs
   if command -v valgrind >/dev/null; then
     instructions
   else

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::alerts_cli::{AlertArgs, AlertsCommand};
-use crate::values::{parse_duration, parse_tag};
+use crate::values::{parse_duration, parse_tag, parse_timeout, parse_token};
 
 // The durable store's arguments live in their own file.
 mod store;
@@ -64,8 +64,9 @@ pub enum Command {
         /// The run to serve [default: the latest run with metrics].
         #[arg(long, value_name = "RUN_ID")]
         run: Option<String>,
-        /// Require `Authorization: Bearer TOKEN` on every route but /healthz.
-        #[arg(long, env = "BYKILT_METRICS_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+        /// Require `Authorization: Bearer TOKEN` on every route but /healthz
+        /// (an empty token is an error).
+        #[arg(long, env = "BYKILT_METRICS_TOKEN", hide_env_values = true, value_name = "TOKEN", value_parser = parse_token)]
         token: Option<String>,
         /// Alert rules evaluated while serving (see `bykilt alerts`).
         #[command(flatten)]
@@ -75,6 +76,9 @@ pub enum Command {
         /// the latest aggregates at /metrics).
         #[arg(long, value_name = "PATH", conflicts_with = "run")]
         db: Option<PathBuf>,
+        /// Connection limits and the /metrics cache.
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Check alert rules, show alert states, export Prometheus rules.
     #[command(subcommand)]
@@ -87,8 +91,8 @@ pub struct ExposeArgs {
     /// Serve the live metrics on ADDR while the batch runs (as `bykilt serve`).
     #[arg(long, value_name = "ADDR")]
     pub serve: Option<SocketAddr>,
-    /// Bearer token for --serve.
-    #[arg(long, env = "BYKILT_METRICS_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    /// Bearer token for --serve (an empty token is an error).
+    #[arg(long, env = "BYKILT_METRICS_TOKEN", hide_env_values = true, value_name = "TOKEN", value_parser = parse_token)]
     pub token: Option<String>,
     /// Push the batch's metrics to this Pushgateway (http://host:port) when
     /// the run ends, grouped under job="bykilt" and the batch id. A failed
@@ -104,6 +108,33 @@ pub struct ExposeArgs {
     /// Remote write and OTLP export (see `remote_args`).
     #[command(flatten)]
     pub remote: crate::remote_args::RemoteArgs,
+    /// Connection limits and the /metrics cache of --serve.
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// Limits of the HTTP server (`bykilt serve`, `--serve`): a slow or idle
+/// client costs a bounded time, never the service. Unset options take
+/// `metrics_api::ServerConfig`'s defaults.
+#[derive(Debug, Args, Default, Clone)]
+#[command(next_help_heading = "HTTP server (serve, --serve)")]
+pub struct ServerArgs {
+    /// Close a connection whose request headers are not complete DURATION
+    /// after it started waiting for them [default: 10s].
+    #[arg(long, value_parser = parse_timeout, value_name = "DURATION")]
+    pub header_read_timeout: Option<Duration>,
+    /// Close a connection with no request being answered and no bytes
+    /// moving for DURATION [default: 5s].
+    #[arg(long, value_parser = parse_timeout, value_name = "DURATION")]
+    pub idle_timeout: Option<Duration>,
+    /// Most connections open at once; past it the one idle longest is
+    /// closed [default: 256].
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections: Option<usize>,
+    /// Serve an encoded /metrics body again for DURATION; 0 shares it only
+    /// with scrapes that arrive while it is encoded [default: 1s].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub metrics_cache_ttl: Option<Duration>,
 }
 
 /// `bykilt batch ...`

@@ -97,12 +97,13 @@ fn dispatch(cli: Cli, out: &mut Output) -> Result<i32, CliError> {
             token,
             alerts,
             db,
+            server,
         } => match db {
             Some(_) if alerts.alerts.is_some() => Err(CliError::Usage(
                 "serve --db does not evaluate --alerts yet: run `bykilt serve --alerts FILE` on a run instead".into(),
             )),
-            Some(db) => history::serve(listen, &db, token, out),
-            None => expose::serve(listen, run.as_deref(), token, &alerts, &root, out),
+            Some(db) => history::serve(listen, &db, token, &server, out),
+            None => expose::serve(listen, run.as_deref(), token, &alerts, &server, &root, out),
         },
         Command::Alerts(cmd) => alerts::run(cmd, &root, out),
     }

@@ -28,6 +28,29 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(n * scale).map_err(|_| format!("{s:?} is out of range"))
 }
 
+/// Parses a duration as [`parse_duration`] does and refuses zero: a zero
+/// timeout would close every connection at once.
+///
+/// # Errors
+/// A message naming the value.
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err(format!("{s:?}: a timeout must be longer than zero")),
+        d => Ok(d),
+    }
+}
+
+/// Accepts a bearer token for the HTTP server: an empty one (say an empty
+/// `BYKILT_METRICS_TOKEN`) would turn authentication off, so it is refused.
+///
+/// # Errors
+/// A message saying what is wrong and where the value came from.
+pub fn parse_token(s: &str) -> Result<String, String> {
+    metrics_api::check_token(s)
+        .map(|()| s.to_owned())
+        .map_err(|e| format!("{e} (the token comes from --token or BYKILT_METRICS_TOKEN)"))
+}
+
 /// Parses `key=value` (the value may contain `=`; the key may not be empty).
 ///
 /// # Errors
@@ -53,6 +76,21 @@ mod tests {
         for bad in ["", "h", "1y", "-1s", "1e400s", "1..2s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn timeouts() {
+        assert_eq!(parse_timeout("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_timeout("0s").unwrap_err().contains("\"0s\""));
+        assert!(parse_timeout("soon").is_err());
+    }
+
+    #[test]
+    fn tokens() {
+        assert_eq!(parse_token("s3cret"), Ok("s3cret".into()));
+        let err = parse_token("").unwrap_err();
+        assert!(err.contains("empty") && err.contains("BYKILT_METRICS_TOKEN"), "{err}");
+        assert!(parse_token("a b").is_err());
     }
 
     #[test]

@@ -15,7 +15,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
@@ -40,7 +39,7 @@ struct History {
 pub fn history_router(db: PathBuf, token: Option<String>) -> Router {
     let state = History {
         db: Arc::new(db),
-        token: token.filter(|t| !t.is_empty()).map(Arc::from),
+        token: token.map(Arc::from),
     };
     Router::new()
         .route("/metrics", get(metrics))
@@ -57,19 +56,11 @@ async fn require_token(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if let Some(token) = &state.token
-        && request.uri().path() != "/healthz"
-    {
-        let given = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(token) {
-            return error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token".to_owned());
-        }
+    if crate::auth::authorized(state.token.as_deref(), &request) {
+        next.run(request).await
+    } else {
+        crate::ApiError::Unauthorized.into_response()
     }
-    next.run(request).await
 }
 
 fn error(status: StatusCode, message: String) -> Response {
@@ -237,59 +228,21 @@ async fn metrics(State(state): State<History>, headers: HeaderMap) -> Response {
         .into_response()
 }
 
-/// A history server on a background thread; dropping it shuts it down.
-#[derive(Debug)]
-pub struct HistoryServer {
+/// Serves the database at `db` with the same connection limits, token
+/// rules and shutdown as [`spawn_server_with`](crate::spawn_server_with).
+///
+/// # Errors
+/// [`ServerError::InvalidConfig`], [`ServerError::Bind`] naming the
+/// address, [`ServerError::Io`], or [`ServerError::Token`] for a token that
+/// [`check_token`](crate::check_token) refuses.
+pub fn spawn_history_server(
     addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<std::io::Result<()>>>,
-}
-
-impl HistoryServer {
-    /// Binds `addr` now and serves the database at `db` from a background
-    /// thread.
-    ///
-    /// # Errors
-    /// [`ServerError::Bind`] naming the address, or [`ServerError::Io`].
-    pub fn spawn(addr: SocketAddr, db: PathBuf, token: Option<String>) -> Result<HistoryServer, ServerError> {
-        let listener = std::net::TcpListener::bind(addr).map_err(|source| ServerError::Bind { addr, source })?;
-        listener.set_nonblocking(true)?;
-        let local = listener.local_addr()?;
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let app = history_router(db, token);
-        let thread = std::thread::Builder::new()
-            .name("metrics-history-http".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener)?;
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(async move {
-                            let _ = stop_rx.await;
-                        })
-                        .await
-                })
-            })?;
-        Ok(HistoryServer {
-            addr: local,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        })
+    db: PathBuf,
+    token: Option<String>,
+    config: crate::ServerConfig,
+) -> Result<crate::ServerHandle, ServerError> {
+    if let Some(t) = &token {
+        crate::check_token(t)?;
     }
-
-    /// The bound address.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-}
-
-impl Drop for HistoryServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+    crate::server::spawn_router(addr, history_router(db, token), config)
 }

@@ -12,7 +12,14 @@
 //!
 //! Errors are JSON `{"error": "..."}`: 404 for an unknown series or route,
 //! 400 naming the bad parameter, 401 without the bearer token when one is
-//! set, 414 for a query string over 4 KiB.
+//! set, 414 for a query string over 4 KiB. An error echoes at most a few
+//! hundred bytes of the request.
+//!
+//! The server ([`serve`], [`spawn_server`], [`spawn_server_with`]) bounds
+//! what a client can cost with a header-read timeout, an idle timeout and a
+//! cap on open connections ([`ServerConfig`]), encodes `/metrics` off the
+//! thread that talks to clients, and lets concurrent scrapes share one
+//! encoding.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -28,40 +35,84 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+mod config;
+mod connections;
 mod error;
 pub mod history;
+mod metrics_cache;
 pub mod push;
 mod query;
 mod routes;
 mod server;
 
+pub use auth::{TokenError, check_token};
+pub use config::ServerConfig;
 pub use error::ApiError;
 pub use push::{PushError, PushGateway};
 pub use routes::router;
-pub use server::{ServerError, ServerHandle, serve, spawn_server};
+pub use server::{ServerError, ServerHandle, serve, spawn_server, spawn_server_with};
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use metrics_core::MetricsCollector;
+
+use crate::metrics_cache::MetricsCache;
 
 /// What the routes serve, and who may read it.
 #[derive(Debug, Clone)]
 pub struct ApiState {
     collector: Arc<MetricsCollector>,
     token: Option<Arc<str>>,
+    metrics: Arc<MetricsCache>,
 }
 
 impl ApiState {
-    /// Serves `collector` with no authentication.
+    /// Serves `collector` with no authentication, caching the encoded
+    /// `/metrics` body for [`ServerConfig::DEFAULT_METRICS_CACHE_TTL`].
     pub fn new(collector: Arc<MetricsCollector>) -> Self {
-        ApiState { collector, token: None }
+        ApiState {
+            collector,
+            token: None,
+            metrics: Arc::new(MetricsCache::new(ServerConfig::DEFAULT_METRICS_CACHE_TTL)),
+        }
     }
 
-    /// Requires `Authorization: Bearer <token>` on every route but
-    /// `/healthz`. An empty token is treated as no token.
-    #[must_use = "with_token returns the configured state"]
-    pub fn with_token(mut self, token: Option<String>) -> Self {
-        self.token = token.filter(|t| !t.is_empty()).map(Arc::from);
+    /// Requires `Authorization: Bearer <token>` (the scheme name in any
+    /// case) on every route but `/healthz`; `None` serves without one.
+    ///
+    /// # Errors
+    /// [`TokenError`] for an empty token — it would silently turn
+    /// authentication off — or one with characters an `Authorization`
+    /// header cannot carry (anything but visible ASCII).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use metrics_api::{ApiState, TokenError};
+    /// let state = ApiState::new(Arc::new(metrics_core::MetricsCollector::default()));
+    /// assert_eq!(state.clone().with_token(Some(String::new())).unwrap_err(), TokenError::Empty);
+    /// assert!(state.with_token(Some("s3cret".into())).is_ok());
+    /// ```
+    pub fn with_token(mut self, token: Option<String>) -> Result<Self, TokenError> {
+        self.token = match token {
+            Some(t) => {
+                check_token(&t)?;
+                Some(Arc::from(t))
+            }
+            None => None,
+        };
+        Ok(self)
+    }
+
+    /// Serves an encoded `/metrics` body again for `ttl` after encoding it
+    /// (zero: only scrapes that arrive while an encoding runs share it).
+    /// [`serve`] and [`spawn_server_with`] set this from
+    /// [`ServerConfig::metrics_cache_ttl`].
+    #[must_use = "with_metrics_cache_ttl returns the configured state"]
+    pub fn with_metrics_cache_ttl(mut self, ttl: Duration) -> Self {
+        if self.metrics.ttl() != ttl {
+            self.metrics = Arc::new(MetricsCache::new(ttl));
+        }
         self
     }
 

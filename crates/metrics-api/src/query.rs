@@ -4,6 +4,7 @@
 use metrics_core::TagFilter;
 
 use crate::ApiError;
+use crate::error::quoted;
 
 /// Longest accepted query string, in bytes.
 pub(crate) const MAX_QUERY: usize = 4096;
@@ -40,10 +41,10 @@ pub(crate) fn parse(raw: Option<&str>, allow_limit: bool) -> Result<SeriesQuery,
         match key.as_ref() {
             "tag" => {
                 let Some((k, v)) = value.split_once('=') else {
-                    return Err(bad("tag", format!("{value:?} is not of the form key=value")));
+                    return Err(bad("tag", format!("{} is not of the form key=value", quoted(&value))));
                 };
                 if k.is_empty() {
-                    return Err(bad("tag", format!("{value:?} has an empty key")));
+                    return Err(bad("tag", format!("{} has an empty key", quoted(&value))));
                 }
                 q.tags = std::mem::take(&mut q.tags).with(k, v);
             }
@@ -51,9 +52,9 @@ pub(crate) fn parse(raw: Option<&str>, allow_limit: bool) -> Result<SeriesQuery,
                 let n: f64 = value
                     .trim()
                     .parse()
-                    .map_err(|_| bad("since_seconds", format!("{value:?} is not a number")))?;
+                    .map_err(|_| bad("since_seconds", format!("{} is not a number", quoted(&value))))?;
                 if !n.is_finite() || n < 0.0 {
-                    return Err(bad("since_seconds", format!("{value:?} must be a number ≥ 0")));
+                    return Err(bad("since_seconds", format!("{} must be a number ≥ 0", quoted(&value))));
                 }
                 q.since_seconds = Some(n);
             }
@@ -61,9 +62,12 @@ pub(crate) fn parse(raw: Option<&str>, allow_limit: bool) -> Result<SeriesQuery,
                 let n: usize = value
                     .trim()
                     .parse()
-                    .map_err(|_| bad("limit", format!("{value:?} is not a whole number")))?;
+                    .map_err(|_| bad("limit", format!("{} is not a whole number", quoted(&value))))?;
                 if n == 0 || n > MAX_LIMIT {
-                    return Err(bad("limit", format!("{value:?} must be between 1 and {MAX_LIMIT}")));
+                    return Err(bad(
+                        "limit",
+                        format!("{} must be between 1 and {MAX_LIMIT}", quoted(&value)),
+                    ));
                 }
                 q.limit = n;
             }

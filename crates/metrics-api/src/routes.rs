@@ -1,12 +1,11 @@
 //! The routes and their handlers.
 
-use axum::Json;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use metrics_core::export::prometheus::{TextFormat, encode};
+use metrics_core::export::prometheus::TextFormat;
 use metrics_core::{MetricSeries, MetricType, MetricValue, Summary, SummaryQuery};
 use serde::Serialize;
 use std::sync::Arc;
@@ -29,27 +28,51 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-async fn metrics(State(state): State<ApiState>, headers: HeaderMap) -> Response {
+/// Builds an answer with `work` and serializes it on the blocking pool:
+/// doing either for a large store must not hold up the task that talks to
+/// other clients.
+async fn json_off_thread<T: Serialize>(work: impl FnOnce() -> T + Send + 'static) -> Result<Response, ApiError> {
+    let body = tokio::task::spawn_blocking(move || serde_json::to_vec(&work()))
+        .await
+        .map_err(|e| ApiError::Internal(format!("building the answer failed: {e}")))?
+        .map_err(|e| ApiError::Internal(format!("serializing the answer failed: {e}")))?;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
+    )
+        .into_response())
+}
+
+async fn metrics(State(state): State<ApiState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let format = TextFormat::from_accept(accept);
-    let snapshot = state.collector().aggregate_snapshot();
-    let body = encode(&snapshot, format).text;
-    (
+    let body = state
+        .metrics
+        .body(state.collector(), format)
+        .await
+        .map_err(|e| ApiError::Internal(format!("encoding /metrics failed: {e}")))?;
+    Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()))],
         body,
     )
-        .into_response()
+        .into_response())
 }
 
 async fn list_series(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
-    if let Some((param, _)) = raw.as_deref().and_then(|r| form_urlencoded::parse(r.as_bytes()).next()) {
+    let raw = raw.unwrap_or_default();
+    if raw.len() > query::MAX_QUERY {
+        return Err(ApiError::QueryTooLong(raw.len()));
+    }
+    if let Some((param, _)) = form_urlencoded::parse(raw.as_bytes()).next() {
         return Err(ApiError::BadParameter {
             param: param.into_owned(),
             problem: "unknown parameter; this route takes none".into(),
         });
     }
-    Ok(Json(state.collector().list_series()).into_response())
+    let collector = Arc::clone(state.collector());
+    json_off_thread(move || collector.list_series()).await
 }
 
 fn find(state: &ApiState, name: &str) -> Result<Arc<MetricSeries>, ApiError> {
@@ -81,19 +104,23 @@ async fn series_values(
     State(state): State<ApiState>,
     Path(name): Path<String>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<SeriesValues>, ApiError> {
+) -> Result<Response, ApiError> {
     let q = query::parse(raw.as_deref(), true)?;
     let series = find(&state, &name)?;
-    // Only the newest `limit` samples are copied: a long series cannot
-    // make one request allocate more than the limit allows.
-    let (matching, values) = series.newest_values(&q.tags, since(&state, &q), q.limit);
-    Ok(Json(SeriesValues {
-        name,
-        metric_type: series.metric_type(),
-        matching,
-        returned: values.len(),
-        values,
-    }))
+    let since = since(&state, &q);
+    json_off_thread(move || {
+        // Only the newest `limit` samples are copied: a long series cannot
+        // make one request allocate more than the limit allows.
+        let (matching, values) = series.newest_values(&q.tags, since, q.limit);
+        SeriesValues {
+            name,
+            metric_type: series.metric_type(),
+            matching,
+            returned: values.len(),
+            values,
+        }
+    })
+    .await
 }
 
 #[derive(Serialize)]
@@ -109,16 +136,17 @@ async fn series_summary(
     State(state): State<ApiState>,
     Path(name): Path<String>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<SeriesSummary>, ApiError> {
+) -> Result<Response, ApiError> {
     let q = query::parse(raw.as_deref(), false)?;
     let series = find(&state, &name)?;
-    let summary = series.summary(&SummaryQuery {
+    let query = SummaryQuery {
         since: since(&state, &q),
         tags: q.tags,
-    });
-    Ok(Json(SeriesSummary {
+    };
+    json_off_thread(move || SeriesSummary {
         name,
         metric_type: series.metric_type(),
-        summary,
-    }))
+        summary: series.summary(&query),
+    })
+    .await
 }

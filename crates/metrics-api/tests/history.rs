@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use metrics_api::history::HistoryServer;
+use metrics_api::ServerConfig;
+use metrics_api::history::spawn_history_server;
 use metrics_core::{MetricType, MetricsCollector};
 use metrics_store::{MetricsStore, RunInfo, StoreOptions};
 
@@ -42,7 +43,13 @@ fn the_database_is_served_across_runs() {
     let db = dir.path().join("metrics.db");
     record(&db, "first", &[1.0, 2.0, 3.0]);
     record(&db, "second", &[10.0, 20.0]);
-    let server = HistoryServer::spawn("127.0.0.1:0".parse().unwrap(), db, Some("s3cret".into())).unwrap();
+    let server = spawn_history_server(
+        "127.0.0.1:0".parse().unwrap(),
+        db,
+        Some("s3cret".into()),
+        ServerConfig::default(),
+    )
+    .unwrap();
     let addr = server.local_addr();
 
     assert_eq!(get(addr, "/api/runs", None).0, 401);

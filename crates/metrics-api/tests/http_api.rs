@@ -22,7 +22,9 @@ impl Api {
     fn start(token: Option<&str>) -> Api {
         let clock = Arc::new(ManualClock::new(T0));
         let collector = Arc::new(MetricsCollector::with_clock(MetricsConfig::default(), clock.clone()));
-        let state = ApiState::new(Arc::clone(&collector)).with_token(token.map(str::to_owned));
+        let state = ApiState::new(Arc::clone(&collector))
+            .with_token(token.map(str::to_owned))
+            .unwrap();
         let server = spawn_server("127.0.0.1:0".parse().unwrap(), state).unwrap();
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -258,4 +260,128 @@ fn binding_a_busy_port_names_the_address() {
     let state = ApiState::new(Arc::new(MetricsCollector::default()));
     let err = spawn_server(addr, state).unwrap_err();
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
+}
+
+#[test]
+fn an_empty_token_is_refused_instead_of_turning_authentication_off() {
+    let state = ApiState::new(Arc::new(MetricsCollector::default()));
+    let err = state.clone().with_token(Some(String::new())).unwrap_err();
+    assert_eq!(err, metrics_api::TokenError::Empty);
+    assert!(err.to_string().contains("empty"), "{err}");
+    let err = state.clone().with_token(Some("two words".into())).unwrap_err();
+    assert!(err.to_string().contains("' '"), "{err}");
+    assert!(state.with_token(None).is_ok(), "no token at all still serves openly");
+}
+
+#[test]
+fn the_bearer_scheme_name_is_case_insensitive() {
+    let api = Api::start(Some("s3cret"));
+    api.seed();
+    for header in ["Bearer s3cret", "bearer s3cret", "BEARER s3cret", "bEaReR  s3cret"] {
+        let (status, _, body) = api.get_with("/metrics", &[("Authorization", header)]);
+        assert_eq!(status, 200, "{header:?}: {body}");
+    }
+    for header in ["Basic s3cret", "Bearer S3CRET", "Bearers3cret", "s3cret"] {
+        assert_eq!(
+            api.get_with("/metrics", &[("Authorization", header)]).0,
+            401,
+            "{header:?}: the token itself stays case-sensitive"
+        );
+    }
+}
+
+#[test]
+fn error_bodies_echo_at_most_a_few_hundred_bytes_of_the_request() {
+    let api = Api::start(None);
+    api.seed();
+    let huge = "x".repeat(60_000);
+    let cases = [
+        // 60 KB query strings, on the route that takes none and on a series.
+        (format!("/api/metrics/series?{huge}=1"), 414),
+        (format!("/api/metrics/series/job_seconds?tag=k={huge}"), 414),
+        // 60 KB paths: an unknown route and an unknown series.
+        (format!("/{huge}"), 404),
+        (format!("/api/metrics/series/{huge}"), 404),
+        (format!("/api/metrics/series/{huge}/summary"), 404),
+        // Values under the query limit but long, each quoted in a 400.
+        (
+            format!("/api/metrics/series/job_seconds?limit={}", "9".repeat(4000)),
+            400,
+        ),
+        (format!("/api/metrics/series/job_seconds?{}=1", "p".repeat(4000)), 400),
+        (format!("/api/metrics/series?{}=1", "q".repeat(4000)), 400),
+    ];
+    for (path, status) in cases {
+        let (got, ctype, body) = api.get(&path);
+        assert_eq!(got, status, "{}…: {body}", &path[..40]);
+        assert!(ctype.starts_with("application/json"), "{ctype}");
+        assert!(body.len() <= 512, "{} bytes echoed: {body}", body.len());
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert!(v["error"].is_string(), "{body}");
+    }
+    // A short value is still quoted whole, so the mistake stays visible.
+    let (_, v) = api.json("/api/metrics/series/job_seconds?limit=lots");
+    assert!(v["error"].as_str().unwrap().contains("\"lots\""), "{v}");
+    // A long one is quoted in part, with its length.
+    let (_, v) = api.json(&format!("/api/metrics/series/{}", "n".repeat(5000)));
+    assert!(v["error"].as_str().unwrap().contains("(5000 bytes)"), "{v}");
+}
+
+/// A server for `collector` whose `/metrics` cache lives `ttl`; its URL.
+fn metrics_server(collector: &Arc<MetricsCollector>, ttl: Duration) -> (ServerHandle, String) {
+    let server = metrics_api::spawn_server_with(
+        "127.0.0.1:0".parse().unwrap(),
+        ApiState::new(Arc::clone(collector)),
+        metrics_api::ServerConfig::default().with_metrics_cache_ttl(ttl),
+    )
+    .unwrap();
+    let url = format!("http://{}/metrics", server.local_addr());
+    (server, url)
+}
+
+fn scrape(url: &str) -> String {
+    ureq::get(url).call().unwrap().body_mut().read_to_string().unwrap()
+}
+
+#[test]
+fn concurrent_scrapes_share_one_body_and_the_cache_expires() {
+    let collector = Arc::new(MetricsCollector::default());
+    let jobs = collector.counter("jobs", &[]).unwrap();
+    jobs.increment(1);
+
+    let (_long, url) = metrics_server(&collector, Duration::from_secs(600));
+    let bodies: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8).map(|_| s.spawn(|| scrape(&url))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        bodies.iter().all(|b| b == &bodies[0]),
+        "every concurrent scrape got the same body"
+    );
+    assert!(bodies[0].contains("jobs_total 1.0\n"), "{}", bodies[0]);
+    // Within the TTL the encoded body is served again.
+    jobs.increment(1);
+    assert!(scrape(&url).contains("jobs_total 1.0\n"), "served from the cache");
+
+    // Once the TTL has passed, the new value shows.
+    let ttl = Duration::from_millis(100);
+    let (_short, url) = metrics_server(&collector, ttl);
+    assert!(scrape(&url).contains("jobs_total 2.0\n"));
+    jobs.increment(1);
+    std::thread::sleep(ttl * 3);
+    assert!(scrape(&url).contains("jobs_total 3.0\n"));
+
+    // With a TTL of zero every scrape after a change sees it.
+    let (_zero, url) = metrics_server(&collector, Duration::ZERO);
+    assert!(scrape(&url).contains("jobs_total 3.0\n"));
+    jobs.increment(1);
+    assert!(scrape(&url).contains("jobs_total 4.0\n"));
+}
+
+#[test]
+fn an_invalid_server_config_is_refused_naming_the_option() {
+    let state = ApiState::new(Arc::new(MetricsCollector::default()));
+    let config = metrics_api::ServerConfig::default().with_max_connections(0);
+    let err = metrics_api::spawn_server_with("127.0.0.1:0".parse().unwrap(), state, config).unwrap_err();
+    assert!(err.to_string().contains("max_connections"), "{err}");
 }

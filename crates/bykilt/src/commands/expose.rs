@@ -6,18 +6,49 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use metrics_api::{ApiState, PushGateway, ServerHandle, spawn_server};
+use metrics_api::{ApiState, PushGateway, ServerConfig, ServerHandle, spawn_server_with};
 use metrics_core::{MetricsCollector, global_metrics_collector};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::EXIT_ALL_COMPLETED;
 use crate::alerts_cli::AlertArgs;
-use crate::cli::ExposeArgs;
+use crate::cli::{ExposeArgs, ServerArgs};
 use crate::commands::alerts::Alerting;
 use crate::commands::metrics::load;
 use crate::error::CliError;
 use crate::output::Output;
+
+/// The server limits asked for, the library's defaults for the rest.
+pub(crate) fn server_config(args: &ServerArgs) -> ServerConfig {
+    let mut config = ServerConfig::default();
+    if let Some(t) = args.header_read_timeout {
+        config = config.with_header_read_timeout(t);
+    }
+    if let Some(t) = args.idle_timeout {
+        config = config.with_idle_timeout(t);
+    }
+    if let Some(n) = args.max_connections {
+        config = config.with_max_connections(n);
+    }
+    if let Some(t) = args.metrics_cache_ttl {
+        config = config.with_metrics_cache_ttl(t);
+    }
+    config
+}
+
+/// Starts the HTTP server for `collector` with `token` and `limits`.
+fn start_server(
+    addr: std::net::SocketAddr,
+    collector: Arc<MetricsCollector>,
+    token: Option<String>,
+    limits: &ServerArgs,
+) -> Result<ServerHandle, CliError> {
+    let state = ApiState::new(collector)
+        .with_token(token)
+        .map_err(|e| CliError::Usage(format!("{e} (the token comes from --token or BYKILT_METRICS_TOKEN)")))?;
+    Ok(spawn_server_with(addr, state, server_config(limits))?)
+}
 
 /// `bykilt serve`: serves a run's stored metrics until SIGINT or SIGTERM.
 pub(crate) fn serve(
@@ -25,15 +56,18 @@ pub(crate) fn serve(
     run: Option<&str>,
     token: Option<String>,
     alert_args: &AlertArgs,
+    limits: &ServerArgs,
     root: &Path,
     out: &mut Output,
 ) -> Result<i32, CliError> {
+    // Bad limits are reported before the run is loaded.
+    server_config(limits).validate()?;
     let (ctx, collector) = load(root, run)?;
     let collector = Arc::new(collector);
     let alerting = Alerting::start(alert_args, Arc::clone(&collector), root, out)?;
     let mut signals = Signals::new([SIGINT, SIGTERM])
         .map_err(|e| CliError::io("installing signal handlers for", "SIGINT/SIGTERM", e))?;
-    let server = spawn_server(listen, ApiState::new(collector).with_token(token))?;
+    let server = start_server(listen, collector, token, limits)?;
     out.text(&format!(
         "serving run {} on http://{}/metrics (JSON API under /api/metrics/series); Ctrl-C stops\n",
         ctx.run_id(),
@@ -125,10 +159,7 @@ impl Exposure {
             .transpose()?;
         let server = match args.serve {
             Some(addr) => {
-                let s = spawn_server(
-                    addr,
-                    ApiState::new(Arc::clone(&collector)).with_token(args.token.clone()),
-                )?;
+                let s = start_server(addr, Arc::clone(&collector), args.token.clone(), &args.server)?;
                 out.note(&format!("serving live metrics on http://{}/metrics", s.local_addr()));
                 Some(s)
             }

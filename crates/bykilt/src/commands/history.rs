@@ -212,13 +212,15 @@ pub(crate) fn serve(
     listen: std::net::SocketAddr,
     db: &Path,
     token: Option<String>,
+    limits: &crate::cli::ServerArgs,
     out: &mut Output,
 ) -> Result<i32, CliError> {
     // Refuse a missing, foreign or newer file before listening.
     drop(open(db)?);
     let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
         .map_err(|e| CliError::io("installing signal handlers for", "SIGINT/SIGTERM", e))?;
-    let server = metrics_api::history::HistoryServer::spawn(listen, db.to_owned(), token)?;
+    let server =
+        metrics_api::history::spawn_history_server(listen, db.to_owned(), token, super::expose::server_config(limits))?;
     out.text(&format!(
         "serving {} on http://{}/metrics (runs at /api/runs, samples under /api/metrics/series); Ctrl-C stops\n",
         db.display(),
