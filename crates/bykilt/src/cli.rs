@@ -194,6 +194,8 @@ pub enum MetricsCommand {
         #[arg(long, value_name = "RUN_ID")]
         run: Option<String>,
     },
+    /// Draw one metric into an SVG or PNG file (chosen by --out's extension).
+    Plot(PlotArgs),
     /// Print (JSON, Prometheus, OpenMetrics) or write (CSV) a run's metrics.
     Export {
         /// Output format.
@@ -208,6 +210,47 @@ pub enum MetricsCommand {
         #[arg(long, short, value_name = "PATH")]
         output: Option<PathBuf>,
     },
+}
+
+/// What `bykilt metrics plot` draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum PlotKind {
+    /// Values over time, one line per tag set (up to a cap) with a legend.
+    #[default]
+    Line,
+    /// How many samples fall in each value range.
+    Histogram,
+}
+
+/// `bykilt metrics plot` arguments.
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// The metric name (e.g. job_duration_seconds).
+    pub name: String,
+    /// The run to read [default: the latest run with metrics].
+    #[arg(long, value_name = "RUN_ID", conflicts_with = "all_runs")]
+    pub run: Option<String>,
+    /// Read every run with metrics under the artifacts root.
+    #[arg(long)]
+    pub all_runs: bool,
+    /// Only samples from the last DURATION (e.g. 90s, 15m, 1h, 2d).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub since: Option<Duration>,
+    /// Only samples with this tag (repeatable), as key=value.
+    #[arg(long, value_parser = parse_tag, value_name = "KEY=VALUE")]
+    pub tag: Vec<(String, String)>,
+    /// The file to write: FILE.svg or FILE.png.
+    #[arg(long, short, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Line chart over time, or the value distribution.
+    #[arg(long, value_enum, default_value_t = PlotKind::Line)]
+    pub kind: PlotKind,
+    /// Image width in pixels.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(200..=8000))]
+    pub width: u32,
+    /// Image height in pixels.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u32).range(150..=8000))]
+    pub height: u32,
 }
 
 /// Export formats.

@@ -13,7 +13,7 @@ pub mod values;
 use batch_engine::RetrySelection;
 
 use crate::cli::{BatchCommand, Cli, Command, MetricsCommand};
-use crate::commands::{batch, expose, metrics};
+use crate::commands::{batch, expose, metrics, plot};
 use crate::error::CliError;
 use crate::output::Output;
 
@@ -67,6 +67,7 @@ fn dispatch(cli: Cli, out: &mut Output) -> Result<i32, CliError> {
             MetricsCommand::Summary { name, tag, since, run } => {
                 metrics::summary(&name, &tag, since, run.as_deref(), &root, out)
             }
+            MetricsCommand::Plot(args) => plot::plot(&args, &root, out),
             MetricsCommand::Export { format, run, output } => {
                 metrics::export(format, run.as_deref(), output.as_deref(), &root, out)
             }

@@ -9,6 +9,8 @@
 //! * `GET /api/metrics/series/{name}/summary` — count/sum/min/max/avg and
 //!   nearest-rank p50/p90/p95/p99 over the same filters.
 //! * `GET /healthz` — `ok`, never behind the token.
+//! * `GET /` — the dashboard, and its routes under `/api/runs` and
+//!   `/api/metrics/overview` (see [`dashboard`]).
 //!
 //! Errors are JSON `{"error": "..."}`: 404 for an unknown series or route,
 //! 400 naming the bad parameter, 401 without the bearer token when one is
@@ -26,6 +28,7 @@
 //! ```
 
 mod auth;
+pub mod dashboard;
 mod error;
 pub mod push;
 mod query;
@@ -46,12 +49,17 @@ use metrics_core::MetricsCollector;
 pub struct ApiState {
     collector: Arc<MetricsCollector>,
     token: Option<Arc<str>>,
+    runs: Option<Arc<dyn dashboard::RunCatalog>>,
 }
 
 impl ApiState {
     /// Serves `collector` with no authentication.
     pub fn new(collector: Arc<MetricsCollector>) -> Self {
-        ApiState { collector, token: None }
+        ApiState {
+            collector,
+            token: None,
+            runs: None,
+        }
     }
 
     /// Requires `Authorization: Bearer <token>` on every route but
@@ -59,6 +67,13 @@ impl ApiState {
     #[must_use = "with_token returns the configured state"]
     pub fn with_token(mut self, token: Option<String>) -> Self {
         self.token = token.filter(|t| !t.is_empty()).map(Arc::from);
+        self
+    }
+
+    /// Lists `runs` on the dashboard and at `/api/runs`.
+    #[must_use = "with_runs returns the configured state"]
+    pub fn with_runs(mut self, runs: Arc<dyn dashboard::RunCatalog>) -> Self {
+        self.runs = Some(runs);
         self
     }
 

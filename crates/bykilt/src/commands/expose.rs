@@ -14,6 +14,7 @@ use signal_hook::iterator::Signals;
 use crate::EXIT_ALL_COMPLETED;
 use crate::cli::ExposeArgs;
 use crate::commands::metrics::load;
+use crate::commands::run_catalog::ArtifactRuns;
 use crate::error::CliError;
 use crate::output::Output;
 
@@ -28,9 +29,11 @@ pub(crate) fn serve(
     let (ctx, collector) = load(root, run)?;
     let mut signals = Signals::new([SIGINT, SIGTERM])
         .map_err(|e| CliError::io("installing signal handlers for", "SIGINT/SIGTERM", e))?;
-    let server = spawn_server(listen, ApiState::new(Arc::new(collector)).with_token(token))?;
+    let runs = Arc::new(ArtifactRuns::new(root.to_path_buf(), ctx.run_id(), false));
+    let state = ApiState::new(Arc::new(collector)).with_token(token).with_runs(runs);
+    let server = spawn_server(listen, state)?;
     out.text(&format!(
-        "serving run {} on http://{}/metrics (JSON API under /api/metrics/series); Ctrl-C stops\n",
+        "serving run {} on http://{} (dashboard at /, /metrics, JSON API under /api/metrics/series); Ctrl-C stops\n",
         ctx.run_id(),
         server.local_addr()
     ));
@@ -99,7 +102,7 @@ impl Drop for PeriodicPush {
 
 /// What `--serve` and `--push-gateway` set up around one batch execution.
 pub(crate) struct Exposure {
-    server: Option<ServerHandle>,
+    server: Option<(ServerHandle, Arc<ArtifactRuns>)>,
     gateway: Option<PushGateway>,
     periodic: Option<PeriodicPush>,
     failures: Arc<Mutex<Vec<String>>>,
@@ -109,7 +112,7 @@ impl Exposure {
     /// Starts the live server and the periodic pusher, as asked. The batch
     /// engine of the CLI records into the global collector, which is what
     /// is served and pushed.
-    pub(crate) fn start(args: &ExposeArgs, batch_id: &str, out: &mut Output) -> Result<Exposure, CliError> {
+    pub(crate) fn start(args: &ExposeArgs, batch_id: &str, root: &Path, out: &mut Output) -> Result<Exposure, CliError> {
         let collector = global_metrics_collector();
         let gateway = args
             .push_gateway
@@ -118,12 +121,17 @@ impl Exposure {
             .transpose()?;
         let server = match args.serve {
             Some(addr) => {
-                let s = spawn_server(
-                    addr,
-                    ApiState::new(Arc::clone(&collector)).with_token(args.token.clone()),
-                )?;
-                out.note(&format!("serving live metrics on http://{}/metrics", s.local_addr()));
-                Some(s)
+                let run_id = batch_engine::run_id_of(batch_id)?;
+                let runs = Arc::new(ArtifactRuns::new(root.to_path_buf(), run_id, true));
+                let state = ApiState::new(Arc::clone(&collector))
+                    .with_token(args.token.clone())
+                    .with_runs(Arc::clone(&runs) as Arc<dyn metrics_api::dashboard::RunCatalog>);
+                let s = spawn_server(addr, state)?;
+                out.note(&format!(
+                    "serving live metrics on http://{0}/metrics, dashboard at http://{0}/",
+                    s.local_addr()
+                ));
+                Some((s, runs))
             }
             None => None,
         };
@@ -163,7 +171,8 @@ impl Exposure {
                 failures.len()
             ));
         }
-        if let Some(server) = self.server.take() {
+        if let Some((server, runs)) = self.server.take() {
+            runs.finished();
             server.shutdown();
         }
     }

@@ -3,3 +3,5 @@
 pub(crate) mod batch;
 pub(crate) mod expose;
 pub(crate) mod metrics;
+pub(crate) mod plot;
+pub(crate) mod run_catalog;
