@@ -9,6 +9,9 @@
   const LINE_CAP = 8;
   const RANGES = { "5m": 300, "1h": 3600, "24h": 86400, "7d": 604800, run: null };
   let timer = null;
+  // Kept across the re-renders of live polling: open number tables, zooms.
+  const openTables = new Set();
+  const zooms = new Map();
   let generation = 0;
 
   const $ = (sel, root) => (root || document).querySelector(sel);
@@ -44,6 +47,21 @@
   }
   const withUnit = (label, unit) => unit ? label + " (" + unit + ")" : label;
   const tagKey = (tags) => Object.keys(tags).sort().map((k) => k + "=" + tags[k]).join(", ");
+  // Per key: "k=v" when every tag set agrees, else "k: v1, v2, ...".
+  function tagSummary(sets) {
+    const keys = new Map();
+    for (const t of sets) { for (const [k, v] of Object.entries(t)) { (keys.get(k) || keys.set(k, new Set()).get(k)).add(v); } }
+    return [...keys.keys()].sort().map((k) => {
+      const vals = [...keys.get(k)];
+      return vals.length === 1 ? k + "=" + vals[0] : k + ": " + vals.slice(0, 6).join(", ") + (vals.length > 6 ? ", +" + (vals.length - 6) : "");
+    });
+  }
+  // Keys whose value differs between tag sets: what tells lines apart.
+  function varyingKeys(sets) {
+    const keys = new Map();
+    for (const t of sets) { for (const [k, v] of Object.entries(t)) { (keys.get(k) || keys.set(k, new Set()).get(k)).add(v); } }
+    return [...keys.keys()].filter((k) => keys.get(k).size > 1 || sets.some((t) => !(k in t))).sort();
+  }
   const tagChips = (tags) => el("span", {}, ...Object.keys(tags).sort().map((k) => el("span", { class: "chip" }, k + "=" + tags[k])));
   function fmtSecs(s) {
     if (s === null || s === undefined || !isFinite(s)) { return "–"; }
@@ -56,9 +74,9 @@
   function withTable(box, caption, head, rows) {
     const btn = el("button", { type: "button", class: "table-toggle", "aria-expanded": "false" }, "Show numbers");
     const holder = el("div", { class: "data-table", hidden: "" });
-    btn.onclick = () => {
-      const open = holder.hidden;
+    const toggle = (open) => {
       holder.hidden = !open;
+      if (open) { openTables.add(caption); } else { openTables.delete(caption); }
       btn.setAttribute("aria-expanded", String(open));
       btn.textContent = open ? "Hide numbers" : "Show numbers";
       if (open && !holder.firstChild) {
@@ -67,7 +85,9 @@
           el("tbody", {}, ...rows.map((r) => el("tr", {}, ...r.map((c) => el("td", {}, String(c))))))));
       }
     };
+    btn.onclick = () => toggle(holder.hidden);
     box.append(btn, holder);
+    if (openTables.has(caption)) { toggle(true); }
   }
 
   function poll(fn) {
@@ -122,11 +142,11 @@
         if (q && !text.includes(q)) { continue; }
         const spark = el("canvas", { class: "spark", "aria-hidden": "true" });
         const unit = unitOf(s.name, s.type);
-        const shown = s.tag_sets.slice(0, 4);
         tbody.append(el("tr", { "data-series": s.name },
           el("td", {}, el("a", { href: "#/series/" + encodeURIComponent(s.name) }, s.name)),
-          el("td", {}, s.type),
-          el("td", {}, ...shown.map((t) => el("div", {}, tagChips(t.tags))), s.tag_sets.length > shown.length ? el("span", { class: "note" }, "+" + (s.tag_sets.length - shown.length) + " more") : null),
+          el("td", { class: "hide-narrow" }, s.type),
+          el("td", { class: "tags" }, el("span", { class: "note" }, s.tag_sets.length + " tag set" + (s.tag_sets.length === 1 ? "" : "s") + " "),
+            ...tagSummary(s.tag_sets.map((t) => t.tags)).map((c) => el("span", { class: "chip" }, c))),
           el("td", { class: "num" }, s.last ? C.fmtNum(s.last.value) + (unit ? " " + unit : "") : "–"),
           el("td", {}, spark)));
         requestAnimationFrame(() => C.sparkline(spark, s.sparkline));
@@ -135,7 +155,7 @@
     search.oninput = () => { history.replaceState(null, "", "#/series" + (search.value ? "?q=" + encodeURIComponent(search.value) : "")); fill(); };
     view.replaceChildren(el("h2", {}, "Series"), el("div", { class: "toolbar" }, el("label", { for: "series-search" }, "Search "), search),
       el("div", { class: "scroll" }, el("table", { id: "series-table" },
-        el("thead", {}, el("tr", {}, el("th", {}, "name"), el("th", {}, "type"), el("th", {}, "tag sets"), el("th", { class: "num" }, "last value"), el("th", {}, "recent"))),
+        el("thead", {}, el("tr", {}, el("th", {}, "name"), el("th", { class: "hide-narrow" }, "type"), el("th", {}, "tag sets"), el("th", { class: "num" }, "last value"), el("th", {}, "recent"))),
         tbody)));
     fill();
     setStatus(ov.series.length + " series");
@@ -187,12 +207,19 @@
     }
     const lines = [...groups.values()].slice(0, LINE_CAP);
     const hidden = groups.size - lines.length;
+    const vary = varyingKeys(lines.map((l) => l.tags));
+    for (const l of lines) {
+      l.label = vary.length ? vary.map((k) => k + "=" + (l.tags[k] ?? "")).join(", ") : (l.label || "(no tags)");
+    }
+    // A counter's samples are increments: draw its running total.
+    const cumulative = info.type === "counter";
+    if (cumulative) { for (const l of lines) { let sum = 0; l.points = l.points.map((p) => [p[0], (sum += p[1])]); } }
 
     const chartBox = el("div", { class: "chart-box" });
     const canvas = el("canvas", { id: "series-chart", role: "img", "aria-label": name + " over time" });
     const legend = el("div", { class: "legend", id: "series-legend" }, ...lines.map((l, i) => el("span", {}, el("i", { style: "background:" + C.color(i) }), l.label + " (" + l.points.length + ")")));
     chartBox.append(canvas, legend);
-    withTable(chartBox, name + ": every sample shown", ["time (UTC)", withUnit("value", unit), "tags"],
+    withTable(chartBox, name + ": every sample shown", ["time (UTC)", withUnit(info.type === "counter" ? "running total" : "value", unit), "tags"],
       lines.flatMap((l) => l.points.map((p) => [C.fmtStamp(p[0]), C.fmtNum(p[1]), l.label])));
 
     const s = summary.summary;
@@ -242,11 +269,11 @@
       parts.push(el("h3", {}, "Bucket distribution"), distBox, el("h3", {}, "p50 / p90 / p99 over time"), pctBox);
       view.replaceChildren(...parts.filter(Boolean));
       C.barChart(distCanvas, { bars, xLabel: withUnit("bucket upper bound", unit), yLabel: "samples" });
-      C.timeChart(pctCanvas, { lines: pl, yLabel: withUnit("value", unit), unit });
+      C.timeChart(pctCanvas, { lines: pl, yLabel: withUnit("value", unit), unit, zoom: zooms.get(name + "/pct"), onZoom: (z) => zooms.set(name + "/pct", z) });
     } else {
       view.replaceChildren(...parts.filter(Boolean));
     }
-    C.timeChart(canvas, { lines, yLabel: withUnit(name, unit), unit });
+    C.timeChart(canvas, { lines, yLabel: withUnit(cumulative ? name + " running total" : name, unit), unit, zoom: zooms.get(name), onZoom: (z) => zooms.set(name, z) });
     setStatus(served && served.live ? "live: updating every " + POLL_MS / 1000 + " s" : "updated " + new Date().toLocaleTimeString());
     if (served && served.live) { poll(() => show()); }
   }
@@ -288,6 +315,14 @@
   };
   $("#token-clear").onclick = () => { sessionStorage.removeItem(TOKEN_KEY); localStorage.removeItem(TOKEN_KEY); show(); };
   $("#token-input").placeholder = token() ? "token set" : "bearer token";
+  let resizeTimer = null;
+  let lastWidth = window.innerWidth;
+  window.addEventListener("resize", () => {
+    if (window.innerWidth === lastWidth) { return; }
+    lastWidth = window.innerWidth;
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(show, 150);
+  });
   lastRoute = location.hash.split("?")[0];
   show();
 })();

@@ -84,7 +84,8 @@
 
   // opts: { lines: [{label, tags, points: [[t, v], ...]}], yLabel, xLabel, tooltip }
   function timeChart(canvas, opts) {
-    const state = { zoom: null, drag: null, hover: null };
+    const state = { zoom: opts.zoom || null, drag: null, hover: null };
+    const zoomed = (z) => { state.zoom = z; if (opts.onZoom) { opts.onZoom(z); } draw(); };
     const all = opts.lines.flatMap((l) => l.points);
     function extent() {
       if (state.zoom) { return state.zoom; }
@@ -176,14 +177,13 @@
       const d = state.drag; state.drag = null;
       if (d && Math.abs(d[1] - d[0]) > 5) {
         const inv = (x) => state.xs.lo + ((x - state.box.l) / (state.box.r - state.box.l)) * (state.xs.hi - state.xs.lo);
-        state.zoom = [inv(Math.min(d[0], d[1])), inv(Math.max(d[0], d[1]))];
-      }
-      draw();
+        zoomed([inv(Math.min(d[0], d[1])), inv(Math.max(d[0], d[1]))]);
+      } else { draw(); }
     };
-    canvas.ondblclick = () => { state.zoom = null; draw(); };
+    canvas.ondblclick = () => zoomed(null);
     canvas.title = "drag to zoom, double-click to reset";
     draw();
-    return { redraw: draw, resetZoom: () => { state.zoom = null; draw(); }, zoomed: () => state.zoom };
+    return { redraw: draw, resetZoom: () => zoomed(null), zoom: () => state.zoom };
   }
 
   // opts: { bars: [{label, value}], xLabel, yLabel }
