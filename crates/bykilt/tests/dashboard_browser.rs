@@ -67,7 +67,13 @@ fn dashboard_shows_runs_series_and_live_progress_in_chromium() {
     // A finished run with a failure.
     s.write("done.csv", &common::numbered_csv(6));
     let done = s.run(&[
-        "batch", "run", "done.csv", "--exec", "test \"$BYKILT_ROW_INDEX\" -ne 2", "--quiet", "--json",
+        "batch",
+        "run",
+        "done.csv",
+        "--exec",
+        "test \"$BYKILT_ROW_INDEX\" -ne 2",
+        "--quiet",
+        "--json",
     ]);
     assert_eq!(done.status.code(), Some(1), "{}", text(&done.stderr));
     let done: Value = serde_json::from_slice(&done.stdout).unwrap();
@@ -94,7 +100,10 @@ fn dashboard_shows_runs_series_and_live_progress_in_chromium() {
     ]));
     let base = format!("http://{listen}");
     poll(Duration::from_secs(20), || http_get(&format!("{base}/healthz"))).expect("the live server is up");
-    assert!(http_get(&format!("{base}/api/runs")).is_none(), "the API wants the token");
+    assert!(
+        http_get(&format!("{base}/api/runs")).is_none(),
+        "the API wants the token"
+    );
 
     let b = Browser::start();
     b.viewport(1280, 800);
@@ -106,7 +115,10 @@ fn dashboard_shows_runs_series_and_live_progress_in_chromium() {
     );
     let before_token = b.console();
     for msg in severe(&before_token) {
-        assert!(msg.contains("401"), "only the refused requests are logged before the token: {msg}");
+        assert!(
+            msg.contains("401"),
+            "only the refused requests are logged before the token: {msg}"
+        );
     }
     b.js(
         "document.querySelector('#token-input').value = arguments[0];
@@ -123,11 +135,19 @@ fn dashboard_shows_runs_series_and_live_progress_in_chromium() {
         .to_owned();
     assert_ne!(live_run, done_run);
     assert!(!b.js("return location.href;", &[]).as_str().unwrap().contains(TOKEN));
-    assert_eq!(b.js("return sessionStorage.getItem('bykilt-token');", &[]), json!(TOKEN));
+    assert_eq!(
+        b.js("return sessionStorage.getItem('bykilt-token');", &[]),
+        json!(TOKEN)
+    );
     // Both runs, with their counts.
     assert_eq!(count(&b, &done_run, "count-completed"), 5);
     assert_eq!(count(&b, &done_run, "count-failed"), 1);
-    assert!(b.js("return !!document.querySelector(`tr[data-run-id=\"${arguments[0]}\"] [role=progressbar]`);", &[json!(live_run)]) == json!(true));
+    assert!(
+        b.js(
+            "return !!document.querySelector(`tr[data-run-id=\"${arguments[0]}\"] [role=progressbar]`);",
+            &[json!(live_run)]
+        ) == json!(true)
+    );
 
     // Live counts grow without a reload.
     b.js("window.__noReload = true;", &[]);
@@ -137,7 +157,11 @@ fn dashboard_shows_runs_series_and_live_progress_in_chromium() {
         (now > first).then_some(now)
     });
     assert!(grown.is_some(), "finished count stayed at {first}");
-    assert_eq!(b.js("return window.__noReload === true;", &[]), json!(true), "the page was not reloaded");
+    assert_eq!(
+        b.js("return window.__noReload === true;", &[]),
+        json!(true),
+        "the page was not reloaded"
+    );
     let eta = b.js(
         "return document.querySelector(`tr[data-run-id=\"${arguments[0]}\"] .eta`).textContent;",
         &[json!(live_run)],
@@ -150,16 +174,28 @@ fn dashboard_shows_runs_series_and_live_progress_in_chromium() {
     // Series view: names, sparklines, search, click through.
     b.viewport(1280, 800);
     b.js("location.hash = '#/series';", &[]);
-    b.wait_for("the series table", "return document.querySelector('tr[data-series=\"job_status\"]');");
+    b.wait_for(
+        "the series table",
+        "return document.querySelector('tr[data-series=\"job_status\"]');",
+    );
     for name in ["job_duration_seconds", "job_status", "job_queue_seconds"] {
         assert!(
-            b.js("return !!document.querySelector(`tr[data-series=\"${arguments[0]}\"]`);", &[json!(name)]) == json!(true),
+            b.js(
+                "return !!document.querySelector(`tr[data-series=\"${arguments[0]}\"]`);",
+                &[json!(name)]
+            ) == json!(true),
             "{name} is listed"
         );
     }
-    b.wait_for("a painted sparkline", "return document.querySelectorAll('canvas.spark').length > 0;");
+    b.wait_for(
+        "a painted sparkline",
+        "return document.querySelectorAll('canvas.spark').length > 0;",
+    );
     std::thread::sleep(Duration::from_millis(200));
-    assert!(painted(&b, "tr[data-series=\"job_duration_seconds\"] canvas.spark") > 0, "sparkline drawn");
+    assert!(
+        painted(&b, "tr[data-series=\"job_duration_seconds\"] canvas.spark") > 0,
+        "sparkline drawn"
+    );
     b.full_page_screenshot(1280, &shots.join("series-1280.png"));
     b.full_page_screenshot(390, &shots.join("series-390.png"));
     b.viewport(1280, 800);
@@ -167,15 +203,30 @@ fn dashboard_shows_runs_series_and_live_progress_in_chromium() {
         "const s = document.querySelector('#series-search'); s.value = 'queue'; s.dispatchEvent(new Event('input'));",
         &[],
     );
-    let rows = b.js("return [...document.querySelectorAll('tr[data-series]')].map(r => r.dataset.series);", &[]);
+    let rows = b.js(
+        "return [...document.querySelectorAll('tr[data-series]')].map(r => r.dataset.series);",
+        &[],
+    );
     assert_eq!(rows, json!(["job_queue_seconds"]), "search keeps matching series only");
-    b.js("document.querySelector('tr[data-series=\"job_queue_seconds\"] a').click();", &[]);
-    b.wait_for("the series page", "return location.hash === '#/series/job_queue_seconds' && document.querySelector('#series-chart');");
+    b.js(
+        "document.querySelector('tr[data-series=\"job_queue_seconds\"] a').click();",
+        &[],
+    );
+    b.wait_for(
+        "the series page",
+        "return location.hash === '#/series/job_queue_seconds' && document.querySelector('#series-chart');",
+    );
 
     // Series page: one line per tag set, and the tag filter changes the chart.
     b.js("location.hash = '#/series/job_status';", &[]);
-    b.wait_for("the status filter", "return document.querySelector('#tag-filter-status');");
-    b.wait_for("several lines", "return document.querySelectorAll('#series-legend span').length > 1;");
+    b.wait_for(
+        "the status filter",
+        "return document.querySelector('#tag-filter-status');",
+    );
+    b.wait_for(
+        "several lines",
+        "return document.querySelectorAll('#series-legend span').length > 1;",
+    );
     assert!(painted(&b, "#series-chart") > 0, "the chart is drawn");
     let lines_before = b.js("return document.querySelectorAll('#series-legend span').length;", &[]);
     let pixels_before = b.js("return document.querySelector('#series-chart').toDataURL();", &[]);
@@ -191,18 +242,30 @@ fn dashboard_shows_runs_series_and_live_progress_in_chromium() {
         "const l = [...document.querySelectorAll('#series-legend span')].map(s => s.textContent);
          return l.length === 1 && l[0].includes('status=failed') ? l : null;",
     );
-    assert!(lines_before.as_u64().unwrap() > 1, "{lines_before} lines before the filter; after: {legend}");
+    assert!(
+        lines_before.as_u64().unwrap() > 1,
+        "{lines_before} lines before the filter; after: {legend}"
+    );
     let pixels_after = b.js("return document.querySelector('#series-chart').toDataURL();", &[]);
     assert_ne!(pixels_before, pixels_after, "the filter changes what the chart shows");
     // The text alternative: the numbers behind the chart.
     b.js("document.querySelector('.table-toggle').click();", &[]);
-    let rows = b.wait_for("the numbers table", "return document.querySelectorAll('.data-table tbody tr').length;");
+    let rows = b.wait_for(
+        "the numbers table",
+        "return document.querySelectorAll('.data-table tbody tr').length;",
+    );
     assert!(rows.as_u64().unwrap() > 0);
-    let cell = b.js("return document.querySelector('.data-table tbody tr td:nth-child(3)').textContent;", &[]);
+    let cell = b.js(
+        "return document.querySelector('.data-table tbody tr td:nth-child(3)').textContent;",
+        &[],
+    );
     assert!(cell.as_str().unwrap().contains("status=failed"), "{cell}");
     // Time ranges.
     for range in ["5m", "1h", "24h", "7d", "run"] {
-        b.js("document.querySelector(`button[data-range=\"${arguments[0]}\"]`).click();", &[json!(range)]);
+        b.js(
+            "document.querySelector(`button[data-range=\"${arguments[0]}\"]`).click();",
+            &[json!(range)],
+        );
         b.wait_for(
             "the range button",
             &format!("return document.querySelector('button[data-range=\"{range}\"]').classList.contains('on');"),
@@ -228,7 +291,11 @@ fn dashboard_shows_runs_series_and_live_progress_in_chromium() {
     for f in ["runs", "series", "series-page", "histogram"] {
         for w in [1280, 390] {
             let p = shots.join(format!("{f}-{w}.png"));
-            assert!(std::fs::metadata(&p).map(|m| m.len() > 1000).unwrap_or(false), "{}", p.display());
+            assert!(
+                std::fs::metadata(&p).map(|m| m.len() > 1000).unwrap_or(false),
+                "{}",
+                p.display()
+            );
         }
     }
 }

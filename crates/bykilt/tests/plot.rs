@@ -11,7 +11,13 @@ use common::{Sandbox, text};
 fn batch(s: &Sandbox, csv: &str) -> String {
     s.write(csv, &common::numbered_csv(6));
     let out = s.run(&[
-        "batch", "run", csv, "--exec", "test \"$BYKILT_ROW_INDEX\" -ne 2", "--quiet", "--json",
+        "batch",
+        "run",
+        csv,
+        "--exec",
+        "test \"$BYKILT_ROW_INDEX\" -ne 2",
+        "--quiet",
+        "--json",
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -58,7 +64,17 @@ fn png_size(bytes: &[u8]) -> (u32, u32) {
 fn line_plot_svg_has_title_axes_units_and_one_legend_entry_per_tag_set() {
     let s = Sandbox::new();
     let run = batch(&s, "a.csv");
-    let out = s.run(&["metrics", "plot", "job_status", "--out", "status.svg", "--width", "900", "--height", "500"]);
+    let out = s.run(&[
+        "metrics",
+        "plot",
+        "job_status",
+        "--out",
+        "status.svg",
+        "--width",
+        "900",
+        "--height",
+        "500",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let (w, h, texts, shapes) = svg(&s.path().join("status.svg"));
     assert_eq!((w.as_str(), h.as_str()), ("900", "500"));
@@ -72,14 +88,32 @@ fn line_plot_svg_has_title_axes_units_and_one_legend_entry_per_tag_set() {
     assert!(shapes > 4);
 
     // A tag filter leaves one line.
-    let out = s.run(&["metrics", "plot", "job_status", "--tag", "status=failed", "--run", &run, "--out", "failed.svg"]);
+    let out = s.run(&[
+        "metrics",
+        "plot",
+        "job_status",
+        "--tag",
+        "status=failed",
+        "--run",
+        &run,
+        "--out",
+        "failed.svg",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let (_, _, texts, _) = svg(&s.path().join("failed.svg"));
     assert!(has(&texts, "status=failed"));
     assert!(!has(&texts, "status=completed"), "{texts:?}");
 
     // Seconds are labelled as such, and --since keeps recent samples.
-    let out = s.run(&["metrics", "plot", "job_duration_seconds", "--since", "1d", "--out", "sub/d.svg"]);
+    let out = s.run(&[
+        "metrics",
+        "plot",
+        "job_duration_seconds",
+        "--since",
+        "1d",
+        "--out",
+        "sub/d.svg",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let (_, _, texts, _) = svg(&s.path().join("sub/d.svg"));
     assert!(has(&texts, "value (s)"), "{texts:?}");
@@ -89,7 +123,15 @@ fn line_plot_svg_has_title_axes_units_and_one_legend_entry_per_tag_set() {
 fn histogram_kind_draws_the_value_distribution() {
     let s = Sandbox::new();
     batch(&s, "a.csv");
-    let out = s.run(&["metrics", "plot", "job_duration_seconds", "--kind", "histogram", "--out", "h.svg"]);
+    let out = s.run(&[
+        "metrics",
+        "plot",
+        "job_duration_seconds",
+        "--kind",
+        "histogram",
+        "--out",
+        "h.svg",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let (_, _, texts, shapes) = svg(&s.path().join("h.svg"));
     assert!(has(&texts, "distribution"), "{texts:?}");
@@ -104,7 +146,17 @@ fn png_has_the_requested_size_for_both_kinds() {
     for (kind, w, h) in [("line", "640", "360"), ("histogram", "1200", "700")] {
         let file = format!("{kind}.png");
         let out = s.run(&[
-            "metrics", "plot", "job_duration_seconds", "--kind", kind, "--out", &file, "--width", w, "--height", h,
+            "metrics",
+            "plot",
+            "job_duration_seconds",
+            "--kind",
+            kind,
+            "--out",
+            &file,
+            "--width",
+            w,
+            "--height",
+            h,
         ]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         let bytes = std::fs::read(s.path().join(&file)).unwrap();
@@ -117,12 +169,31 @@ fn all_runs_draws_a_line_per_run() {
     let s = Sandbox::new();
     let a = batch(&s, "a.csv");
     let b = batch(&s, "b.csv");
-    let out = s.run(&["metrics", "plot", "job_duration_seconds", "--all-runs", "--out", "all.svg"]);
+    let out = s.run(&[
+        "metrics",
+        "plot",
+        "job_duration_seconds",
+        "--all-runs",
+        "--out",
+        "all.svg",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let (_, _, texts, _) = svg(&s.path().join("all.svg"));
     assert!(has(&texts, "job_duration_seconds — 2 runs"), "{texts:?}");
-    assert!(has(&texts, &format!("run_id={a}")) && has(&texts, &format!("run_id={b}")), "{texts:?}");
-    let out = s.run(&["metrics", "plot", "job_duration_seconds", "--all-runs", "--run", &a, "--out", "x.svg"]);
+    assert!(
+        has(&texts, &format!("run_id={a}")) && has(&texts, &format!("run_id={b}")),
+        "{texts:?}"
+    );
+    let out = s.run(&[
+        "metrics",
+        "plot",
+        "job_duration_seconds",
+        "--all-runs",
+        "--run",
+        &a,
+        "--out",
+        "x.svg",
+    ]);
     assert_eq!(out.status.code(), Some(2), "--run and --all-runs conflict");
 }
 
@@ -131,12 +202,18 @@ fn bad_name_empty_selection_and_unknown_extension_are_clear_errors() {
     let s = Sandbox::new();
     batch(&s, "a.csv");
     let cases: [(&[&str], &[&str]); 4] = [
-        (&["nope_total", "--out", "x.svg"], &["no metric \"nope_total\"", "job_duration_seconds"]),
+        (
+            &["nope_total", "--out", "x.svg"],
+            &["no metric \"nope_total\"", "job_duration_seconds"],
+        ),
         (
             &["job_status", "--tag", "status=lost", "--out", "x.svg"],
             &["no samples matching", "job_status"],
         ),
-        (&["job_status", "--out", "x.jpg"], &["unknown extension \"jpg\"", "FILE.svg or FILE.png"]),
+        (
+            &["job_status", "--out", "x.jpg"],
+            &["unknown extension \"jpg\"", "FILE.svg or FILE.png"],
+        ),
         (&["job_status", "--out", "x"], &["unknown extension", "FILE.svg"]),
     ];
     for (args, needles) in cases {
@@ -153,5 +230,9 @@ fn bad_name_empty_selection_and_unknown_extension_are_clear_errors() {
     let empty = Sandbox::new();
     let out = empty.run(&["metrics", "plot", "job_status", "--all-runs", "--out", "x.svg"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("no run with metrics"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no run with metrics"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -95,7 +95,10 @@ fn page_and_assets_are_served_without_the_token_and_load_nothing_from_outside() 
     let (api, _) = Api::start(Some("t0k"), None);
     let (status, ctype, html) = api.get("/", None);
     assert_eq!((status, ctype.as_str()), (200, "text/html; charset=utf-8"));
-    assert!(html.contains("/dashboard/app.js") && html.contains("token-form"), "{html}");
+    assert!(
+        html.contains("/dashboard/app.js") && html.contains("token-form"),
+        "{html}"
+    );
     for (path, ctype) in [
         ("/dashboard/style.css", "text/css; charset=utf-8"),
         ("/dashboard/chart.js", "text/javascript; charset=utf-8"),
@@ -105,7 +108,10 @@ fn page_and_assets_are_served_without_the_token_and_load_nothing_from_outside() 
         assert_eq!((s, c.as_str()), (200, ctype), "{path}");
         assert!(body.len() > 500, "{path}");
         // Offline: no absolute URL is fetched by the page.
-        assert!(!body.contains("http://") && !body.contains("https://"), "{path} loads from outside");
+        assert!(
+            !body.contains("http://") && !body.contains("https://"),
+            "{path} loads from outside"
+        );
     }
     assert!(!html.contains("https://"));
     // The data routes stay behind the token.
@@ -132,7 +138,11 @@ fn runs_carry_counts_eta_and_change_between_requests() {
     assert_eq!(live["live"], true);
     // 7 pending + 1 running at 0.2 jobs/s.
     assert_eq!(live["eta_seconds"].as_f64(), Some(40.0));
-    assert_eq!(list[0]["eta_seconds"].as_f64(), Some(2.5), "the running job of r1 at 0.4/s");
+    assert_eq!(
+        list[0]["eta_seconds"].as_f64(),
+        Some(2.5),
+        "the running job of r1 at 0.4/s"
+    );
 
     runs.0.lock().unwrap()[1] = run("r2", 5, 4, true);
     let (_, one) = api.json("/api/runs/r2", None);
@@ -150,7 +160,10 @@ fn a_catalog_that_fails_is_a_500_naming_the_cause() {
     let (api, _) = Api::start(None, Some(Arc::new(BrokenRuns)));
     let (status, err) = api.json("/api/runs", None);
     assert_eq!(status, 500);
-    assert!(err["error"].as_str().unwrap().contains("runs/ is not readable"), "{err}");
+    assert!(
+        err["error"].as_str().unwrap().contains("runs/ is not readable"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -158,8 +171,13 @@ fn overview_lists_series_with_tag_sets_last_values_and_sparkline() {
     let (api, c) = Api::start(None, None);
     for i in 0..70 {
         let status = if i % 3 == 0 { "failed" } else { "ok" };
-        c.record_metric("job_seconds", f64::from(i), &[("status", status)], MetricType::Histogram)
-            .unwrap();
+        c.record_metric(
+            "job_seconds",
+            f64::from(i),
+            &[("status", status)],
+            MetricType::Histogram,
+        )
+        .unwrap();
     }
     c.record_metric("depth", 4.0, &[], MetricType::Gauge).unwrap();
     let (status, v) = api.json("/api/metrics/overview", None);

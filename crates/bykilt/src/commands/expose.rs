@@ -112,7 +112,12 @@ impl Exposure {
     /// Starts the live server and the periodic pusher, as asked. The batch
     /// engine of the CLI records into the global collector, which is what
     /// is served and pushed.
-    pub(crate) fn start(args: &ExposeArgs, batch_id: &str, root: &Path, out: &mut Output) -> Result<Exposure, CliError> {
+    pub(crate) fn start(
+        args: &ExposeArgs,
+        batch_id: &str,
+        root: &Path,
+        out: &mut Output,
+    ) -> Result<Exposure, CliError> {
         let collector = global_metrics_collector();
         let gateway = args
             .push_gateway

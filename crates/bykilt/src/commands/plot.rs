@@ -31,7 +31,12 @@ enum Format {
 }
 
 fn format_of(path: &Path) -> Result<Format, CliError> {
-    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("svg") => Ok(Format::Svg),
         Some("png") => Ok(Format::Png),
         other => Err(CliError::Usage(format!(
@@ -209,7 +214,12 @@ impl Chart<'_> {
         // One line per tag set, in order of first appearance.
         let mut groups: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
         for v in self.values {
-            let key = v.tags.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+            let key = v
+                .tags
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",");
             let point = (unix(v.timestamp), v.value);
             match groups.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, pts)) => pts.push(point),
@@ -219,9 +229,15 @@ impl Chart<'_> {
         let hidden = groups.len().saturating_sub(LINE_CAP);
         groups.truncate(LINE_CAP);
         let xs = self.values.iter().map(|v| unix(v.timestamp));
-        let (x0, x1) = padded(xs.clone().fold(f64::INFINITY, f64::min), xs.fold(f64::NEG_INFINITY, f64::max));
+        let (x0, x1) = padded(
+            xs.clone().fold(f64::INFINITY, f64::min),
+            xs.fold(f64::NEG_INFINITY, f64::max),
+        );
         let ys = self.values.iter().map(|v| v.value);
-        let (y0, y1) = padded(ys.clone().fold(f64::INFINITY, f64::min), ys.fold(f64::NEG_INFINITY, f64::max));
+        let (y0, y1) = padded(
+            ys.clone().fold(f64::INFINITY, f64::min),
+            ys.fold(f64::NEG_INFINITY, f64::max),
+        );
         let title = if hidden > 0 {
             format!("{} (+{hidden} tag sets not drawn)", self.title)
         } else {
@@ -243,7 +259,11 @@ impl Chart<'_> {
             .draw()?;
         for (i, (label, pts)) in groups.into_iter().enumerate() {
             let colour = Palette99::pick(i).to_rgba();
-            let name = if label.is_empty() { "(no tags)".to_owned() } else { label };
+            let name = if label.is_empty() {
+                "(no tags)".to_owned()
+            } else {
+                label
+            };
             chart
                 .draw_series(LineSeries::new(pts, colour.stroke_width(2)))?
                 .label(name)
@@ -300,7 +320,10 @@ mod tests {
     fn extension_picks_the_format_and_names_a_bad_one() {
         assert_eq!(format_of(Path::new("a/b.svg")).ok(), Some(Format::Svg));
         assert_eq!(format_of(Path::new("b.PNG")).ok(), Some(Format::Png));
-        let e = format_of(Path::new("b.jpg")).err().map(|e| e.to_string()).unwrap_or_default();
+        let e = format_of(Path::new("b.jpg"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.contains("\"jpg\"") && e.contains("FILE.svg"), "{e}");
         assert!(format_of(Path::new("noext")).is_err());
     }

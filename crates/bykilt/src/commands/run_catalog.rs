@@ -40,7 +40,11 @@ pub(crate) fn progress(m: &BatchManifest, live: bool, served: bool) -> RunProgre
     let count = |s: JobStatus| m.jobs.iter().filter(|j| j.status == s).count();
     let started_at = m.jobs.iter().filter_map(|j| j.started_at).min().map(unix);
     let last_completed_at = m.jobs.iter().filter_map(|j| j.completed_at).max().map(unix);
-    let end = if live { Some(unix(OffsetDateTime::now_utc())) } else { last_completed_at };
+    let end = if live {
+        Some(unix(OffsetDateTime::now_utc()))
+    } else {
+        last_completed_at
+    };
     let duration_seconds = match (started_at, end) {
         (Some(a), Some(b)) if b >= a => Some(b - a),
         _ => None,

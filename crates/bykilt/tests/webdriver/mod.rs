@@ -166,7 +166,10 @@ impl Browser {
             .clamp(200, 6000) as u32;
         self.viewport(width, height);
         std::thread::sleep(Duration::from_millis(300));
-        let v = self.cdp("Page.captureScreenshot", json!({ "format": "png", "captureBeyondViewport": true }));
+        let v = self.cdp(
+            "Page.captureScreenshot",
+            json!({ "format": "png", "captureBeyondViewport": true }),
+        );
         let png = base64_decode(v["data"].as_str().expect("screenshot data"));
         assert!(png.starts_with(b"\x89PNG"), "a PNG");
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

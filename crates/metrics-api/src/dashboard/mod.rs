@@ -50,12 +50,18 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 pub(crate) fn page_routes() -> Router<ApiState> {
     Router::new()
         .route("/", get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }))
-        .route("/dashboard/style.css", get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }))
+        .route(
+            "/dashboard/style.css",
+            get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }),
+        )
         .route(
             "/dashboard/chart.js",
             get(|| async { asset("text/javascript; charset=utf-8", CHART_JS) }),
         )
-        .route("/dashboard/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
+        .route(
+            "/dashboard/app.js",
+            get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
+        )
 }
 
 /// The JSON routes the page reads (behind the token like the rest).
@@ -76,17 +82,17 @@ fn no_parameters(raw: Option<&str>) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn read_runs(state: &ApiState) -> Result<Vec<RunProgress>, Response> {
-    match state.runs.as_deref() {
-        None => Ok(Vec::new()),
-        Some(catalog) => catalog.runs().map_err(|e| {
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Json(serde_json::json!({ "error": format!("reading the runs: {e}") })),
-            )
-                .into_response()
-        }),
-    }
+/// The catalog's runs; the error is the catalog's message.
+fn read_runs(state: &ApiState) -> Result<Vec<RunProgress>, String> {
+    state.runs.as_deref().map_or_else(|| Ok(Vec::new()), RunCatalog::runs)
+}
+
+fn catalog_failed(e: &str) -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(serde_json::json!({ "error": format!("reading the runs: {e}") })),
+    )
+        .into_response()
 }
 
 async fn list_runs(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Response {
@@ -95,7 +101,7 @@ async fn list_runs(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Re
     }
     match read_runs(&state) {
         Ok(runs) => Json(runs.iter().map(RunView::of).collect::<Vec<_>>()).into_response(),
-        Err(r) => r,
+        Err(e) => catalog_failed(&e),
     }
 }
 
@@ -109,7 +115,7 @@ async fn one_run(State(state): State<ApiState>, Path(run_id): Path<String>) -> R
             )
                 .into_response(),
         },
-        Err(r) => r,
+        Err(e) => catalog_failed(&e),
     }
 }
 
