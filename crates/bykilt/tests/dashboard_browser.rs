@@ -79,9 +79,9 @@ fn dashboard_shows_runs_series_and_live_progress_in_chromium() {
     let done: Value = serde_json::from_slice(&done.stdout).unwrap();
     let done_run = done["run_id"].as_str().unwrap().to_owned();
 
-    // A run in progress: 160 jobs of 0.25 s on 2 workers take ~20 s; every
+    // A run in progress: 240 jobs of 0.25 s on 2 workers take ~30 s; every
     // fifth fails, so job_status has several tag sets.
-    s.write("live.csv", &common::numbered_csv(160));
+    s.write("live.csv", &common::numbered_csv(240));
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let _live = Killed(s.spawn(&[
@@ -285,6 +285,23 @@ fn dashboard_shows_runs_series_and_live_progress_in_chromium() {
     }
     b.full_page_screenshot(1280, &shots.join("histogram-1280.png"));
     b.full_page_screenshot(390, &shots.join("histogram-390.png"));
+
+    // Dark when the system asks for it.
+    b.cdp(
+        "Emulation.setEmulatedMedia",
+        json!({ "features": [{ "name": "prefers-color-scheme", "value": "dark" }] }),
+    );
+    let bg = b.js("return getComputedStyle(document.body).backgroundColor;", &[]);
+    let rgb: Vec<u32> = bg
+        .as_str()
+        .unwrap()
+        .trim_start_matches("rgb(")
+        .trim_end_matches(')')
+        .split(',')
+        .map(|c| c.trim().parse().unwrap())
+        .collect();
+    assert!(rgb.iter().all(|c| *c < 64), "a dark background: {bg}");
+    b.full_page_screenshot(1280, &shots.join("histogram-dark-1280.png"));
 
     let errors = severe(&b.console());
     assert!(errors.is_empty(), "console errors: {errors:?}");

@@ -174,6 +174,15 @@ impl Browser {
         assert!(png.starts_with(b"\x89PNG"), "a PNG");
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, png).unwrap();
+        // A half-scale copy, small enough to commit into docs/.
+        let clip = json!({ "x": 0, "y": 0, "width": width, "height": height, "scale": 0.5 });
+        let v = self.cdp(
+            "Page.captureScreenshot",
+            json!({ "format": "png", "captureBeyondViewport": true, "clip": clip }),
+        );
+        let small = path.parent().unwrap().join("small");
+        std::fs::create_dir_all(&small).unwrap();
+        std::fs::write(small.join(path.file_name().unwrap()), base64_decode(v["data"].as_str().unwrap())).unwrap();
         self.viewport(width, 800);
     }
 

@@ -142,10 +142,12 @@
         if (q && !text.includes(q)) { continue; }
         const spark = el("canvas", { class: "spark", "aria-hidden": "true" });
         const unit = unitOf(s.name, s.type);
+        const tagText = s.tag_sets.length + " tag set" + (s.tag_sets.length === 1 ? "" : "s");
         tbody.append(el("tr", { "data-series": s.name },
-          el("td", {}, el("a", { href: "#/series/" + encodeURIComponent(s.name) }, s.name)),
+          el("td", {}, el("a", { href: "#/series/" + encodeURIComponent(s.name) }, s.name),
+            el("div", { class: "show-narrow note" }, s.type + ", " + tagText)),
           el("td", { class: "hide-narrow" }, s.type),
-          el("td", { class: "tags" }, el("span", { class: "note" }, s.tag_sets.length + " tag set" + (s.tag_sets.length === 1 ? "" : "s") + " "),
+          el("td", { class: "tags hide-narrow" }, el("span", { class: "note" }, tagText + " "),
             ...tagSummary(s.tag_sets.map((t) => t.tags)).map((c) => el("span", { class: "chip" }, c))),
           el("td", { class: "num" }, s.last ? C.fmtNum(s.last.value) + (unit ? " " + unit : "") : "–"),
           el("td", {}, spark)));
@@ -155,7 +157,7 @@
     search.oninput = () => { history.replaceState(null, "", "#/series" + (search.value ? "?q=" + encodeURIComponent(search.value) : "")); fill(); };
     view.replaceChildren(el("h2", {}, "Series"), el("div", { class: "toolbar" }, el("label", { for: "series-search" }, "Search "), search),
       el("div", { class: "scroll" }, el("table", { id: "series-table" },
-        el("thead", {}, el("tr", {}, el("th", {}, "name"), el("th", { class: "hide-narrow" }, "type"), el("th", {}, "tag sets"), el("th", { class: "num" }, "last value"), el("th", {}, "recent"))),
+        el("thead", {}, el("tr", {}, el("th", {}, "name"), el("th", { class: "hide-narrow" }, "type"), el("th", { class: "hide-narrow" }, "tag sets"), el("th", { class: "num" }, "last value"), el("th", {}, "recent"))),
         tbody)));
     fill();
     setStatus(ov.series.length + " series");
