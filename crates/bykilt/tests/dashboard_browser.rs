@@ -248,6 +248,36 @@ fn dashboard_shows_runs_series_and_live_progress_in_chromium() {
     );
     let pixels_after = b.js("return document.querySelector('#series-chart').toDataURL();", &[]);
     assert_ne!(pixels_before, pixels_after, "the filter changes what the chart shows");
+    // Hover: the nearest sample's value, timestamp and tags.
+    let tip = b.js(
+        "const c = document.querySelector('#series-chart'); const r = c.getBoundingClientRect();
+         for (let y = r.top + 5; y < r.bottom; y += 6) { for (let x = r.left + 60; x < r.right; x += 6) {
+           c.dispatchEvent(new MouseEvent('mousemove', { clientX: x, clientY: y, bubbles: true }));
+           const t = document.querySelector('#tooltip');
+           if (!t.hidden) { return t.textContent; } } }
+         return null;",
+        &[],
+    );
+    let tip = tip.as_str().expect("a tooltip appears over the line").to_owned();
+    assert!(
+        tip.contains("UTC") && tip.contains("status=failed") && tip.contains("count"),
+        "{tip}"
+    );
+    // Zoom: a drag narrows the time axis, a double-click restores it (one
+    // synchronous script, so no live refresh comes in between).
+    let zoom = b.js(
+        "const c = document.querySelector('#series-chart'); const r = c.getBoundingClientRect();
+         const y = r.top + r.height / 2, ev = (t, x) => c.dispatchEvent(new MouseEvent(t, { clientX: x, clientY: y, bubbles: true }));
+         c.dispatchEvent(new MouseEvent('mouseleave'));
+         const before = c.toDataURL();
+         ev('mousedown', r.left + r.width * 0.4); ev('mousemove', r.left + r.width * 0.6); ev('mouseup', r.left + r.width * 0.6);
+         const zoomed = c.toDataURL();
+         c.dispatchEvent(new MouseEvent('dblclick', { bubbles: true }));
+         c.dispatchEvent(new MouseEvent('mouseleave'));
+         return [before !== zoomed, before === c.toDataURL()];",
+        &[],
+    );
+    assert_eq!(zoom, json!([true, true]), "[drag zooms, double-click resets]");
     // The text alternative: the numbers behind the chart.
     b.js("document.querySelector('.table-toggle').click();", &[]);
     let rows = b.wait_for(

@@ -182,7 +182,11 @@ impl Browser {
         );
         let small = path.parent().unwrap().join("small");
         std::fs::create_dir_all(&small).unwrap();
-        std::fs::write(small.join(path.file_name().unwrap()), base64_decode(v["data"].as_str().unwrap())).unwrap();
+        std::fs::write(
+            small.join(path.file_name().unwrap()),
+            base64_decode(v["data"].as_str().unwrap()),
+        )
+        .unwrap();
         self.viewport(width, 800);
     }
 
