@@ -236,3 +236,36 @@ fn bad_name_empty_selection_and_unknown_extension_are_clear_errors() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn lines_past_the_cap_are_counted_in_the_title() {
+    let s = Sandbox::new();
+    let collector = metrics_core::MetricsCollector::new(metrics_core::MetricsConfig::default());
+    for q in 0..10 {
+        for v in 0..3 {
+            let queue = format!("q{q}");
+            collector
+                .record_metric(
+                    "queue_depth",
+                    f64::from(q * 10 + v),
+                    &[("queue", queue.as_str())],
+                    metrics_core::MetricType::Gauge,
+                )
+                .unwrap();
+        }
+    }
+    let run = "20260101-000000-000000-abcd";
+    let dir = s.root().join("runs").join(run).join("metrics");
+    std::fs::create_dir_all(&dir).unwrap();
+    collector.export_json_to(dir.join("metrics.json")).unwrap();
+    let out = s.run(&["metrics", "plot", "queue_depth", "--run", run, "--out", "q.svg"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let (_, _, texts, _) = svg(&s.path().join("q.svg"));
+    assert!(has(&texts, "(+2 tag sets not drawn)"), "{texts:?}");
+    let legend: Vec<_> = texts.iter().filter(|t| t.starts_with("queue=")).collect();
+    assert_eq!(legend.len(), 8, "{legend:?}");
+    assert!(
+        has(&texts, "value") && !has(&texts, "value ("),
+        "a gauge without a unit suffix: {texts:?}"
+    );
+}
