@@ -105,6 +105,9 @@
       el("span", { class: "running", style: "width:" + pct(r.running) }));
   }
 
+  const rate = (r) => r.throughput_per_second ? r.throughput_per_second.toFixed(2) + "/s" : "–";
+  const eta = (r) => r.eta_seconds !== null && r.eta_seconds !== undefined ? fmtSecs(r.eta_seconds) : "–";
+
   async function runsView(view) {
     const runs = await api("/api/runs");
     const live = runs.some((r) => r.live);
@@ -114,16 +117,17 @@
       el("td", { class: "num count-failed bad" }, String(r.failed)),
       el("td", { class: "num count-running warn" }, String(r.running)),
       el("td", { class: "num hide-narrow count-pending" }, String(r.pending)),
-      el("td", {}, progressBar(r), el("span", { class: "note" }, r.finished + " / " + r.total)),
-      el("td", { class: "num duration" }, fmtSecs(r.duration_seconds)),
-      el("td", { class: "num throughput" }, r.throughput_per_second ? r.throughput_per_second.toFixed(2) + "/s" : "–"),
-      el("td", { class: "num eta" }, r.live && r.eta_seconds !== null ? fmtSecs(r.eta_seconds) : "–")));
+      el("td", {}, progressBar(r), el("span", { class: "note" }, r.finished + " / " + r.total),
+        el("div", { class: "show-narrow note" }, fmtSecs(r.duration_seconds) + " · " + rate(r) + (r.live ? " · ETA " + eta(r) : ""))),
+      el("td", { class: "num duration hide-narrow" }, fmtSecs(r.duration_seconds)),
+      el("td", { class: "num throughput hide-narrow" }, rate(r)),
+      el("td", { class: "num eta hide-narrow" }, r.live ? eta(r) : "–")));
     view.replaceChildren(
       el("h2", {}, "Runs"),
       runs.length ? el("div", { class: "scroll" }, el("table", { id: "runs-table" },
         el("thead", {}, el("tr", {}, el("th", {}, "run"), el("th", { class: "num" }, "completed"), el("th", { class: "num" }, "failed"),
           el("th", { class: "num" }, "running"), el("th", { class: "num hide-narrow" }, "pending"), el("th", {}, "progress"),
-          el("th", { class: "num" }, "duration"), el("th", { class: "num" }, "throughput"), el("th", { class: "num" }, "ETA"))),
+          el("th", { class: "num hide-narrow" }, "duration"), el("th", { class: "num hide-narrow" }, "throughput"), el("th", { class: "num hide-narrow" }, "ETA"))),
         el("tbody", {}, ...rows))) : el("p", { class: "note" }, "No runs under this server's artifacts root."));
     setStatus(live ? "live: updating every " + POLL_MS / 1000 + " s" : "updated " + new Date().toLocaleTimeString());
     if (live) { poll(() => show()); }
