@@ -48,8 +48,9 @@ pub enum Command {
     /// Read the metrics a run exported.
     #[command(subcommand)]
     Metrics(MetricsCommand),
-    /// Serve a run's stored metrics over HTTP: Prometheus/OpenMetrics at
-    /// /metrics, the JSON API under /api/metrics/series, /healthz.
+    /// Serve a run's stored metrics over HTTP: the dashboard at /,
+    /// Prometheus/OpenMetrics at /metrics, the JSON API under
+    /// /api/metrics/series and /api/runs, /healthz.
     Serve {
         /// Address to listen on (loopback by default).
         #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
@@ -66,7 +67,8 @@ pub enum Command {
 /// Exposing a batch's metrics while and after it runs.
 #[derive(Debug, Args, Default, Clone)]
 pub struct ExposeArgs {
-    /// Serve the live metrics on ADDR while the batch runs (as `bykilt serve`).
+    /// Serve the live metrics and the dashboard on ADDR while the batch runs
+    /// (as `bykilt serve`).
     #[arg(long, value_name = "ADDR")]
     pub serve: Option<SocketAddr>,
     /// Bearer token for --serve.
