@@ -199,6 +199,8 @@ fn dashboard_shows_runs_series_and_live_progress_in_chromium() {
     b.full_page_screenshot(1280, &shots.join("series-1280.png"));
     b.full_page_screenshot(390, &shots.join("series-390.png"));
     b.viewport(1280, 800);
+    // Let the redraw for the restored width finish before typing.
+    std::thread::sleep(Duration::from_millis(800));
     b.js(
         "const s = document.querySelector('#series-search'); s.value = 'queue'; s.dispatchEvent(new Event('input'));",
         &[],
@@ -233,6 +235,7 @@ fn dashboard_shows_runs_series_and_live_progress_in_chromium() {
     b.full_page_screenshot(1280, &shots.join("series-page-1280.png"));
     b.full_page_screenshot(390, &shots.join("series-page-390.png"));
     b.viewport(1280, 800);
+    std::thread::sleep(Duration::from_millis(800));
     b.js(
         "const s = document.querySelector('#tag-filter-status'); s.value = 'failed'; s.dispatchEvent(new Event('change'));",
         &[],
@@ -290,12 +293,47 @@ fn dashboard_shows_runs_series_and_live_progress_in_chromium() {
         &[],
     );
     assert!(cell.as_str().unwrap().contains("status=failed"), "{cell}");
-    // Time ranges.
-    for range in ["5m", "1h", "24h", "7d", "run"] {
+    // Every request the page makes from here is recorded: the token travels
+    // in the Authorization header, never in a URL, and each time range asks
+    // the API for its window.
+    b.js(
+        "window.__requests = []; const f = window.fetch;
+         window.fetch = (url, opts) => {
+           window.__requests.push([String(url), (opts && opts.headers && opts.headers.Authorization) || '']);
+           return f(url, opts);
+         };",
+        &[],
+    );
+    let ranges = [
+        ("5m", Some(300)),
+        ("1h", Some(3600)),
+        ("24h", Some(86_400)),
+        ("7d", Some(604_800)),
+        ("run", None),
+    ];
+    for (range, since) in ranges {
         b.js(
-            "document.querySelector(`button[data-range=\"${arguments[0]}\"]`).click();",
+            "window.__requests = []; document.querySelector(`button[data-range=\"${arguments[0]}\"]`).click();",
             &[json!(range)],
         );
+        let requests = b.wait_for(
+            "the series request",
+            "const r = window.__requests.filter(r => r[0].startsWith('/api/metrics/series/job_status?'));
+             return r.length ? r : null;",
+        );
+        let (url, auth) = (requests[0][0].as_str().unwrap(), requests[0][1].as_str().unwrap());
+        assert_eq!(auth, format!("Bearer {TOKEN}"), "{url}");
+        assert!(!url.contains(TOKEN), "{url}");
+        assert!(url.contains("tag=status%3Dfailed"), "the filter is kept: {url}");
+        let asked: Option<u64> = url
+            .split(['?', '&'])
+            .find_map(|p| p.strip_prefix("since_seconds="))
+            .map(|v| v.parse().unwrap());
+        match since {
+            Some(secs) => assert_eq!(asked, Some(secs), "{range}: {url}"),
+            // The run's window starts at its first job: under a minute ago here.
+            None => assert!(asked.is_some_and(|s| s < 300), "{range}: {url}"),
+        }
         b.wait_for(
             "the range button",
             &format!("return document.querySelector('button[data-range=\"{range}\"]').classList.contains('on');"),

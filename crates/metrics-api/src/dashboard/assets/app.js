@@ -134,8 +134,10 @@
   }
 
   // ---- series view ----
-  async function seriesView(view, query) {
+  async function seriesView(view) {
     const ov = await api("/api/metrics/overview");
+    // Read after the fetch: what was typed meanwhile is in the address.
+    const query = new URLSearchParams(location.hash.split("?")[1] || "").get("q");
     const search = el("input", { type: "search", id: "series-search", placeholder: "search names and tags", value: query || "" });
     const tbody = el("tbody", {});
     const fill = () => {
@@ -290,13 +292,13 @@
     clearTimeout(timer);
     const hash = location.hash || "#/runs";
     const view = $("#view");
-    const [route, query] = hash.slice(1).split("?");
+    const [route] = hash.slice(1).split("?");
     for (const a of document.querySelectorAll("nav a")) { a.classList.toggle("active", route.startsWith(a.getAttribute("href").slice(1))); }
     try {
       if (route.startsWith("/series/")) {
         await seriesPage(view, decodeURIComponent(route.slice("/series/".length)));
       } else if (route === "/series") {
-        await seriesView(view, new URLSearchParams(query || "").get("q"));
+        await seriesView(view);
       } else {
         await runsView(view);
       }
