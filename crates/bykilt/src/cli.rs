@@ -55,8 +55,9 @@ pub enum Command {
     /// Read the metrics a run exported.
     #[command(subcommand)]
     Metrics(MetricsCommand),
-    /// Serve a run's stored metrics over HTTP: Prometheus/OpenMetrics at
-    /// /metrics, the JSON API under /api/metrics/series, /healthz.
+    /// Serve a run's stored metrics over HTTP: the dashboard at /,
+    /// Prometheus/OpenMetrics at /metrics, the JSON API under
+    /// /api/metrics/series and /api/runs, /healthz.
     Serve {
         /// Address to listen on (loopback by default).
         #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
@@ -88,7 +89,8 @@ pub enum Command {
 /// Exposing a batch's metrics while and after it runs.
 #[derive(Debug, Args, Default, Clone)]
 pub struct ExposeArgs {
-    /// Serve the live metrics on ADDR while the batch runs (as `bykilt serve`).
+    /// Serve the live metrics and the dashboard on ADDR while the batch runs
+    /// (as `bykilt serve`).
     #[arg(long, value_name = "ADDR")]
     pub serve: Option<SocketAddr>,
     /// Bearer token for --serve (an empty token is an error).
@@ -278,6 +280,8 @@ pub enum MetricsCommand {
     },
     /// Load a run's metrics.json (from before the database) into the database.
     Import(ImportArgs),
+    /// Draw one metric into an SVG or PNG file (chosen by --out's extension).
+    Plot(PlotArgs),
     /// Print (JSON, Prometheus, OpenMetrics) or write (CSV) a run's metrics.
     Export {
         /// Output format.
@@ -292,6 +296,47 @@ pub enum MetricsCommand {
         #[arg(long, short, value_name = "PATH")]
         output: Option<PathBuf>,
     },
+}
+
+/// What `bykilt metrics plot` draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum PlotKind {
+    /// Values over time, one line per tag set (up to a cap) with a legend.
+    #[default]
+    Line,
+    /// How many samples fall in each value range.
+    Histogram,
+}
+
+/// `bykilt metrics plot` arguments.
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// The metric name (e.g. job_duration_seconds).
+    pub name: String,
+    /// The run to read [default: the latest run with metrics].
+    #[arg(long, value_name = "RUN_ID", conflicts_with = "all_runs")]
+    pub run: Option<String>,
+    /// Read every run with metrics under the artifacts root.
+    #[arg(long)]
+    pub all_runs: bool,
+    /// Only samples from the last DURATION (e.g. 90s, 15m, 1h, 2d).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub since: Option<Duration>,
+    /// Only samples with this tag (repeatable), as key=value.
+    #[arg(long, value_parser = parse_tag, value_name = "KEY=VALUE")]
+    pub tag: Vec<(String, String)>,
+    /// The file to write: FILE.svg or FILE.png.
+    #[arg(long, short, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Line chart over time, or the value distribution.
+    #[arg(long, value_enum, default_value_t = PlotKind::Line)]
+    pub kind: PlotKind,
+    /// Image width in pixels.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(200..=8000))]
+    pub width: u32,
+    /// Image height in pixels.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u32).range(150..=8000))]
+    pub height: u32,
 }
 
 /// Export formats.

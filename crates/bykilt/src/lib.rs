@@ -17,7 +17,7 @@ pub mod values;
 use batch_engine::RetrySelection;
 
 use crate::cli::{BatchCommand, Cli, Command, MetricsCommand};
-use crate::commands::{alerts, batch, expose, history, metrics, remote};
+use crate::commands::{alerts, batch, expose, history, metrics, plot, remote};
 use crate::error::CliError;
 use crate::output::Output;
 
@@ -87,6 +87,7 @@ fn dispatch(cli: Cli, out: &mut Output) -> Result<i32, CliError> {
             MetricsCommand::Query(args) => history::query(&args, &root, out),
             MetricsCommand::Runs { db } => history::runs(&db, &root, out),
             MetricsCommand::Import(args) => history::import(&args, &root, out),
+            MetricsCommand::Plot(args) => plot::plot(&args, &root, out),
             MetricsCommand::Export { format, run, output } => {
                 metrics::export(format, run.as_deref(), output.as_deref(), &root, out)
             }

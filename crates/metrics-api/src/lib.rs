@@ -9,6 +9,8 @@
 //! * `GET /api/metrics/series/{name}/summary` — count/sum/min/max/avg and
 //!   nearest-rank p50/p90/p95/p99 over the same filters.
 //! * `GET /healthz` — `ok`, never behind the token.
+//! * `GET /` — the dashboard, and its routes under `/api/runs` and
+//!   `/api/metrics/overview` (see [`dashboard`]).
 //!
 //! Errors are JSON `{"error": "..."}`: 404 for an unknown series or route,
 //! 400 naming the bad parameter, 401 without the bearer token when one is
@@ -37,6 +39,7 @@
 mod auth;
 mod config;
 mod connections;
+pub mod dashboard;
 mod error;
 pub mod history;
 mod metrics_cache;
@@ -65,6 +68,7 @@ pub struct ApiState {
     collector: Arc<MetricsCollector>,
     token: Option<Arc<str>>,
     metrics: Arc<MetricsCache>,
+    runs: Option<Arc<dyn dashboard::RunCatalog>>,
 }
 
 impl ApiState {
@@ -75,6 +79,7 @@ impl ApiState {
             collector,
             token: None,
             metrics: Arc::new(MetricsCache::new(ServerConfig::DEFAULT_METRICS_CACHE_TTL)),
+            runs: None,
         }
     }
 
@@ -113,6 +118,13 @@ impl ApiState {
         if self.metrics.ttl() != ttl {
             self.metrics = Arc::new(MetricsCache::new(ttl));
         }
+        self
+    }
+
+    /// Lists `runs` on the dashboard and at `/api/runs`.
+    #[must_use = "with_runs returns the configured state"]
+    pub fn with_runs(mut self, runs: Arc<dyn dashboard::RunCatalog>) -> Self {
+        self.runs = Some(runs);
         self
     }
 

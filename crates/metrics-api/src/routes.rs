@@ -22,8 +22,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/metrics/series", get(list_series))
         .route("/api/metrics/series/{name}", get(series_values))
         .route("/api/metrics/series/{name}/summary", get(series_summary))
+        .merge(crate::dashboard::api_routes())
         .fallback(|uri: Uri| async move { ApiError::UnknownRoute(uri.path().to_owned()) })
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
+        // Merged after the token layer: the page and its scripts hold no data.
+        .merge(crate::dashboard::page_routes())
         .layer(DefaultBodyLimit::max(1024))
         .with_state(state)
 }

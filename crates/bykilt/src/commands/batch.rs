@@ -155,7 +155,7 @@ fn execute(
     let runner = CommandRunner::new(saved.exec.clone(), &manifest.columns, &logs)?.with_log_limit(saved.log_limit);
     let options = saved.options()?;
     let stop = engine.stop_token(batch_id)?;
-    let exposure = Exposure::start(expose, batch_id, out)?;
+    let exposure = Exposure::start(expose, batch_id, root, out)?;
     let alerting = Alerting::start(&expose.alerts, metrics_core::global_metrics_collector(), root, out)?;
     let recording = store.attach(engine.collector(), &run_id, out);
     let progress = Arc::new(Progress::new(out.quiet));

@@ -16,6 +16,7 @@ use crate::alerts_cli::AlertArgs;
 use crate::cli::{ExposeArgs, ServerArgs};
 use crate::commands::alerts::Alerting;
 use crate::commands::metrics::load;
+use crate::commands::run_catalog::ArtifactRuns;
 use crate::error::CliError;
 use crate::output::Output;
 
@@ -43,10 +44,12 @@ fn start_server(
     collector: Arc<MetricsCollector>,
     token: Option<String>,
     limits: &ServerArgs,
+    runs: Arc<dyn metrics_api::dashboard::RunCatalog>,
 ) -> Result<ServerHandle, CliError> {
     let state = ApiState::new(collector)
         .with_token(token)
-        .map_err(|e| CliError::Usage(format!("{e} (the token comes from --token or BYKILT_METRICS_TOKEN)")))?;
+        .map_err(|e| CliError::Usage(format!("{e} (the token comes from --token or BYKILT_METRICS_TOKEN)")))?
+        .with_runs(runs);
     Ok(spawn_server_with(addr, state, server_config(limits))?)
 }
 
@@ -67,9 +70,10 @@ pub(crate) fn serve(
     let alerting = Alerting::start(alert_args, Arc::clone(&collector), root, out)?;
     let mut signals = Signals::new([SIGINT, SIGTERM])
         .map_err(|e| CliError::io("installing signal handlers for", "SIGINT/SIGTERM", e))?;
-    let server = start_server(listen, collector, token, limits)?;
+    let runs = Arc::new(ArtifactRuns::new(root.to_path_buf(), ctx.run_id(), false));
+    let server = start_server(listen, Arc::clone(&collector), token, limits, runs)?;
     out.text(&format!(
-        "serving run {} on http://{}/metrics (JSON API under /api/metrics/series); Ctrl-C stops\n",
+        "serving run {} on http://{} (dashboard at /, /metrics, JSON API under /api/metrics/series); Ctrl-C stops\n",
         ctx.run_id(),
         server.local_addr()
     ));
@@ -139,7 +143,7 @@ impl Drop for PeriodicPush {
 
 /// What `--serve` and `--push-gateway` set up around one batch execution.
 pub(crate) struct Exposure {
-    server: Option<ServerHandle>,
+    server: Option<(ServerHandle, Arc<ArtifactRuns>)>,
     gateway: Option<PushGateway>,
     periodic: Option<PeriodicPush>,
     failures: Arc<Mutex<Vec<String>>>,
@@ -150,7 +154,12 @@ impl Exposure {
     /// Starts the live server and the periodic pusher, as asked. The batch
     /// engine of the CLI records into the global collector, which is what
     /// is served and pushed.
-    pub(crate) fn start(args: &ExposeArgs, batch_id: &str, out: &mut Output) -> Result<Exposure, CliError> {
+    pub(crate) fn start(
+        args: &ExposeArgs,
+        batch_id: &str,
+        root: &Path,
+        out: &mut Output,
+    ) -> Result<Exposure, CliError> {
         let collector = global_metrics_collector();
         let gateway = args
             .push_gateway
@@ -159,9 +168,20 @@ impl Exposure {
             .transpose()?;
         let server = match args.serve {
             Some(addr) => {
-                let s = start_server(addr, Arc::clone(&collector), args.token.clone(), &args.server)?;
-                out.note(&format!("serving live metrics on http://{}/metrics", s.local_addr()));
-                Some(s)
+                let run_id = batch_engine::run_id_of(batch_id)?;
+                let runs = Arc::new(ArtifactRuns::new(root.to_path_buf(), run_id, true));
+                let s = start_server(
+                    addr,
+                    Arc::clone(&collector),
+                    args.token.clone(),
+                    &args.server,
+                    Arc::clone(&runs) as Arc<dyn metrics_api::dashboard::RunCatalog>,
+                )?;
+                out.note(&format!(
+                    "serving live metrics on http://{0}/metrics, dashboard at http://{0}/",
+                    s.local_addr()
+                ));
+                Some((s, runs))
             }
             None => None,
         };
@@ -206,7 +226,8 @@ impl Exposure {
                 failures.len()
             ));
         }
-        if let Some(server) = self.server.take() {
+        if let Some((server, runs)) = self.server.take() {
+            runs.finished();
             server.shutdown();
         }
     }

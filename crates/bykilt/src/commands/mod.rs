@@ -5,5 +5,7 @@ pub(crate) mod batch;
 pub(crate) mod expose;
 pub(crate) mod history;
 pub(crate) mod metrics;
+pub(crate) mod plot;
 pub(crate) mod remote;
+pub(crate) mod run_catalog;
 pub(crate) mod store;

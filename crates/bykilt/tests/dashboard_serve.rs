@@ -1,0 +1,65 @@
+//! `bykilt serve` of a finished run: the dashboard page at `/` and the runs
+//! it lists at `/api/runs`, read from the artifacts root.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Sandbox, text};
+use test_support::{Killed, free_port, http_get, poll};
+
+#[test]
+fn serve_lists_every_run_with_counts_and_marks_the_served_one() {
+    let s = Sandbox::new();
+    let mut ids = Vec::new();
+    for csv in ["a.csv", "b.csv"] {
+        s.write(csv, &common::numbered_csv(6));
+        let out = s.run(&[
+            "batch",
+            "run",
+            csv,
+            "--exec",
+            "test \"$BYKILT_ROW_INDEX\" -ne 2",
+            "--quiet",
+            "--json",
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        ids.push(v["run_id"].as_str().unwrap().to_owned());
+    }
+    let listen = format!("127.0.0.1:{}", free_port());
+    let _serve = Killed(s.spawn(&["serve", "--listen", &listen, "--run", &ids[0]]));
+    let base = format!("http://{listen}");
+    let page = poll(Duration::from_secs(20), || http_get(&format!("{base}/"))).expect("serve is up");
+    assert!(page.contains("<title>bykilt metrics</title>"), "{page}");
+    let runs: serde_json::Value = serde_json::from_str(&http_get(&format!("{base}/api/runs")).unwrap()).unwrap();
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for r in runs {
+        assert_eq!(
+            (r["total"].as_u64(), r["completed"].as_u64(), r["failed"].as_u64()),
+            (Some(6), Some(5), Some(1))
+        );
+        assert_eq!(r["finished"], 6);
+        assert_eq!(r["live"], false, "nothing executes in a `bykilt serve` process");
+        assert!(r["eta_seconds"].is_null());
+        assert!(r["duration_seconds"].as_f64().unwrap() >= 0.0);
+        assert!(r["throughput_per_second"].as_f64().unwrap() > 0.0);
+        assert_eq!(r["served"], r["run_id"] == ids[0].as_str());
+    }
+    let one: serde_json::Value =
+        serde_json::from_str(&http_get(&format!("{base}/api/runs/{}", ids[1])).unwrap()).unwrap();
+    assert_eq!(one["run_id"], ids[1].as_str());
+    // The overview holds the served run's series only.
+    let ov: serde_json::Value =
+        serde_json::from_str(&http_get(&format!("{base}/api/metrics/overview")).unwrap()).unwrap();
+    let job = ov["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "job_duration_seconds")
+        .unwrap();
+    assert_eq!(job["samples"], 6);
+    assert_eq!(job["tag_sets"][0]["tags"]["run_id"], ids[0].as_str());
+}

@@ -1,0 +1,271 @@
+//! `bykilt metrics plot`: SVG files that parse as XML with their title, axis
+//! labels and legend as text; PNG files of the requested size; clear
+//! errors for a bad name, an empty selection and an unknown extension.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Sandbox, text};
+
+/// Runs a 6-row batch (row 2 fails) and returns its run id.
+fn batch(s: &Sandbox, csv: &str) -> String {
+    s.write(csv, &common::numbered_csv(6));
+    let out = s.run(&[
+        "batch",
+        "run",
+        csv,
+        "--exec",
+        "test \"$BYKILT_ROW_INDEX\" -ne 2",
+        "--quiet",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["run_id"].as_str().unwrap().to_owned()
+}
+
+/// (svg width, svg height, every text node, number of drawn shapes)
+fn svg(path: &std::path::Path) -> (String, String, Vec<String>, usize) {
+    let xml = std::fs::read_to_string(path).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("the SVG is well-formed XML");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "svg");
+    let texts = doc
+        .descendants()
+        .filter(|n| n.tag_name().name() == "text")
+        .map(|n| n.text().unwrap_or("").trim().to_owned())
+        .collect();
+    let shapes = doc
+        .descendants()
+        .filter(|n| matches!(n.tag_name().name(), "polyline" | "path" | "rect"))
+        .count();
+    (
+        root.attribute("width").unwrap().to_owned(),
+        root.attribute("height").unwrap().to_owned(),
+        texts,
+        shapes,
+    )
+}
+
+fn has(texts: &[String], needle: &str) -> bool {
+    texts.iter().any(|t| t.contains(needle))
+}
+
+/// Width and height from a PNG's IHDR chunk.
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG signature");
+    assert_eq!(&bytes[12..16], b"IHDR");
+    let w = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    (w, h)
+}
+
+#[test]
+fn line_plot_svg_has_title_axes_units_and_one_legend_entry_per_tag_set() {
+    let s = Sandbox::new();
+    let run = batch(&s, "a.csv");
+    let out = s.run(&[
+        "metrics",
+        "plot",
+        "job_status",
+        "--out",
+        "status.svg",
+        "--width",
+        "900",
+        "--height",
+        "500",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let (w, h, texts, shapes) = svg(&s.path().join("status.svg"));
+    assert_eq!((w.as_str(), h.as_str()), ("900", "500"));
+    assert!(has(&texts, &format!("job_status — run {run}")), "title in {texts:?}");
+    assert!(has(&texts, "time (UTC)"), "x axis label in {texts:?}");
+    assert!(has(&texts, "value (count)"), "y axis label with unit in {texts:?}");
+    // job_status has a tag set per status reached: pending, running, completed, failed.
+    for status in ["status=pending", "status=running", "status=completed", "status=failed"] {
+        assert!(has(&texts, status), "legend entry {status} in {texts:?}");
+    }
+    assert!(shapes > 4);
+
+    // A tag filter leaves one line.
+    let out = s.run(&[
+        "metrics",
+        "plot",
+        "job_status",
+        "--tag",
+        "status=failed",
+        "--run",
+        &run,
+        "--out",
+        "failed.svg",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let (_, _, texts, _) = svg(&s.path().join("failed.svg"));
+    assert!(has(&texts, "status=failed"));
+    assert!(!has(&texts, "status=completed"), "{texts:?}");
+
+    // Seconds are labelled as such, and --since keeps recent samples.
+    let out = s.run(&[
+        "metrics",
+        "plot",
+        "job_duration_seconds",
+        "--since",
+        "1d",
+        "--out",
+        "sub/d.svg",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let (_, _, texts, _) = svg(&s.path().join("sub/d.svg"));
+    assert!(has(&texts, "value (s)"), "{texts:?}");
+}
+
+#[test]
+fn histogram_kind_draws_the_value_distribution() {
+    let s = Sandbox::new();
+    batch(&s, "a.csv");
+    let out = s.run(&[
+        "metrics",
+        "plot",
+        "job_duration_seconds",
+        "--kind",
+        "histogram",
+        "--out",
+        "h.svg",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let (_, _, texts, shapes) = svg(&s.path().join("h.svg"));
+    assert!(has(&texts, "distribution"), "{texts:?}");
+    assert!(has(&texts, "value (s)") && has(&texts, "samples"), "{texts:?}");
+    assert!(shapes >= 20, "20 bins and the frame: {shapes}");
+}
+
+#[test]
+fn png_has_the_requested_size_for_both_kinds() {
+    let s = Sandbox::new();
+    batch(&s, "a.csv");
+    for (kind, w, h) in [("line", "640", "360"), ("histogram", "1200", "700")] {
+        let file = format!("{kind}.png");
+        let out = s.run(&[
+            "metrics",
+            "plot",
+            "job_duration_seconds",
+            "--kind",
+            kind,
+            "--out",
+            &file,
+            "--width",
+            w,
+            "--height",
+            h,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let bytes = std::fs::read(s.path().join(&file)).unwrap();
+        assert_eq!(png_size(&bytes), (w.parse().unwrap(), h.parse().unwrap()), "{kind}");
+    }
+}
+
+#[test]
+fn all_runs_draws_a_line_per_run() {
+    let s = Sandbox::new();
+    let a = batch(&s, "a.csv");
+    let b = batch(&s, "b.csv");
+    let out = s.run(&[
+        "metrics",
+        "plot",
+        "job_duration_seconds",
+        "--all-runs",
+        "--out",
+        "all.svg",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let (_, _, texts, _) = svg(&s.path().join("all.svg"));
+    assert!(has(&texts, "job_duration_seconds — 2 runs"), "{texts:?}");
+    assert!(
+        has(&texts, &format!("run_id={a}")) && has(&texts, &format!("run_id={b}")),
+        "{texts:?}"
+    );
+    let out = s.run(&[
+        "metrics",
+        "plot",
+        "job_duration_seconds",
+        "--all-runs",
+        "--run",
+        &a,
+        "--out",
+        "x.svg",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "--run and --all-runs conflict");
+}
+
+#[test]
+fn bad_name_empty_selection_and_unknown_extension_are_clear_errors() {
+    let s = Sandbox::new();
+    batch(&s, "a.csv");
+    let cases: [(&[&str], &[&str]); 4] = [
+        (
+            &["nope_total", "--out", "x.svg"],
+            &["no metric \"nope_total\"", "job_duration_seconds"],
+        ),
+        (
+            &["job_status", "--tag", "status=lost", "--out", "x.svg"],
+            &["no samples matching", "job_status"],
+        ),
+        (
+            &["job_status", "--out", "x.jpg"],
+            &["unknown extension \"jpg\"", "FILE.svg or FILE.png"],
+        ),
+        (&["job_status", "--out", "x"], &["unknown extension", "FILE.svg"]),
+    ];
+    for (args, needles) in cases {
+        let mut all = vec!["metrics", "plot"];
+        all.extend_from_slice(args);
+        let out = s.run(&all);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        for n in needles {
+            assert!(err.contains(n), "{args:?}: {n:?} not in {err}");
+        }
+        assert!(!s.path().join("x.svg").exists() && !s.path().join("x.jpg").exists());
+    }
+    let empty = Sandbox::new();
+    let out = empty.run(&["metrics", "plot", "job_status", "--all-runs", "--out", "x.svg"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no run with metrics"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn lines_past_the_cap_are_counted_in_the_title() {
+    let s = Sandbox::new();
+    let collector = metrics_core::MetricsCollector::new(metrics_core::MetricsConfig::default());
+    for q in 0..10 {
+        for v in 0..3 {
+            let queue = format!("q{q}");
+            collector
+                .record_metric(
+                    "queue_depth",
+                    f64::from(q * 10 + v),
+                    &[("queue", queue.as_str())],
+                    metrics_core::MetricType::Gauge,
+                )
+                .unwrap();
+        }
+    }
+    let run = "20260101-000000-000000-abcd";
+    let dir = s.root().join("runs").join(run).join("metrics");
+    std::fs::create_dir_all(&dir).unwrap();
+    collector.export_json_to(dir.join("metrics.json")).unwrap();
+    let out = s.run(&["metrics", "plot", "queue_depth", "--run", run, "--out", "q.svg"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let (_, _, texts, _) = svg(&s.path().join("q.svg"));
+    assert!(has(&texts, "(+2 tag sets not drawn)"), "{texts:?}");
+    let legend: Vec<_> = texts.iter().filter(|t| t.starts_with("queue=")).collect();
+    assert_eq!(legend.len(), 8, "{legend:?}");
+    assert!(
+        has(&texts, "value") && !has(&texts, "value ("),
+        "a gauge without a unit suffix: {texts:?}"
+    );
+}

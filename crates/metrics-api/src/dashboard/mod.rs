@@ -1,0 +1,203 @@
+//! The dashboard: a page at `/` with its own small scripts (no third-party
+//! code, nothing from a CDN), served from the binary, and the JSON routes
+//! it reads beyond the series API.
+//!
+//! * `GET /` — the page; `GET /dashboard/{style.css,chart.js,app.js}` — its
+//!   assets. These carry no data, so they are served without the token; the
+//!   page asks for the token and sends it as a header on its API requests.
+//! * `GET /api/runs` — every run with status counts, duration, throughput,
+//!   ETA (`[]` when the server was given no [`RunCatalog`]).
+//! * `GET /api/runs/{run_id}` — one run (404 when unknown).
+//! * `GET /api/metrics/overview` — every series with its type, buckets, tag
+//!   sets with their last value, and the newest values for a sparkline.
+
+mod runs;
+
+pub use runs::{RunCatalog, RunProgress};
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use metrics_core::{MetricType, TagFilter, TagSet};
+use serde::Serialize;
+
+use crate::{ApiError, ApiState};
+use runs::RunView;
+
+const INDEX_HTML: &str = include_str!("assets/index.html");
+const STYLE_CSS: &str = include_str!("assets/style.css");
+const CHART_JS: &str = include_str!("assets/chart.js");
+const APP_JS: &str = include_str!("assets/app.js");
+
+/// Values per series in the overview's sparkline.
+pub const SPARKLINE_POINTS: usize = 60;
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The page and its assets (no token needed: they hold no data).
+pub(crate) fn page_routes() -> Router<ApiState> {
+    Router::new()
+        .route("/", get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }))
+        .route(
+            "/dashboard/style.css",
+            get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }),
+        )
+        .route(
+            "/dashboard/chart.js",
+            get(|| async { asset("text/javascript; charset=utf-8", CHART_JS) }),
+        )
+        .route(
+            "/dashboard/app.js",
+            get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
+        )
+}
+
+/// The JSON routes the page reads (behind the token like the rest).
+pub(crate) fn api_routes() -> Router<ApiState> {
+    Router::new()
+        .route("/api/runs", get(list_runs))
+        .route("/api/runs/{run_id}", get(one_run))
+        .route("/api/metrics/overview", get(overview))
+}
+
+fn no_parameters(raw: Option<&str>) -> Result<(), ApiError> {
+    if let Some((param, _)) = raw.and_then(|r| form_urlencoded::parse(r.as_bytes()).next()) {
+        return Err(ApiError::BadParameter {
+            param: param.into_owned(),
+            problem: "unknown parameter; this route takes none".into(),
+        });
+    }
+    Ok(())
+}
+
+/// The catalog's runs; the error is the catalog's message.
+fn read_runs(state: &ApiState) -> Result<Vec<RunProgress>, String> {
+    state.runs.as_deref().map_or_else(|| Ok(Vec::new()), RunCatalog::runs)
+}
+
+fn catalog_failed(e: &str) -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(serde_json::json!({ "error": format!("reading the runs: {e}") })),
+    )
+        .into_response()
+}
+
+async fn list_runs(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Response {
+    if let Err(e) = no_parameters(raw.as_deref()) {
+        return e.into_response();
+    }
+    match read_runs(&state) {
+        Ok(runs) => Json(runs.iter().map(RunView::of).collect::<Vec<_>>()).into_response(),
+        Err(e) => catalog_failed(&e),
+    }
+}
+
+async fn one_run(State(state): State<ApiState>, Path(run_id): Path<String>) -> Response {
+    match read_runs(&state) {
+        Ok(runs) => match runs.iter().find(|r| r.run_id == run_id) {
+            Some(run) => Json(RunView::of(run)).into_response(),
+            None => (
+                StatusCode::NOT_FOUND,
+                Json(serde_json::json!({ "error": format!("no run {run_id:?}") })),
+            )
+                .into_response(),
+        },
+        Err(e) => catalog_failed(&e),
+    }
+}
+
+#[derive(Serialize)]
+struct LastValue {
+    value: f64,
+    /// Unix seconds.
+    timestamp: f64,
+}
+
+#[derive(Serialize)]
+struct TagSetView {
+    tags: TagSet,
+    last: Option<LastValue>,
+}
+
+#[derive(Serialize)]
+struct SeriesView {
+    name: String,
+    #[serde(rename = "type")]
+    metric_type: MetricType,
+    description: Option<String>,
+    samples: usize,
+    /// Histogram bucket bounds (empty for other types).
+    buckets: Vec<f64>,
+    tag_sets: Vec<TagSetView>,
+    /// The newest values across tag sets, oldest first.
+    sparkline: Vec<f64>,
+    last: Option<LastValue>,
+}
+
+#[derive(Serialize)]
+struct Overview {
+    /// The server's clock (Unix seconds): `since_seconds` counts back from it.
+    now: f64,
+    series: Vec<SeriesView>,
+}
+
+fn unix(t: time::OffsetDateTime) -> f64 {
+    (t - time::OffsetDateTime::UNIX_EPOCH).as_seconds_f64()
+}
+
+fn last_of(v: metrics_core::MetricValue) -> LastValue {
+    LastValue {
+        value: v.value,
+        timestamp: unix(v.timestamp),
+    }
+}
+
+async fn overview(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Result<Json<Overview>, ApiError> {
+    no_parameters(raw.as_deref())?;
+    let collector = state.collector();
+    let mut series = Vec::new();
+    for info in collector.list_series() {
+        let Some(s) = collector.get_metric_series(&info.name) else {
+            continue;
+        };
+        let tag_sets = s
+            .tag_sets()
+            .into_iter()
+            .map(|tags| {
+                let filter = tags.iter().fold(TagFilter::new(), |f, (k, v)| f.with(k, v));
+                TagSetView {
+                    last: s.latest(&filter).map(last_of),
+                    tags,
+                }
+            })
+            .collect();
+        let (_, newest) = s.newest_values(&TagFilter::new(), None, SPARKLINE_POINTS);
+        series.push(SeriesView {
+            name: info.name,
+            metric_type: info.metric_type,
+            description: s.description(),
+            samples: info.samples,
+            buckets: s.buckets().to_vec(),
+            tag_sets,
+            last: newest.last().cloned().map(last_of),
+            sparkline: newest.iter().map(|v| v.value).collect(),
+        });
+    }
+    Ok(Json(Overview {
+        now: unix(collector.now()),
+        series,
+    }))
+}

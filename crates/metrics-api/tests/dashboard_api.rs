@@ -1,0 +1,212 @@
+//! The dashboard's routes over a real socket: the page and its assets
+//! (served from the binary, no token), `/api/runs`, `/api/runs/{id}` and
+//! `/api/metrics/overview` (behind the token like the rest).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use metrics_api::dashboard::{RunCatalog, RunProgress};
+use metrics_api::{ApiState, ServerHandle, spawn_server};
+use metrics_core::{MetricType, MetricsCollector, MetricsConfig};
+use serde_json::Value;
+
+#[derive(Debug, Default)]
+struct FakeRuns(Mutex<Vec<RunProgress>>);
+
+impl RunCatalog for FakeRuns {
+    fn runs(&self) -> Result<Vec<RunProgress>, String> {
+        Ok(self.0.lock().unwrap().clone())
+    }
+}
+
+#[derive(Debug)]
+struct BrokenRuns;
+
+impl RunCatalog for BrokenRuns {
+    fn runs(&self) -> Result<Vec<RunProgress>, String> {
+        Err("runs/ is not readable".into())
+    }
+}
+
+fn run(id: &str, completed: usize, pending: usize, live: bool) -> RunProgress {
+    RunProgress {
+        run_id: id.into(),
+        batch_id: format!("batch-{id}"),
+        created_at: 1.0,
+        total: completed + pending + 1,
+        pending,
+        running: 1,
+        completed,
+        failed: 0,
+        stopped: 0,
+        started_at: Some(10.0),
+        last_completed_at: Some(20.0),
+        duration_seconds: Some(10.0),
+        throughput_per_second: Some(completed as f64 / 10.0),
+        live,
+        served: live,
+    }
+}
+
+struct Api {
+    server: ServerHandle,
+    agent: ureq::Agent,
+}
+
+impl Api {
+    fn start(token: Option<&str>, runs: Option<Arc<dyn RunCatalog>>) -> (Api, Arc<MetricsCollector>) {
+        let collector = Arc::new(MetricsCollector::new(MetricsConfig::default()));
+        let mut state = ApiState::new(Arc::clone(&collector))
+            .with_token(token.map(str::to_owned))
+            .unwrap();
+        if let Some(r) = runs {
+            state = state.with_runs(r);
+        }
+        let server = spawn_server("127.0.0.1:0".parse().unwrap(), state).unwrap();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into();
+        (Api { server, agent }, collector)
+    }
+
+    fn get(&self, path: &str, token: Option<&str>) -> (u16, String, String) {
+        let mut req = self.agent.get(&format!("http://{}{path}", self.server.local_addr()));
+        if let Some(t) = token {
+            req = req.header("Authorization", &format!("Bearer {t}"));
+        }
+        let mut resp = req.call().unwrap();
+        let ctype = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (resp.status().as_u16(), ctype, resp.body_mut().read_to_string().unwrap())
+    }
+
+    fn json(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let (s, _, b) = self.get(path, token);
+        (s, serde_json::from_str(&b).unwrap())
+    }
+}
+
+#[test]
+fn page_and_assets_are_served_without_the_token_and_load_nothing_from_outside() {
+    let (api, _) = Api::start(Some("t0k"), None);
+    let (status, ctype, html) = api.get("/", None);
+    assert_eq!((status, ctype.as_str()), (200, "text/html; charset=utf-8"));
+    assert!(
+        html.contains("/dashboard/app.js") && html.contains("token-form"),
+        "{html}"
+    );
+    for (path, ctype) in [
+        ("/dashboard/style.css", "text/css; charset=utf-8"),
+        ("/dashboard/chart.js", "text/javascript; charset=utf-8"),
+        ("/dashboard/app.js", "text/javascript; charset=utf-8"),
+    ] {
+        let (s, c, body) = api.get(path, None);
+        assert_eq!((s, c.as_str()), (200, ctype), "{path}");
+        assert!(body.len() > 500, "{path}");
+        // Offline: no absolute URL is fetched by the page.
+        assert!(
+            !body.contains("http://") && !body.contains("https://"),
+            "{path} loads from outside"
+        );
+    }
+    assert!(!html.contains("https://"));
+    // The data routes stay behind the token.
+    for path in ["/api/runs", "/api/metrics/overview", "/api/runs/x"] {
+        assert_eq!(api.get(path, None).0, 401, "{path}");
+    }
+    assert_eq!(api.json("/api/runs", Some("t0k")), (200, serde_json::json!([])));
+}
+
+#[test]
+fn runs_carry_counts_eta_and_change_between_requests() {
+    let runs = Arc::new(FakeRuns::default());
+    runs.0.lock().unwrap().push(run("r1", 4, 0, false));
+    runs.0.lock().unwrap().push(run("r2", 2, 7, true));
+    let (api, _) = Api::start(None, Some(runs.clone()));
+    let (status, v) = api.json("/api/runs", None);
+    assert_eq!(status, 200);
+    let list = v.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    let live = &list[1];
+    assert_eq!(live["run_id"], "r2");
+    assert_eq!(live["completed"], 2);
+    assert_eq!(live["finished"], 2);
+    assert_eq!(live["live"], true);
+    // 7 pending + 1 running at 0.2 jobs/s.
+    assert_eq!(live["eta_seconds"].as_f64(), Some(40.0));
+    assert_eq!(
+        list[0]["eta_seconds"].as_f64(),
+        Some(2.5),
+        "the running job of r1 at 0.4/s"
+    );
+
+    runs.0.lock().unwrap()[1] = run("r2", 5, 4, true);
+    let (_, one) = api.json("/api/runs/r2", None);
+    assert_eq!(one["completed"], 5, "read again on each request");
+    let (status, err) = api.json("/api/runs/nope", None);
+    assert_eq!(status, 404);
+    assert!(err["error"].as_str().unwrap().contains("\"nope\""));
+    let (status, err) = api.json("/api/runs?x=1", None);
+    assert_eq!(status, 400);
+    assert!(err["error"].as_str().unwrap().contains("\"x\""));
+}
+
+#[test]
+fn a_catalog_that_fails_is_a_500_naming_the_cause() {
+    let (api, _) = Api::start(None, Some(Arc::new(BrokenRuns)));
+    let (status, err) = api.json("/api/runs", None);
+    assert_eq!(status, 500);
+    assert!(
+        err["error"].as_str().unwrap().contains("runs/ is not readable"),
+        "{err}"
+    );
+}
+
+#[test]
+fn overview_lists_series_with_tag_sets_last_values_and_sparkline() {
+    let (api, c) = Api::start(None, None);
+    for i in 0..70 {
+        let status = if i % 3 == 0 { "failed" } else { "ok" };
+        c.record_metric(
+            "job_seconds",
+            f64::from(i),
+            &[("status", status)],
+            MetricType::Histogram,
+        )
+        .unwrap();
+    }
+    c.record_metric("depth", 4.0, &[], MetricType::Gauge).unwrap();
+    let (status, v) = api.json("/api/metrics/overview", None);
+    assert_eq!(status, 200);
+    assert!(v["now"].as_f64().unwrap() > 1.7e9);
+    let series = v["series"].as_array().unwrap();
+    let job = series.iter().find(|s| s["name"] == "job_seconds").unwrap();
+    assert_eq!(job["type"], "histogram");
+    assert_eq!(job["samples"], 70);
+    assert!(!job["buckets"].as_array().unwrap().is_empty());
+    let sets = job["tag_sets"].as_array().unwrap();
+    assert_eq!(sets.len(), 2);
+    let failed = sets.iter().find(|t| t["tags"]["status"] == "failed").unwrap();
+    assert_eq!(failed["last"]["value"].as_f64(), Some(69.0));
+    let ok = sets.iter().find(|t| t["tags"]["status"] == "ok").unwrap();
+    assert_eq!(ok["last"]["value"].as_f64(), Some(68.0));
+    let spark: Vec<f64> = job["sparkline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert_eq!(spark.len(), metrics_api::dashboard::SPARKLINE_POINTS);
+    assert_eq!(spark.first(), Some(&10.0), "the newest 60, oldest first");
+    assert_eq!(spark.last(), Some(&69.0));
+    assert_eq!(job["last"]["value"].as_f64(), Some(69.0));
+    let depth = series.iter().find(|s| s["name"] == "depth").unwrap();
+    assert_eq!(depth["tag_sets"][0]["tags"], serde_json::json!({}));
+    assert_eq!(api.json("/api/metrics/overview?limit=3", None).0, 400);
+}
