@@ -75,11 +75,13 @@ pub use runtime::manager::{MetricsManager, initialize_metrics, initialize_metric
 pub use runtime::system;
 #[cfg(feature = "system")]
 pub use runtime::system::record_system_metrics;
+pub use snapshot::self_metrics::OVERFLOW_SELF_METRIC;
 pub use snapshot::summary::{Summary, SummaryQuery};
 pub use snapshot::{
     AggregateValue, Bucket, HistogramSnapshot, MetricValue, Quantiles, SeriesInfo, SeriesSnapshot, Snapshot,
     TagSetAggregate,
 };
+pub use store::overflow::{OVERFLOW_REPORT_INTERVAL, OverflowEvent, OverflowHook};
 pub use store::series::{MetricSeries, SamplePolicy};
 pub use store::validate::{
     MAX_NAME_LEN, MAX_TAG_KEY_LEN, MAX_TAG_VALUE_LEN, MAX_TAGS_LIMIT, OVERFLOW_TAG_KEY, validate_name,

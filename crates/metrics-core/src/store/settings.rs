@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering::Relaxed, O
 
 use crate::clock::{self, Clock};
 use crate::config::MetricsConfig;
+use crate::store::overflow::HookSlot;
 use crate::store::validate::MAX_TAGS_LIMIT;
 
 /// Settings every series reads on its hot path, kept in atomics so that a
@@ -19,6 +20,8 @@ pub(crate) struct Settings {
     max_samples: AtomicUsize,
     max_tag_sets: AtomicUsize,
     max_tags: AtomicUsize,
+    /// The program's cardinality-cap callback.
+    pub(crate) overflow_hook: HookSlot,
 }
 
 impl Settings {
@@ -30,6 +33,7 @@ impl Settings {
             max_samples: AtomicUsize::new(0),
             max_tag_sets: AtomicUsize::new(0),
             max_tags: AtomicUsize::new(0),
+            overflow_hook: HookSlot::default(),
         };
         settings.apply(config);
         settings
