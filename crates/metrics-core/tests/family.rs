@@ -1,6 +1,7 @@
 //! Typed label sets (`#[derive(LabelSet)]`) and bucket layouts, as a
 //! program uses them: one family per metric, updated per call, naming the
 //! same series as string tags.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::borrow::Cow;
 use std::time::Duration;

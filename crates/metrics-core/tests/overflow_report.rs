@@ -1,6 +1,7 @@
 //! Past `max_tag_sets_per_series` the program hears about it: a hook called
 //! once per series, then at most once per `OVERFLOW_REPORT_INTERVAL`, and
 //! a self-metric counting folded updates per series in every export.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
