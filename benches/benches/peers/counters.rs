@@ -67,6 +67,38 @@ mod s2_label_lookup_counter {
         });
     }
 
+    /// Our typed family, string route interned: `f.increment(&labels, 1)`.
+    #[divan::bench]
+    fn ours_typed(b: Bencher) {
+        let c = labels::collector();
+        let f = c.counter_family::<labels::ErrorLabels>("http_request_errors").unwrap();
+        b.with_inputs(random_group).bench_values(|g| {
+            f.increment(
+                &labels::ErrorLabels {
+                    kind: g.kind,
+                    route: g.route,
+                },
+                1,
+            )
+        });
+    }
+
+    /// Our typed family, both labels enums: a dense index.
+    #[divan::bench]
+    fn ours_typed_dense(b: Bencher) {
+        let c = labels::collector();
+        let f = c.counter_family::<labels::ErrorDense>("http_request_errors").unwrap();
+        b.with_inputs(random_group).bench_values(|g| {
+            f.increment(
+                &labels::ErrorDense {
+                    kind: g.kind,
+                    route: g.route_id,
+                },
+                1,
+            )
+        });
+    }
+
     /// measured's dense (fixed-cardinality) label set: an array index.
     #[divan::bench]
     fn measured(b: Bencher) {

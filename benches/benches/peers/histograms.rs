@@ -75,6 +75,44 @@ mod s3b_histogram_label_lookup {
             .bench_values(|(g, v)| c.observe_histogram(NAME, &[("kind", g.kind_str), ("route", g.route)], v));
     }
 
+    /// Our typed family, string route interned.
+    #[divan::bench]
+    fn ours_typed(b: Bencher) {
+        let c = labels::collector();
+        let buckets = metrics_core::Buckets::exponential(0.001, 2.0, BUCKETS).unwrap();
+        let f = c
+            .histogram_family_with_buckets::<labels::ErrorLabels>(NAME, &buckets)
+            .unwrap();
+        b.with_inputs(input).bench_values(|(g, v)| {
+            f.record(
+                &labels::ErrorLabels {
+                    kind: g.kind,
+                    route: g.route,
+                },
+                v,
+            )
+        });
+    }
+
+    /// Our typed family, both labels enums: a dense index.
+    #[divan::bench]
+    fn ours_typed_dense(b: Bencher) {
+        let c = labels::collector();
+        let buckets = metrics_core::Buckets::exponential(0.001, 2.0, BUCKETS).unwrap();
+        let f = c
+            .histogram_family_with_buckets::<labels::ErrorDense>(NAME, &buckets)
+            .unwrap();
+        b.with_inputs(input).bench_values(|(g, v)| {
+            f.record(
+                &labels::ErrorDense {
+                    kind: g.kind,
+                    route: g.route_id,
+                },
+                v,
+            )
+        });
+    }
+
     #[divan::bench]
     fn measured(b: Bencher) {
         let h = measured::HistogramVec::with_label_set_and_metadata(

@@ -17,7 +17,9 @@ pub fn exponential_buckets(start: f64) -> Vec<f64> {
     (0..BUCKETS).map(|i| start * f64::powi(2.0, i as i32)).collect()
 }
 
-#[derive(Clone, Copy, PartialEq, Debug, Hash, Eq, FixedCardinalityLabel, EncodeLabelValue)]
+#[derive(
+    Clone, Copy, PartialEq, Debug, Hash, Eq, FixedCardinalityLabel, EncodeLabelValue, metrics_core::LabelValue,
+)]
 pub enum ErrorKind {
     User,
     Internal,
@@ -34,6 +36,48 @@ pub struct Error<'a> {
     pub kind: ErrorKind,
     #[label(fixed_with = RodeoReader<Spur, foldhash::fast::RandomState>)]
     pub route: &'a str,
+}
+
+/// Our typed label set: a fixed-cardinality enum and a string route,
+/// interned by the family.
+#[derive(metrics_core::LabelSet)]
+pub struct ErrorLabels<'a> {
+    pub kind: ErrorKind,
+    pub route: &'a str,
+}
+
+/// The six routes as a fixed-cardinality label value.
+#[derive(Clone, Copy, metrics_core::LabelValue)]
+pub enum Route {
+    #[label(name = "/api/v1/users")]
+    Users,
+    #[label(name = "/api/v1/users/:id")]
+    User,
+    #[label(name = "/api/v1/products")]
+    Products,
+    #[label(name = "/api/v1/products/:id")]
+    Product,
+    #[label(name = "/api/v1/products/:id/owner")]
+    ProductOwner,
+    #[label(name = "/api/v1/products/:id/purchase")]
+    ProductPurchase,
+}
+
+/// The routes in the order of [`ROUTES`].
+pub const ROUTE_IDS: [Route; 6] = [
+    Route::Users,
+    Route::User,
+    Route::Products,
+    Route::Product,
+    Route::ProductOwner,
+    Route::ProductPurchase,
+];
+
+/// Our fully fixed label set: both fields enums, so a dense index.
+#[derive(metrics_core::LabelSet)]
+pub struct ErrorDense {
+    pub kind: ErrorKind,
+    pub route: Route,
 }
 
 /// prometheus-client's label set.
@@ -86,6 +130,7 @@ pub struct Group {
     pub kind: ErrorKind,
     pub kind_str: &'static str,
     pub route: &'static str,
+    pub route_id: Route,
 }
 
 /// A random group from this thread's generator (outside the timed region).
@@ -95,6 +140,7 @@ pub fn random_group() -> Group {
         kind: ERROR_KINDS[k],
         kind_str: KINDS[k],
         route: ROUTES[r],
+        route_id: ROUTE_IDS[r],
     }
 }
 

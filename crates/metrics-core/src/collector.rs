@@ -13,7 +13,9 @@ use crate::config::MetricsConfig;
 use crate::error::{RecordError, RecordErrorKind, Result};
 use crate::handles::{Counter, Gauge, Histogram, Timer};
 use crate::kind::MetricType;
+use crate::snapshot::self_metrics::add_self_metrics;
 use crate::snapshot::{SeriesInfo, Snapshot};
+use crate::store::overflow::OverflowEvent;
 use crate::store::series::{MetricSeries, SamplePolicy};
 use crate::store::settings::Settings;
 use crate::store::sink::{SampleSink, SinkSlot};
@@ -519,10 +521,43 @@ impl MetricsCollector {
     }
 
     fn snapshot_with(&self, samples: bool) -> Snapshot {
+        let mut series: Vec<_> = self.all_series().iter().map(|s| s.snapshot(samples)).collect();
+        add_self_metrics(&mut series);
         Snapshot {
             taken_at: self.now(),
-            series: self.all_series().iter().map(|s| s.snapshot(samples)).collect(),
+            series,
         }
+    }
+
+    /// Sets the callback told when a series reaches
+    /// `max_tag_sets_per_series` and starts folding new tag sets into
+    /// `overflow="true"`: once per series at the first such update, then at
+    /// most once per [`OVERFLOW_REPORT_INTERVAL`](crate::OVERFLOW_REPORT_INTERVAL)
+    /// while updates keep folding. The library never prints; route the event
+    /// to your logger here. It runs on the recording thread with no lock of
+    /// the series held, so it may record metrics itself.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use metrics_core::{MetricsCollector, MetricsConfig};
+    /// let c = MetricsCollector::new(MetricsConfig { max_tag_sets_per_series: 1, ..MetricsConfig::default() });
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&seen);
+    /// c.set_overflow_hook(move |e| log.lock().unwrap().push(e.to_string()));
+    /// for user in ["a", "b", "c"] {
+    ///     c.increment_counter("logins", &[("user", user)], 1)?;
+    /// }
+    /// assert_eq!(seen.lock().unwrap().len(), 1); // once, not per update
+    /// assert!(seen.lock().unwrap()[0].contains("`logins`"));
+    /// # Ok::<(), metrics_core::RecordError>(())
+    /// ```
+    pub fn set_overflow_hook(&self, hook: impl Fn(&OverflowEvent<'_>) + Send + Sync + 'static) {
+        self.settings.overflow_hook.set(Some(Arc::new(hook)));
+    }
+
+    /// Removes the overflow callback.
+    pub fn clear_overflow_hook(&self) {
+        self.settings.overflow_hook.set(None);
     }
 }
 

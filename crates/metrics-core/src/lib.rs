@@ -38,12 +38,14 @@
 extern crate self as metrics_core;
 
 pub mod alloc;
+mod buckets;
 mod cell;
 pub mod clock;
 mod collector;
 mod config;
 mod error;
 pub mod export;
+pub mod family;
 mod handles;
 pub mod instrument;
 mod kind;
@@ -54,6 +56,7 @@ mod store;
 mod sync;
 mod tags;
 
+pub use buckets::{Buckets, BucketsError, MAX_BUCKETS};
 pub use cell::sketch;
 pub use collector::{
     DEFAULT_BUCKETS, MetricOptions, MetricsCollector, get_metrics_collector, global_metrics_collector,
@@ -61,21 +64,24 @@ pub use collector::{
 pub use config::{ENV_VARS, MetricsConfig};
 pub use error::{ConfigError, MetricsError, RecordError, RecordErrorKind, Result};
 pub use export::ImportStats;
+pub use family::{CounterFamily, Family, GaugeFamily, HistogramFamily, LabelSet, LabelValue, TimerFamily};
 pub use handles::{Counter, Gauge, Histogram, Timer, TimerGuard};
 pub use kind::{MetricType, ParseMetricTypeError};
 #[cfg(feature = "macros")]
-pub use metrics_macros::{record_execution_time, record_memory_usage};
+pub use metrics_macros::{LabelSet, LabelValue, record_execution_time, record_memory_usage};
 pub use persist::{ExportPaths, export_all};
 pub use runtime::manager::{MetricsManager, initialize_metrics, initialize_metrics_with, shutdown_metrics};
 #[cfg(feature = "system")]
 pub use runtime::system;
 #[cfg(feature = "system")]
 pub use runtime::system::record_system_metrics;
+pub use snapshot::self_metrics::OVERFLOW_SELF_METRIC;
 pub use snapshot::summary::{Summary, SummaryQuery};
 pub use snapshot::{
     AggregateValue, Bucket, HistogramSnapshot, MetricValue, Quantiles, SeriesInfo, SeriesSnapshot, Snapshot,
     TagSetAggregate,
 };
+pub use store::overflow::{OVERFLOW_REPORT_INTERVAL, OverflowEvent, OverflowHook};
 pub use store::series::{MetricSeries, SamplePolicy};
 pub use store::sink::{SampleSink, SeriesKey};
 pub use store::validate::{

@@ -17,12 +17,15 @@
 //!
 //! `docs/instrumentation.md` in the repository lists every supported shape of
 //! function, the metrics and tags produced, and the limits. The parsing of
-//! arguments lives in `attr`, the code generation in `expand`.
+//! arguments lives in `attr`, the code generation in `expand`; for the
+//! derives, `label_set` parses and `label_expand` generates.
 
 #![forbid(unsafe_code)]
 
 mod attr;
 mod expand;
+mod label_expand;
+mod label_set;
 
 use proc_macro::TokenStream;
 
@@ -84,4 +87,46 @@ pub fn record_execution_time(args: TokenStream, item: TokenStream) -> TokenStrea
 #[proc_macro_attribute]
 pub fn record_memory_usage(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::expand(Kind::MemoryUsage, args.into(), item.into()).into()
+}
+
+/// Derives `metrics_core::LabelSet` for a struct with named fields: each
+/// field is one label, named after the field or `#[label(name = "...")]`.
+/// Fields are enums deriving [`LabelValue`], `bool`, `u8`, `i8`, `u16`,
+/// `i16`, `u32`, `i32`, `&str`, `String` or `Cow<str>`; at most 16.
+///
+/// ```
+/// use metrics_core::{LabelSet, LabelValue, MetricsCollector};
+///
+/// #[derive(LabelValue)]
+/// enum Status { Ok, NotFound }
+///
+/// #[derive(LabelSet)]
+/// struct Labels { status: Status, #[label(name = "retry")] retried: bool }
+///
+/// let c = MetricsCollector::default();
+/// let f = c.counter_family::<Labels>("responses")?;
+/// f.increment(&Labels { status: Status::NotFound, retried: false }, 1)?;
+/// let s = c.get_metric_series("responses").unwrap();
+/// assert_eq!(s.tag_sets()[0].get("status"), Some("not_found"));
+/// # Ok::<(), metrics_core::MetricsError>(())
+/// ```
+#[proc_macro_derive(LabelSet, attributes(label))]
+pub fn derive_label_set(item: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(item as syn::DeriveInput);
+    match label_set::parse_label_set(input) {
+        Ok(parsed) => label_expand::expand_label_set(&parsed).into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+/// Derives `metrics_core::LabelValue` for an enum of unit variants: a label
+/// with a fixed set of values, each the variant name in `snake_case` or
+/// `#[label(name = "...")]`.
+#[proc_macro_derive(LabelValue, attributes(label))]
+pub fn derive_label_value(item: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(item as syn::DeriveInput);
+    match label_set::parse_label_value(input) {
+        Ok(parsed) => label_expand::expand_label_value(&parsed).into(),
+        Err(e) => e.to_compile_error().into(),
+    }
 }

@@ -3,6 +3,7 @@
 //! locks in turn (see `MetricsCollector::snapshot`); encoding happens
 //! afterwards with no lock held.
 
+pub(crate) mod self_metrics;
 pub(crate) mod summary;
 
 use serde::{Deserialize, Serialize};

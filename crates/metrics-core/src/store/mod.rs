@@ -2,6 +2,7 @@
 //! per-thread resolution cache.
 
 pub(crate) mod index;
+pub(crate) mod overflow;
 pub(crate) mod ring;
 pub(crate) mod samples;
 pub(crate) mod series;

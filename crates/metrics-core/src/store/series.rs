@@ -23,6 +23,7 @@ use crate::kind::MetricType;
 use crate::snapshot::summary::{Summary, SummaryQuery};
 use crate::snapshot::{AggregateValue, MetricValue, SeriesSnapshot, TagSetAggregate};
 use crate::store::index::TagIndex;
+use crate::store::overflow::{OverflowEvent, OverflowReporter};
 use crate::store::ring::{Sample, SampleRing};
 use crate::store::samples::SampleStore;
 use crate::store::settings::Settings;
@@ -69,6 +70,7 @@ pub struct MetricSeries {
     index: RwLock<TagIndex>,
     samples: SampleStore,
     overflow_updates: AtomicU64,
+    overflow_reporter: OverflowReporter,
     rejected_values: AtomicU64,
 }
 
@@ -95,6 +97,7 @@ impl MetricSeries {
             index: RwLock::new(TagIndex::default()),
             samples: SampleStore::default(),
             overflow_updates: AtomicU64::new(0),
+            overflow_reporter: OverflowReporter::default(),
             rejected_values: AtomicU64::new(0),
         };
         series.set_sample_policy(policy);
@@ -210,7 +213,10 @@ impl MetricSeries {
                 && let Some(id) = index.overflow
             {
                 self.overflow_updates.fetch_add(1, Relaxed);
-                return Ok(f(&index.entries[id as usize]));
+                let result = f(&index.entries[id as usize]);
+                drop(index);
+                self.report_overflow(max_sets);
+                return Ok(result);
             }
         }
         let mut guard = self.index.write().unwrap_or_else(PoisonError::into_inner);
@@ -228,7 +234,10 @@ impl MetricSeries {
                 }
             };
             self.overflow_updates.fetch_add(1, Relaxed);
-            return Ok(f(&index.entries[id as usize]));
+            let result = f(&index.entries[id as usize]);
+            drop(guard);
+            self.report_overflow(max_sets);
+            return Ok(result);
         }
         let id = index.push(|id| self.new_entry(id, &pairs))?;
         let entries = &index.entries;
@@ -236,6 +245,19 @@ impl MetricSeries {
             .table
             .insert_unique(hash, id, |&id| hash_tags(&entries[id as usize].tags()));
         Ok(f(&index.entries[id as usize]))
+    }
+
+    /// Tells the program's overflow hook, rate-limited per series; no lock
+    /// of this series is held.
+    #[cold]
+    fn report_overflow(&self, max_tag_sets: usize) {
+        let event = OverflowEvent {
+            metric: &self.name,
+            max_tag_sets,
+            overflow_updates: self.overflow_updates.load(Relaxed),
+        };
+        self.overflow_reporter
+            .report(&self.settings.overflow_hook, self.settings.now_nanos(), &event);
     }
 
     /// A new entry for validated `pairs`, sorted by key.

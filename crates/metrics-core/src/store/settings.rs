@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering::Relaxed, O
 
 use crate::clock::{self, Clock};
 use crate::config::MetricsConfig;
+use crate::store::overflow::HookSlot;
 use crate::store::sink::SinkSlot;
 use crate::store::validate::MAX_TAGS_LIMIT;
 
@@ -22,6 +23,8 @@ pub(crate) struct Settings {
     max_tags: AtomicUsize,
     /// Where kept samples go besides the rings (a durable store), if anywhere.
     sink: SinkSlot,
+    /// The program's cardinality-cap callback.
+    pub(crate) overflow_hook: HookSlot,
 }
 
 impl Settings {
@@ -34,6 +37,7 @@ impl Settings {
             max_tag_sets: AtomicUsize::new(0),
             max_tags: AtomicUsize::new(0),
             sink: SinkSlot::default(),
+            overflow_hook: HookSlot::default(),
         };
         settings.apply(config);
         settings

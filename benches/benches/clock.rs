@@ -1,0 +1,61 @@
+//! The clocks a timer could read (issue 18, "a cheaper clock"): `std`'s
+//! `Instant` and `SystemTime`, `quanta`'s TSC clock, and `quanta`'s coarse
+//! "recent" time, which a background thread refreshes every millisecond.
+//! Each measures one start + elapsed pair (what a timer does), or one read
+//! for the wall clock. Run with `cargo bench -p bykilt-bench --bench clock`.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant, SystemTime};
+
+use divan::Bencher;
+
+fn main() {
+    divan::main();
+}
+
+/// `Instant::now()` + `elapsed()`: what timers use today.
+#[divan::bench(threads = [1, 2])]
+fn std_instant_pair(b: Bencher) {
+    b.bench(|| {
+        let start = Instant::now();
+        black_box(start.elapsed())
+    });
+}
+
+/// quanta's calibrated TSC clock: `now()` + `now() - start`.
+#[divan::bench(threads = [1, 2])]
+fn quanta_pair(b: Bencher) {
+    let clock = quanta::Clock::new();
+    b.bench(|| {
+        let start = clock.now();
+        black_box(clock.now().duration_since(start))
+    });
+}
+
+/// quanta's `raw()` + `delta()`: the TSC read alone, scaled only when needed.
+#[divan::bench(threads = [1, 2])]
+fn quanta_raw_pair(b: Bencher) {
+    let clock = quanta::Clock::new();
+    b.bench(|| {
+        let start = clock.raw();
+        black_box(clock.delta(start, clock.raw()))
+    });
+}
+
+/// quanta's coarse time, refreshed every millisecond by its upkeep thread:
+/// a load, no clock read.
+#[divan::bench(threads = [1, 2])]
+fn quanta_recent_pair(b: Bencher) {
+    let _upkeep = quanta::Upkeep::new(Duration::from_millis(1)).start().unwrap();
+    b.bench(|| {
+        let start = quanta::Instant::recent();
+        black_box(quanta::Instant::recent().duration_since(start))
+    });
+}
+
+/// The wall clock a sample's timestamp reads today.
+#[divan::bench(threads = [1, 2])]
+fn std_system_time(b: Bencher) {
+    b.bench(|| black_box(SystemTime::now()));
+}

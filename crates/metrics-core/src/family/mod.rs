@@ -1,0 +1,353 @@
+//! Typed label sets: a family is one metric name whose tag sets are the
+//! values of a `#[derive(LabelSet)]` struct.
+//!
+//! ```
+//! use metrics_core::{LabelSet, LabelValue, MetricsCollector, AggregateValue};
+//!
+//! #[derive(LabelValue)]
+//! enum Method {
+//!     #[label(name = "GET")]
+//!     Get,
+//!     #[label(name = "POST")]
+//!     Post,
+//! }
+//!
+//! #[derive(LabelSet)]
+//! struct RouteLabels<'a> {
+//!     method: Method,
+//!     route: &'a str,
+//! }
+//!
+//! let collector = MetricsCollector::default();
+//! let f = collector.counter_family::<RouteLabels>("http_requests")?;
+//! f.get(&RouteLabels { method: Method::Get, route: "/" })?.increment(1);
+//! f.increment(&RouteLabels { method: Method::Post, route: "/jobs" }, 2)?;
+//!
+//! // The same series as string tags name.
+//! collector.increment_counter("http_requests", &[("method", "GET"), ("route", "/")], 1)?;
+//! let s = collector.get_metric_series("http_requests").unwrap();
+//! assert_eq!(s.aggregate(&[("route", "/"), ("method", "GET")]), Some(AggregateValue::Counter { total: 2.0 }));
+//! # Ok::<(), metrics_core::MetricsError>(())
+//! ```
+//!
+//! A label set whose fields all have a fixed cardinality (enums, `bool`,
+//! `u8`, `i8`) with at most [`MAX_DENSE`] combinations maps to a dense index:
+//! an update computes the index, loads the pre-resolved handle (created on
+//! first use) and updates it — no hashing, no string comparison. Other label
+//! sets turn each string into an integer once per value (a per-family
+//! interner) and look their handle up by those integers.
+//!
+//! The family holds its series like a handle does: after
+//! `remove_series`/`clear_all` it keeps updating the removed series;
+//! create the family again.
+
+mod labels;
+
+use std::marker::PhantomData;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use dashmap::DashMap;
+
+use crate::collector::MetricsCollector;
+use crate::error::{RecordError, Result};
+use crate::handles::{Counter, Gauge, Histogram, Timer};
+use crate::kind::MetricType;
+use crate::store::series::MetricSeries;
+use crate::tags::entry::TagEntry;
+
+pub use labels::{Interner, LabelKey, LabelSet, LabelValue, MAX_LABELS, dense_product};
+
+/// The most label sets a dense family pre-allocates slots for; a fully
+/// fixed label set with more combinations uses the integer-keyed table.
+pub const MAX_DENSE: usize = 4096;
+
+/// The handles a family can hand out: [`Counter`], [`Gauge`],
+/// [`Histogram`], [`Timer`].
+pub trait FamilyHandle: Clone + sealed::Sealed {
+    /// The metric type of this handle.
+    const TYPE: MetricType;
+}
+
+mod sealed {
+    /// Only the crate's handles are family handles.
+    pub trait Sealed {}
+}
+
+macro_rules! family_handle {
+    ($($h:ident => $ty:ident),*) => {$(
+        impl FamilyHandle for $h {
+            const TYPE: MetricType = MetricType::$ty;
+        }
+        impl sealed::Sealed for $h {}
+    )*};
+}
+family_handle!(Counter => Counter, Gauge => Gauge, Histogram => Histogram, Timer => Timer);
+
+/// A metric whose tag sets are values of the label set `L`, handing out
+/// handles of type `H` ([`Counter`], [`Gauge`], [`Histogram`], [`Timer`]).
+pub struct Family<L: LabelSet, H: FamilyHandle> {
+    series: Arc<MetricSeries>,
+    /// One slot per dense index (empty unless `L` is fully fixed).
+    dense: Box<[OnceLock<H>]>,
+    interner: Interner,
+    sparse: DashMap<LabelKey, H, foldhash::fast::RandomState>,
+    make: fn(Arc<MetricSeries>, TagEntry) -> H,
+    labels: PhantomData<fn(&L)>,
+}
+
+/// A family of counters.
+pub type CounterFamily<L> = Family<L, Counter>;
+/// A family of gauges.
+pub type GaugeFamily<L> = Family<L, Gauge>;
+/// A family of histograms.
+pub type HistogramFamily<L> = Family<L, Histogram>;
+/// A family of timers.
+pub type TimerFamily<L> = Family<L, Timer>;
+
+impl<L: LabelSet, H: FamilyHandle> std::fmt::Debug for Family<L, H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Family")
+            .field("name", &self.series.name())
+            .field("labels", &L::NAMES)
+            .field("dense", &self.dense.len())
+            .field("interned", &self.interner.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<L: LabelSet, H: FamilyHandle> Family<L, H> {
+    fn new(series: Arc<MetricSeries>, make: fn(Arc<MetricSeries>, TagEntry) -> H) -> Self {
+        let dense_len = match L::DENSE_SIZE {
+            Some(n) if n <= MAX_DENSE => n,
+            _ => 0,
+        };
+        let cap = series.settings().max_tag_sets();
+        Family {
+            series,
+            dense: (0..dense_len).map(|_| OnceLock::new()).collect(),
+            interner: Interner::new(cap),
+            sparse: DashMap::with_hasher(foldhash::fast::RandomState::default()),
+            make,
+            labels: PhantomData,
+        }
+    }
+
+    /// The metric name.
+    pub fn name(&self) -> &str {
+        self.series.name()
+    }
+
+    /// The series this family updates.
+    pub fn series(&self) -> &Arc<MetricSeries> {
+        &self.series
+    }
+
+    /// The handle of `labels`, creating its tag set on first use. Keep it
+    /// for the hottest paths; [`increment`](Family::increment) and the other
+    /// per-call updates avoid the clone.
+    ///
+    /// # Errors
+    /// A label value the store rejects (empty text, too long, control
+    /// characters), naming it.
+    pub fn get(&self, labels: &L) -> Result<H> {
+        Ok(self.with(labels, H::clone)?)
+    }
+
+    /// Runs `f` on the handle of `labels`.
+    ///
+    /// # Errors
+    /// As [`get`](Family::get).
+    #[inline]
+    pub fn with<R>(&self, labels: &L, f: impl FnOnce(&H) -> R) -> Result<R, RecordError> {
+        if !self.dense.is_empty() {
+            if let Some(slot) = self.dense.get(labels.dense_index()) {
+                if let Some(h) = slot.get() {
+                    return Ok(f(h));
+                }
+                return self.create(labels, Some(slot), f);
+            }
+            return self.create(labels, None, f);
+        }
+        let mut key = LabelKey::default();
+        if !labels.write_key(&self.interner, &mut key) {
+            return self.create(labels, None, f);
+        }
+        if let Some(h) = self.sparse.get(&key) {
+            return Ok(f(&h));
+        }
+        self.create_sparse(labels, key, f)
+    }
+
+    /// Resolves `labels` through the store; caches the handle in `slot`
+    /// unless it was routed to the overflow set (each overflowing update
+    /// must reach the store's cap check to be counted).
+    #[cold]
+    fn create<R>(&self, labels: &L, slot: Option<&OnceLock<H>>, f: impl FnOnce(&H) -> R) -> Result<R, RecordError> {
+        let (handle, regular) = self.resolve(labels)?;
+        match slot {
+            Some(slot) if regular => Ok(f(slot.get_or_init(|| handle))),
+            _ => Ok(f(&handle)),
+        }
+    }
+
+    #[cold]
+    fn create_sparse<R>(&self, labels: &L, key: LabelKey, f: impl FnOnce(&H) -> R) -> Result<R, RecordError> {
+        let (handle, regular) = self.resolve(labels)?;
+        if regular {
+            let h = self.sparse.entry(key).or_insert(handle);
+            return Ok(f(&h));
+        }
+        Ok(f(&handle))
+    }
+
+    /// The handle of `labels` from the store, and whether it is the labels'
+    /// own tag set (not the overflow set).
+    fn resolve(&self, labels: &L) -> Result<(H, bool), RecordError> {
+        let mut owned: Vec<(&'static str, String)> = Vec::with_capacity(L::NAMES.len());
+        labels.for_each_label(&mut |k, v| owned.push((k, v.to_owned())));
+        let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let tags = pairs.as_slice();
+        let entry = self.series.with_entry(&tags, TagEntry::clone)?;
+        let regular = entry.tags().equals_tags(&tags);
+        Ok(((self.make)(Arc::clone(&self.series), entry), regular))
+    }
+}
+
+impl<L: LabelSet> Family<L, Counter> {
+    /// Adds `n` to the counter of `labels`.
+    ///
+    /// # Errors
+    /// As [`get`](Family::get).
+    #[inline]
+    pub fn increment(&self, labels: &L, n: u64) -> Result<(), RecordError> {
+        self.with(labels, |h| h.increment(n))
+    }
+}
+
+impl<L: LabelSet> Family<L, Gauge> {
+    /// Sets the gauge of `labels`.
+    ///
+    /// # Errors
+    /// As [`get`](Family::get).
+    #[inline]
+    pub fn set(&self, labels: &L, v: f64) -> Result<(), RecordError> {
+        self.with(labels, |h| h.set(v))
+    }
+
+    /// Adds `v` to the gauge of `labels`.
+    ///
+    /// # Errors
+    /// As [`get`](Family::get).
+    #[inline]
+    pub fn increment(&self, labels: &L, v: f64) -> Result<(), RecordError> {
+        self.with(labels, |h| h.increment(v))
+    }
+
+    /// Subtracts `v` from the gauge of `labels`.
+    ///
+    /// # Errors
+    /// As [`get`](Family::get).
+    #[inline]
+    pub fn decrement(&self, labels: &L, v: f64) -> Result<(), RecordError> {
+        self.with(labels, |h| h.decrement(v))
+    }
+}
+
+impl<L: LabelSet> Family<L, Histogram> {
+    /// Records one observation in the histogram of `labels`.
+    ///
+    /// # Errors
+    /// As [`get`](Family::get).
+    #[inline]
+    pub fn record(&self, labels: &L, v: f64) -> Result<(), RecordError> {
+        self.with(labels, |h| h.record(v))
+    }
+}
+
+impl<L: LabelSet> Family<L, Timer> {
+    /// Records one duration in the timer of `labels`.
+    ///
+    /// # Errors
+    /// As [`get`](Family::get).
+    #[inline]
+    pub fn record(&self, labels: &L, d: Duration) -> Result<(), RecordError> {
+        self.with(labels, |h| h.record(d))
+    }
+}
+
+impl MetricsCollector {
+    fn family<L: LabelSet, H: FamilyHandle>(
+        &self,
+        name: &str,
+        buckets: Option<&crate::Buckets>,
+        make: fn(Arc<MetricSeries>, TagEntry) -> H,
+    ) -> Result<Family<L, H>> {
+        let options = crate::MetricOptions {
+            buckets: buckets.map(|b| b.bounds().to_vec()),
+            ..crate::MetricOptions::default()
+        };
+        let series = self.describe_metric(name, H::TYPE, options)?;
+        Ok(Family::new(series, make))
+    }
+
+    /// A family of counters named `name`, tagged by the fields of `L`.
+    /// Create it once and keep it.
+    ///
+    /// # Errors
+    /// An invalid name, or an existing series of another type.
+    pub fn counter_family<L: LabelSet>(&self, name: &str) -> Result<CounterFamily<L>> {
+        self.family(name, None, Counter::new)
+    }
+
+    /// A family of gauges named `name`.
+    ///
+    /// # Errors
+    /// As [`counter_family`](Self::counter_family).
+    pub fn gauge_family<L: LabelSet>(&self, name: &str) -> Result<GaugeFamily<L>> {
+        self.family(name, None, Gauge::new)
+    }
+
+    /// A family of histograms named `name`, with the series' buckets (the
+    /// defaults unless described otherwise); see
+    /// [`histogram_family_with_buckets`](Self::histogram_family_with_buckets).
+    ///
+    /// # Errors
+    /// As [`counter_family`](Self::counter_family).
+    pub fn histogram_family<L: LabelSet>(&self, name: &str) -> Result<HistogramFamily<L>> {
+        self.family(name, None, Histogram::new)
+    }
+
+    /// A family of histograms named `name` with `buckets`.
+    ///
+    /// # Errors
+    /// As [`counter_family`](Self::counter_family), or an existing series
+    /// with other buckets.
+    pub fn histogram_family_with_buckets<L: LabelSet>(
+        &self,
+        name: &str,
+        buckets: &crate::Buckets,
+    ) -> Result<HistogramFamily<L>> {
+        self.family(name, Some(buckets), Histogram::new)
+    }
+
+    /// A family of timers named `name` (durations in seconds).
+    ///
+    /// # Errors
+    /// As [`counter_family`](Self::counter_family).
+    pub fn timer_family<L: LabelSet>(&self, name: &str) -> Result<TimerFamily<L>> {
+        self.family(name, None, Timer::new)
+    }
+
+    /// A family of timers named `name` with `buckets` (in seconds).
+    ///
+    /// # Errors
+    /// As [`histogram_family_with_buckets`](Self::histogram_family_with_buckets).
+    pub fn timer_family_with_buckets<L: LabelSet>(
+        &self,
+        name: &str,
+        buckets: &crate::Buckets,
+    ) -> Result<TimerFamily<L>> {
+        self.family(name, Some(buckets), Timer::new)
+    }
+}

@@ -1,0 +1,10 @@
+use metrics_core::LabelSet;
+
+struct Region;
+
+#[derive(LabelSet)]
+struct Labels {
+    region: Region,
+}
+
+fn main() {}
