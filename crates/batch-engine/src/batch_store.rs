@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
 use crate::error::{BatchError, Result};
-use crate::job::JobStatus;
+use crate::job::{JobProcess, JobStatus};
 use crate::journal::{JOURNAL_FILE, JobJournal, JournalEntry, JournalSync};
 use crate::manifest::{BatchManifest, MANIFEST_FILE};
 
@@ -56,6 +56,7 @@ fn apply_entry(manifest: &mut BatchManifest, entry: &JournalEntry) {
         job.error_message.clone_from(&entry.error);
         job.started_at = entry.started_at;
         job.completed_at = entry.completed_at;
+        job.process = entry.process;
     }
 }
 
@@ -101,7 +102,10 @@ impl BatchStore {
     }
 
     /// Locks the batch, replays its journal, marks jobs left `running` by a
-    /// previous process as `stopped`, and compacts.
+    /// previous process as `stopped` (interrupted), and compacts. Jobs left
+    /// `running` with a recorded process group stay `running`: their
+    /// processes may still be alive, and [`crate::BatchEngine::stop_orphans`]
+    /// deals with them before anything runs.
     pub(crate) fn open(batch_dir: &Path, batch_id: &str, sync: JournalSync) -> Result<BatchStore> {
         let lock = lock(batch_dir, batch_id)?;
         let manifest_path = batch_dir.join(MANIFEST_FILE);
@@ -118,7 +122,7 @@ impl BatchStore {
             JobJournal::truncate_to(&journal_path, replay.valid_len)?;
         }
         for job in &mut manifest.jobs {
-            if job.status == JobStatus::Running {
+            if job.status == JobStatus::Running && job.process.is_none() {
                 job.status = JobStatus::Stopped;
                 job.error_message = Some(INTERRUPTED.to_owned());
             }
@@ -163,6 +167,7 @@ impl BatchStore {
             error: job.error_message.clone(),
             started_at: job.started_at,
             completed_at: job.completed_at,
+            process: job.process,
         };
         self.journal.append(&entry)?;
         self.next_seq += 1;
@@ -200,6 +205,7 @@ impl BatchStore {
             });
         }
         let now = OffsetDateTime::now_utc();
+        job.process = None;
         match to {
             JobStatus::Running => {
                 job.attempts += 1;
@@ -231,11 +237,38 @@ impl BatchStore {
         job.attempts += 1;
         job.started_at = Some(OffsetDateTime::now_utc());
         job.error_message = Some(last_error);
+        job.process = None;
         self.journal_job(idx)
     }
 
+    /// Records the process group of job `idx`'s attempt in progress.
+    pub(crate) fn record_process(&mut self, idx: usize, process: JobProcess) -> Result<()> {
+        self.job_or_err(idx)?;
+        let job = &mut self.manifest.jobs[idx];
+        if job.status != JobStatus::Running {
+            return Ok(());
+        }
+        job.process = Some(process);
+        // No fsync: the line survives the death of this process, and a power
+        // loss ends the attempt's processes too.
+        self.journal_job(idx)
+    }
+
+    /// The jobs left `running` with a recorded process group, by a process
+    /// that ended (the lock is ours, so no live run owns them).
+    pub(crate) fn orphans(&self) -> Vec<(usize, JobProcess)> {
+        self.manifest
+            .jobs
+            .iter()
+            .enumerate()
+            .filter(|(_, j)| j.status == JobStatus::Running)
+            .filter_map(|(i, j)| Some((i, j.process?)))
+            .collect()
+    }
+
     /// An explicit retry: a finished or stopped job goes back to `pending`
-    /// with its attempts reset. Returns the previous status.
+    /// (its attempt count kept, so each attempt keeps its own number and log
+    /// header). Returns the previous status.
     pub(crate) fn retry(&mut self, idx: usize) -> Result<JobStatus> {
         self.job_or_err(idx)?;
         let job = &mut self.manifest.jobs[idx];
@@ -252,8 +285,8 @@ impl BatchStore {
             });
         }
         job.status = JobStatus::Pending;
-        job.attempts = 0;
         job.error_message = None;
+        job.process = None;
         job.started_at = None;
         job.completed_at = None;
         self.journal_job(idx)?;

@@ -245,6 +245,7 @@ impl JobRunner for CommandRunner {
             .spawn()
             .map_err(|e| spawn_err(&format!("{} -c", self.shell.display()), e))?;
         let pid = child.id();
+        ctx.record_process(pid);
 
         let log = Arc::new(Mutex::new(CappedLog {
             file: log_file,

@@ -241,6 +241,7 @@ impl BatchEngine {
                 created_at,
                 started_at: None,
                 completed_at: None,
+                process: None,
             })
             .collect::<Vec<_>>();
         let manifest = BatchManifest {
@@ -370,6 +371,7 @@ impl BatchEngine {
         options.validate()?;
         let handle = self.handle(batch_id)?;
         let _running = handle.running.lock().unwrap_or_else(PoisonError::into_inner);
+        self.stop_orphans_of(batch_id, &handle, options.orphan_grace)?;
         let (queue, run_id) = {
             let store = handle.store.lock().unwrap_or_else(PoisonError::into_inner);
             let m = store.manifest();
@@ -393,6 +395,7 @@ impl BatchEngine {
             stop: &handle.stop,
             batch_id,
             run_id: &run_id,
+            failure: Mutex::new(None),
         };
         let result = exec.run(&queue);
         let elapsed = started.elapsed();
@@ -434,6 +437,69 @@ impl BatchEngine {
         Ok(())
     }
 
+    /// Finds the attempts a killed process left `running` whose process
+    /// groups the journal recorded, stops what is left of them (SIGTERM,
+    /// then SIGKILL after `grace`) and records them `stopped` with an
+    /// `interrupted: ...` error, so they run again on resume. Returns the
+    /// job ids interrupted. Every run ([`execute_batch_with`](Self::execute_batch_with),
+    /// [`resume_batch`](Self::resume_batch)) does this first; call it
+    /// before [`retry_batch_jobs`](Self::retry_batch_jobs) too.
+    ///
+    /// # Errors
+    /// [`BatchError::OrphansRemain`] when an attempt's processes cannot be
+    /// stopped (another user's, or still alive after SIGKILL): that job
+    /// stays `running` and nothing should be started. Unknown or busy batch.
+    pub fn stop_orphans(&self, batch_id: &str, grace: Duration) -> Result<Vec<String>> {
+        let handle = self.handle(batch_id)?;
+        self.stop_orphans_of(batch_id, &handle, grace)
+    }
+
+    fn stop_orphans_of(&self, batch_id: &str, handle: &BatchHandle, grace: Duration) -> Result<Vec<String>> {
+        let mut store = handle.store.lock().unwrap_or_else(PoisonError::into_inner);
+        let orphans = store.orphans();
+        if orphans.is_empty() {
+            return Ok(Vec::new());
+        }
+        let groups: Vec<_> = orphans.iter().map(|(_, p)| *p).collect();
+        let fates = crate::orphans::stop_orphans(&groups, grace);
+        let mut interrupted = Vec::new();
+        let mut unstoppable = None;
+        for ((idx, process), fate) in orphans.iter().zip(fates) {
+            let how = match fate {
+                crate::orphans::OrphanFate::Unstoppable(reason) => {
+                    unstoppable.get_or_insert((*idx, process.pgid, reason));
+                    continue;
+                }
+                crate::orphans::OrphanFate::Gone => "no process of it was left".to_owned(),
+                crate::orphans::OrphanFate::Stopped { processes, killed } => format!(
+                    "{processes} process(es) of group {} stopped with {}",
+                    process.pgid,
+                    if killed { "SIGKILL" } else { "SIGTERM" }
+                ),
+            };
+            let attempt = store.manifest().jobs[*idx].attempts;
+            store.transition(
+                *idx,
+                JobStatus::Stopped,
+                Some(format!(
+                    "interrupted: the run that started attempt {attempt} ended before it finished; {how}"
+                )),
+            )?;
+            handle.metrics.status(JobStatus::Stopped);
+            interrupted.push(store.manifest().jobs[*idx].job_id.clone());
+        }
+        store.sync()?;
+        if let Some((idx, pgid, reason)) = unstoppable {
+            return Err(BatchError::OrphansRemain {
+                batch_id: batch_id.to_owned(),
+                job_id: store.manifest().jobs[idx].job_id.clone(),
+                pgid,
+                reason,
+            });
+        }
+        Ok(interrupted)
+    }
+
     /// Clears any stop request and runs what is not finished: `pending`
     /// jobs, and `stopped` ones, including those a killed process left
     /// `running` (marked `stopped` when the batch is opened). Failed jobs
@@ -452,7 +518,7 @@ impl BatchEngine {
         self.execute_batch_with(batch_id, runner, options, observer)
     }
 
-    /// Sends the selected jobs back to `pending` (attempts reset), journaled,
+    /// Sends the selected jobs back to `pending` (attempt numbers go on from where they were), journaled,
     /// and returns their ids; run them with
     /// [`resume_batch`](Self::resume_batch). Already pending jobs are kept as
     /// they are.

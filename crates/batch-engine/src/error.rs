@@ -222,6 +222,22 @@ pub enum BatchError {
         /// The accepted range.
         reason: &'static str,
     },
+    /// An attempt a killed run left behind is still running and could not
+    /// be stopped; nothing was started.
+    #[error(
+        "batch {batch_id}: job {job_id} still has processes of an earlier attempt running (process group {pgid}): \
+         {reason}; nothing was started. Stop them (e.g. `kill -TERM -- -{pgid}` as their owner) and run the command again"
+    )]
+    OrphansRemain {
+        /// The batch.
+        batch_id: String,
+        /// The job whose attempt is still running.
+        job_id: String,
+        /// The attempt's process group.
+        pgid: u32,
+        /// Why it could not be stopped.
+        reason: String,
+    },
     /// Recording a metric failed (e.g. a name already used with another type).
     #[error(transparent)]
     Metrics(#[from] metrics_core::MetricsError),

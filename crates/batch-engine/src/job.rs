@@ -215,6 +215,18 @@ impl<'de> Deserialize<'de> for RowData {
     }
 }
 
+/// The process group of a job's attempt in progress, as the journal records
+/// it: the group id (the pid of the shell that leads it) and that process's
+/// start time, so that a pid reused by an unrelated process is never taken
+/// for the attempt's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobProcess {
+    /// The process group id (the pid of its leader).
+    pub pgid: u32,
+    /// The leader's start time, in clock ticks since boot (`/proc/<pid>/stat` field 22).
+    pub start_ticks: u64,
+}
+
 /// One job: a CSV row and its lifecycle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchJob {
@@ -230,7 +242,7 @@ pub struct BatchJob {
     pub row_data: Arc<RowData>,
     /// Current status.
     pub status: JobStatus,
-    /// Attempts started so far (across runs, reset by an explicit retry).
+    /// Attempts started so far (across runs and explicit retries).
     pub attempts: u32,
     /// The last attempt's error, if it failed.
     pub error_message: Option<String>,
@@ -243,6 +255,10 @@ pub struct BatchJob {
     /// When it last completed or failed.
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub completed_at: Option<OffsetDateTime>,
+    /// The process group of the attempt in progress, while a runner that
+    /// starts processes runs it (see [`crate::JobContext::record_process`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<JobProcess>,
 }
 
 /// The job id of row `row_index` (0-based) in `run_id`.

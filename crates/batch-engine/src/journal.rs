@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::{BatchError, Result};
-use crate::job::JobStatus;
+use crate::job::{JobProcess, JobStatus};
 
 /// File name of the journal inside `<run>/batch/`.
 pub const JOURNAL_FILE: &str = "journal.jsonl";
@@ -73,6 +73,10 @@ pub struct JournalEntry {
         skip_serializing_if = "Option::is_none"
     )]
     pub completed_at: Option<OffsetDateTime>,
+    /// The process group of the attempt in progress, once its runner
+    /// started it: what a later resume stops if this process dies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<JobProcess>,
 }
 
 /// What [`JobJournal::replay`] read.

@@ -41,6 +41,7 @@ mod job;
 pub mod journal;
 mod manifest;
 pub mod metrics;
+mod orphans;
 mod process_group;
 pub mod run_context;
 mod runner;
@@ -56,7 +57,7 @@ pub use error::{BatchError, CsvError, Result};
 pub use executor::{
     BatchObserver, ExecuteOptions, JobEvent, NoObserver, RunCounts, Sleeper, ThreadSleeper, backoff_delay,
 };
-pub use job::{BatchJob, JobStatus, ParseJobStatusError, RowData, job_id_for};
+pub use job::{BatchJob, JobProcess, JobStatus, ParseJobStatusError, RowData, job_id_for};
 pub use journal::{JobJournal, JournalEntry, JournalReplay, JournalSync};
 pub use manifest::{BatchManifest, MANIFEST_FILE};
 pub use run_context::RunContext;

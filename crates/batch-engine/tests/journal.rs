@@ -23,6 +23,7 @@ fn entry(seq: u64, job: usize, status: JobStatus) -> JournalEntry {
         error: None,
         started_at: None,
         completed_at: None,
+        process: None,
     }
 }
 

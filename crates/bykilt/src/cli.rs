@@ -161,7 +161,7 @@ pub struct RunArgs {
 }
 
 /// Options of `resume` and `retry` that replace the saved ones.
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Args)]
 pub struct ExecOverrides {
     /// Run this command instead of the saved one.
     #[arg(long, value_name = "COMMAND")]
@@ -175,6 +175,11 @@ pub struct ExecOverrides {
     /// Kill a job running longer than this.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Option<Duration>,
+    /// Jobs a killed run left running are stopped before anything runs
+    /// again: SIGTERM to each one's process group, then SIGKILL after this
+    /// grace period.
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    pub kill_grace: Duration,
 }
 
 /// `bykilt metrics ...`

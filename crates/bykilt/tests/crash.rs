@@ -76,3 +76,201 @@ fn sigkill_mid_run_then_resume_loses_nothing() {
     assert_eq!(after.completed_jobs, ROWS);
     assert!(after.jobs.iter().all(|j| j.status == JobStatus::Completed));
 }
+
+/// The jobs' own log: `start|end ID ATTEMPT NANOS [PGID]` lines.
+#[derive(Debug, Default, Clone)]
+struct AttemptTimes {
+    start: Option<u128>,
+    end: Option<u128>,
+    pgid: Option<i32>,
+}
+
+fn attempt_log(path: &std::path::Path) -> BTreeMap<(String, u32), AttemptTimes> {
+    let mut out: BTreeMap<(String, u32), AttemptTimes> = BTreeMap::new();
+    for line in lines(path) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let key = (f[1].to_owned(), f[2].parse().unwrap());
+        let t: u128 = f[3].parse().unwrap();
+        let a = out.entry(key).or_default();
+        match f[0] {
+            "start" => {
+                a.start = Some(t);
+                a.pgid = Some(f[4].parse().unwrap());
+            }
+            "end" => a.end = Some(t),
+            other => panic!("unexpected line {other:?}"),
+        }
+    }
+    out
+}
+
+/// Processes (not zombies) whose process group is `pgid`.
+fn group_alive(pgid: i32) -> Vec<String> {
+    let mut alive = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else { continue };
+        let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        if f[2].parse::<i32>() == Ok(pgid) && f[0] != "Z" {
+            alive.push(stat);
+        }
+    }
+    alive
+}
+
+/// Issue 10, item 1: `kill -9` of bykilt while 4 jobs sleep, then an
+/// immediate `resume`: the killed run's jobs are stopped before their rows
+/// run again (no two attempts of a row overlap, by the jobs' own clock), and
+/// no process of the killed run is left.
+#[test]
+fn resume_after_sigkill_stops_the_orphaned_jobs_before_running_their_rows_again() {
+    let s = Sandbox::new();
+    s.write("s.csv", &common::numbered_csv(4));
+    let log = s.path().join("o.txt");
+    // The trap writes the end of an attempt that is stopped with SIGTERM;
+    // stderr goes to /dev/null because the orphans' pipes to the killed run
+    // are broken, and the shell's "Terminated" note would kill it with SIGPIPE
+    // before the trap runs.
+    let exec = "exec 2>/dev/null; trap 'echo end $BYKILT_ID $BYKILT_ATTEMPT $(date +%s%N) >> o.txt; exit 143' TERM; \
+                echo start $BYKILT_ID $BYKILT_ATTEMPT $(date +%s%N) $$ >> o.txt; \
+                sleep 60 & sleep 4; echo end $BYKILT_ID $BYKILT_ATTEMPT $(date +%s%N) >> o.txt";
+    let launched = std::time::Instant::now();
+    let mut child = s.spawn(&["batch", "run", "s.csv", "-j", "4", "--exec", exec]);
+    wait_until("the 4 jobs to start", || (lines(&log).len() >= 4).then_some(()));
+    std::thread::sleep(std::time::Duration::from_secs(1).saturating_sub(launched.elapsed()));
+    child.kill().unwrap(); // SIGKILL
+    wait_exit(&mut child);
+    let batch_id = s.wait_for_batch();
+    let first: Vec<i32> = attempt_log(&log).values().filter_map(|a| a.pgid).collect();
+    assert_eq!(first.len(), 4);
+    assert!(
+        first.iter().all(|g| !group_alive(*g).is_empty()),
+        "the killed run's jobs outlive it until something stops them"
+    );
+
+    let resumed = s.run(&["batch", "resume", &batch_id, "--kill-grace", "3s"]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
+    assert!(
+        text(&resumed.stderr).contains("recorded as interrupted"),
+        "{}",
+        text(&resumed.stderr)
+    );
+
+    let attempts = attempt_log(&log);
+    for row in 1..=4 {
+        let id = row.to_string();
+        let mine: Vec<(&u32, &AttemptTimes)> = attempts
+            .iter()
+            .filter(|((r, _), _)| *r == id)
+            .map(|((_, n), a)| (n, a))
+            .collect();
+        assert_eq!(mine.len(), 2, "row {id}: {mine:?}");
+        for pair in mine.windows(2) {
+            let (a, b) = (pair[0].1, pair[1].1);
+            let end = a
+                .end
+                .unwrap_or_else(|| panic!("row {id}: attempt {} never ended: {a:?}", pair[0].0));
+            assert!(
+                end <= b.start.unwrap(),
+                "row {id}: attempt {} ran until {end}, after attempt {} started at {:?}",
+                pair[0].0,
+                pair[1].0,
+                b.start
+            );
+        }
+    }
+    for g in first {
+        assert_eq!(group_alive(g), Vec::<String>::new(), "group {g} of the killed run");
+    }
+    let st = s.run(&["batch", "status", &batch_id, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(v["summary"]["completed"], 4, "{v}");
+}
+
+/// A user id other than ours, running `sleep` in its own process group.
+fn foreign_group() -> Option<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } != 0 {
+        return None;
+    }
+    let child = std::process::Command::new("sleep")
+        .arg("60")
+        .uid(65_534)
+        .gid(65_534)
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    Some(child)
+}
+
+/// Issue 10, item 1: an orphaned attempt that cannot be stopped (another
+/// user's process) makes `resume` and `retry` exit 2 without starting
+/// anything, saying why.
+#[test]
+fn orphans_that_cannot_be_stopped_block_resume_and_retry_with_exit_2() {
+    let mut foreign =
+        foreign_group().expect("this test needs root to start a process as another user (CI runs as root)");
+    let pid = foreign.id();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let start: u64 = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    let s = Sandbox::new();
+    s.write("s.csv", &common::numbered_csv(2));
+    let ok = s.run(&["batch", "run", "s.csv", "--exec", "true", "--quiet"]);
+    assert_eq!(ok.status.code(), Some(0));
+    let batch_id = s.wait_for_batch();
+    let dir = batch_engine::batch_dir(&s.root(), &batch_id).unwrap();
+    // What a run killed while job 1 ran in the foreign group leaves behind.
+    std::fs::write(
+        dir.join("journal.jsonl"),
+        format!(
+            "{{\"seq\":1000,\"job\":0,\"status\":\"running\",\"attempts\":2,\"process\":{{\"pgid\":{pid},\"start_ticks\":{start}}}}}\n"
+        ),
+    )
+    .unwrap();
+    for args in [
+        vec![
+            "batch",
+            "resume",
+            batch_id.as_str(),
+            "--exec",
+            "touch ran",
+            "--kill-grace",
+            "100ms",
+        ],
+        vec![
+            "batch",
+            "retry",
+            batch_id.as_str(),
+            "--job",
+            "x",
+            "--exec",
+            "touch ran",
+            "--kill-grace",
+            "100ms",
+        ],
+    ] {
+        let o = s.run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o.stderr));
+        let err = text(&o.stderr);
+        assert!(
+            err.contains(&format!("process group {pid}")) && err.contains("nothing was started"),
+            "{err}"
+        );
+        assert!(!s.path().join("ran").exists(), "{args:?} started a job");
+    }
+    assert!(
+        foreign.try_wait().unwrap().is_none(),
+        "the foreign process was left alone"
+    );
+    foreign.kill().unwrap();
+    foreign.wait().unwrap();
+}

@@ -33,6 +33,9 @@ struct SavedCommand {
     max_retry_delay_secs: f64,
     timeout_secs: Option<f64>,
     log_limit: u64,
+    /// `--kill-grace` of this invocation (not saved).
+    #[serde(skip)]
+    kill_grace: Option<Duration>,
 }
 
 impl SavedCommand {
@@ -47,6 +50,7 @@ impl SavedCommand {
             retry_delay: secs("retry_delay_secs", self.retry_delay_secs)?,
             max_retry_delay: secs("max_retry_delay_secs", self.max_retry_delay_secs)?,
             job_timeout: self.timeout_secs.map(|t| secs("timeout_secs", t)).transpose()?,
+            orphan_grace: self.kill_grace.unwrap_or(ExecuteOptions::default().orphan_grace),
         })
     }
 
@@ -60,6 +64,7 @@ impl SavedCommand {
         if let Some(r) = o.retries {
             self.retries = r;
         }
+        self.kill_grace = Some(o.kill_grace);
         if let Some(t) = o.timeout {
             self.timeout_secs = Some(t.as_secs_f64());
         }
@@ -96,6 +101,7 @@ pub(crate) fn run(args: RunArgs, root: &Path, out: &mut Output) -> Result<i32, C
         max_retry_delay_secs: args.max_retry_delay.as_secs_f64(),
         timeout_secs: args.timeout.map(|t| t.as_secs_f64()),
         log_limit: args.log_limit,
+        kill_grace: None,
     };
     // Check the options and the column names before anything is created on disk.
     saved.options()?.validate()?;
@@ -243,6 +249,16 @@ pub(crate) fn resume(
     saved.options()?.validate()?;
     let ctx = RunContext::with_run_id(root, run_id_of(batch_id)?)?;
     import_run_metrics(engine.collector(), &ctx)?;
+    // Before anything is sent back to pending or run: what a killed run
+    // left running is stopped, or nothing starts.
+    let interrupted = engine.stop_orphans(batch_id, overrides.kill_grace)?;
+    if !interrupted.is_empty() {
+        out.note(&format!(
+            "{batch_id}: stopped {} job(s) a killed run left running ({}); recorded as interrupted",
+            interrupted.len(),
+            interrupted.join(", ")
+        ));
+    }
     if let Some(selection) = retry {
         let ids = engine.retry_batch_jobs(batch_id, &selection)?;
         out.note(&format!("{batch_id}: {} job(s) sent back to pending", ids.len()));
