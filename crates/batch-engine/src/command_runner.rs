@@ -18,7 +18,11 @@ use crate::runner::{JobContext, JobError, JobRunner};
 /// Variables set for every job besides the columns.
 pub const RESERVED_ENV: [&str; 4] = ["BYKILT_JOB_ID", "BYKILT_BATCH_ID", "BYKILT_ROW_INDEX", "BYKILT_ATTEMPT"];
 
-/// Default cap of one job's log file.
+/// How the line that opens each attempt's output in a job log starts; the
+/// attempt number follows.
+pub const ATTEMPT_HEADER: &str = "--- bykilt: attempt ";
+
+/// Default cap of one attempt's output in a job log.
 pub const DEFAULT_LOG_LIMIT: u64 = 1024 * 1024;
 
 /// How often a running command is checked for a kill request.
@@ -53,8 +57,11 @@ pub fn env_var_name(column: &str) -> String {
 ///   as one JSON object on stdin. Values never become part of the command
 ///   line, so quotes, `$(...)` or `;` in a field are just bytes. Other
 ///   `BYKILT_*` variables of this process are not passed on.
-/// * stdout and stderr go to `<log_dir>/<job_id>.log`, cut at the log limit
-///   (later attempts append).
+/// * stdout and stderr share one pipe, so their lines reach
+///   `<log_dir>/<job_id>.log` in the order the command wrote them. Every
+///   attempt appends to that log after a header line
+///   `--- bykilt: attempt N started <RFC 3339 time> ---`; no attempt
+///   truncates another's output. Each attempt's output is cut at the log limit.
 /// * The command runs in its own process group. When the shell exits, on a
 ///   timeout, or on a kill request, the whole group gets SIGKILL, so no
 ///   process of a job outlives it; the terminal's Ctrl-C does not reach it.
@@ -124,13 +131,12 @@ impl CommandRunner {
     fn open_log(&self, ctx: &JobContext<'_>) -> std::io::Result<File> {
         let mut file = OpenOptions::new()
             .create(true)
-            .write(true)
-            .append(ctx.attempt > 1)
-            .truncate(ctx.attempt <= 1)
+            .append(true)
             .open(self.log_path(ctx.job_id))?;
-        if ctx.attempt > 1 {
-            writeln!(file, "--- bykilt: attempt {} ---", ctx.attempt)?;
-        }
+        let now = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        writeln!(file, "{ATTEMPT_HEADER}{} started {now} ---", ctx.attempt)?;
         Ok(file)
     }
 }
@@ -238,12 +244,18 @@ impl JobRunner for CommandRunner {
             .env("BYKILT_ROW_INDEX", ctx.row_index.to_string())
             .env("BYKILT_ATTEMPT", ctx.attempt.to_string())
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
             .process_group(0);
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| spawn_err(&format!("{} -c", self.shell.display()), e))?;
+        // One pipe for both streams keeps their lines in the order written.
+        let (output, output_writer) = std::io::pipe().map_err(|e| spawn_err("creating the output pipe", e))?;
+        let stderr_writer = output_writer
+            .try_clone()
+            .map_err(|e| spawn_err("creating the output pipe", e))?;
+        cmd.stdout(output_writer).stderr(stderr_writer);
+        let spawned = cmd.spawn();
+        // The command holds our copies of the pipe's write end: drop it, or
+        // reading would never see the end of the output.
+        drop(cmd);
+        let mut child = spawned.map_err(|e| spawn_err(&format!("{} -c", self.shell.display()), e))?;
         let pid = child.id();
         ctx.record_process(pid);
 
@@ -254,16 +266,8 @@ impl JobRunner for CommandRunner {
             cut: false,
         }));
         let (pipes_tx, pipes_rx) = mpsc::channel();
-        let mut pipes = 0;
-        if let Some(out) = child.stdout.take() {
-            pump(out, Arc::clone(&log), pipes_tx.clone());
-            pipes += 1;
-        }
-        if let Some(err) = child.stderr.take() {
-            pump(err, Arc::clone(&log), pipes_tx.clone());
-            pipes += 1;
-        }
-        drop(pipes_tx);
+        pump(output, Arc::clone(&log), pipes_tx);
+        let pipes = 1;
         if let Some(mut stdin) = child.stdin.take() {
             // A command that never reads stdin must not block the job.
             std::thread::spawn(move || {

@@ -161,8 +161,9 @@ fn table(rows: &[(&str, String)]) -> String {
     out
 }
 
-/// The failed and stopped jobs of a batch, at most `limit`, one per line.
-pub fn unfinished_jobs(jobs: &[BatchJob], limit: usize) -> String {
+/// The failed and stopped jobs of a batch, at most `limit`, one per line,
+/// each with its log under `logs` when given.
+pub fn unfinished_jobs(jobs: &[BatchJob], limit: usize, logs: Option<&Path>) -> String {
     let mut out = String::new();
     let bad: Vec<&BatchJob> = jobs
         .iter()
@@ -177,6 +178,15 @@ pub fn unfinished_jobs(jobs: &[BatchJob], limit: usize) -> String {
             j.row_index,
             j.error_message.as_deref().unwrap_or("").replace('\n', " ")
         );
+        if let Some(dir) = logs {
+            let _ = writeln!(
+                out,
+                "      log {} ({} attempt{})",
+                dir.join(format!("{}.log", j.job_id)).display(),
+                j.attempts,
+                if j.attempts == 1 { "" } else { "s" }
+            );
+        }
     }
     if bad.len() > limit {
         let _ = writeln!(out, "  ... and {} more", bad.len() - limit);

@@ -208,7 +208,7 @@ fn report_run(
     if s.failed > 0 || s.stopped > 0 {
         let manifest = engine.get_batch(batch_id)?;
         text.push_str("unfinished jobs:\n");
-        text.push_str(&unfinished_jobs(&manifest.jobs, 20));
+        text.push_str(&unfinished_jobs(&manifest.jobs, 20, Some(logs)));
     }
     out.text(&text);
     out.json(&serde_json::json!({
@@ -277,13 +277,50 @@ pub(crate) fn status(batch_id: &str, root: &Path, out: &mut Output) -> Result<i3
     let engine = BatchEngine::new(RunContext::new(root)).with_collector(collector);
     let summary = engine.get_batch_summary(batch_id)?;
     let manifest = engine.get_batch(batch_id)?;
-    let mut text = summary_table(&summary, &[("run dir", ctx.run_dir().display().to_string())]);
+    let logs = ctx.run_dir().join("jobs");
+    let mut text = summary_table(
+        &summary,
+        &[
+            ("run dir", ctx.run_dir().display().to_string()),
+            (
+                "logs",
+                format!(
+                    "{}/<job_id>.log: one per job, every attempt appended after a line \
+                     \"{}N started <time> ---\"",
+                    logs.display(),
+                    batch_engine::command_runner::ATTEMPT_HEADER
+                ),
+            ),
+        ],
+    );
     if summary.failed > 0 || summary.stopped > 0 {
         text.push_str("unfinished jobs:\n");
-        text.push_str(&unfinished_jobs(&manifest.jobs, 50));
+        text.push_str(&unfinished_jobs(&manifest.jobs, 50, Some(&logs)));
     }
     out.text(&text);
-    out.json(&serde_json::json!({ "summary": summary, "jobs": manifest.jobs }));
+    let jobs: Vec<serde_json::Value> = manifest
+        .jobs
+        .iter()
+        .map(|j| {
+            let mut v = serde_json::to_value(j).unwrap_or_default();
+            let log = logs.join(format!("{}.log", j.job_id));
+            if let Some(o) = v.as_object_mut() {
+                o.insert("log".into(), serde_json::json!(log));
+                let attempt_logs: Vec<serde_json::Value> = (1..=j.attempts)
+                    .map(|n| {
+                        serde_json::json!({
+                            "attempt": n,
+                            "log": log,
+                            "header": format!("{}{n} started ", batch_engine::command_runner::ATTEMPT_HEADER),
+                        })
+                    })
+                    .collect();
+                o.insert("attempt_logs".into(), serde_json::json!(attempt_logs));
+            }
+            v
+        })
+        .collect();
+    out.json(&serde_json::json!({ "summary": summary, "jobs": jobs }));
     Ok(if summary.all_completed() {
         EXIT_ALL_COMPLETED
     } else {
