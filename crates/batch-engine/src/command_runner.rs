@@ -324,3 +324,56 @@ impl JobRunner for CommandRunner {
         }
     }
 }
+
+/// The last line a job's latest attempt wrote to its log at `log_path`
+/// (`None` when that attempt wrote nothing, or there is no log). Only the
+/// end of the file is read, so this is cheap for large logs. Lines longer
+/// than 200 characters are shortened with `...`.
+pub fn last_output_line(log_path: &std::path::Path) -> Option<String> {
+    use std::io::{Seek, SeekFrom};
+    const TAIL: u64 = 8192;
+    let mut file = File::open(log_path).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    for line in text.lines().rev() {
+        if line.starts_with(ATTEMPT_HEADER) {
+            return None;
+        }
+        if line.starts_with("--- bykilt: ") || line.trim().is_empty() {
+            continue;
+        }
+        let mut line = line.trim_end().to_owned();
+        if line.chars().count() > 200 {
+            line = line.chars().take(197).collect::<String>() + "...";
+        }
+        return Some(line);
+    }
+    None
+}
+
+/// Every line the latest attempt of a job wrote to its log at `log_path`
+/// (at most the last `max_bytes` of the log are read).
+pub fn last_attempt_output(log_path: &std::path::Path, max_bytes: u64) -> Vec<String> {
+    use std::io::{Seek, SeekFrom};
+    let Ok(mut file) = File::open(log_path) else {
+        return Vec::new();
+    };
+    let len = file.metadata().map_or(0, |m| m.len());
+    if file.seek(SeekFrom::Start(len.saturating_sub(max_bytes))).is_err() {
+        return Vec::new();
+    }
+    let mut bytes = Vec::new();
+    if file.read_to_end(&mut bytes).is_err() {
+        return Vec::new();
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines
+        .iter()
+        .rposition(|l| l.starts_with(ATTEMPT_HEADER))
+        .map_or(0, |i| i + 1);
+    lines[start..].iter().map(|l| (*l).to_owned()).collect()
+}

@@ -152,9 +152,13 @@ pub struct RunArgs {
     /// Kill a job (its whole process group) running longer than this.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Option<Duration>,
-    /// Cap of each job's log file, in bytes.
+    /// Cap of each attempt's output in its job's log, in bytes.
     #[arg(long, default_value_t = batch_engine::command_runner::DEFAULT_LOG_LIMIT, value_name = "BYTES")]
     pub log_limit: u64,
+    /// Print every line each job's command wrote, prefixed with the job
+    /// id, as each job finishes (by default only its last line is shown).
+    #[arg(long)]
+    pub show_output: bool,
     /// Live exposition and pushing.
     #[command(flatten)]
     pub expose: ExposeArgs,
@@ -180,6 +184,9 @@ pub struct ExecOverrides {
     /// grace period.
     #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
     pub kill_grace: Duration,
+    /// Print every line each job's command wrote, prefixed with the job id.
+    #[arg(long)]
+    pub show_output: bool,
 }
 
 /// `bykilt metrics ...`

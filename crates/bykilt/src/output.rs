@@ -194,6 +194,50 @@ pub fn unfinished_jobs(jobs: &[BatchJob], limit: usize, logs: Option<&Path>) -> 
     out
 }
 
+/// Batches of at most this many jobs get a table of every job's result at
+/// the end of a run.
+pub const RESULTS_TABLE_MAX: usize = 50;
+
+/// One job's result: what the end-of-run table shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobResult {
+    /// The job.
+    pub job_id: String,
+    /// 0-based row index.
+    pub row_index: usize,
+    /// Its status.
+    pub status: JobStatus,
+    /// The last line its latest attempt printed.
+    pub last_output: Option<String>,
+}
+
+/// Each job's status and last line of output, read from its log under `logs`.
+pub fn job_results(jobs: &[BatchJob], logs: &Path) -> Vec<JobResult> {
+    jobs.iter()
+        .map(|j| JobResult {
+            job_id: j.job_id.clone(),
+            row_index: j.row_index,
+            status: j.status,
+            last_output: batch_engine::command_runner::last_output_line(&logs.join(format!("{}.log", j.job_id))),
+        })
+        .collect()
+}
+
+/// The end-of-run table of job results: row, status and last output line.
+pub fn results_table(results: &[JobResult]) -> String {
+    let mut out = String::from("results (row, status, last output line):\n");
+    for r in results {
+        let _ = writeln!(
+            out,
+            "  {:>4}  {:<9}  {}",
+            r.row_index,
+            r.status.as_str(),
+            r.last_output.as_deref().unwrap_or("(no output)")
+        );
+    }
+    out
+}
+
 /// `bykilt batch list` as a table.
 pub fn list_table(batches: &[BatchManifest]) -> String {
     if batches.is_empty() {

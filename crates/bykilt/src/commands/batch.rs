@@ -36,6 +36,9 @@ struct SavedCommand {
     /// `--kill-grace` of this invocation (not saved).
     #[serde(skip)]
     kill_grace: Option<Duration>,
+    /// `--show-output` of this invocation (not saved).
+    #[serde(skip)]
+    show_output: bool,
 }
 
 impl SavedCommand {
@@ -65,6 +68,7 @@ impl SavedCommand {
             self.retries = r;
         }
         self.kill_grace = Some(o.kill_grace);
+        self.show_output = o.show_output;
         if let Some(t) = o.timeout {
             self.timeout_secs = Some(t.as_secs_f64());
         }
@@ -102,6 +106,7 @@ pub(crate) fn run(args: RunArgs, root: &Path, out: &mut Output) -> Result<i32, C
         timeout_secs: args.timeout.map(|t| t.as_secs_f64()),
         log_limit: args.log_limit,
         kill_grace: None,
+        show_output: args.show_output,
     };
     // Check the options and the column names before anything is created on disk.
     saved.options()?.validate()?;
@@ -154,7 +159,7 @@ fn execute(
     let options = saved.options()?;
     let stop = engine.stop_token(batch_id)?;
     let exposure = Exposure::start(expose, batch_id, out)?;
-    let progress = Arc::new(Progress::new(out.quiet));
+    let progress = Arc::new(Progress::new(out.quiet).with_logs(logs.clone(), saved.show_output));
     let report = {
         let _signals = StopOnSignal::install(stop, Arc::clone(&progress))
             .map_err(|e| CliError::io("installing signal handlers for", "SIGINT/SIGTERM", e))?;
@@ -205,10 +210,14 @@ fn report_run(
             "stopped on request; continue with: bykilt batch resume {batch_id}\n"
         ));
     }
+    let manifest = engine.get_batch(batch_id)?;
     if s.failed > 0 || s.stopped > 0 {
-        let manifest = engine.get_batch(batch_id)?;
         text.push_str("unfinished jobs:\n");
         text.push_str(&unfinished_jobs(&manifest.jobs, 20, Some(logs)));
+    }
+    let results = (manifest.jobs.len() <= output::RESULTS_TABLE_MAX).then(|| output::job_results(&manifest.jobs, logs));
+    if let Some(results) = &results {
+        text.push_str(&output::results_table(results));
     }
     out.text(&text);
     out.json(&serde_json::json!({
@@ -227,6 +236,7 @@ fn report_run(
         "summary": s,
         "logs": logs,
         "metrics": paths,
+        "results": results,
     }));
     Ok(code)
 }
