@@ -37,6 +37,7 @@ pub mod csv_input;
 mod engine;
 mod error;
 mod executor;
+mod ids;
 mod job;
 pub mod journal;
 mod manifest;
@@ -57,6 +58,7 @@ pub use error::{BatchError, CsvError, Result};
 pub use executor::{
     BatchObserver, ExecuteOptions, JobEvent, NoObserver, RunCounts, Sleeper, ThreadSleeper, backoff_delay,
 };
+pub use ids::{resolve_batch_id, resolve_run_id};
 pub use job::{BatchJob, JobProcess, JobStatus, ParseJobStatusError, RowData, job_id_for};
 pub use journal::{JobJournal, JournalEntry, JournalReplay, JournalSync};
 pub use manifest::{BatchManifest, MANIFEST_FILE};

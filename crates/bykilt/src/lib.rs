@@ -10,7 +10,7 @@ pub mod progress;
 pub mod signals;
 pub mod values;
 
-use batch_engine::RetrySelection;
+use batch_engine::{RetrySelection, resolve_batch_id};
 
 use crate::cli::{BatchCommand, Cli, Command, MetricsCommand};
 use crate::commands::{batch, expose, metrics};
@@ -41,13 +41,20 @@ fn dispatch(cli: Cli, out: &mut Output) -> Result<i32, CliError> {
     match cli.command {
         Command::Batch(cmd) => match cmd {
             BatchCommand::Run(args) => batch::run(args, &root, out),
-            BatchCommand::Status { batch_id } => batch::status(&batch_id, &root, out),
+            BatchCommand::Status { batch_id } => batch::status(&resolve_batch_id(&root, &batch_id)?, &root, out),
             BatchCommand::List => batch::list(&root, out),
             BatchCommand::Resume {
                 batch_id,
                 overrides,
                 expose,
-            } => batch::resume(&batch_id, None, &overrides, &expose, &root, out),
+            } => batch::resume(
+                &resolve_batch_id(&root, &batch_id)?,
+                None,
+                &overrides,
+                &expose,
+                &root,
+                out,
+            ),
             BatchCommand::Retry {
                 batch_id,
                 failed,
@@ -55,10 +62,12 @@ fn dispatch(cli: Cli, out: &mut Output) -> Result<i32, CliError> {
                 overrides,
                 expose,
             } => {
+                let batch_id = resolve_batch_id(&root, &batch_id)?;
                 let selection = if failed {
                     RetrySelection::Failed
                 } else {
-                    RetrySelection::Jobs(job)
+                    let run_id = batch_engine::run_id_of(&batch_id)?;
+                    RetrySelection::Jobs(job.iter().map(|j| batch::job_id_in(run_id, j)).collect())
                 };
                 batch::resume(&batch_id, Some(selection), &overrides, &expose, &root, out)
             }

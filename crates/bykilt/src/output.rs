@@ -238,27 +238,36 @@ pub fn results_table(results: &[JobResult]) -> String {
     out
 }
 
-/// `bykilt batch list` as a table.
-pub fn list_table(batches: &[BatchManifest]) -> String {
+/// `bykilt batch list` as a table; `saved[i]` says whether batch `i` was
+/// started by `bykilt batch run` (and so resumes without `--exec`).
+pub fn list_table(batches: &[BatchManifest], saved: &[bool]) -> String {
     if batches.is_empty() {
         return "no batches\n".to_owned();
     }
     let mut out = format!(
-        "{:<36} {:>7} {:>9} {:>6} {:>8}  {}\n",
-        "BATCH", "JOBS", "COMPLETED", "FAILED", "UNDONE", "INPUT"
+        "{:<36} {:>7} {:>9} {:>6} {:>8}  {:<8} {}\n",
+        "BATCH", "JOBS", "COMPLETED", "FAILED", "UNDONE", "COMMAND", "INPUT"
     );
-    for b in batches {
+    for (i, b) in batches.iter().enumerate() {
         let undone = b.total_jobs - b.completed_jobs - b.failed_jobs;
         let _ = writeln!(
             out,
-            "{:<36} {:>7} {:>9} {:>6} {:>8}  {}",
+            "{:<36} {:>7} {:>9} {:>6} {:>8}  {:<8} {}",
             b.batch_id,
             b.total_jobs,
             b.completed_jobs,
             b.failed_jobs,
             undone,
+            if saved.get(i).copied().unwrap_or(false) {
+                "saved"
+            } else {
+                "none"
+            },
             b.csv_path.display()
         );
+    }
+    if saved.iter().any(|s| !s) {
+        out.push_str("COMMAND none: created through the library; resume or retry it with --exec COMMAND\n");
     }
     out
 }

@@ -74,9 +74,47 @@ impl SavedCommand {
         }
     }
 
-    fn load(dir: &Path) -> Result<SavedCommand, CliError> {
+    /// The saved command of the batch in `dir`; for a batch created
+    /// through the library (no saved command), the defaults of `batch run`
+    /// with `overrides.exec`, or an error saying to pass `--exec`.
+    fn load(dir: &Path, batch_id: &str, overrides: &ExecOverrides, root: &Path) -> Result<SavedCommand, CliError> {
         let path = dir.join(SAVED_FILE);
-        let bytes = std::fs::read(&path).map_err(|e| CliError::io("reading", &path, e))?;
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let Some(exec) = &overrides.exec else {
+                    let with_command: Vec<String> = list_batches(root)?
+                        .into_iter()
+                        .filter(|b| batch_dir(root, &b.batch_id).is_ok_and(|d| d.join(SAVED_FILE).exists()))
+                        .map(|b| b.batch_id)
+                        .collect();
+                    return Err(CliError::Usage(format!(
+                        "batch {batch_id} was created through the library, not by `bykilt batch run`, so no \
+                         command was saved for it ({} does not exist); pass --exec COMMAND to run its rows with \
+                         a shell command. Batches that resume without --exec: {}",
+                        path.display(),
+                        if with_command.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            with_command.join(", ")
+                        }
+                    )));
+                };
+                let defaults = ExecuteOptions::default();
+                return Ok(SavedCommand {
+                    exec: exec.clone(),
+                    concurrency: defaults.concurrency,
+                    retries: defaults.max_retries,
+                    retry_delay_secs: defaults.retry_delay.as_secs_f64(),
+                    max_retry_delay_secs: defaults.max_retry_delay.as_secs_f64(),
+                    timeout_secs: None,
+                    log_limit: batch_engine::command_runner::DEFAULT_LOG_LIMIT,
+                    kill_grace: None,
+                    show_output: false,
+                });
+            }
+            Err(e) => return Err(CliError::io("reading", &path, e)),
+        };
         serde_json::from_slice(&bytes).map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))
     }
 
@@ -254,7 +292,7 @@ pub(crate) fn resume(
     let engine = engine(root);
     // Surfaces an unknown batch before the saved command is looked for.
     engine.get_batch(batch_id)?;
-    let mut saved = SavedCommand::load(&dir)?;
+    let mut saved = SavedCommand::load(&dir, batch_id, overrides, root)?;
     saved.apply(overrides);
     saved.options()?.validate()?;
     let ctx = RunContext::with_run_id(root, run_id_of(batch_id)?)?;
@@ -274,6 +312,20 @@ pub(crate) fn resume(
         out.note(&format!("{batch_id}: {} job(s) sent back to pending", ids.len()));
     }
     execute(&engine, batch_id, &saved, expose, root, out, Execute::Resume)
+}
+
+/// The job id that `input` names in run `run_id`: a whole job id, or a job
+/// number (`3`, `0003`).
+pub(crate) fn job_id_in(run_id: &str, input: &str) -> String {
+    match input.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => batch_engine::job_id_for(run_id, n - 1),
+        _ => input.to_owned(),
+    }
+}
+
+/// Whether the batch `batch_id` has a saved command (was started by `bykilt batch run`).
+fn has_saved_command(root: &Path, batch_id: &str) -> bool {
+    batch_dir(root, batch_id).is_ok_and(|d| d.join(SAVED_FILE).exists())
 }
 
 /// `bykilt batch status`.
@@ -341,7 +393,8 @@ pub(crate) fn status(batch_id: &str, root: &Path, out: &mut Output) -> Result<i3
 /// `bykilt batch list`.
 pub(crate) fn list(root: &Path, out: &mut Output) -> Result<i32, CliError> {
     let batches = list_batches(root)?;
-    out.text(&output::list_table(&batches));
+    let saved: Vec<bool> = batches.iter().map(|b| has_saved_command(root, &b.batch_id)).collect();
+    out.text(&output::list_table(&batches, &saved));
     let rows: Vec<_> = batches
         .iter()
         .map(|b| {
@@ -349,7 +402,8 @@ pub(crate) fn list(root: &Path, out: &mut Output) -> Result<i32, CliError> {
                 "batch_id": b.batch_id,
                 "run_id": b.run_id,
                 "csv_path": b.csv_path,
-                "created_at": b.created_at.unix_timestamp(),
+                "created_at": b.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                "command_saved": has_saved_command(root, &b.batch_id),
                 "total_jobs": b.total_jobs,
                 "completed_jobs": b.completed_jobs,
                 "failed_jobs": b.failed_jobs,

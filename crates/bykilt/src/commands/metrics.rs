@@ -60,7 +60,7 @@ pub(crate) fn import_run_metrics(collector: &MetricsCollector, ctx: &RunContext)
 /// The run `run` (validated), or the latest run under `root` that has metrics.
 fn pick_run(root: &Path, run: Option<&str>) -> Result<RunContext, CliError> {
     let ctx = match run {
-        Some(id) => RunContext::with_run_id(root, id)?,
+        Some(id) => RunContext::with_run_id(root, &batch_engine::resolve_run_id(root, id)?)?,
         None => {
             let latest = list_runs(root)?
                 .into_iter()
@@ -78,7 +78,7 @@ fn pick_run(root: &Path, run: Option<&str>) -> Result<RunContext, CliError> {
     };
     if !run_metrics_json(&ctx).exists() {
         return Err(CliError::Usage(format!(
-            "run {} has no metrics ({} is missing)",
+            "run {} exists but has no metrics ({} is missing); runs with metrics are written by `bykilt batch run`",
             ctx.run_id(),
             run_metrics_json(&ctx).display()
         )));
