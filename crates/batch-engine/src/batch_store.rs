@@ -23,6 +23,8 @@ pub(crate) struct BatchStore {
     manifest_path: PathBuf,
     journal: JobJournal,
     next_seq: u64,
+    /// What opening found and repaired, for the caller to tell the user.
+    pub(crate) warnings: Vec<String>,
     _lock: File,
 }
 
@@ -97,6 +99,7 @@ impl BatchStore {
             manifest,
             manifest_path,
             journal,
+            warnings: Vec::new(),
             _lock: lock,
         })
     }
@@ -118,8 +121,17 @@ impl BatchStore {
         if let Some(last) = replay.entries.last() {
             manifest.journal_seq = manifest.journal_seq.max(last.seq);
         }
+        let mut warnings = Vec::new();
         if replay.torn_tail {
+            let len = std::fs::metadata(&journal_path).map_or(replay.valid_len, |m| m.len());
             JobJournal::truncate_to(&journal_path, replay.valid_len)?;
+            warnings.push(format!(
+                "{}: dropped a torn last line of {} bytes (a write cut short when the process died); \
+                 the {} complete lines before it were kept",
+                journal_path.display(),
+                len.saturating_sub(replay.valid_len),
+                replay.entries.len()
+            ));
         }
         for job in &mut manifest.jobs {
             if job.status == JobStatus::Running && job.process.is_none() {
@@ -133,6 +145,7 @@ impl BatchStore {
             manifest,
             manifest_path,
             journal,
+            warnings,
             _lock: lock,
         };
         store.compact()?;

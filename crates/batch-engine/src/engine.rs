@@ -103,6 +103,7 @@ pub struct BatchEngine {
     collector: CollectorRef,
     sleeper: Arc<dyn Sleeper>,
     batches: Mutex<HashMap<String, Arc<BatchHandle>>>,
+    warnings: Mutex<Vec<String>>,
 }
 
 impl std::fmt::Debug for BatchEngine {
@@ -177,6 +178,7 @@ impl BatchEngine {
             collector: CollectorRef::Global(get_metrics_collector()),
             sleeper: Arc::new(ThreadSleeper),
             batches: Mutex::new(HashMap::new()),
+            warnings: Mutex::new(Vec::new()),
         }
     }
 
@@ -191,6 +193,13 @@ impl BatchEngine {
     pub fn with_sleeper(mut self, sleeper: Arc<dyn Sleeper>) -> Self {
         self.sleeper = sleeper;
         self
+    }
+
+    /// Takes what the engine repaired on its own since the last call, such
+    /// as a torn journal tail it cut (naming the file and the bytes
+    /// dropped), for the caller to show: a library does not print.
+    pub fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.warnings.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// The run this engine creates batches in.
@@ -294,7 +303,11 @@ impl BatchEngine {
         if let Some(h) = batches.get(batch_id) {
             return Ok(Arc::clone(h));
         }
-        let store = BatchStore::open(&dir, batch_id, self.config.journal_sync)?;
+        let mut store = BatchStore::open(&dir, batch_id, self.config.journal_sync)?;
+        self.warnings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .append(&mut store.warnings);
         let handle = Arc::new(BatchHandle {
             batch_dir: dir,
             store: Mutex::new(store),
@@ -399,7 +412,10 @@ impl BatchEngine {
         };
         let result = exec.run(&queue);
         let elapsed = started.elapsed();
-        handle.metrics.batch_duration.record(elapsed.as_secs_f64());
+        // A run that had nothing to do is not a run of the batch.
+        if !queue.is_empty() {
+            handle.metrics.batch_duration.record(elapsed.as_secs_f64());
+        }
         let mut store = handle.store.lock().unwrap_or_else(PoisonError::into_inner);
         // Fold the journal in even when the run failed, so that nothing
         // recorded is left only in the journal longer than needed.

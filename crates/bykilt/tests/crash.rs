@@ -274,3 +274,49 @@ fn orphans_that_cannot_be_stopped_block_resume_and_retry_with_exit_2() {
     foreign.kill().unwrap();
     foreign.wait().unwrap();
 }
+
+/// Issue 10, item 2: a torn journal tail is cut with a warning that names
+/// the file and the bytes dropped.
+#[test]
+fn a_torn_journal_tail_is_cut_with_a_warning() {
+    let s = Sandbox::new();
+    s.write("in.csv", &common::numbered_csv(2));
+    let o = s.run(&["batch", "run", "in.csv", "--exec", "[ $BYKILT_ID = 1 ]", "--quiet"]);
+    assert_eq!(o.status.code(), Some(1));
+    let batch_id = s.wait_for_batch();
+    let journal = batch_engine::batch_dir(&s.root(), &batch_id)
+        .unwrap()
+        .join("journal.jsonl");
+    std::fs::write(&journal, b"{\"seq\":99,\"jo").unwrap();
+    let r = s.run(&["batch", "retry", &batch_id, "--failed", "--exec", "true", "--quiet"]);
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+    let err = text(&r.stderr);
+    assert!(
+        err.contains("warning") && err.contains(journal.to_str().unwrap()) && err.contains("13 bytes"),
+        "{err}"
+    );
+}
+
+/// Issue 10, item 3: resuming a finished batch changes nothing and says so.
+#[test]
+fn resuming_a_finished_batch_records_nothing_and_says_it_is_complete() {
+    let s = Sandbox::new();
+    s.write("in.csv", &common::numbered_csv(2));
+    assert_eq!(
+        s.run(&["batch", "run", "in.csv", "--exec", "true", "--quiet"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let batch_id = s.wait_for_batch();
+    let metrics_json = || -> serde_json::Value {
+        serde_json::from_slice(&s.run(&["metrics", "export", "--format", "json"]).stdout).unwrap()
+    };
+    let before = metrics_json();
+    let r = s.run(&["batch", "resume", &batch_id]);
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+    assert!(text(&r.stdout).contains("is complete"), "{}", text(&r.stdout));
+    let after = metrics_json();
+    assert_eq!(after["batch_duration_seconds"]["values"].as_array().unwrap().len(), 1);
+    assert_eq!(after, before, "nothing recorded");
+}

@@ -299,7 +299,11 @@ pub(crate) fn resume(
     import_run_metrics(engine.collector(), &ctx)?;
     // Before anything is sent back to pending or run: what a killed run
     // left running is stopped, or nothing starts.
-    let interrupted = engine.stop_orphans(batch_id, overrides.kill_grace)?;
+    let orphans = engine.stop_orphans(batch_id, overrides.kill_grace);
+    for w in engine.take_warnings() {
+        out.warn(&w);
+    }
+    let interrupted = orphans?;
     if !interrupted.is_empty() {
         out.note(&format!(
             "{batch_id}: stopped {} job(s) a killed run left running ({}); recorded as interrupted",
@@ -307,9 +311,38 @@ pub(crate) fn resume(
             interrupted.join(", ")
         ));
     }
+    let retrying = retry.is_some();
     if let Some(selection) = retry {
         let ids = engine.retry_batch_jobs(batch_id, &selection)?;
         out.note(&format!("{batch_id}: {} job(s) sent back to pending", ids.len()));
+    }
+    let manifest = engine.get_batch(batch_id)?;
+    if !retrying && !manifest.jobs.iter().any(|j| j.status.is_runnable()) {
+        // Nothing to run: no run is recorded (no batch_duration_seconds sample).
+        engine.close_batch(batch_id)?;
+        let failed = manifest.failed_jobs;
+        let mut msg = format!(
+            "batch {batch_id} is complete: nothing to resume ({} of {} jobs completed, {failed} failed)\n",
+            manifest.completed_jobs, manifest.total_jobs
+        );
+        if failed > 0 {
+            msg.push_str(&format!(
+                "run the failed jobs again with: bykilt batch retry {batch_id} --failed\n"
+            ));
+        }
+        out.text(&msg);
+        out.json(&serde_json::json!({
+            "batch_id": batch_id,
+            "complete": true,
+            "completed": manifest.completed_jobs,
+            "failed": failed,
+            "total": manifest.total_jobs,
+        }));
+        return Ok(if failed == 0 {
+            EXIT_ALL_COMPLETED
+        } else {
+            EXIT_NOT_ALL_COMPLETED
+        });
     }
     execute(&engine, batch_id, &saved, expose, root, out, Execute::Resume)
 }
