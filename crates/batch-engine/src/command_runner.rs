@@ -34,7 +34,7 @@ const PIPE_GRACE: Duration = Duration::from_secs(2);
 /// every character other than `A-Z0-9` replaced by `_`.
 ///
 /// ```
-/// assert_eq!(batch_engine::command_runner::env_var_name("e-mail address"), "BYKILT_E_MAIL_ADDRESS");
+/// assert_eq!(batch_engine::env_var_name("e-mail address"), "BYKILT_E_MAIL_ADDRESS");
 /// ```
 pub fn env_var_name(column: &str) -> String {
     let mut name = String::with_capacity(7 + column.len());

@@ -77,7 +77,7 @@ pub struct CsvTable {
 /// whose field count differs from the header's.
 ///
 /// ```
-/// use batch_engine::csv_input::{parse_csv, CsvOptions};
+/// use batch_engine::{parse_csv, CsvOptions};
 /// let dir = tempfile::tempdir().unwrap();
 /// let path = dir.path().join("in.csv");
 /// std::fs::write(&path, "\u{feff}name;city\nAda;\"London; UK\"\n").unwrap();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use metrics_core::{MetricsCollector, get_metrics_collector};
+use metrics_core::{MetricsCollector, global_metrics_collector};
 use time::OffsetDateTime;
 
 use crate::batch_store::{BatchStore, read_batch};
@@ -54,21 +54,6 @@ pub struct BatchReport {
 }
 
 #[derive(Debug)]
-enum CollectorRef {
-    Global(&'static MetricsCollector),
-    Shared(Arc<MetricsCollector>),
-}
-
-impl CollectorRef {
-    fn get(&self) -> &MetricsCollector {
-        match self {
-            CollectorRef::Global(c) => c,
-            CollectorRef::Shared(c) => c,
-        }
-    }
-}
-
-#[derive(Debug)]
 struct BatchHandle {
     batch_dir: PathBuf,
     store: Mutex<BatchStore>,
@@ -100,7 +85,7 @@ struct BatchHandle {
 pub struct BatchEngine {
     ctx: RunContext,
     config: BatchConfig,
-    collector: CollectorRef,
+    collector: Arc<MetricsCollector>,
     sleeper: Arc<dyn Sleeper>,
     batches: Mutex<HashMap<String, Arc<BatchHandle>>>,
     warnings: Mutex<Vec<String>>,
@@ -175,7 +160,7 @@ impl BatchEngine {
         BatchEngine {
             ctx,
             config,
-            collector: CollectorRef::Global(get_metrics_collector()),
+            collector: global_metrics_collector(),
             sleeper: Arc::new(ThreadSleeper),
             batches: Mutex::new(HashMap::new()),
             warnings: Mutex::new(Vec::new()),
@@ -184,7 +169,7 @@ impl BatchEngine {
 
     /// Records metrics into `collector` instead of the process-wide one.
     pub fn with_collector(mut self, collector: Arc<MetricsCollector>) -> Self {
-        self.collector = CollectorRef::Shared(collector);
+        self.collector = collector;
         self
     }
 
@@ -209,7 +194,13 @@ impl BatchEngine {
 
     /// The collector metrics go to.
     pub fn collector(&self) -> &MetricsCollector {
-        self.collector.get()
+        &self.collector
+    }
+
+    /// The collector metrics go to, shared (to serve or push it while a
+    /// batch runs).
+    pub fn shared_collector(&self) -> Arc<MetricsCollector> {
+        Arc::clone(&self.collector)
     }
 
     fn batches(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<BatchHandle>>> {
@@ -227,8 +218,24 @@ impl BatchEngine {
     // #[record_execution_time] (metrics-macros) belongs on this method once
     // that crate lands; nothing else here needs to change for it.
     pub fn create_batch_jobs(&self, csv_path: impl AsRef<Path>) -> Result<BatchManifest> {
-        let csv_path = csv_path.as_ref();
+        self.create_batch(csv_path.as_ref(), |_| Ok(()))
+    }
+
+    /// [`create_batch_jobs`](Self::create_batch_jobs) for rows that a
+    /// [`CommandRunner`](crate::CommandRunner) will run: also checks, before
+    /// anything is written, that the columns map to distinct, non-reserved
+    /// environment variables ([`check_columns`](crate::check_columns)).
+    ///
+    /// # Errors
+    /// As [`create_batch_jobs`](Self::create_batch_jobs), and
+    /// [`BatchError::EnvNameCollision`].
+    pub fn create_command_batch(&self, csv_path: impl AsRef<Path>) -> Result<BatchManifest> {
+        self.create_batch(csv_path.as_ref(), crate::command_runner::check_columns)
+    }
+
+    fn create_batch(&self, csv_path: &Path, check_columns: impl Fn(&[String]) -> Result<()>) -> Result<BatchManifest> {
         let table = parse_csv(csv_path, &self.config.csv)?;
+        check_columns(&table.columns)?;
         let run_id = self.ctx.run_id().to_owned();
         let batch_id = batch_id_for(&run_id);
         let metrics = BatchMetrics::new(self.collector(), &batch_id, &run_id)?;

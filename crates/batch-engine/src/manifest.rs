@@ -92,14 +92,10 @@ impl BatchManifest {
     /// recounting.
     ///
     /// # Errors
-    /// [`BatchError::Metrics`] wrapping the I/O error of the atomic write.
+    /// [`BatchError::Io`] naming the manifest.
     pub fn save(&mut self, path: &Path) -> Result<()> {
         self.recount();
-        let bytes = serde_json::to_vec(self).map_err(|source| BatchError::Manifest {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        metrics_core::export::write_atomic(path, &bytes)?;
-        Ok(())
+        crate::atomic_file::write_atomic_with(path, |w| serde_json::to_writer(w, &*self).map_err(std::io::Error::from))
+            .map_err(|e| BatchError::io("writing", path, e))
     }
 }

@@ -119,12 +119,12 @@ fn counts_line(s: &BatchSummary) -> String {
 /// Durations as `p50 12.0ms  p90 ...  max ...`.
 pub fn duration_line(d: &Summary) -> String {
     format!(
-        "p50 {}  p90 {}  p99 {}  max {}  ({} attempts)",
+        "p50 {}  p90 {}  p99 {}  max {}  ({})",
         fmt_secs(d.p50),
         fmt_secs(d.p90),
         fmt_secs(d.p99),
         fmt_secs(d.max),
-        d.count
+        crate::progress::attempts(u32::try_from(d.count).unwrap_or(u32::MAX))
     )
 }
 
@@ -135,8 +135,17 @@ pub fn summary_table(s: &BatchSummary, extra: &[(&str, String)]) -> String {
         ("input", s.csv_path.display().to_string()),
         ("jobs", counts_line(s)),
     ];
-    if let Some(t) = s.throughput_per_second {
-        rows.push(("throughput", format!("{t:.1} jobs/s")));
+    if let (Some(t), Some(secs)) = (s.throughput_per_second, s.run_seconds) {
+        rows.push((
+            "throughput",
+            format!(
+                "{t:.1} jobs/s ({} jobs finished in {} of run wall time, {} run{})",
+                s.finished,
+                fmt_secs(secs),
+                s.runs,
+                if s.runs == 1 { "" } else { "s" }
+            ),
+        ));
     }
     if let Some(d) = &s.duration {
         rows.push(("job duration", duration_line(d)));
@@ -218,7 +227,7 @@ pub fn job_results(jobs: &[BatchJob], logs: &Path) -> Vec<JobResult> {
             job_id: j.job_id.clone(),
             row_index: j.row_index,
             status: j.status,
-            last_output: batch_engine::command_runner::last_output_line(&logs.join(format!("{}.log", j.job_id))),
+            last_output: batch_engine::last_output_line(&logs.join(format!("{}.log", j.job_id))),
         })
         .collect()
 }
@@ -272,9 +281,46 @@ pub fn list_table(batches: &[BatchManifest], saved: &[bool]) -> String {
     out
 }
 
-/// `bykilt metrics summary` as a table.
+/// A value of metric `name` with the unit its name ends in (`_seconds`:
+/// `12.3ms`; `_bytes`: `1.5 MiB`) and at most 6 significant digits.
+pub fn fmt_value(name: &str, v: f64) -> String {
+    if !v.is_finite() {
+        return v.to_string();
+    }
+    let base = name.strip_suffix("_total").unwrap_or(name);
+    if base.ends_with("_seconds") {
+        return fmt_secs(v);
+    }
+    if base.ends_with("_bytes") {
+        let mut x = v;
+        for unit in ["B", "KiB", "MiB", "GiB", "TiB"] {
+            if x.abs() < 1024.0 || unit == "TiB" {
+                return format!("{} {unit}", significant(x));
+            }
+            x /= 1024.0;
+        }
+    }
+    significant(v)
+}
+
+/// `v` with at most 6 significant digits, without trailing zeros.
+fn significant(v: f64) -> String {
+    if v == 0.0 {
+        return "0".to_owned();
+    }
+    let digits = v.abs().log10().floor() as i32;
+    let decimals = usize::try_from((5 - digits).max(0)).unwrap_or(0);
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
+}
+
+/// `bykilt metrics summary` as a table (`--json` keeps full precision).
 pub fn metric_summary_table(name: &str, run_id: &str, s: &Summary) -> String {
-    let f = |v: f64| format!("{v}");
+    let f = |v: f64| fmt_value(name, v);
     table(&[
         ("metric", name.to_owned()),
         ("run", run_id.to_owned()),
@@ -322,6 +368,15 @@ impl MetricsPaths {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metric_values_get_units_and_six_significant_digits() {
+        assert_eq!(fmt_value("job_duration_seconds", 1.883_290_620_000_000_4), "1.88s");
+        assert_eq!(fmt_value("job_status", 1.883_290_620_000_000_4), "1.88329");
+        assert_eq!(fmt_value("job_status", 4.0), "4");
+        assert_eq!(fmt_value("rss_bytes", 1_572_864.0), "1.5 MiB");
+        assert_eq!(fmt_value("x", 123_456_789.0), "123456789");
+    }
 
     #[test]
     fn seconds_get_a_fitting_unit() {

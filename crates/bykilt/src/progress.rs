@@ -82,11 +82,11 @@ impl Progress {
         };
         let path = dir.join(format!("{job_id}.log"));
         let all = if self.show_output {
-            batch_engine::command_runner::last_attempt_output(&path, SHOW_OUTPUT_BYTES)
+            batch_engine::last_attempt_output(&path, SHOW_OUTPUT_BYTES)
         } else {
             Vec::new()
         };
-        (batch_engine::command_runner::last_output_line(&path), all)
+        (batch_engine::last_output_line(&path), all)
     }
 
     fn message(&self) -> String {

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use batch_engine::{
-    BatchEngine, BatchReport, CommandRunner, ExecuteOptions, RetrySelection, RunContext, batch_dir, list_batches,
-    run_id_of,
+    BatchConfig, BatchEngine, BatchReport, CommandRunner, ExecuteOptions, RetrySelection, RunContext, batch_dir,
+    list_batches, run_id_of,
 };
-use metrics_core::{MetricsCollector, get_metrics_collector};
+use metrics_core::MetricsCollector;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{ExecOverrides, ExposeArgs, RunArgs};
@@ -62,7 +62,7 @@ impl SavedCommand {
             self.exec.clone_from(e);
         }
         if let Some(c) = o.concurrency {
-            self.concurrency = c;
+            self.concurrency = usize::from(c);
         }
         if let Some(r) = o.retries {
             self.retries = r;
@@ -108,7 +108,7 @@ impl SavedCommand {
                     retry_delay_secs: defaults.retry_delay.as_secs_f64(),
                     max_retry_delay_secs: defaults.max_retry_delay.as_secs_f64(),
                     timeout_secs: None,
-                    log_limit: batch_engine::command_runner::DEFAULT_LOG_LIMIT,
+                    log_limit: batch_engine::DEFAULT_LOG_LIMIT,
                     kill_grace: None,
                     show_output: false,
                 });
@@ -120,23 +120,27 @@ impl SavedCommand {
 
     fn save(&self, dir: &Path) -> Result<(), CliError> {
         let bytes = serde_json::to_vec_pretty(self).map_err(|e| CliError::Usage(e.to_string()))?;
-        metrics_core::export::write_atomic(&dir.join(SAVED_FILE), &bytes)?;
+        let path = dir.join(SAVED_FILE);
+        batch_engine::write_atomic(&path, &bytes).map_err(|e| CliError::io("writing", &path, e))?;
         Ok(())
     }
 }
 
-fn engine(root: &Path) -> BatchEngine {
-    get_metrics_collector().configure(&long_retention_config());
-    BatchEngine::new(RunContext::new(root))
+/// An engine recording into a collector of its own that keeps everything
+/// the run records (the process-wide collector is left alone).
+fn engine(root: &Path, config: BatchConfig) -> BatchEngine {
+    BatchEngine::with_config(RunContext::new(root), config)
+        .with_collector(Arc::new(MetricsCollector::new(long_retention_config())))
 }
 
 /// `bykilt batch run`.
 pub(crate) fn run(args: RunArgs, root: &Path, out: &mut Output) -> Result<i32, CliError> {
-    let engine = engine(root);
+    let engine = engine(root, args.input.config());
     let saved = SavedCommand {
         exec: args.exec,
         concurrency: args
             .concurrency
+            .map(usize::from)
             .unwrap_or_else(|| ExecuteOptions::default().concurrency),
         retries: args.retries,
         retry_delay_secs: args.retry_delay.as_secs_f64(),
@@ -146,13 +150,10 @@ pub(crate) fn run(args: RunArgs, root: &Path, out: &mut Output) -> Result<i32, C
         kill_grace: None,
         show_output: args.show_output,
     };
-    // Check the options and the column names before anything is created on disk.
+    // Check the options before anything is created on disk; the engine
+    // checks the CSV and its column names before it writes anything.
     saved.options()?.validate()?;
-    let table = batch_engine::parse_csv(&args.csv, &batch_engine::CsvOptions::default())
-        .map_err(batch_engine::BatchError::from)?;
-    batch_engine::command_runner::check_columns(&table.columns)?;
-    drop(table);
-    let manifest = engine.create_batch_jobs(&args.csv)?;
+    let manifest = engine.create_command_batch(&args.csv)?;
     let dir = batch_dir(root, &manifest.batch_id)?;
     saved.save(&dir)?;
     out.note(&format!(
@@ -196,7 +197,7 @@ fn execute(
     let runner = CommandRunner::new(saved.exec.clone(), &manifest.columns, &logs)?.with_log_limit(saved.log_limit);
     let options = saved.options()?;
     let stop = engine.stop_token(batch_id)?;
-    let exposure = Exposure::start(expose, batch_id, out)?;
+    let exposure = Exposure::start(expose, batch_id, engine.shared_collector(), out)?;
     let progress = Arc::new(Progress::new(out.quiet).with_logs(logs.clone(), saved.show_output));
     let report = {
         let _signals = StopOnSignal::install(stop, Arc::clone(&progress))
@@ -289,7 +290,7 @@ pub(crate) fn resume(
     out: &mut Output,
 ) -> Result<i32, CliError> {
     let dir = batch_dir(root, batch_id)?;
-    let engine = engine(root);
+    let engine = engine(root, BatchConfig::default());
     // Surfaces an unknown batch before the saved command is looked for.
     engine.get_batch(batch_id)?;
     let mut saved = SavedCommand::load(&dir, batch_id, overrides, root)?;
@@ -383,7 +384,7 @@ pub(crate) fn status(batch_id: &str, root: &Path, out: &mut Output) -> Result<i3
                     "{}/<job_id>.log: one per job, every attempt appended after a line \
                      \"{}N started <time> ---\"",
                     logs.display(),
-                    batch_engine::command_runner::ATTEMPT_HEADER
+                    batch_engine::ATTEMPT_HEADER
                 ),
             ),
         ],
@@ -406,7 +407,7 @@ pub(crate) fn status(batch_id: &str, root: &Path, out: &mut Output) -> Result<i3
                         serde_json::json!({
                             "attempt": n,
                             "log": log,
-                            "header": format!("{}{n} started ", batch_engine::command_runner::ATTEMPT_HEADER),
+                            "header": format!("{}{n} started ", batch_engine::ATTEMPT_HEADER),
                         })
                     })
                     .collect();
@@ -449,5 +450,5 @@ pub(crate) fn list(root: &Path, out: &mut Output) -> Result<i32, CliError> {
 
 /// The artifacts root: the flag, else `$BYKILT_ARTIFACTS_DIR`, else `artifacts/`.
 pub(crate) fn artifacts_root(flag: Option<PathBuf>) -> PathBuf {
-    flag.unwrap_or_else(batch_engine::run_context::artifacts_root_from_env)
+    flag.unwrap_or_else(batch_engine::artifacts_root_from_env)
 }

@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use metrics_api::{ApiState, PushGateway, ServerHandle, spawn_server};
-use metrics_core::{MetricsCollector, global_metrics_collector};
+use metrics_core::MetricsCollector;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -103,14 +103,18 @@ pub(crate) struct Exposure {
     gateway: Option<PushGateway>,
     periodic: Option<PeriodicPush>,
     failures: Arc<Mutex<Vec<String>>>,
+    collector: Arc<MetricsCollector>,
 }
 
 impl Exposure {
-    /// Starts the live server and the periodic pusher, as asked. The batch
-    /// engine of the CLI records into the global collector, which is what
-    /// is served and pushed.
-    pub(crate) fn start(args: &ExposeArgs, batch_id: &str, out: &mut Output) -> Result<Exposure, CliError> {
-        let collector = global_metrics_collector();
+    /// Starts the live server and the periodic pusher, as asked, over
+    /// `collector` (the one the batch engine records into).
+    pub(crate) fn start(
+        args: &ExposeArgs,
+        batch_id: &str,
+        collector: Arc<MetricsCollector>,
+        out: &mut Output,
+    ) -> Result<Exposure, CliError> {
         let gateway = args
             .push_gateway
             .as_deref()
@@ -142,6 +146,7 @@ impl Exposure {
             gateway,
             periodic,
             failures,
+            collector,
         })
     }
 
@@ -151,7 +156,7 @@ impl Exposure {
     pub(crate) fn finish(mut self, out: &mut Output) {
         drop(self.periodic.take());
         if let Some(gateway) = &self.gateway {
-            match gateway.push(&global_metrics_collector()) {
+            match gateway.push(&self.collector) {
                 Ok(()) => out.note(&format!("pushed metrics to {}", gateway.url())),
                 Err(e) => out.warn(&e.to_string()),
             }

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use batch_engine::RunContext;
-use batch_engine::run_context::list_runs;
+use batch_engine::{RunContext, list_runs};
+
 use metrics_core::export::prometheus::{TextFormat, encode};
 use metrics_core::{MetricsCollector, MetricsConfig, SummaryQuery, TagFilter};
 
@@ -168,7 +168,11 @@ pub(crate) fn export(
             }
             match output {
                 Some(path) => {
-                    metrics_core::export::write_atomic(path, exposition.text.as_bytes())?;
+                    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                        std::fs::create_dir_all(parent).map_err(|e| CliError::io("creating directory", parent, e))?;
+                    }
+                    batch_engine::write_atomic(path, exposition.text.as_bytes())
+                        .map_err(|e| CliError::io("writing", path, e))?;
                     out.note(&format!("wrote {}", path.display()));
                 }
                 None => out.raw(exposition.text.as_bytes()),
