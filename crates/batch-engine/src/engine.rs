@@ -10,7 +10,7 @@ use metrics_core::{MetricsCollector, global_metrics_collector};
 use time::OffsetDateTime;
 
 use crate::batch_store::{BatchStore, read_batch};
-use crate::csv_input::{CsvOptions, parse_csv};
+use crate::csv_input::CsvOptions;
 use crate::error::{BatchError, Result};
 use crate::executor::{BatchObserver, ExecuteOptions, Execution, NoObserver, RunCounts, Sleeper, ThreadSleeper};
 use crate::job::{BatchJob, JobStatus, RowData, job_id_for, parse_job_id};
@@ -234,37 +234,51 @@ impl BatchEngine {
     }
 
     fn create_batch(&self, csv_path: &Path, check_columns: impl Fn(&[String]) -> Result<()>) -> Result<BatchManifest> {
-        let table = parse_csv(csv_path, &self.config.csv)?;
-        check_columns(&table.columns)?;
         let run_id = self.ctx.run_id().to_owned();
         let batch_id = batch_id_for(&run_id);
-        let metrics = BatchMetrics::new(self.collector(), &batch_id, &run_id)?;
-        let columns: Arc<[String]> = table.columns.clone().into();
+        let shared_batch: Arc<str> = batch_id.as_str().into();
+        let shared_run: Arc<str> = run_id.as_str().into();
         let created_at = OffsetDateTime::now_utc();
-        let jobs = table
-            .rows
-            .into_iter()
-            .enumerate()
-            .map(|(i, row)| BatchJob {
-                job_id: job_id_for(&run_id, i),
-                batch_id: batch_id.clone(),
-                run_id: run_id.clone(),
-                row_index: i,
-                row_data: Arc::new(RowData::new(Arc::clone(&columns), row.values)),
-                status: JobStatus::Pending,
-                attempts: 0,
-                error_message: None,
-                created_at,
-                started_at: None,
-                completed_at: None,
-                process: None,
-            })
-            .collect::<Vec<_>>();
+        let columns: std::cell::OnceCell<Arc<[String]>> = std::cell::OnceCell::new();
+        let mut jobs: Vec<BatchJob> = Vec::new();
+        // Streamed: rows become jobs as they are read.
+        crate::csv_input::for_each_row(
+            csv_path,
+            &self.config.csv,
+            |c| {
+                check_columns(c)?;
+                let _ = columns.set(c.to_vec().into());
+                Ok(())
+            },
+            |_, record| {
+                let i = jobs.len();
+                jobs.push(BatchJob {
+                    job_id: job_id_for(&run_id, i),
+                    batch_id: Arc::clone(&shared_batch),
+                    run_id: Arc::clone(&shared_run),
+                    row_index: i,
+                    row_data: Arc::new(RowData::from_values(
+                        columns.get().map_or_else(|| Arc::from(Vec::new()), Arc::clone),
+                        record.iter(),
+                    )),
+                    status: JobStatus::Pending,
+                    attempts: 0,
+                    error_message: None,
+                    created_at,
+                    started_at: None,
+                    completed_at: None,
+                    process: None,
+                });
+                Ok(())
+            },
+        )?;
+        jobs.shrink_to_fit();
+        let metrics = BatchMetrics::new(self.collector(), &batch_id, &run_id)?;
         let manifest = BatchManifest {
             batch_id: batch_id.clone(),
             run_id: run_id.clone(),
             csv_path: csv_path.to_path_buf(),
-            columns: table.columns,
+            columns: columns.get().map(|c| c.to_vec()).unwrap_or_default(),
             total_jobs: jobs.len(),
             completed_jobs: 0,
             failed_jobs: 0,

@@ -135,18 +135,45 @@ impl FromStr for JobStatus {
 
 /// A row's fields in column order, serialized as a JSON object whose keys
 /// keep that order.
+///
+/// Compact for large batches: the values live in one string with their end
+/// offsets, and the column names are shared by every row of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowData {
     columns: Arc<[String]>,
-    values: Vec<String>,
+    text: Box<str>,
+    ends: Box<[u32]>,
+}
+
+thread_local! {
+    /// The columns of the last row deserialized on this thread: the rows of
+    /// one manifest share them instead of each holding its own copy.
+    static LAST_COLUMNS: std::cell::RefCell<Option<Arc<[String]>>> = const { std::cell::RefCell::new(None) };
 }
 
 impl RowData {
     /// A row of `values` under `columns` (same length; extra values are
     /// dropped, missing ones are empty).
-    pub fn new(columns: Arc<[String]>, mut values: Vec<String>) -> Self {
-        values.resize(columns.len(), String::new());
-        RowData { columns, values }
+    pub fn new(columns: Arc<[String]>, values: Vec<String>) -> Self {
+        RowData::from_values(columns, values.iter().map(String::as_str))
+    }
+
+    /// A row from borrowed values (see [`new`](Self::new)).
+    pub fn from_values<'v>(columns: Arc<[String]>, values: impl IntoIterator<Item = &'v str>) -> Self {
+        let mut text = String::new();
+        let mut ends = Vec::with_capacity(columns.len());
+        for v in values.into_iter().take(columns.len()) {
+            text.push_str(v);
+            ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
+        }
+        while ends.len() < columns.len() {
+            ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
+        }
+        RowData {
+            columns,
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
+        }
     }
 
     /// The column names.
@@ -154,23 +181,26 @@ impl RowData {
         &self.columns
     }
 
+    fn value(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        let end = self.ends[i] as usize;
+        self.text.get(start..end).unwrap_or("")
+    }
+
     /// The values, in column order.
-    pub fn values(&self) -> &[String] {
-        &self.values
+    pub fn values(&self) -> impl ExactSizeIterator<Item = &str> + Clone {
+        (0..self.ends.len()).map(|i| self.value(i))
     }
 
     /// The value of `column`.
     pub fn get(&self, column: &str) -> Option<&str> {
         let i = self.columns.iter().position(|c| c == column)?;
-        Some(&self.values[i])
+        Some(self.value(i))
     }
 
     /// (column, value) pairs in column order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
-        self.columns
-            .iter()
-            .map(String::as_str)
-            .zip(self.values.iter().map(String::as_str))
+        self.columns.iter().map(String::as_str).zip(self.values())
     }
 
     pub(crate) fn share_columns(&mut self, columns: &Arc<[String]>) {
@@ -182,7 +212,7 @@ impl RowData {
 
 impl Serialize for RowData {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.values.len()))?;
+        let mut map = s.serialize_map(Some(self.ends.len()))?;
         for (k, v) in self.iter() {
             map.serialize_entry(k, v)?;
         }
@@ -199,15 +229,40 @@ impl<'de> Deserialize<'de> for RowData {
                 f.write_str("an object of column name to string value")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RowData, A::Error> {
-                let mut columns = Vec::new();
-                let mut values = Vec::new();
-                while let Some((k, v)) = map.next_entry::<String, String>()? {
-                    columns.push(k);
-                    values.push(v);
+                let last = LAST_COLUMNS.with(|l| l.borrow().clone());
+                let mut columns: Vec<String> = Vec::new();
+                let mut same = last.is_some();
+                let mut text = String::new();
+                let mut ends = Vec::new();
+                let mut i = 0;
+                while let Some((k, v)) = map.next_entry::<std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>>()? {
+                    if same && last.as_ref().and_then(|l| l.get(i)).is_some_and(|c| *c == *k) {
+                        // Keys are only kept once they differ from the last row's.
+                    } else {
+                        if same {
+                            same = false;
+                            if let Some(l) = &last {
+                                columns.extend(l.iter().take(i).cloned());
+                            }
+                        }
+                        columns.push(k.into_owned());
+                    }
+                    text.push_str(&v);
+                    ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
+                    i += 1;
                 }
+                let columns: Arc<[String]> = match last {
+                    Some(l) if same && l.len() == i => l,
+                    _ => {
+                        let c: Arc<[String]> = columns.into();
+                        LAST_COLUMNS.with(|l| *l.borrow_mut() = Some(Arc::clone(&c)));
+                        c
+                    }
+                };
                 Ok(RowData {
-                    columns: columns.into(),
-                    values,
+                    columns,
+                    text: text.into_boxed_str(),
+                    ends: ends.into_boxed_slice(),
                 })
             }
         }
@@ -232,10 +287,13 @@ pub struct JobProcess {
 pub struct BatchJob {
     /// `<run_id>_0001`, numbered from 1 in row order (at least four digits).
     pub job_id: String,
-    /// The batch it belongs to.
-    pub batch_id: String,
-    /// The run it belongs to.
-    pub run_id: String,
+    /// The batch it belongs to (shared by the batch's jobs; not repeated
+    /// in the manifest).
+    #[serde(skip)]
+    pub batch_id: Arc<str>,
+    /// The run it belongs to (shared, as `batch_id`).
+    #[serde(skip)]
+    pub run_id: Arc<str>,
     /// 0-based index among the data rows.
     pub row_index: usize,
     /// The row's fields, column order kept.
@@ -245,15 +303,24 @@ pub struct BatchJob {
     /// Attempts started so far (across runs and explicit retries).
     pub attempts: u32,
     /// The last attempt's error, if it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
     /// When the job was created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// When its latest attempt started.
-    #[serde(with = "time::serde::rfc3339::option", default)]
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub started_at: Option<OffsetDateTime>,
     /// When it last completed or failed.
-    #[serde(with = "time::serde::rfc3339::option", default)]
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub completed_at: Option<OffsetDateTime>,
     /// The process group of the attempt in progress, while a runner that
     /// starts processes runs it (see [`crate::JobContext::record_process`]).

@@ -76,14 +76,20 @@ impl BatchManifest {
     /// [`BatchError::Io`] when it cannot be read, [`BatchError::Manifest`]
     /// when it is not a manifest.
     pub fn load(path: &Path) -> Result<BatchManifest> {
-        let bytes = std::fs::read(path).map_err(|e| BatchError::io("reading", path, e))?;
-        let mut manifest: BatchManifest = serde_json::from_slice(&bytes).map_err(|source| BatchError::Manifest {
+        // Streamed: a manifest of a million jobs never sits in memory as text.
+        let file = std::fs::File::open(path).map_err(|e| BatchError::io("reading", path, e))?;
+        let reader = std::io::BufReader::with_capacity(1 << 20, file);
+        let mut manifest: BatchManifest = serde_json::from_reader(reader).map_err(|source| BatchError::Manifest {
             path: path.to_path_buf(),
             source,
         })?;
         let columns: Arc<[String]> = manifest.columns.clone().into();
+        let batch_id: Arc<str> = manifest.batch_id.as_str().into();
+        let run_id: Arc<str> = manifest.run_id.as_str().into();
         for job in &mut manifest.jobs {
             Arc::make_mut(&mut job.row_data).share_columns(&columns);
+            job.batch_id = Arc::clone(&batch_id);
+            job.run_id = Arc::clone(&run_id);
         }
         Ok(manifest)
     }
