@@ -35,7 +35,11 @@ pub fn write_atomic_with(
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let tmp = tempfile::NamedTempFile::new_in(dir)?;
+    // Readable as a file written with `std::fs::write` would be (a
+    // temporary file is private by default).
+    let tmp = tempfile::Builder::new()
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .tempfile_in(dir)?;
     let mut w = BufWriter::with_capacity(1 << 20, tmp);
     write(&mut w)?;
     let tmp = w.into_inner().map_err(std::io::IntoInnerError::into_error)?;

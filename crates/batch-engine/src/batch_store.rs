@@ -48,14 +48,14 @@ fn lock(batch_dir: &Path, batch_id: &str) -> Result<File> {
 
 /// Applies a journal entry to the manifest, ignoring ones already folded in
 /// or naming a job that does not exist.
-fn apply_entry(manifest: &mut BatchManifest, entry: &JournalEntry) {
-    if entry.seq <= manifest.journal_seq {
+fn apply_entry(manifest: &mut BatchManifest, folded_seq: u64, entry: &JournalEntry) {
+    if entry.seq <= folded_seq {
         return;
     }
     if let Some(job) = manifest.jobs.get_mut(entry.job) {
         job.status = entry.status;
         job.attempts = entry.attempts;
-        job.error_message.clone_from(&entry.error);
+        job.error_message = entry.error.as_deref().map(Box::from);
         job.started_at = entry.started_at;
         job.completed_at = entry.completed_at;
         job.process = entry.process;
@@ -66,13 +66,11 @@ fn apply_entry(manifest: &mut BatchManifest, entry: &JournalEntry) {
 /// writing anything (for status queries while a run may be going on).
 pub(crate) fn read_batch(batch_dir: &Path) -> Result<BatchManifest> {
     let mut manifest = BatchManifest::load(&batch_dir.join(MANIFEST_FILE))?;
-    let replay = JobJournal::replay(&batch_dir.join(JOURNAL_FILE))?;
-    for entry in &replay.entries {
-        apply_entry(&mut manifest, entry);
-    }
-    if let Some(last) = replay.entries.last() {
-        manifest.journal_seq = manifest.journal_seq.max(last.seq);
-    }
+    let base_seq = manifest.journal_seq;
+    let replay = JobJournal::replay_with(&batch_dir.join(JOURNAL_FILE), |e| {
+        apply_entry(&mut manifest, base_seq, &e)
+    })?;
+    manifest.journal_seq = manifest.journal_seq.max(replay.last_seq);
     manifest.recount();
     Ok(manifest)
 }
@@ -114,13 +112,9 @@ impl BatchStore {
         let manifest_path = batch_dir.join(MANIFEST_FILE);
         let journal_path = batch_dir.join(JOURNAL_FILE);
         let mut manifest = BatchManifest::load(&manifest_path)?;
-        let replay = JobJournal::replay(&journal_path)?;
-        for entry in &replay.entries {
-            apply_entry(&mut manifest, entry);
-        }
-        if let Some(last) = replay.entries.last() {
-            manifest.journal_seq = manifest.journal_seq.max(last.seq);
-        }
+        let base_seq = manifest.journal_seq;
+        let replay = JobJournal::replay_with(&journal_path, |e| apply_entry(&mut manifest, base_seq, &e))?;
+        manifest.journal_seq = manifest.journal_seq.max(replay.last_seq);
         let mut warnings = Vec::new();
         if replay.torn_tail {
             let len = std::fs::metadata(&journal_path).map_or(replay.valid_len, |m| m.len());
@@ -130,13 +124,13 @@ impl BatchStore {
                  the {} complete lines before it were kept",
                 journal_path.display(),
                 len.saturating_sub(replay.valid_len),
-                replay.entries.len()
+                replay.applied
             ));
         }
         for job in &mut manifest.jobs {
             if job.status == JobStatus::Running && job.process.is_none() {
                 job.status = JobStatus::Stopped;
-                job.error_message = Some(INTERRUPTED.to_owned());
+                job.error_message = Some(INTERRUPTED.into());
             }
         }
         let journal = JobJournal::open(&journal_path, sync)?;
@@ -177,7 +171,7 @@ impl BatchStore {
             job: idx,
             status: job.status,
             attempts: job.attempts,
-            error: job.error_message.clone(),
+            error: job.error_message.as_deref().map(str::to_owned),
             started_at: job.started_at,
             completed_at: job.completed_at,
             process: job.process,
@@ -234,7 +228,7 @@ impl BatchStore {
                 if to == JobStatus::Failed {
                     job.completed_at = Some(now);
                 }
-                job.error_message = error;
+                job.error_message = error.map(String::into_boxed_str);
             }
             JobStatus::Pending => {}
         }
@@ -249,7 +243,7 @@ impl BatchStore {
         let job = &mut self.manifest.jobs[idx];
         job.attempts += 1;
         job.started_at = Some(OffsetDateTime::now_utc());
-        job.error_message = Some(last_error);
+        job.error_message = Some(last_error.into_boxed_str());
         job.process = None;
         self.journal_job(idx)
     }

@@ -31,6 +31,17 @@ pub struct BatchConfig {
     pub journal_sync: JournalSync,
 }
 
+/// A batch just created by [`BatchEngine::create_command_batch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBatch {
+    /// `batch-<run_id>`.
+    pub batch_id: String,
+    /// Number of jobs (data rows).
+    pub total_jobs: usize,
+    /// The input's column names.
+    pub columns: Vec<String>,
+}
+
 /// Which jobs [`BatchEngine::retry_batch_jobs`] sends back to `pending`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RetrySelection {
@@ -218,7 +229,8 @@ impl BatchEngine {
     // #[record_execution_time] (metrics-macros) belongs on this method once
     // that crate lands; nothing else here needs to change for it.
     pub fn create_batch_jobs(&self, csv_path: impl AsRef<Path>) -> Result<BatchManifest> {
-        self.create_batch(csv_path.as_ref(), |_| Ok(()))
+        let batch_id = self.create_batch(csv_path.as_ref(), |_| Ok(()))?.batch_id;
+        self.get_batch(&batch_id)
     }
 
     /// [`create_batch_jobs`](Self::create_batch_jobs) for rows that a
@@ -226,18 +238,39 @@ impl BatchEngine {
     /// anything is written, that the columns map to distinct, non-reserved
     /// environment variables ([`check_columns`](crate::check_columns)).
     ///
+    /// Returns the new batch's id, size and columns, not a copy of its
+    /// jobs (see [`with_batch`](Self::with_batch) to read them).
+    ///
     /// # Errors
     /// As [`create_batch_jobs`](Self::create_batch_jobs), and
     /// [`BatchError::EnvNameCollision`].
-    pub fn create_command_batch(&self, csv_path: impl AsRef<Path>) -> Result<BatchManifest> {
+    pub fn create_command_batch(&self, csv_path: impl AsRef<Path>) -> Result<NewBatch> {
         self.create_batch(csv_path.as_ref(), crate::command_runner::check_columns)
     }
 
-    fn create_batch(&self, csv_path: &Path, check_columns: impl Fn(&[String]) -> Result<()>) -> Result<BatchManifest> {
+    /// Calls `f` with the batch (journal applied) without copying it: from
+    /// memory when this engine has it open, else read from disk.
+    ///
+    /// # Errors
+    /// As [`get_batch`](Self::get_batch).
+    pub fn with_batch<T>(&self, batch_id: &str, f: impl FnOnce(&BatchManifest) -> T) -> Result<T> {
+        if let Some(h) = self.batches().get(batch_id).cloned() {
+            let store = h.store.lock().unwrap_or_else(PoisonError::into_inner);
+            return Ok(f(store.manifest()));
+        }
+        let dir = batch_dir(self.ctx.root(), batch_id)?;
+        if !dir.join(MANIFEST_FILE).exists() {
+            return Err(BatchError::UnknownBatch {
+                batch_id: batch_id.to_owned(),
+                root: self.ctx.root().to_path_buf(),
+            });
+        }
+        Ok(f(&read_batch(&dir)?))
+    }
+
+    fn create_batch(&self, csv_path: &Path, check_columns: impl Fn(&[String]) -> Result<()>) -> Result<NewBatch> {
         let run_id = self.ctx.run_id().to_owned();
         let batch_id = batch_id_for(&run_id);
-        let shared_batch: Arc<str> = batch_id.as_str().into();
-        let shared_run: Arc<str> = run_id.as_str().into();
         let created_at = OffsetDateTime::now_utc();
         let columns: std::cell::OnceCell<Arc<[String]>> = std::cell::OnceCell::new();
         let mut jobs: Vec<BatchJob> = Vec::new();
@@ -254,13 +287,11 @@ impl BatchEngine {
                 let i = jobs.len();
                 jobs.push(BatchJob {
                     job_id: job_id_for(&run_id, i),
-                    batch_id: Arc::clone(&shared_batch),
-                    run_id: Arc::clone(&shared_run),
                     row_index: i,
-                    row_data: Arc::new(RowData::from_values(
+                    row_data: RowData::from_values(
                         columns.get().map_or_else(|| Arc::from(Vec::new()), Arc::clone),
                         record.iter(),
-                    )),
+                    ),
                     status: JobStatus::Pending,
                     attempts: 0,
                     error_message: None,
@@ -288,10 +319,14 @@ impl BatchEngine {
         };
         let dir = self.ctx.run_dir().join("batch");
         let store = BatchStore::create(&dir, manifest, self.config.journal_sync)?;
-        let snapshot = store.manifest().clone();
+        let created = NewBatch {
+            batch_id: batch_id.clone(),
+            total_jobs: store.manifest().total_jobs,
+            columns: store.manifest().columns.clone(),
+        };
         metrics.batch_created.increment(1);
-        metrics.batch_size.set(snapshot.total_jobs as f64);
-        metrics.status_n(JobStatus::Pending, snapshot.total_jobs as u64);
+        metrics.batch_size.set(created.total_jobs as f64);
+        metrics.status_n(JobStatus::Pending, created.total_jobs as u64);
         self.batches().insert(
             batch_id,
             Arc::new(BatchHandle {
@@ -302,7 +337,7 @@ impl BatchEngine {
                 running: Mutex::new(()),
             }),
         );
-        Ok(snapshot)
+        Ok(created)
     }
 
     /// The open handle of `batch_id`, opening (locking, replaying,
@@ -504,13 +539,13 @@ impl BatchEngine {
         for ((idx, process), fate) in orphans.iter().zip(fates) {
             let how = match fate {
                 crate::orphans::OrphanFate::Unstoppable(reason) => {
-                    unstoppable.get_or_insert((*idx, process.pgid, reason));
+                    unstoppable.get_or_insert((*idx, process.pgid.get(), reason));
                     continue;
                 }
                 crate::orphans::OrphanFate::Gone => "no process of it was left".to_owned(),
                 crate::orphans::OrphanFate::Stopped { processes, killed } => format!(
                     "{processes} process(es) of group {} stopped with {}",
-                    process.pgid,
+                    process.pgid.get(),
                     if killed { "SIGKILL" } else { "SIGTERM" }
                 ),
             };
@@ -627,9 +662,8 @@ impl BatchEngine {
     /// # Errors
     /// As [`get_batch`](Self::get_batch).
     pub fn get_batch_summary(&self, batch_id: &str) -> Result<BatchSummary> {
-        let manifest = self.get_batch(batch_id)?;
         let dir = batch_dir(self.ctx.root(), batch_id)?;
-        Ok(BatchSummary::new(&manifest, self.collector(), &dir))
+        self.with_batch(batch_id, |m| BatchSummary::new(m, self.collector(), &dir))
     }
 
     /// Folds the journal into the manifest and releases the batch's lock.

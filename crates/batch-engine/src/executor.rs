@@ -248,7 +248,7 @@ impl Execution<'_> {
             let mut store = self.store();
             store.transition(idx, JobStatus::Running, None)?;
             let job = &store.manifest().jobs[idx];
-            (std::sync::Arc::clone(&job.row_data), job.job_id.clone(), job.attempts)
+            (job.row_data.clone(), job.job_id.clone(), job.attempts)
         };
         let m = self.metrics;
         m.status(JobStatus::Running);
@@ -260,9 +260,11 @@ impl Execution<'_> {
         let recorder = |pgid: u32| {
             // A group whose leader cannot be read is not recorded: nothing
             // could tell it apart from a reused pid later.
-            if let Some(info) = crate::process_group::proc_info(pgid) {
+            if let (Some(info), Some(nonzero)) =
+                (crate::process_group::proc_info(pgid), std::num::NonZeroU32::new(pgid))
+            {
                 let process = crate::job::JobProcess {
-                    pgid,
+                    pgid: nonzero,
                     start_ticks: info.start_ticks,
                 };
                 if let Err(e) = self.store().record_process(idx, process) {

@@ -141,14 +141,34 @@ impl FromStr for JobStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowData {
     columns: Arc<[String]>,
-    text: Box<str>,
-    ends: Box<[u32]>,
+    /// One allocation per row: the end offset of each value (`u32`, little
+    /// endian, one per column), then the values' text, back to back.
+    data: Box<[u8]>,
 }
 
 thread_local! {
     /// The columns of the last row deserialized on this thread: the rows of
     /// one manifest share them instead of each holding its own copy.
     static LAST_COLUMNS: std::cell::RefCell<Option<Arc<[String]>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Packs values into [`RowData::data`]: `n` end offsets, then the text.
+fn pack<'v>(n: usize, values: impl IntoIterator<Item = &'v str>) -> Box<[u8]> {
+    let mut ends: Vec<u32> = Vec::with_capacity(n);
+    let mut text: Vec<u8> = Vec::new();
+    for v in values.into_iter().take(n) {
+        text.extend_from_slice(v.as_bytes());
+        ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
+    }
+    while ends.len() < n {
+        ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
+    }
+    let mut data = Vec::with_capacity(n * 4 + text.len());
+    for e in ends {
+        data.extend_from_slice(&e.to_le_bytes());
+    }
+    data.extend_from_slice(&text);
+    data.into_boxed_slice()
 }
 
 impl RowData {
@@ -160,20 +180,8 @@ impl RowData {
 
     /// A row from borrowed values (see [`new`](Self::new)).
     pub fn from_values<'v>(columns: Arc<[String]>, values: impl IntoIterator<Item = &'v str>) -> Self {
-        let mut text = String::new();
-        let mut ends = Vec::with_capacity(columns.len());
-        for v in values.into_iter().take(columns.len()) {
-            text.push_str(v);
-            ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
-        }
-        while ends.len() < columns.len() {
-            ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
-        }
-        RowData {
-            columns,
-            text: text.into_boxed_str(),
-            ends: ends.into_boxed_slice(),
-        }
+        let data = pack(columns.len(), values);
+        RowData { columns, data }
     }
 
     /// The column names.
@@ -181,15 +189,26 @@ impl RowData {
         &self.columns
     }
 
+    fn end(&self, i: usize) -> usize {
+        self.data
+            .get(i * 4..i * 4 + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map_or(0, |b| u32::from_le_bytes(b) as usize)
+    }
+
     fn value(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        let end = self.ends[i] as usize;
-        self.text.get(start..end).unwrap_or("")
+        let text = &self.data[(self.columns.len() * 4).min(self.data.len())..];
+        let start = if i == 0 { 0 } else { self.end(i - 1) };
+        let end = self.end(i);
+        // The bytes were a &str when packed, cut at value boundaries.
+        text.get(start..end)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("")
     }
 
     /// The values, in column order.
     pub fn values(&self) -> impl ExactSizeIterator<Item = &str> + Clone {
-        (0..self.ends.len()).map(|i| self.value(i))
+        (0..self.columns.len()).map(|i| self.value(i))
     }
 
     /// The value of `column`.
@@ -212,7 +231,7 @@ impl RowData {
 
 impl Serialize for RowData {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.ends.len()))?;
+        let mut map = s.serialize_map(Some(self.columns.len()))?;
         for (k, v) in self.iter() {
             map.serialize_entry(k, v)?;
         }
@@ -232,13 +251,11 @@ impl<'de> Deserialize<'de> for RowData {
                 let last = LAST_COLUMNS.with(|l| l.borrow().clone());
                 let mut columns: Vec<String> = Vec::new();
                 let mut same = last.is_some();
-                let mut text = String::new();
-                let mut ends = Vec::new();
-                let mut i = 0;
+                let mut values: Vec<std::borrow::Cow<'_, str>> = Vec::new();
                 while let Some((k, v)) = map.next_entry::<std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>>()? {
-                    if same && last.as_ref().and_then(|l| l.get(i)).is_some_and(|c| *c == *k) {
-                        // Keys are only kept once they differ from the last row's.
-                    } else {
+                    let i = values.len();
+                    // Keys are only kept once they differ from the last row's.
+                    if !(same && last.as_ref().and_then(|l| l.get(i)).is_some_and(|c| *c == *k)) {
                         if same {
                             same = false;
                             if let Some(l) = &last {
@@ -247,23 +264,17 @@ impl<'de> Deserialize<'de> for RowData {
                         }
                         columns.push(k.into_owned());
                     }
-                    text.push_str(&v);
-                    ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
-                    i += 1;
+                    values.push(v);
                 }
                 let columns: Arc<[String]> = match last {
-                    Some(l) if same && l.len() == i => l,
+                    Some(l) if same && l.len() == values.len() => l,
                     _ => {
                         let c: Arc<[String]> = columns.into();
                         LAST_COLUMNS.with(|l| *l.borrow_mut() = Some(Arc::clone(&c)));
                         c
                     }
                 };
-                Ok(RowData {
-                    columns,
-                    text: text.into_boxed_str(),
-                    ends: ends.into_boxed_slice(),
-                })
+                Ok(RowData::from_values(columns, values.iter().map(|v| &**v)))
             }
         }
         d.deserialize_map(RowVisitor)
@@ -276,10 +287,14 @@ impl<'de> Deserialize<'de> for RowData {
 /// for the attempt's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobProcess {
-    /// The process group id (the pid of its leader).
-    pub pgid: u32,
+    /// The process group id (the pid of its leader; never 0).
+    pub pgid: std::num::NonZeroU32,
     /// The leader's start time, in clock ticks since boot (`/proc/<pid>/stat` field 22).
     pub start_ticks: u64,
+}
+
+fn unix_epoch() -> OffsetDateTime {
+    OffsetDateTime::UNIX_EPOCH
 }
 
 /// One job: a CSV row and its lifecycle.
@@ -287,26 +302,20 @@ pub struct JobProcess {
 pub struct BatchJob {
     /// `<run_id>_0001`, numbered from 1 in row order (at least four digits).
     pub job_id: String,
-    /// The batch it belongs to (shared by the batch's jobs; not repeated
-    /// in the manifest).
-    #[serde(skip)]
-    pub batch_id: Arc<str>,
-    /// The run it belongs to (shared, as `batch_id`).
-    #[serde(skip)]
-    pub run_id: Arc<str>,
     /// 0-based index among the data rows.
     pub row_index: usize,
     /// The row's fields, column order kept.
-    pub row_data: Arc<RowData>,
+    pub row_data: RowData,
     /// Current status.
     pub status: JobStatus,
     /// Attempts started so far (across runs and explicit retries).
     pub attempts: u32,
     /// The last attempt's error, if it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_message: Option<String>,
-    /// When the job was created.
-    #[serde(with = "time::serde::rfc3339")]
+    pub error_message: Option<Box<str>>,
+    /// When the job was created (the batch's creation time; the manifest
+    /// stores it once, not per job).
+    #[serde(skip_serializing, default = "unix_epoch")]
     pub created_at: OffsetDateTime,
     /// When its latest attempt started.
     #[serde(

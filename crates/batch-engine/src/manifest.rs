@@ -84,12 +84,10 @@ impl BatchManifest {
             source,
         })?;
         let columns: Arc<[String]> = manifest.columns.clone().into();
-        let batch_id: Arc<str> = manifest.batch_id.as_str().into();
-        let run_id: Arc<str> = manifest.run_id.as_str().into();
+        let created_at = manifest.created_at;
         for job in &mut manifest.jobs {
-            Arc::make_mut(&mut job.row_data).share_columns(&columns);
-            job.batch_id = Arc::clone(&batch_id);
-            job.run_id = Arc::clone(&run_id);
+            job.row_data.share_columns(&columns);
+            job.created_at = created_at;
         }
         Ok(manifest)
     }

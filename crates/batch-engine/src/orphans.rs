@@ -29,7 +29,7 @@ pub(crate) enum OrphanFate {
 }
 
 fn alive(p: JobProcess) -> Vec<ProcInfo> {
-    attempt_processes(p.pgid, p.start_ticks)
+    attempt_processes(p.pgid.get(), p.start_ticks)
 }
 
 /// Waits until every group in `groups` (those with `pending[i]`) is empty,
@@ -69,7 +69,7 @@ pub(crate) fn stop_orphans(groups: &[JobProcess], grace: Duration) -> Vec<Orphan
             )));
             continue;
         }
-        match signal_group(g.pgid, libc::SIGTERM) {
+        match signal_group(g.pgid.get(), libc::SIGTERM) {
             Ok(()) => {
                 pending[i] = true;
                 fates.push(OrphanFate::Stopped {
@@ -88,7 +88,7 @@ pub(crate) fn stop_orphans(groups: &[JobProcess], grace: Duration) -> Vec<Orphan
         if let OrphanFate::Stopped { killed, .. } = &mut fates[i] {
             *killed = true;
         }
-        if let Err(e) = signal_group(g.pgid, libc::SIGKILL) {
+        if let Err(e) = signal_group(g.pgid.get(), libc::SIGKILL) {
             fates[i] = OrphanFate::Unstoppable(format!("SIGKILL failed: {e}"));
             pending[i] = false;
         }

@@ -192,9 +192,9 @@ fn execute(
 ) -> Result<i32, CliError> {
     let run_id = run_id_of(batch_id)?.to_owned();
     let ctx = RunContext::with_run_id(root, &run_id)?;
-    let manifest = engine.get_batch(batch_id)?;
+    let columns = engine.with_batch(batch_id, |m| m.columns.clone())?;
     let logs = ctx.artifact_dir("jobs")?;
-    let runner = CommandRunner::new(saved.exec.clone(), &manifest.columns, &logs)?.with_log_limit(saved.log_limit);
+    let runner = CommandRunner::new(saved.exec.clone(), &columns, &logs)?.with_log_limit(saved.log_limit);
     let options = saved.options()?;
     let stop = engine.stop_token(batch_id)?;
     let exposure = Exposure::start(expose, batch_id, engine.shared_collector(), out)?;
@@ -249,12 +249,16 @@ fn report_run(
             "stopped on request; continue with: bykilt batch resume {batch_id}\n"
         ));
     }
-    let manifest = engine.get_batch(batch_id)?;
+    let (unfinished, results) = engine.with_batch(batch_id, |m| {
+        (
+            unfinished_jobs(&m.jobs, 20, Some(logs)),
+            (m.jobs.len() <= output::RESULTS_TABLE_MAX).then(|| output::job_results(&m.jobs, logs)),
+        )
+    })?;
     if s.failed > 0 || s.stopped > 0 {
         text.push_str("unfinished jobs:\n");
-        text.push_str(&unfinished_jobs(&manifest.jobs, 20, Some(logs)));
+        text.push_str(&unfinished);
     }
-    let results = (manifest.jobs.len() <= output::RESULTS_TABLE_MAX).then(|| output::job_results(&manifest.jobs, logs));
     if let Some(results) = &results {
         text.push_str(&output::results_table(results));
     }
@@ -292,7 +296,7 @@ pub(crate) fn resume(
     let dir = batch_dir(root, batch_id)?;
     let engine = engine(root, BatchConfig::default());
     // Surfaces an unknown batch before the saved command is looked for.
-    engine.get_batch(batch_id)?;
+    engine.with_batch(batch_id, |_| ())?;
     let mut saved = SavedCommand::load(&dir, batch_id, overrides, root)?;
     saved.apply(overrides);
     saved.options()?.validate()?;
@@ -317,14 +321,20 @@ pub(crate) fn resume(
         let ids = engine.retry_batch_jobs(batch_id, &selection)?;
         out.note(&format!("{batch_id}: {} job(s) sent back to pending", ids.len()));
     }
-    let manifest = engine.get_batch(batch_id)?;
-    if !retrying && !manifest.jobs.iter().any(|j| j.status.is_runnable()) {
+    let (runnable, completed, failed, total) = engine.with_batch(batch_id, |m| {
+        (
+            m.jobs.iter().any(|j| j.status.is_runnable()),
+            m.completed_jobs,
+            m.failed_jobs,
+            m.total_jobs,
+        )
+    })?;
+    if !retrying && !runnable {
         // Nothing to run: no run is recorded (no batch_duration_seconds sample).
         engine.close_batch(batch_id)?;
-        let failed = manifest.failed_jobs;
         let mut msg = format!(
             "batch {batch_id} is complete: nothing to resume ({} of {} jobs completed, {failed} failed)\n",
-            manifest.completed_jobs, manifest.total_jobs
+            completed, total
         );
         if failed > 0 {
             msg.push_str(&format!(
@@ -335,9 +345,9 @@ pub(crate) fn resume(
         out.json(&serde_json::json!({
             "batch_id": batch_id,
             "complete": true,
-            "completed": manifest.completed_jobs,
+            "completed": completed,
             "failed": failed,
-            "total": manifest.total_jobs,
+            "total": total,
         }));
         return Ok(if failed == 0 {
             EXIT_ALL_COMPLETED

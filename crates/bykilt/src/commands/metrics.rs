@@ -14,12 +14,15 @@ use crate::cli::ExportFormat;
 use crate::error::CliError;
 use crate::output::{MetricsPaths, Output, metric_summary_table};
 
-/// A configuration that keeps whatever a run recorded: samples are not
-/// expired for ten years and up to ten million are kept per series.
+/// A configuration that keeps what a run recorded: samples are not expired
+/// for ten years, and the latest 100,000 samples of each series are kept
+/// (aggregates, which the exposition formats report, count every event; a
+/// batch of a million jobs would otherwise keep four million samples and
+/// write them all to metrics.json).
 pub(crate) fn long_retention_config() -> MetricsConfig {
     MetricsConfig {
         retention: Duration::from_secs(10 * 365 * 86_400),
-        max_samples_per_series: 10_000_000,
+        max_samples_per_series: 100_000,
         ..MetricsConfig::default()
     }
 }
