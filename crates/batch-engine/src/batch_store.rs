@@ -103,7 +103,7 @@ impl BatchStore {
     }
 
     /// Locks the batch, replays its journal, marks jobs left `running` by a
-    /// previous process as `stopped` (interrupted), and compacts. Jobs left
+    /// previous process as `stopped` (interrupted, journaled). Jobs left
     /// `running` with a recorded process group stay `running`: their
     /// processes may still be alive, and [`crate::BatchEngine::stop_orphans`]
     /// deals with them before anything runs.
@@ -127,10 +127,12 @@ impl BatchStore {
                 replay.applied
             ));
         }
-        for job in &mut manifest.jobs {
+        let mut interrupted = Vec::new();
+        for (i, job) in manifest.jobs.iter_mut().enumerate() {
             if job.status == JobStatus::Running && job.process.is_none() {
                 job.status = JobStatus::Stopped;
                 job.error_message = Some(INTERRUPTED.into());
+                interrupted.push(i);
             }
         }
         let journal = JobJournal::open(&journal_path, sync)?;
@@ -142,7 +144,13 @@ impl BatchStore {
             warnings,
             _lock: lock,
         };
-        store.compact()?;
+        // Journaled, not compacted: rewriting the manifest of a large batch
+        // costs seconds, and the next compaction (at the end of a run)
+        // folds these lines in anyway.
+        for i in interrupted {
+            store.journal_job(i)?;
+        }
+        store.journal.sync()?;
         Ok(store)
     }
 

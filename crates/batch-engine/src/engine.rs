@@ -295,7 +295,6 @@ impl BatchEngine {
                     status: JobStatus::Pending,
                     attempts: 0,
                     error_message: None,
-                    created_at,
                     started_at: None,
                     completed_at: None,
                     process: None,

@@ -293,10 +293,6 @@ pub struct JobProcess {
     pub start_ticks: u64,
 }
 
-fn unix_epoch() -> OffsetDateTime {
-    OffsetDateTime::UNIX_EPOCH
-}
-
 /// One job: a CSV row and its lifecycle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchJob {
@@ -313,10 +309,6 @@ pub struct BatchJob {
     /// The last attempt's error, if it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_message: Option<Box<str>>,
-    /// When the job was created (the batch's creation time; the manifest
-    /// stores it once, not per job).
-    #[serde(skip_serializing, default = "unix_epoch")]
-    pub created_at: OffsetDateTime,
     /// When its latest attempt started.
     #[serde(
         with = "time::serde::rfc3339::option",

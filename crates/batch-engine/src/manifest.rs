@@ -35,7 +35,7 @@ pub struct BatchManifest {
     pub completed_jobs: usize,
     /// Jobs `failed`.
     pub failed_jobs: usize,
-    /// When the batch was created.
+    /// When the batch (and so each of its jobs) was created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// The last journal sequence number folded into this manifest; journal
@@ -84,10 +84,8 @@ impl BatchManifest {
             source,
         })?;
         let columns: Arc<[String]> = manifest.columns.clone().into();
-        let created_at = manifest.created_at;
         for job in &mut manifest.jobs {
             job.row_data.share_columns(&columns);
-            job.created_at = created_at;
         }
         Ok(manifest)
     }

@@ -295,8 +295,15 @@ pub(crate) fn resume(
 ) -> Result<i32, CliError> {
     let dir = batch_dir(root, batch_id)?;
     let engine = engine(root, BatchConfig::default());
-    // Surfaces an unknown batch before the saved command is looked for.
-    engine.with_batch(batch_id, |_| ())?;
+    // Surfaces an unknown batch before the saved command is looked for
+    // (without reading it: a large batch is read once, when opened).
+    if !dir.join(batch_engine::MANIFEST_FILE).exists() {
+        return Err(batch_engine::BatchError::UnknownBatch {
+            batch_id: batch_id.to_owned(),
+            root: root.to_path_buf(),
+        }
+        .into());
+    }
     let mut saved = SavedCommand::load(&dir, batch_id, overrides, root)?;
     saved.apply(overrides);
     saved.options()?.validate()?;
