@@ -23,6 +23,9 @@ pub(crate) struct BatchStore {
     manifest_path: PathBuf,
     journal: JobJournal,
     next_seq: u64,
+    /// The journal sequence number the manifest on disk holds: when nothing
+    /// was journaled past it, compaction has nothing to write.
+    saved_seq: u64,
     /// What opening found and repaired, for the caller to tell the user.
     pub(crate) warnings: Vec<String>,
     _lock: File,
@@ -94,6 +97,7 @@ impl BatchStore {
         journal.clear()?;
         Ok(BatchStore {
             next_seq: manifest.journal_seq + 1,
+            saved_seq: manifest.journal_seq,
             manifest,
             manifest_path,
             journal,
@@ -113,6 +117,7 @@ impl BatchStore {
         let journal_path = batch_dir.join(JOURNAL_FILE);
         let mut manifest = BatchManifest::load(&manifest_path)?;
         let base_seq = manifest.journal_seq;
+        let journal_len = std::fs::metadata(&journal_path).map_or(0, |m| m.len());
         let replay = JobJournal::replay_with(&journal_path, |e| apply_entry(&mut manifest, base_seq, &e))?;
         manifest.journal_seq = manifest.journal_seq.max(replay.last_seq);
         let mut warnings = Vec::new();
@@ -137,6 +142,13 @@ impl BatchStore {
         }
         let journal = JobJournal::open(&journal_path, sync)?;
         let mut store = BatchStore {
+            // A journal with lines (even ones already folded in) is emptied
+            // by the next compaction.
+            saved_seq: if journal_len == 0 {
+                base_seq
+            } else {
+                base_seq.saturating_sub(1)
+            },
             next_seq: manifest.journal_seq + 1,
             manifest,
             manifest_path,
@@ -162,9 +174,15 @@ impl BatchStore {
     /// the last sequence number, then the journal emptied. A crash between
     /// the two leaves entries that replay skips by their sequence number.
     pub(crate) fn compact(&mut self) -> Result<()> {
+        if self.next_seq - 1 == self.saved_seq {
+            // Nothing journaled since the manifest was written: rewriting a
+            // large manifest for nothing costs seconds.
+            return Ok(());
+        }
         self.journal.sync()?;
         self.manifest.journal_seq = self.next_seq - 1;
         self.manifest.save(&self.manifest_path)?;
+        self.saved_seq = self.manifest.journal_seq;
         self.journal.clear()
     }
 
