@@ -25,25 +25,28 @@ root = os.path.join(work, "artifacts")
 def measure(args, label):
     t0 = time.time()
     p = subprocess.Popen(["/usr/bin/time", "-v", binary, *args, "--artifacts-dir", root],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    fd = p.stderr.fileno()
+    os.set_blocking(fd, False)
     first_job = None
-    lines = []
+    tail = b""
     deadline = t0 + window
-    os.set_blocking(p.stderr.fileno(), False)
-    buf = ""
     while time.time() < deadline and p.poll() is None:
-        chunk = p.stderr.read() or ""
-        buf += chunk
-        if first_job is None and re.search(r"^\[1/", buf, re.M):
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            chunk = b""
+        tail = (tail + chunk)[-65536:]
+        if first_job is None and re.search(rb"^\[1/", tail, re.M):
             first_job = time.time() - t0
-        buf = buf[-4096:] if first_job is not None else buf
-        time.sleep(0.05)
+        if not chunk:
+            time.sleep(0.02)
     if p.poll() is None:
         # SIGKILL the CLI itself (the child of /usr/bin/time).
         for pid in os.popen(f"pgrep -P {p.pid}").read().split():
             os.kill(int(pid), signal.SIGKILL)
-    os.set_blocking(p.stderr.fileno(), True)
-    rest = buf + (p.stderr.read() or "")
+    os.set_blocking(fd, True)
+    rest = (tail + p.stderr.read()).decode(errors="replace")
     p.wait()
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", rest)
     rss_mb = int(rss.group(1)) / 1024 if rss else float("nan")

@@ -7,6 +7,8 @@
 //! read after each phase; the phases run in order, so each figure is the
 //! peak up to that point.
 
+#![allow(clippy::print_stdout)] // a benchmark binary: its output is the figures
+
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
