@@ -189,21 +189,46 @@ fn resume_after_sigkill_stops_the_orphaned_jobs_before_running_their_rows_again(
     assert_eq!(v["summary"]["completed"], 4, "{v}");
 }
 
-/// A user id other than ours, running `sleep` in its own process group.
-fn foreign_group() -> Option<std::process::Child> {
+/// A process group of another user: as root, a `sleep` started as user
+/// 65534 in its own group; otherwise an existing group leader of another
+/// user (a system daemon, or init). Returns its leader's pid and the child
+/// to reap when we started it.
+fn foreign_group() -> (u32, Option<std::process::Child>) {
     use std::os::unix::process::CommandExt;
     // SAFETY: getuid has no preconditions.
-    if unsafe { libc::getuid() } != 0 {
-        return None;
+    let me = unsafe { libc::getuid() };
+    if me == 0 {
+        let child = std::process::Command::new("sleep")
+            .arg("60")
+            .uid(65_534)
+            .gid(65_534)
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        return (child.id(), Some(child));
     }
-    let child = std::process::Command::new("sleep")
-        .arg("60")
-        .uid(65_534)
-        .gid(65_534)
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    Some(child)
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else { continue };
+        let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let uid = std::fs::read_to_string(e.path().join("status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Uid:"))
+                    .and_then(|v| v.split_whitespace().next().map(str::to_owned))
+            })
+            .and_then(|v| v.parse::<u32>().ok());
+        if f.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(pid) && f[0] != "Z" && uid.is_some_and(|u| u != me) {
+            return (pid, None);
+        }
+    }
+    panic!("no process group of another user to test with: run as root or on a machine with system daemons");
 }
 
 /// Issue 10, item 1: an orphaned attempt that cannot be stopped (another
@@ -211,9 +236,7 @@ fn foreign_group() -> Option<std::process::Child> {
 /// anything, saying why.
 #[test]
 fn orphans_that_cannot_be_stopped_block_resume_and_retry_with_exit_2() {
-    let mut foreign =
-        foreign_group().expect("this test needs root to start a process as another user (CI runs as root)");
-    let pid = foreign.id();
+    let (pid, mut foreign) = foreign_group();
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let start: u64 = stat[stat.rfind(')').unwrap() + 1..]
         .split_whitespace()
@@ -268,11 +291,17 @@ fn orphans_that_cannot_be_stopped_block_resume_and_retry_with_exit_2() {
         assert!(!s.path().join("ran").exists(), "{args:?} started a job");
     }
     assert!(
-        foreign.try_wait().unwrap().is_none(),
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
         "the foreign process was left alone"
     );
-    foreign.kill().unwrap();
-    foreign.wait().unwrap();
+    if let Some(child) = &mut foreign {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the foreign process was left alone"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
 }
 
 /// Issue 10, item 2: a torn journal tail is cut with a warning that names
