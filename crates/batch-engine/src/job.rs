@@ -297,8 +297,11 @@ pub struct JobProcess {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchJob {
     /// `<run_id>_0001`, numbered from 1 in row order (at least four digits).
+    /// Not stored in the manifest: it follows from the run id and the row.
+    #[serde(skip_serializing, default)]
     pub job_id: String,
-    /// 0-based index among the data rows.
+    /// 0-based index among the data rows (its place in the manifest).
+    #[serde(skip_serializing, default)]
     pub row_index: usize,
     /// The row's fields, column order kept.
     pub row_data: RowData,

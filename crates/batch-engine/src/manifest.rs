@@ -84,8 +84,12 @@ impl BatchManifest {
             source,
         })?;
         let columns: Arc<[String]> = manifest.columns.clone().into();
-        for job in &mut manifest.jobs {
+        for (i, job) in manifest.jobs.iter_mut().enumerate() {
             job.row_data.share_columns(&columns);
+            job.row_index = i;
+            if job.job_id.is_empty() {
+                job.job_id = crate::job::job_id_for(&manifest.run_id, i);
+            }
         }
         Ok(manifest)
     }

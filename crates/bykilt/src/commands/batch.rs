@@ -418,6 +418,8 @@ pub(crate) fn status(batch_id: &str, root: &Path, out: &mut Output) -> Result<i3
             let mut v = serde_json::to_value(j).unwrap_or_default();
             let log = logs.join(format!("{}.log", j.job_id));
             if let Some(o) = v.as_object_mut() {
+                o.insert("job_id".into(), serde_json::json!(j.job_id));
+                o.insert("row_index".into(), serde_json::json!(j.row_index));
                 o.insert("log".into(), serde_json::json!(log));
                 let attempt_logs: Vec<serde_json::Value> = (1..=j.attempts)
                     .map(|n| {
