@@ -46,5 +46,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let json = get_metrics_collector().export_json_to(metrics_dir.join("metrics.json"))?;
     let csv = get_metrics_collector().export_to_csv(metrics_dir.join("csv"))?;
     println!("metrics: {} and {} CSV files", json.display(), csv.len());
+    // A library batch has no saved shell command: the CLI resumes or
+    // retries it with --exec.
+    println!(
+        "retry its failed rows from the shell with: bykilt batch retry {} --failed --exec COMMAND",
+        manifest.batch_id
+    );
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
 use crate::error::{BatchError, Result};
-use crate::job::JobStatus;
+use crate::job::{JobProcess, JobStatus};
 use crate::journal::{JOURNAL_FILE, JobJournal, JournalEntry, JournalSync};
 use crate::manifest::{BatchManifest, MANIFEST_FILE};
 
@@ -23,6 +23,11 @@ pub(crate) struct BatchStore {
     manifest_path: PathBuf,
     journal: JobJournal,
     next_seq: u64,
+    /// The journal sequence number the manifest on disk holds: when nothing
+    /// was journaled past it, compaction has nothing to write.
+    saved_seq: u64,
+    /// What opening found and repaired, for the caller to tell the user.
+    pub(crate) warnings: Vec<String>,
     _lock: File,
 }
 
@@ -46,16 +51,17 @@ fn lock(batch_dir: &Path, batch_id: &str) -> Result<File> {
 
 /// Applies a journal entry to the manifest, ignoring ones already folded in
 /// or naming a job that does not exist.
-fn apply_entry(manifest: &mut BatchManifest, entry: &JournalEntry) {
-    if entry.seq <= manifest.journal_seq {
+fn apply_entry(manifest: &mut BatchManifest, folded_seq: u64, entry: &JournalEntry) {
+    if entry.seq <= folded_seq {
         return;
     }
     if let Some(job) = manifest.jobs.get_mut(entry.job) {
         job.status = entry.status;
         job.attempts = entry.attempts;
-        job.error_message.clone_from(&entry.error);
+        job.error_message = entry.error.as_deref().map(Box::from);
         job.started_at = entry.started_at;
         job.completed_at = entry.completed_at;
+        job.process = entry.process;
     }
 }
 
@@ -63,13 +69,11 @@ fn apply_entry(manifest: &mut BatchManifest, entry: &JournalEntry) {
 /// writing anything (for status queries while a run may be going on).
 pub(crate) fn read_batch(batch_dir: &Path) -> Result<BatchManifest> {
     let mut manifest = BatchManifest::load(&batch_dir.join(MANIFEST_FILE))?;
-    let replay = JobJournal::replay(&batch_dir.join(JOURNAL_FILE))?;
-    for entry in &replay.entries {
-        apply_entry(&mut manifest, entry);
-    }
-    if let Some(last) = replay.entries.last() {
-        manifest.journal_seq = manifest.journal_seq.max(last.seq);
-    }
+    let base_seq = manifest.journal_seq;
+    let replay = JobJournal::replay_with(&batch_dir.join(JOURNAL_FILE), |e| {
+        apply_entry(&mut manifest, base_seq, &e)
+    })?;
+    manifest.journal_seq = manifest.journal_seq.max(replay.last_seq);
     manifest.recount();
     Ok(manifest)
 }
@@ -93,45 +97,72 @@ impl BatchStore {
         journal.clear()?;
         Ok(BatchStore {
             next_seq: manifest.journal_seq + 1,
+            saved_seq: manifest.journal_seq,
             manifest,
             manifest_path,
             journal,
+            warnings: Vec::new(),
             _lock: lock,
         })
     }
 
     /// Locks the batch, replays its journal, marks jobs left `running` by a
-    /// previous process as `stopped`, and compacts.
+    /// previous process as `stopped` (interrupted, journaled). Jobs left
+    /// `running` with a recorded process group stay `running`: their
+    /// processes may still be alive, and [`crate::BatchEngine::stop_orphans`]
+    /// deals with them before anything runs.
     pub(crate) fn open(batch_dir: &Path, batch_id: &str, sync: JournalSync) -> Result<BatchStore> {
         let lock = lock(batch_dir, batch_id)?;
         let manifest_path = batch_dir.join(MANIFEST_FILE);
         let journal_path = batch_dir.join(JOURNAL_FILE);
         let mut manifest = BatchManifest::load(&manifest_path)?;
-        let replay = JobJournal::replay(&journal_path)?;
-        for entry in &replay.entries {
-            apply_entry(&mut manifest, entry);
-        }
-        if let Some(last) = replay.entries.last() {
-            manifest.journal_seq = manifest.journal_seq.max(last.seq);
-        }
+        let base_seq = manifest.journal_seq;
+        let journal_len = std::fs::metadata(&journal_path).map_or(0, |m| m.len());
+        let replay = JobJournal::replay_with(&journal_path, |e| apply_entry(&mut manifest, base_seq, &e))?;
+        manifest.journal_seq = manifest.journal_seq.max(replay.last_seq);
+        let mut warnings = Vec::new();
         if replay.torn_tail {
+            let len = std::fs::metadata(&journal_path).map_or(replay.valid_len, |m| m.len());
             JobJournal::truncate_to(&journal_path, replay.valid_len)?;
+            warnings.push(format!(
+                "{}: dropped a torn last line of {} bytes (a write cut short when the process died); \
+                 the {} complete lines before it were kept",
+                journal_path.display(),
+                len.saturating_sub(replay.valid_len),
+                replay.applied
+            ));
         }
-        for job in &mut manifest.jobs {
-            if job.status == JobStatus::Running {
+        let mut interrupted = Vec::new();
+        for (i, job) in manifest.jobs.iter_mut().enumerate() {
+            if job.status == JobStatus::Running && job.process.is_none() {
                 job.status = JobStatus::Stopped;
-                job.error_message = Some(INTERRUPTED.to_owned());
+                job.error_message = Some(INTERRUPTED.into());
+                interrupted.push(i);
             }
         }
         let journal = JobJournal::open(&journal_path, sync)?;
         let mut store = BatchStore {
+            // A journal with lines (even ones already folded in) is emptied
+            // by the next compaction.
+            saved_seq: if journal_len == 0 {
+                base_seq
+            } else {
+                base_seq.saturating_sub(1)
+            },
             next_seq: manifest.journal_seq + 1,
             manifest,
             manifest_path,
             journal,
+            warnings,
             _lock: lock,
         };
-        store.compact()?;
+        // Journaled, not compacted: rewriting the manifest of a large batch
+        // costs seconds, and the next compaction (at the end of a run)
+        // folds these lines in anyway.
+        for i in interrupted {
+            store.journal_job(i)?;
+        }
+        store.journal.sync()?;
         Ok(store)
     }
 
@@ -143,9 +174,15 @@ impl BatchStore {
     /// the last sequence number, then the journal emptied. A crash between
     /// the two leaves entries that replay skips by their sequence number.
     pub(crate) fn compact(&mut self) -> Result<()> {
+        if self.next_seq - 1 == self.saved_seq {
+            // Nothing journaled since the manifest was written: rewriting a
+            // large manifest for nothing costs seconds.
+            return Ok(());
+        }
         self.journal.sync()?;
         self.manifest.journal_seq = self.next_seq - 1;
         self.manifest.save(&self.manifest_path)?;
+        self.saved_seq = self.manifest.journal_seq;
         self.journal.clear()
     }
 
@@ -160,9 +197,10 @@ impl BatchStore {
             job: idx,
             status: job.status,
             attempts: job.attempts,
-            error: job.error_message.clone(),
+            error: job.error_message.as_deref().map(str::to_owned),
             started_at: job.started_at,
             completed_at: job.completed_at,
+            process: job.process,
         };
         self.journal.append(&entry)?;
         self.next_seq += 1;
@@ -200,6 +238,7 @@ impl BatchStore {
             });
         }
         let now = OffsetDateTime::now_utc();
+        job.process = None;
         match to {
             JobStatus::Running => {
                 job.attempts += 1;
@@ -215,7 +254,7 @@ impl BatchStore {
                 if to == JobStatus::Failed {
                     job.completed_at = Some(now);
                 }
-                job.error_message = error;
+                job.error_message = error.map(String::into_boxed_str);
             }
             JobStatus::Pending => {}
         }
@@ -230,12 +269,39 @@ impl BatchStore {
         let job = &mut self.manifest.jobs[idx];
         job.attempts += 1;
         job.started_at = Some(OffsetDateTime::now_utc());
-        job.error_message = Some(last_error);
+        job.error_message = Some(last_error.into_boxed_str());
+        job.process = None;
         self.journal_job(idx)
     }
 
+    /// Records the process group of job `idx`'s attempt in progress.
+    pub(crate) fn record_process(&mut self, idx: usize, process: JobProcess) -> Result<()> {
+        self.job_or_err(idx)?;
+        let job = &mut self.manifest.jobs[idx];
+        if job.status != JobStatus::Running {
+            return Ok(());
+        }
+        job.process = Some(process);
+        // No fsync: the line survives the death of this process, and a power
+        // loss ends the attempt's processes too.
+        self.journal_job(idx)
+    }
+
+    /// The jobs left `running` with a recorded process group, by a process
+    /// that ended (the lock is ours, so no live run owns them).
+    pub(crate) fn orphans(&self) -> Vec<(usize, JobProcess)> {
+        self.manifest
+            .jobs
+            .iter()
+            .enumerate()
+            .filter(|(_, j)| j.status == JobStatus::Running)
+            .filter_map(|(i, j)| Some((i, j.process?)))
+            .collect()
+    }
+
     /// An explicit retry: a finished or stopped job goes back to `pending`
-    /// with its attempts reset. Returns the previous status.
+    /// (its attempt count kept, so each attempt keeps its own number and log
+    /// header). Returns the previous status.
     pub(crate) fn retry(&mut self, idx: usize) -> Result<JobStatus> {
         self.job_or_err(idx)?;
         let job = &mut self.manifest.jobs[idx];
@@ -252,8 +318,8 @@ impl BatchStore {
             });
         }
         job.status = JobStatus::Pending;
-        job.attempts = 0;
         job.error_message = None;
+        job.process = None;
         job.started_at = None;
         job.completed_at = None;
         self.journal_job(idx)?;

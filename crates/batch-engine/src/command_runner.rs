@@ -18,7 +18,11 @@ use crate::runner::{JobContext, JobError, JobRunner};
 /// Variables set for every job besides the columns.
 pub const RESERVED_ENV: [&str; 4] = ["BYKILT_JOB_ID", "BYKILT_BATCH_ID", "BYKILT_ROW_INDEX", "BYKILT_ATTEMPT"];
 
-/// Default cap of one job's log file.
+/// How the line that opens each attempt's output in a job log starts; the
+/// attempt number follows.
+pub const ATTEMPT_HEADER: &str = "--- bykilt: attempt ";
+
+/// Default cap of one attempt's output in a job log.
 pub const DEFAULT_LOG_LIMIT: u64 = 1024 * 1024;
 
 /// How often a running command is checked for a kill request.
@@ -30,7 +34,7 @@ const PIPE_GRACE: Duration = Duration::from_secs(2);
 /// every character other than `A-Z0-9` replaced by `_`.
 ///
 /// ```
-/// assert_eq!(batch_engine::command_runner::env_var_name("e-mail address"), "BYKILT_E_MAIL_ADDRESS");
+/// assert_eq!(batch_engine::env_var_name("e-mail address"), "BYKILT_E_MAIL_ADDRESS");
 /// ```
 pub fn env_var_name(column: &str) -> String {
     let mut name = String::with_capacity(7 + column.len());
@@ -53,8 +57,11 @@ pub fn env_var_name(column: &str) -> String {
 ///   as one JSON object on stdin. Values never become part of the command
 ///   line, so quotes, `$(...)` or `;` in a field are just bytes. Other
 ///   `BYKILT_*` variables of this process are not passed on.
-/// * stdout and stderr go to `<log_dir>/<job_id>.log`, cut at the log limit
-///   (later attempts append).
+/// * stdout and stderr share one pipe, so their lines reach
+///   `<log_dir>/<job_id>.log` in the order the command wrote them. Every
+///   attempt appends to that log after a header line
+///   `--- bykilt: attempt N started <RFC 3339 time> ---`; no attempt
+///   truncates another's output. Each attempt's output is cut at the log limit.
 /// * The command runs in its own process group. When the shell exits, on a
 ///   timeout, or on a kill request, the whole group gets SIGKILL, so no
 ///   process of a job outlives it; the terminal's Ctrl-C does not reach it.
@@ -124,13 +131,12 @@ impl CommandRunner {
     fn open_log(&self, ctx: &JobContext<'_>) -> std::io::Result<File> {
         let mut file = OpenOptions::new()
             .create(true)
-            .write(true)
-            .append(ctx.attempt > 1)
-            .truncate(ctx.attempt <= 1)
+            .append(true)
             .open(self.log_path(ctx.job_id))?;
-        if ctx.attempt > 1 {
-            writeln!(file, "--- bykilt: attempt {} ---", ctx.attempt)?;
-        }
+        let now = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        writeln!(file, "{ATTEMPT_HEADER}{} started {now} ---", ctx.attempt)?;
         Ok(file)
     }
 }
@@ -238,13 +244,20 @@ impl JobRunner for CommandRunner {
             .env("BYKILT_ROW_INDEX", ctx.row_index.to_string())
             .env("BYKILT_ATTEMPT", ctx.attempt.to_string())
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
             .process_group(0);
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| spawn_err(&format!("{} -c", self.shell.display()), e))?;
+        // One pipe for both streams keeps their lines in the order written.
+        let (output, output_writer) = std::io::pipe().map_err(|e| spawn_err("creating the output pipe", e))?;
+        let stderr_writer = output_writer
+            .try_clone()
+            .map_err(|e| spawn_err("creating the output pipe", e))?;
+        cmd.stdout(output_writer).stderr(stderr_writer);
+        let spawned = cmd.spawn();
+        // The command holds our copies of the pipe's write end: drop it, or
+        // reading would never see the end of the output.
+        drop(cmd);
+        let mut child = spawned.map_err(|e| spawn_err(&format!("{} -c", self.shell.display()), e))?;
         let pid = child.id();
+        ctx.record_process(pid);
 
         let log = Arc::new(Mutex::new(CappedLog {
             file: log_file,
@@ -253,16 +266,8 @@ impl JobRunner for CommandRunner {
             cut: false,
         }));
         let (pipes_tx, pipes_rx) = mpsc::channel();
-        let mut pipes = 0;
-        if let Some(out) = child.stdout.take() {
-            pump(out, Arc::clone(&log), pipes_tx.clone());
-            pipes += 1;
-        }
-        if let Some(err) = child.stderr.take() {
-            pump(err, Arc::clone(&log), pipes_tx.clone());
-            pipes += 1;
-        }
-        drop(pipes_tx);
+        pump(output, Arc::clone(&log), pipes_tx);
+        let pipes = 1;
         if let Some(mut stdin) = child.stdin.take() {
             // A command that never reads stdin must not block the job.
             std::thread::spawn(move || {
@@ -318,4 +323,57 @@ impl JobRunner for CommandRunner {
             (None, None) => Err(JobError::runner("the command ended without an exit status")),
         }
     }
+}
+
+/// The last line a job's latest attempt wrote to its log at `log_path`
+/// (`None` when that attempt wrote nothing, or there is no log). Only the
+/// end of the file is read, so this is cheap for large logs. Lines longer
+/// than 200 characters are shortened with `...`.
+pub fn last_output_line(log_path: &std::path::Path) -> Option<String> {
+    use std::io::{Seek, SeekFrom};
+    const TAIL: u64 = 8192;
+    let mut file = File::open(log_path).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    for line in text.lines().rev() {
+        if line.starts_with(ATTEMPT_HEADER) {
+            return None;
+        }
+        if line.starts_with("--- bykilt: ") || line.trim().is_empty() {
+            continue;
+        }
+        let mut line = line.trim_end().to_owned();
+        if line.chars().count() > 200 {
+            line = line.chars().take(197).collect::<String>() + "...";
+        }
+        return Some(line);
+    }
+    None
+}
+
+/// Every line the latest attempt of a job wrote to its log at `log_path`
+/// (at most the last `max_bytes` of the log are read).
+pub fn last_attempt_output(log_path: &std::path::Path, max_bytes: u64) -> Vec<String> {
+    use std::io::{Seek, SeekFrom};
+    let Ok(mut file) = File::open(log_path) else {
+        return Vec::new();
+    };
+    let len = file.metadata().map_or(0, |m| m.len());
+    if file.seek(SeekFrom::Start(len.saturating_sub(max_bytes))).is_err() {
+        return Vec::new();
+    }
+    let mut bytes = Vec::new();
+    if file.read_to_end(&mut bytes).is_err() {
+        return Vec::new();
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines
+        .iter()
+        .rposition(|l| l.starts_with(ATTEMPT_HEADER))
+        .map_or(0, |i| i + 1);
+    lines[start..].iter().map(|l| (*l).to_owned()).collect()
 }

@@ -77,7 +77,7 @@ pub struct CsvTable {
 /// whose field count differs from the header's.
 ///
 /// ```
-/// use batch_engine::csv_input::{parse_csv, CsvOptions};
+/// use batch_engine::{parse_csv, CsvOptions};
 /// let dir = tempfile::tempdir().unwrap();
 /// let path = dir.path().join("in.csv");
 /// std::fs::write(&path, "\u{feff}name;city\nAda;\"London; UK\"\n").unwrap();
@@ -86,74 +86,31 @@ pub struct CsvTable {
 /// assert_eq!(table.rows[0].values, ["Ada", "London; UK"]);
 /// ```
 pub fn parse_csv(path: &Path, options: &CsvOptions) -> Result<CsvTable, CsvError> {
-    let bytes = read_checked(path, options)?;
-    let text = match std::str::from_utf8(&bytes) {
-        Ok(t) => t,
-        Err(e) => {
-            let offset = e.valid_up_to();
-            let line = 1 + bytes[..offset].iter().filter(|&&b| b == b'\n').count() as u64;
-            return Err(CsvError::NotUtf8 {
-                path: path.to_path_buf(),
-                line,
-                byte_offset: offset,
-            });
-        }
-    };
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if text.trim().is_empty() {
-        return Err(CsvError::Empty {
-            path: path.to_path_buf(),
-        });
-    }
-    let delimiter = match options.delimiter {
-        Delimiter::Fixed(b) => b,
-        Delimiter::Auto => detect_delimiter(text),
-    };
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delimiter)
-        .from_reader(text.as_bytes());
-    let mut records = reader.records();
-    let malformed = |e: csv::Error| CsvError::Malformed {
-        path: path.to_path_buf(),
-        line: e.position().map_or(0, csv::Position::line),
-        message: e.to_string(),
-    };
-    let header = match records.next() {
-        Some(r) => r.map_err(malformed)?,
-        None => {
-            return Err(CsvError::Empty {
-                path: path.to_path_buf(),
-            });
-        }
-    };
-    let columns = check_header(path, &header)?;
+    let mut columns = Vec::new();
     let mut rows = Vec::new();
-    for record in records {
-        let record = record.map_err(malformed)?;
-        let line = record.position().map_or(0, csv::Position::line);
-        if options.skip_empty_rows && record.iter().all(str::is_empty) {
-            continue;
-        }
-        if record.len() != columns.len() {
-            return Err(CsvError::RaggedRow {
-                path: path.to_path_buf(),
+    let delimiter = for_each_row(
+        path,
+        options,
+        |c| {
+            columns = c.to_vec();
+            Ok(())
+        },
+        |line, record| {
+            rows.push(CsvRow {
                 line,
-                expected: columns.len(),
-                found: record.len(),
+                values: record.iter().map(str::to_owned).collect(),
             });
-        }
-        rows.push(CsvRow {
-            line,
-            values: record.iter().map(str::to_owned).collect(),
-        });
-    }
-    if rows.is_empty() {
-        return Err(CsvError::HeaderOnly {
+            Ok(())
+        },
+    )
+    .map_err(|e| match e {
+        crate::BatchError::Csv(c) => c,
+        other => CsvError::Malformed {
             path: path.to_path_buf(),
-        });
-    }
+            line: 0,
+            message: other.to_string(),
+        },
+    })?;
     Ok(CsvTable {
         path: path.to_path_buf(),
         delimiter,
@@ -162,7 +119,233 @@ pub fn parse_csv(path: &Path, options: &CsvOptions) -> Result<CsvTable, CsvError
     })
 }
 
-fn read_checked(path: &Path, options: &CsvOptions) -> Result<Vec<u8>, CsvError> {
+/// Where [`Utf8Checked`] found the first byte that is not UTF-8.
+#[derive(Debug)]
+struct NotUtf8At {
+    line: u64,
+    byte_offset: usize,
+}
+
+impl std::fmt::Display for NotUtf8At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "not UTF-8 at byte {}", self.byte_offset)
+    }
+}
+
+impl std::error::Error for NotUtf8At {}
+
+/// A reader that checks that what passes through is UTF-8, as it streams
+/// (a sequence split between two reads is checked when it completes), and
+/// drops a leading byte-order mark.
+struct Utf8Checked<R> {
+    inner: R,
+    /// Bytes passed on so far (after the BOM).
+    offset: usize,
+    /// Newlines among them.
+    lines: u64,
+    /// The start of a multi-byte sequence cut by the end of the last read.
+    pending: Vec<u8>,
+    at_start: bool,
+    bom: usize,
+}
+
+impl<R: std::io::Read> Utf8Checked<R> {
+    fn check(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        let owned;
+        let data: &[u8] = if self.pending.is_empty() {
+            chunk
+        } else {
+            let mut d = std::mem::take(&mut self.pending);
+            d.extend_from_slice(chunk);
+            owned = d;
+            &owned
+        };
+        // `offset` already counts this chunk: `data` starts this far in.
+        let base = self.offset - data.len();
+        let (valid, bad) = match std::str::from_utf8(data) {
+            Ok(_) => (data.len(), false),
+            Err(e) if e.error_len().is_none() => (e.valid_up_to(), false),
+            Err(e) => (e.valid_up_to(), true),
+        };
+        self.lines += data[..valid].iter().filter(|&&b| b == b'\n').count() as u64;
+        if bad {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                NotUtf8At {
+                    line: self.lines + 1,
+                    byte_offset: base + valid + self.bom,
+                },
+            ));
+        }
+        self.pending = data[valid..].to_vec();
+        Ok(())
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Utf8Checked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut n = self.inner.read(buf)?;
+        if self.at_start && n > 0 {
+            self.at_start = false;
+            if buf[..n].starts_with(b"\xEF\xBB\xBF") {
+                buf.copy_within(3..n, 0);
+                n -= 3;
+                self.bom = 3;
+            }
+        }
+        if n == 0 && !self.pending.is_empty() {
+            let at = self.offset - self.pending.len() + self.bom;
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                NotUtf8At {
+                    line: self.lines + 1,
+                    byte_offset: at,
+                },
+            ));
+        }
+        self.offset += n;
+        self.check(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+/// Streams `path` as a CSV with a header row: checks the path, size and
+/// header, then hands each data row (its 1-based line and fields) to
+/// `on_row`, without holding the file in memory. Returns the delimiter
+/// used. Errors are as [`parse_csv`]'s, or the first error of a callback.
+pub(crate) fn for_each_row(
+    path: &Path,
+    options: &CsvOptions,
+    mut on_header: impl FnMut(&[String]) -> Result<(), crate::BatchError>,
+    mut on_row: impl FnMut(u64, &csv::StringRecord) -> Result<(), crate::BatchError>,
+) -> Result<u8, crate::BatchError> {
+    use std::io::{BufRead, Read};
+    let size = check_path(path, options)?;
+    let io = |source| CsvError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, file.take(options.max_file_size.saturating_add(1)));
+    let head = reader.fill_buf().map_err(io)?;
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let delimiter = match options.delimiter {
+        Delimiter::Fixed(b) => b,
+        Delimiter::Auto => detect_delimiter(&String::from_utf8_lossy(head)),
+    };
+    let checked = Utf8Checked {
+        inner: reader,
+        offset: 0,
+        lines: 0,
+        pending: Vec::new(),
+        at_start: true,
+        bom: 0,
+    };
+    let mut csv_reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(checked);
+    let failed = |e: csv::Error| -> CsvError {
+        let line = e.position().map_or(0, csv::Position::line);
+        let message = e.to_string();
+        if let csv::ErrorKind::Io(io_err) = e.into_kind() {
+            if let Some(at) = io_err.get_ref().and_then(|r| r.downcast_ref::<NotUtf8At>()) {
+                return CsvError::NotUtf8 {
+                    path: path.to_path_buf(),
+                    line: at.line,
+                    byte_offset: at.byte_offset,
+                };
+            }
+            return CsvError::Io {
+                path: path.to_path_buf(),
+                source: io_err,
+            };
+        }
+        CsvError::Malformed {
+            path: path.to_path_buf(),
+            line,
+            message,
+        }
+    };
+    let mut record = csv::StringRecord::new();
+    let mut columns: Option<Vec<String>> = None;
+    let mut rows = 0usize;
+    let mut blank_header = false;
+    while csv_reader.read_record(&mut record).map_err(failed)? {
+        let line = record.position().map_or(0, csv::Position::line);
+        let Some(cols) = &columns else {
+            if record.iter().all(|f| f.trim().is_empty()) {
+                blank_header = true;
+            }
+            let cols = check_header(path, &record);
+            match cols {
+                Ok(c) => {
+                    on_header(&c)?;
+                    columns = Some(c);
+                }
+                Err(e) => {
+                    // A file of blanks only is empty, not a bad header.
+                    if blank_header {
+                        let mut rest = csv::StringRecord::new();
+                        while csv_reader.read_record(&mut rest).map_err(failed)? {
+                            if !rest.iter().all(|f| f.trim().is_empty()) {
+                                return Err(e.into());
+                            }
+                        }
+                        return Err(CsvError::Empty {
+                            path: path.to_path_buf(),
+                        }
+                        .into());
+                    }
+                    return Err(e.into());
+                }
+            }
+            continue;
+        };
+        if options.skip_empty_rows && record.iter().all(str::is_empty) {
+            continue;
+        }
+        if record.len() != cols.len() {
+            return Err(CsvError::RaggedRow {
+                path: path.to_path_buf(),
+                line,
+                expected: cols.len(),
+                found: record.len(),
+            }
+            .into());
+        }
+        on_row(line, &record)?;
+        rows += 1;
+    }
+    let read = csv_reader.position().byte();
+    // The file may have grown past the limit since it was checked.
+    if read > options.max_file_size {
+        return Err(CsvError::TooLarge {
+            path: path.to_path_buf(),
+            size: read.max(size),
+            limit: options.max_file_size,
+        }
+        .into());
+    }
+    if columns.is_none() {
+        return Err(CsvError::Empty {
+            path: path.to_path_buf(),
+        }
+        .into());
+    }
+    if rows == 0 {
+        return Err(CsvError::HeaderOnly {
+            path: path.to_path_buf(),
+        }
+        .into());
+    }
+    Ok(delimiter)
+}
+
+/// Checks the path (exists, not a directory, inside the allowed root) and
+/// the size; returns the size.
+fn check_path(path: &Path, options: &CsvOptions) -> Result<u64, CsvError> {
     let io = |source| CsvError::Io {
         path: path.to_path_buf(),
         source,
@@ -202,16 +385,7 @@ fn read_checked(path: &Path, options: &CsvOptions) -> Result<Vec<u8>, CsvError> 
             limit: options.max_file_size,
         });
     }
-    let bytes = std::fs::read(path).map_err(io)?;
-    // The file may have grown between the metadata call and the read.
-    if bytes.len() as u64 > options.max_file_size {
-        return Err(CsvError::TooLarge {
-            path: path.to_path_buf(),
-            size: bytes.len() as u64,
-            limit: options.max_file_size,
-        });
-    }
-    Ok(bytes)
+    Ok(meta.len())
 }
 
 fn check_header(path: &Path, header: &csv::StringRecord) -> Result<Vec<String>, CsvError> {

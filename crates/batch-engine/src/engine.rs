@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use metrics_core::{MetricsCollector, get_metrics_collector};
+use metrics_core::{MetricsCollector, global_metrics_collector};
 use time::OffsetDateTime;
 
 use crate::batch_store::{BatchStore, read_batch};
-use crate::csv_input::{CsvOptions, parse_csv};
+use crate::csv_input::CsvOptions;
 use crate::error::{BatchError, Result};
 use crate::executor::{BatchObserver, ExecuteOptions, Execution, NoObserver, RunCounts, Sleeper, ThreadSleeper};
 use crate::job::{BatchJob, JobStatus, RowData, job_id_for, parse_job_id};
@@ -29,6 +29,17 @@ pub struct BatchConfig {
     pub csv: CsvOptions,
     /// When the journal is fsynced.
     pub journal_sync: JournalSync,
+}
+
+/// A batch just created by [`BatchEngine::create_command_batch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBatch {
+    /// `batch-<run_id>`.
+    pub batch_id: String,
+    /// Number of jobs (data rows).
+    pub total_jobs: usize,
+    /// The input's column names.
+    pub columns: Vec<String>,
 }
 
 /// Which jobs [`BatchEngine::retry_batch_jobs`] sends back to `pending`.
@@ -51,21 +62,6 @@ pub struct BatchReport {
     pub elapsed: Duration,
     /// Whether a stop was requested during the run.
     pub stop_requested: bool,
-}
-
-#[derive(Debug)]
-enum CollectorRef {
-    Global(&'static MetricsCollector),
-    Shared(Arc<MetricsCollector>),
-}
-
-impl CollectorRef {
-    fn get(&self) -> &MetricsCollector {
-        match self {
-            CollectorRef::Global(c) => c,
-            CollectorRef::Shared(c) => c,
-        }
-    }
 }
 
 #[derive(Debug)]
@@ -100,9 +96,10 @@ struct BatchHandle {
 pub struct BatchEngine {
     ctx: RunContext,
     config: BatchConfig,
-    collector: CollectorRef,
+    collector: Arc<MetricsCollector>,
     sleeper: Arc<dyn Sleeper>,
     batches: Mutex<HashMap<String, Arc<BatchHandle>>>,
+    warnings: Mutex<Vec<String>>,
 }
 
 impl std::fmt::Debug for BatchEngine {
@@ -174,15 +171,16 @@ impl BatchEngine {
         BatchEngine {
             ctx,
             config,
-            collector: CollectorRef::Global(get_metrics_collector()),
+            collector: global_metrics_collector(),
             sleeper: Arc::new(ThreadSleeper),
             batches: Mutex::new(HashMap::new()),
+            warnings: Mutex::new(Vec::new()),
         }
     }
 
     /// Records metrics into `collector` instead of the process-wide one.
     pub fn with_collector(mut self, collector: Arc<MetricsCollector>) -> Self {
-        self.collector = CollectorRef::Shared(collector);
+        self.collector = collector;
         self
     }
 
@@ -193,6 +191,13 @@ impl BatchEngine {
         self
     }
 
+    /// Takes what the engine repaired on its own since the last call, such
+    /// as a torn journal tail it cut (naming the file and the bytes
+    /// dropped), for the caller to show: a library does not print.
+    pub fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.warnings.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
     /// The run this engine creates batches in.
     pub fn run_context(&self) -> &RunContext {
         &self.ctx
@@ -200,7 +205,13 @@ impl BatchEngine {
 
     /// The collector metrics go to.
     pub fn collector(&self) -> &MetricsCollector {
-        self.collector.get()
+        &self.collector
+    }
+
+    /// The collector metrics go to, shared (to serve or push it while a
+    /// batch runs).
+    pub fn shared_collector(&self) -> Arc<MetricsCollector> {
+        Arc::clone(&self.collector)
     }
 
     fn batches(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<BatchHandle>>> {
@@ -218,36 +229,86 @@ impl BatchEngine {
     // #[record_execution_time] (metrics-macros) belongs on this method once
     // that crate lands; nothing else here needs to change for it.
     pub fn create_batch_jobs(&self, csv_path: impl AsRef<Path>) -> Result<BatchManifest> {
-        let csv_path = csv_path.as_ref();
-        let table = parse_csv(csv_path, &self.config.csv)?;
+        let batch_id = self.create_batch(csv_path.as_ref(), |_| Ok(()))?.batch_id;
+        self.get_batch(&batch_id)
+    }
+
+    /// [`create_batch_jobs`](Self::create_batch_jobs) for rows that a
+    /// [`CommandRunner`](crate::CommandRunner) will run: also checks, before
+    /// anything is written, that the columns map to distinct, non-reserved
+    /// environment variables ([`check_columns`](crate::check_columns)).
+    ///
+    /// Returns the new batch's id, size and columns, not a copy of its
+    /// jobs (see [`with_batch`](Self::with_batch) to read them).
+    ///
+    /// # Errors
+    /// As [`create_batch_jobs`](Self::create_batch_jobs), and
+    /// [`BatchError::EnvNameCollision`].
+    pub fn create_command_batch(&self, csv_path: impl AsRef<Path>) -> Result<NewBatch> {
+        self.create_batch(csv_path.as_ref(), crate::command_runner::check_columns)
+    }
+
+    /// Calls `f` with the batch (journal applied) without copying it: from
+    /// memory when this engine has it open, else read from disk.
+    ///
+    /// # Errors
+    /// As [`get_batch`](Self::get_batch).
+    pub fn with_batch<T>(&self, batch_id: &str, f: impl FnOnce(&BatchManifest) -> T) -> Result<T> {
+        if let Some(h) = self.batches().get(batch_id).cloned() {
+            let store = h.store.lock().unwrap_or_else(PoisonError::into_inner);
+            return Ok(f(store.manifest()));
+        }
+        let dir = batch_dir(self.ctx.root(), batch_id)?;
+        if !dir.join(MANIFEST_FILE).exists() {
+            return Err(BatchError::UnknownBatch {
+                batch_id: batch_id.to_owned(),
+                root: self.ctx.root().to_path_buf(),
+            });
+        }
+        Ok(f(&read_batch(&dir)?))
+    }
+
+    fn create_batch(&self, csv_path: &Path, check_columns: impl Fn(&[String]) -> Result<()>) -> Result<NewBatch> {
         let run_id = self.ctx.run_id().to_owned();
         let batch_id = batch_id_for(&run_id);
-        let metrics = BatchMetrics::new(self.collector(), &batch_id, &run_id)?;
-        let columns: Arc<[String]> = table.columns.clone().into();
         let created_at = OffsetDateTime::now_utc();
-        let jobs = table
-            .rows
-            .into_iter()
-            .enumerate()
-            .map(|(i, row)| BatchJob {
-                job_id: job_id_for(&run_id, i),
-                batch_id: batch_id.clone(),
-                run_id: run_id.clone(),
-                row_index: i,
-                row_data: Arc::new(RowData::new(Arc::clone(&columns), row.values)),
-                status: JobStatus::Pending,
-                attempts: 0,
-                error_message: None,
-                created_at,
-                started_at: None,
-                completed_at: None,
-            })
-            .collect::<Vec<_>>();
+        let columns: std::cell::OnceCell<Arc<[String]>> = std::cell::OnceCell::new();
+        let mut jobs: Vec<BatchJob> = Vec::new();
+        // Streamed: rows become jobs as they are read.
+        crate::csv_input::for_each_row(
+            csv_path,
+            &self.config.csv,
+            |c| {
+                check_columns(c)?;
+                let _ = columns.set(c.to_vec().into());
+                Ok(())
+            },
+            |_, record| {
+                let i = jobs.len();
+                jobs.push(BatchJob {
+                    job_id: job_id_for(&run_id, i),
+                    row_index: i,
+                    row_data: RowData::from_values(
+                        columns.get().map_or_else(|| Arc::from(Vec::new()), Arc::clone),
+                        record.iter(),
+                    ),
+                    status: JobStatus::Pending,
+                    attempts: 0,
+                    error_message: None,
+                    started_at: None,
+                    completed_at: None,
+                    process: None,
+                });
+                Ok(())
+            },
+        )?;
+        jobs.shrink_to_fit();
+        let metrics = BatchMetrics::new(self.collector(), &batch_id, &run_id)?;
         let manifest = BatchManifest {
             batch_id: batch_id.clone(),
             run_id: run_id.clone(),
             csv_path: csv_path.to_path_buf(),
-            columns: table.columns,
+            columns: columns.get().map(|c| c.to_vec()).unwrap_or_default(),
             total_jobs: jobs.len(),
             completed_jobs: 0,
             failed_jobs: 0,
@@ -257,10 +318,14 @@ impl BatchEngine {
         };
         let dir = self.ctx.run_dir().join("batch");
         let store = BatchStore::create(&dir, manifest, self.config.journal_sync)?;
-        let snapshot = store.manifest().clone();
+        let created = NewBatch {
+            batch_id: batch_id.clone(),
+            total_jobs: store.manifest().total_jobs,
+            columns: store.manifest().columns.clone(),
+        };
         metrics.batch_created.increment(1);
-        metrics.batch_size.set(snapshot.total_jobs as f64);
-        metrics.status_n(JobStatus::Pending, snapshot.total_jobs as u64);
+        metrics.batch_size.set(created.total_jobs as f64);
+        metrics.status_n(JobStatus::Pending, created.total_jobs as u64);
         self.batches().insert(
             batch_id,
             Arc::new(BatchHandle {
@@ -271,7 +336,7 @@ impl BatchEngine {
                 running: Mutex::new(()),
             }),
         );
-        Ok(snapshot)
+        Ok(created)
     }
 
     /// The open handle of `batch_id`, opening (locking, replaying,
@@ -293,7 +358,11 @@ impl BatchEngine {
         if let Some(h) = batches.get(batch_id) {
             return Ok(Arc::clone(h));
         }
-        let store = BatchStore::open(&dir, batch_id, self.config.journal_sync)?;
+        let mut store = BatchStore::open(&dir, batch_id, self.config.journal_sync)?;
+        self.warnings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .append(&mut store.warnings);
         let handle = Arc::new(BatchHandle {
             batch_dir: dir,
             store: Mutex::new(store),
@@ -370,6 +439,7 @@ impl BatchEngine {
         options.validate()?;
         let handle = self.handle(batch_id)?;
         let _running = handle.running.lock().unwrap_or_else(PoisonError::into_inner);
+        self.stop_orphans_of(batch_id, &handle, options.orphan_grace)?;
         let (queue, run_id) = {
             let store = handle.store.lock().unwrap_or_else(PoisonError::into_inner);
             let m = store.manifest();
@@ -393,10 +463,14 @@ impl BatchEngine {
             stop: &handle.stop,
             batch_id,
             run_id: &run_id,
+            failure: Mutex::new(None),
         };
         let result = exec.run(&queue);
         let elapsed = started.elapsed();
-        handle.metrics.batch_duration.record(elapsed.as_secs_f64());
+        // A run that had nothing to do is not a run of the batch.
+        if !queue.is_empty() {
+            handle.metrics.batch_duration.record(elapsed.as_secs_f64());
+        }
         let mut store = handle.store.lock().unwrap_or_else(PoisonError::into_inner);
         // Fold the journal in even when the run failed, so that nothing
         // recorded is left only in the journal longer than needed.
@@ -434,6 +508,69 @@ impl BatchEngine {
         Ok(())
     }
 
+    /// Finds the attempts a killed process left `running` whose process
+    /// groups the journal recorded, stops what is left of them (SIGTERM,
+    /// then SIGKILL after `grace`) and records them `stopped` with an
+    /// `interrupted: ...` error, so they run again on resume. Returns the
+    /// job ids interrupted. Every run ([`execute_batch_with`](Self::execute_batch_with),
+    /// [`resume_batch`](Self::resume_batch)) does this first; call it
+    /// before [`retry_batch_jobs`](Self::retry_batch_jobs) too.
+    ///
+    /// # Errors
+    /// [`BatchError::OrphansRemain`] when an attempt's processes cannot be
+    /// stopped (another user's, or still alive after SIGKILL): that job
+    /// stays `running` and nothing should be started. Unknown or busy batch.
+    pub fn stop_orphans(&self, batch_id: &str, grace: Duration) -> Result<Vec<String>> {
+        let handle = self.handle(batch_id)?;
+        self.stop_orphans_of(batch_id, &handle, grace)
+    }
+
+    fn stop_orphans_of(&self, batch_id: &str, handle: &BatchHandle, grace: Duration) -> Result<Vec<String>> {
+        let mut store = handle.store.lock().unwrap_or_else(PoisonError::into_inner);
+        let orphans = store.orphans();
+        if orphans.is_empty() {
+            return Ok(Vec::new());
+        }
+        let groups: Vec<_> = orphans.iter().map(|(_, p)| *p).collect();
+        let fates = crate::orphans::stop_orphans(&groups, grace);
+        let mut interrupted = Vec::new();
+        let mut unstoppable = None;
+        for ((idx, process), fate) in orphans.iter().zip(fates) {
+            let how = match fate {
+                crate::orphans::OrphanFate::Unstoppable(reason) => {
+                    unstoppable.get_or_insert((*idx, process.pgid.get(), reason));
+                    continue;
+                }
+                crate::orphans::OrphanFate::Gone => "no process of it was left".to_owned(),
+                crate::orphans::OrphanFate::Stopped { processes, killed } => format!(
+                    "{processes} process(es) of group {} stopped with {}",
+                    process.pgid.get(),
+                    if killed { "SIGKILL" } else { "SIGTERM" }
+                ),
+            };
+            let attempt = store.manifest().jobs[*idx].attempts;
+            store.transition(
+                *idx,
+                JobStatus::Stopped,
+                Some(format!(
+                    "interrupted: the run that started attempt {attempt} ended before it finished; {how}"
+                )),
+            )?;
+            handle.metrics.status(JobStatus::Stopped);
+            interrupted.push(store.manifest().jobs[*idx].job_id.clone());
+        }
+        store.sync()?;
+        if let Some((idx, pgid, reason)) = unstoppable {
+            return Err(BatchError::OrphansRemain {
+                batch_id: batch_id.to_owned(),
+                job_id: store.manifest().jobs[idx].job_id.clone(),
+                pgid,
+                reason,
+            });
+        }
+        Ok(interrupted)
+    }
+
     /// Clears any stop request and runs what is not finished: `pending`
     /// jobs, and `stopped` ones, including those a killed process left
     /// `running` (marked `stopped` when the batch is opened). Failed jobs
@@ -452,7 +589,7 @@ impl BatchEngine {
         self.execute_batch_with(batch_id, runner, options, observer)
     }
 
-    /// Sends the selected jobs back to `pending` (attempts reset), journaled,
+    /// Sends the selected jobs back to `pending` (attempt numbers go on from where they were), journaled,
     /// and returns their ids; run them with
     /// [`resume_batch`](Self::resume_batch). Already pending jobs are kept as
     /// they are.
@@ -524,9 +661,8 @@ impl BatchEngine {
     /// # Errors
     /// As [`get_batch`](Self::get_batch).
     pub fn get_batch_summary(&self, batch_id: &str) -> Result<BatchSummary> {
-        let manifest = self.get_batch(batch_id)?;
         let dir = batch_dir(self.ctx.root(), batch_id)?;
-        Ok(BatchSummary::new(&manifest, self.collector(), &dir))
+        self.with_batch(batch_id, |m| BatchSummary::new(m, self.collector(), &dir))
     }
 
     /// Folds the journal into the manifest and releases the batch's lock.

@@ -156,6 +156,24 @@ pub enum BatchError {
         /// The artifacts root searched.
         root: PathBuf,
     },
+    /// No run under the artifacts root matches the id or prefix given.
+    #[error("batch or run {input:?} not found under {root}{}", suggest(closest))]
+    UnknownRun {
+        /// The id as given.
+        input: String,
+        /// The artifacts root searched.
+        root: PathBuf,
+        /// The nearest known batch ids.
+        closest: Vec<String>,
+    },
+    /// A prefix that more than one run has.
+    #[error("{input:?} is ambiguous: it starts {}; give more characters", matches.join(", "))]
+    AmbiguousId {
+        /// The prefix as given.
+        input: String,
+        /// The batch ids it matches.
+        matches: Vec<String>,
+    },
     /// A batch or run id has the wrong shape.
     #[error("{kind} id {value:?} is malformed: {reason}")]
     InvalidId {
@@ -222,9 +240,33 @@ pub enum BatchError {
         /// The accepted range.
         reason: &'static str,
     },
+    /// An attempt a killed run left behind is still running and could not
+    /// be stopped; nothing was started.
+    #[error(
+        "batch {batch_id}: job {job_id} still has processes of an earlier attempt running (process group {pgid}): \
+         {reason}; nothing was started. Stop them (e.g. `kill -TERM -- -{pgid}` as their owner) and run the command again"
+    )]
+    OrphansRemain {
+        /// The batch.
+        batch_id: String,
+        /// The job whose attempt is still running.
+        job_id: String,
+        /// The attempt's process group.
+        pgid: u32,
+        /// Why it could not be stopped.
+        reason: String,
+    },
     /// Recording a metric failed (e.g. a name already used with another type).
     #[error(transparent)]
     Metrics(#[from] metrics_core::MetricsError),
+}
+
+fn suggest(closest: &[String]) -> String {
+    if closest.is_empty() {
+        "; there are no batches there yet".to_owned()
+    } else {
+        format!("; the closest: {}", closest.join(", "))
+    }
 }
 
 impl BatchError {

@@ -27,6 +27,9 @@ pub struct ExecuteOptions {
     pub max_retry_delay: Duration,
     /// An attempt running longer fails with a timeout (default: none).
     pub job_timeout: Option<Duration>,
+    /// How long the processes of an attempt a killed run left behind get
+    /// between SIGTERM and SIGKILL when a later run stops them (default 5 s).
+    pub orphan_grace: Duration,
 }
 
 impl Default for ExecuteOptions {
@@ -37,6 +40,7 @@ impl Default for ExecuteOptions {
             retry_delay: Duration::from_secs(1),
             max_retry_delay: Duration::from_secs(60),
             job_timeout: None,
+            orphan_grace: Duration::from_secs(5),
         }
     }
 }
@@ -178,6 +182,8 @@ pub(crate) struct Execution<'a> {
     pub(crate) stop: &'a StopToken,
     pub(crate) batch_id: &'a str,
     pub(crate) run_id: &'a str,
+    /// The first persistence error of the run; it stops the run.
+    pub(crate) failure: Mutex<Option<BatchError>>,
 }
 
 #[derive(Default)]
@@ -201,7 +207,6 @@ impl Execution<'_> {
         let seed = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
         let cursor = AtomicUsize::new(0);
         let tally = Tally::default();
-        let failure: Mutex<Option<BatchError>> = Mutex::new(None);
         self.observer.run_started(queue.len());
         let workers = self.options.concurrency.min(queue.len()).max(1);
         std::thread::scope(|scope| {
@@ -211,15 +216,14 @@ impl Execution<'_> {
                         let i = cursor.fetch_add(1, Ordering::Relaxed);
                         let Some(&idx) = queue.get(i) else { break };
                         if let Err(e) = self.run_job(idx, started, seed, &tally) {
-                            self.stop.request_stop();
-                            failure.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(e);
+                            self.record_failure(e);
                             break;
                         }
                     }
                 });
             }
         });
-        if let Some(e) = failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        if let Some(e) = self.failure.lock().unwrap_or_else(PoisonError::into_inner).take() {
             return Err(e);
         }
         Ok(RunCounts {
@@ -231,12 +235,20 @@ impl Execution<'_> {
         })
     }
 
+    fn record_failure(&self, e: BatchError) {
+        self.stop.request_stop();
+        self.failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert(e);
+    }
+
     fn run_job(&self, idx: usize, run_started: Instant, seed: u64, tally: &Tally) -> Result<()> {
         let (row, job_id, mut attempt) = {
             let mut store = self.store();
             store.transition(idx, JobStatus::Running, None)?;
             let job = &store.manifest().jobs[idx];
-            (std::sync::Arc::clone(&job.row_data), job.job_id.clone(), job.attempts)
+            (job.row_data.clone(), job.job_id.clone(), job.attempts)
         };
         let m = self.metrics;
         m.status(JobStatus::Running);
@@ -245,6 +257,21 @@ impl Execution<'_> {
         tally.started.fetch_add(1, Ordering::Relaxed);
         self.observer.job_started(&job_id, idx);
         let mut retry = 0u32;
+        let recorder = |pgid: u32| {
+            // A group whose leader cannot be read is not recorded: nothing
+            // could tell it apart from a reused pid later.
+            if let (Some(info), Some(nonzero)) =
+                (crate::process_group::proc_info(pgid), std::num::NonZeroU32::new(pgid))
+            {
+                let process = crate::job::JobProcess {
+                    pgid: nonzero,
+                    start_ticks: info.start_ticks,
+                };
+                if let Err(e) = self.store().record_process(idx, process) {
+                    self.record_failure(e);
+                }
+            }
+        };
         let (status, error, duration) = loop {
             let ctx = JobContext {
                 job_id: &job_id,
@@ -255,6 +282,7 @@ impl Execution<'_> {
                 row: &row,
                 timeout: self.options.job_timeout,
                 stop: self.stop,
+                process_recorder: &recorder,
             };
             // #[record_execution_time] belongs on the runner call once
             // metrics-macros lands; job_duration_seconds covers it meanwhile.

@@ -135,18 +135,53 @@ impl FromStr for JobStatus {
 
 /// A row's fields in column order, serialized as a JSON object whose keys
 /// keep that order.
+///
+/// Compact for large batches: the values live in one string with their end
+/// offsets, and the column names are shared by every row of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowData {
     columns: Arc<[String]>,
-    values: Vec<String>,
+    /// One allocation per row: the end offset of each value (`u32`, little
+    /// endian, one per column), then the values' text, back to back.
+    data: Box<[u8]>,
+}
+
+thread_local! {
+    /// The columns of the last row deserialized on this thread: the rows of
+    /// one manifest share them instead of each holding its own copy.
+    static LAST_COLUMNS: std::cell::RefCell<Option<Arc<[String]>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Packs values into [`RowData::data`]: `n` end offsets, then the text.
+fn pack<'v>(n: usize, values: impl IntoIterator<Item = &'v str>) -> Box<[u8]> {
+    let mut ends: Vec<u32> = Vec::with_capacity(n);
+    let mut text: Vec<u8> = Vec::new();
+    for v in values.into_iter().take(n) {
+        text.extend_from_slice(v.as_bytes());
+        ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
+    }
+    while ends.len() < n {
+        ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
+    }
+    let mut data = Vec::with_capacity(n * 4 + text.len());
+    for e in ends {
+        data.extend_from_slice(&e.to_le_bytes());
+    }
+    data.extend_from_slice(&text);
+    data.into_boxed_slice()
 }
 
 impl RowData {
     /// A row of `values` under `columns` (same length; extra values are
     /// dropped, missing ones are empty).
-    pub fn new(columns: Arc<[String]>, mut values: Vec<String>) -> Self {
-        values.resize(columns.len(), String::new());
-        RowData { columns, values }
+    pub fn new(columns: Arc<[String]>, values: Vec<String>) -> Self {
+        RowData::from_values(columns, values.iter().map(String::as_str))
+    }
+
+    /// A row from borrowed values (see [`new`](Self::new)).
+    pub fn from_values<'v>(columns: Arc<[String]>, values: impl IntoIterator<Item = &'v str>) -> Self {
+        let data = pack(columns.len(), values);
+        RowData { columns, data }
     }
 
     /// The column names.
@@ -154,23 +189,37 @@ impl RowData {
         &self.columns
     }
 
+    fn end(&self, i: usize) -> usize {
+        self.data
+            .get(i * 4..i * 4 + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map_or(0, |b| u32::from_le_bytes(b) as usize)
+    }
+
+    fn value(&self, i: usize) -> &str {
+        let text = &self.data[(self.columns.len() * 4).min(self.data.len())..];
+        let start = if i == 0 { 0 } else { self.end(i - 1) };
+        let end = self.end(i);
+        // The bytes were a &str when packed, cut at value boundaries.
+        text.get(start..end)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("")
+    }
+
     /// The values, in column order.
-    pub fn values(&self) -> &[String] {
-        &self.values
+    pub fn values(&self) -> impl ExactSizeIterator<Item = &str> + Clone {
+        (0..self.columns.len()).map(|i| self.value(i))
     }
 
     /// The value of `column`.
     pub fn get(&self, column: &str) -> Option<&str> {
         let i = self.columns.iter().position(|c| c == column)?;
-        Some(&self.values[i])
+        Some(self.value(i))
     }
 
     /// (column, value) pairs in column order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
-        self.columns
-            .iter()
-            .map(String::as_str)
-            .zip(self.values.iter().map(String::as_str))
+        self.columns.iter().map(String::as_str).zip(self.values())
     }
 
     pub(crate) fn share_columns(&mut self, columns: &Arc<[String]>) {
@@ -182,7 +231,7 @@ impl RowData {
 
 impl Serialize for RowData {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.values.len()))?;
+        let mut map = s.serialize_map(Some(self.columns.len()))?;
         for (k, v) in self.iter() {
             map.serialize_entry(k, v)?;
         }
@@ -199,50 +248,88 @@ impl<'de> Deserialize<'de> for RowData {
                 f.write_str("an object of column name to string value")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RowData, A::Error> {
-                let mut columns = Vec::new();
-                let mut values = Vec::new();
-                while let Some((k, v)) = map.next_entry::<String, String>()? {
-                    columns.push(k);
+                let last = LAST_COLUMNS.with(|l| l.borrow().clone());
+                let mut columns: Vec<String> = Vec::new();
+                let mut same = last.is_some();
+                let mut values: Vec<std::borrow::Cow<'_, str>> = Vec::new();
+                while let Some((k, v)) = map.next_entry::<std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>>()? {
+                    let i = values.len();
+                    // Keys are only kept once they differ from the last row's.
+                    if !(same && last.as_ref().and_then(|l| l.get(i)).is_some_and(|c| *c == *k)) {
+                        if same {
+                            same = false;
+                            if let Some(l) = &last {
+                                columns.extend(l.iter().take(i).cloned());
+                            }
+                        }
+                        columns.push(k.into_owned());
+                    }
                     values.push(v);
                 }
-                Ok(RowData {
-                    columns: columns.into(),
-                    values,
-                })
+                let columns: Arc<[String]> = match last {
+                    Some(l) if same && l.len() == values.len() => l,
+                    _ => {
+                        let c: Arc<[String]> = columns.into();
+                        LAST_COLUMNS.with(|l| *l.borrow_mut() = Some(Arc::clone(&c)));
+                        c
+                    }
+                };
+                Ok(RowData::from_values(columns, values.iter().map(|v| &**v)))
             }
         }
         d.deserialize_map(RowVisitor)
     }
 }
 
+/// The process group of a job's attempt in progress, as the journal records
+/// it: the group id (the pid of the shell that leads it) and that process's
+/// start time, so that a pid reused by an unrelated process is never taken
+/// for the attempt's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobProcess {
+    /// The process group id (the pid of its leader; never 0).
+    pub pgid: std::num::NonZeroU32,
+    /// The leader's start time, in clock ticks since boot (`/proc/<pid>/stat` field 22).
+    pub start_ticks: u64,
+}
+
 /// One job: a CSV row and its lifecycle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchJob {
     /// `<run_id>_0001`, numbered from 1 in row order (at least four digits).
+    /// Not stored in the manifest: it follows from the run id and the row.
+    #[serde(skip_serializing, default)]
     pub job_id: String,
-    /// The batch it belongs to.
-    pub batch_id: String,
-    /// The run it belongs to.
-    pub run_id: String,
-    /// 0-based index among the data rows.
+    /// 0-based index among the data rows (its place in the manifest).
+    #[serde(skip_serializing, default)]
     pub row_index: usize,
     /// The row's fields, column order kept.
-    pub row_data: Arc<RowData>,
+    pub row_data: RowData,
     /// Current status.
     pub status: JobStatus,
-    /// Attempts started so far (across runs, reset by an explicit retry).
+    /// Attempts started so far (across runs and explicit retries).
     pub attempts: u32,
     /// The last attempt's error, if it failed.
-    pub error_message: Option<String>,
-    /// When the job was created.
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<Box<str>>,
     /// When its latest attempt started.
-    #[serde(with = "time::serde::rfc3339::option", default)]
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub started_at: Option<OffsetDateTime>,
     /// When it last completed or failed.
-    #[serde(with = "time::serde::rfc3339::option", default)]
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub completed_at: Option<OffsetDateTime>,
+    /// The process group of the attempt in progress, while a runner that
+    /// starts processes runs it (see [`crate::JobContext::record_process`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<JobProcess>,
 }
 
 /// The job id of row `row_index` (0-based) in `run_id`.

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::{BatchError, Result};
-use crate::job::JobStatus;
+use crate::job::{JobProcess, JobStatus};
 
 /// File name of the journal inside `<run>/batch/`.
 pub const JOURNAL_FILE: &str = "journal.jsonl";
@@ -73,6 +73,10 @@ pub struct JournalEntry {
         skip_serializing_if = "Option::is_none"
     )]
     pub completed_at: Option<OffsetDateTime>,
+    /// The process group of the attempt in progress, once its runner
+    /// started it: what a later resume stops if this process dies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<JobProcess>,
 }
 
 /// What [`JobJournal::replay`] read.
@@ -84,6 +88,10 @@ pub struct JournalReplay {
     pub valid_len: u64,
     /// Whether a torn (unterminated or unparsable) last line was ignored.
     pub torn_tail: bool,
+    /// Complete entries read.
+    pub applied: u64,
+    /// The highest sequence number read (0 when none).
+    pub last_seq: u64,
 }
 
 /// The open journal of one batch.
@@ -187,44 +195,70 @@ impl JobJournal {
     /// [`BatchError::JournalCorrupt`] for a bad line before the last one;
     /// [`BatchError::Io`] when the file cannot be read.
     pub fn replay(path: &Path) -> Result<JournalReplay> {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
+        let mut entries = Vec::new();
+        let mut replay = JobJournal::replay_with(path, |e| entries.push(e))?;
+        replay.entries = entries;
+        Ok(replay)
+    }
+
+    /// [`replay`](Self::replay), handing each complete entry to `apply` as
+    /// it is read instead of collecting them: the journal of a large batch
+    /// is streamed, never held in memory. The returned
+    /// [`JournalReplay::entries`] is empty; `count` is in
+    /// [`JournalReplay::applied`].
+    ///
+    /// # Errors
+    /// As [`replay`](Self::replay).
+    pub fn replay_with(path: &Path, mut apply: impl FnMut(JournalEntry)) -> Result<JournalReplay> {
+        use std::io::BufRead;
+        let file = match File::open(path) {
+            Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(JournalReplay::default()),
             Err(e) => return Err(BatchError::io("reading journal", path, e)),
         };
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
         let mut replay = JournalReplay::default();
-        let mut start = 0usize;
+        let mut line = Vec::new();
         let mut line_no = 0u64;
-        while start < bytes.len() {
+        // A bad line is only a torn tail if nothing follows it.
+        let mut bad: Option<(u64, String)> = None;
+        loop {
+            line.clear();
+            let n = reader
+                .read_until(b'\n', &mut line)
+                .map_err(|e| BatchError::io("reading journal", path, e))?;
+            if n == 0 {
+                break;
+            }
             line_no += 1;
-            let Some(nl) = bytes[start..].iter().position(|&b| b == b'\n') else {
+            if let Some((at, reason)) = bad.take() {
+                return Err(BatchError::JournalCorrupt {
+                    path: path.to_path_buf(),
+                    line: at,
+                    reason,
+                });
+            }
+            if line.last() != Some(&b'\n') {
                 replay.torn_tail = true;
                 break;
-            };
-            let end = start + nl;
-            let line = &bytes[start..end];
-            let is_last = end + 1 >= bytes.len();
-            if line.iter().all(u8::is_ascii_whitespace) {
-                start = end + 1;
-                replay.valid_len = start as u64;
+            }
+            let body = &line[..line.len() - 1];
+            if body.iter().all(u8::is_ascii_whitespace) {
+                replay.valid_len += n as u64;
                 continue;
             }
-            match serde_json::from_slice::<JournalEntry>(line) {
-                Ok(entry) => replay.entries.push(entry),
-                Err(_) if is_last => {
-                    replay.torn_tail = true;
-                    break;
+            match serde_json::from_slice::<JournalEntry>(body) {
+                Ok(entry) => {
+                    replay.last_seq = replay.last_seq.max(entry.seq);
+                    replay.applied += 1;
+                    apply(entry);
+                    replay.valid_len += n as u64;
                 }
-                Err(e) => {
-                    return Err(BatchError::JournalCorrupt {
-                        path: path.to_path_buf(),
-                        line: line_no,
-                        reason: e.to_string(),
-                    });
-                }
+                Err(e) => bad = Some((line_no, e.to_string())),
             }
-            start = end + 1;
-            replay.valid_len = start as u64;
+        }
+        if bad.is_some() {
+            replay.torn_tail = true;
         }
         Ok(replay)
     }

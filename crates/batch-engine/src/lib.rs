@@ -31,35 +31,47 @@
 //! # Ok::<(), batch_engine::BatchError>(())
 //! ```
 
+mod atomic_file;
 mod batch_store;
-pub mod command_runner;
-pub mod csv_input;
+mod command_runner;
+mod csv_input;
 mod engine;
 mod error;
 mod executor;
+mod ids;
 mod job;
-pub mod journal;
+mod journal;
 mod manifest;
-pub mod metrics;
+mod metrics;
+mod orphans;
 mod process_group;
-pub mod run_context;
+mod run_context;
 mod runner;
 mod stop;
 mod summary;
 
-pub use command_runner::CommandRunner;
+pub use atomic_file::{write_atomic, write_atomic_with};
+pub use command_runner::{
+    ATTEMPT_HEADER, CommandRunner, DEFAULT_LOG_LIMIT, RESERVED_ENV, check_columns, env_var_name, last_attempt_output,
+    last_output_line,
+};
 pub use csv_input::{CsvOptions, CsvRow, CsvTable, Delimiter, parse_csv};
 pub use engine::{
-    BatchConfig, BatchEngine, BatchReport, RetrySelection, batch_dir, batch_id_for, list_batches, run_id_of,
+    BatchConfig, BatchEngine, BatchReport, NewBatch, RetrySelection, batch_dir, batch_id_for, list_batches, run_id_of,
 };
 pub use error::{BatchError, CsvError, Result};
 pub use executor::{
     BatchObserver, ExecuteOptions, JobEvent, NoObserver, RunCounts, Sleeper, ThreadSleeper, backoff_delay,
 };
-pub use job::{BatchJob, JobStatus, ParseJobStatusError, RowData, job_id_for};
-pub use journal::{JobJournal, JournalEntry, JournalReplay, JournalSync};
+pub use ids::{resolve_batch_id, resolve_run_id};
+pub use job::{BatchJob, JobProcess, JobStatus, ParseJobStatusError, RowData, job_id_for};
+pub use journal::{JOURNAL_FILE, JobJournal, JournalEntry, JournalReplay, JournalSync};
 pub use manifest::{BatchManifest, MANIFEST_FILE};
-pub use run_context::RunContext;
+pub use metrics::{ERROR_TYPES, METRIC_NAMES};
+pub use run_context::{
+    ARTIFACTS_DIR_ENV, DEFAULT_ARTIFACTS_DIR, RunContext, artifacts_root_from_env, list_runs, new_run_id,
+    validate_run_id,
+};
 pub use runner::{JobContext, JobError, JobRunner};
 pub use stop::StopToken;
 pub use summary::{BatchSummary, FAILED_ROWS_FILE};

@@ -35,7 +35,7 @@ pub struct BatchManifest {
     pub completed_jobs: usize,
     /// Jobs `failed`.
     pub failed_jobs: usize,
-    /// When the batch was created.
+    /// When the batch (and so each of its jobs) was created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// The last journal sequence number folded into this manifest; journal
@@ -76,14 +76,20 @@ impl BatchManifest {
     /// [`BatchError::Io`] when it cannot be read, [`BatchError::Manifest`]
     /// when it is not a manifest.
     pub fn load(path: &Path) -> Result<BatchManifest> {
-        let bytes = std::fs::read(path).map_err(|e| BatchError::io("reading", path, e))?;
-        let mut manifest: BatchManifest = serde_json::from_slice(&bytes).map_err(|source| BatchError::Manifest {
+        // Streamed: a manifest of a million jobs never sits in memory as text.
+        let file = std::fs::File::open(path).map_err(|e| BatchError::io("reading", path, e))?;
+        let reader = std::io::BufReader::with_capacity(1 << 20, file);
+        let mut manifest: BatchManifest = serde_json::from_reader(reader).map_err(|source| BatchError::Manifest {
             path: path.to_path_buf(),
             source,
         })?;
         let columns: Arc<[String]> = manifest.columns.clone().into();
-        for job in &mut manifest.jobs {
-            Arc::make_mut(&mut job.row_data).share_columns(&columns);
+        for (i, job) in manifest.jobs.iter_mut().enumerate() {
+            job.row_data.share_columns(&columns);
+            job.row_index = i;
+            if job.job_id.is_empty() {
+                job.job_id = crate::job::job_id_for(&manifest.run_id, i);
+            }
         }
         Ok(manifest)
     }
@@ -92,15 +98,10 @@ impl BatchManifest {
     /// recounting.
     ///
     /// # Errors
-    /// [`BatchError::Metrics`] wrapping the I/O error of the atomic write.
+    /// [`BatchError::Io`] naming the manifest.
     pub fn save(&mut self, path: &Path) -> Result<()> {
         self.recount();
-        let bytes = serde_json::to_vec(self).map_err(|source| BatchError::Manifest {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        #[allow(deprecated)] // moves off the deprecated shim with issue 12 item 7
-        metrics_core::export::write_atomic(path, &bytes)?;
-        Ok(())
+        crate::atomic_file::write_atomic_with(path, |w| serde_json::to_writer(w, &*self).map_err(std::io::Error::from))
+            .map_err(|e| BatchError::io("writing", path, e))
     }
 }

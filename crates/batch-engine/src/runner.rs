@@ -6,7 +6,6 @@ use crate::job::RowData;
 use crate::stop::StopToken;
 
 /// Everything a runner knows about the attempt it runs.
-#[derive(Debug)]
 pub struct JobContext<'a> {
     /// `<run_id>_0001`.
     pub job_id: &'a str,
@@ -16,7 +15,7 @@ pub struct JobContext<'a> {
     pub run_id: &'a str,
     /// 0-based row index.
     pub row_index: usize,
-    /// 1-based attempt number (across runs, reset by an explicit retry).
+    /// 1-based attempt number (across runs and explicit retries, so it names one attempt).
     pub attempt: u32,
     /// The row.
     pub row: &'a RowData,
@@ -26,6 +25,31 @@ pub struct JobContext<'a> {
     /// The run's stop token; on [`StopToken::is_killing`] a runner should
     /// abandon the attempt and return [`JobError::Killed`].
     pub stop: &'a StopToken,
+    /// Journals the attempt's process group (see [`JobContext::record_process`]).
+    pub(crate) process_recorder: &'a (dyn Fn(u32) + Sync),
+}
+
+impl std::fmt::Debug for JobContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobContext")
+            .field("job_id", &self.job_id)
+            .field("batch_id", &self.batch_id)
+            .field("attempt", &self.attempt)
+            .field("row_index", &self.row_index)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JobContext<'_> {
+    /// Tells the engine that this attempt runs in the process group `pgid`
+    /// (a process the runner started with its own group, whose pid is
+    /// `pgid`). The engine journals the group with its leader's start time,
+    /// so that if this process dies, `resume` and `retry` can find the
+    /// attempt's processes and stop them before the row runs again. A
+    /// runner that starts processes should call it right after spawning.
+    pub fn record_process(&self, pgid: u32) {
+        (self.process_recorder)(pgid);
+    }
 }
 
 /// Why an attempt failed.

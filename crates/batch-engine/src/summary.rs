@@ -40,9 +40,18 @@ pub struct BatchSummary {
     /// `job_duration_seconds` of this batch from the metrics store (every
     /// attempt); `None` when the store holds no samples of it.
     pub duration: Option<Summary>,
-    /// Completed jobs per second between the first start and the last
-    /// completion recorded in the manifest.
+    /// Jobs finished (completed or failed) per second of wall time of the
+    /// runs that ran them: [`finished`](Self::finished) divided by
+    /// [`run_seconds`](Self::run_seconds). `None` when the metrics store has
+    /// no `batch_duration_seconds` of this batch.
     pub throughput_per_second: Option<f64>,
+    /// Jobs completed or failed.
+    pub finished: usize,
+    /// Wall time of every run of the batch (the sum of its
+    /// `batch_duration_seconds` samples), when the metrics store has them.
+    pub run_seconds: Option<f64>,
+    /// Number of runs of the batch (`batch_duration_seconds` samples).
+    pub runs: u64,
     /// `failed_rows.csv`, when the batch has failed jobs.
     pub failed_rows_csv: Option<PathBuf>,
 }
@@ -60,6 +69,14 @@ impl BatchSummary {
             })
         });
         let failed_rows = batch_dir.join(FAILED_ROWS_FILE);
+        let runs = collector.get_metric_series("batch_duration_seconds").and_then(|s| {
+            s.summary(&SummaryQuery {
+                since: None,
+                tags: TagFilter::new().with("batch_id", manifest.batch_id.as_str()),
+            })
+        });
+        let finished = counts[JobStatus::Completed.index()] + counts[JobStatus::Failed.index()];
+        let run_seconds = runs.as_ref().map(|r| r.sum);
         BatchSummary {
             batch_id: manifest.batch_id.clone(),
             run_id: manifest.run_id.clone(),
@@ -72,7 +89,10 @@ impl BatchSummary {
             failed: counts[JobStatus::Failed.index()],
             stopped: counts[JobStatus::Stopped.index()],
             duration,
-            throughput_per_second: throughput(manifest),
+            throughput_per_second: run_seconds.filter(|s| *s > 0.0).map(|s| finished as f64 / s),
+            finished,
+            run_seconds,
+            runs: runs.map_or(0, |r| r.count as u64),
             failed_rows_csv: (counts[JobStatus::Failed.index()] > 0 && failed_rows.exists()).then_some(failed_rows),
         }
     }
@@ -81,24 +101,6 @@ impl BatchSummary {
     pub fn all_completed(&self) -> bool {
         self.completed == self.total
     }
-}
-
-fn throughput(manifest: &BatchManifest) -> Option<f64> {
-    let done = manifest.jobs.iter().filter(|j| j.status == JobStatus::Completed);
-    let mut first: Option<OffsetDateTime> = None;
-    let mut last: Option<OffsetDateTime> = None;
-    let mut n = 0usize;
-    for job in done {
-        n += 1;
-        if let Some(s) = job.started_at {
-            first = Some(first.map_or(s, |f| f.min(s)));
-        }
-        if let Some(c) = job.completed_at {
-            last = Some(last.map_or(c, |l| l.max(c)));
-        }
-    }
-    let span = (last? - first?).as_seconds_f64();
-    (span > 0.0).then(|| n as f64 / span)
 }
 
 /// Writes the failed jobs' rows under the input's header to
@@ -124,7 +126,6 @@ pub(crate) fn write_failed_rows(manifest: &BatchManifest, batch_dir: &Path) -> R
     let bytes = w
         .into_inner()
         .map_err(|e| BatchError::io("encoding", &path, std::io::Error::other(e.to_string())))?;
-    #[allow(deprecated)] // moves off the deprecated shim with issue 12 item 7
-    metrics_core::export::write_atomic(&path, &bytes)?;
+    crate::atomic_file::write_atomic(&path, &bytes).map_err(|e| BatchError::io("writing", &path, e))?;
     Ok(Some(path))
 }

@@ -239,6 +239,8 @@ fn logs_are_capped() {
     assert_eq!(r.summary.completed, 1);
     let m = s.engine.get_batch(&s.batch_id).unwrap();
     let log = std::fs::read_to_string(runner.log_path(&m.jobs[0].job_id)).unwrap();
+    let (header, log) = log.split_once('\n').unwrap();
+    assert!(header.starts_with("--- bykilt: attempt 1 started "), "{header}");
     assert!(log.starts_with("0123456789\n"));
     assert!(
         log.ends_with("--- bykilt: log cut at 1000 bytes ---\n"),
@@ -259,4 +261,54 @@ fn colliding_column_names_are_rejected() {
     );
     let e = CommandRunner::new("true", &cols(&["job id"]), dir.path()).unwrap_err();
     assert!(e.to_string().contains("BYKILT_JOB_ID"), "{e}");
+}
+
+/// Issue 10, item 6: stdout and stderr lines reach the log in the order
+/// the command wrote them.
+#[test]
+fn stdout_and_stderr_lines_keep_their_order() {
+    let s = setup(b"x\n1\n");
+    let runner = s.runner("i=0; while [ $i -lt 200 ]; do echo \"out $i\"; echo \"err $i\" >&2; i=$((i+1)); done");
+    let r = s
+        .engine
+        .execute_batch(&s.batch_id, &runner, &ExecuteOptions::default())
+        .unwrap();
+    assert_eq!(r.summary.completed, 1);
+    let m = s.engine.get_batch(&s.batch_id).unwrap();
+    let log = std::fs::read_to_string(runner.log_path(&m.jobs[0].job_id)).unwrap();
+    let lines: Vec<&str> = log.lines().skip(1).collect();
+    let expected: Vec<String> = (0..200)
+        .flat_map(|i| [format!("out {i}"), format!("err {i}")])
+        .collect();
+    assert_eq!(lines, expected);
+}
+
+/// Issue 10, item 4: a retry appends to the job's log after a header of its
+/// own; the earlier attempts' output stays.
+#[test]
+fn every_attempt_keeps_its_output_in_the_log() {
+    let s = setup(b"x\n1\n");
+    let runner = s.runner("echo \"output of attempt $BYKILT_ATTEMPT\"; exit 1");
+    let options = ExecuteOptions {
+        max_retries: 1,
+        retry_delay: Duration::ZERO,
+        ..Default::default()
+    };
+    let r = s.engine.execute_batch(&s.batch_id, &runner, &options).unwrap();
+    assert_eq!(r.summary.failed, 1);
+    s.engine
+        .retry_batch_jobs(&s.batch_id, &batch_engine::RetrySelection::Failed)
+        .unwrap();
+    let r = s
+        .engine
+        .resume_batch(&s.batch_id, &runner, &options, &NoObserver)
+        .unwrap();
+    assert_eq!(r.summary.failed, 1);
+    let m = s.engine.get_batch(&s.batch_id).unwrap();
+    let log = std::fs::read_to_string(runner.log_path(&m.jobs[0].job_id)).unwrap();
+    for n in 1..=4 {
+        assert!(log.contains(&format!("--- bykilt: attempt {n} started ")), "{log}");
+        assert!(log.contains(&format!("output of attempt {n}\n")), "{log}");
+    }
+    assert_eq!(m.jobs[0].attempts, 4);
 }

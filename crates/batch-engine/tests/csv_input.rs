@@ -172,3 +172,28 @@ fn empty_rows_kept_when_asked() {
     };
     assert_eq!(parse_csv(&p, &keep).unwrap().rows.len(), 3);
 }
+
+/// The reader streams the file: multi-byte characters cut by a read
+/// boundary are fine, and a bad byte far into a large file is still named
+/// by line and offset.
+#[test]
+fn streaming_keeps_utf8_checks_exact_across_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("big.csv");
+    let mut text = String::from("\u{feff}name,word\n");
+    for i in 0..20_000 {
+        text.push_str(&format!("{i},Grüße-日本-{i}\n"));
+    }
+    std::fs::write(&p, &text).unwrap();
+    let t = parse_csv(&p, &CsvOptions::default()).unwrap();
+    assert_eq!(t.rows.len(), 20_000);
+    assert_eq!(t.rows[19_999].values[1], "Grüße-日本-19999");
+    let mut bytes = text.into_bytes();
+    let at = bytes.len() - 5;
+    bytes[at] = 0xff;
+    std::fs::write(&p, &bytes).unwrap();
+    match parse_csv(&p, &CsvOptions::default()).unwrap_err() {
+        CsvError::NotUtf8 { line, byte_offset, .. } => assert_eq!((line, byte_offset), (20_001, at)),
+        other => panic!("{other}"),
+    }
+}

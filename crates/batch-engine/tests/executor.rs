@@ -310,7 +310,7 @@ fn lifecycle_metrics_carry_only_batch_and_run_tags() {
     );
     assert_eq!(r.summary.duration.unwrap().count, 10);
     let run_id = b.engine.run_context().run_id();
-    for name in batch_engine::metrics::METRIC_NAMES {
+    for name in batch_engine::METRIC_NAMES {
         let series = m.get_metric_series(name).unwrap_or_else(|| panic!("{name} missing"));
         for tags in series.tag_sets() {
             assert_eq!(tags.get("batch_id"), Some(b.batch_id.as_str()), "{name}");

@@ -88,7 +88,9 @@ fn engine_enforces_transitions_and_counts_them() {
         .unwrap();
     assert_eq!(retried, std::slice::from_ref(job));
     let m = engine.get_batch(&batch_id).unwrap();
-    assert_eq!((m.jobs[0].status, m.jobs[0].attempts), (JobStatus::Pending, 0));
+    // The attempt count goes on, so the next attempt gets a number (and a
+    // log header) of its own.
+    assert_eq!((m.jobs[0].status, m.jobs[0].attempts), (JobStatus::Pending, 1));
 
     let series = metrics.get_metric_series("job_status").unwrap();
     let total = |s: &str| -> f64 {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use batch_engine::journal::JOURNAL_FILE;
+use batch_engine::JOURNAL_FILE;
 use batch_engine::{
     BatchEngine, BatchError, ExecuteOptions, JobContext, JobError, JobJournal, JobStatus, JournalEntry, JournalSync,
     MANIFEST_FILE, NoObserver, RetrySelection, RunContext, batch_dir,
@@ -23,6 +23,7 @@ fn entry(seq: u64, job: usize, status: JobStatus) -> JournalEntry {
         error: None,
         started_at: None,
         completed_at: None,
+        process: None,
     }
 }
 

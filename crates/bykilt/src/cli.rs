@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::alerts_cli::{AlertArgs, AlertsCommand};
-use crate::values::{parse_duration, parse_tag, parse_timeout, parse_token};
+use crate::values::{parse_delimiter, parse_duration, parse_exec, parse_size, parse_tag, parse_timeout, parse_token};
 
 // The durable store's arguments live in their own file.
 mod store;
@@ -198,13 +198,16 @@ pub struct RunArgs {
     /// The input CSV (header row required; `,` `;` or tab delimited).
     pub csv: PathBuf,
     /// The shell command to run per row (under `sh -c`).
-    #[arg(long, value_name = "COMMAND")]
+    #[arg(long, value_name = "COMMAND", value_parser = parse_exec)]
     pub exec: String,
-    /// Jobs running at once [default: number of CPUs].
-    #[arg(long, short = 'j', value_name = "N")]
-    pub concurrency: Option<usize>,
-    /// Extra attempts for a failed job.
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    /// How the input CSV is read.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Jobs running at once, 1..=1024 [default: number of CPUs].
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: Option<u16>,
+    /// Extra attempts for a failed job, at most 100.
+    #[arg(long, default_value_t = 0, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=100))]
     pub retries: u32,
     /// Delay before the first retry, doubled each retry, with jitter.
     #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
@@ -212,12 +215,16 @@ pub struct RunArgs {
     /// Longest delay between retries.
     #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
     pub max_retry_delay: Duration,
-    /// Kill a job (its whole process group) running longer than this.
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    /// Kill a job (its whole process group) running longer than this (> 0).
+    #[arg(long, value_parser = parse_timeout, value_name = "DURATION")]
     pub timeout: Option<Duration>,
-    /// Cap of each job's log file, in bytes.
-    #[arg(long, default_value_t = batch_engine::command_runner::DEFAULT_LOG_LIMIT, value_name = "BYTES")]
+    /// Cap of each attempt's output in its job's log, in bytes.
+    #[arg(long, default_value_t = batch_engine::DEFAULT_LOG_LIMIT, value_name = "BYTES")]
     pub log_limit: u64,
+    /// Print every line each job's command wrote, prefixed with the job
+    /// id, as each job finishes (by default only its last line is shown).
+    #[arg(long)]
+    pub show_output: bool,
     /// Live exposition and pushing.
     #[command(flatten)]
     pub expose: ExposeArgs,
@@ -226,21 +233,60 @@ pub struct RunArgs {
     pub store: DbArgs,
 }
 
+/// How `batch run` reads its input CSV (the engine's `BatchConfig`).
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Field delimiter: `auto` (the most frequent of `,` `;` tab in the
+    /// header line), `tab`, or one ASCII character such as `,` `;` `|`.
+    #[arg(long, default_value = "auto", value_parser = parse_delimiter, value_name = "CHAR")]
+    pub delimiter: batch_engine::Delimiter,
+    /// Larger input files are rejected before they are read (e.g. 300M, 2G, 1048576).
+    #[arg(long, default_value = "256M", value_parser = parse_size, value_name = "BYTES")]
+    pub max_file_size: u64,
+    /// Only read an input that resolves (symlinks and `..` followed) to a
+    /// path inside this directory.
+    #[arg(long, value_name = "DIR")]
+    pub allowed_root: Option<PathBuf>,
+}
+
+impl InputArgs {
+    /// The engine configuration these flags describe.
+    pub fn config(&self) -> batch_engine::BatchConfig {
+        batch_engine::BatchConfig {
+            csv: batch_engine::CsvOptions {
+                max_file_size: self.max_file_size,
+                delimiter: self.delimiter,
+                allowed_root: self.allowed_root.clone(),
+                ..batch_engine::CsvOptions::default()
+            },
+            ..batch_engine::BatchConfig::default()
+        }
+    }
+}
+
 /// Options of `resume` and `retry` that replace the saved ones.
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Args)]
 pub struct ExecOverrides {
     /// Run this command instead of the saved one.
-    #[arg(long, value_name = "COMMAND")]
+    #[arg(long, value_name = "COMMAND", value_parser = parse_exec)]
     pub exec: Option<String>,
-    /// Jobs running at once.
-    #[arg(long, short = 'j', value_name = "N")]
-    pub concurrency: Option<usize>,
-    /// Extra attempts for a failed job.
-    #[arg(long, value_name = "N")]
+    /// Jobs running at once, 1..=1024.
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: Option<u16>,
+    /// Extra attempts for a failed job, at most 100.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=100))]
     pub retries: Option<u32>,
-    /// Kill a job running longer than this.
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    /// Kill a job running longer than this (> 0).
+    #[arg(long, value_parser = parse_timeout, value_name = "DURATION")]
     pub timeout: Option<Duration>,
+    /// Jobs a killed run left running are stopped before anything runs
+    /// again: SIGTERM to each one's process group, then SIGKILL after this
+    /// grace period.
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    pub kill_grace: Duration,
+    /// Print every line each job's command wrote, prefixed with the job id.
+    #[arg(long)]
+    pub show_output: bool,
 }
 
 /// `bykilt metrics ...`
@@ -292,7 +338,7 @@ pub enum MetricsCommand {
         run: Option<String>,
         /// Where to write: a file for JSON, Prometheus and OpenMetrics
         /// (default stdout), a directory for CSV (default: the run's
-        /// metrics/csv directory).
+        /// metrics/csv directory). Missing parent directories are created.
         #[arg(long, short, value_name = "PATH")]
         output: Option<PathBuf>,
     },

@@ -14,7 +14,7 @@ pub mod remote_args;
 pub mod signals;
 pub mod values;
 
-use batch_engine::RetrySelection;
+use batch_engine::{RetrySelection, resolve_batch_id};
 
 use crate::cli::{BatchCommand, Cli, Command, MetricsCommand};
 use crate::commands::{alerts, batch, expose, history, metrics, plot, remote};
@@ -47,14 +47,22 @@ fn dispatch(cli: Cli, out: &mut Output) -> Result<i32, CliError> {
     match command {
         Command::Batch(cmd) => match cmd {
             BatchCommand::Run(args) => batch::run(args, &root, out),
-            BatchCommand::Status { batch_id } => batch::status(&batch_id, &root, out),
+            BatchCommand::Status { batch_id } => batch::status(&resolve_batch_id(&root, &batch_id)?, &root, out),
             BatchCommand::List => batch::list(&root, out),
             BatchCommand::Resume {
                 batch_id,
                 overrides,
                 expose,
                 store,
-            } => batch::resume(&batch_id, None, &overrides, &expose, &store, &root, out),
+            } => batch::resume(
+                &resolve_batch_id(&root, &batch_id)?,
+                None,
+                &overrides,
+                &expose,
+                &store,
+                &root,
+                out,
+            ),
             BatchCommand::Retry {
                 batch_id,
                 failed,
@@ -63,10 +71,12 @@ fn dispatch(cli: Cli, out: &mut Output) -> Result<i32, CliError> {
                 expose,
                 store,
             } => {
+                let batch_id = resolve_batch_id(&root, &batch_id)?;
                 let selection = if failed {
                     RetrySelection::Failed
                 } else {
-                    RetrySelection::Jobs(job)
+                    let run_id = batch_engine::run_id_of(&batch_id)?;
+                    RetrySelection::Jobs(job.iter().map(|j| batch::job_id_in(run_id, j)).collect())
                 };
                 batch::resume(&batch_id, Some(selection), &overrides, &expose, &store, &root, out)
             }

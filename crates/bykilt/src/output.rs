@@ -119,12 +119,12 @@ fn counts_line(s: &BatchSummary) -> String {
 /// Durations as `p50 12.0ms  p90 ...  max ...`.
 pub fn duration_line(d: &Summary) -> String {
     format!(
-        "p50 {}  p90 {}  p99 {}  max {}  ({} attempts)",
+        "p50 {}  p90 {}  p99 {}  max {}  ({})",
         fmt_secs(d.p50),
         fmt_secs(d.p90),
         fmt_secs(d.p99),
         fmt_secs(d.max),
-        d.count
+        crate::progress::attempts(u32::try_from(d.count).unwrap_or(u32::MAX))
     )
 }
 
@@ -135,8 +135,17 @@ pub fn summary_table(s: &BatchSummary, extra: &[(&str, String)]) -> String {
         ("input", s.csv_path.display().to_string()),
         ("jobs", counts_line(s)),
     ];
-    if let Some(t) = s.throughput_per_second {
-        rows.push(("throughput", format!("{t:.1} jobs/s")));
+    if let (Some(t), Some(secs)) = (s.throughput_per_second, s.run_seconds) {
+        rows.push((
+            "throughput",
+            format!(
+                "{t:.1} jobs/s ({} jobs finished in {} of run wall time, {} run{})",
+                s.finished,
+                fmt_secs(secs),
+                s.runs,
+                if s.runs == 1 { "" } else { "s" }
+            ),
+        ));
     }
     if let Some(d) = &s.duration {
         rows.push(("job duration", duration_line(d)));
@@ -161,8 +170,9 @@ fn table(rows: &[(&str, String)]) -> String {
     out
 }
 
-/// The failed and stopped jobs of a batch, at most `limit`, one per line.
-pub fn unfinished_jobs(jobs: &[BatchJob], limit: usize) -> String {
+/// The failed and stopped jobs of a batch, at most `limit`, one per line,
+/// each with its log under `logs` when given.
+pub fn unfinished_jobs(jobs: &[BatchJob], limit: usize, logs: Option<&Path>) -> String {
     let mut out = String::new();
     let bad: Vec<&BatchJob> = jobs
         .iter()
@@ -177,6 +187,15 @@ pub fn unfinished_jobs(jobs: &[BatchJob], limit: usize) -> String {
             j.row_index,
             j.error_message.as_deref().unwrap_or("").replace('\n', " ")
         );
+        if let Some(dir) = logs {
+            let _ = writeln!(
+                out,
+                "      log {} ({} attempt{})",
+                dir.join(format!("{}.log", j.job_id)).display(),
+                j.attempts,
+                if j.attempts == 1 { "" } else { "s" }
+            );
+        }
     }
     if bad.len() > limit {
         let _ = writeln!(out, "  ... and {} more", bad.len() - limit);
@@ -184,34 +203,124 @@ pub fn unfinished_jobs(jobs: &[BatchJob], limit: usize) -> String {
     out
 }
 
-/// `bykilt batch list` as a table.
-pub fn list_table(batches: &[BatchManifest]) -> String {
-    if batches.is_empty() {
-        return "no batches\n".to_owned();
-    }
-    let mut out = format!(
-        "{:<36} {:>7} {:>9} {:>6} {:>8}  {}\n",
-        "BATCH", "JOBS", "COMPLETED", "FAILED", "UNDONE", "INPUT"
-    );
-    for b in batches {
-        let undone = b.total_jobs - b.completed_jobs - b.failed_jobs;
+/// Batches of at most this many jobs get a table of every job's result at
+/// the end of a run.
+pub const RESULTS_TABLE_MAX: usize = 50;
+
+/// One job's result: what the end-of-run table shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobResult {
+    /// The job.
+    pub job_id: String,
+    /// 0-based row index.
+    pub row_index: usize,
+    /// Its status.
+    pub status: JobStatus,
+    /// The last line its latest attempt printed.
+    pub last_output: Option<String>,
+}
+
+/// Each job's status and last line of output, read from its log under `logs`.
+pub fn job_results(jobs: &[BatchJob], logs: &Path) -> Vec<JobResult> {
+    jobs.iter()
+        .map(|j| JobResult {
+            job_id: j.job_id.clone(),
+            row_index: j.row_index,
+            status: j.status,
+            last_output: batch_engine::last_output_line(&logs.join(format!("{}.log", j.job_id))),
+        })
+        .collect()
+}
+
+/// The end-of-run table of job results: row, status and last output line.
+pub fn results_table(results: &[JobResult]) -> String {
+    let mut out = String::from("results (row, status, last output line):\n");
+    for r in results {
         let _ = writeln!(
             out,
-            "{:<36} {:>7} {:>9} {:>6} {:>8}  {}",
-            b.batch_id,
-            b.total_jobs,
-            b.completed_jobs,
-            b.failed_jobs,
-            undone,
-            b.csv_path.display()
+            "  {:>4}  {:<9}  {}",
+            r.row_index,
+            r.status.as_str(),
+            r.last_output.as_deref().unwrap_or("(no output)")
         );
     }
     out
 }
 
-/// `bykilt metrics summary` as a table.
+/// `bykilt batch list` as a table; `saved[i]` says whether batch `i` was
+/// started by `bykilt batch run` (and so resumes without `--exec`).
+pub fn list_table(batches: &[BatchManifest], saved: &[bool]) -> String {
+    if batches.is_empty() {
+        return "no batches\n".to_owned();
+    }
+    let mut out = format!(
+        "{:<36} {:>7} {:>9} {:>6} {:>8}  {:<8} {}\n",
+        "BATCH", "JOBS", "COMPLETED", "FAILED", "UNDONE", "COMMAND", "INPUT"
+    );
+    for (i, b) in batches.iter().enumerate() {
+        let undone = b.total_jobs - b.completed_jobs - b.failed_jobs;
+        let _ = writeln!(
+            out,
+            "{:<36} {:>7} {:>9} {:>6} {:>8}  {:<8} {}",
+            b.batch_id,
+            b.total_jobs,
+            b.completed_jobs,
+            b.failed_jobs,
+            undone,
+            if saved.get(i).copied().unwrap_or(false) {
+                "saved"
+            } else {
+                "none"
+            },
+            b.csv_path.display()
+        );
+    }
+    if saved.iter().any(|s| !s) {
+        out.push_str("COMMAND none: created through the library; resume or retry it with --exec COMMAND\n");
+    }
+    out
+}
+
+/// A value of metric `name` with the unit its name ends in (`_seconds`:
+/// `12.3ms`; `_bytes`: `1.5 MiB`) and at most 6 significant digits.
+pub fn fmt_value(name: &str, v: f64) -> String {
+    if !v.is_finite() {
+        return v.to_string();
+    }
+    let base = name.strip_suffix("_total").unwrap_or(name);
+    if base.ends_with("_seconds") {
+        return fmt_secs(v);
+    }
+    if base.ends_with("_bytes") {
+        let mut x = v;
+        for unit in ["B", "KiB", "MiB", "GiB", "TiB"] {
+            if x.abs() < 1024.0 || unit == "TiB" {
+                return format!("{} {unit}", significant(x));
+            }
+            x /= 1024.0;
+        }
+    }
+    significant(v)
+}
+
+/// `v` with at most 6 significant digits, without trailing zeros.
+fn significant(v: f64) -> String {
+    if v == 0.0 {
+        return "0".to_owned();
+    }
+    let digits = v.abs().log10().floor() as i32;
+    let decimals = usize::try_from((5 - digits).max(0)).unwrap_or(0);
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
+}
+
+/// `bykilt metrics summary` as a table (`--json` keeps full precision).
 pub fn metric_summary_table(name: &str, run_id: &str, s: &Summary) -> String {
-    let f = |v: f64| format!("{v}");
+    let f = |v: f64| fmt_value(name, v);
     table(&[
         ("metric", name.to_owned()),
         ("run", run_id.to_owned()),
@@ -259,6 +368,15 @@ impl MetricsPaths {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metric_values_get_units_and_six_significant_digits() {
+        assert_eq!(fmt_value("job_duration_seconds", 1.883_290_620_000_000_4), "1.88s");
+        assert_eq!(fmt_value("job_status", 1.883_290_620_000_000_4), "1.88329");
+        assert_eq!(fmt_value("job_status", 4.0), "4");
+        assert_eq!(fmt_value("rss_bytes", 1_572_864.0), "1.5 MiB");
+        assert_eq!(fmt_value("x", 123_456_789.0), "123456789");
+    }
 
     #[test]
     fn seconds_get_a_fitting_unit() {

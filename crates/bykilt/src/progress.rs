@@ -1,7 +1,9 @@
 //! Run progress on stderr: a progress bar on a terminal, one plain line per
-//! finished job otherwise, nothing with `--quiet`.
+//! finished job otherwise, nothing with `--quiet`. Each finished job's line
+//! carries the last line its command printed; `--show-output` prints all of it.
 
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
@@ -26,7 +28,15 @@ pub struct Progress {
     failed: AtomicUsize,
     stopped: AtomicUsize,
     running: AtomicUsize,
+    logs: Option<PathBuf>,
+    show_output: bool,
 }
+
+/// Past this many jobs, a progress bar shows finished jobs only in its
+/// message, not one line each.
+const BAR_LINES_MAX: usize = 1000;
+/// At most this much of an attempt's output is printed by `--show-output`.
+const SHOW_OUTPUT_BYTES: u64 = 64 * 1024;
 
 impl Progress {
     /// A bar when stderr is a terminal, plain lines otherwise, nothing when `quiet`.
@@ -52,7 +62,31 @@ impl Progress {
             failed: AtomicUsize::new(0),
             stopped: AtomicUsize::new(0),
             running: AtomicUsize::new(0),
+            logs: None,
+            show_output: false,
         }
+    }
+
+    /// Reads each finished job's output from its log under `dir`: its last
+    /// line goes next to the job's progress line, and with `show_output`
+    /// every line of the attempt is printed, prefixed with the job id.
+    pub fn with_logs(mut self, dir: PathBuf, show_output: bool) -> Self {
+        self.logs = Some(dir);
+        self.show_output = show_output;
+        self
+    }
+
+    fn output_of(&self, job_id: &str) -> (Option<String>, Vec<String>) {
+        let Some(dir) = &self.logs else {
+            return (None, Vec::new());
+        };
+        let path = dir.join(format!("{job_id}.log"));
+        let all = if self.show_output {
+            batch_engine::last_attempt_output(&path, SHOW_OUTPUT_BYTES)
+        } else {
+            Vec::new()
+        };
+        (batch_engine::last_output_line(&path), all)
     }
 
     fn message(&self) -> String {
@@ -117,38 +151,58 @@ impl BatchObserver for Progress {
             _ => 0,
         };
         let n = self.finished.fetch_add(1, Relaxed) + 1;
+        if matches!(self.mode, Mode::Silent) {
+            return;
+        }
+        let total = self.total.load(Relaxed);
+        let (last, all) = self.output_of(e.job_id);
+        let mut line = match e.error {
+            Some(err) => format!(
+                "[{n}/{total}] {} {} (row {}) after {}: {err}",
+                e.status,
+                e.job_id,
+                e.row_index,
+                attempts(e.attempts)
+            ),
+            None => format!(
+                "[{n}/{total}] {} {} (row {}) {}",
+                e.status,
+                e.job_id,
+                e.row_index,
+                fmt_secs(e.duration.as_secs_f64())
+            ),
+        };
+        if let Some(last) = &last
+            && !self.show_output
+        {
+            line.push_str(" | ");
+            line.push_str(last);
+        }
+        let mut text = line;
+        for l in &all {
+            text.push_str(&format!("\n  {} | {l}", e.job_id));
+        }
         match &self.mode {
             Mode::Bar(bar) => {
                 bar.inc(1);
                 bar.set_message(self.message());
-                if e.status == JobStatus::Failed {
-                    bar.println(failure_line(e));
+                if e.status == JobStatus::Failed || total <= BAR_LINES_MAX || self.show_output {
+                    bar.println(text);
                 }
             }
             Mode::Lines => {
-                let total = self.total.load(Relaxed);
-                let line = match e.error {
-                    Some(err) => format!(
-                        "[{n}/{total}] {} {} after {} attempt(s): {err}",
-                        e.status, e.job_id, e.attempts
-                    ),
-                    None => format!(
-                        "[{n}/{total}] {} {} {}",
-                        e.status,
-                        e.job_id,
-                        fmt_secs(e.duration.as_secs_f64())
-                    ),
-                };
-                let _ = writeln!(std::io::stderr().lock(), "{line}");
+                let _ = writeln!(std::io::stderr().lock(), "{text}");
             }
             Mode::Silent => {}
         }
     }
 }
 
-fn failure_line(e: &JobEvent<'_>) -> String {
-    match e.error {
-        Some(err) => format!("failed {} (row {}): {err}", e.job_id, e.row_index),
-        None => format!("failed {} (row {})", e.job_id, e.row_index),
+/// `1 attempt`, `3 attempts`.
+pub fn attempts(n: u32) -> String {
+    if n == 1 {
+        "1 attempt".to_owned()
+    } else {
+        format!("{n} attempts")
     }
 }

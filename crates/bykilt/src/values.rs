@@ -28,14 +28,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(n * scale).map_err(|_| format!("{s:?} is out of range"))
 }
 
-/// Parses a duration as [`parse_duration`] does and refuses zero: a zero
-/// timeout would close every connection at once.
+/// Parses a duration as [`parse_duration`] does and refuses zero (a zero
+/// timeout would fire at once: a job killed at start, a connection closed
+/// before its first byte).
 ///
 /// # Errors
 /// A message naming the value.
 pub fn parse_timeout(s: &str) -> Result<Duration, String> {
     match parse_duration(s)? {
-        d if d.is_zero() => Err(format!("{s:?}: a timeout must be longer than zero")),
+        d if d.is_zero() => Err(format!("{s:?}: must be greater than zero")),
         d => Ok(d),
     }
 }
@@ -49,6 +50,52 @@ pub fn parse_token(s: &str) -> Result<String, String> {
     metrics_api::check_token(s)
         .map(|()| s.to_owned())
         .map_err(|e| format!("{e} (the token comes from --token or BYKILT_METRICS_TOKEN)"))
+}
+
+/// A shell command that is not empty or only blanks.
+///
+/// # Errors
+/// A message saying the command is empty.
+pub fn parse_exec(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        return Err("the command is empty; give the shell command to run for each row".to_owned());
+    }
+    Ok(s.to_owned())
+}
+
+/// Parses `auto`, `tab`, or one ASCII character as a CSV delimiter.
+///
+/// # Errors
+/// A message naming the value.
+pub fn parse_delimiter(s: &str) -> Result<batch_engine::Delimiter, String> {
+    match s {
+        "auto" => Ok(batch_engine::Delimiter::Auto),
+        "tab" | "\\t" | "\t" => Ok(batch_engine::Delimiter::Fixed(b'\t')),
+        _ if s.len() == 1 && s.is_ascii() && s != "\"" && s != "\n" && s != "\r" => {
+            Ok(batch_engine::Delimiter::Fixed(s.as_bytes()[0]))
+        }
+        _ => Err(format!(
+            "{s:?} is not a delimiter; use auto, tab, or one ASCII character other than a quote or newline"
+        )),
+    }
+}
+
+/// Parses a size in bytes: `1048576`, `512K`, `300M`, `2G` (powers of 1024).
+///
+/// # Errors
+/// A message naming the value.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, scale) = match t.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&t[..i], 1u64 << 10),
+        Some((i, 'M' | 'm')) => (&t[..i], 1 << 20),
+        Some((i, 'G' | 'g')) => (&t[..i], 1 << 30),
+        _ => (t, 1),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("{s:?} is not a size; write a number of bytes, optionally with K, M or G (e.g. 300M)"))
 }
 
 /// Parses `key=value` (the value may contain `=`; the key may not be empty).
@@ -91,6 +138,17 @@ mod tests {
         let err = parse_token("").unwrap_err();
         assert!(err.contains("empty") && err.contains("BYKILT_METRICS_TOKEN"), "{err}");
         assert!(parse_token("a b").is_err());
+    }
+
+    #[test]
+    fn sizes_delimiters_and_commands() {
+        assert_eq!(parse_size("300M"), Ok(300 << 20));
+        assert_eq!(parse_size("17"), Ok(17));
+        assert!(parse_size("1T").is_err() && parse_size("").is_err());
+        assert_eq!(parse_delimiter("|"), Ok(batch_engine::Delimiter::Fixed(b'|')));
+        assert_eq!(parse_delimiter("tab"), Ok(batch_engine::Delimiter::Fixed(b'\t')));
+        assert!(parse_delimiter("\"").is_err() && parse_delimiter("ab").is_err());
+        assert!(parse_exec(" ").is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use batch_engine::RunContext;
-use batch_engine::run_context::list_runs;
+use batch_engine::list_runs;
 use metrics_alerts::export::{KindHints, export_rules};
 use metrics_alerts::{
     Alert, AlertmanagerClient, Evaluator, JsonFileStore, RuleSet, RulesError, RunningEvaluator, WebhookClient, kind_of,

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use batch_engine::{
-    BatchEngine, BatchReport, CommandRunner, ExecuteOptions, RetrySelection, RunContext, batch_dir, list_batches,
-    run_id_of,
+    BatchConfig, BatchEngine, BatchReport, CommandRunner, ExecuteOptions, RetrySelection, RunContext, batch_dir,
+    list_batches, run_id_of,
 };
-use metrics_core::{MetricsCollector, get_metrics_collector};
+use metrics_core::MetricsCollector;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{DbArgs, ExecOverrides, ExposeArgs, RunArgs};
@@ -35,6 +35,12 @@ struct SavedCommand {
     max_retry_delay_secs: f64,
     timeout_secs: Option<f64>,
     log_limit: u64,
+    /// `--kill-grace` of this invocation (not saved).
+    #[serde(skip)]
+    kill_grace: Option<Duration>,
+    /// `--show-output` of this invocation (not saved).
+    #[serde(skip)]
+    show_output: bool,
 }
 
 impl SavedCommand {
@@ -49,6 +55,7 @@ impl SavedCommand {
             retry_delay: secs("retry_delay_secs", self.retry_delay_secs)?,
             max_retry_delay: secs("max_retry_delay_secs", self.max_retry_delay_secs)?,
             job_timeout: self.timeout_secs.map(|t| secs("timeout_secs", t)).transpose()?,
+            orphan_grace: self.kill_grace.unwrap_or(ExecuteOptions::default().orphan_grace),
         })
     }
 
@@ -57,58 +64,100 @@ impl SavedCommand {
             self.exec.clone_from(e);
         }
         if let Some(c) = o.concurrency {
-            self.concurrency = c;
+            self.concurrency = usize::from(c);
         }
         if let Some(r) = o.retries {
             self.retries = r;
         }
+        self.kill_grace = Some(o.kill_grace);
+        self.show_output = o.show_output;
         if let Some(t) = o.timeout {
             self.timeout_secs = Some(t.as_secs_f64());
         }
     }
 
-    fn load(dir: &Path) -> Result<SavedCommand, CliError> {
+    /// The saved command of the batch in `dir`; for a batch created
+    /// through the library (no saved command), the defaults of `batch run`
+    /// with `overrides.exec`, or an error saying to pass `--exec`.
+    fn load(dir: &Path, batch_id: &str, overrides: &ExecOverrides, root: &Path) -> Result<SavedCommand, CliError> {
         let path = dir.join(SAVED_FILE);
-        let bytes = std::fs::read(&path).map_err(|e| CliError::io("reading", &path, e))?;
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let Some(exec) = &overrides.exec else {
+                    let with_command: Vec<String> = list_batches(root)?
+                        .into_iter()
+                        .filter(|b| batch_dir(root, &b.batch_id).is_ok_and(|d| d.join(SAVED_FILE).exists()))
+                        .map(|b| b.batch_id)
+                        .collect();
+                    return Err(CliError::Usage(format!(
+                        "batch {batch_id} was created through the library, not by `bykilt batch run`, so no \
+                         command was saved for it ({} does not exist); pass --exec COMMAND to run its rows with \
+                         a shell command. Batches that resume without --exec: {}",
+                        path.display(),
+                        if with_command.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            with_command.join(", ")
+                        }
+                    )));
+                };
+                let defaults = ExecuteOptions::default();
+                return Ok(SavedCommand {
+                    exec: exec.clone(),
+                    concurrency: defaults.concurrency,
+                    retries: defaults.max_retries,
+                    retry_delay_secs: defaults.retry_delay.as_secs_f64(),
+                    max_retry_delay_secs: defaults.max_retry_delay.as_secs_f64(),
+                    timeout_secs: None,
+                    log_limit: batch_engine::DEFAULT_LOG_LIMIT,
+                    kill_grace: None,
+                    show_output: false,
+                });
+            }
+            Err(e) => return Err(CliError::io("reading", &path, e)),
+        };
         serde_json::from_slice(&bytes).map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))
     }
 
     fn save(&self, dir: &Path) -> Result<(), CliError> {
         let bytes = serde_json::to_vec_pretty(self).map_err(|e| CliError::Usage(e.to_string()))?;
-        #[allow(deprecated)] // moves off the deprecated shim with issue 12 item 7
-        metrics_core::export::write_atomic(&dir.join(SAVED_FILE), &bytes)?;
+        let path = dir.join(SAVED_FILE);
+        batch_engine::write_atomic(&path, &bytes).map_err(|e| CliError::io("writing", &path, e))?;
         Ok(())
     }
 }
 
-fn engine(root: &Path) -> BatchEngine {
-    get_metrics_collector().configure(&long_retention_config());
-    BatchEngine::new(RunContext::new(root))
+/// An engine recording into a collector of its own that keeps everything
+/// the run records (the process-wide collector is left alone).
+fn engine(root: &Path, config: BatchConfig) -> BatchEngine {
+    BatchEngine::with_config(RunContext::new(root), config)
+        .with_collector(Arc::new(MetricsCollector::new(long_retention_config())))
 }
 
 /// `bykilt batch run`.
 pub(crate) fn run(args: RunArgs, root: &Path, out: &mut Output) -> Result<i32, CliError> {
-    let engine = engine(root);
+    let engine = engine(root, args.input.config());
     let saved = SavedCommand {
         exec: args.exec,
         concurrency: args
             .concurrency
+            .map(usize::from)
             .unwrap_or_else(|| ExecuteOptions::default().concurrency),
         retries: args.retries,
         retry_delay_secs: args.retry_delay.as_secs_f64(),
         max_retry_delay_secs: args.max_retry_delay.as_secs_f64(),
         timeout_secs: args.timeout.map(|t| t.as_secs_f64()),
         log_limit: args.log_limit,
+        kill_grace: None,
+        show_output: args.show_output,
     };
-    // Check the options and the column names before anything is created on disk.
+    // Check the options before anything is created on disk; the engine
+    // checks the CSV and its column names before it writes anything.
     saved.options()?.validate()?;
-    let table = batch_engine::parse_csv(&args.csv, &batch_engine::CsvOptions::default())
-        .map_err(batch_engine::BatchError::from)?;
-    batch_engine::command_runner::check_columns(&table.columns)?;
     crate::commands::alerts::check_alert_args(&args.expose.alerts)?;
-    drop(table);
     let store = BatchStore::open(&args.store, root, out)?;
-    let manifest = engine.create_batch_jobs(&args.csv)?;
+    let manifest = engine.create_command_batch(&args.csv)?;
     let dir = batch_dir(root, &manifest.batch_id)?;
     saved.save(&dir)?;
     out.note(&format!(
@@ -150,15 +199,15 @@ fn execute(
 ) -> Result<i32, CliError> {
     let run_id = run_id_of(batch_id)?.to_owned();
     let ctx = RunContext::with_run_id(root, &run_id)?;
-    let manifest = engine.get_batch(batch_id)?;
+    let columns = engine.with_batch(batch_id, |m| m.columns.clone())?;
     let logs = ctx.artifact_dir("jobs")?;
-    let runner = CommandRunner::new(saved.exec.clone(), &manifest.columns, &logs)?.with_log_limit(saved.log_limit);
+    let runner = CommandRunner::new(saved.exec.clone(), &columns, &logs)?.with_log_limit(saved.log_limit);
     let options = saved.options()?;
     let stop = engine.stop_token(batch_id)?;
-    let exposure = Exposure::start(expose, batch_id, root, out)?;
-    let alerting = Alerting::start(&expose.alerts, metrics_core::global_metrics_collector(), root, out)?;
-    let recording = store.attach(engine.collector(), &run_id, out);
-    let progress = Arc::new(Progress::new(out.quiet));
+    let exposure = Exposure::start(expose, batch_id, root, engine.shared_collector(), out)?;
+    let alerting = Alerting::start(&expose.alerts, engine.shared_collector(), root, out)?;
+    let recording = store.attach(engine.shared_collector(), &run_id, out);
+    let progress = Arc::new(Progress::new(out.quiet).with_logs(logs.clone(), saved.show_output));
     let report = {
         let _signals = StopOnSignal::install(stop, Arc::clone(&progress))
             .map_err(|e| CliError::io("installing signal handlers for", "SIGINT/SIGTERM", e))?;
@@ -211,10 +260,18 @@ fn report_run(
             "stopped on request; continue with: bykilt batch resume {batch_id}\n"
         ));
     }
+    let (unfinished, results) = engine.with_batch(batch_id, |m| {
+        (
+            unfinished_jobs(&m.jobs, 20, Some(logs)),
+            (m.jobs.len() <= output::RESULTS_TABLE_MAX).then(|| output::job_results(&m.jobs, logs)),
+        )
+    })?;
     if s.failed > 0 || s.stopped > 0 {
-        let manifest = engine.get_batch(batch_id)?;
         text.push_str("unfinished jobs:\n");
-        text.push_str(&unfinished_jobs(&manifest.jobs, 20));
+        text.push_str(&unfinished);
+    }
+    if let Some(results) = &results {
+        text.push_str(&output::results_table(results));
     }
     out.text(&text);
     out.json(&serde_json::json!({
@@ -233,6 +290,7 @@ fn report_run(
         "summary": s,
         "logs": logs,
         "metrics": paths,
+        "results": results,
     }));
     Ok(code)
 }
@@ -248,20 +306,90 @@ pub(crate) fn resume(
     out: &mut Output,
 ) -> Result<i32, CliError> {
     let dir = batch_dir(root, batch_id)?;
-    let engine = engine(root);
-    // Surfaces an unknown batch before the saved command is looked for.
-    engine.get_batch(batch_id)?;
-    let mut saved = SavedCommand::load(&dir)?;
+    let engine = engine(root, BatchConfig::default());
+    // Surfaces an unknown batch before the saved command is looked for
+    // (without reading it: a large batch is read once, when opened).
+    if !dir.join(batch_engine::MANIFEST_FILE).exists() {
+        return Err(batch_engine::BatchError::UnknownBatch {
+            batch_id: batch_id.to_owned(),
+            root: root.to_path_buf(),
+        }
+        .into());
+    }
+    let mut saved = SavedCommand::load(&dir, batch_id, overrides, root)?;
     saved.apply(overrides);
     saved.options()?.validate()?;
     let store = BatchStore::open(db, root, out)?;
     let ctx = RunContext::with_run_id(root, run_id_of(batch_id)?)?;
     import_run_metrics(engine.collector(), &ctx)?;
+    // Before anything is sent back to pending or run: what a killed run
+    // left running is stopped, or nothing starts.
+    let orphans = engine.stop_orphans(batch_id, overrides.kill_grace);
+    for w in engine.take_warnings() {
+        out.warn(&w);
+    }
+    let interrupted = orphans?;
+    if !interrupted.is_empty() {
+        out.note(&format!(
+            "{batch_id}: stopped {} job(s) a killed run left running ({}); recorded as interrupted",
+            interrupted.len(),
+            interrupted.join(", ")
+        ));
+    }
+    let retrying = retry.is_some();
     if let Some(selection) = retry {
         let ids = engine.retry_batch_jobs(batch_id, &selection)?;
         out.note(&format!("{batch_id}: {} job(s) sent back to pending", ids.len()));
     }
+    let (runnable, completed, failed, total) = engine.with_batch(batch_id, |m| {
+        (
+            m.jobs.iter().any(|j| j.status.is_runnable()),
+            m.completed_jobs,
+            m.failed_jobs,
+            m.total_jobs,
+        )
+    })?;
+    if !retrying && !runnable {
+        // Nothing to run: no run is recorded (no batch_duration_seconds sample).
+        engine.close_batch(batch_id)?;
+        let mut msg = format!(
+            "batch {batch_id} is complete: nothing to resume ({} of {} jobs completed, {failed} failed)\n",
+            completed, total
+        );
+        if failed > 0 {
+            msg.push_str(&format!(
+                "run the failed jobs again with: bykilt batch retry {batch_id} --failed\n"
+            ));
+        }
+        out.text(&msg);
+        out.json(&serde_json::json!({
+            "batch_id": batch_id,
+            "complete": true,
+            "completed": completed,
+            "failed": failed,
+            "total": total,
+        }));
+        return Ok(if failed == 0 {
+            EXIT_ALL_COMPLETED
+        } else {
+            EXIT_NOT_ALL_COMPLETED
+        });
+    }
     execute(&engine, batch_id, &saved, expose, store, root, out, Execute::Resume)
+}
+
+/// The job id that `input` names in run `run_id`: a whole job id, or a job
+/// number (`3`, `0003`).
+pub(crate) fn job_id_in(run_id: &str, input: &str) -> String {
+    match input.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => batch_engine::job_id_for(run_id, n - 1),
+        _ => input.to_owned(),
+    }
+}
+
+/// Whether the batch `batch_id` has a saved command (was started by `bykilt batch run`).
+fn has_saved_command(root: &Path, batch_id: &str) -> bool {
+    batch_dir(root, batch_id).is_ok_and(|d| d.join(SAVED_FILE).exists())
 }
 
 /// `bykilt batch status`.
@@ -275,13 +403,52 @@ pub(crate) fn status(batch_id: &str, root: &Path, out: &mut Output) -> Result<i3
     let engine = BatchEngine::new(RunContext::new(root)).with_collector(collector);
     let summary = engine.get_batch_summary(batch_id)?;
     let manifest = engine.get_batch(batch_id)?;
-    let mut text = summary_table(&summary, &[("run dir", ctx.run_dir().display().to_string())]);
+    let logs = ctx.run_dir().join("jobs");
+    let mut text = summary_table(
+        &summary,
+        &[
+            ("run dir", ctx.run_dir().display().to_string()),
+            (
+                "logs",
+                format!(
+                    "{}/<job_id>.log: one per job, every attempt appended after a line \
+                     \"{}N started <time> ---\"",
+                    logs.display(),
+                    batch_engine::ATTEMPT_HEADER
+                ),
+            ),
+        ],
+    );
     if summary.failed > 0 || summary.stopped > 0 {
         text.push_str("unfinished jobs:\n");
-        text.push_str(&unfinished_jobs(&manifest.jobs, 50));
+        text.push_str(&unfinished_jobs(&manifest.jobs, 50, Some(&logs)));
     }
     out.text(&text);
-    out.json(&serde_json::json!({ "summary": summary, "jobs": manifest.jobs }));
+    let jobs: Vec<serde_json::Value> = manifest
+        .jobs
+        .iter()
+        .map(|j| {
+            let mut v = serde_json::to_value(j).unwrap_or_default();
+            let log = logs.join(format!("{}.log", j.job_id));
+            if let Some(o) = v.as_object_mut() {
+                o.insert("job_id".into(), serde_json::json!(j.job_id));
+                o.insert("row_index".into(), serde_json::json!(j.row_index));
+                o.insert("log".into(), serde_json::json!(log));
+                let attempt_logs: Vec<serde_json::Value> = (1..=j.attempts)
+                    .map(|n| {
+                        serde_json::json!({
+                            "attempt": n,
+                            "log": log,
+                            "header": format!("{}{n} started ", batch_engine::ATTEMPT_HEADER),
+                        })
+                    })
+                    .collect();
+                o.insert("attempt_logs".into(), serde_json::json!(attempt_logs));
+            }
+            v
+        })
+        .collect();
+    out.json(&serde_json::json!({ "summary": summary, "jobs": jobs }));
     Ok(if summary.all_completed() {
         EXIT_ALL_COMPLETED
     } else {
@@ -292,7 +459,8 @@ pub(crate) fn status(batch_id: &str, root: &Path, out: &mut Output) -> Result<i3
 /// `bykilt batch list`.
 pub(crate) fn list(root: &Path, out: &mut Output) -> Result<i32, CliError> {
     let batches = list_batches(root)?;
-    out.text(&output::list_table(&batches));
+    let saved: Vec<bool> = batches.iter().map(|b| has_saved_command(root, &b.batch_id)).collect();
+    out.text(&output::list_table(&batches, &saved));
     let rows: Vec<_> = batches
         .iter()
         .map(|b| {
@@ -300,7 +468,8 @@ pub(crate) fn list(root: &Path, out: &mut Output) -> Result<i32, CliError> {
                 "batch_id": b.batch_id,
                 "run_id": b.run_id,
                 "csv_path": b.csv_path,
-                "created_at": b.created_at.unix_timestamp(),
+                "created_at": b.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                "command_saved": has_saved_command(root, &b.batch_id),
                 "total_jobs": b.total_jobs,
                 "completed_jobs": b.completed_jobs,
                 "failed_jobs": b.failed_jobs,
@@ -313,5 +482,5 @@ pub(crate) fn list(root: &Path, out: &mut Output) -> Result<i32, CliError> {
 
 /// The artifacts root: the flag, else `$BYKILT_ARTIFACTS_DIR`, else `artifacts/`.
 pub(crate) fn artifacts_root(flag: Option<PathBuf>) -> PathBuf {
-    flag.unwrap_or_else(batch_engine::run_context::artifacts_root_from_env)
+    flag.unwrap_or_else(batch_engine::artifacts_root_from_env)
 }

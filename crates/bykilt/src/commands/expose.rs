@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use metrics_api::{ApiState, PushGateway, ServerConfig, ServerHandle, spawn_server_with};
-use metrics_core::{MetricsCollector, global_metrics_collector};
+use metrics_core::MetricsCollector;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -148,19 +148,19 @@ pub(crate) struct Exposure {
     periodic: Option<PeriodicPush>,
     failures: Arc<Mutex<Vec<String>>>,
     remote: Option<crate::commands::remote::RemoteSenders>,
+    collector: Arc<MetricsCollector>,
 }
 
 impl Exposure {
-    /// Starts the live server and the periodic pusher, as asked. The batch
-    /// engine of the CLI records into the global collector, which is what
-    /// is served and pushed.
+    /// Starts the live server and the periodic pusher, as asked, over
+    /// `collector` (the one the batch engine records into).
     pub(crate) fn start(
         args: &ExposeArgs,
         batch_id: &str,
         root: &Path,
+        collector: Arc<MetricsCollector>,
         out: &mut Output,
     ) -> Result<Exposure, CliError> {
-        let collector = global_metrics_collector();
         let gateway = args
             .push_gateway
             .as_deref()
@@ -195,13 +195,14 @@ impl Exposure {
             )),
             _ => None,
         };
-        let remote = crate::commands::remote::RemoteSenders::start(&args.remote, batch_id, out)?;
+        let remote = crate::commands::remote::RemoteSenders::start(&args.remote, batch_id, &collector, out)?;
         Ok(Exposure {
             server,
             gateway,
             periodic,
             failures,
             remote,
+            collector,
         })
     }
 
@@ -214,7 +215,7 @@ impl Exposure {
         }
         drop(self.periodic.take());
         if let Some(gateway) = &self.gateway {
-            match gateway.push(&global_metrics_collector()) {
+            match gateway.push(&self.collector) {
                 Ok(()) => out.note(&format!("pushed metrics to {}", gateway.url())),
                 Err(e) => out.warn(&e.to_string()),
             }

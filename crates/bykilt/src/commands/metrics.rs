@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use batch_engine::RunContext;
-use batch_engine::run_context::list_runs;
+use batch_engine::{RunContext, list_runs};
+
 use metrics_core::export::prometheus::{TextFormat, encode};
 use metrics_core::{MetricsCollector, MetricsConfig, SummaryQuery, TagFilter};
 
@@ -14,12 +14,15 @@ use crate::cli::ExportFormat;
 use crate::error::CliError;
 use crate::output::{MetricsPaths, Output, metric_summary_table};
 
-/// A configuration that keeps whatever a run recorded: samples are not
-/// expired for ten years and up to ten million are kept per series.
+/// A configuration that keeps what a run recorded: samples are not expired
+/// for ten years, and the latest 100,000 samples of each series are kept
+/// (aggregates, which the exposition formats report, count every event; a
+/// batch of a million jobs would otherwise keep four million samples and
+/// write them all to metrics.json).
 pub(crate) fn long_retention_config() -> MetricsConfig {
     MetricsConfig {
         retention: Duration::from_secs(10 * 365 * 86_400),
-        max_samples_per_series: 10_000_000,
+        max_samples_per_series: 100_000,
         ..MetricsConfig::default()
     }
 }
@@ -60,7 +63,7 @@ pub(crate) fn import_run_metrics(collector: &MetricsCollector, ctx: &RunContext)
 /// The run `run` (validated), or the latest run under `root` that has metrics.
 fn pick_run(root: &Path, run: Option<&str>) -> Result<RunContext, CliError> {
     let ctx = match run {
-        Some(id) => RunContext::with_run_id(root, id)?,
+        Some(id) => RunContext::with_run_id(root, &batch_engine::resolve_run_id(root, id)?)?,
         None => {
             let latest = list_runs(root)?
                 .into_iter()
@@ -78,7 +81,7 @@ fn pick_run(root: &Path, run: Option<&str>) -> Result<RunContext, CliError> {
     };
     if !run_metrics_json(&ctx).exists() {
         return Err(CliError::Usage(format!(
-            "run {} has no metrics ({} is missing)",
+            "run {} exists but has no metrics ({} is missing); runs with metrics are written by `bykilt batch run`",
             ctx.run_id(),
             run_metrics_json(&ctx).display()
         )));
@@ -168,8 +171,11 @@ pub(crate) fn export(
             }
             match output {
                 Some(path) => {
-                    #[allow(deprecated)] // moves off the deprecated shim with issue 12 item 7
-                    metrics_core::export::write_atomic(path, exposition.text.as_bytes())?;
+                    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                        std::fs::create_dir_all(parent).map_err(|e| CliError::io("creating directory", parent, e))?;
+                    }
+                    batch_engine::write_atomic(path, exposition.text.as_bytes())
+                        .map_err(|e| CliError::io("writing", path, e))?;
                     out.note(&format!("wrote {}", path.display()));
                 }
                 None => out.raw(exposition.text.as_bytes()),

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use batch_engine::RunContext;
-use batch_engine::run_context::list_runs;
+use batch_engine::list_runs;
 use metrics_core::{MetricType, MetricValue, MetricsCollector, TagFilter};
 use plotters::coord::Shift;
 use plotters::prelude::*;

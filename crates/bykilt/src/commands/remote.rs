@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use batch_engine::RunContext;
-use batch_engine::run_context::list_runs;
-use metrics_core::{MetricsCollector, global_metrics_collector};
+use batch_engine::list_runs;
+use metrics_core::MetricsCollector;
 use metrics_remote::{EventSink, FilePosition, SendConfig, SendEvent, SendStats, Sender, Target, push_history};
 
 use crate::error::CliError;
@@ -99,7 +99,12 @@ impl RemoteSenders {
     /// Starts one sender per receiver on the global collector (what the
     /// batch engine records into), resuming from the positions saved in
     /// the batch's run. `None` when nothing is to be sent.
-    pub(crate) fn start(args: &RemoteArgs, batch_id: &str, out: &mut Output) -> Result<Option<Self>, CliError> {
+    pub(crate) fn start(
+        args: &RemoteArgs,
+        batch_id: &str,
+        collector: &Arc<MetricsCollector>,
+        out: &mut Output,
+    ) -> Result<Option<Self>, CliError> {
         let targets = targets(args)?;
         if targets.is_empty() {
             return Ok(None);
@@ -119,7 +124,7 @@ impl RemoteSenders {
                 None => Box::new(metrics_remote::MemoryPosition::new()),
             };
             let sender = Sender::start(
-                global_metrics_collector(),
+                Arc::clone(collector),
                 target,
                 config(args),
                 position,

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use metrics_core::{MetricsCollector, global_metrics_collector};
+use metrics_core::MetricsCollector;
 use metrics_store::{MetricsStore, Recording, RunInfo, StoreError, StoreOptions};
 
 use crate::cli::{DbArgs, ReadDbArgs};
@@ -66,7 +66,7 @@ impl BatchStore {
     /// Starts recording `collector`'s samples into run `run_id` (continued
     /// when it exists: a resumed batch). A store that fails now (a full
     /// disk) is reported and left out: the batch runs all the same.
-    pub(crate) fn attach(self, collector: &MetricsCollector, run_id: &str, out: &mut Output) -> BatchRecording {
+    pub(crate) fn attach(self, collector: Arc<MetricsCollector>, run_id: &str, out: &mut Output) -> BatchRecording {
         match self.try_attach(collector, run_id) {
             Ok(recording) => recording,
             Err(e) => {
@@ -78,20 +78,13 @@ impl BatchStore {
         }
     }
 
-    fn try_attach(self, collector: &MetricsCollector, run_id: &str) -> Result<BatchRecording, CliError> {
+    fn try_attach(self, collector: Arc<MetricsCollector>, run_id: &str) -> Result<BatchRecording, CliError> {
         let Some(store) = self.store else {
             return Ok(BatchRecording { recording: None });
         };
-        // The engine records into the process collector; the store needs it shared.
-        let global = global_metrics_collector();
-        if !std::ptr::eq(Arc::as_ptr(&global), collector) {
-            return Err(CliError::Usage(
-                "internal: the batch engine does not record into the process collector".to_owned(),
-            ));
-        }
         let run = store.begin_run(&RunInfo::current(run_id))?;
         Ok(BatchRecording {
-            recording: Some(store.record(global, run)?),
+            recording: Some(store.record(collector, run)?),
         })
     }
 }

@@ -81,14 +81,77 @@ impl MetricsCollector {
     /// [`MetricsError::Json`](crate::MetricsError::Json) for malformed input; the record errors of
     /// [`record_metric`](Self::record_metric) for a bad name or value, after
     /// which the samples before it remain recorded.
+    ///
+    /// Every series comes back with its description and histogram buckets,
+    /// and every tag set the export lists in its aggregates comes back even
+    /// when it has no samples (a counter that stayed at 0, a gauge that keeps
+    /// no history): such a tag set gets the exported aggregate (counter
+    /// total, gauge value; a histogram's distribution without samples is not
+    /// recoverable and comes back empty).
     pub fn import_json(&self, input: &str) -> Result<ImportStats> {
         let export = json::decode(input)?;
         let mut stats = ImportStats::default();
         for (name, series) in &export {
             stats.series += 1;
+            let buckets = series.aggregates.iter().find_map(|a| match &a.value {
+                crate::AggregateValue::Histogram(h) => Some(
+                    h.buckets
+                        .iter()
+                        .map(|b| b.le)
+                        .filter(|le| le.is_finite())
+                        .collect::<Vec<f64>>(),
+                ),
+                _ => None,
+            });
+            let described = self.describe_metric(
+                name,
+                series.metric_type,
+                crate::MetricOptions {
+                    description: series.description.as_deref().map(str::to_owned),
+                    buckets: buckets.clone(),
+                    sample_policy: None,
+                },
+            );
+            if described.is_err() {
+                // An existing series with other buckets keeps them; the
+                // description still comes back.
+                self.describe_metric(
+                    name,
+                    series.metric_type,
+                    crate::MetricOptions {
+                        description: series.description.as_deref().map(str::to_owned),
+                        buckets: None,
+                        sample_policy: None,
+                    },
+                )?;
+            }
+            // Tag sets first, in the export's (creation) order, so that
+            // exposition lists them as the run did.
+            for agg in series.aggregates.iter() {
+                match series.metric_type {
+                    crate::MetricType::Counter => drop(self.counter(name, &agg.tags)?),
+                    crate::MetricType::Gauge => drop(self.gauge(name, &agg.tags)?),
+                    crate::MetricType::Histogram => drop(self.histogram(name, &agg.tags)?),
+                    crate::MetricType::Timer => drop(self.timer(name, &agg.tags)?),
+                }
+            }
             for v in &series.values {
                 self.record_metric_at(name, v.value, &v.tags, series.metric_type, v.timestamp)?;
                 stats.samples += 1;
+            }
+            for agg in series.aggregates.iter() {
+                if series.values.iter().any(|v| v.tags == agg.tags) {
+                    continue;
+                }
+                match &agg.value {
+                    crate::AggregateValue::Counter { total } => {
+                        if *total > 0.0 && total.fract() == 0.0 && *total <= u64::MAX as f64 {
+                            self.counter(name, &agg.tags)?.increment(*total as u64);
+                        }
+                    }
+                    crate::AggregateValue::Gauge { value } => self.gauge(name, &agg.tags)?.set(*value),
+                    crate::AggregateValue::Histogram(_) => {}
+                }
             }
         }
         Ok(stats)
