@@ -55,6 +55,7 @@ fn describe_with(c: &MetricsCollector, name: &str, ty: MetricType, help: &str, p
             description: Some(help.to_owned()),
             buckets: None,
             sample_policy: Some(policy),
+            unit: None,
         },
     )?;
     Ok(())

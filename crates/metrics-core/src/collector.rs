@@ -18,7 +18,7 @@ use crate::store::series::{MetricSeries, SamplePolicy};
 use crate::store::settings::Settings;
 use crate::store::thread_cache;
 use crate::store::update::{Keep, Update, admit};
-use crate::store::validate::{sorted_tags, validate_buckets, validate_name};
+use crate::store::validate::{sorted_tags, validate_buckets, validate_name, validate_unit};
 use crate::tags::Tags;
 use crate::tags::entry::TagEntry;
 
@@ -35,6 +35,11 @@ pub struct MetricOptions {
     pub buckets: Option<Vec<f64>>,
     /// Whether handle updates keep samples (default aggregate only).
     pub sample_policy: Option<SamplePolicy>,
+    /// The unit of the values (`seconds`, `bytes`, …): `[a-z][a-z0-9_]*`,
+    /// at most 64 bytes. OpenMetrics text writes it as `# UNIT` when the
+    /// family name ends with `_<unit>` (see `docs/prometheus.md`); the JSON
+    /// export keeps it. A later `Some` replaces it; `None` leaves it.
+    pub unit: Option<String>,
 }
 
 type SeriesMap = DashMap<Arc<str>, Arc<MetricSeries>, foldhash::fast::RandomState>;
@@ -338,13 +343,15 @@ impl MetricsCollector {
         Ok(Arc::clone(&entry))
     }
 
-    /// Registers a metric ahead of use, with help text, buckets and a sample
-    /// policy. Creates the series if needed; on an existing series updates the
-    /// description and policy.
+    /// Registers a metric ahead of use, with help text, a unit, buckets and a
+    /// sample policy. Creates the series if needed; on an existing series
+    /// updates the description, unit and policy (those given).
     ///
     /// # Errors
     /// An invalid name, a type other than the existing series', invalid
-    /// buckets, or buckets that differ from an existing series' buckets.
+    /// buckets, buckets that differ from an existing series' buckets, or an
+    /// invalid unit ([`MetricsError::InvalidUnit`](crate::MetricsError::InvalidUnit),
+    /// checked before anything is created).
     ///
     /// ```
     /// use metrics_core::{MetricOptions, MetricsCollector, MetricType};
@@ -358,6 +365,9 @@ impl MetricsCollector {
     /// # Ok::<(), metrics_core::MetricsError>(())
     /// ```
     pub fn describe_metric(&self, name: &str, ty: MetricType, options: MetricOptions) -> Result<Arc<MetricSeries>> {
+        if let Some(unit) = &options.unit {
+            validate_unit(name, unit)?;
+        }
         let series = self.create_series(name, ty, Some(&options))?;
         if let Some(b) = &options.buckets
             && series.buckets() != b.as_slice()
@@ -371,6 +381,9 @@ impl MetricsCollector {
         }
         if options.description.is_some() {
             series.set_description(options.description);
+        }
+        if options.unit.is_some() {
+            series.set_unit(options.unit);
         }
         if let Some(p) = options.sample_policy {
             series.set_sample_policy(p);

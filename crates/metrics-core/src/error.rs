@@ -128,6 +128,16 @@ pub enum MetricsError {
         /// Why they were rejected.
         reason: &'static str,
     },
+    /// A unit given to `describe_metric` is not a lower-case identifier.
+    #[error("metric {name:?}: invalid unit {unit:?}: {reason}")]
+    InvalidUnit {
+        /// The metric name.
+        name: String,
+        /// The rejected unit.
+        unit: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
     /// Reading or writing a file failed.
     #[error("{action} {path}: {source}")]
     Io {

@@ -136,12 +136,15 @@ const OPENMETRICS_PARSER: &str = r#"
 import sys
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 for f in text_string_to_metric_families(sys.stdin.read()):
+    if f.unit:
+        print('# UNIT', f.name, f.unit)
     for s in f.samples:
         print(f.name, f.type, s.name, sorted(s.labels.items()), s.value)
 "#;
 
 /// The strict OpenMetrics parser on `text`: (exit code, one line per sample
-/// as `family type sample [(label, value), ...] value`, or the error).
+/// as `family type sample [(label, value), ...] value`, preceded by
+/// `# UNIT family unit` for a family with a unit; or the error).
 pub fn openmetrics_parse(text: &str) -> (i32, String) {
     pipe("python3", &["-c", OPENMETRICS_PARSER], text)
 }

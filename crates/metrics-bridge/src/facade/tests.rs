@@ -185,6 +185,11 @@ fn descriptions_and_units_are_kept() {
         Some("Bytes sent.")
     );
     assert_eq!(r.unit("sent_bytes"), Some(Unit::Bytes));
+    // The unit is the series' own, not a table of the recorder's.
+    assert_eq!(
+        c.get_metric_series("sent_bytes").unwrap().unit().as_deref(),
+        Some("bytes")
+    );
     assert_eq!(r.unit("temperature"), None);
     assert_eq!(r.units(), vec![("sent_bytes".to_owned(), Unit::Bytes)]);
     assert_eq!(r.rejected_registrations(), 1);

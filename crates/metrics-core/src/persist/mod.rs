@@ -72,20 +72,30 @@ impl MetricsCollector {
     }
 
     /// Replays the samples of a JSON export into this collector, with their
-    /// original timestamps and tags. Aggregates are rebuilt from the samples
+    /// original timestamps and tags, and the description and unit of each
+    /// series that has them. Aggregates are rebuilt from the samples
     /// (cumulative totals of samples that had already been dropped are not
     /// recoverable from the samples alone). Samples older than the retention
     /// are expired at once.
     ///
     /// # Errors
     /// [`MetricsError::Json`](crate::MetricsError::Json) for malformed input; the record errors of
-    /// [`record_metric`](Self::record_metric) for a bad name or value, after
+    /// [`record_metric`](Self::record_metric) for a bad name or value, and of
+    /// [`describe_metric`](Self::describe_metric) for a bad unit, after
     /// which the samples before it remain recorded.
     pub fn import_json(&self, input: &str) -> Result<ImportStats> {
         let export = json::decode(input)?;
         let mut stats = ImportStats::default();
         for (name, series) in &export {
             stats.series += 1;
+            if series.description.is_some() || series.unit.is_some() {
+                let options = crate::MetricOptions {
+                    description: series.description.as_deref().map(str::to_owned),
+                    unit: series.unit.as_deref().map(str::to_owned),
+                    ..Default::default()
+                };
+                self.describe_metric(name, series.metric_type, options)?;
+            }
             for v in &series.values {
                 self.record_metric_at(name, v.value, &v.tags, series.metric_type, v.timestamp)?;
                 stats.samples += 1;

@@ -44,6 +44,10 @@ pub struct SeriesSnapshot {
     /// Help text registered with [`describe_metric`](crate::MetricsCollector::describe_metric).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Unit registered with [`describe_metric`](crate::MetricsCollector::describe_metric)
+    /// (absent in exports written before units existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
     /// Retained samples, oldest first (empty when the snapshot was taken
     /// without samples).
     #[serde(default)]

@@ -65,6 +65,7 @@ pub struct MetricSeries {
     mode: AtomicU8,
     buckets: Arc<[f64]>,
     description: RwLock<Option<String>>,
+    unit: RwLock<Option<String>>,
     index: RwLock<TagIndex>,
     samples: SampleStore,
     overflow_updates: AtomicU64,
@@ -91,6 +92,7 @@ impl MetricSeries {
             mode: AtomicU8::new(0),
             buckets,
             description: RwLock::new(None),
+            unit: RwLock::new(None),
             index: RwLock::new(TagIndex::default()),
             samples: SampleStore::default(),
             overflow_updates: AtomicU64::new(0),
@@ -123,6 +125,15 @@ impl MetricSeries {
 
     pub(crate) fn set_description(&self, text: Option<String>) {
         *self.description.write().unwrap_or_else(PoisonError::into_inner) = text;
+    }
+
+    /// The unit registered for this series (`seconds`, `bytes`, …), if any.
+    pub fn unit(&self) -> Option<String> {
+        self.unit.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    pub(crate) fn set_unit(&self, unit: Option<String>) {
+        *self.unit.write().unwrap_or_else(PoisonError::into_inner) = unit;
     }
 
     /// Whether handle updates are kept as samples.
@@ -465,6 +476,7 @@ impl MetricSeries {
             name: self.name.to_string(),
             metric_type: self.metric_type,
             description: self.description(),
+            unit: self.unit(),
             samples,
             aggregates: self.aggregates(),
             dropped_samples: dropped,
