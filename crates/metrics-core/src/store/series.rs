@@ -12,7 +12,7 @@
 //! * the **aggregates** themselves (atomics, or a mutex per histogram).
 
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
-use std::sync::{Arc, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use time::OffsetDateTime;
 
@@ -66,7 +66,9 @@ pub struct MetricSeries {
     buckets: Arc<[f64]>,
     description: RwLock<Option<String>>,
     unit: RwLock<Option<String>>,
-    index: RwLock<TagIndex>,
+    pub(super) index: RwLock<TagIndex>,
+    /// What the idle sweep saw of each tag set (see `expiry.rs`).
+    pub(super) activity: Mutex<Vec<super::expiry::Activity>>,
     samples: SampleStore,
     overflow_updates: AtomicU64,
     rejected_values: AtomicU64,
@@ -94,6 +96,7 @@ impl MetricSeries {
             description: RwLock::new(None),
             unit: RwLock::new(None),
             index: RwLock::new(TagIndex::default()),
+            activity: Mutex::new(Vec::new()),
             samples: SampleStore::default(),
             overflow_updates: AtomicU64::new(0),
             rejected_values: AtomicU64::new(0),
@@ -282,7 +285,7 @@ impl MetricSeries {
             let ring = self.samples();
             ring.iter().copied().collect()
         };
-        (samples, self.tag_sets())
+        (samples, self.all_tag_sets())
     }
 
     fn materialize(&self, s: &Sample, tag_sets: &[TagSet]) -> MetricValue {
@@ -333,7 +336,7 @@ impl MetricSeries {
         since: Option<OffsetDateTime>,
         limit: usize,
     ) -> (usize, Vec<MetricValue>) {
-        let sets = self.tag_sets();
+        let sets = self.all_tag_sets();
         let keep: Vec<bool> = sets.iter().map(|t| filter.matches(t)).collect();
         let since = since.map_or(i64::MIN, clock::to_nanos);
         let mut picked: Vec<Sample> = Vec::with_capacity(limit.min(4096));
@@ -359,7 +362,7 @@ impl MetricSeries {
 
     /// The newest retained sample matching `filter`.
     pub fn latest(&self, filter: &TagFilter) -> Option<MetricValue> {
-        let sets = self.tag_sets();
+        let sets = self.all_tag_sets();
         let keep: Vec<bool> = sets.iter().map(|t| filter.matches(t)).collect();
         let found = {
             let ring = self.samples();
@@ -412,8 +415,15 @@ impl MetricSeries {
         self.rejected_values.load(Relaxed)
     }
 
-    /// Every tag set seen, in creation order.
+    /// Every tag set seen and not removed, in creation order.
     pub fn tag_sets(&self) -> Vec<TagSet> {
+        let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
+        let live = index.entries.iter().enumerate().filter(|(id, _)| index.is_live(*id));
+        live.map(|(_, e)| e.tags().clone()).collect()
+    }
+
+    /// Every tag set by id, removed ones included: what retained samples refer to.
+    fn all_tag_sets(&self) -> Vec<TagSet> {
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
         index.entries.iter().map(|e| e.tags().clone()).collect()
     }
@@ -449,7 +459,8 @@ impl MetricSeries {
     }
 
     /// Every tag set's cumulative aggregate, in the order the tag sets were
-    /// first seen (the overflow set, if any, where the cap was reached).
+    /// first seen (the overflow set, if any, where the cap was reached);
+    /// removed tag sets are left out.
     pub fn aggregates(&self) -> Vec<TagSetAggregate> {
         // Copied under the read lock: records of known tag sets do not take
         // it for writing, and this saves a reference-count round trip per
@@ -458,7 +469,9 @@ impl MetricSeries {
         index
             .entries
             .iter()
-            .map(|e| TagSetAggregate {
+            .enumerate()
+            .filter(|(id, _)| index.is_live(*id))
+            .map(|(_, e)| TagSetAggregate {
                 tags: e.tags().clone(),
                 value: e.aggregate().value(),
             })

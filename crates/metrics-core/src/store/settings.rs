@@ -19,6 +19,8 @@ pub(crate) struct Settings {
     max_samples: AtomicUsize,
     max_tag_sets: AtomicUsize,
     max_tags: AtomicUsize,
+    /// `idle_timeout` in ns; 0 when tag sets never expire.
+    idle_timeout_nanos: AtomicI64,
 }
 
 impl Settings {
@@ -30,6 +32,7 @@ impl Settings {
             max_samples: AtomicUsize::new(0),
             max_tag_sets: AtomicUsize::new(0),
             max_tags: AtomicUsize::new(0),
+            idle_timeout_nanos: AtomicI64::new(0),
         };
         settings.apply(config);
         settings
@@ -43,6 +46,8 @@ impl Settings {
         self.max_tag_sets.store(config.max_tag_sets_per_series, Relaxed);
         self.max_tags
             .store(config.max_tags_per_sample.min(MAX_TAGS_LIMIT), Relaxed);
+        let idle = config.idle_timeout.map_or(0, clock::duration_nanos);
+        self.idle_timeout_nanos.store(idle, Relaxed);
     }
 
     pub(crate) fn set_enabled(&self, enabled: bool) {
@@ -74,5 +79,9 @@ impl Settings {
     }
     pub(crate) fn max_tags(&self) -> usize {
         self.max_tags.load(Relaxed)
+    }
+    /// `idle_timeout` in ns, `None` when off.
+    pub(crate) fn idle_timeout_nanos(&self) -> Option<i64> {
+        Some(self.idle_timeout_nanos.load(Relaxed)).filter(|&n| n > 0)
     }
 }
