@@ -192,12 +192,13 @@ impl MetricsRecorder {
             .clone()
     }
 
-    /// Drops every thread's cached handles of this recorder. Call it after
-    /// [`MetricsCollector::remove_series`] or
-    /// [`clear_all`](MetricsCollector::clear_all): cached handles point at
-    /// the removed series, so updates through them would not reach the
-    /// collector's new series. Handles a library holds on to itself (a
-    /// `metrics::Counter` kept in a struct) stay bound to the removed series.
+    /// Drops every thread's cached handles of this recorder. Not needed after
+    /// removals in the collector ([`MetricsCollector::remove_series`],
+    /// [`remove`](MetricsCollector::remove), [`clear_all`](MetricsCollector::clear_all),
+    /// idle expiry): the caches follow [`MetricsCollector::generation`] and
+    /// drop their handles by themselves when it changes. Handles a library
+    /// holds on to itself (a `metrics::Counter` kept in a struct) stay bound
+    /// to the removed series or tag set.
     pub fn forget_handles(&self) {
         self.inner.generation.fetch_add(1, Relaxed);
     }
@@ -229,7 +230,13 @@ impl MetricsRecorder {
         key: &Key,
         resolve: impl FnOnce() -> Result<(Arc<T>, bool), MetricsError>,
     ) -> Option<Arc<T>> {
-        let generation = self.inner.generation.load(Relaxed);
+        // Both counts only grow, so their sum changes whenever either does:
+        // a removal in the collector drops this thread's stale handles.
+        let generation = self
+            .inner
+            .generation
+            .load(Relaxed)
+            .wrapping_add(self.inner.collector.generation());
         if let Some(hit) = cache::get(self.inner.id, generation, select, key) {
             return Some(hit);
         }
