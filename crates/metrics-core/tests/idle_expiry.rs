@@ -184,3 +184,29 @@ fn samples_of_a_removed_tag_set_keep_their_tags_and_new_ones_get_theirs() {
         .collect();
     assert_eq!(tags, vec![(1.0, "a".to_owned()), (2.0, "b".to_owned())]);
 }
+
+#[test]
+fn the_manager_sweeps_idle_tag_sets_without_a_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_795_842_000_000_000_000));
+    let config = MetricsConfig {
+        storage_path: dir.path().to_path_buf(),
+        export_interval: Duration::ZERO,
+        system_metrics_interval: Duration::ZERO,
+        idle_timeout: Some(Duration::from_secs(1)),
+        ..MetricsConfig::default()
+    };
+    let c = Arc::new(MetricsCollector::with_clock(config.clone(), Arc::clone(&clock) as Arc<dyn Clock>));
+    c.increment_counter("jobs", &[("queue", "a")], 1).unwrap();
+    let mut manager = metrics_core::MetricsManager::for_collector(config, Arc::clone(&c));
+    manager.initialize().unwrap();
+    // No snapshot is taken here (`aggregate` does not sweep): only the
+    // manager's thread (every second of real time) can remove the tag set.
+    let gone = test_support::poll(Duration::from_secs(20), || {
+        clock.advance(Duration::from_secs(2));
+        std::thread::sleep(Duration::from_millis(200));
+        total(&c, "jobs", &[("queue", "a")]).is_none().then_some(())
+    });
+    manager.shutdown().ok();
+    assert!(gone.is_some(), "the idle tag set was never swept");
+}
