@@ -196,7 +196,10 @@ fn the_manager_sweeps_idle_tag_sets_without_a_snapshot() {
         idle_timeout: Some(Duration::from_secs(1)),
         ..MetricsConfig::default()
     };
-    let c = Arc::new(MetricsCollector::with_clock(config.clone(), Arc::clone(&clock) as Arc<dyn Clock>));
+    let c = Arc::new(MetricsCollector::with_clock(
+        config.clone(),
+        Arc::clone(&clock) as Arc<dyn Clock>,
+    ));
     c.increment_counter("jobs", &[("queue", "a")], 1).unwrap();
     let mut manager = metrics_core::MetricsManager::for_collector(config, Arc::clone(&c));
     manager.initialize().unwrap();
