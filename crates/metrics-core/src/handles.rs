@@ -71,6 +71,19 @@ impl Counter {
         self.series.update_from_handle(&self.entry, Update::count(n));
     }
 
+    /// Adds `n` and keeps `labels` (e.g. `[("trace_id", id)]`) as this tag
+    /// set's exemplar, replacing the previous one; OpenMetrics text writes it
+    /// after the `_total` line.
+    ///
+    /// # Errors
+    /// [`MetricsError::InvalidExemplar`](crate::MetricsError::InvalidExemplar)
+    /// when a label name is not `[a-zA-Z_][a-zA-Z0-9_]*` or the labels exceed
+    /// 128 characters; the increment is counted all the same.
+    pub fn increment_with_exemplar(&self, n: u64, labels: &[(&str, &str)]) -> crate::Result<()> {
+        self.increment(n);
+        self.series.keep_exemplar(self.entry.id(), n as f64, labels)
+    }
+
     /// The integer total of this tag set (fractional `record_metric`
     /// increments are in the series' aggregate, not here).
     pub fn value(&self) -> u64 {
@@ -149,6 +162,20 @@ impl Histogram {
     #[inline]
     pub fn record(&self, v: f64) {
         self.series.update_from_handle(&self.entry, Update::value(v));
+    }
+
+    /// Records one observation and keeps `labels` (e.g. `[("job_id", id)]`)
+    /// as the exemplar of the bucket `v` falls in (latest wins); OpenMetrics
+    /// text writes it after that bucket's line.
+    ///
+    /// # Errors
+    /// [`MetricsError::InvalidExemplar`](crate::MetricsError::InvalidExemplar)
+    /// for a non-finite `v` (which is not recorded either), a label name
+    /// that is not `[a-zA-Z_][a-zA-Z0-9_]*`, or labels over 128 characters
+    /// (the observation is recorded all the same).
+    pub fn record_with_exemplar(&self, v: f64, labels: &[(&str, &str)]) -> crate::Result<()> {
+        self.record(v);
+        self.series.keep_exemplar(self.entry.id(), v, labels)
     }
 }
 

@@ -76,6 +76,7 @@ pub use snapshot::{
     AggregateValue, Bucket, HistogramSnapshot, MetricValue, Quantiles, SeriesInfo, SeriesSnapshot, Snapshot,
     TagSetAggregate,
 };
+pub use store::exemplars::{BucketExemplar, Exemplar, MAX_EXEMPLAR_LABEL_CHARS};
 pub use store::series::{MetricSeries, SamplePolicy};
 pub use store::validate::{
     MAX_NAME_LEN, MAX_TAG_KEY_LEN, MAX_TAG_VALUE_LEN, MAX_TAGS_LIMIT, OVERFLOW_TAG_KEY, validate_name,

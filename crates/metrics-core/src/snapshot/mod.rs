@@ -77,6 +77,10 @@ pub struct TagSetAggregate {
     /// Its aggregate.
     #[serde(flatten)]
     pub value: AggregateValue,
+    /// The latest exemplar of each bucket that had one (OpenMetrics text
+    /// writes them; absent in exports without exemplars).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exemplars: Vec<crate::store::exemplars::BucketExemplar>,
 }
 
 /// A line of [`list_series`](crate::MetricsCollector::list_series).

@@ -76,7 +76,11 @@ impl MetricSeries {
         let Ok(replacement) = self.new_entry(id, &pairs) else {
             return false;
         };
-        index.remove(hash, id, replacement)
+        let removed = index.remove(hash, id, replacement);
+        if removed {
+            self.exemplars.forget(id);
+        }
+        removed
     }
 
     /// Removes every regular tag set whose aggregate has not changed since

@@ -1,6 +1,7 @@
 //! The store: validation, the tag index, retained samples, series and the
 //! per-thread resolution cache.
 
+pub(crate) mod exemplars;
 pub(crate) mod expiry;
 pub(crate) mod index;
 pub(crate) mod ring;

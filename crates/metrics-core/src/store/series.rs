@@ -70,6 +70,8 @@ pub struct MetricSeries {
     /// What the idle sweep saw of each tag set (see `expiry.rs`).
     pub(super) activity: Mutex<Vec<super::expiry::Activity>>,
     samples: SampleStore,
+    /// Exemplars by tag set and bucket, allocated by the first one.
+    pub(super) exemplars: super::exemplars::ExemplarSlots,
     overflow_updates: AtomicU64,
     rejected_values: AtomicU64,
 }
@@ -98,6 +100,7 @@ impl MetricSeries {
             index: RwLock::new(TagIndex::default()),
             activity: Mutex::new(Vec::new()),
             samples: SampleStore::default(),
+            exemplars: super::exemplars::ExemplarSlots::default(),
             overflow_updates: AtomicU64::new(0),
             rejected_values: AtomicU64::new(0),
         };
@@ -465,6 +468,7 @@ impl MetricSeries {
         // Copied under the read lock: records of known tag sets do not take
         // it for writing, and this saves a reference-count round trip per
         // tag set.
+        let mut exemplars = self.exemplars.all();
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
         index
             .entries
@@ -474,6 +478,7 @@ impl MetricSeries {
             .map(|(_, e)| TagSetAggregate {
                 tags: e.tags().clone(),
                 value: e.aggregate().value(),
+                exemplars: exemplars.remove(&e.id()).unwrap_or_default(),
             })
             .collect()
     }

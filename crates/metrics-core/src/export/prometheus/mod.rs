@@ -180,6 +180,9 @@ fn write_direct(
                     out.push(b'}');
                 }
                 push_sample_value(*v, out);
+                if let Some(e) = agg.exemplars.first() {
+                    writer.exemplar(out, &e.exemplar);
+                }
             }
             AggregateValue::Histogram(h) => {
                 labels.clear();
@@ -193,6 +196,7 @@ fn write_direct(
                     h.count,
                     h.sum,
                     h.count > 0 && h.min < 0.0,
+                    &agg.exemplars,
                 );
             }
         }
@@ -210,7 +214,7 @@ fn write_merged(points: &MergedPoints, writer: &PointWriter<'_>, out: &mut Vec<u
                 count,
                 sum,
                 negative,
-            } => writer.histogram(out, labels, buckets.iter().copied(), *count, *sum, *negative),
+            } => writer.histogram(out, labels, buckets.iter().copied(), *count, *sum, *negative, &[]),
         }
     }
 }
