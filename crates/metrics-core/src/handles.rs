@@ -208,6 +208,17 @@ impl Timer {
             .update_from_handle(&self.entry, Update::value(d.as_secs_f64()));
     }
 
+    /// Records one duration with `labels` (e.g. `[("trace_id", id)]`) as the
+    /// exemplar of its bucket, as [`Histogram::record_with_exemplar`] does.
+    ///
+    /// # Errors
+    /// [`MetricsError::InvalidExemplar`](crate::MetricsError::InvalidExemplar)
+    /// for labels that cannot be exposed; the duration is recorded all the same.
+    pub fn record_with_exemplar(&self, d: Duration, labels: &[(&str, &str)]) -> crate::Result<()> {
+        self.record(d);
+        self.series.keep_exemplar(self.entry.id(), d.as_secs_f64(), labels)
+    }
+
     /// Records `seconds` directly.
     #[inline]
     pub fn record_seconds(&self, seconds: f64) {
