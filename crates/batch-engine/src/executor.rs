@@ -290,7 +290,7 @@ impl Execution<'_> {
             let result = catch_unwind(AssertUnwindSafe(|| self.runner.run(&ctx)))
                 .unwrap_or_else(|p| Err(JobError::runner(format!("runner panicked: {}", panic_message(&p)))));
             let elapsed = t0.elapsed();
-            m.duration(elapsed);
+            m.duration(elapsed, &job_id);
             let result = match (result, self.options.job_timeout) {
                 (Ok(()), Some(t)) if elapsed > t => Err(JobError::Timeout { after: t }),
                 (r, _) => r,

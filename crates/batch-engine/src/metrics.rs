@@ -55,6 +55,7 @@ fn describe_with(c: &MetricsCollector, name: &str, ty: MetricType, help: &str, p
             description: Some(help.to_owned()),
             buckets: None,
             sample_policy: Some(policy),
+            unit: None,
         },
     )?;
     Ok(())
@@ -135,7 +136,12 @@ impl BatchMetrics {
         }
     }
 
-    pub(crate) fn duration(&self, d: Duration) {
-        self.job_duration.record(d.as_secs_f64());
+    /// Records a run's duration with `job_id` as its bucket's exemplar, so a
+    /// slow bucket leads to the job; an id too long for an exemplar (128
+    /// characters) still records the duration.
+    pub(crate) fn duration(&self, d: Duration, job_id: &str) {
+        let _ = self
+            .job_duration
+            .record_with_exemplar(d.as_secs_f64(), &[("job_id", job_id)]);
     }
 }

@@ -201,6 +201,7 @@ async fn metrics(State(state): State<History>, headers: HeaderMap) -> Response {
                 name: a.name.clone(),
                 metric_type: a.metric_type,
                 description: None,
+                unit: None,
                 samples: Vec::new(),
                 aggregates: Vec::new(),
                 dropped_samples: 0,
@@ -213,6 +214,7 @@ async fn metrics(State(state): State<History>, headers: HeaderMap) -> Response {
             s.aggregates.push(TagSetAggregate {
                 tags: TagSet::from_pairs(a.tags.iter()),
                 value: a.value,
+                exemplars: Vec::new(),
             });
         }
     }

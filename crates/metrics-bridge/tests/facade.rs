@@ -124,9 +124,26 @@ fn the_library_series_are_valid_prometheus_and_openmetrics_text() {
         assert_eq!(code, 0, "promtool check metrics: {out}\n{prom}");
     }
     let om = encode(&c.aggregate_snapshot(), TextFormat::OpenMetrics).text;
+    assert!(
+        om.contains(
+            "# TYPE client_request_duration_seconds histogram\n# UNIT client_request_duration_seconds seconds\n"
+        ),
+        "{om}"
+    );
+    assert!(!prom.contains("# UNIT"), "{prom}");
     if have_openmetrics_parser() {
         let (code, out) = test_support::openmetrics_parse(&om);
         assert_eq!(code, 0, "strict OpenMetrics parser: {out}\n{om}");
+        // The facade's units reach the exposition: `# UNIT` where the name ends with it.
+        assert!(
+            out.lines()
+                .any(|l| l == "# UNIT client_request_duration_seconds seconds"),
+            "{out}"
+        );
+        assert!(
+            out.lines().any(|l| l == "# UNIT client_response_size_bytes bytes"),
+            "{out}"
+        );
         assert!(
             out.lines()
                 .any(|l| l.starts_with("client_requests counter client_requests_total")

@@ -21,7 +21,7 @@ use crate::store::settings::Settings;
 use crate::store::sink::{SampleSink, SinkSlot};
 use crate::store::thread_cache;
 use crate::store::update::{Keep, Update, admit};
-use crate::store::validate::{sorted_tags, validate_buckets, validate_name};
+use crate::store::validate::{sorted_tags, validate_buckets, validate_name, validate_unit};
 use crate::tags::Tags;
 use crate::tags::entry::TagEntry;
 
@@ -38,6 +38,11 @@ pub struct MetricOptions {
     pub buckets: Option<Vec<f64>>,
     /// Whether handle updates keep samples (default aggregate only).
     pub sample_policy: Option<SamplePolicy>,
+    /// The unit of the values (`seconds`, `bytes`, …): `[a-z][a-z0-9_]*`,
+    /// at most 64 bytes. OpenMetrics text writes it as `# UNIT` when the
+    /// family name ends with `_<unit>` (see `docs/prometheus.md`); the JSON
+    /// export keeps it. A later `Some` replaces it; `None` leaves it.
+    pub unit: Option<String>,
 }
 
 type SeriesMap = DashMap<Arc<str>, Arc<MetricSeries>, foldhash::fast::RandomState>;
@@ -385,13 +390,15 @@ impl MetricsCollector {
         Ok(Arc::clone(&entry))
     }
 
-    /// Registers a metric ahead of use, with help text, buckets and a sample
-    /// policy. Creates the series if needed; on an existing series updates the
-    /// description and policy.
+    /// Registers a metric ahead of use, with help text, a unit, buckets and a
+    /// sample policy. Creates the series if needed; on an existing series
+    /// updates the description, unit and policy (those given).
     ///
     /// # Errors
     /// An invalid name, a type other than the existing series', invalid
-    /// buckets, or buckets that differ from an existing series' buckets.
+    /// buckets, buckets that differ from an existing series' buckets, or an
+    /// invalid unit ([`MetricsError::InvalidUnit`](crate::MetricsError::InvalidUnit),
+    /// checked before anything is created).
     ///
     /// ```
     /// use metrics_core::{MetricOptions, MetricsCollector, MetricType};
@@ -405,6 +412,9 @@ impl MetricsCollector {
     /// # Ok::<(), metrics_core::MetricsError>(())
     /// ```
     pub fn describe_metric(&self, name: &str, ty: MetricType, options: MetricOptions) -> Result<Arc<MetricSeries>> {
+        if let Some(unit) = &options.unit {
+            validate_unit(name, unit)?;
+        }
         let series = self.create_series(name, ty, Some(&options))?;
         if let Some(b) = &options.buckets
             && series.buckets() != b.as_slice()
@@ -418,6 +428,9 @@ impl MetricsCollector {
         }
         if options.description.is_some() {
             series.set_description(options.description);
+        }
+        if options.unit.is_some() {
+            series.set_unit(options.unit);
         }
         if let Some(p) = options.sample_policy {
             series.set_sample_policy(p);
@@ -506,6 +519,61 @@ impl MetricsCollector {
         self.generation.fetch_add(1, SeqCst);
     }
 
+    /// Removes one tag set of the series `name` (tags in any order) from the
+    /// exposition and from memory; its retained samples stay until
+    /// retention drops them. The next update of those tags starts a new tag
+    /// set: a counter restarts from 0 (a counter reset to Prometheus).
+    /// Handles resolved before keep working but update a detached aggregate
+    /// that no export sees, never another tag set; re-resolve them when
+    /// [`generation`](Self::generation) changes. False when there is no
+    /// such series or tag set (the `overflow="true"` set cannot be removed).
+    ///
+    /// ```
+    /// use metrics_core::MetricsCollector;
+    /// let c = MetricsCollector::default();
+    /// c.increment_counter("jobs", &[("queue", "a")], 3)?;
+    /// assert!(c.remove("jobs", &[("queue", "a")]));
+    /// assert!(!c.remove("jobs", &[("queue", "a")]));
+    /// c.increment_counter("jobs", &[("queue", "a")], 1)?;
+    /// let s = c.get_metric_series("jobs").unwrap();
+    /// assert_eq!(s.aggregate(&[("queue", "a")]), Some(metrics_core::AggregateValue::Counter { total: 1.0 }));
+    /// # Ok::<(), metrics_core::MetricsError>(())
+    /// ```
+    pub fn remove(&self, name: &str, tags: impl Tags) -> bool {
+        let Some(series) = self.get_metric_series(name) else {
+            return false;
+        };
+        let removed = series.remove_tag_set(&tags);
+        if removed {
+            self.generation.fetch_add(1, SeqCst);
+        }
+        removed
+    }
+
+    /// A number that changes whenever series or tag sets are removed
+    /// ([`remove_series`](Self::remove_series), [`remove`](Self::remove),
+    /// [`clear_all`](Self::clear_all), idle expiry). A cache of handles
+    /// compares it to the value it saw and drops its handles when it differs.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(SeqCst)
+    }
+
+    /// Removes every tag set whose aggregate has not changed for the
+    /// configured `idle_timeout` (see [`MetricsConfig::idle_timeout`]);
+    /// returns how many. A no-op when no timeout is set. Runs at every
+    /// snapshot, so exposition and exports never show an idle tag set.
+    pub fn expire_idle(&self) -> usize {
+        let Some(timeout) = self.settings.idle_timeout_nanos() else {
+            return 0;
+        };
+        let now = self.settings.now_nanos();
+        let removed: usize = self.all_series().iter().map(|s| s.expire_idle(now, timeout)).sum();
+        if removed > 0 {
+            self.generation.fetch_add(1, SeqCst);
+        }
+        removed
+    }
+
     /// A copy of every series with its samples and aggregates, sorted by
     /// name. Each series is copied under its own locks in turn, so the copy
     /// is consistent within a series; a record that runs meanwhile may be
@@ -521,6 +589,7 @@ impl MetricsCollector {
     }
 
     fn snapshot_with(&self, samples: bool) -> Snapshot {
+        self.expire_idle();
         let mut series: Vec<_> = self.all_series().iter().map(|s| s.snapshot(samples)).collect();
         add_self_metrics(&mut series);
         Snapshot {

@@ -47,6 +47,14 @@ pub struct MetricsConfig {
     /// only). Read from `METRICS_STORE=sqlite:PATH`; the `metrics-store`
     /// crate opens it and attaches it to the collector.
     pub store: Option<PathBuf>,
+    /// A tag set whose aggregate has not changed for this long is removed
+    /// from the exposition and from memory (its retained samples stay until
+    /// retention drops them); checked at every snapshot and by
+    /// `MetricsManager`. `None` (the default): tag sets never expire. A
+    /// counter re-created after expiry restarts from 0, which Prometheus
+    /// treats as a counter reset (see `docs/prometheus.md`).
+    #[serde(with = "opt_secs")]
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for MetricsConfig {
@@ -61,6 +69,7 @@ impl Default for MetricsConfig {
             max_tag_sets_per_series: 10_000,
             max_tags_per_sample: 16,
             store: None,
+            idle_timeout: None,
         }
     }
 }
@@ -81,21 +90,42 @@ mod secs {
     }
 }
 
+mod opt_secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => super::secs::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        #[derive(Deserialize)]
+        struct Secs(#[serde(with = "super::secs")] Duration);
+        Ok(Option::<Secs>::deserialize(d)?.map(|s| s.0).filter(|d| !d.is_zero()))
+    }
+}
+
 /// The environment variables read by [`MetricsConfig::from_env`].
-pub const ENV_VARS: [&str; 6] = [
+pub const ENV_VARS: [&str; 7] = [
     "METRICS_ENABLED",
     "METRICS_STORAGE_PATH",
     "METRICS_RETENTION_HOURS",
     "METRICS_EXPORT_INTERVAL_MINUTES",
     "METRICS_SYSTEM_INTERVAL_SECONDS",
     "METRICS_STORE",
+    "METRICS_IDLE_TIMEOUT",
 ];
 
 impl MetricsConfig {
     /// The defaults overridden by `METRICS_ENABLED` (true/false/1/0/yes/no/on/off),
     /// `METRICS_STORAGE_PATH`, `METRICS_RETENTION_HOURS`,
-    /// `METRICS_EXPORT_INTERVAL_MINUTES`, `METRICS_SYSTEM_INTERVAL_SECONDS` and
-    /// `METRICS_STORE` (`sqlite:PATH`, or `none`).
+    /// `METRICS_EXPORT_INTERVAL_MINUTES`, `METRICS_SYSTEM_INTERVAL_SECONDS`,
+    /// `METRICS_STORE` (`sqlite:PATH`, or `none`) and `METRICS_IDLE_TIMEOUT`
+    /// (seconds; 0 turns expiry off).
     ///
     /// # Errors
     /// A [`ConfigError`] naming the variable and its value when a value is
@@ -168,6 +198,9 @@ impl MetricsConfig {
         if let Some(d) = duration("METRICS_SYSTEM_INTERVAL_SECONDS", 1.0, true)? {
             c.system_metrics_interval = d;
         }
+        if let Some(d) = duration("METRICS_IDLE_TIMEOUT", 1.0, true)? {
+            c.idle_timeout = Some(d).filter(|d| !d.is_zero());
+        }
         Ok(c)
     }
 }
@@ -208,8 +241,11 @@ mod tests {
             ("METRICS_RETENTION_HOURS", "0.5"),
             ("METRICS_EXPORT_INTERVAL_MINUTES", "0"),
             ("METRICS_SYSTEM_INTERVAL_SECONDS", "10"),
+            ("METRICS_IDLE_TIMEOUT", "90"),
         ])
         .unwrap();
+        assert_eq!(c.idle_timeout, Some(Duration::from_secs(90)));
+        assert_eq!(from(&[("METRICS_IDLE_TIMEOUT", "0")]).unwrap().idle_timeout, None);
         assert!(!c.enabled);
         assert_eq!(c.storage_path, PathBuf::from("/var/m"));
         assert_eq!(c.retention, Duration::from_secs(1800));
@@ -227,6 +263,8 @@ mod tests {
             ("METRICS_RETENTION_HOURS", "NaN"),
             ("METRICS_EXPORT_INTERVAL_MINUTES", "ten"),
             ("METRICS_SYSTEM_INTERVAL_SECONDS", "1e400"),
+            ("METRICS_IDLE_TIMEOUT", "-5"),
+            ("METRICS_IDLE_TIMEOUT", "soon"),
         ] {
             let e = from(&[(var, val)]).unwrap_err();
             assert_eq!(e.variable, var);

@@ -128,6 +128,26 @@ pub enum MetricsError {
         /// Why they were rejected.
         reason: &'static str,
     },
+    /// An exemplar's labels or value cannot be exposed.
+    #[error("metric {name:?}: invalid exemplar {labels}: {reason}")]
+    InvalidExemplar {
+        /// The metric name.
+        name: String,
+        /// The rejected labels (at most 200 characters of them).
+        labels: String,
+        /// Why they were rejected.
+        reason: String,
+    },
+    /// A unit given to `describe_metric` is not a lower-case identifier.
+    #[error("metric {name:?}: invalid unit {unit:?}: {reason}")]
+    InvalidUnit {
+        /// The metric name.
+        name: String,
+        /// The rejected unit.
+        unit: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
     /// Reading or writing a file failed.
     #[error("{action} {path}: {source}")]
     Io {

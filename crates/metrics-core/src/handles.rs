@@ -71,6 +71,19 @@ impl Counter {
         self.series.update_from_handle(&self.entry, Update::count(n));
     }
 
+    /// Adds `n` and keeps `labels` (e.g. `[("trace_id", id)]`) as this tag
+    /// set's exemplar, replacing the previous one; OpenMetrics text writes it
+    /// after the `_total` line.
+    ///
+    /// # Errors
+    /// [`MetricsError::InvalidExemplar`](crate::MetricsError::InvalidExemplar)
+    /// when a label name is not `[a-zA-Z_][a-zA-Z0-9_]*` or the labels exceed
+    /// 128 characters; the increment is counted all the same.
+    pub fn increment_with_exemplar(&self, n: u64, labels: &[(&str, &str)]) -> crate::Result<()> {
+        self.increment(n);
+        self.series.keep_exemplar(self.entry.id(), n as f64, labels)
+    }
+
     /// The integer total of this tag set (fractional `record_metric`
     /// increments are in the series' aggregate, not here).
     pub fn value(&self) -> u64 {
@@ -150,6 +163,20 @@ impl Histogram {
     pub fn record(&self, v: f64) {
         self.series.update_from_handle(&self.entry, Update::value(v));
     }
+
+    /// Records one observation and keeps `labels` (e.g. `[("job_id", id)]`)
+    /// as the exemplar of the bucket `v` falls in (latest wins); OpenMetrics
+    /// text writes it after that bucket's line.
+    ///
+    /// # Errors
+    /// [`MetricsError::InvalidExemplar`](crate::MetricsError::InvalidExemplar)
+    /// for a non-finite `v` (which is not recorded either), a label name
+    /// that is not `[a-zA-Z_][a-zA-Z0-9_]*`, or labels over 128 characters
+    /// (the observation is recorded all the same).
+    pub fn record_with_exemplar(&self, v: f64, labels: &[(&str, &str)]) -> crate::Result<()> {
+        self.record(v);
+        self.series.keep_exemplar(self.entry.id(), v, labels)
+    }
 }
 
 /// A timer bound to one tag set; durations are kept in seconds.
@@ -179,6 +206,17 @@ impl Timer {
     pub fn record(&self, d: Duration) {
         self.series
             .update_from_handle(&self.entry, Update::value(d.as_secs_f64()));
+    }
+
+    /// Records one duration with `labels` (e.g. `[("trace_id", id)]`) as the
+    /// exemplar of its bucket, as [`Histogram::record_with_exemplar`] does.
+    ///
+    /// # Errors
+    /// [`MetricsError::InvalidExemplar`](crate::MetricsError::InvalidExemplar)
+    /// for labels that cannot be exposed; the duration is recorded all the same.
+    pub fn record_with_exemplar(&self, d: Duration, labels: &[(&str, &str)]) -> crate::Result<()> {
+        self.record(d);
+        self.series.keep_exemplar(self.entry.id(), d.as_secs_f64(), labels)
     }
 
     /// Records `seconds` directly.

@@ -75,6 +75,7 @@ pub use runtime::manager::{MetricsManager, initialize_metrics, initialize_metric
 pub use runtime::system;
 #[cfg(feature = "system")]
 pub use runtime::system::record_system_metrics;
+pub use snapshot::exemplar::{BucketExemplar, Exemplar, MAX_EXEMPLAR_LABEL_CHARS};
 pub use snapshot::self_metrics::OVERFLOW_SELF_METRIC;
 pub use snapshot::summary::{Summary, SummaryQuery};
 pub use snapshot::{

@@ -17,6 +17,7 @@ fn described(c: &MetricsCollector, name: &str, ty: MetricType, help: &str, polic
             description: Some(help.to_owned()),
             buckets: (ty == MetricType::Histogram).then(|| vec![0.5, 2.0, 8.0]),
             sample_policy: Some(policy),
+            unit: None,
         },
     )
     .unwrap();

@@ -70,6 +70,7 @@ impl MetricsStore {
                     name: name.to_string(),
                     metric_type: series.metric_type,
                     description: series.description.as_deref().map(str::to_owned),
+                    unit: series.unit.as_deref().map(str::to_owned),
                     samples: Vec::new(),
                     aggregates: series.aggregates.to_vec(),
                     dropped_samples: series.dropped_samples,

@@ -136,12 +136,15 @@ const OPENMETRICS_PARSER: &str = r#"
 import sys
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 for f in text_string_to_metric_families(sys.stdin.read()):
+    if f.unit:
+        print('# UNIT', f.name, f.unit)
     for s in f.samples:
         print(f.name, f.type, s.name, sorted(s.labels.items()), s.value)
 "#;
 
 /// The strict OpenMetrics parser on `text`: (exit code, one line per sample
-/// as `family type sample [(label, value), ...] value`, or the error).
+/// as `family type sample [(label, value), ...] value`, preceded by
+/// `# UNIT family unit` for a family with a unit; or the error).
 pub fn openmetrics_parse(text: &str) -> (i32, String) {
     pipe("python3", &["-c", OPENMETRICS_PARSER], text)
 }
@@ -161,6 +164,15 @@ impl Prometheus {
     /// # Panics
     /// If the configuration cannot be written or the server not started.
     pub fn scraping(target: &str) -> Prometheus {
+        Prometheus::scraping_with(target, &[])
+    }
+
+    /// Like [`scraping`](Self::scraping), with extra command-line flags
+    /// (e.g. `--enable-feature=exemplar-storage`).
+    ///
+    /// # Panics
+    /// If the configuration cannot be written or the server not started.
+    pub fn scraping_with(target: &str, flags: &[&str]) -> Prometheus {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
         let config = dir.path().join("prometheus.yml");
         std::fs::write(
@@ -180,6 +192,7 @@ impl Prometheus {
                     Path::new(dir.path()).join("data").display()
                 ))
                 .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .args(flags)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -190,6 +203,25 @@ impl Prometheus {
             _server: server,
             _dir: dir,
         }
+    }
+
+    /// The `data` of `/api/v1/query_exemplars` for `promql` over the last
+    /// hour (needs `--enable-feature=exemplar-storage`), when it has any.
+    pub fn query_exemplars(&self, promql: &str) -> Option<serde_json::Value> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_secs();
+        let url = format!(
+            "http://127.0.0.1:{}/api/v1/query_exemplars?query={}&start={}&end={}",
+            self.port,
+            form_urlencoded::byte_serialize(promql.as_bytes()).collect::<String>(),
+            now - 3600,
+            now + 60
+        );
+        let body: serde_json::Value = serde_json::from_str(&http_get(&url)?).ok()?;
+        let data = body.get("data")?;
+        data.as_array().is_some_and(|a| !a.is_empty()).then(|| data.clone())
     }
 
     /// The first value of an instant query, once it has one.

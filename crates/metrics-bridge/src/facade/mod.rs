@@ -5,7 +5,7 @@
 //! | `counter!(name, labels)` | the counter `name`, tagged with the labels |
 //! | `gauge!` | a gauge |
 //! | `histogram!` | a histogram (or the existing timer of that name, in seconds) |
-//! | `describe_*!(name, unit, text)` | the series' help text (`# HELP`); the unit is kept by the recorder ([`MetricsRecorder::unit`]) |
+//! | `describe_*!(name, unit, text)` | the series' help text (`# HELP`) and unit ([`Unit::as_str`]: `seconds`, `bytes`, …; OpenMetrics `# UNIT` where the name ends with it) |
 //! | labels | tags, validated like any tag; past `max_tag_sets_per_series` they fold into `overflow="true"` |
 //!
 //! Handles are resolved once per thread and key (see `cache.rs`): after the
@@ -31,9 +31,8 @@ mod cache;
 mod handles;
 mod key_tags;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use metrics::{Key, KeyName, Metadata, SharedString, Unit};
 use metrics_core::{
@@ -58,8 +57,7 @@ pub struct InstallError(());
 
 /// A [`metrics::Recorder`] writing into a [`MetricsCollector`].
 ///
-/// Cheap to clone (one `Arc`); clones share the unit table, the error
-/// counters and the per-thread handle caches. See the [module docs](self)
+/// Cheap to clone (one `Arc`); clones share the error counters and the per-thread handle caches. See the [module docs](self)
 /// for how facade calls map onto the store.
 ///
 /// ```
@@ -91,7 +89,6 @@ struct Inner {
     /// Bumped by [`MetricsRecorder::forget_handles`]; stale caches are dropped.
     generation: AtomicU64,
     sample_policy: Option<SamplePolicy>,
-    units: RwLock<HashMap<String, Unit>>,
     rejected: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
@@ -118,7 +115,6 @@ impl MetricsRecorder {
                 id: NEXT_RECORDER_ID.fetch_add(1, Relaxed),
                 generation: AtomicU64::new(0),
                 sample_policy: None,
-                units: RwLock::new(HashMap::new()),
                 rejected: AtomicU64::new(0),
                 last_error: Mutex::new(None),
             }),
@@ -129,7 +125,7 @@ impl MetricsRecorder {
     /// (series that already exist keep theirs). With `EveryEvent` every
     /// facade update is also a timestamped sample, which costs a clock read
     /// and a push per update. The returned recorder is a new one: it starts
-    /// with a copy of this one's units and error counts, and has its own
+    /// with a copy of this one's error counts, and has its own
     /// per-thread handle caches.
     #[must_use = "with_sample_policy returns the configured recorder"]
     pub fn with_sample_policy(self, policy: SamplePolicy) -> Self {
@@ -138,7 +134,6 @@ impl MetricsRecorder {
             id: NEXT_RECORDER_ID.fetch_add(1, Relaxed),
             generation: AtomicU64::new(0),
             sample_policy: Some(policy),
-            units: RwLock::new(self.units_map()),
             rejected: AtomicU64::new(self.rejected_registrations()),
             last_error: Mutex::new(self.last_error()),
         });
@@ -161,27 +156,25 @@ impl MetricsRecorder {
         &self.inner.collector
     }
 
-    /// The unit given to `describe_*!` for `name`, if any. metrics-core has
-    /// no unit on a series yet, so the recorder keeps it (the exposition's
-    /// `# UNIT` line needs that core change; see `docs/ecosystem.md`).
+    /// The unit of the series `name` in the collector, as a facade [`Unit`]:
+    /// the one given to `describe_*!` (stored on the series by
+    /// `describe_metric`), or one set through metrics-core that the facade
+    /// names. `None` when there is no such series, no unit, or a unit the
+    /// facade has no variant for.
     pub fn unit(&self, name: &str) -> Option<Unit> {
-        self.inner
-            .units
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(name)
-            .copied()
+        let unit = self.inner.collector.get_metric_series(name)?.unit()?;
+        Unit::from_string(&unit)
     }
 
-    /// Every (name, unit) described so far, sorted by name.
+    /// Every (name, unit) of the collector's series that have a facade
+    /// unit, sorted by name.
     pub fn units(&self) -> Vec<(String, Unit)> {
-        let mut all: Vec<_> = self.units_map().into_iter().collect();
-        all.sort_by(|a, b| a.0.cmp(&b.0));
-        all
-    }
-
-    fn units_map(&self) -> HashMap<String, Unit> {
-        self.inner.units.read().unwrap_or_else(PoisonError::into_inner).clone()
+        self.inner
+            .collector
+            .list_series()
+            .into_iter()
+            .filter_map(|s| self.unit(&s.name).map(|u| (s.name, u)))
+            .collect()
     }
 
     /// Registrations and descriptions the store refused (each gave a no-op
@@ -199,12 +192,13 @@ impl MetricsRecorder {
             .clone()
     }
 
-    /// Drops every thread's cached handles of this recorder. Call it after
-    /// [`MetricsCollector::remove_series`] or
-    /// [`clear_all`](MetricsCollector::clear_all): cached handles point at
-    /// the removed series, so updates through them would not reach the
-    /// collector's new series. Handles a library holds on to itself (a
-    /// `metrics::Counter` kept in a struct) stay bound to the removed series.
+    /// Drops every thread's cached handles of this recorder. Not needed after
+    /// removals in the collector ([`MetricsCollector::remove_series`],
+    /// [`remove`](MetricsCollector::remove), [`clear_all`](MetricsCollector::clear_all),
+    /// idle expiry): the caches follow [`MetricsCollector::generation`] and
+    /// drop their handles by themselves when it changes. Handles a library
+    /// holds on to itself (a `metrics::Counter` kept in a struct) stay bound
+    /// to the removed series or tag set.
     pub fn forget_handles(&self) {
         self.inner.generation.fetch_add(1, Relaxed);
     }
@@ -236,7 +230,13 @@ impl MetricsRecorder {
         key: &Key,
         resolve: impl FnOnce() -> Result<(Arc<T>, bool), MetricsError>,
     ) -> Option<Arc<T>> {
-        let generation = self.inner.generation.load(Relaxed);
+        // Both counts only grow, so their sum changes whenever either does:
+        // a removal in the collector drops this thread's stale handles.
+        let generation = self
+            .inner
+            .generation
+            .load(Relaxed)
+            .wrapping_add(self.inner.collector.generation());
         if let Some(hit) = cache::get(self.inner.id, generation, select, key) {
             return Some(hit);
         }
@@ -264,6 +264,7 @@ impl MetricsRecorder {
         };
         let options = MetricOptions {
             description: Some(description.into_owned()),
+            unit: unit.map(|u| u.as_str().to_owned()),
             sample_policy: if existing.is_none() {
                 self.inner.sample_policy
             } else {
@@ -272,14 +273,7 @@ impl MetricsRecorder {
             ..MetricOptions::default()
         };
         if let Err(e) = self.inner.collector.describe_metric(name, ty, options) {
-            return self.reject(e);
-        }
-        if let Some(unit) = unit {
-            self.inner
-                .units
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(name.to_owned(), unit);
+            self.reject(e);
         }
     }
 }

@@ -55,6 +55,27 @@ fn forget_handles_rebinds_to_a_recreated_series() {
 }
 
 #[test]
+fn cached_handles_follow_removals_in_the_collector_by_themselves() {
+    let (c, r) = recorder();
+    metrics::with_local_recorder(&r, || {
+        metrics::counter!("jobs", "queue" => "a").increment(2);
+        metrics::counter!("jobs", "queue" => "b").increment(2);
+    });
+    // One tag set removed: the next facade call resolves a new one (from 0).
+    assert!(c.remove("jobs", &[("queue", "a")]));
+    metrics::with_local_recorder(&r, || {
+        metrics::counter!("jobs", "queue" => "a").increment(3);
+        metrics::counter!("jobs", "queue" => "b").increment(1);
+    });
+    assert_eq!(counter_total(&c, "jobs", &[("queue", "a")]), Some(3.0));
+    assert_eq!(counter_total(&c, "jobs", &[("queue", "b")]), Some(3.0));
+    // The whole series removed, without forget_handles.
+    c.remove_series("jobs");
+    metrics::with_local_recorder(&r, || metrics::counter!("jobs", "queue" => "a").increment(4));
+    assert_eq!(counter_total(&c, "jobs", &[("queue", "a")]), Some(4.0));
+}
+
+#[test]
 fn overflowing_label_sets_are_not_cached_and_each_is_counted() {
     let collector = Arc::new(MetricsCollector::new(MetricsConfig {
         max_tag_sets_per_series: 2,
@@ -185,6 +206,11 @@ fn descriptions_and_units_are_kept() {
         Some("Bytes sent.")
     );
     assert_eq!(r.unit("sent_bytes"), Some(Unit::Bytes));
+    // The unit is the series' own, not a table of the recorder's.
+    assert_eq!(
+        c.get_metric_series("sent_bytes").unwrap().unit().as_deref(),
+        Some("bytes")
+    );
     assert_eq!(r.unit("temperature"), None);
     assert_eq!(r.units(), vec![("sent_bytes".to_owned(), Unit::Bytes)]);
     assert_eq!(r.rejected_registrations(), 1);
@@ -249,13 +275,14 @@ fn owned_label_values_of_equal_length_never_share_a_handle() {
 }
 
 #[test]
-fn after_the_first_registration_no_call_looks_the_collector_up() {
+fn a_removed_series_gets_no_facade_update_after_its_removal() {
     let (c, r) = recorder();
     metrics::with_local_recorder(&r, || metrics::counter!("looked_up_once").increment(1));
     let removed = c.remove_series("looked_up_once").unwrap();
-    // A lookup would re-create the series in the collector; the cached
-    // handle goes straight to the series resolved the first time.
+    // The collector's generation changed, so the cached handle (bound to the
+    // removed series) is dropped and the call resolves the series anew.
     metrics::with_local_recorder(&r, || metrics::counter!("looked_up_once").increment(1));
-    assert!(c.get_metric_series("looked_up_once").is_none());
-    assert_eq!(removed.aggregate(&[]), Some(AggregateValue::Counter { total: 2.0 }));
+    assert_eq!(counter_total(&c, "looked_up_once", &[]), Some(1.0));
+    assert_eq!(removed.aggregate(&[]), Some(AggregateValue::Counter { total: 1.0 }));
+    assert_eq!(cache::cached_keys(r.inner.id), 1);
 }

@@ -59,6 +59,11 @@ pub struct LayerConfig {
     pub record_spans: bool,
     /// Whether events' `counter.`/`gauge.`/`histogram.` fields are recorded.
     pub record_events: bool,
+    /// A span field holding a trace id (e.g. `trace_id`): when a span has
+    /// it, its timer observations carry `{<field>="<value>"}` as their
+    /// bucket's exemplar (OpenMetrics text). Default none. It need not be
+    /// (and should not be) an allowed tag field.
+    pub exemplar_field: Option<String>,
 }
 
 impl Default for LayerConfig {
@@ -69,11 +74,19 @@ impl Default for LayerConfig {
             time_tag: DEFAULT_TIME_TAG.to_owned(),
             record_spans: true,
             record_events: true,
+            exemplar_field: None,
         }
     }
 }
 
 impl LayerConfig {
+    /// Sets the span field whose value becomes the exemplar of span timers.
+    #[must_use = "builder methods return the configured value"]
+    pub fn with_exemplar_field(mut self, field: impl Into<String>) -> Self {
+        self.exemplar_field = Some(field.into());
+        self
+    }
+
     /// Sets the span timer name template.
     #[must_use = "builder methods return the configured value"]
     pub fn with_span_metric_name(mut self, template: impl Into<String>) -> Self {

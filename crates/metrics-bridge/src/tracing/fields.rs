@@ -44,6 +44,28 @@ impl Visit for TagVisitor<'_> {
     }
 }
 
+/// Keeps the value of the one field named `name` (the exemplar field).
+pub(crate) struct FieldValue<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) value: &'a mut Option<String>,
+}
+
+impl Visit for FieldValue<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == self.name {
+            *self.value = Some(value.to_owned());
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == self.name {
+            let mut text = String::new();
+            let _ = write!(text, "{value:?}");
+            *self.value = Some(text);
+        }
+    }
+}
+
 /// A metric update requested by an event field.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum FieldUpdate {

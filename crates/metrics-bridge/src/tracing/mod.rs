@@ -63,7 +63,7 @@ use tracing_subscriber::registry::LookupSpan;
 pub use self::config::{
     DEFAULT_SPAN_METRIC_NAME, DEFAULT_TIME_TAG, LayerConfig, LayerConfigError, NAME_PLACEHOLDER, TARGET_PLACEHOLDER,
 };
-use self::fields::{EventVisitor, FieldTags, FieldUpdate, TagVisitor};
+use self::fields::{EventVisitor, FieldTags, FieldUpdate, FieldValue, TagVisitor};
 
 /// A `tracing_subscriber::Layer` recording span durations as timers and
 /// prefixed event fields as counter, gauge and histogram updates into a
@@ -95,6 +95,8 @@ struct SpanTiming {
     /// again while entered, e.g. re-entrant code or a second thread).
     entered_at: Option<Instant>,
     depth: u32,
+    /// The value of `LayerConfig::exemplar_field`, when the span has it.
+    exemplar: Option<String>,
 }
 
 impl MetricsLayer {
@@ -178,11 +180,21 @@ impl MetricsLayer {
         let mut tags: Vec<(&str, &str)> = timing.tags.iter().map(|(k, v)| (*k, v.as_str())).collect();
         tags.push((time_tag, "busy"));
         let collector = &self.inner.collector;
-        self.check(collector.record_duration(&timing.metric, tags.as_slice(), busy));
+        let exemplar = match (&self.inner.config.exemplar_field, &timing.exemplar) {
+            (Some(field), Some(value)) => Some((field.as_str(), value.as_str())),
+            _ => None,
+        };
+        let record = |tags: &[(&str, &str)], d: Duration| match exemplar {
+            Some(pair) => collector
+                .timer(&timing.metric, tags)
+                .and_then(|t| t.record_with_exemplar(d, &[pair])),
+            None => collector.record_duration(&timing.metric, tags, d).map_err(Into::into),
+        };
+        self.check(record(tags.as_slice(), busy));
         if let Some(last) = tags.last_mut() {
             last.1 = "total";
         }
-        self.check(collector.record_duration(&timing.metric, tags.as_slice(), total));
+        self.check(record(tags.as_slice(), total));
     }
 
     fn record_event_update(&self, metric: &str, update: &FieldUpdate, tags: &[(&str, &str)]) {
@@ -224,6 +236,13 @@ where
                 tags: &mut tags,
             });
         }
+        let mut exemplar = None;
+        if let Some(name) = &self.inner.config.exemplar_field {
+            attrs.record(&mut FieldValue {
+                name,
+                value: &mut exemplar,
+            });
+        }
         span.extensions_mut().insert(SpanTiming {
             metric: self.metric_name(attrs.metadata()),
             tags,
@@ -231,11 +250,12 @@ where
             busy: Duration::ZERO,
             entered_at: None,
             depth: 0,
+            exemplar,
         });
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        if self.inner.config.fields.is_empty() {
+        if self.inner.config.fields.is_empty() && self.inner.config.exemplar_field.is_none() {
             return;
         }
         let Some(span) = ctx.span(id) else {
@@ -247,6 +267,12 @@ where
                 config: &self.inner.config,
                 tags: &mut timing.tags,
             });
+            if let Some(name) = &self.inner.config.exemplar_field {
+                values.record(&mut FieldValue {
+                    name,
+                    value: &mut timing.exemplar,
+                });
+            }
         }
     }
 

@@ -29,6 +29,9 @@ pub struct JsonSeries<'a> {
     /// Help text, when registered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<Cow<'a, str>>,
+    /// Unit, when registered (absent in exports written before units existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<Cow<'a, str>>,
     /// Retained samples, oldest first.
     #[serde(default)]
     pub values: Vec<JsonSample<'a>>,
@@ -74,6 +77,7 @@ fn series_view(s: &SeriesSnapshot) -> JsonSeries<'_> {
     JsonSeries {
         metric_type: s.metric_type,
         description: s.description.as_deref().map(Cow::Borrowed),
+        unit: s.unit.as_deref().map(Cow::Borrowed),
         values: s
             .samples
             .iter()

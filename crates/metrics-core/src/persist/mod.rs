@@ -72,14 +72,16 @@ impl MetricsCollector {
     }
 
     /// Replays the samples of a JSON export into this collector, with their
-    /// original timestamps and tags. Aggregates are rebuilt from the samples
+    /// original timestamps and tags, and the description and unit of each
+    /// series that has them. Aggregates are rebuilt from the samples
     /// (cumulative totals of samples that had already been dropped are not
     /// recoverable from the samples alone). Samples older than the retention
     /// are expired at once.
     ///
     /// # Errors
     /// [`MetricsError::Json`](crate::MetricsError::Json) for malformed input; the record errors of
-    /// [`record_metric`](Self::record_metric) for a bad name or value, after
+    /// [`record_metric`](Self::record_metric) for a bad name or value, and of
+    /// [`describe_metric`](Self::describe_metric) for a bad unit, after
     /// which the samples before it remain recorded.
     ///
     /// Every series comes back with its description and histogram buckets,
@@ -110,6 +112,7 @@ impl MetricsCollector {
                     description: series.description.as_deref().map(str::to_owned),
                     buckets: buckets.clone(),
                     sample_policy: None,
+                    unit: series.unit.as_deref().map(str::to_owned),
                 },
             );
             if described.is_err() {
@@ -122,6 +125,7 @@ impl MetricsCollector {
                         description: series.description.as_deref().map(str::to_owned),
                         buckets: None,
                         sample_policy: None,
+                        unit: series.unit.as_deref().map(str::to_owned),
                     },
                 )?;
             }

@@ -95,7 +95,8 @@ impl MetricsManager {
 
     /// Applies the configuration to the collector and, when enabled, starts
     /// the system sampler (every `system_metrics_interval`, if non-zero) and
-    /// the exporter (every `export_interval`, if non-zero). Calling it again
+    /// the exporter (every `export_interval`, if non-zero) and the idle-tag-set
+    /// sweep (every half `idle_timeout`, at least a second, if set). Calling it again
     /// while running does nothing.
     ///
     /// # Errors
@@ -125,6 +126,15 @@ impl MetricsManager {
         let interval = self.config.export_interval;
         if !interval.is_zero() {
             self.spawn("metrics-export", interval, move |c| export_all(c, &storage).map(drop))?;
+        }
+        // Idle tag sets are also expired at every snapshot; this sweep frees
+        // their memory when nothing scrapes or exports for a while.
+        if let Some(idle) = self.config.idle_timeout {
+            let every = (idle / 2).max(Duration::from_secs(1));
+            self.spawn("metrics-idle", every, |c| {
+                c.expire_idle();
+                Ok(())
+            })?;
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! locks in turn (see `MetricsCollector::snapshot`); encoding happens
 //! afterwards with no lock held.
 
+pub(crate) mod exemplar;
 pub(crate) mod self_metrics;
 pub(crate) mod summary;
 
@@ -45,6 +46,10 @@ pub struct SeriesSnapshot {
     /// Help text registered with [`describe_metric`](crate::MetricsCollector::describe_metric).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Unit registered with [`describe_metric`](crate::MetricsCollector::describe_metric)
+    /// (absent in exports written before units existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
     /// Retained samples, oldest first (empty when the snapshot was taken
     /// without samples).
     #[serde(default)]
@@ -74,6 +79,10 @@ pub struct TagSetAggregate {
     /// Its aggregate.
     #[serde(flatten)]
     pub value: AggregateValue,
+    /// The latest exemplar of each bucket that had one (OpenMetrics text
+    /// writes them; absent in exports without exemplars).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exemplars: Vec<exemplar::BucketExemplar>,
 }
 
 /// A line of [`list_series`](crate::MetricsCollector::list_series).

@@ -24,6 +24,7 @@ pub(crate) fn add_self_metrics(series: &mut Vec<SeriesSnapshot>) {
             value: AggregateValue::Counter {
                 total: s.overflow_updates as f64,
             },
+            exemplars: Vec::new(),
         })
         .collect();
     if aggregates.is_empty() {
@@ -37,6 +38,7 @@ pub(crate) fn add_self_metrics(series: &mut Vec<SeriesSnapshot>) {
         SeriesSnapshot {
             name: OVERFLOW_SELF_METRIC.to_owned(),
             metric_type: MetricType::Counter,
+            unit: None,
             description: Some(
                 "Updates folded into the overflow=\"true\" tag set by max_tag_sets_per_series, per metric.".to_owned(),
             ),

@@ -20,6 +20,12 @@ pub(super) struct TagIndex {
     /// reached. Not in the table: `overflow` is a reserved key that callers
     /// cannot look up or record to directly.
     pub(super) overflow: Option<u32>,
+    /// Which ids were removed (`remove`, idle expiry), by id; empty until the
+    /// first removal. A removed id keeps its slot in `entries` (with a fresh,
+    /// unexposed aggregate) so that retained samples still map to their tags.
+    pub(super) removed: Vec<bool>,
+    /// How many entries `removed` marks.
+    pub(super) removed_count: usize,
 }
 
 impl TagIndex {
@@ -32,7 +38,31 @@ impl TagIndex {
     }
 
     pub(super) fn regular_count(&self) -> usize {
-        self.entries.len() - usize::from(self.overflow.is_some())
+        self.entries.len() - usize::from(self.overflow.is_some()) - self.removed_count
+    }
+
+    /// Whether the entry `id` is exposed (not removed).
+    #[inline]
+    pub(super) fn is_live(&self, id: usize) -> bool {
+        !self.removed.get(id).copied().unwrap_or(false)
+    }
+
+    /// Removes `id` from the table and marks it removed, replacing its
+    /// entry with `replacement` (same tags and id, a fresh aggregate), so
+    /// the old aggregate is freed once no handle holds it. False when `id`
+    /// is not a live regular entry.
+    pub(super) fn remove(&mut self, hash: u64, id: u32, replacement: TagEntry) -> bool {
+        let Ok(found) = self.table.find_entry(hash, |&i| i == id) else {
+            return false;
+        };
+        found.remove();
+        if self.removed.len() < self.entries.len() {
+            self.removed.resize(self.entries.len(), false);
+        }
+        self.removed[id as usize] = true;
+        self.removed_count += 1;
+        self.entries[id as usize] = replacement;
+        true
     }
 
     /// Adds an entry made by `make` from the next id; returns that id.
@@ -41,6 +71,9 @@ impl TagIndex {
         // rather than wraps in the (memory-bound) case past `u32::MAX`.
         let id = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
         self.entries.push(make(id)?);
+        if !self.removed.is_empty() {
+            self.removed.push(false);
+        }
         Ok(id)
     }
 }

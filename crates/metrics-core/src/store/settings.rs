@@ -25,6 +25,8 @@ pub(crate) struct Settings {
     sink: SinkSlot,
     /// The program's cardinality-cap callback.
     pub(crate) overflow_hook: HookSlot,
+    /// `idle_timeout` in ns; 0 when tag sets never expire.
+    idle_timeout_nanos: AtomicI64,
 }
 
 impl Settings {
@@ -38,6 +40,7 @@ impl Settings {
             max_tags: AtomicUsize::new(0),
             sink: SinkSlot::default(),
             overflow_hook: HookSlot::default(),
+            idle_timeout_nanos: AtomicI64::new(0),
         };
         settings.apply(config);
         settings
@@ -57,6 +60,8 @@ impl Settings {
         self.max_tag_sets.store(config.max_tag_sets_per_series, Relaxed);
         self.max_tags
             .store(config.max_tags_per_sample.min(MAX_TAGS_LIMIT), Relaxed);
+        let idle = config.idle_timeout.map_or(0, clock::duration_nanos);
+        self.idle_timeout_nanos.store(idle, Relaxed);
     }
 
     pub(crate) fn set_enabled(&self, enabled: bool) {
@@ -88,5 +93,9 @@ impl Settings {
     }
     pub(crate) fn max_tags(&self) -> usize {
         self.max_tags.load(Relaxed)
+    }
+    /// `idle_timeout` in ns, `None` when off.
+    pub(crate) fn idle_timeout_nanos(&self) -> Option<i64> {
+        Some(self.idle_timeout_nanos.load(Relaxed)).filter(|&n| n > 0)
     }
 }

@@ -141,6 +141,33 @@ pub(crate) fn sorted_tags<'t>(
     Ok(pairs)
 }
 
+/// Longest unit accepted by `describe_metric`.
+pub(crate) const MAX_UNIT_LEN: usize = 64;
+
+/// Checks a unit: `[a-z][a-z0-9_]*`, at most [`MAX_UNIT_LEN`] bytes, so it
+/// can be a suffix of an exposition name (`_seconds`, `_bytes`).
+pub(crate) fn validate_unit(name: &str, unit: &str) -> crate::Result<()> {
+    let bad = |reason| crate::MetricsError::InvalidUnit {
+        name: name.to_owned(),
+        unit: unit.chars().take(MAX_UNIT_LEN).collect(),
+        reason,
+    };
+    if unit.is_empty() {
+        return Err(bad("a unit is not empty (leave it out instead)"));
+    }
+    if unit.len() > MAX_UNIT_LEN {
+        return Err(bad("a unit is at most 64 bytes"));
+    }
+    let mut bytes = unit.bytes();
+    if !bytes.next().is_some_and(|b| b.is_ascii_lowercase()) {
+        return Err(bad("a unit starts with a lower-case letter a-z"));
+    }
+    if !bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+        return Err(bad("a unit holds only a-z, 0-9 and _"));
+    }
+    Ok(())
+}
+
 /// Checks histogram bucket bounds: non-empty, finite, strictly increasing.
 pub(crate) fn validate_buckets(name: &str, buckets: &[f64]) -> Result<(), RecordError> {
     let bad = |reason| RecordErrorKind::InvalidBuckets {

@@ -36,6 +36,9 @@ pub(super) struct Family {
     pub(super) prom_name: String,
     pub(super) om_name: String,
     pub(super) help: String,
+    /// The first member's unit, when the OpenMetrics family name ends with
+    /// `_<unit>` (the spec's condition for a `# UNIT` line).
+    pub(super) unit: Option<String>,
     pub(super) bounds: Vec<f64>,
     /// Indices into the snapshot's series. A family of one series whose tag
     /// keys are already label names is written straight from the snapshot;
@@ -122,6 +125,15 @@ fn merge_point(old: &mut Point, new: Point) -> bool {
     }
 }
 
+/// Whether `family` ends with `_<unit>`: OpenMetrics requires a family's
+/// unit to be a suffix of its name, so a unit the name does not carry is left
+/// out of the text rather than renaming the series.
+fn names_carry_unit(family: &str, unit: &str) -> bool {
+    family
+        .strip_suffix(unit)
+        .is_some_and(|stem| stem.len() > 1 && stem.ends_with('_'))
+}
+
 fn default_help(s: &SeriesSnapshot) -> String {
     match s.metric_type {
         MetricType::Timer => format!("Durations of {} in seconds.", s.name),
@@ -180,6 +192,7 @@ pub(super) fn build_families(snapshot: &Snapshot) -> (Vec<Family>, Vec<NameConfl
                     });
                     continue;
                 }
+                let unit = s.unit.clone().filter(|u| names_carry_unit(&om_name, u));
                 let i = families.len();
                 for n in names {
                     claimed.insert(n, i);
@@ -189,6 +202,7 @@ pub(super) fn build_families(snapshot: &Snapshot) -> (Vec<Family>, Vec<NameConfl
                     prom_name,
                     om_name,
                     help: s.description.clone().unwrap_or_else(|| default_help(s)),
+                    unit,
                     bounds,
                     members: Vec::new(),
                 });

@@ -12,7 +12,9 @@
 //!   clash with Prometheus' own (`__*`, and `le` on histograms) get a `tag_`
 //!   prefix; label values are escaped (`\\`, `\"`, `\n`);
 //! * every family has `# HELP` (the registered description, or a generated
-//!   one) and `# TYPE`.
+//!   one) and `# TYPE`; in OpenMetrics text a family whose series has a unit
+//!   and whose name ends with `_<unit>` also has `# UNIT` (the spec requires
+//!   the suffix; a unit the name does not carry is left out).
 //!
 //! Series whose names map to the same family are merged when they are
 //! compatible (same kind and buckets: counters and histograms add up); when
@@ -112,6 +114,13 @@ pub fn encode(snapshot: &Snapshot, format: TextFormat) -> Exposition {
             Kind::Gauge => b" gauge\n",
             Kind::Histogram => b" histogram\n",
         });
+        if let (TextFormat::OpenMetrics, Some(unit)) = (format, &f.unit) {
+            out.extend_from_slice(b"# UNIT ");
+            out.extend_from_slice(type_name.as_bytes());
+            out.push(b' ');
+            out.extend_from_slice(unit.as_bytes());
+            out.push(b'\n');
+        }
         let writer = PointWriter::new(sample_name, &f.bounds, format);
         let samples_start = out.len();
         let direct = match f.members[..] {
@@ -171,6 +180,9 @@ fn write_direct(
                     out.push(b'}');
                 }
                 push_sample_value(*v, out);
+                if let Some(e) = agg.exemplars.first() {
+                    writer.exemplar(out, &e.exemplar);
+                }
             }
             AggregateValue::Histogram(h) => {
                 labels.clear();
@@ -184,6 +196,7 @@ fn write_direct(
                     h.count,
                     h.sum,
                     h.count > 0 && h.min < 0.0,
+                    &agg.exemplars,
                 );
             }
         }
@@ -201,7 +214,7 @@ fn write_merged(points: &MergedPoints, writer: &PointWriter<'_>, out: &mut Vec<u
                 count,
                 sum,
                 negative,
-            } => writer.histogram(out, labels, buckets.iter().copied(), *count, *sum, *negative),
+            } => writer.histogram(out, labels, buckets.iter().copied(), *count, *sum, *negative, &[]),
         }
     }
 }

@@ -8,6 +8,7 @@
 use std::io::Write as _;
 
 use super::TextFormat;
+use crate::snapshot::exemplar::{BucketExemplar, Exemplar};
 use crate::tags::SEP as TAG_SEPARATOR;
 
 /// Bytes a label value escapes: `\\`, `"` and newline.
@@ -199,6 +200,7 @@ impl<'a> PointWriter<'a> {
         PointWriter { name, bounds, format }
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn histogram(
         &self,
         out: &mut Vec<u8>,
@@ -207,17 +209,49 @@ impl<'a> PointWriter<'a> {
         count: u64,
         sum: f64,
         negative: bool,
+        exemplars: &[BucketExemplar],
     ) {
-        for (le, c) in self.bounds.iter().zip(cumulative) {
+        let mut pending = exemplars.iter().peekable();
+        for (i, (le, c)) in self.bounds.iter().zip(cumulative).enumerate() {
             push_sample(out, self.name, "_bucket", labels, Some(("le", le)), c as f64);
+            if let Some(e) = pending.next_if(|e| e.bucket == i) {
+                self.exemplar(out, &e.exemplar);
+            }
         }
         push_sample(out, self.name, "_bucket", labels, Some(("le", b"+Inf")), count as f64);
+        if let Some(e) = pending.find(|e| e.bucket == self.bounds.len()) {
+            self.exemplar(out, &e.exemplar);
+        }
         // OpenMetrics forbids `_sum` when observations can be negative.
         if self.format == TextFormat::Prometheus || !negative {
             push_sample(out, self.name, "_sum", labels, None, sum);
         }
         push_sample(out, self.name, "_count", labels, None, count as f64);
     }
+}
+
+impl PointWriter<'_> {
+    /// In OpenMetrics text, turns the sample line just written (ending in
+    /// `\n`) into one with ` # {labels} value timestamp`; Prometheus 0.0.4
+    /// has no exemplars, so nothing changes there.
+    pub(super) fn exemplar(&self, out: &mut Vec<u8>, e: &Exemplar) {
+        if self.format != TextFormat::OpenMetrics || out.last() != Some(&b'\n') {
+            return;
+        }
+        out.pop();
+        out.extend_from_slice(b" # {");
+        push_label_pairs(e.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())), out);
+        out.push(b'}');
+        push_sample_value_without_newline(e.value, out);
+        out.push(b' ');
+        push_float(e.timestamp_nanos as f64 / 1e9, out);
+        out.push(b'\n');
+    }
+}
+
+fn push_sample_value_without_newline(v: f64, out: &mut Vec<u8>) {
+    out.push(b' ');
+    push_float(v, out);
 }
 
 /// Appends `k="v",…` (values escaped) for already-valid label names.

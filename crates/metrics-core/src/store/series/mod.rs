@@ -11,8 +11,11 @@
 //!   per-thread buffers merged in batches once threads collide on it.
 //! * the **aggregates** themselves (atomics, or a mutex per histogram).
 
+mod exemplars;
+mod expiry;
+
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
-use std::sync::{Arc, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use time::OffsetDateTime;
 
@@ -67,8 +70,13 @@ pub struct MetricSeries {
     mode: AtomicU8,
     buckets: Arc<[f64]>,
     description: RwLock<Option<String>>,
-    index: RwLock<TagIndex>,
+    unit: RwLock<Option<String>>,
+    pub(super) index: RwLock<TagIndex>,
+    /// What the idle sweep saw of each tag set (see `expiry.rs`).
+    pub(super) activity: Mutex<Vec<expiry::Activity>>,
     samples: SampleStore,
+    /// Exemplars by tag set and bucket, allocated by the first one.
+    pub(super) exemplars: exemplars::ExemplarSlots,
     overflow_updates: AtomicU64,
     overflow_reporter: OverflowReporter,
     rejected_values: AtomicU64,
@@ -94,8 +102,11 @@ impl MetricSeries {
             mode: AtomicU8::new(0),
             buckets,
             description: RwLock::new(None),
+            unit: RwLock::new(None),
             index: RwLock::new(TagIndex::default()),
+            activity: Mutex::new(Vec::new()),
             samples: SampleStore::default(),
+            exemplars: exemplars::ExemplarSlots::default(),
             overflow_updates: AtomicU64::new(0),
             overflow_reporter: OverflowReporter::default(),
             rejected_values: AtomicU64::new(0),
@@ -127,6 +138,15 @@ impl MetricSeries {
 
     pub(crate) fn set_description(&self, text: Option<String>) {
         *self.description.write().unwrap_or_else(PoisonError::into_inner) = text;
+    }
+
+    /// The unit registered for this series (`seconds`, `bytes`, …), if any.
+    pub fn unit(&self) -> Option<String> {
+        self.unit.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    pub(crate) fn set_unit(&self, unit: Option<String>) {
+        *self.unit.write().unwrap_or_else(PoisonError::into_inner) = unit;
     }
 
     /// Whether handle updates are kept as samples.
@@ -305,7 +325,7 @@ impl MetricSeries {
             let ring = self.samples();
             ring.iter().copied().collect()
         };
-        (samples, self.tag_sets())
+        (samples, self.all_tag_sets())
     }
 
     fn materialize(&self, s: &Sample, tag_sets: &[TagSet]) -> MetricValue {
@@ -356,7 +376,7 @@ impl MetricSeries {
         since: Option<OffsetDateTime>,
         limit: usize,
     ) -> (usize, Vec<MetricValue>) {
-        let sets = self.tag_sets();
+        let sets = self.all_tag_sets();
         let keep: Vec<bool> = sets.iter().map(|t| filter.matches(t)).collect();
         let since = since.map_or(i64::MIN, clock::to_nanos);
         let mut picked: Vec<Sample> = Vec::with_capacity(limit.min(4096));
@@ -382,7 +402,7 @@ impl MetricSeries {
 
     /// The newest retained sample matching `filter`.
     pub fn latest(&self, filter: &TagFilter) -> Option<MetricValue> {
-        let sets = self.tag_sets();
+        let sets = self.all_tag_sets();
         let keep: Vec<bool> = sets.iter().map(|t| filter.matches(t)).collect();
         let found = {
             let ring = self.samples();
@@ -435,8 +455,15 @@ impl MetricSeries {
         self.rejected_values.load(Relaxed)
     }
 
-    /// Every tag set seen, in creation order.
+    /// Every tag set seen and not removed, in creation order.
     pub fn tag_sets(&self) -> Vec<TagSet> {
+        let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
+        let live = index.entries.iter().enumerate().filter(|(id, _)| index.is_live(*id));
+        live.map(|(_, e)| e.tags().clone()).collect()
+    }
+
+    /// Every tag set by id, removed ones included: what retained samples refer to.
+    fn all_tag_sets(&self) -> Vec<TagSet> {
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
         index.entries.iter().map(|e| e.tags().clone()).collect()
     }
@@ -472,18 +499,23 @@ impl MetricSeries {
     }
 
     /// Every tag set's cumulative aggregate, in the order the tag sets were
-    /// first seen (the overflow set, if any, where the cap was reached).
+    /// first seen (the overflow set, if any, where the cap was reached);
+    /// removed tag sets are left out.
     pub fn aggregates(&self) -> Vec<TagSetAggregate> {
         // Copied under the read lock: records of known tag sets do not take
         // it for writing, and this saves a reference-count round trip per
         // tag set.
+        let mut exemplars = self.exemplars.all();
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
         index
             .entries
             .iter()
-            .map(|e| TagSetAggregate {
+            .enumerate()
+            .filter(|(id, _)| index.is_live(*id))
+            .map(|(_, e)| TagSetAggregate {
                 tags: e.tags().clone(),
                 value: e.aggregate().value(),
+                exemplars: exemplars.remove(&e.id()).unwrap_or_default(),
             })
             .collect()
     }
@@ -499,6 +531,7 @@ impl MetricSeries {
             name: self.name.to_string(),
             metric_type: self.metric_type,
             description: self.description(),
+            unit: self.unit(),
             samples,
             aggregates: self.aggregates(),
             dropped_samples: dropped,

@@ -1,0 +1,112 @@
+//! Exemplars: per tag set and bucket, the latest observation that carried a
+//! small label set (a `trace_id`, a `job_id`), its value and its time.
+//!
+//! They live beside the aggregates, not in the cells: the slots are
+//! allocated by the first exemplar of a series, so counters and histograms
+//! updated without exemplars keep their size and their update path. Memory
+//! is bounded by one slot per (tag set, bucket) — a counter has one bucket,
+//! a histogram its bounds plus `+Inf` — with at most 128 characters of labels
+//! each (the OpenMetrics limit).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use crate::error::MetricsError;
+use crate::snapshot::exemplar::{BucketExemplar, Exemplar, MAX_EXEMPLAR_LABEL_CHARS};
+
+/// The exemplar slots of a series, allocated on first use.
+#[derive(Debug, Default)]
+pub(crate) struct ExemplarSlots(OnceLock<Mutex<HashMap<(u32, usize), Exemplar>>>);
+
+impl ExemplarSlots {
+    /// Keeps `exemplar` for (`tag_id`, `bucket`), replacing the older one.
+    pub(crate) fn put(&self, tag_id: u32, bucket: usize, exemplar: Exemplar) {
+        let slots = self.0.get_or_init(Mutex::default);
+        slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert((tag_id, bucket), exemplar);
+    }
+
+    /// Every exemplar by tag id, each tag set's sorted by bucket; empty
+    /// (without locking) when the series never had one.
+    pub(crate) fn all(&self) -> HashMap<u32, Vec<BucketExemplar>> {
+        let Some(slots) = self.0.get() else {
+            return HashMap::new();
+        };
+        let slots = slots.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out: HashMap<u32, Vec<BucketExemplar>> = HashMap::new();
+        for (&(id, bucket), e) in slots.iter() {
+            out.entry(id).or_default().push(BucketExemplar {
+                bucket,
+                exemplar: e.clone(),
+            });
+        }
+        out.values_mut().for_each(|v| v.sort_by_key(|b| b.bucket));
+        out
+    }
+
+    /// Forgets the exemplars of a removed tag set.
+    pub(crate) fn forget(&self, tag_id: u32) {
+        if let Some(slots) = self.0.get() {
+            slots
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .retain(|(id, _), _| *id != tag_id);
+        }
+    }
+}
+
+impl super::MetricSeries {
+    /// Keeps an exemplar for the bucket `value` falls in, for `entry_id`.
+    pub(crate) fn keep_exemplar(&self, entry_id: u32, value: f64, labels: &[(&str, &str)]) -> crate::Result<()> {
+        let labels = validate(self.name(), labels, value)?;
+        let bucket = match self.metric_type() {
+            crate::MetricType::Histogram | crate::MetricType::Timer => self
+                .buckets()
+                .iter()
+                .position(|&b| value <= b)
+                .unwrap_or(self.buckets().len()),
+            _ => 0,
+        };
+        let timestamp_nanos = self.settings().now_nanos();
+        self.exemplars.put(
+            entry_id,
+            bucket,
+            Exemplar {
+                labels,
+                value,
+                timestamp_nanos,
+            },
+        );
+        Ok(())
+    }
+}
+
+/// Checks an exemplar's labels (label names, at most 128 characters in all)
+/// and value; returns them owned.
+pub(crate) fn validate(name: &str, labels: &[(&str, &str)], value: f64) -> Result<Vec<(String, String)>, MetricsError> {
+    let bad = |reason: String| MetricsError::InvalidExemplar {
+        name: name.to_owned(),
+        labels: format!("{labels:?}").chars().take(200).collect(),
+        reason,
+    };
+    if !value.is_finite() {
+        return Err(bad(format!("the value {value} is not finite")));
+    }
+    let chars: usize = labels.iter().map(|(k, v)| k.chars().count() + v.chars().count()).sum();
+    if chars > MAX_EXEMPLAR_LABEL_CHARS {
+        return Err(bad(format!(
+            "{chars} characters of labels; at most {MAX_EXEMPLAR_LABEL_CHARS} are allowed"
+        )));
+    }
+    for (k, _) in labels {
+        let mut b = k.bytes();
+        let ok = b.next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+            && b.all(|c| c.is_ascii_alphanumeric() || c == b'_');
+        if !ok {
+            return Err(bad(format!("{k:?} is not a label name [a-zA-Z_][a-zA-Z0-9_]*")));
+        }
+    }
+    Ok(labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+}
