@@ -1,21 +1,24 @@
 //! Writing files safely: atomic replacement and file names derived from data.
 
 use std::collections::HashSet;
-use std::fs::{self, File};
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::durable;
 use crate::error::{MetricsError, Result};
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same
-/// directory is written, flushed to disk, then renamed over `path`. Readers
-/// see the old content or the new, never a torn file.
+/// directory is written, flushed to disk, renamed over `path`, and the
+/// directory is synced. Readers see the old content or the new, never a torn
+/// file; after a crash the file is the old one or the new one.
+///
+/// The temporary file has an unpredictable name and is created exclusively,
+/// so a symlink planted in the directory cannot redirect the write.
+/// Temporary files of an export that was killed are removed first.
 ///
 /// # Errors
 /// [`MetricsError::Io`] naming the path.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    static SEQ: AtomicU64 = AtomicU64::new(0);
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -23,21 +26,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let file_name = path
         .file_name()
         .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(
-        ".{file_name}.tmp-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut f = File::create(&tmp).map_err(|e| MetricsError::io("creating", &tmp, e))?;
-        f.write_all(bytes).map_err(|e| MetricsError::io("writing", &tmp, e))?;
-        f.sync_all().map_err(|e| MetricsError::io("syncing", &tmp, e))?;
-        fs::rename(&tmp, path).map_err(|e| MetricsError::io("renaming into place", path, e))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    durable::remove_stale_temporaries(dir);
+    let mut tmp = durable::create_temp_file(dir, &file_name)
+        .map_err(|e| MetricsError::io("creating a temporary file in", dir, e))?;
+    tmp.write_all(bytes)
+        .map_err(|e| MetricsError::io("writing", tmp.path().to_path_buf(), e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| MetricsError::io("syncing", tmp.path().to_path_buf(), e))?;
+    // On failure the temporary file comes back inside the error and is
+    // deleted when that is dropped.
+    tmp.persist(path)
+        .map_err(|e| MetricsError::io("renaming into place", path, e.error))?;
+    durable::sync_dir(dir)
 }
 
 /// Longest file stem produced, in bytes (before any suffix).
@@ -110,6 +111,8 @@ pub fn sanitize_file_stem(name: &str, used: &mut HashSet<String>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     fn stem(name: &str) -> String {

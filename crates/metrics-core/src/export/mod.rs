@@ -5,6 +5,7 @@ pub mod csv;
 pub mod json;
 pub mod prometheus;
 
+mod durable;
 mod files;
 
 pub use files::{sanitize_file_stem, write_atomic};
