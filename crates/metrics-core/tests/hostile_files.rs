@@ -59,7 +59,7 @@ fn symlinks_planted_at_temporary_names_do_not_redirect_an_export() {
 
 #[cfg(unix)]
 #[test]
-fn a_symlink_planted_at_a_csv_file_name_is_not_followed() {
+fn a_symlink_planted_in_the_csv_directory_is_refused_not_followed() {
     let outside = tempfile::tempdir().unwrap();
     let victim = outside.path().join("victim.txt");
     std::fs::write(&victim, b"precious").unwrap();
@@ -68,8 +68,13 @@ fn a_symlink_planted_at_a_csv_file_name_is_not_followed() {
     std::fs::create_dir(&csv_dir).unwrap();
     std::os::unix::fs::symlink(&victim, csv_dir.join("jobs.csv")).unwrap();
     let c = collector();
-    let paths = c.export_to_csv(&csv_dir).unwrap();
+    // A link is nothing an export wrote: the directory is refused, named.
+    let err = c.export_to_csv(&csv_dir).unwrap_err();
+    assert!(err.to_string().contains("jobs.csv"), "{err}");
     assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    // Once the link is gone, the export goes through.
+    std::fs::remove_file(csv_dir.join("jobs.csv")).unwrap();
+    let paths = c.export_to_csv(&csv_dir).unwrap();
     assert_eq!(paths, vec![csv_dir.join("jobs.csv")]);
     assert!(!std::fs::symlink_metadata(&paths[0]).unwrap().file_type().is_symlink());
 }

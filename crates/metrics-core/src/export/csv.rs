@@ -1,18 +1,22 @@
 //! CSV export: one file per series, `timestamp,value,<sorted tag keys>`.
 //!
 //! File names come from series names through
-//! [`sanitize_file_stem`](super::sanitize_file_stem): nothing is written
-//! outside the target directory and no series overwrites another's file.
+//! [`csv_file_stem`](super::csv_file_stem): nothing is written outside the
+//! target directory, no series overwrites another's file, and a series'
+//! file name depends on its own name only.
 //! Text cells starting with `=`, `+`, `-`, `@`, tab or carriage return are
 //! prefixed with `'` so spreadsheets do not evaluate them as formulas; the
 //! numeric `value` column is written as a plain number.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use time::format_description::well_known::Rfc3339;
 
-use super::files::{sanitize_file_stem, write_atomic};
+use super::durable::replace_dir;
+use super::files::csv_file_stem;
 use crate::error::{MetricsError, Result};
 use crate::snapshot::{SeriesSnapshot, Snapshot};
 
@@ -54,21 +58,35 @@ pub fn encode_series(series: &SeriesSnapshot) -> Result<Vec<u8>> {
     w.into_inner().map_err(|e| csv_err(csv::Error::from(e.into_error())))
 }
 
-/// Writes one `<stem>.csv` per series of `snapshot` into `dir` (created if
-/// missing) and returns the paths, in series-name order.
+/// Writes one `<stem>.csv` per series of `snapshot` into `dir` and returns
+/// the paths, in series-name order. The stem is
+/// [`csv_file_stem`](super::csv_file_stem) of the series name: it depends on
+/// that name only.
+///
+/// One export replaces the whole directory: the files are written into a
+/// new sibling directory, synced, and swapped in for `dir` (see
+/// `replace_dir`), so a reader never sees files of two exports side by side
+/// and files of series that no longer exist disappear. An existing `dir`
+/// that holds anything other than CSV files is refused.
 ///
 /// # Errors
 /// [`MetricsError::Io`] naming the directory or file that could not be
-/// written. Files written before the failure are left in place.
+/// written; `dir` keeps the previous export then.
 pub fn write_dir(snapshot: &Snapshot, dir: &Path) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir).map_err(|e| MetricsError::io("creating directory", dir, e))?;
-    let mut used = HashSet::new();
-    let mut paths = Vec::with_capacity(snapshot.series.len());
-    for series in &snapshot.series {
-        let stem = sanitize_file_stem(&series.name, &mut used);
-        let path = dir.join(format!("{stem}.csv"));
-        write_atomic(&path, &encode_series(series)?)?;
-        paths.push(path);
-    }
-    Ok(paths)
+    let mut stems = Vec::with_capacity(snapshot.series.len());
+    replace_dir(dir, |staging| {
+        let mut written = Vec::with_capacity(snapshot.series.len());
+        for series in &snapshot.series {
+            let stem = csv_file_stem(&series.name);
+            let path = staging.join(format!("{stem}.csv"));
+            let bytes = encode_series(series)?;
+            File::create_new(&path)
+                .and_then(|mut f| f.write_all(&bytes))
+                .map_err(|e| MetricsError::io("writing", &path, e))?;
+            written.push(path);
+            stems.push(stem);
+        }
+        Ok(written)
+    })?;
+    Ok(stems.iter().map(|stem| dir.join(format!("{stem}.csv"))).collect())
 }

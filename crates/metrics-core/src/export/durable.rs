@@ -11,7 +11,7 @@
 
 use std::fs::{self, File};
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{MetricsError, Result};
 
@@ -114,6 +114,119 @@ fn sync_dir_io(dir: &Path) -> io::Result<()> {
 /// the file system says so.
 #[cfg(not(unix))]
 fn sync_dir_io(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+/// Replaces the directory `dir` as a whole with the files `fill` writes into
+/// a fresh private sibling directory (returning their paths there): the
+/// files are synced, then `dir` is swapped for the new directory by two
+/// renames, and the parent directory is synced. A reader that lists `dir`
+/// sees one export's complete set of files, never a mix of two; between the
+/// renames `dir` briefly does not exist. On an error before the swap, `dir`
+/// is left as it was.
+///
+/// An existing `dir` may hold only what an export writes (`*.csv` files and
+/// temporaries), so that a mistyped path never deletes other files.
+///
+/// # Errors
+/// [`MetricsError::Io`] naming `dir`, the file that failed, or the entry of
+/// `dir` that no export wrote.
+pub(crate) fn replace_dir(dir: &Path, fill: impl FnOnce(&Path) -> Result<Vec<PathBuf>>) -> Result<()> {
+    let invalid = |what: &str| {
+        MetricsError::io(
+            "replacing directory",
+            dir,
+            io::Error::new(io::ErrorKind::InvalidInput, what.to_owned()),
+        )
+    };
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| invalid("the path must end in a UTF-8 directory name (not `.`, `..` or `/`)"))?
+        .to_owned();
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(|e| MetricsError::io("creating directory", parent, e))?;
+    let exists = match fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => {
+            check_only_export_files(dir)?;
+            true
+        }
+        Ok(_) => {
+            return Err(MetricsError::io(
+                "replacing directory",
+                dir,
+                io::Error::new(io::ErrorKind::AlreadyExists, "it exists and is not a directory"),
+            ));
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+        Err(e) => return Err(MetricsError::io("reading", dir, e)),
+    };
+    remove_stale_temporaries(parent);
+    let staging =
+        create_temp_dir(parent, &name).map_err(|e| MetricsError::io("creating a temporary directory in", parent, e))?;
+    let files = fill(staging.path())?;
+    sync_files(staging.path(), &files)?;
+    sync_dir(staging.path())?;
+    if !exists {
+        return fs::rename(staging.path(), dir)
+            .map_err(|e| MetricsError::io("renaming into place", dir, e))
+            .and_then(|()| {
+                // Renamed: nothing left for the guard to remove.
+                let _ = staging.keep();
+                sync_dir(parent)
+            });
+    }
+    // The old export moves aside to a temporary name (onto an empty
+    // directory made exclusively, so the name cannot be taken meanwhile).
+    let aside =
+        create_temp_dir(parent, &name).map_err(|e| MetricsError::io("creating a temporary directory in", parent, e))?;
+    fs::rename(dir, aside.path()).map_err(|e| MetricsError::io("moving the previous export aside", dir, e))?;
+    if let Err(e) = fs::rename(staging.path(), dir) {
+        // Put the previous export back; if another export took the place
+        // meanwhile, the previous one is superseded and goes with `aside`.
+        let _ = fs::rename(aside.path(), dir);
+        return Err(MetricsError::io("renaming into place", dir, e));
+    }
+    let _ = staging.keep();
+    sync_dir(parent)?;
+    // `aside` (the previous export) is removed when dropped here.
+    drop(aside);
+    Ok(())
+}
+
+/// Flushes every file of a new export to disk.
+fn sync_files(_dir: &Path, files: &[PathBuf]) -> Result<()> {
+    for f in files {
+        File::open(f)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| MetricsError::io("syncing", f, e))?;
+    }
+    Ok(())
+}
+
+/// Refuses a directory that holds anything but an export's files.
+fn check_only_export_files(dir: &Path) -> Result<()> {
+    let entries = fs::read_dir(dir).map_err(|e| MetricsError::io("reading", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| MetricsError::io("reading", dir, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        let exported = is_file && !name.starts_with('.') && name.ends_with(".csv");
+        if !exported && !name.contains(TMP_MARK) {
+            return Err(MetricsError::io(
+                "replacing directory",
+                entry.path(),
+                io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "no CSV export wrote this entry; export into an empty directory or one that only an export writes",
+                ),
+            ));
+        }
+    }
     Ok(())
 }
 

@@ -8,7 +8,7 @@ pub mod prometheus;
 mod durable;
 mod files;
 
-pub use files::{sanitize_file_stem, write_atomic};
+pub use files::{csv_file_stem, sanitize_file_stem, write_atomic};
 
 use std::path::{Path, PathBuf};
 
