@@ -89,11 +89,13 @@ pub(crate) fn remove_stale_temporaries(dir: &Path) {
             continue;
         }
         let path = entry.path();
-        let _ = match fs::symlink_metadata(&path) {
-            Ok(m) if m.is_dir() => fs::remove_dir_all(&path),
-            Ok(_) => fs::remove_file(&path),
-            Err(e) => Err(e),
-        };
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => remove_dir_in_background(path),
+            Ok(_) => {
+                let _ = fs::remove_file(&path);
+            }
+            Err(_) => {}
+        }
     }
 }
 
@@ -123,7 +125,8 @@ fn sync_dir_io(_dir: &Path) -> io::Result<()> {
 /// renames, and the parent directory is synced. A reader that lists `dir`
 /// sees one export's complete set of files, never a mix of two; between the
 /// renames `dir` briefly does not exist. On an error before the swap, `dir`
-/// is left as it was.
+/// is left as it was. The previous export, moved aside under a temporary
+/// name, is deleted in the background.
 ///
 /// An existing `dir` may hold only what an export writes (`*.csv` files and
 /// temporaries), so that a mistyped path never deletes other files.
@@ -192,9 +195,28 @@ pub(crate) fn replace_dir(dir: &Path, fill: impl FnOnce(&Path) -> Result<Vec<Pat
     }
     let _ = staging.keep();
     sync_dir(parent)?;
-    // `aside` (the previous export) is removed when dropped here.
-    drop(aside);
+    remove_dir_in_background(aside.keep());
     Ok(())
+}
+
+/// Removes the directory `path` (a previous export moved aside, or a stale
+/// temporary) on a thread of its own: the export is complete and durable
+/// without it, and deleting 100k files can take minutes where every freed
+/// block is discarded on the spot. Should the process end first, the rest
+/// is a stale temporary that the next export into the directory removes.
+fn remove_dir_in_background(path: PathBuf) {
+    let fallback = path.clone();
+    let spawned = std::thread::Builder::new()
+        .name("metrics-export-cleanup".into())
+        .spawn(move || {
+            // A reader that listed the previous export just before the swap
+            // gets a moment to open its files (open files outlive unlinking).
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            let _ = fs::remove_dir_all(&path);
+        });
+    if spawned.is_err() {
+        let _ = fs::remove_dir_all(&fallback);
+    }
 }
 
 /// Flushes every file of a new export to disk in one pass after all were
