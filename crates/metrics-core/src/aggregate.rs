@@ -170,14 +170,16 @@ impl CounterCell {
         Self::add_to_cells(cells, n);
     }
 
-    /// Adds a finite, non-negative `f64`.
-    pub(crate) fn add_f64(&self, v: f64) {
+    /// Adds a finite, non-negative `f64`; false (and nothing added) when the
+    /// fractional part would overflow to infinity.
+    pub(crate) fn add_f64(&self, v: f64) -> bool {
         // `as` saturates, and every integer below 2^53 round-trips exactly.
         let n = v as u64;
         if n as f64 == v && v < 9.007_199_254_740_992e15 {
             self.add(n);
+            true
         } else {
-            atomic_f64_add(&self.ext_or_init().fraction, v);
+            atomic_f64_add(&self.ext_or_init().fraction, v)
         }
     }
 
@@ -212,8 +214,13 @@ impl Drop for CounterCell {
     }
 }
 
-fn atomic_f64_add(cell: &AtomicU64, v: f64) {
-    let _ = cell.fetch_update(Relaxed, Relaxed, |bits| Some((f64::from_bits(bits) + v).to_bits()));
+/// Adds `v` unless the sum would not be finite; whether it was added.
+fn atomic_f64_add(cell: &AtomicU64, v: f64) -> bool {
+    cell.fetch_update(Relaxed, Relaxed, |bits| {
+        let sum = f64::from_bits(bits) + v;
+        sum.is_finite().then(|| sum.to_bits())
+    })
+    .is_ok()
 }
 
 /// The last value set, as `f64` bits.
@@ -225,9 +232,11 @@ impl GaugeCell {
     pub(crate) fn set(&self, v: f64) {
         self.0.store(v.to_bits(), Relaxed);
     }
+    /// Adds `v`; false (and the value unchanged) when the result would not
+    /// be finite.
     #[inline]
-    pub(crate) fn add(&self, v: f64) {
-        atomic_f64_add(&self.0, v);
+    pub(crate) fn add(&self, v: f64) -> bool {
+        atomic_f64_add(&self.0, v)
     }
     pub(crate) fn get(&self) -> f64 {
         f64::from_bits(self.0.load(Relaxed))
@@ -266,10 +275,16 @@ impl HistogramState {
         state
     }
 
+    /// Records `v`; false (and nothing changed) when the sum would overflow
+    /// to infinity.
     #[inline]
-    fn observe(&mut self, v: f64, slot: usize) {
+    fn observe(&mut self, v: f64, slot: usize) -> bool {
+        let sum = self.sum + v;
+        if !sum.is_finite() {
+            return false;
+        }
         self.count += 1;
-        self.sum += v;
+        self.sum = sum;
         if v < self.min {
             self.min = v;
         }
@@ -280,6 +295,7 @@ impl HistogramState {
             *b += 1;
         }
         self.sketch.add(v);
+        true
     }
 
     fn merge(&mut self, other: &HistogramState) {
@@ -324,8 +340,9 @@ impl HistogramCell {
         }
     }
 
+    /// Records `v`; false (nothing recorded) when the sum would overflow.
     #[inline]
-    pub(crate) fn record(&self, v: f64) {
+    pub(crate) fn record(&self, v: f64) -> bool {
         // Bucket search outside the lock: `le` semantics (v ≤ bound).
         // Short bound lists (the usual 8–16): a branch-free count of the
         // bounds below `v`, which does not mispredict on varying values and
@@ -336,8 +353,7 @@ impl HistogramCell {
             self.bounds.partition_point(|&b| b < v)
         };
         if let Some(shards) = self.shards.get() {
-            Self::record_sharded(shards, v, slot);
-            return;
+            return Self::record_sharded(shards, v, slot);
         }
         match self.state.try_lock() {
             Some(mut s) => s.observe(v, slot),
@@ -346,7 +362,7 @@ impl HistogramCell {
     }
 
     #[inline]
-    fn record_sharded(shards: &[Shard], v: f64, slot: usize) {
+    fn record_sharded(shards: &[Shard], v: f64, slot: usize) -> bool {
         let mask = shards.len() - 1;
         let shard = &shards[probe() & mask].0;
         match shard.try_lock() {
@@ -356,14 +372,14 @@ impl HistogramCell {
     }
 
     #[cold]
-    fn record_contended(&self, v: f64, slot: usize) {
+    fn record_contended(&self, v: f64, slot: usize) -> bool {
         let n = self.bounds.len();
         let shards = self.shards.get_or_init(|| {
             (0..cell_count())
                 .map(|_| Shard(SpinLock::new(HistogramState::new_shard(n))))
                 .collect()
         });
-        Self::record_sharded(shards, v, slot);
+        Self::record_sharded(shards, v, slot)
     }
 
     /// The main state merged with every shard.
@@ -393,7 +409,10 @@ impl HistogramCell {
         let empty = s.count == 0;
         HistogramSnapshot {
             count: s.count,
-            sum: s.sum,
+            // Each shard's sum is kept finite; their total can still pass
+            // f64::MAX under contention, and saturates there (an export
+            // never carries a non-finite number).
+            sum: s.sum.clamp(-f64::MAX, f64::MAX),
             min: if empty { 0.0 } else { s.min },
             max: if empty { 0.0 } else { s.max },
             buckets,
@@ -426,12 +445,16 @@ pub(crate) enum Aggregate {
 }
 
 impl Aggregate {
-    /// Applies a validated `record_metric` value.
+    /// Applies a validated `record_metric` value; false (and nothing
+    /// changed) when it would make the aggregate non-finite.
     #[inline]
-    pub(crate) fn apply(&self, value: f64) {
+    pub(crate) fn apply(&self, value: f64) -> bool {
         match self {
             Aggregate::Counter(c) => c.add_f64(value),
-            Aggregate::Gauge(g) => g.set(value),
+            Aggregate::Gauge(g) => {
+                g.set(value);
+                true
+            }
             Aggregate::Histogram(h) => h.record(value),
         }
     }

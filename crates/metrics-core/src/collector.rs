@@ -197,8 +197,10 @@ impl MetricsCollector {
     ///
     /// # Errors
     /// [`MetricsError`] naming the bad input for an invalid name, a NaN or
-    /// infinite value, a negative counter increment, a type other than the
-    /// series', or invalid tags. Nothing is recorded then.
+    /// infinite value, a value that would make the aggregate non-finite
+    /// ([`MetricsError::AggregateOverflow`]), a negative counter increment,
+    /// a type other than the series', or invalid tags. Nothing is recorded
+    /// then.
     #[inline]
     pub fn record_metric(&self, name: &str, value: f64, tags: impl Tags, metric_type: MetricType) -> Result<()> {
         self.record_inner(name, value, &tags, metric_type, None)
@@ -226,7 +228,11 @@ impl MetricsCollector {
             return Ok(());
         }
         validate_value(name, ty, value)?;
-        self.resolve(name, tags, ty, |series, entry| series.record_entry(entry, value, at))
+        let applied = self.resolve(name, tags, ty, |series, entry| series.record_entry(entry, value, at))?;
+        if !applied {
+            return Err(aggregate_overflow(name, value));
+        }
+        Ok(())
     }
 
     /// Runs `f` on the series and tag-set entry of (`name`, `tags`),
@@ -342,7 +348,15 @@ impl MetricsCollector {
         if let Update::Value(v) = update {
             validate_value(name, ty, v)?;
         }
-        self.resolve(name, tags, ty, |series, entry| series.update_entry(entry, update))
+        let applied = self.resolve(name, tags, ty, |series, entry| series.update_entry(entry, update))?;
+        if !applied {
+            let value = match update {
+                Update::Value(v) => v,
+                Update::Count(n) => n as f64,
+            };
+            return Err(aggregate_overflow(name, value));
+        }
+        Ok(())
     }
 
     /// Creates the series for a first record or handle, after checking the
@@ -522,6 +536,14 @@ fn check_type(series: &MetricSeries, requested: MetricType) -> Result<()> {
         return Err(type_mismatch(series, requested));
     }
     Ok(())
+}
+
+#[cold]
+fn aggregate_overflow(name: &str, value: f64) -> MetricsError {
+    MetricsError::AggregateOverflow {
+        name: name.to_owned(),
+        value,
+    }
 }
 
 #[cold]

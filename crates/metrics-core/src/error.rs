@@ -40,6 +40,18 @@ pub enum MetricsError {
         /// The rejected value.
         value: f64,
     },
+    /// The value is finite, but adding it would make the metric's aggregate
+    /// (a counter total, a gauge value, a histogram or timer sum) overflow
+    /// to infinity.
+    #[error(
+        "metric {name:?}: value {value:e} would make its total or sum exceed the largest finite number (±1.8e308); nothing was recorded"
+    )]
+    AggregateOverflow {
+        /// The metric name.
+        name: String,
+        /// The rejected value.
+        value: f64,
+    },
     /// A counter was given a negative increment.
     #[error("counter {name:?}: increment {value} is negative; counters only go up (use a gauge)")]
     NegativeCounterIncrement {

@@ -101,7 +101,8 @@ impl Counter {
 
 /// A gauge bound to one tag set: a value that goes up and down.
 ///
-/// NaN and infinite values are ignored and counted in
+/// NaN and infinite values, and increments that would take the value past
+/// ±`f64::MAX`, are ignored and counted in
 /// [`MetricSeries::rejected_values`].
 ///
 /// ```
@@ -124,7 +125,7 @@ handle_common!(Gauge);
 
 impl Gauge {
     #[inline]
-    fn update(&self, v: f64, op: impl FnOnce(&crate::aggregate::GaugeCell, f64)) {
+    fn update(&self, v: f64, op: impl FnOnce(&crate::aggregate::GaugeCell, f64) -> bool) {
         if !self.series.enabled() {
             return;
         }
@@ -133,7 +134,10 @@ impl Gauge {
             return;
         }
         if let Aggregate::Gauge(g) = self.entry.aggregate() {
-            op(g, v);
+            if !op(g, v) {
+                self.series.count_rejected();
+                return;
+            }
             if self.series.keeps_handle_samples() {
                 self.series.push_now(self.entry.id(), g.get());
             }
@@ -143,7 +147,10 @@ impl Gauge {
     /// Sets the value.
     #[inline]
     pub fn set(&self, v: f64) {
-        self.update(v, |g, v| g.set(v));
+        self.update(v, |g, v| {
+            g.set(v);
+            true
+        });
     }
 
     /// Adds `v`.
@@ -169,7 +176,8 @@ impl Gauge {
 
 /// A histogram bound to one tag set.
 ///
-/// NaN and infinite values are ignored and counted in
+/// NaN and infinite values, and values that would take the sum past
+/// ±`f64::MAX`, are ignored and counted in
 /// [`MetricSeries::rejected_values`].
 #[derive(Debug, Clone)]
 #[must_use = "a handle does nothing until it is updated; keep it and call record"]
@@ -196,8 +204,11 @@ fn record_distribution(series: &MetricSeries, entry: &TagEntry, v: f64) {
         series.count_rejected();
         return;
     }
-    if let Aggregate::Histogram(h) = entry.aggregate() {
-        h.record(v);
+    if let Aggregate::Histogram(h) = entry.aggregate()
+        && !h.record(v)
+    {
+        series.count_rejected();
+        return;
     }
     if series.keeps_handle_samples() {
         series.push_now(entry.id(), v);

@@ -297,10 +297,13 @@ impl MetricSeries {
     }
 
     /// Updates the aggregate and keeps a sample: the `record_metric` path.
-    /// The value has been validated by the caller.
+    /// The value has been validated by the caller. False, with nothing
+    /// recorded, when the value would make the aggregate non-finite.
     #[inline]
-    pub(crate) fn record_entry(&self, entry: &TagEntry, value: f64, at: Option<i64>) {
-        entry.aggregate().apply(value);
+    pub(crate) fn record_entry(&self, entry: &TagEntry, value: f64, at: Option<i64>) -> bool {
+        if !entry.aggregate().apply(value) {
+            return false;
+        }
         match at {
             // An explicit timestamp may be old: expire relative to now.
             Some(ts) => self.push_sample(
@@ -313,28 +316,33 @@ impl MetricSeries {
             ),
             None => self.push_now(entry.id(), value),
         }
+        true
     }
 
     /// Updates the aggregate only, keeping a sample when the series' policy
     /// is `EveryEvent`: the path of handles and of the by-name update
-    /// methods. The value has been validated by the caller.
+    /// methods. The value has been validated by the caller. False, with
+    /// nothing recorded, when the value would make the aggregate non-finite.
     #[inline]
-    pub(crate) fn update_entry(&self, entry: &TagEntry, update: Update) {
+    pub(crate) fn update_entry(&self, entry: &TagEntry, update: Update) -> bool {
         let kept = match (update, entry.aggregate()) {
             (Update::Count(n), Aggregate::Counter(c)) => {
                 c.add(n);
                 n as f64
             }
             (Update::Value(v), aggregate) => {
-                aggregate.apply(v);
+                if !aggregate.apply(v) {
+                    return false;
+                }
                 v
             }
             // A count on a non-counter cannot be built by the collector.
-            (Update::Count(_), _) => return,
+            (Update::Count(_), _) => return true,
         };
         if self.keeps_handle_samples() {
             self.push_now(entry.id(), kept);
         }
+        true
     }
 
     /// Keeps a sample stamped now; one clock read serves as timestamp and
@@ -491,7 +499,8 @@ impl MetricSeries {
         self.overflow_updates.load(Relaxed)
     }
 
-    /// Handle updates ignored because their value was NaN or infinite.
+    /// Handle updates ignored because their value was NaN or infinite, or
+    /// would have made the aggregate non-finite.
     pub fn rejected_values(&self) -> u64 {
         self.rejected_values.load(Relaxed)
     }

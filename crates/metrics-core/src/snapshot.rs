@@ -56,7 +56,8 @@ pub struct SeriesSnapshot {
     /// Updates folded into the `overflow="true"` tag set by the cardinality cap.
     #[serde(default)]
     pub overflow_updates: u64,
-    /// Handle updates ignored because the value was NaN or infinite.
+    /// Handle updates ignored because the value was NaN or infinite, or
+    /// would have made the aggregate non-finite.
     #[serde(default)]
     pub rejected_values: u64,
 }
