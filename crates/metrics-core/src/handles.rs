@@ -42,7 +42,8 @@ macro_rules! handle_common {
 /// Increments are exact under any number of threads. Under contention the
 /// counter spreads over per-thread cells (like Java's `LongAdder`), so two
 /// threads hammering one counter do not fight over one cache line.
-/// The total wraps at `u64::MAX`.
+/// The total saturates at `u64::MAX` (it never goes backwards); increments
+/// that hit it are counted in [`MetricSeries::saturated_updates`].
 ///
 /// ```
 /// use metrics_core::{MetricsCollector, AggregateValue};
@@ -70,8 +71,10 @@ impl Counter {
         if mode != MODE_ENABLED {
             return self.increment_keeping(mode, n);
         }
-        if let Aggregate::Counter(c) = self.entry.aggregate() {
-            c.add(n);
+        if let Aggregate::Counter(c) = self.entry.aggregate()
+            && !c.add(n)
+        {
+            self.series.count_saturated();
         }
     }
 
@@ -81,8 +84,10 @@ impl Counter {
         if mode & MODE_ENABLED == 0 {
             return;
         }
-        if let Aggregate::Counter(c) = self.entry.aggregate() {
-            c.add(n);
+        if let Aggregate::Counter(c) = self.entry.aggregate()
+            && !c.add(n)
+        {
+            self.series.count_saturated();
         }
         if mode & MODE_EVERY_EVENT != 0 {
             self.series.push_now(self.entry.id(), n as f64);

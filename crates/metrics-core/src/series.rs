@@ -17,7 +17,7 @@ use std::sync::{Arc, MutexGuard, PoisonError, RwLock};
 use hashbrown::HashTable;
 use time::OffsetDateTime;
 
-use crate::aggregate::{Aggregate, CounterCell, GaugeCell, HistogramCell};
+use crate::aggregate::{Aggregate, Applied, CounterCell, GaugeCell, HistogramCell};
 use crate::clock::{self, to_datetime};
 use crate::collector::Shared;
 use crate::error::{MetricsError, Result};
@@ -117,6 +117,7 @@ pub struct MetricSeries {
     ring: SampleStore,
     overflow_updates: AtomicU64,
     rejected_values: AtomicU64,
+    saturated_updates: AtomicU64,
 }
 
 /// Recording is enabled (mirrors the collector's flag).
@@ -143,6 +144,7 @@ impl MetricSeries {
             ring: SampleStore::default(),
             overflow_updates: AtomicU64::new(0),
             rejected_values: AtomicU64::new(0),
+            saturated_updates: AtomicU64::new(0),
         };
         series.set_sample_policy(policy);
         series.sync_enabled();
@@ -219,6 +221,11 @@ impl MetricSeries {
 
     pub(crate) fn count_rejected(&self) {
         self.rejected_values.fetch_add(1, Relaxed);
+    }
+
+    #[cold]
+    pub(crate) fn count_saturated(&self) {
+        self.saturated_updates.fetch_add(1, Relaxed);
     }
 
     fn new_aggregate(&self) -> Aggregate {
@@ -301,8 +308,10 @@ impl MetricSeries {
     /// recorded, when the value would make the aggregate non-finite.
     #[inline]
     pub(crate) fn record_entry(&self, entry: &TagEntry, value: f64, at: Option<i64>) -> bool {
-        if !entry.aggregate().apply(value) {
-            return false;
+        match entry.aggregate().apply(value) {
+            Applied::Exact => {}
+            Applied::Saturated => self.count_saturated(),
+            Applied::Rejected => return false,
         }
         match at {
             // An explicit timestamp may be old: expire relative to now.
@@ -327,12 +336,16 @@ impl MetricSeries {
     pub(crate) fn update_entry(&self, entry: &TagEntry, update: Update) -> bool {
         let kept = match (update, entry.aggregate()) {
             (Update::Count(n), Aggregate::Counter(c)) => {
-                c.add(n);
+                if !c.add(n) {
+                    self.count_saturated();
+                }
                 n as f64
             }
             (Update::Value(v), aggregate) => {
-                if !aggregate.apply(v) {
-                    return false;
+                match aggregate.apply(v) {
+                    Applied::Exact => {}
+                    Applied::Saturated => self.count_saturated(),
+                    Applied::Rejected => return false,
                 }
                 v
             }
@@ -505,6 +518,12 @@ impl MetricSeries {
         self.rejected_values.load(Relaxed)
     }
 
+    /// Counter increments that hit `u64::MAX`: the total stopped there
+    /// instead of wrapping, and the excess was lost.
+    pub fn saturated_updates(&self) -> u64 {
+        self.saturated_updates.load(Relaxed)
+    }
+
     /// Every tag set seen, in creation order.
     pub fn tag_sets(&self) -> Vec<TagSet> {
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
@@ -575,6 +594,7 @@ impl MetricSeries {
             expired_samples: expired,
             overflow_updates: self.overflow_updates(),
             rejected_values: self.rejected_values(),
+            saturated_updates: self.saturated_updates(),
         }
     }
 

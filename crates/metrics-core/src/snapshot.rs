@@ -60,6 +60,9 @@ pub struct SeriesSnapshot {
     /// would have made the aggregate non-finite.
     #[serde(default)]
     pub rejected_values: u64,
+    /// Counter increments that hit `u64::MAX` (the total saturated there).
+    #[serde(default)]
+    pub saturated_updates: u64,
 }
 
 /// The cumulative aggregate of one tag set.
