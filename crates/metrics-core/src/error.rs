@@ -60,6 +60,14 @@ pub enum MetricsError {
         /// The rejected increment.
         value: f64,
     },
+    /// A timer was given a negative duration.
+    #[error("timer {name:?}: duration {value} s is negative; a duration is measured from a start to a later end")]
+    NegativeDuration {
+        /// The metric name.
+        name: String,
+        /// The rejected duration, in seconds.
+        value: f64,
+    },
     /// The name already belongs to a series of another type.
     #[error("metric {name:?} is a {existing}, not a {requested}; use another name or the same type")]
     TypeMismatch {

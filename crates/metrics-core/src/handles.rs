@@ -248,9 +248,16 @@ impl Timer {
         record_distribution(&self.series, &self.entry, d.as_secs_f64());
     }
 
-    /// Records `seconds` directly.
+    /// Records `seconds` directly. A negative (or NaN, or infinite)
+    /// duration is ignored and counted in [`MetricSeries::rejected_values`].
     #[inline]
     pub fn record_seconds(&self, seconds: f64) {
+        if seconds < 0.0 {
+            if self.series.enabled() {
+                self.series.count_rejected();
+            }
+            return;
+        }
         record_distribution(&self.series, &self.entry, seconds);
     }
 
