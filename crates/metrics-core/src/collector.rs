@@ -19,6 +19,10 @@ use crate::tags::Tags;
 use crate::types::MetricType;
 use crate::validate::{MAX_TAGS_LIMIT, sorted_tags, validate_buckets, validate_name, validate_value};
 
+/// The counter in which a collector counts new metric names it refused
+/// because it held `max_series` series already (exported like any series).
+pub const REJECTED_SERIES_METRIC: &str = "metrics.rejected_series";
+
 /// Prometheus' default histogram buckets, in seconds for timers.
 pub const DEFAULT_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
@@ -32,6 +36,7 @@ pub(crate) struct Shared {
     max_samples: AtomicUsize,
     max_tag_sets: AtomicUsize,
     max_tags: AtomicUsize,
+    max_series: AtomicUsize,
 }
 
 impl Shared {
@@ -43,6 +48,7 @@ impl Shared {
             max_samples: AtomicUsize::new(0),
             max_tag_sets: AtomicUsize::new(0),
             max_tags: AtomicUsize::new(0),
+            max_series: AtomicUsize::new(0),
         };
         shared.apply(config);
         shared
@@ -56,6 +62,7 @@ impl Shared {
         self.max_tag_sets.store(config.max_tag_sets_per_series, Relaxed);
         self.max_tags
             .store(config.max_tags_per_sample.min(MAX_TAGS_LIMIT), Relaxed);
+        self.max_series.store(config.max_series, Relaxed);
     }
 
     #[inline]
@@ -129,6 +136,9 @@ pub struct MetricsCollector {
     id: u64,
     /// Bumped after series are removed, invalidating cached resolutions.
     generation: AtomicU64,
+    /// Series in `series`, kept beside the map so that the `max_series` cap
+    /// is checked without walking its shards.
+    series_count: AtomicUsize,
 }
 
 static NEXT_COLLECTOR_ID: AtomicU64 = AtomicU64::new(1);
@@ -152,6 +162,7 @@ impl MetricsCollector {
             shared: Arc::new(Shared::new(&config, clock)),
             id: NEXT_COLLECTOR_ID.fetch_add(1, Relaxed),
             generation: AtomicU64::new(0),
+            series_count: AtomicUsize::new(0),
         }
     }
 
@@ -381,14 +392,46 @@ impl MetricsCollector {
             None => Arc::from(Vec::new()),
         };
         let policy = options.and_then(|o| o.sample_policy).unwrap_or_default();
-        let entry = self.series.entry(Arc::from(name)).or_insert_with(|| {
-            let s = MetricSeries::new(Arc::from(name), ty, Arc::clone(&self.shared), buckets, policy);
-            Arc::new(s)
-        });
+        let entry = match self.series.entry(Arc::from(name)) {
+            dashmap::Entry::Occupied(e) => e.into_ref(),
+            dashmap::Entry::Vacant(v) => {
+                if !self.reserve_series_slot(name) {
+                    // Release the shard before counting: the counter is a series too.
+                    drop(v);
+                    return Err(self.reject_series(name));
+                }
+                let s = MetricSeries::new(Arc::clone(v.key()), ty, Arc::clone(&self.shared), buckets, policy);
+                v.insert(Arc::new(s))
+            }
+        };
         // A racing set_enabled may have iterated before this insertion.
         entry.sync_enabled();
         check_type(&entry, ty)?;
         Ok(Arc::clone(&entry))
+    }
+
+    /// Takes one of the `max_series` slots for a new series named `name`;
+    /// false when they are all taken. The collector's own
+    /// [`REJECTED_SERIES_METRIC`] takes none, so that rejections can be
+    /// counted at the cap without costing a slot.
+    fn reserve_series_slot(&self, name: &str) -> bool {
+        if name == REJECTED_SERIES_METRIC {
+            return true;
+        }
+        let max = self.shared.max_series.load(Relaxed);
+        self.series_count
+            .fetch_update(SeqCst, SeqCst, |n| (n < max).then_some(n + 1))
+            .is_ok()
+    }
+
+    /// Counts a new name refused by the cap and returns the error naming it.
+    #[cold]
+    fn reject_series(&self, name: &str) -> MetricsError {
+        let _ = self.increment_counter(REJECTED_SERIES_METRIC, &[], 1);
+        MetricsError::TooManySeries {
+            name: name.chars().take(64).collect(),
+            max: self.shared.max_series.load(Relaxed),
+        }
     }
 
     /// Registers a metric ahead of use, with help text, buckets and a sample
@@ -501,13 +544,21 @@ impl MetricsCollector {
     /// but update a detached series that no export sees.
     pub fn remove_series(&self, name: &str) -> Option<Arc<MetricSeries>> {
         let removed = self.series.remove(name).map(|(_, s)| s);
+        if removed.is_some() && name != REJECTED_SERIES_METRIC {
+            self.series_count.fetch_sub(1, SeqCst);
+        }
         self.generation.fetch_add(1, SeqCst);
         removed
     }
 
     /// Removes every series.
     pub fn clear_all(&self) {
-        self.series.clear();
+        let mut removed = 0;
+        self.series.retain(|name, _| {
+            removed += usize::from(&**name != REJECTED_SERIES_METRIC);
+            false
+        });
+        self.series_count.fetch_sub(removed, SeqCst);
         self.generation.fetch_add(1, SeqCst);
     }
 

@@ -43,6 +43,10 @@ pub struct MetricsConfig {
     pub max_tag_sets_per_series: usize,
     /// Tags allowed on one sample (at most 64).
     pub max_tags_per_sample: usize,
+    /// Distinct metric names (series) a collector holds; past it a new name
+    /// is rejected (`MetricsError::TooManySeries`) and counted in the
+    /// `metrics.rejected_series` counter. Existing series keep recording.
+    pub max_series: usize,
 }
 
 impl Default for MetricsConfig {
@@ -56,6 +60,7 @@ impl Default for MetricsConfig {
             max_samples_per_series: 100_000,
             max_tag_sets_per_series: 10_000,
             max_tags_per_sample: 16,
+            max_series: 100_000,
         }
     }
 }
@@ -77,18 +82,20 @@ mod secs {
 }
 
 /// The environment variables read by [`MetricsConfig::from_env`].
-pub const ENV_VARS: [&str; 5] = [
+pub const ENV_VARS: [&str; 6] = [
     "METRICS_ENABLED",
     "METRICS_STORAGE_PATH",
     "METRICS_RETENTION_HOURS",
     "METRICS_EXPORT_INTERVAL_MINUTES",
     "METRICS_SYSTEM_INTERVAL_SECONDS",
+    "METRICS_MAX_SERIES",
 ];
 
 impl MetricsConfig {
     /// The defaults overridden by `METRICS_ENABLED` (true/false/1/0/yes/no/on/off),
     /// `METRICS_STORAGE_PATH`, `METRICS_RETENTION_HOURS`,
-    /// `METRICS_EXPORT_INTERVAL_MINUTES` and `METRICS_SYSTEM_INTERVAL_SECONDS`.
+    /// `METRICS_EXPORT_INTERVAL_MINUTES`, `METRICS_SYSTEM_INTERVAL_SECONDS` and
+    /// `METRICS_MAX_SERIES` (a whole number ≥ 1).
     ///
     /// # Errors
     /// A [`ConfigError`] naming the variable and its value when a value is
@@ -158,6 +165,18 @@ impl MetricsConfig {
         if let Some(d) = duration("METRICS_SYSTEM_INTERVAL_SECONDS", 1.0, true)? {
             c.system_metrics_interval = d;
         }
+        if let Some(v) = lookup("METRICS_MAX_SERIES") {
+            c.max_series = match v.trim().parse::<usize>() {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    return Err(err(
+                        "METRICS_MAX_SERIES",
+                        &v,
+                        "expected a whole number of series ≥ 1, such as 100000",
+                    ));
+                }
+            };
+        }
         Ok(c)
     }
 }
@@ -185,8 +204,10 @@ mod tests {
             ("METRICS_RETENTION_HOURS", "0.5"),
             ("METRICS_EXPORT_INTERVAL_MINUTES", "0"),
             ("METRICS_SYSTEM_INTERVAL_SECONDS", "10"),
+            ("METRICS_MAX_SERIES", "250"),
         ])
         .unwrap();
+        assert_eq!(c.max_series, 250);
         assert!(!c.enabled);
         assert_eq!(c.storage_path, PathBuf::from("/var/m"));
         assert_eq!(c.retention, Duration::from_secs(1800));
@@ -204,6 +225,9 @@ mod tests {
             ("METRICS_RETENTION_HOURS", "NaN"),
             ("METRICS_EXPORT_INTERVAL_MINUTES", "ten"),
             ("METRICS_SYSTEM_INTERVAL_SECONDS", "1e400"),
+            ("METRICS_MAX_SERIES", "0"),
+            ("METRICS_MAX_SERIES", "lots"),
+            ("METRICS_MAX_SERIES", "-5"),
         ] {
             let e = from(&[(var, val)]).unwrap_err();
             assert_eq!(e.variable, var);

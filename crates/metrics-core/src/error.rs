@@ -78,6 +78,17 @@ pub enum MetricsError {
         /// The type of the rejected call.
         requested: MetricType,
     },
+    /// A new metric name was refused: the collector holds `max_series`
+    /// series already.
+    #[error(
+        "metric {name:?} was not created: the collector already holds {max} series, its max_series cap (METRICS_MAX_SERIES); raise the cap or reuse names and tell events apart by tags"
+    )]
+    TooManySeries {
+        /// The refused name (at most 64 characters of it).
+        name: String,
+        /// The cap.
+        max: usize,
+    },
     /// A tag key is empty.
     #[error("metric {name:?}: a tag key is empty")]
     EmptyTagKey {
