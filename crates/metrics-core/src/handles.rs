@@ -149,6 +149,21 @@ impl Gauge {
         }
     }
 
+    /// Sets the value in the aggregate only, whatever the series' sample
+    /// policy: `#[record_memory_usage(samples = false)]`.
+    pub(crate) fn set_aggregate_only(&self, v: f64) {
+        if !self.series.enabled() {
+            return;
+        }
+        if !v.is_finite() {
+            self.series.count_rejected();
+            return;
+        }
+        if let Aggregate::Gauge(g) = self.entry.aggregate() {
+            g.set(v);
+        }
+    }
+
     /// Sets the value.
     #[inline]
     pub fn set(&self, v: f64) {
@@ -197,6 +212,23 @@ impl Histogram {
     #[inline]
     pub fn record(&self, v: f64) {
         record_distribution(&self.series, &self.entry, v);
+    }
+
+    /// Records one observation in the aggregate only, whatever the series'
+    /// sample policy: `#[record_memory_usage(samples = false)]`.
+    pub(crate) fn record_aggregate_only(&self, v: f64) {
+        if !self.series.enabled() {
+            return;
+        }
+        if !v.is_finite() {
+            self.series.count_rejected();
+            return;
+        }
+        if let Aggregate::Histogram(h) = self.entry.aggregate()
+            && !h.record(v)
+        {
+            self.series.count_rejected();
+        }
     }
 }
 
@@ -259,6 +291,21 @@ impl Timer {
             return;
         }
         record_distribution(&self.series, &self.entry, seconds);
+    }
+
+    /// Records one duration in the aggregate only, whatever the series'
+    /// sample policy: `#[record_execution_time(samples = false)]`.
+    #[inline]
+    pub(crate) fn record_aggregate_only(&self, d: Duration) {
+        let v = d.as_secs_f64();
+        if !self.series.enabled() {
+            return;
+        }
+        if let Aggregate::Histogram(h) = self.entry.aggregate()
+            && !h.record(v)
+        {
+            self.series.count_rejected();
+        }
     }
 
     /// Starts timing; the returned guard records the elapsed time when it is

@@ -11,7 +11,7 @@
 //!   per-thread buffers merged in batches once threads collide on it.
 //! * the **aggregates** themselves (atomics, or a mutex per histogram).
 
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, MutexGuard, PoisonError, RwLock};
 
 use hashbrown::HashTable;
@@ -111,6 +111,10 @@ pub struct MetricSeries {
     /// `MODE_ENABLED | MODE_EVERY_EVENT` bits, read by every handle update
     /// with a single load.
     mode: AtomicU8,
+    /// The policy was chosen for this series (`describe_metric` with a
+    /// policy, or `set_sample_policy`), so instrumentation keeps it. Apart
+    /// from `mode`, so that the handles' one-compare fast path stays.
+    policy_chosen: AtomicBool,
     buckets: Arc<[f64]>,
     description: RwLock<Option<String>>,
     index: RwLock<TagIndex>,
@@ -138,6 +142,7 @@ impl MetricSeries {
             metric_type,
             shared,
             mode: AtomicU8::new(0),
+            policy_chosen: AtomicBool::new(false),
             buckets,
             description: RwLock::new(None),
             index: RwLock::new(TagIndex::default()),
@@ -146,7 +151,7 @@ impl MetricSeries {
             rejected_values: AtomicU64::new(0),
             saturated_updates: AtomicU64::new(0),
         };
-        series.set_sample_policy(policy);
+        series.apply_sample_policy(policy);
         series.sync_enabled();
         series
     }
@@ -185,8 +190,25 @@ impl MetricSeries {
     }
 
     /// Changes whether handle updates are kept as samples; takes effect for
-    /// every handle of the series at once.
+    /// every handle of the series at once. A policy chosen here (or with
+    /// [`describe_metric`](crate::MetricsCollector::describe_metric)) is
+    /// kept by `#[record_execution_time]` and `#[record_memory_usage]`,
+    /// which otherwise make their series keep every call.
     pub fn set_sample_policy(&self, policy: SamplePolicy) {
+        self.policy_chosen.store(true, Relaxed);
+        self.apply_sample_policy(policy);
+    }
+
+    /// Sets `policy` unless one was chosen for this series
+    /// ([`set_sample_policy`](Self::set_sample_policy)): what the
+    /// instrumentation macros ask for.
+    pub(crate) fn adopt_sample_policy(&self, policy: SamplePolicy) {
+        if !self.policy_chosen.load(Relaxed) {
+            self.apply_sample_policy(policy);
+        }
+    }
+
+    fn apply_sample_policy(&self, policy: SamplePolicy) {
         match policy {
             SamplePolicy::AggregateOnly => self.mode.fetch_and(!MODE_EVERY_EVENT, Relaxed),
             SamplePolicy::EveryEvent => self.mode.fetch_or(MODE_EVERY_EVENT, Relaxed),
