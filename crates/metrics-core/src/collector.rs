@@ -388,8 +388,8 @@ impl MetricsCollector {
                 validate_buckets(name, b)?;
                 Arc::from(b)
             }
-            None if ty.is_distribution() => Arc::from(DEFAULT_BUCKETS.as_slice()),
-            None => Arc::from(Vec::new()),
+            None if ty.is_distribution() => shared_buckets(&DEFAULT_BUCKET_LIST, &DEFAULT_BUCKETS),
+            None => shared_buckets(&NO_BUCKETS, &[]),
         };
         let policy = options.and_then(|o| o.sample_policy).unwrap_or_default();
         let entry = match self.series.entry(Arc::from(name)) {
@@ -579,6 +579,15 @@ impl MetricsCollector {
             series: self.all_series().iter().map(|s| s.snapshot(samples)).collect(),
         }
     }
+}
+
+/// The bucket lists most series share, allocated once per process rather
+/// than once per series (16 bytes for an empty list, 104 for the defaults).
+static DEFAULT_BUCKET_LIST: OnceLock<Arc<[f64]>> = OnceLock::new();
+static NO_BUCKETS: OnceLock<Arc<[f64]>> = OnceLock::new();
+
+fn shared_buckets(cell: &'static OnceLock<Arc<[f64]>>, bounds: &[f64]) -> Arc<[f64]> {
+    Arc::clone(cell.get_or_init(|| Arc::from(bounds)))
 }
 
 #[inline]
