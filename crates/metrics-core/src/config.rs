@@ -47,6 +47,10 @@ pub struct MetricsConfig {
     /// only). Read from `METRICS_STORE=sqlite:PATH`; the `metrics-store`
     /// crate opens it and attaches it to the collector.
     pub store: Option<PathBuf>,
+    /// Distinct metric names (series) a collector holds; past it a new name
+    /// is rejected (`MetricsError::TooManySeries`) and counted in the
+    /// `metrics.rejected_series` counter. Existing series keep recording.
+    pub max_series: usize,
 }
 
 impl Default for MetricsConfig {
@@ -61,6 +65,7 @@ impl Default for MetricsConfig {
             max_tag_sets_per_series: 10_000,
             max_tags_per_sample: 16,
             store: None,
+            max_series: 100_000,
         }
     }
 }
@@ -82,20 +87,22 @@ mod secs {
 }
 
 /// The environment variables read by [`MetricsConfig::from_env`].
-pub const ENV_VARS: [&str; 6] = [
+pub const ENV_VARS: [&str; 7] = [
     "METRICS_ENABLED",
     "METRICS_STORAGE_PATH",
     "METRICS_RETENTION_HOURS",
     "METRICS_EXPORT_INTERVAL_MINUTES",
     "METRICS_SYSTEM_INTERVAL_SECONDS",
     "METRICS_STORE",
+    "METRICS_MAX_SERIES",
 ];
 
 impl MetricsConfig {
     /// The defaults overridden by `METRICS_ENABLED` (true/false/1/0/yes/no/on/off),
     /// `METRICS_STORAGE_PATH`, `METRICS_RETENTION_HOURS`,
-    /// `METRICS_EXPORT_INTERVAL_MINUTES`, `METRICS_SYSTEM_INTERVAL_SECONDS` and
-    /// `METRICS_STORE` (`sqlite:PATH`, or `none`).
+    /// `METRICS_EXPORT_INTERVAL_MINUTES`, `METRICS_SYSTEM_INTERVAL_SECONDS`,
+    /// `METRICS_STORE` (`sqlite:PATH`, or `none`) and
+    /// `METRICS_MAX_SERIES` (a whole number ≥ 1).
     ///
     /// # Errors
     /// A [`ConfigError`] naming the variable and its value when a value is
@@ -168,6 +175,18 @@ impl MetricsConfig {
         if let Some(d) = duration("METRICS_SYSTEM_INTERVAL_SECONDS", 1.0, true)? {
             c.system_metrics_interval = d;
         }
+        if let Some(v) = lookup("METRICS_MAX_SERIES") {
+            c.max_series = match v.trim().parse::<usize>() {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    return Err(err(
+                        "METRICS_MAX_SERIES",
+                        &v,
+                        "expected a whole number of series ≥ 1, such as 100000",
+                    ));
+                }
+            };
+        }
         Ok(c)
     }
 }
@@ -208,8 +227,10 @@ mod tests {
             ("METRICS_RETENTION_HOURS", "0.5"),
             ("METRICS_EXPORT_INTERVAL_MINUTES", "0"),
             ("METRICS_SYSTEM_INTERVAL_SECONDS", "10"),
+            ("METRICS_MAX_SERIES", "250"),
         ])
         .unwrap();
+        assert_eq!(c.max_series, 250);
         assert!(!c.enabled);
         assert_eq!(c.storage_path, PathBuf::from("/var/m"));
         assert_eq!(c.retention, Duration::from_secs(1800));
@@ -227,6 +248,9 @@ mod tests {
             ("METRICS_RETENTION_HOURS", "NaN"),
             ("METRICS_EXPORT_INTERVAL_MINUTES", "ten"),
             ("METRICS_SYSTEM_INTERVAL_SECONDS", "1e400"),
+            ("METRICS_MAX_SERIES", "0"),
+            ("METRICS_MAX_SERIES", "lots"),
+            ("METRICS_MAX_SERIES", "-5"),
         ] {
             let e = from(&[(var, val)]).unwrap_err();
             assert_eq!(e.variable, var);

@@ -45,7 +45,8 @@ macro_rules! handle_common {
 /// Increments are exact under any number of threads. Under contention the
 /// counter spreads over per-thread cells (like Java's `LongAdder`), so two
 /// threads hammering one counter do not fight over one cache line.
-/// The total wraps at `u64::MAX`.
+/// The total saturates at `u64::MAX` (it never goes backwards); increments
+/// that hit it are counted in [`MetricSeries::saturated_updates`].
 ///
 /// ```
 /// use metrics_core::{MetricsCollector, AggregateValue};
@@ -83,7 +84,8 @@ impl Counter {
 
 /// A gauge bound to one tag set: a value that goes up and down.
 ///
-/// NaN and infinite values are ignored and counted in
+/// NaN and infinite values, and increments that would take the value past
+/// ±`f64::MAX`, are ignored and counted in
 /// [`MetricSeries::rejected_values`].
 ///
 /// ```
@@ -111,6 +113,12 @@ impl Gauge {
         self.series.update_from_handle(&self.entry, Update::value(v));
     }
 
+    /// Sets the value in the aggregate only, whatever the series' sample
+    /// policy: `#[record_memory_usage(samples = false)]`.
+    pub(crate) fn set_aggregate_only(&self, v: f64) {
+        self.series.update_aggregate_only(&self.entry, Update::value(v));
+    }
+
     /// Adds `v`.
     #[inline]
     pub fn increment(&self, v: f64) {
@@ -134,7 +142,8 @@ impl Gauge {
 
 /// A histogram bound to one tag set.
 ///
-/// NaN and infinite values are ignored and counted in
+/// NaN and infinite values, and values that would take the sum past
+/// ±`f64::MAX`, are ignored and counted in
 /// [`MetricSeries::rejected_values`].
 #[derive(Debug, Clone)]
 #[must_use = "a handle does nothing until it is updated; keep it and call record"]
@@ -149,6 +158,12 @@ impl Histogram {
     #[inline]
     pub fn record(&self, v: f64) {
         self.series.update_from_handle(&self.entry, Update::value(v));
+    }
+
+    /// Records one observation in the aggregate only, whatever the series'
+    /// sample policy: `#[record_memory_usage(samples = false)]`.
+    pub(crate) fn record_aggregate_only(&self, v: f64) {
+        self.series.update_aggregate_only(&self.entry, Update::value(v));
     }
 }
 
@@ -178,13 +193,22 @@ impl Timer {
     #[inline]
     pub fn record(&self, d: Duration) {
         self.series
-            .update_from_handle(&self.entry, Update::value(d.as_secs_f64()));
+            .update_from_handle(&self.entry, Update::duration(d.as_secs_f64()));
     }
 
-    /// Records `seconds` directly.
+    /// Records `seconds` directly. A negative (or NaN, or infinite)
+    /// duration is ignored and counted in [`MetricSeries::rejected_values`].
     #[inline]
     pub fn record_seconds(&self, seconds: f64) {
-        self.series.update_from_handle(&self.entry, Update::value(seconds));
+        self.series.update_from_handle(&self.entry, Update::duration(seconds));
+    }
+
+    /// Records one duration in the aggregate only, whatever the series'
+    /// sample policy: `#[record_execution_time(samples = false)]`.
+    #[inline]
+    pub(crate) fn record_aggregate_only(&self, d: Duration) {
+        self.series
+            .update_aggregate_only(&self.entry, Update::duration(d.as_secs_f64()));
     }
 
     /// Starts timing; the returned guard records the elapsed time when it is

@@ -20,6 +20,8 @@ pub(crate) struct Settings {
     max_samples: AtomicUsize,
     max_tag_sets: AtomicUsize,
     max_tags: AtomicUsize,
+    /// Distinct metric names a collector holds (`MetricsConfig::max_series`).
+    max_series: AtomicUsize,
     /// Where kept samples go besides the rings (a durable store), if anywhere.
     sink: SinkSlot,
 }
@@ -33,6 +35,7 @@ impl Settings {
             max_samples: AtomicUsize::new(0),
             max_tag_sets: AtomicUsize::new(0),
             max_tags: AtomicUsize::new(0),
+            max_series: AtomicUsize::new(0),
             sink: SinkSlot::default(),
         };
         settings.apply(config);
@@ -53,6 +56,7 @@ impl Settings {
         self.max_tag_sets.store(config.max_tag_sets_per_series, Relaxed);
         self.max_tags
             .store(config.max_tags_per_sample.min(MAX_TAGS_LIMIT), Relaxed);
+        self.max_series.store(config.max_series, Relaxed);
     }
 
     pub(crate) fn set_enabled(&self, enabled: bool) {
@@ -84,5 +88,8 @@ impl Settings {
     }
     pub(crate) fn max_tags(&self) -> usize {
         self.max_tags.load(Relaxed)
+    }
+    pub(crate) fn max_series(&self) -> usize {
+        self.max_series.load(Relaxed)
     }
 }
