@@ -208,6 +208,7 @@ async fn metrics(State(state): State<History>, headers: HeaderMap) -> Response {
                 expired_samples: 0,
                 overflow_updates: 0,
                 rejected_values: 0,
+                saturated_updates: 0,
             });
         }
         if let Some(s) = series.last_mut() {

@@ -55,4 +55,35 @@ fn main() {
         .unwrap_or((f64::NAN, f64::NAN));
         println!("new {ty:<9} tag set: {per:7.1} bytes/series (label bytes {label:.1})");
     }
+
+    // Bytes per new metric name (the `max_series` scenario): one tag, an
+    // 8-byte unique name suffix; aggregate only (increment_counter), and
+    // holding one sample (record_metric). Targets: ≤ 200 and ≤ 400 bytes.
+    for with_sample in [false, true] {
+        let config = config.clone();
+        let per = std::thread::spawn(move || {
+            let c = MetricsCollector::new(config);
+            let n = 10_000usize;
+            let names: Vec<String> = (0..n).map(|i| format!("job_{i:08}")).collect();
+            let before = live();
+            for name in &names {
+                let _ = if with_sample {
+                    c.record_metric(name, 1.0, &[("status", "ok")], MetricType::Gauge)
+                } else {
+                    c.increment_counter(name, &[("status", "ok")], 1)
+                };
+            }
+            let per = (live() - before) as f64 / n as f64;
+            drop(c);
+            per
+        })
+        .join()
+        .unwrap_or(f64::NAN);
+        let what = if with_sample {
+            "holding one sample"
+        } else {
+            "aggregate only    "
+        };
+        println!("new name, one tag, {what}: {per:7.1} bytes/series");
+    }
 }

@@ -55,6 +55,10 @@ pub struct MetricsConfig {
     /// treats as a counter reset (see `docs/prometheus.md`).
     #[serde(with = "opt_secs")]
     pub idle_timeout: Option<Duration>,
+    /// Distinct metric names (series) a collector holds; past it a new name
+    /// is rejected (`MetricsError::TooManySeries`) and counted in the
+    /// `metrics.rejected_series` counter. Existing series keep recording.
+    pub max_series: usize,
 }
 
 impl Default for MetricsConfig {
@@ -70,6 +74,7 @@ impl Default for MetricsConfig {
             max_tags_per_sample: 16,
             store: None,
             idle_timeout: None,
+            max_series: 100_000,
         }
     }
 }
@@ -110,7 +115,7 @@ mod opt_secs {
 }
 
 /// The environment variables read by [`MetricsConfig::from_env`].
-pub const ENV_VARS: [&str; 7] = [
+pub const ENV_VARS: [&str; 8] = [
     "METRICS_ENABLED",
     "METRICS_STORAGE_PATH",
     "METRICS_RETENTION_HOURS",
@@ -118,14 +123,15 @@ pub const ENV_VARS: [&str; 7] = [
     "METRICS_SYSTEM_INTERVAL_SECONDS",
     "METRICS_STORE",
     "METRICS_IDLE_TIMEOUT",
+    "METRICS_MAX_SERIES",
 ];
 
 impl MetricsConfig {
     /// The defaults overridden by `METRICS_ENABLED` (true/false/1/0/yes/no/on/off),
     /// `METRICS_STORAGE_PATH`, `METRICS_RETENTION_HOURS`,
     /// `METRICS_EXPORT_INTERVAL_MINUTES`, `METRICS_SYSTEM_INTERVAL_SECONDS`,
-    /// `METRICS_STORE` (`sqlite:PATH`, or `none`) and `METRICS_IDLE_TIMEOUT`
-    /// (seconds; 0 turns expiry off).
+    /// `METRICS_STORE` (`sqlite:PATH`, or `none`), `METRICS_IDLE_TIMEOUT`
+    /// (seconds; 0 turns expiry off) and `METRICS_MAX_SERIES` (a whole number ≥ 1).
     ///
     /// # Errors
     /// A [`ConfigError`] naming the variable and its value when a value is
@@ -201,6 +207,18 @@ impl MetricsConfig {
         if let Some(d) = duration("METRICS_IDLE_TIMEOUT", 1.0, true)? {
             c.idle_timeout = Some(d).filter(|d| !d.is_zero());
         }
+        if let Some(v) = lookup("METRICS_MAX_SERIES") {
+            c.max_series = match v.trim().parse::<usize>() {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    return Err(err(
+                        "METRICS_MAX_SERIES",
+                        &v,
+                        "expected a whole number of series ≥ 1, such as 100000",
+                    ));
+                }
+            };
+        }
         Ok(c)
     }
 }
@@ -242,10 +260,12 @@ mod tests {
             ("METRICS_EXPORT_INTERVAL_MINUTES", "0"),
             ("METRICS_SYSTEM_INTERVAL_SECONDS", "10"),
             ("METRICS_IDLE_TIMEOUT", "90"),
+            ("METRICS_MAX_SERIES", "250"),
         ])
         .unwrap();
         assert_eq!(c.idle_timeout, Some(Duration::from_secs(90)));
         assert_eq!(from(&[("METRICS_IDLE_TIMEOUT", "0")]).unwrap().idle_timeout, None);
+        assert_eq!(c.max_series, 250);
         assert!(!c.enabled);
         assert_eq!(c.storage_path, PathBuf::from("/var/m"));
         assert_eq!(c.retention, Duration::from_secs(1800));
@@ -265,6 +285,9 @@ mod tests {
             ("METRICS_SYSTEM_INTERVAL_SECONDS", "1e400"),
             ("METRICS_IDLE_TIMEOUT", "-5"),
             ("METRICS_IDLE_TIMEOUT", "soon"),
+            ("METRICS_MAX_SERIES", "0"),
+            ("METRICS_MAX_SERIES", "lots"),
+            ("METRICS_MAX_SERIES", "-5"),
         ] {
             let e = from(&[(var, val)]).unwrap_err();
             assert_eq!(e.variable, var);

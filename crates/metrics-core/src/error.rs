@@ -46,12 +46,32 @@ pub enum MetricsError {
         /// The rejected value.
         value: f64,
     },
+    /// The value is finite, but adding it would make the metric's aggregate
+    /// (a counter total, a gauge value, a histogram or timer sum) overflow
+    /// to infinity.
+    #[error(
+        "metric {name:?}: value {value:e} would make its total or sum exceed the largest finite number (±1.8e308); nothing was recorded"
+    )]
+    AggregateOverflow {
+        /// The metric name.
+        name: String,
+        /// The rejected value.
+        value: f64,
+    },
     /// A counter was given a negative increment.
     #[error("counter {name:?}: increment {value} is negative; counters only go up (use a gauge)")]
     NegativeCounterIncrement {
         /// The metric name.
         name: String,
         /// The rejected increment.
+        value: f64,
+    },
+    /// A timer was given a negative duration.
+    #[error("timer {name:?}: duration {value} s is negative; a duration is measured from a start to a later end")]
+    NegativeDuration {
+        /// The metric name.
+        name: String,
+        /// The rejected duration, in seconds.
         value: f64,
     },
     /// The name already belongs to a series of another type.
@@ -63,6 +83,17 @@ pub enum MetricsError {
         existing: MetricType,
         /// The type of the rejected call.
         requested: MetricType,
+    },
+    /// A new metric name was refused: the collector holds `max_series`
+    /// series already.
+    #[error(
+        "metric {name:?} was not created: the collector already holds {max} series, its max_series cap (METRICS_MAX_SERIES); raise the cap or reuse names and tell events apart by tags"
+    )]
+    TooManySeries {
+        /// The refused name (at most 64 characters of it).
+        name: String,
+        /// The cap.
+        max: usize,
     },
     /// A tag key is empty.
     #[error("metric {name:?}: a tag key is empty")]
@@ -357,6 +388,37 @@ pub enum RecordErrorKind {
         /// Why they were rejected.
         reason: &'static str,
     },
+    /// The value is finite, but adding it would make the metric's aggregate
+    /// (a counter total, a gauge value, a histogram or timer sum) overflow
+    /// to infinity.
+    #[error(
+        "metric {name:?}: value {value:e} would make its total or sum exceed the largest finite number (±1.8e308); nothing was recorded"
+    )]
+    AggregateOverflow {
+        /// The metric name.
+        name: String,
+        /// The rejected value.
+        value: f64,
+    },
+    /// A timer was given a negative duration.
+    #[error("timer {name:?}: duration {value} s is negative; a duration is measured from a start to a later end")]
+    NegativeDuration {
+        /// The metric name.
+        name: String,
+        /// The rejected duration, in seconds.
+        value: f64,
+    },
+    /// A new metric name was refused: the collector holds `max_series`
+    /// series already.
+    #[error(
+        "metric {name:?} was not created: the collector already holds {max} series, its max_series cap (METRICS_MAX_SERIES); raise the cap or reuse names and tell events apart by tags"
+    )]
+    TooManySeries {
+        /// The refused name (at most 64 characters of it).
+        name: String,
+        /// The cap.
+        max: usize,
+    },
 }
 
 impl From<RecordError> for MetricsError {
@@ -394,6 +456,9 @@ impl From<RecordError> for MetricsError {
             K::ReservedTagKey { name, key } => MetricsError::ReservedTagKey { name, key },
             K::TooManyTags { name, count, max } => MetricsError::TooManyTags { name, count, max },
             K::InvalidBuckets { name, buckets, reason } => MetricsError::InvalidBuckets { name, buckets, reason },
+            K::AggregateOverflow { name, value } => MetricsError::AggregateOverflow { name, value },
+            K::NegativeDuration { name, value } => MetricsError::NegativeDuration { name, value },
+            K::TooManySeries { name, max } => MetricsError::TooManySeries { name, max },
         }
     }
 }
@@ -482,6 +547,15 @@ mod tests {
                 buckets: vec![2.0, 1.0],
                 reason: "bounds must be strictly increasing",
             },
+            K::AggregateOverflow {
+                name: name(),
+                value: 1e308,
+            },
+            K::NegativeDuration {
+                name: name(),
+                value: -0.5,
+            },
+            K::TooManySeries { name: name(), max: 100 },
         ]
     }
 

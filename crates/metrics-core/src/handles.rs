@@ -45,7 +45,8 @@ macro_rules! handle_common {
 /// Increments are exact under any number of threads. Under contention the
 /// counter spreads over per-thread cells (like Java's `LongAdder`), so two
 /// threads hammering one counter do not fight over one cache line.
-/// The total wraps at `u64::MAX`.
+/// The total saturates at `u64::MAX` (it never goes backwards); increments
+/// that hit it are counted in [`MetricSeries::saturated_updates`].
 ///
 /// ```
 /// use metrics_core::{MetricsCollector, AggregateValue};
@@ -96,7 +97,8 @@ impl Counter {
 
 /// A gauge bound to one tag set: a value that goes up and down.
 ///
-/// NaN and infinite values are ignored and counted in
+/// NaN and infinite values, and increments that would take the value past
+/// ±`f64::MAX`, are ignored and counted in
 /// [`MetricSeries::rejected_values`].
 ///
 /// ```
@@ -124,6 +126,12 @@ impl Gauge {
         self.series.update_from_handle(&self.entry, Update::value(v));
     }
 
+    /// Sets the value in the aggregate only, whatever the series' sample
+    /// policy: `#[record_memory_usage(samples = false)]`.
+    pub(crate) fn set_aggregate_only(&self, v: f64) {
+        self.series.update_aggregate_only(&self.entry, Update::value(v));
+    }
+
     /// Adds `v`.
     #[inline]
     pub fn increment(&self, v: f64) {
@@ -147,7 +155,8 @@ impl Gauge {
 
 /// A histogram bound to one tag set.
 ///
-/// NaN and infinite values are ignored and counted in
+/// NaN and infinite values, and values that would take the sum past
+/// ±`f64::MAX`, are ignored and counted in
 /// [`MetricSeries::rejected_values`].
 #[derive(Debug, Clone)]
 #[must_use = "a handle does nothing until it is updated; keep it and call record"]
@@ -177,6 +186,12 @@ impl Histogram {
         self.record(v);
         self.series.keep_exemplar(self.entry.id(), v, labels)
     }
+
+    /// Records one observation in the aggregate only, whatever the series'
+    /// sample policy: `#[record_memory_usage(samples = false)]`.
+    pub(crate) fn record_aggregate_only(&self, v: f64) {
+        self.series.update_aggregate_only(&self.entry, Update::value(v));
+    }
 }
 
 /// A timer bound to one tag set; durations are kept in seconds.
@@ -205,7 +220,7 @@ impl Timer {
     #[inline]
     pub fn record(&self, d: Duration) {
         self.series
-            .update_from_handle(&self.entry, Update::value(d.as_secs_f64()));
+            .update_from_handle(&self.entry, Update::duration(d.as_secs_f64()));
     }
 
     /// Records one duration with `labels` (e.g. `[("trace_id", id)]`) as the
@@ -219,10 +234,19 @@ impl Timer {
         self.series.keep_exemplar(self.entry.id(), d.as_secs_f64(), labels)
     }
 
-    /// Records `seconds` directly.
+    /// Records `seconds` directly. A negative (or NaN, or infinite)
+    /// duration is ignored and counted in [`MetricSeries::rejected_values`].
     #[inline]
     pub fn record_seconds(&self, seconds: f64) {
-        self.series.update_from_handle(&self.entry, Update::value(seconds));
+        self.series.update_from_handle(&self.entry, Update::duration(seconds));
+    }
+
+    /// Records one duration in the aggregate only, whatever the series'
+    /// sample policy: `#[record_execution_time(samples = false)]`.
+    #[inline]
+    pub(crate) fn record_aggregate_only(&self, d: Duration) {
+        self.series
+            .update_aggregate_only(&self.entry, Update::duration(d.as_secs_f64()));
     }
 
     /// Starts timing; the returned guard records the elapsed time when it is

@@ -59,7 +59,8 @@ mod tags;
 pub use buckets::{Buckets, BucketsError, MAX_BUCKETS};
 pub use cell::sketch;
 pub use collector::{
-    DEFAULT_BUCKETS, MetricOptions, MetricsCollector, get_metrics_collector, global_metrics_collector,
+    DEFAULT_BUCKETS, MetricOptions, MetricsCollector, REJECTED_SERIES_METRIC, get_metrics_collector,
+    global_metrics_collector,
 };
 pub use config::{ENV_VARS, MetricsConfig};
 pub use error::{ConfigError, MetricsError, RecordError, RecordErrorKind, Result};

@@ -1,5 +1,7 @@
 //! What `#[record_execution_time]` adds to a call: the bare function, the
-//! attribute, and the same measurement written by hand with a `Timer`
+//! attribute (which keeps every call as a sample), the same measurement
+//! written by hand with `record_metric`, the attribute with
+//! `samples = false`, and that measurement written by hand with a `Timer`
 //! handle. Also the system allocator's alloc/free loop, the baseline for
 //! `benches/allocator.rs` (the same loop with the counting allocator).
 //!
@@ -13,7 +15,7 @@ use common::{bare, work};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use metrics_core::{Timer, get_metrics_collector, record_execution_time, record_memory_usage};
+use metrics_core::{MetricType, Timer, get_metrics_collector, record_execution_time, record_memory_usage};
 
 fn main() {
     // Resolve every call site's handles first, so that divan's first sample
@@ -23,6 +25,8 @@ fn main() {
     black_box(with_attribute(1));
     let _ = black_box(with_attribute_result(1));
     black_box(by_hand(1));
+    black_box(with_attribute_no_samples(1));
+    black_box(by_hand_record_metric(1));
     black_box(with_memory_attribute_rss(1));
     divan::main();
 }
@@ -59,6 +63,31 @@ fn by_hand(x: u64) -> u64 {
 }
 
 #[inline(never)]
+#[record_execution_time(name = "bench.overhead.macro_no_samples", samples = false)]
+fn with_attribute_no_samples(x: u64) -> u64 {
+    work(x)
+}
+
+/// What the attribute with samples does, by hand: a clock read around the
+/// call and one `record_metric` (a timestamped sample and the aggregate).
+#[inline(never)]
+fn by_hand_record_metric(x: u64) -> u64 {
+    let start = Instant::now();
+    let result = work(x);
+    let _ = get_metrics_collector().record_metric(
+        "bench.overhead.by_hand_record_metric",
+        start.elapsed().as_secs_f64(),
+        &[
+            ("function", "by_hand_record_metric"),
+            ("module", module_path!()),
+            ("outcome", "ok"),
+        ],
+        MetricType::Timer,
+    );
+    result
+}
+
+#[inline(never)]
 #[record_memory_usage(name = "bench.overhead.memory_rss")]
 fn with_memory_attribute_rss(x: u64) -> u64 {
     work(x)
@@ -82,6 +111,16 @@ fn call_with_attribute_result() -> Result<u64, ()> {
 #[divan::bench(sample_count = 200, sample_size = 500)]
 fn call_by_hand() -> u64 {
     by_hand(black_box(7))
+}
+
+#[divan::bench(sample_count = 200, sample_size = 500)]
+fn call_with_attribute_no_samples() -> u64 {
+    with_attribute_no_samples(black_box(7))
+}
+
+#[divan::bench(sample_count = 200, sample_size = 500)]
+fn call_by_hand_record_metric() -> u64 {
+    by_hand_record_metric(black_box(7))
 }
 
 /// Without the counting allocator the memory attribute reads

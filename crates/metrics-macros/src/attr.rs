@@ -1,5 +1,6 @@
-//! The attribute arguments: `name = "..."`, `tags(key = "value", ...)` and
-//! `crate = path`. Parsing only; nothing here generates code.
+//! The attribute arguments: `name = "..."`, `tags(key = "value", ...)`,
+//! `samples = true|false` and `crate = path`. Parsing only; nothing here
+//! generates code.
 //!
 //! Everything the store would reject at run time (an empty name, a control
 //! character, a reserved or duplicate tag key, too many tags) is rejected
@@ -11,7 +12,7 @@ use std::collections::HashSet;
 use proc_macro2::Span;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
-use syn::{Expr, ExprLit, Ident, Lit, LitStr, Path, Token};
+use syn::{Expr, ExprLit, Ident, Lit, LitBool, LitStr, Path, Token};
 
 // A proc-macro crate cannot depend on metrics-core (which re-exports it), so
 // the store's limits are restated here; the tests below check each one
@@ -47,6 +48,8 @@ pub(crate) struct Args {
     pub(crate) tags: Vec<Tag>,
     /// `crate = path`.
     pub(crate) krate: Option<Path>,
+    /// `samples = false`: aggregates only, no timestamped sample per call.
+    pub(crate) samples: Option<LitBool>,
 }
 
 /// Collects every semantic error so that one build shows them all.
@@ -104,10 +107,21 @@ impl Parse for Args {
                     input.parse::<Token![=]>()?;
                     args.krate = Some(input.call(Path::parse_mod_style)?);
                 }
+                "samples" => {
+                    input.parse::<Token![=]>()?;
+                    let value: Expr = input.parse()?;
+                    match value {
+                        Expr::Lit(ExprLit { lit: Lit::Bool(b), .. }) => args.samples = Some(b),
+                        other => errors.push(syn::Error::new_spanned(
+                            other,
+                            "`samples` takes `true` (keep every call as a timestamped sample, the default) or `false` (aggregates only)",
+                        )),
+                    }
+                }
                 _ => {
                     errors.push(syn::Error::new(
                         key.span(),
-                        format!("unknown argument `{key_name}`; expected `name = \"...\"`, `tags(key = \"value\", ...)` or `crate = path`"),
+                        format!("unknown argument `{key_name}`; expected `name = \"...\"`, `tags(key = \"value\", ...)`, `samples = false` or `crate = path`"),
                     ));
                     skip_value(input)?;
                 }

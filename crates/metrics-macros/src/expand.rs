@@ -92,6 +92,8 @@ struct CallSite {
     /// The metric name (timer) or prefix (memory), as an expression.
     name: TokenStream,
     tags: TokenStream,
+    /// The function's `SamplePolicy`, as an expression.
+    policy: TokenStream,
 }
 
 impl CallSite {
@@ -110,11 +112,16 @@ impl CallSite {
             let value = &t.value;
             quote!((#key, #value))
         });
+        let policy = match &args.samples {
+            Some(lit) if !lit.value => quote!(#krate::SamplePolicy::AggregateOnly),
+            _ => quote!(#krate::SamplePolicy::EveryEvent),
+        };
         CallSite {
             krate,
             function,
             name,
             tags: quote!(#(#tags),*),
+            policy,
         }
     }
 
@@ -131,12 +138,12 @@ impl CallSite {
                 quote!(#krate::instrument::MemoryMetrics),
             ),
         };
-        let (name, function, tags) = (&self.name, &self.function, &self.tags);
+        let (name, function, tags, policy) = (&self.name, &self.function, &self.tags, &self.policy);
         let decl = quote! {
             static #cell: ::std::sync::OnceLock<::core::option::Option<#ty>> = ::std::sync::OnceLock::new();
         };
         let get = quote! {
-            #ty::get_or_resolve(&#cell, #name, #function, ::core::module_path!(), &[#tags])
+            #ty::get_or_resolve_with_policy(&#cell, #name, #function, ::core::module_path!(), &[#tags], #policy)
         };
         (decl, get)
     }

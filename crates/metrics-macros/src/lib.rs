@@ -40,6 +40,13 @@ use expand::Kind;
 /// `tags(key = "value", ...)`. The handles are resolved once per call site;
 /// a call then costs two clock reads and one timer update.
 ///
+/// Every call is also kept as a timestamped sample with its tags (as
+/// `record_metric` keeps one), bounded like every series by retention and
+/// `max_samples_per_series`: `get_metric_series(name).values()` lists the
+/// calls. `samples = false` opts a function out (aggregates only, a few ns
+/// cheaper per call); a `SamplePolicy` chosen for the series with
+/// `describe_metric` or `set_sample_policy` opts the series out (or in).
+///
 /// Works on sync and `async fn`, methods, generic functions, `unsafe fn`,
 /// trait default methods and methods under `#[async_trait]` (with
 /// `#[async_trait]` on the `impl` or trait and this attribute on the method).
@@ -73,6 +80,10 @@ pub fn record_execution_time(args: TokenStream, item: TokenStream) -> TokenStrea
 ///
 /// Without the counting allocator, only `<path>.memory_usage` is recorded,
 /// as the process' resident-set change, tagged `source="rss"`.
+///
+/// As with [`record_execution_time`], every call is kept as a timestamped
+/// sample of each of these series unless `samples = false` is given or a
+/// series has a `SamplePolicy` chosen for it.
 ///
 /// ```
 /// use metrics_core::record_memory_usage;

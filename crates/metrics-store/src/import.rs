@@ -77,6 +77,7 @@ impl MetricsStore {
                     expired_samples: series.expired_samples,
                     overflow_updates: series.overflow_updates,
                     rejected_values: series.rejected_values,
+                    saturated_updates: series.saturated_updates,
                 });
             }
             if imported.aggregates > 0 {

@@ -4,12 +4,16 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed};
 
+use super::Applied;
 use crate::sync::stripe::{Padded, cell_count, probe, rehash_probe};
 
 /// A monotonically increasing total that stays cheap under contention.
 ///
 /// Integral increments go to the adder; fractional ones (`record_metric` with
-/// `0.5`) to a separate `f64`. The integer part wraps at `u64::MAX`. An idle
+/// `0.5`) to a separate `f64`. The integer part saturates at `u64::MAX`: a
+/// counter never goes backwards. Each cell saturates on its own, and the
+/// total saturates when the cells are summed; an increment that hits the
+/// maximum of the cell it lands in reports it (`add` returns false). An idle
 /// or single-threaded counter is 16 bytes: the cells and the fraction live
 /// in an extension allocated the first time either is needed, behind one
 /// pointer that the uncontended path tests with a single load.
@@ -32,30 +36,35 @@ impl CounterCell {
     /// is how a collision with another thread is noticed (as in
     /// `LongAdder`). A plain `fetch_add` cannot notice one; the price is
     /// the load of the current value before the locked instruction.
+    ///
+    /// Returns false when the total saturated at `u64::MAX` (part of `n` was
+    /// lost).
     #[inline]
-    pub(crate) fn add(&self, n: u64) {
+    pub(crate) fn add(&self, n: u64) -> bool {
         if !self.ext.load(Relaxed).is_null() {
             return self.add_extended(n);
         }
-        self.add_to_base(n);
+        self.add_to_base(n)
     }
 
     #[inline]
-    fn add_to_base(&self, n: u64) {
+    fn add_to_base(&self, n: u64) -> bool {
         let cur = self.base.load(Relaxed);
+        let (sum, over) = cur.overflowing_add(n);
         // Strong: a spurious failure would spread an uncontended counter.
         if self
             .base
-            .compare_exchange(cur, cur.wrapping_add(n), Relaxed, Relaxed)
+            .compare_exchange(cur, if over { u64::MAX } else { sum }, Relaxed, Relaxed)
             .is_err()
         {
-            self.add_contended(n);
+            return self.add_contended(n);
         }
+        !over
     }
 
     /// `add` once the extension exists: into the cells if there are any.
     #[inline]
-    fn add_extended(&self, n: u64) {
+    fn add_extended(&self, n: u64) -> bool {
         match self.ext().and_then(|e| e.cells.get()) {
             Some(cells) => Self::add_to_cells(cells, n),
             None => self.add_to_base(n),
@@ -92,44 +101,59 @@ impl CounterCell {
     }
 
     #[inline]
-    fn add_to_cells(cells: &[Padded], n: u64) {
+    fn add_to_cells(cells: &[Padded], n: u64) -> bool {
         let mask = cells.len() - 1;
         let cell = &cells[probe() & mask].0;
         let cur = cell.load(Relaxed);
+        let (sum, over) = cur.overflowing_add(n);
         if cell
-            .compare_exchange_weak(cur, cur.wrapping_add(n), Relaxed, Relaxed)
+            .compare_exchange_weak(cur, if over { u64::MAX } else { sum }, Relaxed, Relaxed)
             .is_err()
         {
-            cells[rehash_probe() & mask].0.fetch_add(n, Relaxed);
+            let mut exact = true;
+            let _ = cells[rehash_probe() & mask].0.fetch_update(Relaxed, Relaxed, |c| {
+                let (sum, over) = c.overflowing_add(n);
+                exact = !over;
+                Some(if over { u64::MAX } else { sum })
+            });
+            return exact;
         }
+        !over
     }
 
     #[cold]
-    fn add_contended(&self, n: u64) {
+    fn add_contended(&self, n: u64) -> bool {
         let cells = self
             .ext_or_init()
             .cells
             .get_or_init(|| (0..cell_count()).map(|_| Padded::default()).collect());
-        Self::add_to_cells(cells, n);
+        Self::add_to_cells(cells, n)
     }
 
-    /// Adds a finite, non-negative `f64`.
-    pub(crate) fn add_f64(&self, v: f64) {
+    /// Adds a finite, non-negative `f64`: rejected (nothing added) when the
+    /// fractional part would overflow to infinity.
+    pub(crate) fn add_f64(&self, v: f64) -> Applied {
         // `as` saturates, and every integer below 2^53 round-trips exactly.
         let n = v as u64;
         if n as f64 == v && v < 9.007_199_254_740_992e15 {
-            self.add(n);
+            if self.add(n) {
+                Applied::Exact
+            } else {
+                Applied::Saturated
+            }
+        } else if atomic_f64_add(&self.ext_or_init().fraction, v) {
+            Applied::Exact
         } else {
-            atomic_f64_add(&self.ext_or_init().fraction, v);
+            Applied::Rejected
         }
     }
 
     /// The integer part of the total.
     pub(crate) fn total_u64(&self) -> u64 {
         let cells = self.ext().and_then(|e| e.cells.get()).map_or(0u64, |c| {
-            c.iter().fold(0u64, |acc, p| acc.wrapping_add(p.0.load(Relaxed)))
+            c.iter().fold(0u64, |acc, p| acc.saturating_add(p.0.load(Relaxed)))
         });
-        self.base.load(Relaxed).wrapping_add(cells)
+        self.base.load(Relaxed).saturating_add(cells)
     }
 
     pub(crate) fn total(&self) -> f64 {
@@ -155,6 +179,11 @@ impl Drop for CounterCell {
     }
 }
 
-pub(crate) fn atomic_f64_add(cell: &AtomicU64, v: f64) {
-    let _ = cell.fetch_update(Relaxed, Relaxed, |bits| Some((f64::from_bits(bits) + v).to_bits()));
+/// Adds `v` unless the sum would not be finite; whether it was added.
+pub(crate) fn atomic_f64_add(cell: &AtomicU64, v: f64) -> bool {
+    cell.fetch_update(Relaxed, Relaxed, |bits| {
+        let sum = f64::from_bits(bits) + v;
+        sum.is_finite().then(|| sum.to_bits())
+    })
+    .is_ok()
 }

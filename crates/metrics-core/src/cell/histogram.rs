@@ -40,10 +40,16 @@ impl HistogramState {
         state
     }
 
+    /// Records `v`; false (and nothing changed) when the sum would overflow
+    /// to infinity.
     #[inline]
-    fn observe(&mut self, v: f64, slot: usize) {
+    fn observe(&mut self, v: f64, slot: usize) -> bool {
+        let sum = self.sum + v;
+        if !sum.is_finite() {
+            return false;
+        }
         self.count += 1;
-        self.sum += v;
+        self.sum = sum;
         if v < self.min {
             self.min = v;
         }
@@ -54,6 +60,7 @@ impl HistogramState {
             *b += 1;
         }
         self.sketch.add(v);
+        true
     }
 
     fn merge(&mut self, other: &HistogramState) {
@@ -98,8 +105,9 @@ impl HistogramCell {
         }
     }
 
+    /// Records `v`; false (nothing recorded) when the sum would overflow.
     #[inline]
-    pub(crate) fn record(&self, v: f64) {
+    pub(crate) fn record(&self, v: f64) -> bool {
         // Bucket search outside the lock: `le` semantics (v ≤ bound).
         // Short bound lists (the usual 8–16): a branch-free count of the
         // bounds below `v`, which does not mispredict on varying values and
@@ -110,8 +118,7 @@ impl HistogramCell {
             self.bounds.partition_point(|&b| b < v)
         };
         if let Some(shards) = self.shards.get() {
-            Self::record_sharded(shards, v, slot);
-            return;
+            return Self::record_sharded(shards, v, slot);
         }
         match self.state.try_lock() {
             Some(mut s) => s.observe(v, slot),
@@ -120,7 +127,7 @@ impl HistogramCell {
     }
 
     #[inline]
-    fn record_sharded(shards: &[Shard], v: f64, slot: usize) {
+    fn record_sharded(shards: &[Shard], v: f64, slot: usize) -> bool {
         let mask = shards.len() - 1;
         let shard = &shards[probe() & mask].0;
         match shard.try_lock() {
@@ -130,14 +137,14 @@ impl HistogramCell {
     }
 
     #[cold]
-    fn record_contended(&self, v: f64, slot: usize) {
+    fn record_contended(&self, v: f64, slot: usize) -> bool {
         let n = self.bounds.len();
         let shards = self.shards.get_or_init(|| {
             (0..cell_count())
                 .map(|_| Shard(SpinLock::new(HistogramState::new_shard(n))))
                 .collect()
         });
-        Self::record_sharded(shards, v, slot);
+        Self::record_sharded(shards, v, slot)
     }
 
     /// The main state merged with every shard.
@@ -167,7 +174,10 @@ impl HistogramCell {
         let empty = s.count == 0;
         HistogramSnapshot {
             count: s.count,
-            sum: s.sum,
+            // Each shard's sum is kept finite; their total can still pass
+            // f64::MAX under contention, and saturates there (an export
+            // never carries a non-finite number).
+            sum: s.sum.clamp(-f64::MAX, f64::MAX),
             min: if empty { 0.0 } else { s.min },
             max: if empty { 0.0 } else { s.max },
             buckets,

@@ -20,6 +20,17 @@ pub(crate) use gauge::GaugeCell;
 pub(crate) use histogram::HistogramCell;
 use value::AggregateValue;
 
+/// What an update did to an aggregate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Applied {
+    /// Applied as given.
+    Exact,
+    /// A counter stopped at `u64::MAX`: part of the increment was lost.
+    Saturated,
+    /// Refused (it would have made the aggregate non-finite); nothing changed.
+    Rejected,
+}
+
 /// The aggregate of one (series, tag set).
 #[derive(Debug)]
 pub(crate) enum Aggregate {
@@ -30,13 +41,18 @@ pub(crate) enum Aggregate {
 }
 
 impl Aggregate {
-    /// Applies a validated `record_metric` value.
-    #[inline(always)]
-    pub(crate) fn apply(&self, value: f64) {
+    /// Applies a validated `record_metric` value; false (and nothing
+    /// changed) when it would make the aggregate non-finite.
+    #[inline]
+    pub(crate) fn apply(&self, value: f64) -> Applied {
         match self {
             Aggregate::Counter(c) => c.add_f64(value),
-            Aggregate::Gauge(g) => g.set(value),
-            Aggregate::Histogram(h) => h.record(value),
+            Aggregate::Gauge(g) => {
+                g.set(value);
+                Applied::Exact
+            }
+            Aggregate::Histogram(h) if h.record(value) => Applied::Exact,
+            Aggregate::Histogram(_) => Applied::Rejected,
         }
     }
 

@@ -2,18 +2,19 @@
 //! encoded to bytes (the `persist` module writes them).
 //!
 //! File names come from series names through
-//! [`sanitize_file_stem`](super::sanitize_file_stem()): nothing is written
-//! outside the target directory and no series overwrites another's file.
+//! [`csv_file_stem`](super::csv_file_stem): nothing is written outside the
+//! target directory, no series overwrites another's file, and a series'
+//! file name depends on its own name only.
 //! Text cells starting with `=`, `+`, `-`, `@`, tab or carriage return are
 //! prefixed with `'` so spreadsheets do not evaluate them as formulas; the
 //! numeric `value` column is written as a plain number.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use time::format_description::well_known::Rfc3339;
 
-use super::file_names::sanitize_file_stem;
+use super::file_names::csv_file_stem;
 use crate::error::{MetricsError, Result};
 use crate::snapshot::{SeriesSnapshot, Snapshot};
 
@@ -57,28 +58,26 @@ pub fn encode_series(series: &SeriesSnapshot) -> Result<Vec<u8>> {
 
 /// The CSV files of `snapshot`: one `(<stem>.csv, bytes)` per series, in
 /// series-name order, with file names from
-/// [`sanitize_file_stem`](super::sanitize_file_stem()).
+/// [`csv_file_stem`](super::csv_file_stem) (a function of the series name
+/// only).
 ///
 /// # Errors
 /// [`MetricsError::Csv`] if encoding fails (only on a bug: it writes to memory).
 pub fn encode_files(snapshot: &Snapshot) -> Result<Vec<(String, Vec<u8>)>> {
-    let mut used = HashSet::new();
     snapshot
         .series
         .iter()
-        .map(|series| {
-            let stem = sanitize_file_stem(&series.name, &mut used);
-            Ok((format!("{stem}.csv"), encode_series(series)?))
-        })
+        .map(|series| Ok((format!("{}.csv", csv_file_stem(&series.name)), encode_series(series)?)))
         .collect()
 }
 
-/// Writes one `<stem>.csv` per series of `snapshot` into `dir` (created if
-/// missing) and returns the paths, in series-name order.
+/// Writes one `<stem>.csv` per series of `snapshot` into `dir` and returns
+/// the paths, in series-name order; one export replaces the whole
+/// directory (see [`MetricsCollector::export_to_csv`](crate::MetricsCollector::export_to_csv)).
 ///
 /// # Errors
 /// [`MetricsError::Io`] naming the directory or file that could not be
-/// written. Files written before the failure are left in place.
+/// written; `dir` keeps the previous export then.
 #[deprecated(
     note = "exporters do not write files; use `MetricsCollector::export_to_csv`, or `encode_files` and write the bytes yourself"
 )]

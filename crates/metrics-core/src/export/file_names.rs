@@ -1,5 +1,7 @@
-//! `sanitize_file_stem`: file names derived from series names that stay
-//! inside their directory and never collide.
+//! `csv_file_stem` (and the older `sanitize_file_stem`): file names derived
+//! from series names that stay inside their directory, never collide, and
+//! depend on the series' own name only. Pure: nothing here touches the
+//! file system.
 
 use std::collections::HashSet;
 
@@ -18,23 +20,26 @@ fn fnv64(s: &str) -> u64 {
 }
 
 /// Turns a series name into a file stem that is safe on every common file
-/// system and unique among the stems already in `used` (compared without
-/// case, for case-insensitive file systems); the stem is added to `used`.
+/// system; a function of `name` alone, so a series keeps its file name
+/// whatever other series exist.
 ///
-/// Names made only of `[A-Za-z0-9._-]` (not starting with `.`, not a
-/// reserved Windows device name, at most 100 bytes) are kept as they are.
-/// Anything else is mapped to those characters and suffixed with a hash of
-/// the original name, so two names that sanitize alike still get two files.
+/// Names made only of `[a-z0-9._-]` (not starting with `.`, not a reserved
+/// Windows device name, at most 100 bytes, not themselves ending like a
+/// hashed stem) are kept as they are. Anything else — including any
+/// upper-case letter, so that `Case` and `CASE` do not meet on a
+/// case-insensitive file system — is mapped to `[A-Za-z0-9._-]` and
+/// suffixed with `-` and 16 hex digits of a hash of the original name, so
+/// two names that sanitize alike still get two files.
 ///
 /// ```
-/// use std::collections::HashSet;
-/// use metrics_core::export::sanitize_file_stem;
-/// let mut used = HashSet::new();
-/// assert_eq!(sanitize_file_stem("job.duration", &mut used), "job.duration");
-/// let s = sanitize_file_stem("../../etc/passwd", &mut used);
+/// use metrics_core::export::csv_file_stem;
+/// assert_eq!(csv_file_stem("job.duration"), "job.duration");
+/// assert_eq!(csv_file_stem("Case"), csv_file_stem("Case"));
+/// assert_ne!(csv_file_stem("Case").to_lowercase(), csv_file_stem("CASE").to_lowercase());
+/// let s = csv_file_stem("../../etc/passwd");
 /// assert!(!s.contains('/') && !s.starts_with('.'));
 /// ```
-pub fn sanitize_file_stem(name: &str, used: &mut HashSet<String>) -> String {
+pub fn csv_file_stem(name: &str) -> String {
     let mut stem: String = name
         .chars()
         .map(|c| {
@@ -58,17 +63,44 @@ pub fn sanitize_file_stem(name: &str, used: &mut HashSet<String>) -> String {
     if stem.is_empty() {
         stem.push('_');
     }
-    if stem != name {
-        stem = format!("{stem}-{:016x}", fnv64(name));
+    let kept = stem == name && !name.bytes().any(|b| b.is_ascii_uppercase()) && !looks_hashed(name);
+    if kept {
+        stem
+    } else {
+        format!("{stem}-{:016x}", fnv64(name))
     }
-    let mut candidate = stem.clone();
-    let mut n = 2u32;
-    while used.contains(&candidate.to_ascii_lowercase()) {
-        candidate = format!("{stem}-{n}");
-        n += 1;
-    }
-    used.insert(candidate.to_ascii_lowercase());
-    candidate
+}
+
+/// Whether `stem` ends like a hashed stem (`-` and 16 lower-case hex
+/// digits): such a name is hashed too, so it cannot meet another name's
+/// hashed stem.
+fn looks_hashed(stem: &str) -> bool {
+    let b = stem.as_bytes();
+    b.len() >= 17
+        && b[b.len() - 17] == b'-'
+        && b[b.len() - 16..]
+            .iter()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+}
+
+/// [`csv_file_stem`] of `name`, recorded in `used` (compared without case).
+///
+/// Kept for callers of earlier versions: the stem no longer depends on
+/// `used`, so a series' file name does not change when another series
+/// appears. `used` only collects the stems handed out.
+///
+/// ```
+/// use std::collections::HashSet;
+/// use metrics_core::export::sanitize_file_stem;
+/// let mut used = HashSet::new();
+/// assert_eq!(sanitize_file_stem("job.duration", &mut used), "job.duration");
+/// let s = sanitize_file_stem("../../etc/passwd", &mut used);
+/// assert!(!s.contains('/') && !s.starts_with('.'));
+/// ```
+pub fn sanitize_file_stem(name: &str, used: &mut HashSet<String>) -> String {
+    let stem = csv_file_stem(name);
+    used.insert(stem.to_ascii_lowercase());
+    stem
 }
 
 #[cfg(test)]

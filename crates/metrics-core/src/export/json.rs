@@ -50,6 +50,9 @@ pub struct JsonSeries<'a> {
     /// Handle updates ignored for non-finite values.
     #[serde(default)]
     pub rejected_values: u64,
+    /// Counter increments that hit `u64::MAX` (the total saturated there).
+    #[serde(default)]
+    pub saturated_updates: u64,
 }
 
 /// One sample in the JSON export.
@@ -94,6 +97,7 @@ fn series_view(s: &SeriesSnapshot) -> JsonSeries<'_> {
         expired_samples: s.expired_samples,
         overflow_updates: s.overflow_updates,
         rejected_values: s.rejected_values,
+        saturated_updates: s.saturated_updates,
     }
 }
 

@@ -10,7 +10,7 @@ pub mod prometheus;
 
 mod file_names;
 
-pub use file_names::sanitize_file_stem;
+pub use file_names::{csv_file_stem, sanitize_file_stem};
 
 use std::path::Path;
 

@@ -10,7 +10,9 @@ use std::task::{Context, Poll};
 use super::timing::Stage;
 use super::{Classify, Outcome, call_tags};
 use crate::alloc::{self, AllocationScope, MemoryDelta};
-use crate::{Gauge, Histogram, MetricOptions, MetricType, MetricsCollector, Result, get_metrics_collector};
+use crate::{
+    Gauge, Histogram, MetricOptions, MetricType, MetricsCollector, Result, SamplePolicy, get_metrics_collector,
+};
 
 /// Histogram buckets for byte sizes: 1 KiB to 1 GiB in powers of 4.
 const BYTE_BUCKETS: [f64; 11] = [
@@ -85,12 +87,17 @@ pub struct MemoryMetrics {
     module: String,
     tags: Vec<(String, String)>,
     by_outcome: [OnceLock<Option<OutcomeHandles>>; 4],
+    /// Calls are kept as samples too (the default), unless the function
+    /// opted out with `samples = false`.
+    keep_samples: bool,
 }
 
 impl MemoryMetrics {
     /// The metrics under `prefix` in `collector` for `source`. Creates the
     /// histograms with byte-sized buckets (1 KiB–1 GiB) unless they already
-    /// exist; the tag sets are created at each outcome's first call.
+    /// exist; the tag sets are created at each outcome's first call. Every
+    /// call is kept as a sample too ([`SamplePolicy::EveryEvent`]; see
+    /// [`resolve_with_policy`](Self::resolve_with_policy)).
     ///
     /// # Errors
     /// As [`MetricsCollector::describe_metric`]: a name is invalid or
@@ -102,6 +109,33 @@ impl MemoryMetrics {
         function: &str,
         module: &str,
         tags: &[(&str, &str)],
+    ) -> Result<Self> {
+        Self::resolve_with_policy(
+            collector,
+            source,
+            prefix,
+            function,
+            module,
+            tags,
+            SamplePolicy::EveryEvent,
+        )
+    }
+
+    /// [`resolve`](Self::resolve) with the function's sample policy:
+    /// `EveryEvent` keeps every call as a timestamped sample (unless a
+    /// series has a policy chosen for it), `AggregateOnly`
+    /// (`#[record_memory_usage(samples = false)]`) updates aggregates only.
+    ///
+    /// # Errors
+    /// As [`resolve`](Self::resolve).
+    pub fn resolve_with_policy(
+        collector: &'static MetricsCollector,
+        source: MemorySource,
+        prefix: &str,
+        function: &str,
+        module: &str,
+        tags: &[(&str, &str)],
+        policy: SamplePolicy,
     ) -> Result<Self> {
         let usage = format!("{prefix}.memory_usage");
         let peak = format!("{prefix}.memory_peak");
@@ -139,6 +173,7 @@ impl MemoryMetrics {
             module: module.to_owned(),
             tags: tags.iter().map(|&(k, v)| (k.to_owned(), v.to_owned())).collect(),
             by_outcome: Default::default(),
+            keep_samples: policy == SamplePolicy::EveryEvent,
         })
     }
 
@@ -153,7 +188,7 @@ impl MemoryMetrics {
         );
         let tags = tags.as_slice();
         let collector = self.collector;
-        Ok(match self.source {
+        let handles = match self.source {
             MemorySource::Allocator => OutcomeHandles {
                 usage: collector.gauge(&self.usage, tags)?,
                 peak: Some(collector.histogram(&self.peak, tags)?),
@@ -164,12 +199,36 @@ impl MemoryMetrics {
                 peak: None,
                 allocated: None,
             },
-        })
+        };
+        if self.keep_samples {
+            handles.usage.series().adopt_sample_policy(SamplePolicy::EveryEvent);
+            for h in [&handles.peak, &handles.allocated].into_iter().flatten() {
+                h.series().adopt_sample_policy(SamplePolicy::EveryEvent);
+            }
+        }
+        Ok(handles)
+    }
+
+    fn set_usage(&self, handles: &OutcomeHandles, bytes: f64) {
+        if self.keep_samples {
+            handles.usage.set(bytes);
+        } else {
+            handles.usage.set_aggregate_only(bytes);
+        }
+    }
+
+    fn observe(&self, histogram: &Histogram, bytes: f64) {
+        if self.keep_samples {
+            histogram.record(bytes);
+        } else {
+            histogram.record_aggregate_only(bytes);
+        }
     }
 
     /// The metrics in `cell`, set up against the process-wide collector
     /// with [`MemorySource::detect`] on the first call; `None` (for good)
     /// when that failed. After the first call this is one atomic load.
+    /// Every call is kept as a sample.
     #[inline]
     pub fn get_or_resolve(
         cell: &'static OnceLock<Option<MemoryMetrics>>,
@@ -178,10 +237,24 @@ impl MemoryMetrics {
         module: &str,
         tags: &[(&str, &str)],
     ) -> Option<&'static MemoryMetrics> {
+        Self::get_or_resolve_with_policy(cell, prefix, function, module, tags, SamplePolicy::EveryEvent)
+    }
+
+    /// [`get_or_resolve`](Self::get_or_resolve) with the function's sample
+    /// policy: what the attribute expands to.
+    #[inline]
+    pub fn get_or_resolve_with_policy(
+        cell: &'static OnceLock<Option<MemoryMetrics>>,
+        prefix: &str,
+        function: &str,
+        module: &str,
+        tags: &[(&str, &str)],
+        policy: SamplePolicy,
+    ) -> Option<&'static MemoryMetrics> {
         cell.get_or_init(|| {
             alloc::uncounted(|| {
                 let source = MemorySource::detect();
-                Self::resolve(get_metrics_collector(), source, prefix, function, module, tags).ok()
+                Self::resolve_with_policy(get_metrics_collector(), source, prefix, function, module, tags, policy).ok()
             })
         })
         .as_ref()
@@ -208,12 +281,12 @@ impl MemoryMetrics {
             let Some(handles) = self.handles(outcome) else {
                 return;
             };
-            handles.usage.set(delta.net as f64);
+            self.set_usage(handles, delta.net as f64);
             if let Some(peak) = &handles.peak {
-                peak.record(delta.peak as f64);
+                self.observe(peak, delta.peak as f64);
             }
             if let Some(allocated) = &handles.allocated {
-                allocated.record(delta.allocated as f64);
+                self.observe(allocated, delta.allocated as f64);
             }
         });
     }
@@ -223,7 +296,7 @@ impl MemoryMetrics {
     fn record_rss(&self, outcome: Outcome, before: Option<u64>, after: Option<u64>) {
         if let (Some(before), Some(after), Some(handles)) = (before, after, self.handles(outcome)) {
             let net = i64::try_from(after).unwrap_or(i64::MAX) - i64::try_from(before).unwrap_or(i64::MAX);
-            handles.usage.set(net as f64);
+            self.set_usage(handles, net as f64);
         }
     }
 }

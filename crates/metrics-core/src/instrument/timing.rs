@@ -9,18 +9,30 @@ use std::time::Instant;
 
 use super::{Classify, Outcome, call_tags};
 use crate::alloc;
-use crate::{MetricsCollector, Result, Timer, get_metrics_collector};
+use crate::{MetricsCollector, Result, SamplePolicy, Timer, get_metrics_collector};
 
 /// The timers of one instrumented function: the same name and tags, one
 /// handle per [`Outcome`].
+///
+/// With [`SamplePolicy::EveryEvent`] (the macros' default) every call is
+/// also kept as a timestamped sample with its tags, bounded like every
+/// series by retention and `max_samples_per_series`; the series keeps a
+/// policy chosen for it with
+/// [`MetricSeries::set_sample_policy`](crate::MetricSeries::set_sample_policy)
+/// or `describe_metric`. With [`SamplePolicy::AggregateOnly`]
+/// (`#[record_execution_time(samples = false)]`) calls update the
+/// aggregate only.
 #[derive(Debug)]
 pub struct ExecutionTimers {
     by_outcome: [Timer; 4],
+    keep_samples: bool,
 }
 
 impl ExecutionTimers {
     /// Resolves the four handles of `name` in `collector`, tagged
-    /// `function`, `module`, `outcome` and `tags`.
+    /// `function`, `module`, `outcome` and `tags`; every call is kept as a
+    /// sample ([`resolve_with_policy`](Self::resolve_with_policy) with
+    /// [`SamplePolicy::EveryEvent`]).
     ///
     /// # Errors
     /// As [`MetricsCollector::timer`]: `name` belongs to a series of another
@@ -32,20 +44,42 @@ impl ExecutionTimers {
         module: &str,
         tags: &[(&str, &str)],
     ) -> Result<Self> {
+        Self::resolve_with_policy(collector, name, function, module, tags, SamplePolicy::EveryEvent)
+    }
+
+    /// [`resolve`](Self::resolve) with the function's sample policy.
+    ///
+    /// # Errors
+    /// As [`resolve`](Self::resolve).
+    pub fn resolve_with_policy(
+        collector: &MetricsCollector,
+        name: &str,
+        function: &str,
+        module: &str,
+        tags: &[(&str, &str)],
+        policy: SamplePolicy,
+    ) -> Result<Self> {
         let timer = |outcome| collector.timer(name, call_tags(function, module, outcome, tags, None).as_slice());
-        Ok(ExecutionTimers {
+        let timers = ExecutionTimers {
             by_outcome: [
                 timer(Outcome::Ok)?,
                 timer(Outcome::Error)?,
                 timer(Outcome::Panic)?,
                 timer(Outcome::Cancelled)?,
             ],
-        })
+            keep_samples: policy == SamplePolicy::EveryEvent,
+        };
+        if timers.keep_samples {
+            timers.by_outcome[0]
+                .series()
+                .adopt_sample_policy(SamplePolicy::EveryEvent);
+        }
+        Ok(timers)
     }
 
     /// The timers in `cell`, resolved against the process-wide collector on
     /// the first call; `None` (for good) when resolving failed. After the
-    /// first call this is one atomic load.
+    /// first call this is one atomic load. Every call is kept as a sample.
     #[inline]
     pub fn get_or_resolve(
         cell: &'static OnceLock<Option<ExecutionTimers>>,
@@ -54,8 +88,24 @@ impl ExecutionTimers {
         module: &str,
         tags: &[(&str, &str)],
     ) -> Option<&'static ExecutionTimers> {
+        Self::get_or_resolve_with_policy(cell, name, function, module, tags, SamplePolicy::EveryEvent)
+    }
+
+    /// [`get_or_resolve`](Self::get_or_resolve) with the function's sample
+    /// policy: what the attribute expands to.
+    #[inline]
+    pub fn get_or_resolve_with_policy(
+        cell: &'static OnceLock<Option<ExecutionTimers>>,
+        name: &str,
+        function: &str,
+        module: &str,
+        tags: &[(&str, &str)],
+        policy: SamplePolicy,
+    ) -> Option<&'static ExecutionTimers> {
         cell.get_or_init(|| {
-            alloc::uncounted(|| Self::resolve(get_metrics_collector(), name, function, module, tags).ok())
+            alloc::uncounted(|| {
+                Self::resolve_with_policy(get_metrics_collector(), name, function, module, tags, policy).ok()
+            })
         })
         .as_ref()
     }
@@ -64,6 +114,18 @@ impl ExecutionTimers {
     #[inline]
     pub fn timer(&self, outcome: Outcome) -> &Timer {
         &self.by_outcome[outcome.index()]
+    }
+
+    /// Records `elapsed` under `outcome`: kept as a sample too unless the
+    /// function opted out.
+    #[inline]
+    pub fn record(&self, outcome: Outcome, elapsed: std::time::Duration) {
+        let timer = self.timer(outcome);
+        if self.keep_samples {
+            timer.record(elapsed);
+        } else {
+            timer.record_aggregate_only(elapsed);
+        }
     }
 }
 
@@ -92,7 +154,7 @@ impl<'a> TimedCall<'a> {
     pub fn finish<T: ?Sized>(mut self, classify: impl Classify<T>, value: &T) {
         if let Some(timers) = self.timers.take() {
             let elapsed = self.start.elapsed();
-            alloc::uncounted(|| timers.timer(classify.outcome(value)).record(elapsed));
+            alloc::uncounted(|| timers.record(classify.outcome(value), elapsed));
         }
     }
 }
@@ -101,7 +163,7 @@ impl Drop for TimedCall<'_> {
     fn drop(&mut self) {
         if let Some(timers) = self.timers.take() {
             let elapsed = self.start.elapsed();
-            alloc::uncounted(|| timers.timer(Outcome::unfinished()).record(elapsed));
+            alloc::uncounted(|| timers.record(Outcome::unfinished(), elapsed));
         }
     }
 }
@@ -166,7 +228,7 @@ impl<F: Future, K: Classify<F::Output>> TimedFuture<F, K> {
         self.stage = Stage::Done;
         if let (Some(timers), Some(start)) = (self.timers, self.start) {
             let elapsed = start.elapsed();
-            alloc::uncounted(|| timers.timer(outcome).record(elapsed));
+            alloc::uncounted(|| timers.record(outcome, elapsed));
         }
     }
 }
@@ -185,7 +247,7 @@ impl<F: Future, K: Classify<F::Output>> Future for TimedFuture<F, K> {
         let probe = PanicProbe::arm(&mut this.stage, move || {
             if let Some(timers) = timers {
                 let elapsed = start.elapsed();
-                alloc::uncounted(|| timers.timer(Outcome::Panic).record(elapsed));
+                alloc::uncounted(|| timers.record(Outcome::Panic, elapsed));
             }
         });
         // SAFETY: see above; `this` came from a pinned reference.
@@ -240,7 +302,7 @@ impl<F, K> Drop for TimedFuture<F, K> {
             && let (Some(timers), Some(start)) = (self.timers, self.start)
         {
             let elapsed = start.elapsed();
-            alloc::uncounted(|| timers.timer(outcome).record(elapsed));
+            alloc::uncounted(|| timers.record(outcome, elapsed));
         }
     }
 }

@@ -1,22 +1,27 @@
-//! Atomic file writes: every file the crate writes goes through here.
+//! Atomic file writes: every file the crate writes goes through here (or
+//! through the directory swap of `durable`).
 
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::Path;
 #[cfg(feature = "csv")]
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::durable;
 use crate::error::{MetricsError, Result};
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same
-/// directory is written, flushed to disk, then renamed over `path`. Readers
-/// see the old content or the new, never a torn file.
+/// directory is written, flushed to disk, renamed over `path`, and the
+/// directory is synced. Readers see the old content or the new, never a torn
+/// file; after a crash the file is the old one or the new one.
+///
+/// The temporary file has an unpredictable name and is created exclusively,
+/// so a symlink planted in the directory cannot redirect the write.
+/// Temporary files of an export that was killed are removed first.
 ///
 /// # Errors
 /// [`MetricsError::Io`] naming the path.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    static SEQ: AtomicU64 = AtomicU64::new(0);
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -24,21 +29,19 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let file_name = path
         .file_name()
         .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(
-        ".{file_name}.tmp-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut f = File::create(&tmp).map_err(|e| MetricsError::io("creating", &tmp, e))?;
-        f.write_all(bytes).map_err(|e| MetricsError::io("writing", &tmp, e))?;
-        f.sync_all().map_err(|e| MetricsError::io("syncing", &tmp, e))?;
-        fs::rename(&tmp, path).map_err(|e| MetricsError::io("renaming into place", path, e))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    durable::remove_stale_temporaries(dir);
+    let mut tmp = durable::create_temp_file(dir, &file_name)
+        .map_err(|e| MetricsError::io("creating a temporary file in", dir, e))?;
+    tmp.write_all(bytes)
+        .map_err(|e| MetricsError::io("writing", tmp.path().to_path_buf(), e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| MetricsError::io("syncing", tmp.path().to_path_buf(), e))?;
+    // On failure the temporary file comes back inside the error and is
+    // deleted when that is dropped.
+    tmp.persist(path)
+        .map_err(|e| MetricsError::io("renaming into place", path, e.error))?;
+    durable::sync_dir(dir)
 }
 
 /// Creates `dir` and its parents if missing.
@@ -60,21 +63,22 @@ pub(crate) fn write_atomic_creating_parent(path: &Path, bytes: &[u8]) -> Result<
     write_atomic(path, bytes)
 }
 
-/// Writes each `(file name, bytes)` atomically into `dir` (created if
-/// missing) and returns the paths, in the order given. The names must be
-/// plain file names (the exporters make them with
-/// [`sanitize_file_stem`](crate::export::sanitize_file_stem)).
+/// Writes each `(file name, bytes)` into the fresh, private directory
+/// `dir` (a staging directory of [`durable::replace_dir`], which syncs them
+/// all in one pass afterwards) and returns the paths, in the order given.
+/// Each file is created exclusively. The names must be plain file names (the
+/// exporters make them with [`csv_file_stem`](crate::export::csv_file_stem)).
 ///
 /// # Errors
-/// [`MetricsError::Io`] naming the directory or file that could not be
-/// written. Files written before the failure are left in place.
+/// [`MetricsError::Io`] naming the file that could not be written.
 #[cfg(feature = "csv")]
-pub(crate) fn write_files(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<Vec<PathBuf>> {
-    create_dir(dir)?;
+pub(crate) fn write_new_files(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<Vec<PathBuf>> {
     let mut paths = Vec::with_capacity(files.len());
     for (name, bytes) in files {
         let path = dir.join(name);
-        write_atomic(&path, bytes)?;
+        File::create_new(&path)
+            .and_then(|mut f| f.write_all(bytes))
+            .map_err(|e| MetricsError::io("writing", &path, e))?;
         paths.push(path);
     }
     Ok(paths)

@@ -1,7 +1,10 @@
 //! Every file write of the crate: the JSON and CSV exports of a collector
-//! (through `files`, atomic and crate-private), [`export_all`], and
+//! (through `files`, atomic and crate-private, and `durable`: unpredictable
+//! exclusive temporaries, directory syncs, the CSV directory swap and the
+//! clean-up of killed exports), [`export_all`], and
 //! [`import_json`](MetricsCollector::import_json), which reads an export back.
 
+pub(crate) mod durable;
 pub(crate) mod files;
 
 use std::path::{Path, PathBuf};
@@ -37,10 +40,17 @@ pub fn export_all(collector: &MetricsCollector, storage: &Path) -> Result<Export
     Ok(ExportPaths { json, csv })
 }
 
-/// Writes the CSV files of `snapshot` into `dir`.
+/// Writes the CSV files of `snapshot` into `dir`, replacing the whole
+/// directory: the files are written into a new sibling directory, synced in
+/// one pass, and swapped in for `dir` (see [`durable::replace_dir`]), so a
+/// reader never sees files of two exports side by side and files of series
+/// that no longer exist disappear. An existing `dir` that holds anything
+/// other than CSV files is refused.
 #[cfg(feature = "csv")]
 pub(crate) fn write_csv_dir(snapshot: &Snapshot, dir: &Path) -> Result<Vec<PathBuf>> {
-    files::write_files(dir, &csv::encode_files(snapshot)?)
+    let files = csv::encode_files(snapshot)?;
+    durable::replace_dir(dir, |staging| files::write_new_files(staging, &files))?;
+    Ok(files.iter().map(|(name, _)| dir.join(name)).collect())
 }
 
 impl MetricsCollector {
@@ -62,10 +72,21 @@ impl MetricsCollector {
     }
 
     /// Writes one CSV file per series into `dir` (see
-    /// [`export::csv`](crate::export::csv)) and returns their paths.
+    /// [`export::csv`](crate::export::csv)) and returns their paths, in
+    /// series-name order. A file's name is
+    /// [`csv_file_stem`](crate::export::csv_file_stem) of its series' name
+    /// only.
+    ///
+    /// One export replaces the whole directory: the files are written into
+    /// a new sibling directory, synced, and swapped in for `dir`, so a
+    /// reader never sees files of two exports side by side and files of
+    /// series that no longer exist disappear. The previous export is
+    /// deleted in the background. An existing `dir` that holds anything
+    /// other than CSV files is refused.
     ///
     /// # Errors
-    /// [`MetricsError::Io`](crate::MetricsError::Io) naming the directory or file.
+    /// [`MetricsError::Io`](crate::MetricsError::Io) naming the directory or
+    /// file; `dir` keeps the previous export then.
     #[cfg(feature = "csv")]
     pub fn export_to_csv(&self, dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
         write_csv_dir(&self.snapshot(), dir.as_ref())

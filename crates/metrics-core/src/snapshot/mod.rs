@@ -66,9 +66,13 @@ pub struct SeriesSnapshot {
     /// Updates folded into the `overflow="true"` tag set by the cardinality cap.
     #[serde(default)]
     pub overflow_updates: u64,
-    /// Handle updates ignored because the value was NaN or infinite.
+    /// Handle updates ignored because the value was NaN or infinite, or
+    /// would have made the aggregate non-finite.
     #[serde(default)]
     pub rejected_values: u64,
+    /// Counter increments that hit `u64::MAX` (the total saturated there).
+    #[serde(default)]
+    pub saturated_updates: u64,
 }
 
 /// The cumulative aggregate of one tag set.

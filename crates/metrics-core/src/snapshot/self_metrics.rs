@@ -48,6 +48,7 @@ pub(crate) fn add_self_metrics(series: &mut Vec<SeriesSnapshot>) {
             expired_samples: 0,
             overflow_updates: 0,
             rejected_values: 0,
+            saturated_updates: 0,
         },
     );
 }

@@ -37,7 +37,7 @@ impl SummaryQuery {
 pub struct Summary {
     /// Number of samples.
     pub count: usize,
-    /// Sum of the values.
+    /// Sum of the values (saturated at ±`f64::MAX`).
     pub sum: f64,
     /// Smallest value.
     pub min: f64,
@@ -70,7 +70,16 @@ impl Summary {
         }
         values.sort_unstable_by(f64::total_cmp);
         let n = values.len();
-        let sum: f64 = values.iter().sum();
+        let total: f64 = values.iter().sum();
+        // Finite samples can add up past f64::MAX: the mean is then taken
+        // from scaled values, and the sum saturates (a summary never
+        // carries a non-finite number).
+        let (sum, avg) = if total.is_finite() {
+            (total, total / n as f64)
+        } else {
+            let avg = values.iter().map(|v| v / n as f64).sum::<f64>();
+            (total.clamp(-f64::MAX, f64::MAX), avg)
+        };
         let rank = |p: f64| {
             let r = ((p / 100.0) * n as f64).ceil() as usize;
             values[r.clamp(1, n) - 1]
@@ -80,7 +89,7 @@ impl Summary {
             sum,
             min: values[0],
             max: values[n - 1],
-            avg: sum / n as f64,
+            avg,
             p50: rank(50.0),
             p90: rank(90.0),
             p95: rank(95.0),

@@ -32,6 +32,15 @@ impl TagIndex {
     #[inline]
     pub(super) fn find(&self, hash: u64, tags: &impl Tags) -> Option<&TagEntry> {
         let entries = &self.entries;
+        if self.table.is_empty() {
+            // A series with one tag set (most of them) keeps it out of the
+            // table, saving the table's allocation: compare it directly.
+            return entries
+                .iter()
+                .enumerate()
+                .find(|&(id, e)| self.overflow != Some(id as u32) && e.tags().equals_tags(tags))
+                .map(|(_, e)| e);
+        }
         self.table
             .find(hash, |&id| entries[id as usize].tags().equals_tags(tags))
             .map(|&id| &entries[id as usize])
@@ -70,7 +79,12 @@ impl TagIndex {
         // Bounded by the cardinality cap plus one overflow set; saturates
         // rather than wraps in the (memory-bound) case past `u32::MAX`.
         let id = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
-        self.entries.push(make(id)?);
+        let entry = make(id)?;
+        if self.entries.capacity() == 0 {
+            // Most series hold one tag set: no room reserved for four.
+            self.entries.reserve_exact(1);
+        }
+        self.entries.push(entry);
         if !self.removed.is_empty() {
             self.removed.push(false);
         }

@@ -110,10 +110,24 @@ impl SampleRing {
     }
 
     /// Appends without ordering or capping.
+    ///
+    /// The first chunk of a ring starts with room for one sample and grows
+    /// by doubling to a full chunk, so a series that holds one sample costs
+    /// 24 bytes for it, not 12 KiB (a million series with a sample each
+    /// would otherwise reserve 12 GiB). Later chunks are allocated whole:
+    /// a ring that filled one chunk is busy.
     fn push_back(&mut self, sample: Sample) {
         let need_chunk = self.chunks.back().is_none_or(|c| c.samples.len() == CHUNK);
         if need_chunk {
-            let samples = self.spare.take().unwrap_or_else(|| Vec::with_capacity(CHUNK));
+            let samples = match self.spare.take() {
+                Some(spare) => spare,
+                None if self.chunks.is_empty() => Vec::with_capacity(1),
+                None => Vec::with_capacity(CHUNK),
+            };
+            if self.chunks.capacity() == 0 {
+                // Most series never need a second chunk.
+                self.chunks.reserve_exact(1);
+            }
             self.chunks.push_back(Chunk { samples, head: 0 });
         }
         if let Some(back) = self.chunks.back_mut() {
@@ -307,6 +321,19 @@ mod tests {
         r.push(s(10), 50, usize::MAX);
         assert_eq!(r.iter().map(|s| s.ts).collect::<Vec<_>>(), vec![100]);
         assert_eq!(r.expired(), 1);
+    }
+
+    #[test]
+    fn a_ring_with_one_sample_allocates_for_one() {
+        let mut r = SampleRing::default();
+        assert_eq!(r.heap_bytes(), 0);
+        r.push(s(1), i64::MIN, usize::MAX);
+        assert!(r.heap_bytes() <= 64, "{} bytes for one sample", r.heap_bytes());
+        for i in 2..=2_000 {
+            r.push(s(i), i64::MIN, usize::MAX);
+        }
+        let ts: Vec<i64> = r.iter().map(|s| s.ts).collect();
+        assert_eq!(ts, (1..=2_000).collect::<Vec<_>>());
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub(crate) struct Settings {
     max_samples: AtomicUsize,
     max_tag_sets: AtomicUsize,
     max_tags: AtomicUsize,
+    /// Distinct metric names a collector holds (`MetricsConfig::max_series`).
+    max_series: AtomicUsize,
     /// Where kept samples go besides the rings (a durable store), if anywhere.
     sink: SinkSlot,
     /// The program's cardinality-cap callback.
@@ -38,6 +40,7 @@ impl Settings {
             max_samples: AtomicUsize::new(0),
             max_tag_sets: AtomicUsize::new(0),
             max_tags: AtomicUsize::new(0),
+            max_series: AtomicUsize::new(0),
             sink: SinkSlot::default(),
             overflow_hook: HookSlot::default(),
             idle_timeout_nanos: AtomicI64::new(0),
@@ -62,6 +65,7 @@ impl Settings {
             .store(config.max_tags_per_sample.min(MAX_TAGS_LIMIT), Relaxed);
         let idle = config.idle_timeout.map_or(0, clock::duration_nanos);
         self.idle_timeout_nanos.store(idle, Relaxed);
+        self.max_series.store(config.max_series, Relaxed);
     }
 
     pub(crate) fn set_enabled(&self, enabled: bool) {
@@ -97,5 +101,8 @@ impl Settings {
     /// `idle_timeout` in ns, `None` when off.
     pub(crate) fn idle_timeout_nanos(&self) -> Option<i64> {
         Some(self.idle_timeout_nanos.load(Relaxed)).filter(|&n| n > 0)
+    }
+    pub(crate) fn max_series(&self) -> usize {
+        self.max_series.load(Relaxed)
     }
 }

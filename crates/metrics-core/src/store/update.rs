@@ -11,8 +11,16 @@
 //! [`MetricSeries::apply`] is the rule itself; [`MetricSeries::keep_sample`]
 //! is the one place where a sample is kept (the hand-off point for anything
 //! that wants every kept sample, such as a durable store).
+//!
+//! The hostile-input checks live here too, once for every caller: a NaN,
+//! an infinite value or a negative duration is never admitted; a finite
+//! value that would make the aggregate non-finite (a counter total, a
+//! gauge after an add, a histogram or timer sum) is refused by the cell
+//! and nothing is recorded; a counter that reaches `u64::MAX` saturates
+//! there and the lost increment is counted in
+//! [`saturated_updates`](MetricSeries::saturated_updates).
 
-use crate::cell::Aggregate;
+use crate::cell::{Aggregate, Applied};
 use crate::error::RecordError;
 use crate::kind::MetricType;
 use crate::store::ring::Sample;
@@ -40,6 +48,8 @@ enum Op {
     Value,
     /// Add to (or, negative, subtract from) a gauge (`Gauge::increment`).
     GaugeAdd,
+    /// A timer's duration in seconds: a value that must not be negative.
+    Duration,
 }
 
 impl Update {
@@ -59,6 +69,16 @@ impl Update {
         }
     }
 
+    /// Observe a duration of `seconds` in a timer (a negative one is
+    /// rejected, like a NaN).
+    #[inline(always)]
+    pub(crate) const fn duration(seconds: f64) -> Self {
+        Update {
+            op: Op::Duration,
+            bits: seconds.to_bits(),
+        }
+    }
+
     /// Add `v` to a gauge.
     #[inline(always)]
     pub(crate) const fn gauge_add(v: f64) -> Self {
@@ -68,15 +88,28 @@ impl Update {
         }
     }
 
+    /// The value as given, for the error that names a refused update.
+    pub(crate) fn given(self) -> f64 {
+        match self.op {
+            Op::Count => self.bits as f64,
+            Op::Value | Op::GaugeAdd | Op::Duration => self.float(),
+        }
+    }
+
     #[inline(always)]
     fn float(self) -> f64 {
         f64::from_bits(self.bits)
     }
 
-    /// Whether the value is a finite number (a count always is).
+    /// Whether the value is admissible on its own: a finite number (a
+    /// count always is), and not negative for a duration.
     #[inline(always)]
-    fn is_finite(self) -> bool {
-        self.op == Op::Count || self.float().is_finite()
+    fn is_admissible(self) -> bool {
+        match self.op {
+            Op::Count => true,
+            Op::Duration => self.float().is_finite() && self.float() >= 0.0,
+            Op::Value | Op::GaugeAdd => self.float().is_finite(),
+        }
     }
 }
 
@@ -108,32 +141,62 @@ pub(crate) fn admit(settings: &Settings, name: &str, ty: MetricType, update: Upd
     Ok(true)
 }
 
-/// Applies `update` to `aggregate`; returns the value a kept sample
-/// carries (a gauge's new value after an add), or `None` for an update the
-/// aggregate cannot take (never built: handles and the collector pair each
-/// update with its series' type).
+/// What an admitted update did to a tag set's aggregate.
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    /// Applied (perhaps saturated); a kept sample carries this value (a
+    /// gauge's new value after an add).
+    Applied(f64),
+    /// Refused by the cell: it would have made the aggregate non-finite.
+    /// Nothing changed.
+    Rejected,
+    /// An update the aggregate cannot take (never built: handles and the
+    /// collector pair each update with its series' type).
+    Unsupported,
+}
+
+/// The value a kept sample carries, unless the cell refused the update.
 #[inline(always)]
-fn apply_to_aggregate(aggregate: &Aggregate, update: Update) -> Option<f64> {
+fn outcome(applied: Applied, kept: f64, series: &MetricSeries) -> Outcome {
+    match applied {
+        Applied::Exact => Outcome::Applied(kept),
+        Applied::Saturated => {
+            series.count_saturated();
+            Outcome::Applied(kept)
+        }
+        Applied::Rejected => Outcome::Rejected,
+    }
+}
+
+/// Applies `update` to `aggregate`, counting a saturated counter increment
+/// in `series`.
+#[inline(always)]
+fn apply_to_aggregate(series: &MetricSeries, aggregate: &Aggregate, update: Update) -> Outcome {
     match (update.op, aggregate) {
         (Op::Count, Aggregate::Counter(c)) => {
-            c.add(update.bits);
-            Some(update.bits as f64)
+            let applied = if c.add(update.bits) {
+                Applied::Exact
+            } else {
+                Applied::Saturated
+            };
+            outcome(applied, update.bits as f64, series)
         }
         (Op::GaugeAdd, Aggregate::Gauge(g)) => {
-            g.add(update.float());
-            Some(g.get())
+            if g.add(update.float()) {
+                Outcome::Applied(g.get())
+            } else {
+                Outcome::Rejected
+            }
         }
-        (Op::Value, aggregate) => {
-            aggregate.apply(update.float());
-            Some(update.float())
-        }
-        (Op::Count | Op::GaugeAdd, _) => None,
+        (Op::Value | Op::Duration, aggregate) => outcome(aggregate.apply(update.float()), update.float(), series),
+        (Op::Count | Op::GaugeAdd, _) => Outcome::Unsupported,
     }
 }
 
 impl MetricSeries {
     /// A handle's update: ignored when the series is disabled; a NaN or
-    /// infinite value is ignored and counted in
+    /// infinite value, a negative duration, or a value the aggregate
+    /// refuses (it would become non-finite) is ignored and counted in
     /// [`rejected_values`](MetricSeries::rejected_values); else
     /// [`apply`](Self::apply) by the series' sample policy.
     ///
@@ -143,8 +206,10 @@ impl MetricSeries {
     #[inline(always)]
     pub(crate) fn update_from_handle(&self, entry: &TagEntry, update: Update) {
         let mode = self.mode();
-        if mode == MODE_ENABLED && update.is_finite() {
-            apply_to_aggregate(entry.aggregate(), update);
+        if mode == MODE_ENABLED && update.is_admissible() {
+            if let Outcome::Rejected = apply_to_aggregate(self, entry.aggregate(), update) {
+                self.count_rejected();
+            }
             return;
         }
         self.update_from_handle_uncommon(mode, entry, update);
@@ -158,7 +223,7 @@ impl MetricSeries {
         if mode & MODE_ENABLED == 0 {
             return;
         }
-        if !update.is_finite() {
+        if !update.is_admissible() {
             self.count_rejected();
             return;
         }
@@ -167,22 +232,46 @@ impl MetricSeries {
         } else {
             Keep::ByPolicy
         };
-        self.apply(entry, update, keep);
+        if !self.apply(entry, update, keep) {
+            self.count_rejected();
+        }
+    }
+
+    /// A handle's update to the aggregate only, whatever the series' sample
+    /// policy (`#[record_memory_usage(samples = false)]`, which keeps its
+    /// own sample): the checks of
+    /// [`update_from_handle`](Self::update_from_handle), no sample.
+    pub(crate) fn update_aggregate_only(&self, entry: &TagEntry, update: Update) {
+        if self.mode() & MODE_ENABLED == 0 {
+            return;
+        }
+        if !update.is_admissible() {
+            self.count_rejected();
+            return;
+        }
+        if let Outcome::Rejected = apply_to_aggregate(self, entry.aggregate(), update) {
+            self.count_rejected();
+        }
     }
 
     /// The update rule: change the aggregate of `entry`, then keep a sample
     /// as `keep` says. The update has been admitted (enabled, finite,
-    /// non-negative for a counter's `record_metric`).
+    /// non-negative for a counter's `record_metric` and for a duration).
+    /// False, with nothing recorded, when the aggregate refused the update
+    /// because it would have become non-finite.
     #[inline(always)]
-    pub(crate) fn apply(&self, entry: &TagEntry, update: Update, keep: Keep) {
-        let Some(value) = apply_to_aggregate(entry.aggregate(), update) else {
-            return;
+    pub(crate) fn apply(&self, entry: &TagEntry, update: Update, keep: Keep) -> bool {
+        let value = match apply_to_aggregate(self, entry.aggregate(), update) {
+            Outcome::Applied(value) => value,
+            Outcome::Rejected => return false,
+            Outcome::Unsupported => return true,
         };
         match keep {
             Keep::ByPolicy if !self.keeps_handle_samples() => {}
             Keep::ByPolicy | Keep::Always => self.keep_sample(entry.id(), value, None),
             Keep::At(ts) => self.keep_sample(entry.id(), value, Some(ts)),
         }
+        true
     }
 
     /// Keeps one sample of tag set `id`, stamped `at` or now. Every kept

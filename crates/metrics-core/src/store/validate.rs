@@ -44,7 +44,8 @@ pub fn validate_name(name: &str) -> Result<(), RecordError> {
     Ok(())
 }
 
-/// Checks a value for a series of type `ty`: finite, and ≥ 0 for counters.
+/// Checks a value for a series of type `ty`: finite, ≥ 0 for counters, and
+/// ≥ 0 for timers (a duration cannot be negative).
 #[inline]
 pub(crate) fn validate_value(name: &str, ty: MetricType, value: f64) -> Result<(), RecordError> {
     if !value.is_finite() {
@@ -56,6 +57,13 @@ pub(crate) fn validate_value(name: &str, ty: MetricType, value: f64) -> Result<(
     }
     if ty == MetricType::Counter && value < 0.0 {
         return Err(RecordErrorKind::NegativeCounterIncrement {
+            name: name.to_owned(),
+            value,
+        }
+        .into());
+    }
+    if ty == MetricType::Timer && value < 0.0 {
+        return Err(RecordErrorKind::NegativeDuration {
             name: name.to_owned(),
             value,
         }

@@ -14,7 +14,7 @@
 mod exemplars;
 mod expiry;
 
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use time::OffsetDateTime;
@@ -43,7 +43,11 @@ use crate::tags::{TagFilter, TagSet, Tags, encode_sorted_unique, hash_tags};
 /// sample when the series' policy is [`SamplePolicy::EveryEvent`].
 ///
 /// The default is [`SamplePolicy::AggregateOnly`]: a handle update is then a
-/// few atomic operations (~2 ns for a counter). `EveryEvent` adds a clock read
+/// few atomic operations (~2 ns for a counter). The series of
+/// `#[record_execution_time]` and `#[record_memory_usage]` become
+/// `EveryEvent` at their first call (the macros keep every call), unless a
+/// policy was chosen for the series with
+/// [`MetricSeries::set_sample_policy`] or `describe_metric`. `EveryEvent` adds a clock read
 /// and a mutex-protected push (~40–100 ns) and 24 bytes of retained memory
 /// per update, bounded by `max_samples_per_series`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -68,6 +72,10 @@ pub struct MetricSeries {
     /// `MODE_ENABLED | MODE_EVERY_EVENT` bits, read by every handle update
     /// with a single load.
     mode: AtomicU8,
+    /// The policy was chosen for this series (`describe_metric` with a
+    /// policy, or `set_sample_policy`), so instrumentation keeps it. Apart
+    /// from `mode`, so that the handles' one-compare fast path stays.
+    policy_chosen: AtomicBool,
     buckets: Arc<[f64]>,
     description: RwLock<Option<String>>,
     unit: RwLock<Option<String>>,
@@ -80,6 +88,7 @@ pub struct MetricSeries {
     overflow_updates: AtomicU64,
     overflow_reporter: OverflowReporter,
     rejected_values: AtomicU64,
+    saturated_updates: AtomicU64,
 }
 
 /// Recording is enabled (mirrors the collector's flag).
@@ -100,6 +109,7 @@ impl MetricSeries {
             metric_type,
             settings,
             mode: AtomicU8::new(0),
+            policy_chosen: AtomicBool::new(false),
             buckets,
             description: RwLock::new(None),
             unit: RwLock::new(None),
@@ -110,8 +120,9 @@ impl MetricSeries {
             overflow_updates: AtomicU64::new(0),
             overflow_reporter: OverflowReporter::default(),
             rejected_values: AtomicU64::new(0),
+            saturated_updates: AtomicU64::new(0),
         };
-        series.set_sample_policy(policy);
+        series.apply_sample_policy(policy);
         series.sync_enabled();
         series
     }
@@ -159,8 +170,25 @@ impl MetricSeries {
     }
 
     /// Changes whether handle updates are kept as samples; takes effect for
-    /// every handle of the series at once.
+    /// every handle of the series at once. A policy chosen here (or with
+    /// [`describe_metric`](crate::MetricsCollector::describe_metric)) is
+    /// kept by `#[record_execution_time]` and `#[record_memory_usage]`,
+    /// which otherwise make their series keep every call.
     pub fn set_sample_policy(&self, policy: SamplePolicy) {
+        self.policy_chosen.store(true, Relaxed);
+        self.apply_sample_policy(policy);
+    }
+
+    /// Sets `policy` unless one was chosen for this series
+    /// ([`set_sample_policy`](Self::set_sample_policy)): what the
+    /// instrumentation macros ask for.
+    pub(crate) fn adopt_sample_policy(&self, policy: SamplePolicy) {
+        if !self.policy_chosen.load(Relaxed) {
+            self.apply_sample_policy(policy);
+        }
+    }
+
+    fn apply_sample_policy(&self, policy: SamplePolicy) {
         match policy {
             SamplePolicy::AggregateOnly => self.mode.fetch_and(!MODE_EVERY_EVENT, Relaxed),
             SamplePolicy::EveryEvent => self.mode.fetch_or(MODE_EVERY_EVENT, Relaxed),
@@ -196,6 +224,11 @@ impl MetricSeries {
 
     pub(crate) fn count_rejected(&self) {
         self.rejected_values.fetch_add(1, Relaxed);
+    }
+
+    #[cold]
+    pub(crate) fn count_saturated(&self) {
+        self.saturated_updates.fetch_add(1, Relaxed);
     }
 
     fn new_aggregate(&self) -> Aggregate {
@@ -260,10 +293,24 @@ impl MetricSeries {
             return Ok(result);
         }
         let id = index.push(|id| self.new_entry(id, &pairs))?;
-        let entries = &index.entries;
-        index
-            .table
-            .insert_unique(hash, id, |&id| hash_tags(&entries[id as usize].tags()));
+        if index.regular_count() > 1 {
+            let overflow = index.overflow;
+            let entries = &index.entries;
+            if index.table.is_empty() {
+                // The second tag set: the first one joins the table too.
+                for (first, e) in entries.iter().enumerate() {
+                    let first = first as u32;
+                    if first != id && Some(first) != overflow {
+                        index
+                            .table
+                            .insert_unique(hash_tags(&e.tags()), first, |&i| hash_tags(&entries[i as usize].tags()));
+                    }
+                }
+            }
+            index
+                .table
+                .insert_unique(hash, id, |&id| hash_tags(&entries[id as usize].tags()));
+        }
         Ok(f(&index.entries[id as usize]))
     }
 
@@ -450,9 +497,16 @@ impl MetricSeries {
         self.overflow_updates.load(Relaxed)
     }
 
-    /// Handle updates ignored because their value was NaN or infinite.
+    /// Handle updates ignored because their value was NaN or infinite, or
+    /// would have made the aggregate non-finite.
     pub fn rejected_values(&self) -> u64 {
         self.rejected_values.load(Relaxed)
+    }
+
+    /// Counter increments that hit `u64::MAX`: the total stopped there
+    /// instead of wrapping, and the excess was lost.
+    pub fn saturated_updates(&self) -> u64 {
+        self.saturated_updates.load(Relaxed)
     }
 
     /// Every tag set seen and not removed, in creation order.
@@ -538,6 +592,7 @@ impl MetricSeries {
             expired_samples: expired,
             overflow_updates: self.overflow_updates(),
             rejected_values: self.rejected_values(),
+            saturated_updates: self.saturated_updates(),
         }
     }
 
