@@ -1,6 +1,8 @@
 //! `MetricsCollector`: the concurrent store of series, and the process-wide
 //! collector.
 
+mod attachments;
+mod removal;
 mod series_cap;
 
 pub use series_cap::REJECTED_SERIES_METRIC;
@@ -135,50 +137,6 @@ impl MetricsCollector {
         for s in self.series.iter() {
             s.value().sync_enabled();
         }
-    }
-
-    fn sink_slot(&self) -> &SinkSlot {
-        self.settings.sink()
-    }
-
-    /// Sends every sample this collector keeps from now on to `sink` as
-    /// well; returns the sink it replaces.
-    ///
-    /// ```
-    /// use std::sync::{Arc, atomic::{AtomicU64, Ordering}};
-    /// use metrics_core::{MetricsCollector, MetricType, SampleSink, SeriesKey};
-    ///
-    /// #[derive(Debug, Default)]
-    /// struct Count(AtomicU64);
-    /// impl SampleSink for Count {
-    ///     fn accept(&self, _: SeriesKey, _: u32, _: i64, _: f64) {
-    ///         self.0.fetch_add(1, Ordering::Relaxed);
-    ///     }
-    /// }
-    ///
-    /// let c = MetricsCollector::default();
-    /// let sink = Arc::new(Count::default());
-    /// c.attach_sink(sink.clone());
-    /// c.record_metric("m", 1.0, &[], MetricType::Gauge)?;
-    /// c.detach_sink();
-    /// c.record_metric("m", 2.0, &[], MetricType::Gauge)?;
-    /// assert_eq!(sink.0.load(Ordering::Relaxed), 1);
-    /// # Ok::<(), metrics_core::MetricsError>(())
-    /// ```
-    pub fn attach_sink(&self, sink: Arc<dyn SampleSink>) -> Option<Arc<dyn SampleSink>> {
-        self.sink_slot().replace(Some(sink))
-    }
-
-    /// Stops offering samples to the attached sink and returns it. A sample
-    /// being recorded by another thread at this moment may still reach it;
-    /// threads keep their copy of it until their next kept sample.
-    pub fn detach_sink(&self) -> Option<Arc<dyn SampleSink>> {
-        self.sink_slot().replace(None)
-    }
-
-    /// Whether a sink is attached.
-    pub fn has_sink(&self) -> bool {
-        self.sink_slot().is_active()
     }
 
     /// The current time from the collector's clock.
@@ -532,83 +490,6 @@ impl MetricsCollector {
             .collect()
     }
 
-    /// Removes the series `name` and returns it. Handles to it keep working
-    /// but update a detached series that no export sees.
-    pub fn remove_series(&self, name: &str) -> Option<Arc<MetricSeries>> {
-        let removed = self.series.remove(name).map(|(_, s)| s);
-        if removed.is_some() && name != REJECTED_SERIES_METRIC {
-            self.series_count.fetch_sub(1, SeqCst);
-        }
-        self.generation.fetch_add(1, SeqCst);
-        removed
-    }
-
-    /// Removes every series.
-    pub fn clear_all(&self) {
-        let mut removed = 0;
-        self.series.retain(|name, _| {
-            removed += usize::from(&**name != REJECTED_SERIES_METRIC);
-            false
-        });
-        self.series_count.fetch_sub(removed, SeqCst);
-        self.generation.fetch_add(1, SeqCst);
-    }
-
-    /// Removes one tag set of the series `name` (tags in any order) from the
-    /// exposition and from memory; its retained samples stay until
-    /// retention drops them. The next update of those tags starts a new tag
-    /// set: a counter restarts from 0 (a counter reset to Prometheus).
-    /// Handles resolved before keep working but update a detached aggregate
-    /// that no export sees, never another tag set; re-resolve them when
-    /// [`generation`](Self::generation) changes. False when there is no
-    /// such series or tag set (the `overflow="true"` set cannot be removed).
-    ///
-    /// ```
-    /// use metrics_core::MetricsCollector;
-    /// let c = MetricsCollector::default();
-    /// c.increment_counter("jobs", &[("queue", "a")], 3)?;
-    /// assert!(c.remove("jobs", &[("queue", "a")]));
-    /// assert!(!c.remove("jobs", &[("queue", "a")]));
-    /// c.increment_counter("jobs", &[("queue", "a")], 1)?;
-    /// let s = c.get_metric_series("jobs").unwrap();
-    /// assert_eq!(s.aggregate(&[("queue", "a")]), Some(metrics_core::AggregateValue::Counter { total: 1.0 }));
-    /// # Ok::<(), metrics_core::MetricsError>(())
-    /// ```
-    pub fn remove(&self, name: &str, tags: impl Tags) -> bool {
-        let Some(series) = self.get_metric_series(name) else {
-            return false;
-        };
-        let removed = series.remove_tag_set(&tags);
-        if removed {
-            self.generation.fetch_add(1, SeqCst);
-        }
-        removed
-    }
-
-    /// A number that changes whenever series or tag sets are removed
-    /// ([`remove_series`](Self::remove_series), [`remove`](Self::remove),
-    /// [`clear_all`](Self::clear_all), idle expiry). A cache of handles
-    /// compares it to the value it saw and drops its handles when it differs.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(SeqCst)
-    }
-
-    /// Removes every tag set whose aggregate has not changed for the
-    /// configured `idle_timeout` (see [`MetricsConfig::idle_timeout`]);
-    /// returns how many. A no-op when no timeout is set. Runs at every
-    /// snapshot, so exposition and exports never show an idle tag set.
-    pub fn expire_idle(&self) -> usize {
-        let Some(timeout) = self.settings.idle_timeout_nanos() else {
-            return 0;
-        };
-        let now = self.settings.now_nanos();
-        let removed: usize = self.all_series().iter().map(|s| s.expire_idle(now, timeout)).sum();
-        if removed > 0 {
-            self.generation.fetch_add(1, SeqCst);
-        }
-        removed
-    }
-
     /// A copy of every series with its samples and aggregates, sorted by
     /// name. Each series is copied under its own locks in turn, so the copy
     /// is consistent within a series; a record that runs meanwhile may be
@@ -631,37 +512,6 @@ impl MetricsCollector {
             taken_at: self.now(),
             series,
         }
-    }
-
-    /// Sets the callback told when a series reaches
-    /// `max_tag_sets_per_series` and starts folding new tag sets into
-    /// `overflow="true"`: once per series at the first such update, then at
-    /// most once per [`OVERFLOW_REPORT_INTERVAL`](crate::OVERFLOW_REPORT_INTERVAL)
-    /// while updates keep folding. The library never prints; route the event
-    /// to your logger here. It runs on the recording thread with no lock of
-    /// the series held, so it may record metrics itself.
-    ///
-    /// ```
-    /// use std::sync::{Arc, Mutex};
-    /// use metrics_core::{MetricsCollector, MetricsConfig};
-    /// let c = MetricsCollector::new(MetricsConfig { max_tag_sets_per_series: 1, ..MetricsConfig::default() });
-    /// let seen = Arc::new(Mutex::new(Vec::new()));
-    /// let log = Arc::clone(&seen);
-    /// c.set_overflow_hook(move |e| log.lock().unwrap().push(e.to_string()));
-    /// for user in ["a", "b", "c"] {
-    ///     c.increment_counter("logins", &[("user", user)], 1)?;
-    /// }
-    /// assert_eq!(seen.lock().unwrap().len(), 1); // once, not per update
-    /// assert!(seen.lock().unwrap()[0].contains("`logins`"));
-    /// # Ok::<(), metrics_core::RecordError>(())
-    /// ```
-    pub fn set_overflow_hook(&self, hook: impl Fn(&OverflowEvent<'_>) + Send + Sync + 'static) {
-        self.settings.overflow_hook.set(Some(Arc::new(hook)));
-    }
-
-    /// Removes the overflow callback.
-    pub fn clear_overflow_hook(&self) {
-        self.settings.overflow_hook.set(None);
     }
 }
 
