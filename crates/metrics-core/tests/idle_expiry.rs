@@ -213,3 +213,20 @@ fn the_manager_sweeps_idle_tag_sets_without_a_snapshot() {
     manager.shutdown().ok();
     assert!(gone.is_some(), "the idle tag set was never swept");
 }
+
+#[test]
+fn a_series_only_tag_set_can_be_removed_and_comes_back_from_zero_beside_others() {
+    let (c, _) = collector(None);
+    c.increment_counter("jobs", &[("q", "a")], 5).unwrap();
+    assert!(c.remove("jobs", &[("q", "a")]));
+    assert!(!c.remove("jobs", &[("q", "a")]), "a removed tag set is gone");
+    assert_eq!(total(&c, "jobs", &[("q", "a")]), None);
+    c.increment_counter("jobs", &[("q", "a")], 1).unwrap();
+    c.increment_counter("jobs", &[("q", "b")], 2).unwrap();
+    assert_eq!(total(&c, "jobs", &[("q", "a")]), Some(1.0));
+    assert_eq!(total(&c, "jobs", &[("q", "b")]), Some(2.0));
+    assert!(c.remove("jobs", &[("q", "b")]));
+    c.increment_counter("jobs", &[("q", "a")], 1).unwrap();
+    assert_eq!(total(&c, "jobs", &[("q", "a")]), Some(2.0));
+    assert_eq!(total(&c, "jobs", &[("q", "b")]), None);
+}

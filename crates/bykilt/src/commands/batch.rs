@@ -218,9 +218,11 @@ fn execute(
         progress.finish();
         report
     };
+    // The store flushes first, so the final remote-write/OTLP send and
+    // push carry its last self-metrics too.
+    recording.finish(out);
     alerting.finish(out);
     exposure.finish(out);
-    recording.finish(out);
     let report = report?;
     engine.close_batch(batch_id)?;
     let paths = export_run_metrics(engine.collector(), &ctx)?;

@@ -38,7 +38,7 @@ impl TagIndex {
             return entries
                 .iter()
                 .enumerate()
-                .find(|&(id, e)| self.overflow != Some(id as u32) && e.tags().equals_tags(tags))
+                .find(|&(id, e)| self.overflow != Some(id as u32) && self.is_live(id) && e.tags().equals_tags(tags))
                 .map(|(_, e)| e);
         }
         self.table
@@ -61,10 +61,17 @@ impl TagIndex {
     /// the old aggregate is freed once no handle holds it. False when `id`
     /// is not a live regular entry.
     pub(super) fn remove(&mut self, hash: u64, id: u32, replacement: TagEntry) -> bool {
-        let Ok(found) = self.table.find_entry(hash, |&i| i == id) else {
-            return false;
-        };
-        found.remove();
+        if self.table.is_empty() {
+            // One live tag set, kept out of the table (see `find`).
+            if id as usize >= self.entries.len() || !self.is_live(id as usize) || self.overflow == Some(id) {
+                return false;
+            }
+        } else {
+            let Ok(found) = self.table.find_entry(hash, |&i| i == id) else {
+                return false;
+            };
+            found.remove();
+        }
         if self.removed.len() < self.entries.len() {
             self.removed.resize(self.entries.len(), false);
         }

@@ -296,11 +296,14 @@ impl MetricSeries {
         if index.regular_count() > 1 {
             let overflow = index.overflow;
             let entries = &index.entries;
+            let removed = &index.removed;
             if index.table.is_empty() {
-                // The second tag set: the first one joins the table too.
+                // The second live tag set: the first one joins the table too
+                // (removed ones stay out, as `find` skips them).
                 for (first, e) in entries.iter().enumerate() {
+                    let live = !removed.get(first).copied().unwrap_or(false);
                     let first = first as u32;
-                    if first != id && Some(first) != overflow {
+                    if first != id && Some(first) != overflow && live {
                         index
                             .table
                             .insert_unique(hash_tags(&e.tags()), first, |&i| hash_tags(&entries[i as usize].tags()));
