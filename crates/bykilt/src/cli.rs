@@ -341,6 +341,10 @@ pub enum MetricsCommand {
         /// metrics/csv directory). Missing parent directories are created.
         #[arg(long, short, value_name = "PATH")]
         output: Option<PathBuf>,
+        /// Read the run from this metrics database when it has the run
+        /// (else from the run's metrics.json).
+        #[command(flatten)]
+        db: ReadDbArgs,
     },
 }
 

@@ -98,9 +98,12 @@ fn dispatch(cli: Cli, out: &mut Output) -> Result<i32, CliError> {
             MetricsCommand::Runs { db } => history::runs(&db, &root, out),
             MetricsCommand::Import(args) => history::import(&args, &root, out),
             MetricsCommand::Plot(args) => plot::plot(&args, &root, out),
-            MetricsCommand::Export { format, run, output } => {
-                metrics::export(format, run.as_deref(), output.as_deref(), &root, out)
-            }
+            MetricsCommand::Export {
+                format,
+                run,
+                output,
+                db,
+            } => metrics::export(format, run.as_deref(), output.as_deref(), &db, &root, out),
         },
         Command::Serve {
             listen,

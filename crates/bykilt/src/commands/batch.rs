@@ -206,7 +206,7 @@ fn execute(
     let stop = engine.stop_token(batch_id)?;
     let exposure = Exposure::start(expose, batch_id, root, engine.shared_collector(), out)?;
     let alerting = Alerting::start(&expose.alerts, engine.shared_collector(), root, out)?;
-    let recording = store.attach(engine.shared_collector(), &run_id, out);
+    let recording = store.attach(engine.shared_collector(), &run_id, how == Execute::Run, out);
     let progress = Arc::new(Progress::new(out.quiet).with_logs(logs.clone(), saved.show_output));
     let report = {
         let _signals = StopOnSignal::install(stop, Arc::clone(&progress))

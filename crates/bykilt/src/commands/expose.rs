@@ -15,7 +15,7 @@ use crate::EXIT_ALL_COMPLETED;
 use crate::alerts_cli::AlertArgs;
 use crate::cli::{ExposeArgs, ServerArgs};
 use crate::commands::alerts::Alerting;
-use crate::commands::metrics::load;
+use crate::commands::metrics::load_preferring_db;
 use crate::commands::run_catalog::ArtifactRuns;
 use crate::error::CliError;
 use crate::output::Output;
@@ -65,7 +65,8 @@ pub(crate) fn serve(
 ) -> Result<i32, CliError> {
     // Bad limits are reported before the run is loaded.
     server_config(limits).validate()?;
-    let (ctx, collector) = load(root, run)?;
+    // The run as the default metrics database has it, else its metrics.json.
+    let (ctx, collector) = load_preferring_db(root, run, &crate::cli::ReadDbArgs::default(), out)?;
     let collector = Arc::new(collector);
     let alerting = Alerting::start(alert_args, Arc::clone(&collector), root, out)?;
     let mut signals = Signals::new([SIGINT, SIGTERM])

@@ -231,3 +231,108 @@ pub(crate) fn serve(
     drop(server);
     Ok(EXIT_ALL_COMPLETED)
 }
+
+/// The run `run` names (its id, or a prefix of one, under `root`), or the
+/// latest run directory that the database or a metrics.json has.
+fn wanted_run(root: &Path, run: Option<&str>, stored: &std::collections::HashSet<String>) -> Option<String> {
+    match run {
+        Some(id) => Some(batch_engine::resolve_run_id(root, id).unwrap_or_else(|_| id.to_owned())),
+        None => batch_engine::list_runs(root).ok()?.into_iter().rev().find(|id| {
+            stored.contains(id)
+                || batch_engine::RunContext::with_run_id(root, id)
+                    .is_ok_and(|ctx| super::metrics::run_metrics_json(&ctx).exists())
+        }),
+    }
+}
+
+/// A run's metrics read back from the database into a private collector,
+/// through the JSON export's shape (so that every format reads it as it
+/// would the run's metrics.json): each series' description and unit, every
+/// sample with its tags, and the aggregates of the run's latest snapshot
+/// (tag sets that kept no samples). `None` when the database does not
+/// exist (and no `--db` was given) or lacks the run: the caller reads the
+/// run's metrics.json then. Returns the database read too.
+pub(crate) fn load_stored_run(
+    root: &Path,
+    run: Option<&str>,
+    db: &ReadDbArgs,
+) -> Result<
+    Option<(
+        batch_engine::RunContext,
+        metrics_core::MetricsCollector,
+        std::path::PathBuf,
+    )>,
+    CliError,
+> {
+    use std::borrow::Cow;
+
+    use metrics_core::export::json::{JsonExport, JsonSample, JsonSeries};
+    use metrics_core::{TagSet, TagSetAggregate};
+
+    let path = read_path(db, root);
+    if db.db.is_none() && !path.exists() {
+        return Ok(None);
+    }
+    let reader = open(&path)?;
+    let stored: std::collections::HashSet<String> = reader.runs()?.into_iter().map(|r| r.name).collect();
+    let Some(name) = wanted_run(root, run, &stored).filter(|n| stored.contains(n)) else {
+        return Ok(None);
+    };
+    let Ok(ctx) = batch_engine::RunContext::with_run_id(root, &name) else {
+        return Ok(None);
+    };
+    let filter = RunFilter::Named(name.clone());
+    let mut aggregates: std::collections::HashMap<String, Vec<TagSetAggregate>> = std::collections::HashMap::new();
+    for a in reader.latest_aggregates(&filter)? {
+        aggregates.entry(a.name).or_default().push(TagSetAggregate {
+            tags: TagSet::from_pairs(&a.tags),
+            value: a.value,
+            exemplars: Vec::new(),
+        });
+    }
+    let mut export = JsonExport::new();
+    for series in reader.series()? {
+        let q = SampleQuery {
+            name: series.name.clone(),
+            runs: filter.clone(),
+            ..SampleQuery::default()
+        };
+        let mut values = Vec::new();
+        for s in reader.query(&q)? {
+            let timestamp = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(s.timestamp_nanos))
+                .map_err(|e| CliError::Usage(format!("{}: sample time of {:?}: {e}", path.display(), series.name)))?;
+            values.push(JsonSample {
+                name: Cow::Owned(series.name.clone()),
+                value: s.value,
+                timestamp,
+                tags: TagSet::from_pairs(&s.tags),
+                metric_type: series.metric_type,
+            });
+        }
+        let aggregates = aggregates.remove(&series.name).unwrap_or_default();
+        if values.is_empty() && aggregates.is_empty() {
+            continue;
+        }
+        export.insert(
+            Cow::Owned(series.name.clone()),
+            JsonSeries {
+                metric_type: series.metric_type,
+                description: series.description.map(Cow::Owned),
+                unit: series.unit.map(Cow::Owned),
+                values,
+                aggregates: Cow::Owned(aggregates),
+                dropped_samples: 0,
+                expired_samples: 0,
+                overflow_updates: 0,
+                rejected_values: 0,
+            },
+        );
+    }
+    let text =
+        serde_json::to_string(&export).map_err(|e| CliError::Usage(format!("{}: run {name}: {e}", path.display())))?;
+    let collector = metrics_core::MetricsCollector::new(super::metrics::long_retention_config());
+    collector
+        .import_json(&text)
+        .map_err(|e| CliError::Usage(format!("{}: run {name}: {e}", path.display())))?;
+    Ok(Some((ctx, collector, path)))
+}

@@ -10,7 +10,7 @@ use metrics_core::export::prometheus::{TextFormat, encode};
 use metrics_core::{MetricsCollector, MetricsConfig, SummaryQuery, TagFilter};
 
 use crate::EXIT_ALL_COMPLETED;
-use crate::cli::ExportFormat;
+use crate::cli::{ExportFormat, ReadDbArgs};
 use crate::error::CliError;
 use crate::output::{MetricsPaths, Output, metric_summary_table};
 
@@ -97,6 +97,31 @@ pub(crate) fn load(root: &Path, run: Option<&str>) -> Result<(RunContext, Metric
     Ok((ctx, collector))
 }
 
+/// The run's metrics from the metrics database when it has the run, else
+/// from the run's metrics.json; a note on stderr says which was read.
+pub(crate) fn load_preferring_db(
+    root: &Path,
+    run: Option<&str>,
+    db: &ReadDbArgs,
+    out: &mut Output,
+) -> Result<(RunContext, MetricsCollector), CliError> {
+    if let Some((ctx, collector, path)) = crate::commands::history::load_stored_run(root, run, db)? {
+        out.note(&format!(
+            "reading run {} from the metrics database {}",
+            ctx.run_id(),
+            path.display()
+        ));
+        return Ok((ctx, collector));
+    }
+    let (ctx, collector) = load(root, run)?;
+    out.note(&format!(
+        "reading run {} from {} (the metrics database does not have it)",
+        ctx.run_id(),
+        run_metrics_json(&ctx).display()
+    ));
+    Ok((ctx, collector))
+}
+
 /// `bykilt metrics summary`.
 pub(crate) fn summary(
     name: &str,
@@ -143,10 +168,11 @@ pub(crate) fn export(
     format: ExportFormat,
     run: Option<&str>,
     output: Option<&Path>,
+    db: &ReadDbArgs,
     root: &Path,
     out: &mut Output,
 ) -> Result<i32, CliError> {
-    let (ctx, collector) = load(root, run)?;
+    let (ctx, collector) = load_preferring_db(root, run, db, out)?;
     match format {
         ExportFormat::Json => match output {
             Some(path) => {

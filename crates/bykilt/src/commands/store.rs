@@ -64,10 +64,21 @@ impl BatchStore {
     }
 
     /// Starts recording `collector`'s samples into run `run_id` (continued
-    /// when it exists: a resumed batch). A store that fails now (a full
-    /// disk) is reported and left out: the batch runs all the same.
-    pub(crate) fn attach(self, collector: Arc<MetricsCollector>, run_id: &str, out: &mut Output) -> BatchRecording {
-        match self.try_attach(collector, run_id) {
+    /// when it exists: a resumed batch). With `backfill` (a new run), what
+    /// the collector holds already (the batch's creation: its size, its
+    /// pending jobs) is stored first, so the database has every sample the
+    /// run's metrics.json has; a resumed run's earlier samples are in the
+    /// database from the process that recorded them. A store that fails
+    /// now (a full disk) is reported and left out: the batch runs all the
+    /// same.
+    pub(crate) fn attach(
+        self,
+        collector: Arc<MetricsCollector>,
+        run_id: &str,
+        backfill: bool,
+        out: &mut Output,
+    ) -> BatchRecording {
+        match self.try_attach(collector, run_id, backfill) {
             Ok(recording) => recording,
             Err(e) => {
                 out.warn(&format!(
@@ -78,11 +89,23 @@ impl BatchStore {
         }
     }
 
-    fn try_attach(self, collector: Arc<MetricsCollector>, run_id: &str) -> Result<BatchRecording, CliError> {
+    fn try_attach(
+        self,
+        collector: Arc<MetricsCollector>,
+        run_id: &str,
+        backfill: bool,
+    ) -> Result<BatchRecording, CliError> {
         let Some(store) = self.store else {
             return Ok(BatchRecording { recording: None });
         };
         let run = store.begin_run(&RunInfo::current(run_id))?;
+        if backfill {
+            store.import_json(
+                run,
+                &collector.export_to_json(),
+                "the samples recorded before the store was attached",
+            )?;
+        }
         Ok(BatchRecording {
             recording: Some(store.record(collector, run)?),
         })
