@@ -325,6 +325,7 @@ pub(crate) fn load_stored_run(
                 expired_samples: 0,
                 overflow_updates: 0,
                 rejected_values: 0,
+                saturated_updates: 0,
             },
         );
     }
