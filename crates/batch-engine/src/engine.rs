@@ -226,8 +226,6 @@ impl BatchEngine {
     /// The [`CsvError`](crate::CsvError) of a bad input;
     /// [`BatchError::RunHasBatch`] when the run already has one;
     /// I/O and metrics errors.
-    // #[record_execution_time] (metrics-macros) belongs on this method once
-    // that crate lands; nothing else here needs to change for it.
     pub fn create_batch_jobs(&self, csv_path: impl AsRef<Path>) -> Result<BatchManifest> {
         let batch_id = self.create_batch(csv_path.as_ref(), |_| Ok(()))?.batch_id;
         self.get_batch(&batch_id)
