@@ -512,7 +512,8 @@ impl BatchEngine {
     /// `interrupted: ...` error, so they run again on resume. Returns the
     /// job ids interrupted. Every run ([`execute_batch_with`](Self::execute_batch_with),
     /// [`resume_batch`](Self::resume_batch)) does this first; call it
-    /// before [`retry_batch_jobs`](Self::retry_batch_jobs) too.
+    /// before [`retry_batch_jobs`](Self::retry_batch_jobs) too, or let
+    /// [`resume`](Self::resume) take every step in order.
     ///
     /// # Errors
     /// [`BatchError::OrphansRemain`] when an attempt's processes cannot be
