@@ -226,8 +226,6 @@ impl BatchEngine {
     /// The [`CsvError`](crate::CsvError) of a bad input;
     /// [`BatchError::RunHasBatch`] when the run already has one;
     /// I/O and metrics errors.
-    // #[record_execution_time] (metrics-macros) belongs on this method once
-    // that crate lands; nothing else here needs to change for it.
     pub fn create_batch_jobs(&self, csv_path: impl AsRef<Path>) -> Result<BatchManifest> {
         let batch_id = self.create_batch(csv_path.as_ref(), |_| Ok(()))?.batch_id;
         self.get_batch(&batch_id)
@@ -514,7 +512,8 @@ impl BatchEngine {
     /// `interrupted: ...` error, so they run again on resume. Returns the
     /// job ids interrupted. Every run ([`execute_batch_with`](Self::execute_batch_with),
     /// [`resume_batch`](Self::resume_batch)) does this first; call it
-    /// before [`retry_batch_jobs`](Self::retry_batch_jobs) too.
+    /// before [`retry_batch_jobs`](Self::retry_batch_jobs) too, or let
+    /// [`resume`](Self::resume) take every step in order.
     ///
     /// # Errors
     /// [`BatchError::OrphansRemain`] when an attempt's processes cannot be

@@ -284,8 +284,11 @@ impl Execution<'_> {
                 stop: self.stop,
                 process_recorder: &recorder,
             };
-            // #[record_execution_time] belongs on the runner call once
-            // metrics-macros lands; job_duration_seconds covers it meanwhile.
+            // Timed by hand, not with metrics-macros' #[record_execution_time]:
+            // the macro records into the process-wide collector under the
+            // function's name, while an attempt's time belongs in this
+            // engine's collector as job_duration_seconds, tagged with the
+            // batch and run.
             let t0 = Instant::now();
             let result = catch_unwind(AssertUnwindSafe(|| self.runner.run(&ctx)))
                 .unwrap_or_else(|p| Err(JobError::runner(format!("runner panicked: {}", panic_message(&p)))));

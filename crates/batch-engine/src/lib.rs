@@ -34,6 +34,7 @@
 mod atomic_file;
 mod batch_store;
 mod command_runner;
+mod commands;
 mod csv_input;
 mod engine;
 mod error;
@@ -55,6 +56,7 @@ pub use command_runner::{
     ATTEMPT_HEADER, CommandRunner, DEFAULT_LOG_LIMIT, RESERVED_ENV, check_columns, env_var_name, last_attempt_output,
     last_output_line,
 };
+pub use commands::{ResumeOutcome, ResumeRequest, RunHooks, RunNotice, RunPlan};
 pub use csv_input::{CsvOptions, CsvRow, CsvTable, Delimiter, parse_csv};
 pub use engine::{
     BatchConfig, BatchEngine, BatchReport, NewBatch, RetrySelection, batch_dir, batch_id_for, list_batches, run_id_of,

@@ -1,6 +1,6 @@
 //! The batch lifecycle metrics, resolved once per batch into handles.
 //!
-//! Names follow the seed: `batch_created`, `batch_size`, `job_status`,
+//! The metrics are `batch_created`, `batch_size`, `job_status`,
 //! `job_duration_seconds`, `job_errors`, plus `job_queue_seconds`,
 //! `job_retries`, `jobs_in_flight` and `batch_duration_seconds`. Every series
 //! carries the tags `batch_id` and `run_id`; `job_status` adds `status` and

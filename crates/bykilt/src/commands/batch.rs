@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use batch_engine::{
-    BatchConfig, BatchEngine, BatchReport, CommandRunner, ExecuteOptions, RetrySelection, RunContext, batch_dir,
-    list_batches, run_id_of,
+    BatchConfig, BatchEngine, BatchObserver, BatchReport, CommandRunner, ExecuteOptions, JobRunner, NoObserver,
+    ResumeOutcome, ResumeRequest, RetrySelection, RunContext, RunHooks, RunNotice, RunPlan, batch_dir, list_batches,
+    run_id_of,
 };
 use metrics_core::MetricsCollector;
 use serde::{Deserialize, Serialize};
@@ -15,7 +16,7 @@ use crate::cli::{DbArgs, ExecOverrides, ExposeArgs, RunArgs};
 use crate::commands::alerts::Alerting;
 use crate::commands::expose::Exposure;
 use crate::commands::metrics::{export_run_metrics, import_run_metrics, long_retention_config, run_metrics_json};
-use crate::commands::store::BatchStore;
+use crate::commands::store::{BatchRecording, BatchStore};
 use crate::error::CliError;
 use crate::output::{self, Output, summary_table, unfinished_jobs};
 use crate::progress::Progress;
@@ -154,79 +155,154 @@ pub(crate) fn run(args: RunArgs, root: &Path, out: &mut Output) -> Result<i32, C
     };
     // Check the options before anything is created on disk; the engine
     // checks the CSV and its column names before it writes anything.
-    saved.options()?.validate()?;
+    let options = saved.options()?;
+    options.validate()?;
     crate::commands::alerts::check_alert_args(&args.expose.alerts)?;
     let store = BatchStore::open(&args.store, root, out)?;
-    let manifest = engine.create_command_batch(&args.csv)?;
-    let dir = batch_dir(root, &manifest.batch_id)?;
-    saved.save(&dir)?;
-    out.note(&format!(
-        "batch {}: {} jobs from {}",
-        manifest.batch_id,
-        manifest.total_jobs,
-        args.csv.display()
-    ));
-    execute(
-        &engine,
-        &manifest.batch_id,
-        &saved,
-        &args.expose,
-        store,
-        root,
-        out,
-        Execute::Run,
-    )
+    let mut hooks = CliRun::new(&saved, &args.expose, store, root, out, Some(&args.csv), "");
+    let report = engine.run_batch(&args.csv, &options, &mut hooks)?;
+    hooks.report(&report, &engine)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Execute {
-    Run,
-    Resume,
+/// What a run started by the CLI shows and watches: the saved command,
+/// progress, signal handlers, the `--serve`/`--push` exposure, alerts and
+/// the metrics database.
+struct CliRun<'a> {
+    saved: &'a SavedCommand,
+    expose: &'a ExposeArgs,
+    store: Option<BatchStore>,
+    root: &'a Path,
+    out: &'a mut Output,
+    /// The input of `batch run` (for the "N jobs from" note).
+    csv: Option<&'a Path>,
+    /// The batch, once known (at once for `resume`, once created for `run`).
+    batch_id: String,
+    /// `<run dir>/jobs`, once the run started.
+    logs: PathBuf,
+    watch: Option<Watch>,
 }
 
-/// Runs the batch with progress and signal handling, exports the run's
-/// metrics, prints the summary, and returns the exit code.
-#[allow(clippy::too_many_arguments)]
-fn execute(
-    engine: &BatchEngine,
-    batch_id: &str,
-    saved: &SavedCommand,
-    expose: &ExposeArgs,
-    store: BatchStore,
-    root: &Path,
-    out: &mut Output,
-    how: Execute,
-) -> Result<i32, CliError> {
-    let run_id = run_id_of(batch_id)?.to_owned();
-    let ctx = RunContext::with_run_id(root, &run_id)?;
-    let columns = engine.with_batch(batch_id, |m| m.columns.clone())?;
-    let logs = ctx.artifact_dir("jobs")?;
-    let runner = CommandRunner::new(saved.exec.clone(), &columns, &logs)?.with_log_limit(saved.log_limit);
-    let options = saved.options()?;
-    let stop = engine.stop_token(batch_id)?;
-    let exposure = Exposure::start(expose, batch_id, root, engine.shared_collector(), out)?;
-    let alerting = Alerting::start(&expose.alerts, engine.shared_collector(), root, out)?;
-    let recording = store.attach(engine.shared_collector(), &run_id, how == Execute::Run, out);
-    let progress = Arc::new(Progress::new(out.quiet).with_logs(logs.clone(), saved.show_output));
-    let report = {
-        let _signals = StopOnSignal::install(stop, Arc::clone(&progress))
+/// What watches a run while it lives.
+struct Watch {
+    progress: Arc<Progress>,
+    signals: StopOnSignal,
+    exposure: Exposure,
+    alerting: Alerting,
+    recording: BatchRecording,
+}
+
+impl<'a> CliRun<'a> {
+    fn new(
+        saved: &'a SavedCommand,
+        expose: &'a ExposeArgs,
+        store: BatchStore,
+        root: &'a Path,
+        out: &'a mut Output,
+        csv: Option<&'a Path>,
+        batch_id: &str,
+    ) -> Self {
+        CliRun {
+            saved,
+            expose,
+            store: Some(store),
+            root,
+            out,
+            csv,
+            batch_id: batch_id.to_owned(),
+            logs: PathBuf::new(),
+            watch: None,
+        }
+    }
+
+    /// Exports the run's metrics, prints the summary, and returns the exit code.
+    fn report(self, report: &BatchReport, engine: &BatchEngine) -> Result<i32, CliError> {
+        let batch_id = &report.summary.batch_id;
+        let ctx = RunContext::with_run_id(self.root, run_id_of(batch_id)?)?;
+        let paths = export_run_metrics(engine.collector(), &ctx)?;
+        report_run(report, engine, batch_id, &paths, &self.logs, self.out)
+    }
+}
+
+impl RunHooks for CliRun<'_> {
+    type Error = CliError;
+
+    fn notice(&mut self, notice: RunNotice<'_>) -> Result<(), CliError> {
+        match notice {
+            RunNotice::Created(batch) => {
+                self.batch_id.clone_from(&batch.batch_id);
+                self.saved.save(&batch_dir(self.root, &batch.batch_id)?)?;
+                self.out.note(&format!(
+                    "batch {}: {} jobs from {}",
+                    batch.batch_id,
+                    batch.total_jobs,
+                    self.csv.map(Path::display).map(|d| d.to_string()).unwrap_or_default()
+                ));
+            }
+            RunNotice::Warning(w) => self.out.warn(w),
+            RunNotice::Interrupted(ids) => self.out.note(&format!(
+                "{}: stopped {} job(s) a killed run left running ({}); recorded as interrupted",
+                self.batch_id,
+                ids.len(),
+                ids.join(", ")
+            )),
+            RunNotice::Retried(ids) => {
+                self.out
+                    .note(&format!("{}: {} job(s) sent back to pending", self.batch_id, ids.len()))
+            }
+        }
+        Ok(())
+    }
+
+    fn start(&mut self, plan: &RunPlan<'_>) -> Result<Box<dyn JobRunner>, CliError> {
+        let ctx = RunContext::with_run_id(self.root, plan.run_id)?;
+        self.logs = ctx.artifact_dir("jobs")?;
+        let runner =
+            CommandRunner::new(self.saved.exec.clone(), plan.columns, &self.logs)?.with_log_limit(self.saved.log_limit);
+        let exposure = Exposure::start(
+            self.expose,
+            plan.batch_id,
+            self.root,
+            Arc::clone(&plan.collector),
+            self.out,
+        )?;
+        let alerting = Alerting::start(&self.expose.alerts, Arc::clone(&plan.collector), self.root, self.out)?;
+        let store = self
+            .store
+            .take()
+            .ok_or_else(|| CliError::Usage("a batch run was started twice".to_owned()))?;
+        // A new batch's creation samples came before the writer: store them too.
+        let recording = store.attach(Arc::clone(&plan.collector), plan.run_id, self.csv.is_some(), self.out);
+        let progress = Arc::new(Progress::new(self.out.quiet).with_logs(self.logs.clone(), self.saved.show_output));
+        let signals = StopOnSignal::install(plan.stop.clone(), Arc::clone(&progress))
             .map_err(|e| CliError::io("installing signal handlers for", "SIGINT/SIGTERM", e))?;
-        let report = match how {
-            Execute::Run => engine.execute_batch_with(batch_id, &runner, &options, progress.as_ref()),
-            Execute::Resume => engine.resume_batch(batch_id, &runner, &options, progress.as_ref()),
-        };
-        progress.finish();
-        report
-    };
-    // The store flushes first, so the final remote-write/OTLP send and
-    // push carry its last self-metrics too.
-    recording.finish(out);
-    alerting.finish(out);
-    exposure.finish(out);
-    let report = report?;
-    engine.close_batch(batch_id)?;
-    let paths = export_run_metrics(engine.collector(), &ctx)?;
-    report_run(&report, engine, batch_id, &paths, &logs, out)
+        self.watch = Some(Watch {
+            progress,
+            signals,
+            exposure,
+            alerting,
+            recording,
+        });
+        Ok(Box::new(runner))
+    }
+
+    fn observer(&self) -> &dyn BatchObserver {
+        match &self.watch {
+            Some(w) => w.progress.as_ref(),
+            None => &NoObserver,
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(w) = self.watch.take() {
+            w.progress.finish();
+            drop(w.signals);
+            // The store flushes first, so the final remote-write/OTLP send
+            // and push carry its last self-metrics too.
+            w.recording.finish(self.out);
+            w.alerting.finish(self.out);
+            w.exposure.finish(self.out);
+        }
+    }
 }
 
 fn report_run(
@@ -320,64 +396,46 @@ pub(crate) fn resume(
     }
     let mut saved = SavedCommand::load(&dir, batch_id, overrides, root)?;
     saved.apply(overrides);
-    saved.options()?.validate()?;
+    let options = saved.options()?;
+    options.validate()?;
     let store = BatchStore::open(db, root, out)?;
     let ctx = RunContext::with_run_id(root, run_id_of(batch_id)?)?;
     import_run_metrics(engine.collector(), &ctx)?;
-    // Before anything is sent back to pending or run: what a killed run
-    // left running is stopped, or nothing starts.
-    let orphans = engine.stop_orphans(batch_id, overrides.kill_grace);
-    for w in engine.take_warnings() {
-        out.warn(&w);
-    }
-    let interrupted = orphans?;
-    if !interrupted.is_empty() {
-        out.note(&format!(
-            "{batch_id}: stopped {} job(s) a killed run left running ({}); recorded as interrupted",
-            interrupted.len(),
-            interrupted.join(", ")
-        ));
-    }
-    let retrying = retry.is_some();
-    if let Some(selection) = retry {
-        let ids = engine.retry_batch_jobs(batch_id, &selection)?;
-        out.note(&format!("{batch_id}: {} job(s) sent back to pending", ids.len()));
-    }
-    let (runnable, completed, failed, total) = engine.with_batch(batch_id, |m| {
-        (
-            m.jobs.iter().any(|j| j.status.is_runnable()),
-            m.completed_jobs,
-            m.failed_jobs,
-            m.total_jobs,
-        )
-    })?;
-    if !retrying && !runnable {
-        // Nothing to run: no run is recorded (no batch_duration_seconds sample).
-        engine.close_batch(batch_id)?;
-        let mut msg = format!(
-            "batch {batch_id} is complete: nothing to resume ({} of {} jobs completed, {failed} failed)\n",
-            completed, total
-        );
-        if failed > 0 {
-            msg.push_str(&format!(
-                "run the failed jobs again with: bykilt batch retry {batch_id} --failed\n"
-            ));
+    let request = ResumeRequest {
+        selection: retry,
+        options,
+    };
+    let mut hooks = CliRun::new(&saved, expose, store, root, out, None, batch_id);
+    match engine.resume(batch_id, &request, &mut hooks)? {
+        ResumeOutcome::Ran(report) => hooks.report(&report, &engine),
+        ResumeOutcome::Complete {
+            completed,
+            failed,
+            total,
+        } => {
+            let mut msg = format!(
+                "batch {batch_id} is complete: nothing to resume ({completed} of {total} jobs completed, {failed} failed)\n"
+            );
+            if failed > 0 {
+                msg.push_str(&format!(
+                    "run the failed jobs again with: bykilt batch retry {batch_id} --failed\n"
+                ));
+            }
+            out.text(&msg);
+            out.json(&serde_json::json!({
+                "batch_id": batch_id,
+                "complete": true,
+                "completed": completed,
+                "failed": failed,
+                "total": total,
+            }));
+            Ok(if failed == 0 {
+                EXIT_ALL_COMPLETED
+            } else {
+                EXIT_NOT_ALL_COMPLETED
+            })
         }
-        out.text(&msg);
-        out.json(&serde_json::json!({
-            "batch_id": batch_id,
-            "complete": true,
-            "completed": completed,
-            "failed": failed,
-            "total": total,
-        }));
-        return Ok(if failed == 0 {
-            EXIT_ALL_COMPLETED
-        } else {
-            EXIT_NOT_ALL_COMPLETED
-        });
     }
-    execute(&engine, batch_id, &saved, expose, store, root, out, Execute::Resume)
 }
 
 /// The job id that `input` names in run `run_id`: a whole job id, or a job
