@@ -12,7 +12,7 @@ use metrics_core::MetricsCollector;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{DbArgs, ExecOverrides, ExposeArgs, RunArgs};
-use crate::commands::alerts::Alerting;
+use crate::commands::alerts::{AlertStates, Alerting};
 use crate::commands::expose::Exposure;
 use crate::commands::metrics::{export_run_metrics, import_run_metrics, long_retention_config, run_metrics_json};
 use crate::commands::store::BatchStore;
@@ -205,8 +205,10 @@ fn execute(
     let options = saved.options()?;
     let stop = engine.stop_token(batch_id)?;
     let exposure = Exposure::start(expose, batch_id, root, engine.shared_collector(), out)?;
-    let alerting = Alerting::start(&expose.alerts, engine.shared_collector(), root, out)?;
     let recording = store.attach(engine.shared_collector(), &run_id, out);
+    // The recording holds the database's one writer: alert states are saved through it.
+    let states = AlertStates::of_batch(recording.state(), root);
+    let alerting = Alerting::start(&expose.alerts, engine.shared_collector(), states, out)?;
     let progress = Arc::new(Progress::new(out.quiet).with_logs(logs.clone(), saved.show_output));
     let report = {
         let _signals = StopOnSignal::install(stop, Arc::clone(&progress))

@@ -14,7 +14,7 @@ use signal_hook::iterator::Signals;
 use crate::EXIT_ALL_COMPLETED;
 use crate::alerts_cli::AlertArgs;
 use crate::cli::{ExposeArgs, ServerArgs};
-use crate::commands::alerts::Alerting;
+use crate::commands::alerts::{AlertStates, Alerting};
 use crate::commands::metrics::load;
 use crate::commands::run_catalog::ArtifactRuns;
 use crate::error::CliError;
@@ -67,7 +67,7 @@ pub(crate) fn serve(
     server_config(limits).validate()?;
     let (ctx, collector) = load(root, run)?;
     let collector = Arc::new(collector);
-    let alerting = Alerting::start(alert_args, Arc::clone(&collector), root, out)?;
+    let alerting = Alerting::start(alert_args, Arc::clone(&collector), AlertStates::of_serve(root), out)?;
     let mut signals = Signals::new([SIGINT, SIGTERM])
         .map_err(|e| CliError::io("installing signal handlers for", "SIGINT/SIGTERM", e))?;
     let runs = Arc::new(ArtifactRuns::new(root.to_path_buf(), ctx.run_id(), false));
