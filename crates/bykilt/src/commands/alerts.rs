@@ -8,9 +8,10 @@ use batch_engine::RunContext;
 use batch_engine::list_runs;
 use metrics_alerts::export::{KindHints, export_rules};
 use metrics_alerts::{
-    Alert, AlertStateStore, AlertmanagerClient, Evaluator, JsonFileStore, RuleSet, RulesError, RunningEvaluator,
-    WebhookClient, kind_of,
+    Alert, AlertStateStore, AlertmanagerClient, CurrentAlerts, Evaluator, JsonFileStore, RuleSet, RulesError,
+    RunningEvaluator, WebhookClient, kind_of,
 };
+use metrics_api::dashboard::{AlertBoard, AlertView};
 use metrics_core::MetricsCollector;
 use metrics_store::StateHandle;
 
@@ -276,6 +277,7 @@ fn status(state: Option<PathBuf>, db: Option<PathBuf>, root: &Path, out: &mut Ou
 /// The evaluator `--alerts` runs while a command does.
 pub(crate) struct Alerting {
     running: Option<RunningEvaluator>,
+    current: Option<CurrentAlerts>,
     rules: Option<RuleSet>,
     collector: Arc<MetricsCollector>,
 }
@@ -292,6 +294,7 @@ impl Alerting {
         let Some(file) = &args.alerts else {
             return Ok(Alerting {
                 running: None,
+                current: None,
                 rules: None,
                 collector,
             });
@@ -315,10 +318,19 @@ impl Alerting {
             metrics_alerts::format_duration(rules.eval_interval)
         ));
         Ok(Alerting {
+            current: Some(ev.current()),
             running: Some(ev.spawn()),
             rules: Some(rules),
             collector,
         })
+    }
+
+    /// What the dashboard shows of the running evaluator's alerts; `None`
+    /// without `--alerts`.
+    pub(crate) fn board(&self) -> Option<Arc<dyn AlertBoard>> {
+        self.current
+            .clone()
+            .map(|c| Arc::new(EvaluatorBoard(c)) as Arc<dyn AlertBoard>)
     }
 
     /// Evaluates once more, stops, and warns about rules whose metric the
@@ -342,5 +354,28 @@ impl Alerting {
                 out.note(&format!("{firing} alert(s) firing; `bykilt alerts status` lists them"));
             }
         }
+    }
+}
+
+/// The dashboard's view of an evaluator's alerts, read on each request.
+#[derive(Debug)]
+struct EvaluatorBoard(CurrentAlerts);
+
+impl AlertBoard for EvaluatorBoard {
+    fn alerts(&self) -> Vec<AlertView> {
+        self.0
+            .get()
+            .into_iter()
+            .map(|a| AlertView {
+                state: a.status.as_str().to_owned(),
+                since: a
+                    .since
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
+                name: a.rule,
+                labels: a.labels,
+                value: a.value,
+            })
+            .collect()
     }
 }

@@ -204,11 +204,11 @@ fn execute(
     let runner = CommandRunner::new(saved.exec.clone(), &columns, &logs)?.with_log_limit(saved.log_limit);
     let options = saved.options()?;
     let stop = engine.stop_token(batch_id)?;
-    let exposure = Exposure::start(expose, batch_id, root, engine.shared_collector(), out)?;
     let recording = store.attach(engine.shared_collector(), &run_id, out);
     // The recording holds the database's one writer: alert states are saved through it.
     let states = AlertStates::of_batch(recording.state(), root);
     let alerting = Alerting::start(&expose.alerts, engine.shared_collector(), states, out)?;
+    let exposure = Exposure::start(expose, batch_id, root, engine.shared_collector(), alerting.board(), out)?;
     let progress = Arc::new(Progress::new(out.quiet).with_logs(logs.clone(), saved.show_output));
     let report = {
         let _signals = StopOnSignal::install(stop, Arc::clone(&progress))

@@ -45,11 +45,15 @@ fn start_server(
     token: Option<String>,
     limits: &ServerArgs,
     runs: Arc<dyn metrics_api::dashboard::RunCatalog>,
+    alerts: Option<Arc<dyn metrics_api::dashboard::AlertBoard>>,
 ) -> Result<ServerHandle, CliError> {
-    let state = ApiState::new(collector)
+    let mut state = ApiState::new(collector)
         .with_token(token)
         .map_err(|e| CliError::Usage(format!("{e} (the token comes from --token or BYKILT_METRICS_TOKEN)")))?
         .with_runs(runs);
+    if let Some(alerts) = alerts {
+        state = state.with_alerts(alerts);
+    }
     Ok(spawn_server_with(addr, state, server_config(limits))?)
 }
 
@@ -71,7 +75,7 @@ pub(crate) fn serve(
     let mut signals = Signals::new([SIGINT, SIGTERM])
         .map_err(|e| CliError::io("installing signal handlers for", "SIGINT/SIGTERM", e))?;
     let runs = Arc::new(ArtifactRuns::new(root.to_path_buf(), ctx.run_id(), false));
-    let server = start_server(listen, Arc::clone(&collector), token, limits, runs)?;
+    let server = start_server(listen, Arc::clone(&collector), token, limits, runs, alerting.board())?;
     out.text(&format!(
         "serving run {} on http://{} (dashboard at /, /metrics, JSON API under /api/metrics/series); Ctrl-C stops\n",
         ctx.run_id(),
@@ -159,6 +163,7 @@ impl Exposure {
         batch_id: &str,
         root: &Path,
         collector: Arc<MetricsCollector>,
+        alerts: Option<Arc<dyn metrics_api::dashboard::AlertBoard>>,
         out: &mut Output,
     ) -> Result<Exposure, CliError> {
         let gateway = args
@@ -176,6 +181,7 @@ impl Exposure {
                     args.token.clone(),
                     &args.server,
                     Arc::clone(&runs) as Arc<dyn metrics_api::dashboard::RunCatalog>,
+                    alerts,
                 )?;
                 out.note(&format!(
                     "serving live metrics on http://{0}/metrics, dashboard at http://{0}/",
