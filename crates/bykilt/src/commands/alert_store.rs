@@ -110,3 +110,61 @@ impl AlertStateStore for DbAlertStore {
         .map_err(|e| self.backend(e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::collections::BTreeMap;
+
+    use metrics_alerts::AlertStatus;
+
+    use super::*;
+
+    fn firing(rule: &str) -> Alert {
+        let at = time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(100);
+        Alert {
+            rule: rule.into(),
+            labels: BTreeMap::from([("alertname".to_owned(), rule.to_owned())]),
+            annotations: BTreeMap::new(),
+            value: 4.0,
+            status: AlertStatus::Firing,
+            since: at,
+            active_at: Some(at),
+            fired_at: Some(at),
+            resolved_at: None,
+            metric: "m".into(),
+        }
+    }
+
+    #[test]
+    fn saved_through_the_writer_read_by_path_and_replaced_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.db");
+        assert!(read_states(&path).unwrap().is_empty(), "no database: no states");
+        let store = MetricsStore::open(&path, StoreOptions::default()).unwrap();
+        let mut held = DbAlertStore::held(store.state_handle(), path.clone());
+        held.save(&[firing("A"), firing("B")]).unwrap();
+        assert_eq!(read_states(&path).unwrap(), [firing("A"), firing("B")]);
+        held.save(&[firing("B")]).unwrap();
+        assert_eq!(held.load().unwrap(), [firing("B")]);
+        drop(held);
+        drop(store);
+        // Without a writer held, a save opens one for the moment.
+        let mut by_path = DbAlertStore::at(path.clone());
+        by_path.save(&[]).unwrap();
+        assert!(read_states(&path).unwrap().is_empty());
+        assert!(has_states(&path).unwrap());
+    }
+
+    #[test]
+    fn a_corrupt_state_row_is_an_error_naming_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.db");
+        MetricsStore::open(&path, StoreOptions::default())
+            .unwrap()
+            .put_state(NAMESPACE, KEY, b"{not json")
+            .unwrap();
+        let e = read_states(&path).unwrap_err().to_string();
+        assert!(e.contains("metrics.db") && e.contains("alerts/states"), "{e}");
+    }
+}
