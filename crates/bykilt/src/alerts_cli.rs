@@ -11,7 +11,8 @@ use clap::{Args, Subcommand};
 pub struct AlertArgs {
     /// Evaluate the alerting rules of FILE (TOML, see docs/alerting.md)
     /// every `eval_interval` while this runs; one line per state change on
-    /// stderr; states kept in ARTIFACTS/alerts/state.json.
+    /// stderr; states kept in the metrics database (ARTIFACTS/alerts/state.json
+    /// with `--no-db`).
     #[arg(long, value_name = "FILE")]
     pub alerts: Option<PathBuf>,
     /// Send firing and resolved alerts to this Alertmanager (API v2).
@@ -33,9 +34,15 @@ pub enum AlertsCommand {
     },
     /// Show the alerts the evaluator holds (pending, firing, recently resolved).
     Status {
-        /// The state file [default: ARTIFACTS/alerts/state.json].
+        /// Read this JSON state file (what runs with `--no-db` keep; wins over `--db`)
+        /// [default: the metrics database's states when it holds any, else
+        /// ARTIFACTS/alerts/state.json].
         #[arg(long, value_name = "FILE")]
         state: Option<PathBuf>,
+        /// Read the states kept in this metrics database [default:
+        /// ARTIFACTS/metrics.db].
+        #[arg(long, value_name = "PATH", env = "BYKILT_METRICS_DB")]
+        db: Option<PathBuf>,
     },
     /// Print the rules file as Prometheus alerting and recording rules.
     ExportRules {

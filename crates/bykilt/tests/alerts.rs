@@ -230,8 +230,12 @@ fn prometheus_scraping_bykilt_serve_fires_what_serve_alerts_reports() {
     }
     let s = Sandbox::new();
     failing_batch(&s, &[]);
-    // Start from no stored state, so what we compare is what `serve` evaluates.
-    std::fs::remove_file(s.root().join("alerts").join("state.json")).unwrap();
+    // Start from no stored state, so what we compare is what `serve` evaluates:
+    // the states live in the metrics database, which `serve` on a run does not need.
+    std::fs::remove_file(s.root().join("metrics.db")).unwrap();
+    for extra in ["metrics.db-wal", "metrics.db-shm"] {
+        let _ = std::fs::remove_file(s.root().join(extra));
+    }
     let yaml = text(&s.run(&["alerts", "export-rules", "alerts.toml"]).stdout);
     let listen = format!("127.0.0.1:{}", free_port());
     let serve = Killed(s.spawn(&["serve", "--listen", &listen, "--alerts", "alerts.toml"]));
@@ -303,4 +307,108 @@ fn batch_run_posts_to_the_webhook_and_resume_takes_alerts_too() {
         text(&out.stderr)
     );
     assert_eq!(hook.accepted().len(), 2);
+}
+
+/// The alerts `bykilt alerts status --json` lists, by rule: status and fired_at.
+fn stored_states(s: &Sandbox, extra: &[&str]) -> BTreeMap<String, (String, String)> {
+    let mut args = vec!["alerts", "status", "--json"];
+    args.extend_from_slice(extra);
+    let out = s.run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["rule"].as_str().unwrap().to_owned(),
+                (
+                    a["status"].as_str().unwrap().to_owned(),
+                    a["fired_at"].as_str().unwrap_or("-").to_owned(),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn alert_states_live_in_the_metrics_database_so_a_restart_neither_refires_nor_forgets() {
+    let hook = WebhookReceiver::start(0);
+    let s = Sandbox::new();
+    let out = failing_batch(&s, &["--webhook", &hook.url]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("inactive -> firing"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(hook.accepted().len(), 2, "one notification per firing rule");
+    // The states are in the database's state table, not in a side file.
+    assert!(!s.root().join("alerts").join("state.json").exists());
+    let db = s.root().join("metrics.db");
+    let saved = metrics_store::StoreReader::open(&db)
+        .unwrap()
+        .get_state("alerts", "states")
+        .unwrap()
+        .expect("no alert states in the metrics database");
+    assert!(String::from_utf8_lossy(&saved).contains("JobsFailing"));
+    let before = stored_states(&s, &[]);
+    assert_eq!(
+        before.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["AnyFailed", "JobsFailing"]
+    );
+    assert!(
+        before
+            .values()
+            .all(|(status, fired)| status == "firing" && fired != "-"),
+        "{before:?}"
+    );
+    assert_eq!(stored_states(&s, &["--db", db.to_str().unwrap()]), before);
+
+    // A restart (resume, a new process) loads them: nothing fires again and
+    // the firing alerts keep the time they fired.
+    let batch = batch_engine::list_batches(&s.root()).unwrap()[0].batch_id.clone();
+    let out = s.run(&[
+        "batch",
+        "resume",
+        &batch,
+        "--alerts",
+        "alerts.toml",
+        "--webhook",
+        &hook.url,
+    ]);
+    assert!(out.status.code().is_some(), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("-> firing"), "{}", text(&out.stderr));
+    assert_eq!(hook.accepted().len(), 2, "a restart does not notify again");
+    assert_eq!(stored_states(&s, &[]), before);
+
+    // `serve --alerts` reads and keeps the same states.
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut serve = Killed(s.spawn(&["serve", "--listen", &listen, "--alerts", "alerts.toml"]));
+    assert!(
+        poll(Duration::from_secs(20), || http_get(&format!(
+            "http://{listen}/healthz"
+        )))
+        .is_some()
+    );
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(stored_states(&s, &[]), before);
+    serve.0.kill().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut serve.0.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("states in ") && err.contains("metrics.db"), "{err}");
+    assert!(!err.contains("-> firing"), "{err}");
+}
+
+#[test]
+fn with_no_db_alert_states_stay_in_the_json_file() {
+    let s = Sandbox::new();
+    let out = failing_batch(&s, &["--no-db"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(!s.root().join("metrics.db").exists());
+    let file = s.root().join("alerts").join("state.json");
+    assert!(file.exists());
+    let states = stored_states(&s, &[]);
+    assert_eq!(states.len(), 2, "{states:?}");
+    assert_eq!(stored_states(&s, &["--state", file.to_str().unwrap()]), states);
 }

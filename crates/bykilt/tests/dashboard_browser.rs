@@ -2,7 +2,8 @@
 //! driven through `chromium-driver`) loads `/` from `bykilt batch run
 //! --serve` while a batch runs, with a finished run beside it under the
 //! same artifacts root. Full-page screenshots of each view at 1280 and 390
-//! px go to `target/screenshots/`.
+//! px go to `target/screenshots/`. The batch runs with `--alerts`: the runs
+//! view lists its firing alert.
 //!
 //! Without chromium the test fails when `CI=true` and is skipped otherwise.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -82,6 +83,11 @@ fn dashboard_shows_runs_series_and_live_progress_in_chromium() {
     // A run in progress: 240 jobs of 0.25 s on 2 workers take ~30 s; every
     // fifth fails, so job_status has several tag sets.
     s.write("live.csv", &common::numbered_csv(240));
+    // An alert that fires once three jobs failed: the runs view lists it.
+    s.write(
+        "alerts.toml",
+        b"eval_interval = \"200ms\"\n[[rule]]\nname = \"JobsFailing\"\nexpr = 'job_errors_total >= 3 by (batch_id)'\nlabels = { severity = \"page\" }\n",
+    );
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let _live = Killed(s.spawn(&[
@@ -97,6 +103,8 @@ fn dashboard_shows_runs_series_and_live_progress_in_chromium() {
         &listen,
         "--token",
         TOKEN,
+        "--alerts",
+        "alerts.toml",
     ]));
     let base = format!("http://{listen}");
     poll(Duration::from_secs(20), || http_get(&format!("{base}/healthz"))).expect("the live server is up");
@@ -167,6 +175,32 @@ fn dashboard_shows_runs_series_and_live_progress_in_chromium() {
         &[json!(live_run)],
     );
     assert!(eta.as_str().unwrap().ends_with('s'), "an ETA in seconds: {eta}");
+    // The alert, as the evaluator beside the server holds it: name, state,
+    // since, labels and value.
+    let row = b.wait_for(
+        "the firing alert's row",
+        "const r = document.querySelector('#alerts-table tr[data-alert=\"JobsFailing\"]');
+         if (!r || r.querySelector('.alert-state').textContent !== 'firing') { return null; }
+         return ['alert-name', 'alert-since', 'alert-labels', 'alert-value'].map((c) => r.querySelector('.' + c).textContent);",
+    );
+    let cells: Vec<&str> = row.as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    assert_eq!(cells[0], "JobsFailing");
+    let since = cells[1].rsplit_once(" (").unwrap().1.trim_end_matches(')');
+    assert!(
+        time::OffsetDateTime::parse(since, &time::format_description::well_known::Rfc3339).is_ok(),
+        "{cells:?}"
+    );
+    let batch_id = batch_engine::list_batches(&s.root())
+        .unwrap()
+        .into_iter()
+        .map(|b| b.batch_id)
+        .find(|id| batch_engine::run_id_of(id).is_ok_and(|r| r == live_run))
+        .expect("the live run's batch");
+    assert!(
+        cells[2].contains("severity=page") && cells[2].contains(&format!("batch_id={batch_id}")),
+        "{cells:?} for {batch_id}"
+    );
+    assert!(cells[3].parse::<f64>().unwrap() >= 3.0, "{cells:?}");
     let shots = screenshots_dir();
     b.full_page_screenshot(1280, &shots.join("runs-1280.png"));
     b.full_page_screenshot(390, &shots.join("runs-390.png"));

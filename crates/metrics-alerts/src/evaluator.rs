@@ -49,6 +49,23 @@ pub struct Evaluator {
     log: Option<Box<dyn Write + Send>>,
     alerts: BTreeMap<String, Alert>,
     warned: BTreeSet<(String, String)>,
+    published: CurrentAlerts,
+}
+
+/// The alerts an evaluator held after its latest evaluation, readable from
+/// other threads while it runs (a dashboard shows them).
+#[derive(Debug, Clone, Default)]
+pub struct CurrentAlerts(Arc<Mutex<Vec<Alert>>>);
+
+impl CurrentAlerts {
+    /// Every alert held: pending, firing, or recently resolved.
+    pub fn get(&self) -> Vec<Alert> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    fn set(&self, alerts: Vec<Alert>) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = alerts;
+    }
 }
 
 impl std::fmt::Debug for Evaluator {
@@ -74,12 +91,14 @@ impl Evaluator {
         let mut evaluated = rules.rules.clone();
         evaluated.extend(rules.slos.iter().flat_map(crate::slo::burn_rate_rules));
         let known: BTreeSet<&str> = evaluated.iter().map(|r| r.name.as_str()).collect();
-        let alerts = store
+        let alerts: BTreeMap<String, Alert> = store
             .load()?
             .into_iter()
             .filter(|a| known.contains(a.rule.as_str()))
             .map(|a| (a.key(), a))
             .collect();
+        let published = CurrentAlerts::default();
+        published.set(alerts.values().cloned().collect());
         Ok(Evaluator {
             rules,
             evaluated,
@@ -89,6 +108,7 @@ impl Evaluator {
             log: None,
             alerts,
             warned: BTreeSet::new(),
+            published,
         })
     }
 
@@ -113,6 +133,12 @@ impl Evaluator {
     /// [`RESOLVED_RETENTION`].
     pub fn alerts(&self) -> Vec<Alert> {
         self.alerts.values().cloned().collect()
+    }
+
+    /// A handle on the alerts held after each evaluation, for readers on
+    /// other threads (it stays valid once the evaluator is spawned).
+    pub fn current(&self) -> CurrentAlerts {
+        self.published.clone()
     }
 
     fn log_line(&mut self, line: &str) {
@@ -233,6 +259,7 @@ impl Evaluator {
             }
         }
         let alerts = self.alerts();
+        self.published.set(alerts.clone());
         let round = Round {
             now,
             changes: &report.changes,

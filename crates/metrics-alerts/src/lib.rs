@@ -49,7 +49,7 @@ mod template;
 pub use deliver::{AlertmanagerClient, DeliveryError, Notifier, WebhookClient};
 pub use diagnostic::{Diagnostic, RulesError, Severity};
 pub use duration::{format_duration, parse_duration};
-pub use evaluator::{EvalReport, Evaluator, RESOLVED_RETENTION, RunningEvaluator};
+pub use evaluator::{CurrentAlerts, EvalReport, Evaluator, RESOLVED_RETENTION, RunningEvaluator};
 pub use names::kind_of;
 pub use rules::{DEFAULT_EVAL_INTERVAL, MetricKind, Rule, RuleSet};
 pub use state::{Alert, AlertStatus, StateChange};

@@ -330,10 +330,19 @@ fn a_corrupt_state_file_is_an_error_naming_it_and_is_left_alone() {
 fn the_spawned_evaluator_runs_every_interval_and_judges_once_more_on_stop() {
     let s = setup();
     let ev = s.evaluator("eval_interval = \"50ms\"\n[[rule]]\nname = \"Deep\"\nexpr = 'queue_depth > 100'\n");
+    let current = ev.current();
+    assert!(current.get().is_empty());
     let running = ev.spawn();
     s.record("queue_depth", 150.0, &[], MetricType::Gauge);
+    // Readers on other threads see the running evaluator's alerts.
+    let seen = (0..200).find_map(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        current.get().first().map(|a| (a.rule.clone(), a.status, a.value))
+    });
+    assert_eq!(seen, Some(("Deep".to_owned(), AlertStatus::Firing, 150.0)));
     let ev = running.stop().unwrap();
     assert_eq!(ev.alerts()[0].status, AlertStatus::Firing);
+    assert_eq!(current.get(), ev.alerts());
 }
 
 #[test]

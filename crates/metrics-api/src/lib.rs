@@ -9,8 +9,8 @@
 //! * `GET /api/metrics/series/{name}/summary` — count/sum/min/max/avg and
 //!   nearest-rank p50/p90/p95/p99 over the same filters.
 //! * `GET /healthz` — `ok`, never behind the token.
-//! * `GET /` — the dashboard, and its routes under `/api/runs` and
-//!   `/api/metrics/overview` (see [`dashboard`]).
+//! * `GET /` — the dashboard, and its routes under `/api/runs`,
+//!   `/api/alerts` and `/api/metrics/overview` (see [`dashboard`]).
 //!
 //! Errors are JSON `{"error": "..."}`: 404 for an unknown series or route,
 //! 400 naming the bad parameter, 401 without the bearer token when one is
@@ -69,6 +69,7 @@ pub struct ApiState {
     token: Option<Arc<str>>,
     metrics: Arc<MetricsCache>,
     runs: Option<Arc<dyn dashboard::RunCatalog>>,
+    alerts: Option<Arc<dyn dashboard::AlertBoard>>,
 }
 
 impl ApiState {
@@ -80,6 +81,7 @@ impl ApiState {
             token: None,
             metrics: Arc::new(MetricsCache::new(ServerConfig::DEFAULT_METRICS_CACHE_TTL)),
             runs: None,
+            alerts: None,
         }
     }
 
@@ -125,6 +127,13 @@ impl ApiState {
     #[must_use = "with_runs returns the configured state"]
     pub fn with_runs(mut self, runs: Arc<dyn dashboard::RunCatalog>) -> Self {
         self.runs = Some(runs);
+        self
+    }
+
+    /// Shows `alerts` on the dashboard's runs view and at `/api/alerts`.
+    #[must_use = "with_alerts returns the configured state"]
+    pub fn with_alerts(mut self, alerts: Arc<dyn dashboard::AlertBoard>) -> Self {
+        self.alerts = Some(alerts);
         self
     }
 

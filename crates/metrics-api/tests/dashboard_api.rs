@@ -1,12 +1,12 @@
 //! The dashboard's routes over a real socket: the page and its assets
-//! (served from the binary, no token), `/api/runs`, `/api/runs/{id}` and
+//! (served from the binary, no token), `/api/runs`, `/api/runs/{id}`, `/api/alerts` and
 //! `/api/metrics/overview` (behind the token like the rest).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use metrics_api::dashboard::{RunCatalog, RunProgress};
+use metrics_api::dashboard::{AlertBoard, AlertView, RunCatalog, RunProgress};
 use metrics_api::{ApiState, ServerHandle, spawn_server};
 use metrics_core::{MetricType, MetricsCollector, MetricsConfig};
 use serde_json::Value;
@@ -121,6 +121,63 @@ fn page_and_assets_are_served_without_the_token_and_load_nothing_from_outside() 
         assert_eq!(api.get(path, None).0, 401, "{path}");
     }
     assert_eq!(api.json("/api/runs", Some("t0k")), (200, serde_json::json!([])));
+    assert_eq!(api.get("/api/alerts", None).0, 401);
+    assert_eq!(api.json("/api/alerts", Some("t0k")), (200, serde_json::json!([])));
+}
+
+#[derive(Debug, Default)]
+struct FakeBoard(Mutex<Vec<AlertView>>);
+
+impl AlertBoard for FakeBoard {
+    fn alerts(&self) -> Vec<AlertView> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[test]
+fn alerts_show_name_state_since_labels_and_value_as_the_board_has_them_now() {
+    let collector = Arc::new(MetricsCollector::new(MetricsConfig::default()));
+    let board = Arc::new(FakeBoard::default());
+    let alert = |state: &str, value: f64| AlertView {
+        name: "JobsFailing".into(),
+        state: state.into(),
+        since: "2026-01-02T03:04:05Z".into(),
+        labels: [("alertname", "JobsFailing"), ("batch_id", "b1")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        value,
+    };
+    board.0.lock().unwrap().push(alert("pending", 2.0));
+    let state = ApiState::new(collector).with_alerts(board.clone());
+    let server = spawn_server("127.0.0.1:0".parse().unwrap(), state).unwrap();
+    let api = Api {
+        server,
+        agent: ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into(),
+    };
+    let expected = |state: &str, value: f64| {
+        serde_json::json!([{
+            "name": "JobsFailing",
+            "state": state,
+            "since": "2026-01-02T03:04:05Z",
+            "labels": { "alertname": "JobsFailing", "batch_id": "b1" },
+            "value": value,
+        }])
+    };
+    assert_eq!(api.json("/api/alerts", None), (200, expected("pending", 2.0)));
+    board.0.lock().unwrap()[0] = alert("firing", 4.0);
+    assert_eq!(
+        api.json("/api/alerts", None),
+        (200, expected("firing", 4.0)),
+        "read again on each request"
+    );
+    let (status, err) = api.json("/api/alerts?x=1", None);
+    assert_eq!(status, 400);
+    assert!(err["error"].as_str().unwrap().contains("\"x\""));
 }
 
 #[test]

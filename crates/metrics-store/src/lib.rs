@@ -59,7 +59,7 @@ pub use reader::{
     StoredSeries, StoredTags,
 };
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
-pub use writer::{MetricsStore, Recording, RunId, RunInfo};
+pub use writer::{MetricsStore, Recording, RunId, RunInfo, StateHandle};
 
 /// The store a [`metrics_core::MetricsConfig`] names (`METRICS_STORE=sqlite:PATH`).
 pub fn configured_store(config: &metrics_core::MetricsConfig) -> Option<PathBuf> {

@@ -172,6 +172,14 @@ impl MetricsStore {
         db.delete_state(namespace, key).map_err(db.err())
     }
 
+    /// A handle on this store's state table that other threads may keep
+    /// (an alert evaluator saves through it while the store records).
+    pub fn state_handle(&self) -> StateHandle {
+        StateHandle {
+            db: Arc::clone(&self.db),
+        }
+    }
+
     /// Deletes data older than the retention, in bounded transactions, and
     /// returns free pages to the file system; the rows deleted.
     ///
@@ -326,6 +334,14 @@ impl Recording {
         db.put_state(namespace, key, value).map_err(db.err())
     }
 
+    /// As [`MetricsStore::state_handle`]: state written through the
+    /// recording's own connection, so it needs no second writer.
+    pub fn state_handle(&self) -> StateHandle {
+        StateHandle {
+            db: Arc::clone(&self.db),
+        }
+    }
+
     /// As [`MetricsStore::get_state`].
     ///
     /// # Errors
@@ -392,5 +408,43 @@ impl Drop for Recording {
             let _ = write_snapshot(&mut worker.store.db(), worker.run, &snapshot);
             let _ = end_run(&worker.store.db(), worker.run);
         }
+    }
+}
+
+/// The state table of an open [`MetricsStore`] or [`Recording`], shareable
+/// across threads. It writes through the store's one writer connection, so
+/// it respects the one-writer-per-database rule; it keeps that connection
+/// open while any handle lives.
+#[derive(Debug, Clone)]
+pub struct StateHandle {
+    db: Arc<Mutex<WriteDb>>,
+}
+
+impl StateHandle {
+    /// As [`MetricsStore::put_state`].
+    ///
+    /// # Errors
+    /// An SQLite error naming the file.
+    pub fn put_state(&self, namespace: &str, key: &str, value: &[u8]) -> Result<()> {
+        let db = lock_db(&self.db);
+        db.put_state(namespace, key, value).map_err(db.err())
+    }
+
+    /// As [`MetricsStore::get_state`].
+    ///
+    /// # Errors
+    /// An SQLite error naming the file.
+    pub fn get_state(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        let db = lock_db(&self.db);
+        crate::reader::get_state(&db.conn, namespace, key).map_err(db.err())
+    }
+
+    /// As [`MetricsStore::delete_state`].
+    ///
+    /// # Errors
+    /// An SQLite error naming the file.
+    pub fn delete_state(&self, namespace: &str, key: &str) -> Result<bool> {
+        let db = lock_db(&self.db);
+        db.delete_state(namespace, key).map_err(db.err())
     }
 }

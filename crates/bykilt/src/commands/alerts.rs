@@ -8,19 +8,70 @@ use batch_engine::RunContext;
 use batch_engine::list_runs;
 use metrics_alerts::export::{KindHints, export_rules};
 use metrics_alerts::{
-    Alert, AlertmanagerClient, Evaluator, JsonFileStore, RuleSet, RulesError, RunningEvaluator, WebhookClient, kind_of,
+    Alert, AlertStateStore, AlertmanagerClient, CurrentAlerts, Evaluator, JsonFileStore, RuleSet, RulesError,
+    RunningEvaluator, WebhookClient, kind_of,
 };
+use metrics_api::dashboard::{AlertBoard, AlertView};
 use metrics_core::MetricsCollector;
+use metrics_store::StateHandle;
 
 use crate::alerts_cli::{AlertArgs, AlertsCommand};
+use crate::commands::alert_store::{DbAlertStore, read_states};
 use crate::commands::metrics::{import_run_metrics, long_retention_config, run_metrics_json};
+use crate::commands::store::default_db;
 use crate::error::CliError;
 use crate::output::Output;
 use crate::{EXIT_ALL_COMPLETED, EXIT_BAD_INPUT};
 
-/// `ARTIFACTS/alerts/state.json`: where evaluators keep alert states.
+/// `ARTIFACTS/alerts/state.json`: where evaluators keep alert states when
+/// the metrics database is off.
 pub(crate) fn state_file(root: &Path) -> PathBuf {
     root.join("alerts").join("state.json")
+}
+
+/// Where an evaluator keeps its alert states.
+#[derive(Debug)]
+pub(crate) enum AlertStates {
+    /// The metrics database's state table.
+    Db(DbAlertStore, PathBuf),
+    /// A JSON file (`--no-db`, or no usable database).
+    File(PathBuf),
+}
+
+impl AlertStates {
+    /// A batch's: through its recording when the run is stored, else the
+    /// JSON file.
+    pub(crate) fn of_batch(state: Option<(StateHandle, PathBuf)>, root: &Path) -> Self {
+        match state {
+            Some((handle, path)) => AlertStates::Db(DbAlertStore::held(handle, path.clone()), path),
+            None => AlertStates::File(state_file(root)),
+        }
+    }
+
+    /// `serve`'s: the default database when there is one (opened for each
+    /// save only, so batches can still write it), else the JSON file.
+    pub(crate) fn of_serve(root: &Path) -> Self {
+        let db = default_db(root);
+        if db.exists() {
+            AlertStates::Db(DbAlertStore::at(db.clone()), db)
+        } else {
+            AlertStates::File(state_file(root))
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            AlertStates::Db(_, path) => format!("states in {}", path.display()),
+            AlertStates::File(path) => format!("states in {}", path.display()),
+        }
+    }
+
+    fn into_store(self) -> Box<dyn AlertStateStore> {
+        match self {
+            AlertStates::Db(store, _) => Box::new(store),
+            AlertStates::File(path) => Box::new(JsonFileStore::new(path)),
+        }
+    }
 }
 
 fn load_rules(file: &Path) -> Result<RuleSet, CliError> {
@@ -72,7 +123,7 @@ fn run_collectors(root: &Path, run: Option<&str>) -> Result<Vec<MetricsCollector
 pub(crate) fn run(cmd: AlertsCommand, root: &Path, out: &mut Output) -> Result<i32, CliError> {
     match cmd {
         AlertsCommand::Check { file } => check(&file, root, out),
-        AlertsCommand::Status { state } => status(&state.unwrap_or_else(|| state_file(root)), out),
+        AlertsCommand::Status { state, db } => status(state, db, root, out),
         AlertsCommand::ExportRules { file, run } => {
             let rules = load_rules(&file)?;
             let mut hints = KindHints::default();
@@ -168,14 +219,39 @@ fn check(file: &Path, root: &Path, out: &mut Output) -> Result<i32, CliError> {
     Ok(EXIT_ALL_COMPLETED)
 }
 
-fn status(state: &Path, out: &mut Output) -> Result<i32, CliError> {
-    use metrics_alerts::AlertStateStore as _;
-    let alerts: Vec<Alert> = JsonFileStore::new(state)
-        .load()
-        .map_err(|e| CliError::Usage(e.to_string()))?;
+/// The states `alerts status` shows and where they came from: `--state
+/// FILE`, `--db PATH`, or by default the artifacts' database when it holds
+/// alert states, else `ARTIFACTS/alerts/state.json` (runs with `--no-db`).
+fn load_status(
+    state: Option<PathBuf>,
+    db: Option<PathBuf>,
+    root: &Path,
+) -> Result<(Vec<Alert>, PathBuf), metrics_alerts::StoreError> {
+    if let Some(file) = state {
+        return Ok((JsonFileStore::new(&file).load()?, file));
+    }
+    if let Some(db) = db {
+        if !db.exists() {
+            return Err(metrics_alerts::StoreError::Backend(format!(
+                "no metrics database at {}",
+                db.display()
+            )));
+        }
+        return Ok((read_states(&db)?, db));
+    }
+    let db = default_db(root);
+    if crate::commands::alert_store::has_states(&db)? {
+        return Ok((read_states(&db)?, db));
+    }
+    let file = state_file(root);
+    Ok((JsonFileStore::new(&file).load()?, file))
+}
+
+fn status(state: Option<PathBuf>, db: Option<PathBuf>, root: &Path, out: &mut Output) -> Result<i32, CliError> {
+    let (alerts, from) = load_status(state, db, root).map_err(|e| CliError::Usage(e.to_string()))?;
     let mut text = String::new();
     if alerts.is_empty() {
-        text.push_str(&format!("no alerts held in {}\n", state.display()));
+        text.push_str(&format!("no alerts held in {}\n", from.display()));
     }
     for a in &alerts {
         let t = |v: Option<time::OffsetDateTime>| {
@@ -201,6 +277,7 @@ fn status(state: &Path, out: &mut Output) -> Result<i32, CliError> {
 /// The evaluator `--alerts` runs while a command does.
 pub(crate) struct Alerting {
     running: Option<RunningEvaluator>,
+    current: Option<CurrentAlerts>,
     rules: Option<RuleSet>,
     collector: Arc<MetricsCollector>,
 }
@@ -211,20 +288,21 @@ impl Alerting {
     pub(crate) fn start(
         args: &AlertArgs,
         collector: Arc<MetricsCollector>,
-        root: &Path,
+        states: AlertStates,
         out: &mut Output,
     ) -> Result<Alerting, CliError> {
         let Some(file) = &args.alerts else {
             return Ok(Alerting {
                 running: None,
+                current: None,
                 rules: None,
                 collector,
             });
         };
         check_alert_args(args)?;
         let rules = load_rules(file)?;
-        let store = JsonFileStore::new(state_file(root));
-        let mut ev = Evaluator::new(rules.clone(), Arc::clone(&collector), Box::new(store))
+        let where_ = states.describe();
+        let mut ev = Evaluator::new(rules.clone(), Arc::clone(&collector), states.into_store())
             .map_err(|e| CliError::Usage(e.to_string()))?
             .with_log(std::io::stderr());
         if let Some(url) = &args.alertmanager {
@@ -234,16 +312,25 @@ impl Alerting {
             ev = ev.with_notifier(WebhookClient::new(url));
         }
         out.note(&format!(
-            "evaluating {} rule(s) from {} every {}",
+            "evaluating {} rule(s) from {} every {}; {where_}",
             rules.rules.len(),
             file.display(),
             metrics_alerts::format_duration(rules.eval_interval)
         ));
         Ok(Alerting {
+            current: Some(ev.current()),
             running: Some(ev.spawn()),
             rules: Some(rules),
             collector,
         })
+    }
+
+    /// What the dashboard shows of the running evaluator's alerts; `None`
+    /// without `--alerts`.
+    pub(crate) fn board(&self) -> Option<Arc<dyn AlertBoard>> {
+        self.current
+            .clone()
+            .map(|c| Arc::new(EvaluatorBoard(c)) as Arc<dyn AlertBoard>)
     }
 
     /// Evaluates once more, stops, and warns about rules whose metric the
@@ -267,5 +354,28 @@ impl Alerting {
                 out.note(&format!("{firing} alert(s) firing; `bykilt alerts status` lists them"));
             }
         }
+    }
+}
+
+/// The dashboard's view of an evaluator's alerts, read on each request.
+#[derive(Debug)]
+struct EvaluatorBoard(CurrentAlerts);
+
+impl AlertBoard for EvaluatorBoard {
+    fn alerts(&self) -> Vec<AlertView> {
+        self.0
+            .get()
+            .into_iter()
+            .map(|a| AlertView {
+                state: a.status.as_str().to_owned(),
+                since: a
+                    .since
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
+                name: a.rule,
+                labels: a.labels,
+                value: a.value,
+            })
+            .collect()
     }
 }

@@ -13,7 +13,7 @@ use metrics_core::MetricsCollector;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{DbArgs, ExecOverrides, ExposeArgs, RunArgs};
-use crate::commands::alerts::Alerting;
+use crate::commands::alerts::{AlertStates, Alerting};
 use crate::commands::expose::Exposure;
 use crate::commands::metrics::{export_run_metrics, import_run_metrics, long_retention_config, run_metrics_json};
 use crate::commands::store::{BatchRecording, BatchStore};
@@ -258,20 +258,23 @@ impl RunHooks for CliRun<'_> {
         self.logs = ctx.artifact_dir("jobs")?;
         let runner =
             CommandRunner::new(self.saved.exec.clone(), plan.columns, &self.logs)?.with_log_limit(self.saved.log_limit);
-        let exposure = Exposure::start(
-            self.expose,
-            plan.batch_id,
-            self.root,
-            Arc::clone(&plan.collector),
-            self.out,
-        )?;
-        let alerting = Alerting::start(&self.expose.alerts, Arc::clone(&plan.collector), self.root, self.out)?;
         let store = self
             .store
             .take()
             .ok_or_else(|| CliError::Usage("a batch run was started twice".to_owned()))?;
         // A new batch's creation samples came before the writer: store them too.
         let recording = store.attach(Arc::clone(&plan.collector), plan.run_id, self.csv.is_some(), self.out);
+        // The recording holds the database's one writer: alert states are saved through it.
+        let states = AlertStates::of_batch(recording.state(), self.root);
+        let alerting = Alerting::start(&self.expose.alerts, Arc::clone(&plan.collector), states, self.out)?;
+        let exposure = Exposure::start(
+            self.expose,
+            plan.batch_id,
+            self.root,
+            Arc::clone(&plan.collector),
+            alerting.board(),
+            self.out,
+        )?;
         let progress = Arc::new(Progress::new(self.out.quiet).with_logs(self.logs.clone(), self.saved.show_output));
         let signals = StopOnSignal::install(plan.stop.clone(), Arc::clone(&progress))
             .map_err(|e| CliError::io("installing signal handlers for", "SIGINT/SIGTERM", e))?;
@@ -296,10 +299,11 @@ impl RunHooks for CliRun<'_> {
         if let Some(w) = self.watch.take() {
             w.progress.finish();
             drop(w.signals);
-            // The store flushes first, so the final remote-write/OTLP send
-            // and push carry its last self-metrics too.
-            w.recording.finish(self.out);
+            // Alerts save their last states through the recording's writer;
+            // then the store flushes, so the final remote-write/OTLP send and
+            // push carry its last self-metrics too.
             w.alerting.finish(self.out);
+            w.recording.finish(self.out);
             w.exposure.finish(self.out);
         }
     }

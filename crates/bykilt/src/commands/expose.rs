@@ -14,7 +14,7 @@ use signal_hook::iterator::Signals;
 use crate::EXIT_ALL_COMPLETED;
 use crate::alerts_cli::AlertArgs;
 use crate::cli::{ExposeArgs, ServerArgs};
-use crate::commands::alerts::Alerting;
+use crate::commands::alerts::{AlertStates, Alerting};
 use crate::commands::metrics::load_preferring_db;
 use crate::commands::run_catalog::ArtifactRuns;
 use crate::error::CliError;
@@ -45,11 +45,15 @@ fn start_server(
     token: Option<String>,
     limits: &ServerArgs,
     runs: Arc<dyn metrics_api::dashboard::RunCatalog>,
+    alerts: Option<Arc<dyn metrics_api::dashboard::AlertBoard>>,
 ) -> Result<ServerHandle, CliError> {
-    let state = ApiState::new(collector)
+    let mut state = ApiState::new(collector)
         .with_token(token)
         .map_err(|e| CliError::Usage(format!("{e} (the token comes from --token or BYKILT_METRICS_TOKEN)")))?
         .with_runs(runs);
+    if let Some(alerts) = alerts {
+        state = state.with_alerts(alerts);
+    }
     Ok(spawn_server_with(addr, state, server_config(limits))?)
 }
 
@@ -68,11 +72,11 @@ pub(crate) fn serve(
     // The run as the default metrics database has it, else its metrics.json.
     let (ctx, collector) = load_preferring_db(root, run, &crate::cli::ReadDbArgs::default(), out)?;
     let collector = Arc::new(collector);
-    let alerting = Alerting::start(alert_args, Arc::clone(&collector), root, out)?;
+    let alerting = Alerting::start(alert_args, Arc::clone(&collector), AlertStates::of_serve(root), out)?;
     let mut signals = Signals::new([SIGINT, SIGTERM])
         .map_err(|e| CliError::io("installing signal handlers for", "SIGINT/SIGTERM", e))?;
     let runs = Arc::new(ArtifactRuns::new(root.to_path_buf(), ctx.run_id(), false));
-    let server = start_server(listen, Arc::clone(&collector), token, limits, runs)?;
+    let server = start_server(listen, Arc::clone(&collector), token, limits, runs, alerting.board())?;
     out.text(&format!(
         "serving run {} on http://{} (dashboard at /, /metrics, JSON API under /api/metrics/series); Ctrl-C stops\n",
         ctx.run_id(),
@@ -160,6 +164,7 @@ impl Exposure {
         batch_id: &str,
         root: &Path,
         collector: Arc<MetricsCollector>,
+        alerts: Option<Arc<dyn metrics_api::dashboard::AlertBoard>>,
         out: &mut Output,
     ) -> Result<Exposure, CliError> {
         let gateway = args
@@ -177,6 +182,7 @@ impl Exposure {
                     args.token.clone(),
                     &args.server,
                     Arc::clone(&runs) as Arc<dyn metrics_api::dashboard::RunCatalog>,
+                    alerts,
                 )?;
                 out.note(&format!(
                     "serving live metrics on http://{0}/metrics, dashboard at http://{0}/",

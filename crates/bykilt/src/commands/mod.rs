@@ -1,5 +1,6 @@
 //! One module per command group; each command returns its exit code.
 
+pub(crate) mod alert_store;
 pub(crate) mod alerts;
 pub(crate) mod batch;
 pub(crate) mod expose;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use metrics_core::MetricsCollector;
-use metrics_store::{MetricsStore, Recording, RunInfo, StoreError, StoreOptions};
+use metrics_store::{MetricsStore, Recording, RunInfo, StateHandle, StoreError, StoreOptions};
 
 use crate::cli::{DbArgs, ReadDbArgs};
 use crate::error::CliError;
@@ -25,7 +25,7 @@ pub(crate) fn read_path(args: &ReadDbArgs, root: &Path) -> PathBuf {
 /// `--db` fails the command before the batch starts.
 #[derive(Debug)]
 pub(crate) struct BatchStore {
-    store: Option<MetricsStore>,
+    store: Option<(MetricsStore, PathBuf)>,
 }
 
 impl BatchStore {
@@ -47,7 +47,9 @@ impl BatchStore {
             std::fs::create_dir_all(dir).map_err(|e| CliError::io("creating", dir, e))?;
         }
         match MetricsStore::open(&path, StoreOptions::default()) {
-            Ok(store) => Ok(BatchStore { store: Some(store) }),
+            Ok(store) => Ok(BatchStore {
+                store: Some((store, path)),
+            }),
             Err(e @ StoreError::Locked { .. }) if !explicit => {
                 out.warn(&format!(
                     "{e}; this run's metrics are not stored (pass --db PATH to use another database)"
@@ -84,7 +86,10 @@ impl BatchStore {
                 out.warn(&format!(
                     "metrics database: {e}; this run's metrics are kept in its metrics.json only"
                 ));
-                BatchRecording { recording: None }
+                BatchRecording {
+                    recording: None,
+                    path: None,
+                }
             }
         }
     }
@@ -95,8 +100,11 @@ impl BatchStore {
         run_id: &str,
         backfill: bool,
     ) -> Result<BatchRecording, CliError> {
-        let Some(store) = self.store else {
-            return Ok(BatchRecording { recording: None });
+        let Some((store, path)) = self.store else {
+            return Ok(BatchRecording {
+                recording: None,
+                path: None,
+            });
         };
         let run = store.begin_run(&RunInfo::current(run_id))?;
         if backfill {
@@ -108,6 +116,7 @@ impl BatchStore {
         }
         Ok(BatchRecording {
             recording: Some(store.record(collector, run)?),
+            path: Some(path),
         })
     }
 }
@@ -116,9 +125,16 @@ impl BatchStore {
 #[derive(Debug)]
 pub(crate) struct BatchRecording {
     recording: Option<Recording>,
+    path: Option<PathBuf>,
 }
 
 impl BatchRecording {
+    /// The recording's state table and the database's path; `None` when
+    /// the run is not stored (`--no-db`, or the database was unusable).
+    pub(crate) fn state(&self) -> Option<(StateHandle, PathBuf)> {
+        Some((self.recording.as_ref()?.state_handle(), self.path.clone()?))
+    }
+
     /// Commits what is left and reports, once, any write failure (full
     /// disk, read-only database): the run itself is not failed by it.
     pub(crate) fn finish(self, out: &mut Output) {

@@ -8,11 +8,16 @@
 //! * `GET /api/runs` — every run with status counts, duration, throughput,
 //!   ETA (`[]` when the server was given no [`RunCatalog`]).
 //! * `GET /api/runs/{run_id}` — one run (404 when unknown).
+//! * `GET /api/alerts` — the alerts of the evaluator running beside the
+//!   server: name, state, since, labels, value (`[]` without an
+//!   [`AlertBoard`]).
 //! * `GET /api/metrics/overview` — every series with its type, buckets, tag
 //!   sets with their last value, and the newest values for a sparkline.
 
+mod alerts;
 mod runs;
 
+pub use alerts::{AlertBoard, AlertView};
 pub use runs::{RunCatalog, RunProgress};
 
 use axum::extract::{Path, RawQuery, State};
@@ -69,6 +74,7 @@ pub(crate) fn api_routes() -> Router<ApiState> {
     Router::new()
         .route("/api/runs", get(list_runs))
         .route("/api/runs/{run_id}", get(one_run))
+        .route("/api/alerts", get(list_alerts))
         .route("/api/metrics/overview", get(overview))
 }
 
@@ -103,6 +109,14 @@ async fn list_runs(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Re
         Ok(runs) => Json(runs.iter().map(RunView::of).collect::<Vec<_>>()).into_response(),
         Err(e) => catalog_failed(&e),
     }
+}
+
+async fn list_alerts(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Response {
+    if let Err(e) = no_parameters(raw.as_deref()) {
+        return e.into_response();
+    }
+    let alerts = state.alerts.as_deref().map(AlertBoard::alerts).unwrap_or_default();
+    Json(alerts).into_response()
 }
 
 async fn one_run(State(state): State<ApiState>, Path(run_id): Path<String>) -> Response {

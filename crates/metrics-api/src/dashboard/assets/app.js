@@ -108,9 +108,26 @@
   const rate = (r) => r.throughput_per_second ? r.throughput_per_second.toFixed(2) + "/s" : "–";
   const eta = (r) => r.eta_seconds !== null && r.eta_seconds !== undefined ? fmtSecs(r.eta_seconds) : "–";
 
+  // The alerts of the evaluator beside the server (`--alerts`), newest change first.
+  function alertsSection(alerts) {
+    if (alerts.error) { return el("p", { class: "note error", id: "alerts-error" }, "Alerts unavailable: " + alerts.error); }
+    if (!alerts.length) { return el("p", { class: "note", id: "alerts-none" }, "No alerts held (the server evaluates rules with --alerts FILE)."); }
+    const cls = { firing: "bad", pending: "warn", resolved: "ok" };
+    const labelText = (labels) => Object.entries(labels).filter(([k]) => k !== "alertname").map(([k, v]) => k + "=" + v).join(", ");
+    const rows = alerts.slice().sort((a, b) => (a.since < b.since ? 1 : -1)).map((a) => el("tr", { "data-alert": a.name },
+      el("td", { class: "alert-name" }, a.name),
+      el("td", { class: "alert-state" }, el("span", { class: "badge " + (cls[a.state] || "") }, a.state)),
+      el("td", { class: "alert-since" }, new Date(a.since).toLocaleString(), el("span", { class: "note" }, " (" + a.since + ")")),
+      el("td", { class: "alert-labels" }, labelText(a.labels)),
+      el("td", { class: "num alert-value" }, a.value === null ? "–" : String(a.value))));
+    return el("div", { class: "scroll" }, el("table", { id: "alerts-table" },
+      el("thead", {}, el("tr", {}, el("th", {}, "alert"), el("th", {}, "state"), el("th", {}, "since"), el("th", {}, "labels"), el("th", { class: "num" }, "value"))),
+      el("tbody", {}, ...rows)));
+  }
+
   async function runsView(view) {
-    const runs = await api("/api/runs");
-    const live = runs.some((r) => r.live);
+    const [runs, alerts] = await Promise.all([api("/api/runs"), api("/api/alerts").catch((e) => ({ error: e.message }))]);
+    const live = runs.some((r) => r.live) || (Array.isArray(alerts) && alerts.length > 0);
     const rows = runs.slice().reverse().map((r) => el("tr", { "data-run-id": r.run_id },
       el("td", {}, r.run_id, " ", r.live ? el("span", { class: "badge warn" }, "live") : null, r.served ? el("span", { class: "badge" }, "served") : null),
       el("td", { class: "num count-completed ok" }, String(r.completed)),
@@ -128,7 +145,9 @@
         el("thead", {}, el("tr", {}, el("th", {}, "run"), el("th", { class: "num" }, "completed"), el("th", { class: "num" }, "failed"),
           el("th", { class: "num" }, "running"), el("th", { class: "num hide-narrow" }, "pending"), el("th", {}, "progress"),
           el("th", { class: "num hide-narrow" }, "duration"), el("th", { class: "num hide-narrow" }, "throughput"), el("th", { class: "num hide-narrow" }, "ETA"))),
-        el("tbody", {}, ...rows))) : el("p", { class: "note" }, "No runs under this server's artifacts root."));
+        el("tbody", {}, ...rows))) : el("p", { class: "note" }, "No runs under this server's artifacts root."),
+      el("h2", {}, "Alerts"),
+      alertsSection(alerts));
     setStatus(live ? "live: updating every " + POLL_MS / 1000 + " s" : "updated " + new Date().toLocaleTimeString());
     if (live) { poll(() => show()); }
   }
