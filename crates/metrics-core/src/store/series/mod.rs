@@ -572,7 +572,12 @@ impl MetricSeries {
             .map(|(_, e)| TagSetAggregate {
                 tags: e.tags().clone(),
                 value: e.aggregate().value(),
-                exemplars: exemplars.remove(&e.id()).unwrap_or_default(),
+                // Most series have no exemplars: skip hashing the id then.
+                exemplars: if exemplars.is_empty() {
+                    Vec::new()
+                } else {
+                    exemplars.remove(&e.id()).unwrap_or_default()
+                },
             })
             .collect()
     }
