@@ -50,16 +50,25 @@ impl CounterCell {
     #[inline]
     fn add_to_base(&self, n: u64) -> bool {
         let cur = self.base.load(Relaxed);
-        let (sum, over) = cur.overflowing_add(n);
+        let Some(sum) = cur.checked_add(n) else {
+            return self.saturate_base(cur, n);
+        };
         // Strong: a spurious failure would spread an uncontended counter.
-        if self
-            .base
-            .compare_exchange(cur, if over { u64::MAX } else { sum }, Relaxed, Relaxed)
-            .is_err()
-        {
+        if self.base.compare_exchange(cur, sum, Relaxed, Relaxed).is_err() {
             return self.add_contended(n);
         }
-        !over
+        true
+    }
+
+    /// `add_to_base` when `cur + n` passes `u64::MAX`: the total stops there
+    /// (false: saturated). Out of line, so the common add carries no select.
+    #[cold]
+    #[inline(never)]
+    fn saturate_base(&self, cur: u64, n: u64) -> bool {
+        if self.base.compare_exchange(cur, u64::MAX, Relaxed, Relaxed).is_err() {
+            return self.add_contended(n);
+        }
+        false
     }
 
     /// `add` once the extension exists: into the cells if there are any.
