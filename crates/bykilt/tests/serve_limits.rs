@@ -6,13 +6,13 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{BIN, Sandbox, text};
-use test_support::{Killed, free_port, http_get, poll};
+use test_support::{Killed, closed_within, free_port, http_get, poll};
 
 /// Far beyond every timeout configured below.
 const PATIENCE: Duration = Duration::from_secs(15);
@@ -31,27 +31,6 @@ fn wait_healthy(listen: &str) {
         http_get(&format!("http://{listen}/healthz"))
     })
     .expect("the server is up");
-}
-
-/// Whether the server closed `stream` before `wait` passed.
-fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
-    let deadline = Instant::now() + wait;
-    let mut buf = [0u8; 4096];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return false;
-        }
-        stream.set_read_timeout(Some(left)).unwrap();
-        match stream.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => {}
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                return false;
-            }
-            Err(_) => return true,
-        }
-    }
 }
 
 #[test]

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use metrics_api::{ApiState, ServerConfig, ServerHandle, spawn_server_with};
 use metrics_core::MetricsCollector;
+use test_support::closed_within;
 
 /// Far beyond every timeout configured below: a connection still open
 /// after this is one the server would keep forever.
@@ -32,28 +33,6 @@ fn healthz(addr: SocketAddr) -> Option<String> {
         .body_mut()
         .read_to_string()
         .ok()
-}
-
-/// Whether the server closed `stream`: reading gives end-of-file (or a
-/// reset) before `wait` passes, after any bytes the server sent first.
-fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
-    let deadline = Instant::now() + wait;
-    let mut buf = [0u8; 4096];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return false;
-        }
-        stream.set_read_timeout(Some(left)).unwrap();
-        match stream.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => {}
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                return false;
-            }
-            Err(_) => return true,
-        }
-    }
 }
 
 #[test]

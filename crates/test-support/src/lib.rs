@@ -299,6 +299,30 @@ pub fn have_prometheus() -> bool {
     require("prometheus", runs("prometheus", &["--version"]))
 }
 
+/// Whether the server closed `stream`: reading gives end-of-file (or a
+/// reset) before `wait` passes, after any bytes the server sent first.
+pub fn closed_within(stream: &mut std::net::TcpStream, wait: Duration) -> bool {
+    let deadline = Instant::now() + wait;
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        if stream.set_read_timeout(Some(left)).is_err() {
+            return true;
+        }
+        match std::io::Read::read(stream, &mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
 mod alerting;
 mod remote;
 
