@@ -49,6 +49,27 @@ fn lock(batch_dir: &Path, batch_id: &str) -> Result<File> {
     }
 }
 
+/// Whether a process (this one included) has the batch in `batch_dir` open
+/// for update, i.e. holds its lock. Jobs journaled `running` while nobody
+/// holds it were left by a run that ended before they finished.
+///
+/// Probes with a shared lock released at once, so a reader never keeps a
+/// run from starting for longer than the probe itself.
+pub(crate) fn is_open_elsewhere(batch_dir: &Path) -> bool {
+    let Ok(file) = File::open(batch_dir.join(LOCK_FILE)) else {
+        return false;
+    };
+    match file.try_lock_shared() {
+        Ok(()) => {
+            let _ = file.unlock();
+            false
+        }
+        Err(TryLockError::WouldBlock) => true,
+        // A lock that cannot be probed: say running, the cautious answer.
+        Err(TryLockError::Error(_)) => true,
+    }
+}
+
 /// Applies a journal entry to the manifest, ignoring ones already folded in
 /// or naming a job that does not exist.
 fn apply_entry(manifest: &mut BatchManifest, folded_seq: u64, entry: &JournalEntry) {

@@ -29,8 +29,13 @@ pub struct BatchSummary {
     pub total: usize,
     /// Jobs per status.
     pub pending: usize,
-    /// Jobs running (or left running by a process that ended).
+    /// Jobs running (or left running by a process that ended: see
+    /// [`interrupted`](Self::interrupted)).
     pub running: usize,
+    /// Of the `running` jobs, those whose run is no longer alive (nothing
+    /// holds the batch open): their attempts were interrupted, and
+    /// `resume` stops what is left of them and runs them again.
+    pub interrupted: usize,
     /// Jobs completed.
     pub completed: usize,
     /// Jobs failed.
@@ -57,7 +62,12 @@ pub struct BatchSummary {
 }
 
 impl BatchSummary {
-    pub(crate) fn new(manifest: &BatchManifest, collector: &MetricsCollector, batch_dir: &Path) -> BatchSummary {
+    pub(crate) fn new(
+        manifest: &BatchManifest,
+        collector: &MetricsCollector,
+        batch_dir: &Path,
+        run_alive: bool,
+    ) -> BatchSummary {
         let mut counts = [0usize; 5];
         for job in &manifest.jobs {
             counts[job.status.index()] += 1;
@@ -85,6 +95,11 @@ impl BatchSummary {
             total: manifest.jobs.len(),
             pending: counts[JobStatus::Pending.index()],
             running: counts[JobStatus::Running.index()],
+            interrupted: if run_alive {
+                0
+            } else {
+                counts[JobStatus::Running.index()]
+            },
             completed: counts[JobStatus::Completed.index()],
             failed: counts[JobStatus::Failed.index()],
             stopped: counts[JobStatus::Stopped.index()],

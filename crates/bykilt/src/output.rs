@@ -108,10 +108,19 @@ pub fn fmt_secs(s: f64) -> String {
 
 fn counts_line(s: &BatchSummary) -> String {
     let mut line = format!("{} total: {} completed, {} failed", s.total, s.completed, s.failed);
-    for (n, label) in [(s.stopped, "stopped"), (s.pending, "pending"), (s.running, "running")] {
+    let running = s.running - s.interrupted.min(s.running);
+    for (n, label) in [(s.stopped, "stopped"), (s.pending, "pending"), (running, "running")] {
         if n > 0 {
             let _ = write!(line, ", {n} {label}");
         }
+    }
+    if s.interrupted > 0 {
+        let _ = write!(
+            line,
+            ", {} interrupted (the run that started them ended before they finished; \
+             `bykilt batch resume {}` stops what is left of them and runs them again)",
+            s.interrupted, s.batch_id
+        );
     }
     line
 }

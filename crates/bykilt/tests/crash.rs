@@ -139,16 +139,37 @@ fn resume_after_sigkill_stops_the_orphaned_jobs_before_running_their_rows_again(
     let launched = std::time::Instant::now();
     let mut child = s.spawn(&["batch", "run", "s.csv", "-j", "4", "--exec", exec]);
     wait_until("the 4 jobs to start", || (lines(&log).len() >= 4).then_some(()));
+    let batch_id = s.wait_for_batch();
+    // While the run lives, its jobs are running, not interrupted.
+    let live = status_json(&s, &batch_id);
+    assert_eq!(live["summary"]["running"], 4, "{live}");
+    assert_eq!(live["summary"]["interrupted"], 0, "{live}");
     std::thread::sleep(std::time::Duration::from_secs(1).saturating_sub(launched.elapsed()));
     child.kill().unwrap(); // SIGKILL
     wait_exit(&mut child);
-    let batch_id = s.wait_for_batch();
     let first: Vec<i32> = attempt_log(&log).values().filter_map(|a| a.pgid).collect();
     assert_eq!(first.len(), 4);
     assert!(
         first.iter().all(|g| !group_alive(*g).is_empty()),
         "the killed run's jobs outlive it until something stops them"
     );
+    // Once it is dead, `batch status` says its attempts were interrupted
+    // (their processes still run, but no run owns them) and how to go on.
+    let dead = status_json(&s, &batch_id);
+    assert_eq!(dead["summary"]["interrupted"], 4, "{dead}");
+    assert!(
+        dead["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|j| j["interrupted"] == true),
+        "{dead}"
+    );
+    let shown = s.run(&["batch", "status", &batch_id]);
+    let shown = text(&shown.stdout);
+    assert!(shown.contains("4 interrupted"), "{shown}");
+    assert!(shown.contains(&format!("bykilt batch resume {batch_id}")), "{shown}");
+    assert!(!shown.contains("running"), "{shown}");
 
     let resumed = s.run(&["batch", "resume", &batch_id, "--kill-grace", "3s"]);
     assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
@@ -187,6 +208,11 @@ fn resume_after_sigkill_stops_the_orphaned_jobs_before_running_their_rows_again(
     let st = s.run(&["batch", "status", &batch_id, "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
     assert_eq!(v["summary"]["completed"], 4, "{v}");
+}
+
+fn status_json(s: &Sandbox, batch_id: &str) -> serde_json::Value {
+    let st = s.run(&["batch", "status", batch_id, "--json"]);
+    serde_json::from_slice(&st.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&st.stdout)))
 }
 
 /// A process group of another user: as root, a `sleep` started as user

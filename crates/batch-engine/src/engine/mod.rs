@@ -478,7 +478,7 @@ impl BatchEngine {
         let counts = result?;
         compacted?;
         write_failed_rows(store.manifest(), &handle.batch_dir)?;
-        let summary = BatchSummary::new(store.manifest(), self.collector(), &handle.batch_dir);
+        let summary = BatchSummary::new(store.manifest(), self.collector(), &handle.batch_dir, true);
         Ok(BatchReport {
             counts,
             summary,
@@ -539,7 +539,13 @@ impl BatchEngine {
     /// As [`get_batch`](Self::get_batch).
     pub fn get_batch_summary(&self, batch_id: &str) -> Result<BatchSummary> {
         let dir = batch_dir(self.ctx.root(), batch_id)?;
-        self.with_batch(batch_id, |m| BatchSummary::new(m, self.collector(), &dir))
+        let open_here = self.batches().contains_key(batch_id);
+        self.with_batch(batch_id, |m| {
+            // Probed only when a job says `running`: a finished batch needs no lock check.
+            let has_running = m.jobs.iter().any(|j| j.status == JobStatus::Running);
+            let alive = open_here || !has_running || crate::batch_store::is_open_elsewhere(&dir);
+            BatchSummary::new(m, self.collector(), &dir, alive)
+        })
     }
 
     /// Folds the journal into the manifest and releases the batch's lock.

@@ -498,6 +498,11 @@ pub(crate) fn status(batch_id: &str, root: &Path, out: &mut Output) -> Result<i3
                 o.insert("job_id".into(), serde_json::json!(j.job_id));
                 o.insert("row_index".into(), serde_json::json!(j.row_index));
                 o.insert("log".into(), serde_json::json!(log));
+                if summary.interrupted > 0 && j.status == batch_engine::JobStatus::Running {
+                    // Journaled running, but no process holds the batch: the
+                    // attempt was interrupted (resume runs it again).
+                    o.insert("interrupted".into(), serde_json::json!(true));
+                }
                 let attempt_logs: Vec<serde_json::Value> = (1..=j.attempts)
                     .map(|n| {
                         serde_json::json!({
