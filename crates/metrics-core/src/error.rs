@@ -6,17 +6,113 @@ use std::path::PathBuf;
 
 use crate::MetricType;
 
-/// Everything that can go wrong when recording, exporting or configuring.
-///
-/// Record calls return the smaller [`RecordError`]; `?` turns it into the
-/// `MetricsError` variant of the same name, so code written against
-/// `MetricsError` keeps compiling.
-///
-/// Every variant carries the offending value so the message alone tells the
-/// caller what to fix. A call that returns an error has recorded nothing.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum MetricsError {
+/// Declares the validation variants once, for both [`MetricsError`] and
+/// [`RecordErrorKind`], and the conversion between them: a variant added to
+/// one is in the other with the same fields and message, and `?` keeps
+/// turning a `RecordError` into the `MetricsError` of the same name.
+macro_rules! errors_with_record_variants {
+    (
+        $( $(#[$meta:meta])* $variant:ident $({ $( $(#[$fmeta:meta])* $field:ident : $fty:ty ),* $(,)? })? ),* $(,)?
+    ) => {
+        /// Everything that can go wrong when recording, exporting or configuring.
+        ///
+        /// Record calls return the smaller [`RecordError`]; `?` turns it into the
+        /// `MetricsError` variant of the same name, so code written against
+        /// `MetricsError` keeps compiling.
+        ///
+        /// Every variant carries the offending value so the message alone tells the
+        /// caller what to fix. A call that returns an error has recorded nothing.
+        #[derive(Debug, thiserror::Error)]
+        #[non_exhaustive]
+        pub enum MetricsError {
+            $( $(#[$meta])* $variant $({ $( $(#[$fmeta])* $field: $fty ),* })?, )*
+            /// An exemplar's labels or value cannot be exposed.
+            #[error("metric {name:?}: invalid exemplar {labels}: {reason}")]
+            InvalidExemplar {
+                /// The metric name.
+                name: String,
+                /// The rejected labels (at most 200 characters of them).
+                labels: String,
+                /// Why they were rejected.
+                reason: String,
+            },
+            /// A unit given to `describe_metric` is not a lower-case identifier.
+            #[error("metric {name:?}: invalid unit {unit:?}: {reason}")]
+            InvalidUnit {
+                /// The metric name.
+                name: String,
+                /// The rejected unit.
+                unit: String,
+                /// Why it was rejected.
+                reason: &'static str,
+            },
+            /// Reading or writing a file failed.
+            #[error("{action} {path}: {source}")]
+            Io {
+                /// What was being done ("writing", "creating directory", ...).
+                action: &'static str,
+                /// The file or directory.
+                path: PathBuf,
+                /// The underlying error.
+                #[source]
+                source: std::io::Error,
+            },
+            /// Encoding or decoding JSON failed.
+            #[error("JSON: {0}")]
+            Json(#[from] serde_json::Error),
+            /// Writing CSV failed.
+            #[cfg(feature = "csv")]
+            #[error("CSV for series {series:?}: {source}")]
+            Csv {
+                /// The series being written.
+                series: String,
+                /// The underlying error.
+                #[source]
+                source: csv::Error,
+            },
+            /// A timestamp in imported data could not be parsed.
+            #[error("timestamp {value:?} is not an RFC 3339 time: {reason}")]
+            BadTimestamp {
+                /// The rejected text.
+                value: String,
+                /// The parser's complaint.
+                reason: String,
+            },
+            /// A configuration value is malformed.
+            #[error(transparent)]
+            Config(#[from] ConfigError),
+            /// System figures could not be read on this platform.
+            #[error("reading system metrics: {0}")]
+            SystemInfo(String),
+            /// A background thread could not be started.
+            #[error("starting thread {name:?}: {source}")]
+            Thread {
+                /// The thread name.
+                name: &'static str,
+                /// The underlying error.
+                #[source]
+                source: std::io::Error,
+            },
+        }
+
+        /// The details of a [`RecordError`]; each variant carries the offending value.
+        #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+        #[non_exhaustive]
+        pub enum RecordErrorKind {
+            $( $(#[$meta])* $variant $({ $( $(#[$fmeta])* $field: $fty ),* })?, )*
+        }
+
+        impl From<RecordError> for MetricsError {
+            fn from(err: RecordError) -> Self {
+                match err.into_kind() {
+                    $( RecordErrorKind::$variant $({ $($field),* })? => MetricsError::$variant $({ $($field),* })?, )*
+                }
+            }
+        }
+    };
+}
+
+errors_with_record_variants! {
     /// The metric name is empty.
     #[error("metric name is empty; give the metric a non-empty name such as \"jobs_completed\"")]
     EmptyName,
@@ -46,32 +142,12 @@ pub enum MetricsError {
         /// The rejected value.
         value: f64,
     },
-    /// The value is finite, but adding it would make the metric's aggregate
-    /// (a counter total, a gauge value, a histogram or timer sum) overflow
-    /// to infinity.
-    #[error(
-        "metric {name:?}: value {value:e} would make its total or sum exceed the largest finite number (±1.8e308); nothing was recorded"
-    )]
-    AggregateOverflow {
-        /// The metric name.
-        name: String,
-        /// The rejected value.
-        value: f64,
-    },
     /// A counter was given a negative increment.
     #[error("counter {name:?}: increment {value} is negative; counters only go up (use a gauge)")]
     NegativeCounterIncrement {
         /// The metric name.
         name: String,
         /// The rejected increment.
-        value: f64,
-    },
-    /// A timer was given a negative duration.
-    #[error("timer {name:?}: duration {value} s is negative; a duration is measured from a start to a later end")]
-    NegativeDuration {
-        /// The metric name.
-        name: String,
-        /// The rejected duration, in seconds.
         value: f64,
     },
     /// The name already belongs to a series of another type.
@@ -83,17 +159,6 @@ pub enum MetricsError {
         existing: MetricType,
         /// The type of the rejected call.
         requested: MetricType,
-    },
-    /// A new metric name was refused: the collector holds `max_series`
-    /// series already.
-    #[error(
-        "metric {name:?} was not created: the collector already holds {max} series, its max_series cap (METRICS_MAX_SERIES); raise the cap or reuse names and tell events apart by tags"
-    )]
-    TooManySeries {
-        /// The refused name (at most 64 characters of it).
-        name: String,
-        /// The cap.
-        max: usize,
     },
     /// A tag key is empty.
     #[error("metric {name:?}: a tag key is empty")]
@@ -159,72 +224,36 @@ pub enum MetricsError {
         /// Why they were rejected.
         reason: &'static str,
     },
-    /// An exemplar's labels or value cannot be exposed.
-    #[error("metric {name:?}: invalid exemplar {labels}: {reason}")]
-    InvalidExemplar {
+    /// The value is finite, but adding it would make the metric's aggregate
+    /// (a counter total, a gauge value, a histogram or timer sum) overflow
+    /// to infinity.
+    #[error(
+        "metric {name:?}: value {value:e} would make its total or sum exceed the largest finite number (±1.8e308); nothing was recorded"
+    )]
+    AggregateOverflow {
         /// The metric name.
         name: String,
-        /// The rejected labels (at most 200 characters of them).
-        labels: String,
-        /// Why they were rejected.
-        reason: String,
+        /// The rejected value.
+        value: f64,
     },
-    /// A unit given to `describe_metric` is not a lower-case identifier.
-    #[error("metric {name:?}: invalid unit {unit:?}: {reason}")]
-    InvalidUnit {
+    /// A timer was given a negative duration.
+    #[error("timer {name:?}: duration {value} s is negative; a duration is measured from a start to a later end")]
+    NegativeDuration {
         /// The metric name.
         name: String,
-        /// The rejected unit.
-        unit: String,
-        /// Why it was rejected.
-        reason: &'static str,
+        /// The rejected duration, in seconds.
+        value: f64,
     },
-    /// Reading or writing a file failed.
-    #[error("{action} {path}: {source}")]
-    Io {
-        /// What was being done ("writing", "creating directory", ...).
-        action: &'static str,
-        /// The file or directory.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// Encoding or decoding JSON failed.
-    #[error("JSON: {0}")]
-    Json(#[from] serde_json::Error),
-    /// Writing CSV failed.
-    #[cfg(feature = "csv")]
-    #[error("CSV for series {series:?}: {source}")]
-    Csv {
-        /// The series being written.
-        series: String,
-        /// The underlying error.
-        #[source]
-        source: csv::Error,
-    },
-    /// A timestamp in imported data could not be parsed.
-    #[error("timestamp {value:?} is not an RFC 3339 time: {reason}")]
-    BadTimestamp {
-        /// The rejected text.
-        value: String,
-        /// The parser's complaint.
-        reason: String,
-    },
-    /// A configuration value is malformed.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// System figures could not be read on this platform.
-    #[error("reading system metrics: {0}")]
-    SystemInfo(String),
-    /// A background thread could not be started.
-    #[error("starting thread {name:?}: {source}")]
-    Thread {
-        /// The thread name.
-        name: &'static str,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
+    /// A new metric name was refused: the collector holds `max_series`
+    /// series already.
+    #[error(
+        "metric {name:?} was not created: the collector already holds {max} series, its max_series cap (METRICS_MAX_SERIES); raise the cap or reuse names and tell events apart by tags"
+    )]
+    TooManySeries {
+        /// The refused name (at most 64 characters of it).
+        name: String,
+        /// The cap.
+        max: usize,
     },
 }
 
@@ -272,196 +301,6 @@ impl std::fmt::Display for RecordError {
 }
 
 impl std::error::Error for RecordError {}
-
-/// The details of a [`RecordError`]; each variant carries the offending value.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RecordErrorKind {
-    /// The metric name is empty.
-    #[error("metric name is empty; give the metric a non-empty name such as \"jobs_completed\"")]
-    EmptyName,
-    /// The metric name is longer than [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes.
-    #[error("metric name {preview:?}... is {len} bytes long; names are limited to {max} bytes")]
-    NameTooLong {
-        /// The first 32 characters of the name.
-        preview: String,
-        /// Its length in bytes.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// The metric name contains a control character.
-    #[error("metric name {name:?} contains the control character {ch:?}; use printable characters")]
-    NameControlChar {
-        /// The name as given.
-        name: String,
-        /// The first offending character.
-        ch: char,
-    },
-    /// The value is NaN or infinite.
-    #[error("metric {name:?}: value {value} is not a finite number")]
-    NonFiniteValue {
-        /// The metric name.
-        name: String,
-        /// The rejected value.
-        value: f64,
-    },
-    /// A counter was given a negative increment.
-    #[error("counter {name:?}: increment {value} is negative; counters only go up (use a gauge)")]
-    NegativeCounterIncrement {
-        /// The metric name.
-        name: String,
-        /// The rejected increment.
-        value: f64,
-    },
-    /// The name already belongs to a series of another type.
-    #[error("metric {name:?} is a {existing}, not a {requested}; use another name or the same type")]
-    TypeMismatch {
-        /// The metric name.
-        name: String,
-        /// The type the series was created with.
-        existing: MetricType,
-        /// The type of the rejected call.
-        requested: MetricType,
-    },
-    /// A tag key is empty.
-    #[error("metric {name:?}: a tag key is empty")]
-    EmptyTagKey {
-        /// The metric name.
-        name: String,
-    },
-    /// A tag key is too long or contains a control character.
-    #[error("metric {name:?}: tag key {key:?} is invalid: {reason}")]
-    InvalidTagKey {
-        /// The metric name.
-        name: String,
-        /// The rejected key (at most 64 characters of it).
-        key: String,
-        /// Why it was rejected.
-        reason: &'static str,
-    },
-    /// A tag value is too long or contains a forbidden control character.
-    #[error("metric {name:?}: value {value:?} of tag {key:?} is invalid: {reason}")]
-    InvalidTagValue {
-        /// The metric name.
-        name: String,
-        /// The key of the tag.
-        key: String,
-        /// The rejected value (at most 64 characters of it).
-        value: String,
-        /// Why it was rejected.
-        reason: String,
-    },
-    /// The same tag key was given twice on one sample.
-    #[error("metric {name:?}: tag key {key:?} is given more than once")]
-    DuplicateTagKey {
-        /// The metric name.
-        name: String,
-        /// The repeated key.
-        key: String,
-    },
-    /// A tag key is reserved by the store.
-    #[error("metric {name:?}: tag key {key:?} is reserved by the store")]
-    ReservedTagKey {
-        /// The metric name.
-        name: String,
-        /// The reserved key.
-        key: String,
-    },
-    /// One sample carries more tags than allowed.
-    #[error("metric {name:?}: {count} tags on one sample; at most {max} are allowed")]
-    TooManyTags {
-        /// The metric name.
-        name: String,
-        /// How many tags were given.
-        count: usize,
-        /// The limit (`MetricsConfig::max_tags_per_sample`).
-        max: usize,
-    },
-    /// Histogram buckets are empty, unsorted or not finite.
-    #[error("metric {name:?}: invalid histogram buckets {buckets:?}: {reason}")]
-    InvalidBuckets {
-        /// The metric name.
-        name: String,
-        /// The rejected bounds.
-        buckets: Vec<f64>,
-        /// Why they were rejected.
-        reason: &'static str,
-    },
-    /// The value is finite, but adding it would make the metric's aggregate
-    /// (a counter total, a gauge value, a histogram or timer sum) overflow
-    /// to infinity.
-    #[error(
-        "metric {name:?}: value {value:e} would make its total or sum exceed the largest finite number (±1.8e308); nothing was recorded"
-    )]
-    AggregateOverflow {
-        /// The metric name.
-        name: String,
-        /// The rejected value.
-        value: f64,
-    },
-    /// A timer was given a negative duration.
-    #[error("timer {name:?}: duration {value} s is negative; a duration is measured from a start to a later end")]
-    NegativeDuration {
-        /// The metric name.
-        name: String,
-        /// The rejected duration, in seconds.
-        value: f64,
-    },
-    /// A new metric name was refused: the collector holds `max_series`
-    /// series already.
-    #[error(
-        "metric {name:?} was not created: the collector already holds {max} series, its max_series cap (METRICS_MAX_SERIES); raise the cap or reuse names and tell events apart by tags"
-    )]
-    TooManySeries {
-        /// The refused name (at most 64 characters of it).
-        name: String,
-        /// The cap.
-        max: usize,
-    },
-}
-
-impl From<RecordError> for MetricsError {
-    fn from(err: RecordError) -> Self {
-        use RecordErrorKind as K;
-        match err.into_kind() {
-            K::EmptyName => MetricsError::EmptyName,
-            K::NameTooLong { preview, len, max } => MetricsError::NameTooLong { preview, len, max },
-            K::NameControlChar { name, ch } => MetricsError::NameControlChar { name, ch },
-            K::NonFiniteValue { name, value } => MetricsError::NonFiniteValue { name, value },
-            K::NegativeCounterIncrement { name, value } => MetricsError::NegativeCounterIncrement { name, value },
-            K::TypeMismatch {
-                name,
-                existing,
-                requested,
-            } => MetricsError::TypeMismatch {
-                name,
-                existing,
-                requested,
-            },
-            K::EmptyTagKey { name } => MetricsError::EmptyTagKey { name },
-            K::InvalidTagKey { name, key, reason } => MetricsError::InvalidTagKey { name, key, reason },
-            K::InvalidTagValue {
-                name,
-                key,
-                value,
-                reason,
-            } => MetricsError::InvalidTagValue {
-                name,
-                key,
-                value,
-                reason,
-            },
-            K::DuplicateTagKey { name, key } => MetricsError::DuplicateTagKey { name, key },
-            K::ReservedTagKey { name, key } => MetricsError::ReservedTagKey { name, key },
-            K::TooManyTags { name, count, max } => MetricsError::TooManyTags { name, count, max },
-            K::InvalidBuckets { name, buckets, reason } => MetricsError::InvalidBuckets { name, buckets, reason },
-            K::AggregateOverflow { name, value } => MetricsError::AggregateOverflow { name, value },
-            K::NegativeDuration { name, value } => MetricsError::NegativeDuration { name, value },
-            K::TooManySeries { name, max } => MetricsError::TooManySeries { name, max },
-        }
-    }
-}
 
 /// A configuration value that could not be used, with where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
