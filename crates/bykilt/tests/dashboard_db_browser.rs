@@ -143,7 +143,10 @@ fn serve_db_dashboard_follows_a_run_recorded_by_another_process_in_chromium() {
     );
     let base = format!("http://{listen}");
     poll(Duration::from_secs(20), || http_get(&format!("{base}/healthz"))).expect("serve --db is up");
-    assert!(http_get(&format!("{base}/api/runs")).is_none(), "the API wants the token");
+    assert!(
+        http_get(&format!("{base}/api/runs")).is_none(),
+        "the API wants the token"
+    );
 
     let b = Browser::start();
     b.viewport(1280, 800);
@@ -194,9 +197,15 @@ fn serve_db_dashboard_follows_a_run_recorded_by_another_process_in_chromium() {
     // commits, without a reload.
     record_requests(&b);
     b.js("location.hash = '#/series/job_duration_seconds';", &[]);
-    b.wait_for("the chart", "return document.querySelector('#series-chart') && document.querySelector('#series-stats b');");
+    b.wait_for(
+        "the chart",
+        "return document.querySelector('#series-chart') && document.querySelector('#series-stats b');",
+    );
     let url = chart_request(&b, "job_duration_seconds");
-    assert!(url.contains(&format!("run={live_run}")), "the run range asks for the served run: {url}");
+    assert!(
+        url.contains(&format!("run={live_run}")),
+        "the run range asks for the served run: {url}"
+    );
     std::thread::sleep(Duration::from_millis(300));
     assert!(painted(&b, "#series-chart") > 0, "the chart is drawn");
     assert!(painted(&b, "#bucket-chart") > 0, "the bucket chart is drawn");
@@ -205,7 +214,10 @@ fn serve_db_dashboard_follows_a_run_recorded_by_another_process_in_chromium() {
         let now = samples_shown(&b);
         (now > before).then_some(now)
     });
-    assert!(more.is_some(), "the chart's samples stayed at {before} while the run was recorded");
+    assert!(
+        more.is_some(),
+        "the chart's samples stayed at {before} while the run was recorded"
+    );
     assert_eq!(
         b.js("return window.__noReload === true;", &[]),
         json!(true),
@@ -248,10 +260,7 @@ fn serve_db_dashboard_follows_a_run_recorded_by_another_process_in_chromium() {
         &[],
     );
     let url = chart_request(&b, "job_status");
-    assert!(
-        url.contains("run=all") && url.contains("since_seconds=604800"),
-        "{url}"
-    );
+    assert!(url.contains("run=all") && url.contains("since_seconds=604800"), "{url}");
 
     let errors: Vec<String> = b
         .console()

@@ -83,7 +83,10 @@ fn line_plot_svg_has_title_axes_units_and_one_legend_entry_per_tag_set() {
     assert!(has(&texts, "time (UTC)"), "x axis label in {texts:?}");
     // A counter's samples are increments: drawn as a running total, as on
     // the dashboard.
-    assert!(has(&texts, "running total (count)"), "y axis label with unit in {texts:?}");
+    assert!(
+        has(&texts, "running total (count)"),
+        "y axis label with unit in {texts:?}"
+    );
     // job_status has a tag set per status reached: pending, running, completed, failed.
     for status in ["status=pending", "status=running", "status=completed", "status=failed"] {
         assert!(has(&texts, status), "legend entry {status} in {texts:?}");
@@ -139,7 +142,10 @@ fn histogram_kind_draws_the_value_distribution() {
     let (_, _, texts, shapes) = svg(&s.path().join("h.svg"));
     assert!(has(&texts, "distribution"), "{texts:?}");
     assert!(has(&texts, "value (s)") && has(&texts, "samples"), "{texts:?}");
-    assert!(shapes >= 12, "a bar per bucket of job_duration_seconds and the frame: {shapes}");
+    assert!(
+        shapes >= 12,
+        "a bar per bucket of job_duration_seconds and the frame: {shapes}"
+    );
 }
 
 #[test]
@@ -308,12 +314,21 @@ fn the_plot_and_the_dashboard_draw_the_same_chart_model() {
         .map(|l| l["label"].as_str().unwrap())
         .collect();
     assert_eq!(labels.len(), 4, "{model}");
-    let legend: Vec<&str> = texts.iter().filter(|t| t.starts_with("status=")).map(String::as_str).collect();
+    let legend: Vec<&str> = texts
+        .iter()
+        .filter(|t| t.starts_with("status="))
+        .map(String::as_str)
+        .collect();
     assert_eq!(legend, labels, "the SVG's legend is the model's lines, in order");
     assert!(has(&texts, model["y_label"].as_str().unwrap()), "{texts:?}");
     // The model's running totals end at the counts the summary table shows.
     let last = |label: &str| {
-        let line = model["lines"].as_array().unwrap().iter().find(|l| l["label"] == label).unwrap();
+        let line = model["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["label"] == label)
+            .unwrap();
         line["points"].as_array().unwrap().last().unwrap()[1].as_f64().unwrap()
     };
     assert_eq!(last("status=completed"), 5.0);

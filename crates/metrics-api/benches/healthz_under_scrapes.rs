@@ -161,9 +161,16 @@ fn scrape_round(
 ) -> Vec<(Duration, usize)> {
     if use_curl {
         let mut cmd = std::process::Command::new("nice");
-        cmd.args(["-n", &nice.to_string(), "curl", "-sS", "--parallel", "--parallel-immediate"])
-            .args(["--parallel-max", &agents.len().to_string()])
-            .args(["-w", "%{size_download} %{time_total}\\n"]);
+        cmd.args([
+            "-n",
+            &nice.to_string(),
+            "curl",
+            "-sS",
+            "--parallel",
+            "--parallel-immediate",
+        ])
+        .args(["--parallel-max", &agents.len().to_string()])
+        .args(["-w", "%{size_download} %{time_total}\\n"]);
         for _ in agents {
             cmd.args(["-o", "/dev/null", url]);
         }

@@ -196,7 +196,12 @@ fn distribution(values: &[f64], bounds: &[f64]) -> Vec<ChartBar> {
                 } else {
                     format!(">{}", short_number(lo))
                 };
-                ChartBar { label, lo, hi, count: 0 }
+                ChartBar {
+                    label,
+                    lo,
+                    hi,
+                    count: 0,
+                }
             })
             .collect();
         for v in values {
@@ -243,7 +248,11 @@ fn percentiles_over_time(samples: &[ChartSample]) -> Vec<ChartLine> {
         return lines;
     };
     let (t0, t1) = (first.time, last.time);
-    let step = if t1 > t0 { (t1 - t0) / PERCENTILE_WINDOWS as f64 } else { 1.0 };
+    let step = if t1 > t0 {
+        (t1 - t0) / PERCENTILE_WINDOWS as f64
+    } else {
+        1.0
+    };
     let mut windows: Vec<Vec<f64>> = vec![Vec::new(); PERCENTILE_WINDOWS];
     for s in samples {
         let w = (((s.time - t0) / step) as usize).min(PERCENTILE_WINDOWS - 1);
@@ -287,7 +296,12 @@ fn percentiles_over_time(samples: &[ChartSample]) -> Vec<ChartLine> {
 /// assert_eq!(chart.lines[0].points, vec![(1.0, 1.0), (3.0, 3.0)]);
 /// assert_eq!(chart.y_label, "running total (count)");
 /// ```
-pub fn series_chart(name: &str, metric_type: MetricType, bucket_bounds: &[f64], samples: &[ChartSample]) -> SeriesChart {
+pub fn series_chart(
+    name: &str,
+    metric_type: MetricType,
+    bucket_bounds: &[f64],
+    samples: &[ChartSample],
+) -> SeriesChart {
     let unit = unit_of(name, metric_type);
     let mut groups: Vec<ChartLine> = Vec::new();
     for s in samples {
@@ -339,7 +353,11 @@ pub fn series_chart(name: &str, metric_type: MetricType, bucket_bounds: &[f64], 
         hidden_tag_sets,
         distribution_label: with_unit("value", unit),
         distribution: distribution(&values, bucket_bounds),
-        percentiles: if distributed { percentiles_over_time(samples) } else { Vec::new() },
+        percentiles: if distributed {
+            percentiles_over_time(samples)
+        } else {
+            Vec::new()
+        },
     }
 }
 

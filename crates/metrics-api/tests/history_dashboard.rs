@@ -85,8 +85,13 @@ fn the_dashboard_reads_the_database_and_follows_a_run_being_recorded() {
     let store = MetricsStore::open(&db, StoreOptions::default()).unwrap();
     let run = store.begin_run(&RunInfo::current("second")).unwrap();
     let recording = store.record(Arc::clone(&live), run).unwrap();
-    live.record_metric("job_duration_seconds", 5.0, &[("status", "completed")], MetricType::Timer)
-        .unwrap();
+    live.record_metric(
+        "job_duration_seconds",
+        5.0,
+        &[("status", "completed")],
+        MetricType::Timer,
+    )
+    .unwrap();
     recording.flush().unwrap();
 
     let manifests = Arc::new(Manifests::default());
@@ -177,12 +182,14 @@ fn the_dashboard_reads_the_database_and_follows_a_run_being_recorded() {
         json(addr, "/api/metrics/series/job_duration_seconds/summary?run=first")["summary"]["count"],
         3
     );
+    assert_eq!(get(addr, "/api/metrics/series/nothing/summary", Some("t0k")).0, 404);
     assert_eq!(
-        get(addr, "/api/metrics/series/nothing/summary", Some("t0k")).0,
-        404
-    );
-    assert_eq!(
-        get(addr, "/api/metrics/series/job_duration_seconds/summary?tag=bad", Some("t0k")).0,
+        get(
+            addr,
+            "/api/metrics/series/job_duration_seconds/summary?tag=bad",
+            Some("t0k")
+        )
+        .0,
         400
     );
 

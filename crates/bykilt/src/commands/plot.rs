@@ -259,7 +259,10 @@ impl Chart {
         let colour = Palette99::pick(0).to_rgba();
         chart.draw_series(bars.iter().zip(0u32..).map(|(b, i)| {
             Rectangle::new(
-                [(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), b.count as f64)],
+                [
+                    (SegmentValue::Exact(i), 0.0),
+                    (SegmentValue::Exact(i + 1), b.count as f64),
+                ],
                 colour.filled(),
             )
         }))?;

@@ -25,7 +25,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use metrics_core::{MetricType, TagFilter, TagSet};
+use metrics_core::{MetricType, MetricsCollector, TagFilter, TagSet};
 use serde::Serialize;
 
 use crate::{ApiError, ApiState};
@@ -199,12 +199,10 @@ fn last_of(v: metrics_core::MetricValue) -> LastValue {
     }
 }
 
-async fn overview(
-    State(state): State<ApiState>,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<Overview<TagSet>>, ApiError> {
-    no_parameters(raw.as_deref())?;
-    let collector = state.collector();
+/// Every series with its tag sets, last values and sparkline: a walk over
+/// the whole collector, so it runs on the blocking pool, not on the thread
+/// that answers `/healthz`.
+fn overview_of(collector: &MetricsCollector) -> Overview<TagSet> {
     let mut series = Vec::new();
     for info in collector.list_series() {
         let Some(s) = collector.get_metric_series(&info.name) else {
@@ -234,9 +232,18 @@ async fn overview(
             sparkline: newest.iter().map(|v| v.value).collect(),
         });
     }
-    Ok(Json(Overview {
+    Overview {
         now: unix(collector.now()),
         source: Source::Live,
         series,
-    }))
+    }
+}
+
+async fn overview(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Result<Json<Overview<TagSet>>, ApiError> {
+    no_parameters(raw.as_deref())?;
+    let collector = std::sync::Arc::clone(state.collector());
+    let overview = tokio::task::spawn_blocking(move || overview_of(&collector))
+        .await
+        .map_err(|e| ApiError::Internal(format!("building the overview failed: {e}")))?;
+    Ok(Json(overview))
 }

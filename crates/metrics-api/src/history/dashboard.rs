@@ -30,7 +30,9 @@ use serde::Serialize;
 
 use super::{History, error, parse_query, with_reader};
 use crate::chart::{ChartSample, series_chart};
-use crate::dashboard::{LastValue, Overview, RunCatalog, RunProgress, SPARKLINE_POINTS, SeriesView, Source, TagSetView};
+use crate::dashboard::{
+    LastValue, Overview, RunCatalog, RunProgress, SPARKLINE_POINTS, SeriesView, Source, TagSetView,
+};
 
 /// A stored run as the dashboard lists it.
 #[derive(Debug, Serialize)]
@@ -74,7 +76,9 @@ fn view_of(stored: StoredRun, progress: Option<&RunProgress>, newest: bool, now:
             // The manifest's clock stops at the last completion; a live run's
             // runs on to now.
             let d = p.started_at.map(|s| (now - s).max(0.0));
-            let rate = d.filter(|d| *d > 0.0 && p.completed + p.failed > 0).map(|d| (p.completed + p.failed) as f64 / d);
+            let rate = d
+                .filter(|d| *d > 0.0 && p.completed + p.failed > 0)
+                .map(|d| (p.completed + p.failed) as f64 / d);
             (d, rate)
         }
         Some(p) => (p.duration_seconds, p.throughput_per_second),
@@ -158,7 +162,10 @@ pub(super) async fn list_runs(State(state): State<History>, RawQuery(raw): RawQu
 
 pub(super) async fn one_run(State(state): State<History>, Path(run): Path<String>) -> Response {
     match run_views(&state).await {
-        Ok(runs) => match runs.into_iter().find(|r| r.run_id == run || r.stored.id.to_string() == run) {
+        Ok(runs) => match runs
+            .into_iter()
+            .find(|r| r.run_id == run || r.stored.id.to_string() == run)
+        {
             Some(r) => axum::Json(r).into_response(),
             None => error(StatusCode::NOT_FOUND, format!("no run {run:?} in the database")),
         },
@@ -215,7 +222,10 @@ fn overview_of(r: &StoreReader, runs: &RunFilter) -> metrics_store::Result<Overv
             } else {
                 Vec::new()
             },
-            samples: sets.iter().map(|t| usize::try_from(t.samples).unwrap_or(usize::MAX)).sum(),
+            samples: sets
+                .iter()
+                .map(|t| usize::try_from(t.samples).unwrap_or(usize::MAX))
+                .sum(),
             tag_sets: sets
                 .iter()
                 .map(|t| TagSetView {
@@ -249,7 +259,11 @@ pub(super) async fn overview(State(state): State<History>, RawQuery(raw): RawQue
     }
 }
 
-pub(super) async fn summary(State(state): State<History>, Path(name): Path<String>, RawQuery(raw): RawQuery) -> Response {
+pub(super) async fn summary(
+    State(state): State<History>,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let q = match parse_query(name, raw.as_deref()) {
         Ok(q) => q,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),

@@ -41,7 +41,9 @@ impl StoreReader {
             )
             .map_err(self.err())?;
         let groups: Vec<(String, i64, i64, i64, i64)> = stmt
-            .query_map(params![run], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .query_map(params![run], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
             .map_err(self.err())?
             .collect::<rusqlite::Result<_>>()
             .map_err(self.err())?;
@@ -78,5 +80,50 @@ impl StoreReader {
             });
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use metrics_core::{MetricType, MetricsCollector};
+
+    use crate::{MetricsStore, RunFilter, RunInfo, StoreOptions, StoreReader};
+
+    fn record(path: &std::path::Path, run: &str, samples: &[(f64, &str)]) {
+        let c = Arc::new(MetricsCollector::default());
+        let store = MetricsStore::open(path, StoreOptions::default()).unwrap();
+        let id = store.begin_run(&RunInfo::current(run)).unwrap();
+        let rec = store.record(Arc::clone(&c), id).unwrap();
+        for &(v, status) in samples {
+            c.record_metric("job_seconds", v, &[("status", status)], MetricType::Timer)
+                .unwrap();
+        }
+        rec.finish().unwrap();
+    }
+
+    #[test]
+    fn every_tag_set_with_its_count_and_newest_sample_per_run_or_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("m.db");
+        record(&db, "a", &[(1.0, "ok"), (2.0, "failed"), (3.0, "ok")]);
+        record(&db, "b", &[(4.0, "ok")]);
+        let r = StoreReader::open(&db).unwrap();
+        let of = |runs: &RunFilter| -> Vec<(String, u64, f64)> {
+            r.tag_set_index(runs)
+                .unwrap()
+                .into_iter()
+                .filter(|t| t.series == "job_seconds")
+                .map(|t| (t.tags["status"].clone(), t.samples, t.last.unwrap().1))
+                .collect()
+        };
+        let mut all = of(&RunFilter::All);
+        all.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(all, vec![("failed".into(), 1, 2.0), ("ok".into(), 3, 4.0)]);
+        let mut a = of(&RunFilter::Named("a".into()));
+        a.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(a, vec![("failed".into(), 1, 2.0), ("ok".into(), 2, 3.0)]);
+        assert!(r.tag_set_index(&RunFilter::Named("zzz".into())).is_err());
     }
 }
