@@ -111,7 +111,12 @@ fn the_dashboard_reads_the_database_and_follows_a_run_being_recorded() {
     assert_eq!(status, 200);
     assert!(page.contains("/dashboard/app.js"), "{page}");
     assert_eq!(get(addr, "/dashboard/chart.js", None).0, 200);
-    for path in ["/api/runs", "/api/metrics/overview", "/api/alerts"] {
+    for path in [
+        "/api/runs",
+        "/api/metrics/overview",
+        "/api/alerts",
+        "/api/metrics/series/job_duration_seconds/chart",
+    ] {
         assert_eq!(get(addr, path, None).0, 401, "{path}");
     }
 
@@ -187,6 +192,45 @@ fn the_dashboard_reads_the_database_and_follows_a_run_being_recorded() {
         get(
             addr,
             "/api/metrics/series/job_duration_seconds/summary?tag=bad",
+            Some("t0k")
+        )
+        .0,
+        400
+    );
+
+    // The chart model the page paints, over the database's samples.
+    let chart = json(
+        addr,
+        "/api/metrics/series/job_duration_seconds/chart?run=all&limit=100000",
+    );
+    assert_eq!(chart["unit"], "s");
+    assert_eq!(chart["y_label"], "value (s)");
+    assert_eq!(chart["samples"], 4);
+    let labels: Vec<&str> = chart["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, vec!["status=completed", "status=failed"]);
+    assert_eq!(chart["percentiles"].as_array().unwrap().len(), 3);
+    let counted: u64 = chart["distribution"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 4);
+    let filtered = json(
+        addr,
+        "/api/metrics/series/job_duration_seconds/chart?run=first&tag=status:failed",
+    );
+    assert_eq!(filtered["samples"], 1);
+    assert_eq!(get(addr, "/api/metrics/series/nothing/chart", Some("t0k")).0, 404);
+    assert_eq!(
+        get(
+            addr,
+            "/api/metrics/series/job_duration_seconds/chart?limit=0",
             Some("t0k")
         )
         .0,
