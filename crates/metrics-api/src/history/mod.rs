@@ -8,9 +8,12 @@
 //! * `GET /metrics`: the latest aggregate snapshot, as Prometheus text or
 //!   OpenMetrics (by `Accept`).
 //! * `GET /healthz`.
-//! * `GET /`: the dashboard, fed from the database (see [`dashboard`]'s
-//!   routes there: `/api/runs` with job counts, `/api/metrics/overview`,
-//!   `/api/metrics/series/{name}/summary`, `/api/alerts`).
+//! * `GET /`: the dashboard, fed from the database, and the routes it
+//!   reads: `/api/runs` (the stored runs with job counts from a
+//!   [`RunCatalog`](crate::dashboard::RunCatalog), `live` and `served`),
+//!   `/api/metrics/overview?run=`, `/api/metrics/series/{name}/summary` and
+//!   `/api/metrics/series/{name}/chart` (the [`chart`](crate::chart) model)
+//!   with the series route's parameters, `/api/alerts` (`[]`).
 //!
 //! Every request opens its own read-only view, so the database may be
 //! written (by a running batch) meanwhile, and what it wrote is served as
