@@ -357,3 +357,64 @@ async fn serve_connection(
     }
     registry.remove(conn.id);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection writing a large body hands the socket at most one slice
+    /// per write and gives the thread up after each slice: that bounds how
+    /// long `/healthz` waits behind thirty scrapes being written.
+    #[test]
+    fn writes_are_cut_to_the_slice_and_yield_after_it() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let reader = std::thread::spawn(move || {
+                let (mut s, _) = listener.accept().unwrap();
+                let mut all = Vec::new();
+                std::io::Read::read_to_end(&mut s, &mut all).unwrap();
+                all.len()
+            });
+            let registry = Arc::new(Registry {
+                epoch: Instant::now(),
+                max: 4,
+                open: Mutex::new(HashMap::new()),
+            });
+            let conn = registry.admit(1).unwrap();
+            let mut stream = TrackedStream {
+                inner: TcpStream::connect(addr).await.unwrap(),
+                conn,
+                registry,
+                written_since_yield: 0,
+            };
+            let body = vec![7u8; 4 * 1024 * 1024];
+            let (mut calls, mut yields, mut sent) = (0, 0, 0);
+            while sent < body.len() {
+                let n = std::future::poll_fn(|cx| {
+                    let polled = Pin::new(&mut stream).poll_write(cx, &body[sent..]);
+                    if polled.is_pending() && stream.written_since_yield == 0 {
+                        yields += 1;
+                    }
+                    polled
+                })
+                .await
+                .unwrap();
+                assert!(n <= WRITE_SLICE, "one write handed the socket {n} bytes");
+                sent += n;
+                calls += 1;
+            }
+            drop(stream);
+            assert_eq!(reader.join().unwrap(), body.len());
+            assert!(calls >= body.len() / WRITE_SLICE, "{calls} writes");
+            assert!(
+                yields >= body.len() / WRITE_SLICE - 1,
+                "{yields} yields for {calls} writes"
+            );
+        });
+    }
+}
