@@ -274,13 +274,20 @@ def http_section(lines, targets):
         f"{setup.get('scrapers', '?')} clients send one `/metrics` request each at the same moment, and one more "
         "client asks `/healthz` every 10 ms until every scrape is answered; rounds are 1.5 s apart, so each one "
         "starts with the 1 s cache expired. The scrapers stand for Prometheus servers on other hosts: "
-        + ("`curl` processes" if setup.get("scraper_client") == "curl" else "threads of the bench (ureq)")
-        + f" at nice {setup.get('scraper_nice', '?')}. `main_design` is the server before issue 11 (`axum::serve`, "
+        + ("one `curl --parallel` process per round" if setup.get("scraper_client") == "curl"
+           else "threads of the bench (ureq)")
+        + f" at nice {setup.get('scraper_nice', '?')}"
+        + ". The `/healthz` prober is "
+        + {"own_session": "the bench binary run again in a session of its own (`setsid`), as a health checker on "
+                          "another host would be: Linux schedules each session as a group (autogroup), so on a "
+                          "loaded machine the prober's own waits for a CPU are not counted against the server",
+           "own_process": "the bench binary run again as a process of its own",
+           "in_process": "a thread of the bench process"}.get(setup.get("probe"), "a thread of the bench process")
+        + ". `main_design` is the server before issue 11 (`axum::serve`, "
         "`/metrics` encoded in the handler on the runtime's only thread), rebuilt in the bench and run in the same "
         "process, 2 rounds. Measured "
-        f"{when or 'at an unknown time'}, 1-minute load {setup.get('load1', '?')} at start on this 2-core machine. "
-        "The slowest answers come from CPU starvation by other work on the machine: the kernel groups threads by "
-        "session (autogroup), so raising the bench's priority does not shield it.\n")
+        f"{when or 'at an unknown time'}, 1-minute load {setup.get('load1', '?')} at start on this 2-core machine "
+        "(other builds running).\n")
     out.append("| server | /healthz answers | p50 | p95 | p99 | slowest | failed | mean scrape |")
     out.append("|---|---|---|---|---|---|---|---|")
     for name, m in servers.items():

@@ -72,9 +72,11 @@ pub enum Command {
         /// Alert rules evaluated while serving (see `bykilt alerts`).
         #[command(flatten)]
         alerts: AlertArgs,
-        /// Serve the metrics database at PATH instead (every run: /api/runs,
+        /// Serve the metrics database at PATH instead: the dashboard at / over
+        /// every stored run (a run another process is recording shows up as
+        /// it is written), /api/runs,
         /// /api/metrics/series/{name}?run=&since_seconds=&tag=&limit=, and
-        /// the latest aggregates at /metrics).
+        /// the latest aggregates at /metrics.
         #[arg(long, value_name = "PATH", conflicts_with = "run")]
         db: Option<PathBuf>,
         /// Connection limits and the /metrics cache.

@@ -116,7 +116,7 @@ fn dispatch(cli: Cli, out: &mut Output) -> Result<i32, CliError> {
             Some(_) if alerts.alerts.is_some() => Err(CliError::Usage(
                 "serve --db does not evaluate --alerts yet: run `bykilt serve --alerts FILE` on a run instead".into(),
             )),
-            Some(db) => history::serve(listen, &db, token, &server, out),
+            Some(db) => history::serve(listen, &db, token, &server, &root, out),
             None => expose::serve(listen, run.as_deref(), token, &alerts, &server, &root, out),
         },
         Command::Alerts(cmd) => alerts::run(cmd, &root, out),

@@ -352,7 +352,7 @@ fn dashboard_shows_runs_series_and_live_progress_in_chromium() {
         );
         let requests = b.wait_for(
             "the series request",
-            "const r = window.__requests.filter(r => r[0].startsWith('/api/metrics/series/job_status?'));
+            "const r = window.__requests.filter(r => r[0].startsWith('/api/metrics/series/job_status/chart?'));
              return r.length ? r : null;",
         );
         let (url, auth) = (requests[0][0].as_str().unwrap(), requests[0][1].as_str().unwrap());

@@ -1,6 +1,7 @@
 //! `bykilt metrics plot`: SVG files that parse as XML with their title, axis
 //! labels and legend as text; PNG files of the requested size; clear
-//! errors for a bad name, an empty selection and an unknown extension.
+//! errors for a bad name, an empty selection and an unknown extension; and
+//! the same chart as the dashboard's, from the same chart model.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -80,7 +81,12 @@ fn line_plot_svg_has_title_axes_units_and_one_legend_entry_per_tag_set() {
     assert_eq!((w.as_str(), h.as_str()), ("900", "500"));
     assert!(has(&texts, &format!("job_status — run {run}")), "title in {texts:?}");
     assert!(has(&texts, "time (UTC)"), "x axis label in {texts:?}");
-    assert!(has(&texts, "value (count)"), "y axis label with unit in {texts:?}");
+    // A counter's samples are increments: drawn as a running total, as on
+    // the dashboard.
+    assert!(
+        has(&texts, "running total (count)"),
+        "y axis label with unit in {texts:?}"
+    );
     // job_status has a tag set per status reached: pending, running, completed, failed.
     for status in ["status=pending", "status=running", "status=completed", "status=failed"] {
         assert!(has(&texts, status), "legend entry {status} in {texts:?}");
@@ -136,7 +142,10 @@ fn histogram_kind_draws_the_value_distribution() {
     let (_, _, texts, shapes) = svg(&s.path().join("h.svg"));
     assert!(has(&texts, "distribution"), "{texts:?}");
     assert!(has(&texts, "value (s)") && has(&texts, "samples"), "{texts:?}");
-    assert!(shapes >= 20, "20 bins and the frame: {shapes}");
+    assert!(
+        shapes >= 12,
+        "a bar per bucket of job_duration_seconds and the frame: {shapes}"
+    );
 }
 
 #[test]
@@ -268,4 +277,84 @@ fn lines_past_the_cap_are_counted_in_the_title() {
         has(&texts, "value") && !has(&texts, "value ("),
         "a gauge without a unit suffix: {texts:?}"
     );
+}
+
+/// The file `metrics plot` draws and the chart the dashboard paints come
+/// from one chart model: the served `/api/metrics/series/{name}/chart` has
+/// exactly the lines (labels), axis label and distribution bars that the
+/// SVG has as text.
+#[test]
+fn the_plot_and_the_dashboard_draw_the_same_chart_model() {
+    let s = Sandbox::new();
+    let run = batch(&s, "a.csv");
+    let port = test_support::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let _server = test_support::Killed(
+        s.cmd(&["serve", "--run", &run, "--listen", &listen])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let chart = |name: &str| -> serde_json::Value {
+        let url = format!("http://{listen}/api/metrics/series/{name}/chart?limit=100000");
+        let body = test_support::poll(std::time::Duration::from_secs(30), || test_support::http_get(&url))
+            .expect("the server answers the chart route");
+        serde_json::from_str(&body).unwrap()
+    };
+
+    let model = chart("job_status");
+    let out = s.run(&["metrics", "plot", "job_status", "--run", &run, "--out", "s.svg"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let (_, _, texts, _) = svg(&s.path().join("s.svg"));
+    let labels: Vec<&str> = model["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels.len(), 4, "{model}");
+    let legend: Vec<&str> = texts
+        .iter()
+        .filter(|t| t.starts_with("status="))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(legend, labels, "the SVG's legend is the model's lines, in order");
+    assert!(has(&texts, model["y_label"].as_str().unwrap()), "{texts:?}");
+    // The model's running totals end at the counts the summary table shows.
+    let last = |label: &str| {
+        let line = model["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["label"] == label)
+            .unwrap();
+        line["points"].as_array().unwrap().last().unwrap()[1].as_f64().unwrap()
+    };
+    assert_eq!(last("status=completed"), 5.0);
+    assert_eq!(last("status=failed"), 1.0);
+
+    let model = chart("job_duration_seconds");
+    let out = s.run(&[
+        "metrics",
+        "plot",
+        "job_duration_seconds",
+        "--run",
+        &run,
+        "--kind",
+        "histogram",
+        "--out",
+        "h.svg",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let (_, _, texts, _) = svg(&s.path().join("h.svg"));
+    let bars = model["distribution"].as_array().unwrap();
+    assert!(bars.len() > 2, "{model}");
+    assert_eq!(bars.iter().map(|b| b["count"].as_u64().unwrap()).sum::<u64>(), 6);
+    for b in bars {
+        let label = b["label"].as_str().unwrap();
+        assert!(texts.iter().any(|t| t == label), "bar {label:?} in {texts:?}");
+    }
+    assert!(has(&texts, model["distribution_label"].as_str().unwrap()));
+    assert_eq!(model["percentiles"].as_array().unwrap().len(), 3);
 }

@@ -20,7 +20,14 @@
 //! the scrapers are `curl` processes when curl is installed and
 //! `BENCH_NO_CURL` is unset, threads with ureq otherwise;
 //! `BENCH_VERBOSE` prints every `/healthz` answer over 50 ms; with
-//! `BENCH_SKIP_MAIN` the old design is not run).
+//! `BENCH_SKIP_MAIN` the old design is not run). The scrapers are one
+//! `curl --parallel` process per round at nice 19 in the bench's session;
+//! the `/healthz` prober is the bench binary run again in a session of its
+//! own (`setsid`, when installed) — on Linux a scheduling group of its own
+//! (autogroup), as a health checker on another host would be.
+//! `BENCH_PROBE_IN_PROCESS` probes from a thread of the bench instead,
+//! where the prober's own waits for a CPU on a loaded machine are counted
+//! against the server.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::net::SocketAddr;
@@ -138,34 +145,206 @@ fn curl_available() -> bool {
             .is_ok_and(|s| s.success())
 }
 
-/// One scrape of `url`; the body's length.
-fn scrape_once(agent: &ureq::Agent, url: &str, use_curl: bool, nice: i32) -> usize {
+/// One round: `agents.len()` scrapes of `url` sent at once; each one's time
+/// and body length. With curl, one `curl --parallel` process opens every
+/// connection at once (one exec per round, not one per scrape: thirty
+/// process starts are a CPU burst of their own on a 2-core machine) at nice
+/// `nice`, in the bench's session: there the server's threads come first
+/// and the scraper reads with what CPU is left, as scrapers on other hosts
+/// would cost the server nothing. Otherwise a thread per scrape with ureq.
+fn scrape_round(
+    agents: &[ureq::Agent],
+    url: &str,
+    use_curl: bool,
+    nice: i32,
+    running: &AtomicU64,
+) -> Vec<(Duration, usize)> {
     if use_curl {
-        let out = std::process::Command::new("nice")
-            .args([
-                "-n",
-                &nice.to_string(),
-                "curl",
-                "-sS",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{size_download}",
-                url,
-            ])
-            .output()
-            .unwrap();
+        let mut cmd = std::process::Command::new("nice");
+        cmd.args([
+            "-n",
+            &nice.to_string(),
+            "curl",
+            "-sS",
+            "--parallel",
+            "--parallel-immediate",
+        ])
+        .args(["--parallel-max", &agents.len().to_string()])
+        .args(["-w", "%{size_download} %{time_total}\\n"]);
+        for _ in agents {
+            cmd.args(["-o", "/dev/null", url]);
+        }
+        let out = cmd.output().unwrap();
+        running.store(0, Ordering::Relaxed);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        return String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        return String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                let (size, secs) = l.split_once(' ').unwrap();
+                (Duration::from_secs_f64(secs.parse().unwrap()), size.parse().unwrap())
+            })
+            .collect();
     }
-    let mut response = agent.get(url).call().unwrap();
-    response
-        .body_mut()
-        .with_config()
-        .limit(u64::MAX)
-        .read_to_vec()
-        .unwrap()
-        .len()
+    let threads: Vec<_> = agents
+        .iter()
+        .cloned()
+        .map(|agent| {
+            let url = url.to_owned();
+            std::thread::spawn(move || {
+                lower_priority(nice);
+                let started = Instant::now();
+                let mut response = agent.get(&url).call().unwrap();
+                let len = response
+                    .body_mut()
+                    .with_config()
+                    .limit(u64::MAX)
+                    .read_to_vec()
+                    .unwrap()
+                    .len();
+                (started.elapsed(), len)
+            })
+        })
+        .collect();
+    let done = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    running.store(0, Ordering::Relaxed);
+    done
+}
+
+fn unix_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+}
+
+/// Whether util-linux's `setsid` can run (it puts a child in a session,
+/// hence a scheduling autogroup, of its own).
+fn have_setsid() -> bool {
+    static HAVE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAVE.get_or_init(|| {
+        std::process::Command::new("setsid")
+            .arg("true")
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
+/// One `/healthz` answer: (Unix ms when it was asked, ms it took), or what failed.
+type Answer = Result<(f64, f64), String>;
+
+/// The `/healthz` prober of one round. By default it is this bench binary
+/// run again (`BENCH_PROBE_URL`) in a session of its own: it stands for a
+/// health checker on another host, and on a loaded machine its own waits
+/// for a CPU (perf sched showed up to 70 ms while other sessions' compilers
+/// ran) are not the server's. `BENCH_PROBE_IN_PROCESS` probes from this
+/// thread instead, as the bench first did.
+enum Probe {
+    Child(std::process::Child),
+    InProcess {
+        agent: ureq::Agent,
+        url: String,
+        next: Instant,
+        answers: Vec<Answer>,
+    },
+}
+
+impl Probe {
+    fn start(url: &str, in_process: bool) -> Probe {
+        if in_process {
+            let now = Instant::now();
+            return Probe::InProcess {
+                agent: agent(),
+                url: url.to_owned(),
+                next: now,
+                answers: Vec::new(),
+            };
+        }
+        let exe = std::env::current_exe().unwrap();
+        let mut cmd = if have_setsid() {
+            let mut c = std::process::Command::new("setsid");
+            c.arg(exe);
+            c
+        } else {
+            std::process::Command::new(exe)
+        };
+        let child = cmd
+            .env("BENCH_PROBE_URL", url)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        Probe::Child(child)
+    }
+
+    /// Probes once if 10 ms have passed since the last probe (in-process only).
+    fn step(&mut self) {
+        if let Probe::InProcess {
+            agent,
+            url,
+            next,
+            answers,
+        } = self
+        {
+            if Instant::now() < *next {
+                return;
+            }
+            answers.push(probe_once(agent, url));
+            *next = Instant::now() + Duration::from_millis(10);
+        }
+    }
+
+    /// Stops probing and returns every answer.
+    fn finish(self) -> Vec<Answer> {
+        match self {
+            Probe::InProcess { answers, .. } => answers,
+            Probe::Child(mut child) => {
+                drop(child.stdin.take());
+                let out = child.wait_with_output().unwrap();
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
+                        ["ok", at, took] => Ok((at.parse().unwrap(), took.parse().unwrap())),
+                        _ => Err(l.to_owned()),
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+fn probe_once(agent: &mut ureq::Agent, url: &str) -> Answer {
+    let (t, at) = (Instant::now(), unix_ms());
+    let answer = agent.get(url).call().and_then(|mut r| r.body_mut().read_to_string());
+    let took = t.elapsed().as_secs_f64() * 1e3;
+    match answer {
+        Ok(body) if body == "ok\n" => Ok((at, took)),
+        Ok(body) => Err(format!("unexpected body {body:?}")),
+        Err(e) => {
+            // Asked again on a new connection.
+            *agent = self::agent();
+            Err(format!("{e} after {took:.1} ms"))
+        }
+    }
+}
+
+/// The prober process: asks `url` every 10 ms until its stdin closes, then
+/// prints one line per answer (`ok AT_MS TOOK_MS`, or what failed).
+fn probe_main(url: &str) {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopper = Arc::clone(&stop);
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        stopper.store(true, Ordering::Relaxed);
+    });
+    let mut agent = agent();
+    let mut lines = String::new();
+    while !stop.load(Ordering::Relaxed) {
+        match probe_once(&mut agent, url) {
+            Ok((at, took)) => lines.push_str(&format!("ok {at:.3} {took:.3}\n")),
+            Err(e) => lines.push_str(&format!("error {e}\n")),
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    print!("{lines}");
 }
 
 fn agent() -> ureq::Agent {
@@ -183,69 +362,67 @@ fn measure(addr: SocketAddr, scrapers: u64, rounds: u64, scraper_nice: i32) -> M
     let metrics_url = format!("http://{addr}/metrics");
     let healthz_url = format!("http://{addr}/healthz");
     let agents: Vec<ureq::Agent> = (0..scrapers).map(|_| agent()).collect();
-    let mut healthz = agent();
-    let mut last_probe = None;
     let mut probe_errors = 0u64;
     let verbose = std::env::var_os("BENCH_VERBOSE").is_some();
+    let in_process = std::env::var_os("BENCH_PROBE_IN_PROCESS").is_some();
     let use_curl = curl_available();
     let mut healthz_ms = Vec::new();
     let (mut scrapes, mut scrape_ns, mut body_bytes) = (0u64, 0u128, 0u64);
+    // The prober starts before the first round and runs through all of
+    // them: its start-up (exec, first connection) is not measured.
+    let mut probe = Probe::start(&healthz_url, in_process);
+    std::thread::sleep(Duration::from_millis(500));
+    let mut windows = Vec::new();
     for _ in 0..rounds {
         let running = Arc::new(AtomicU64::new(scrapers));
-        let start = Arc::new(std::sync::Barrier::new(usize::try_from(scrapers).unwrap() + 1));
-        let threads: Vec<_> = agents
-            .iter()
-            .cloned()
-            .map(|agent| {
-                let (running, start, url) = (Arc::clone(&running), Arc::clone(&start), metrics_url.clone());
-                std::thread::spawn(move || {
-                    lower_priority(scraper_nice);
-                    start.wait();
-                    let started = Instant::now();
-                    let len = scrape_once(&agent, &url, use_curl, scraper_nice);
-                    running.fetch_sub(1, Ordering::Relaxed);
-                    (started.elapsed(), len)
-                })
+        let start = Arc::new(std::sync::Barrier::new(2));
+        let scrape = {
+            let (running, start, url) = (Arc::clone(&running), Arc::clone(&start), metrics_url.clone());
+            let agents = agents.clone();
+            std::thread::spawn(move || {
+                lower_priority(scraper_nice);
+                start.wait();
+                scrape_round(&agents, &url, use_curl, scraper_nice, &running)
             })
-            .collect();
+        };
         start.wait();
-        let round_start = Instant::now();
-        // Give the scrapes a moment to be on the wire before the first probe.
-        std::thread::sleep(Duration::from_millis(5));
+        let window_start = unix_ms();
         while running.load(Ordering::Relaxed) > 0 {
-            let t = Instant::now();
-            let answer = healthz
-                .get(&healthz_url)
-                .call()
-                .and_then(|mut r| r.body_mut().read_to_string());
-            let body = match answer {
-                Ok(body) => body,
-                Err(e) => {
-                    // Counted and shown, then asked again on a new connection.
-                    let gap = last_probe.map(|p: Instant| p.elapsed());
-                    println!("# /healthz failed: {e}; {gap:?} after the previous probe");
-                    probe_errors += 1;
-                    healthz = agent();
-                    continue;
-                }
-            };
-            last_probe = Some(Instant::now());
-            healthz_ms.push(t.elapsed().as_secs_f64() * 1e3);
-            if verbose && t.elapsed() > Duration::from_millis(50) {
-                let (took, at) = (t.elapsed(), round_start.elapsed());
-                let left = running.load(Ordering::Relaxed);
-                println!("# slow /healthz: {took:?}, {at:?} into the round, {left} scrapes unanswered");
-            }
-            assert_eq!(body, "ok\n");
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(5));
+            probe.step();
         }
-        for t in threads {
-            let (took, len) = t.join().unwrap();
+        windows.push((window_start, unix_ms()));
+        for (took, len) in scrape.join().unwrap() {
             scrapes += 1;
             scrape_ns += took.as_nanos();
             body_bytes = len as u64;
         }
         std::thread::sleep(Duration::from_millis(1500));
+    }
+    for answer in probe.finish() {
+        match answer {
+            Ok((at, took)) => {
+                let Some((round, (from, _))) = windows
+                    .iter()
+                    .enumerate()
+                    .find(|(_, (from, to))| (*from..=*to).contains(&at))
+                else {
+                    continue;
+                };
+                healthz_ms.push(took);
+                if verbose && took > 50.0 {
+                    println!(
+                        "# slow /healthz: {took:.1} ms, {:.0} ms into round {}",
+                        at - from,
+                        round + 1
+                    );
+                }
+            }
+            Err(e) => {
+                println!("# /healthz failed: {e}");
+                probe_errors += 1;
+            }
+        }
     }
     Measured {
         healthz_ms,
@@ -276,6 +453,10 @@ fn report(server: &str, m: &Measured) {
 }
 
 fn main() {
+    if let Ok(url) = std::env::var("BENCH_PROBE_URL") {
+        probe_main(&url);
+        return;
+    }
     // `cargo bench` passes `--bench`; nothing to parse.
     let series = env_or("BENCH_SERIES", 100_000);
     let scrapers = env_or("BENCH_SCRAPERS", 30);
@@ -303,6 +484,14 @@ fn main() {
     println!(
         "http setup scraper_client {}",
         if curl_available() { "curl" } else { "ureq" }
+    );
+    println!(
+        "http setup probe {}",
+        match (std::env::var_os("BENCH_PROBE_IN_PROCESS").is_some(), have_setsid()) {
+            (true, _) => "in_process",
+            (false, true) => "own_session",
+            (false, false) => "own_process",
+        }
     );
     println!("http setup one_encode_ms {:.1}", started.elapsed().as_secs_f64() * 1e3);
     println!("http setup body_bytes {one}");

@@ -31,11 +31,15 @@ use crate::ServerConfig;
 
 /// How long in-flight requests may take to finish once shutdown is asked.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// Most bytes one connection writes before it lets the other connections
-/// (and the runtime's I/O driver) have the thread. Without it, a task
-/// writing a 15 MB `/metrics` body to a fast reader holds the thread until
-/// the whole body is out, and `/healthz` waits behind every such scrape.
-const WRITE_SLICE: usize = 256 * 1024;
+/// Most bytes one connection writes per turn before it lets the other
+/// connections (and the runtime's I/O driver) have the thread; each write
+/// is cut to what is left of the slice. Without the cut, one `write` to a
+/// loopback reader with a large socket buffer copies megabytes (and runs the
+/// receiver's TCP path inline), so thirty scrapes of a 15 MB body made a
+/// turn of the scheduler take tens of milliseconds, and `/healthz` waited a
+/// whole turn before its socket was even polled: the tail of issue 11's
+/// benchmark. 64 KiB is one loopback segment burst, ~20 µs of copying.
+const WRITE_SLICE: usize = 64 * 1024;
 /// Pause after an accept error that is not about one connection (out of
 /// file descriptors, say), so the loop does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
@@ -110,15 +114,16 @@ struct TrackedStream {
 }
 
 impl TrackedStream {
-    /// `true` (after scheduling a wake-up) when this connection has had its
-    /// slice and must give the thread up before writing more.
-    fn must_yield(&mut self, cx: &mut Context<'_>) -> bool {
+    /// The bytes this connection may still write in its turn; `None` (after
+    /// scheduling a wake-up) when it has had its slice and must give the
+    /// thread up before writing more.
+    fn room(&mut self, cx: &mut Context<'_>) -> Option<usize> {
         if self.written_since_yield < WRITE_SLICE {
-            return false;
+            return Some(WRITE_SLICE - self.written_since_yield);
         }
         self.written_since_yield = 0;
         cx.waker().wake_by_ref();
-        true
+        None
     }
 
     fn wrote(&mut self, polled: &Poll<io::Result<usize>>) {
@@ -146,10 +151,10 @@ impl AsyncRead for TrackedStream {
 impl AsyncWrite for TrackedStream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.must_yield(cx) {
+        let Some(room) = this.room(cx) else {
             return Poll::Pending;
-        }
-        let polled = Pin::new(&mut this.inner).poll_write(cx, data);
+        };
+        let polled = Pin::new(&mut this.inner).poll_write(cx, &data[..data.len().min(room)]);
         this.wrote(&polled);
         polled
     }
@@ -160,10 +165,22 @@ impl AsyncWrite for TrackedStream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.must_yield(cx) {
+        let Some(room) = this.room(cx) else {
             return Poll::Pending;
+        };
+        // The leading buffers that fit in the slice; a first buffer larger
+        // than the slice is cut.
+        let mut cut: Vec<io::IoSlice<'_>> = Vec::with_capacity(bufs.len().min(16));
+        let mut left = room;
+        for b in bufs {
+            if left == 0 {
+                break;
+            }
+            let n = b.len().min(left);
+            cut.push(io::IoSlice::new(&b[..n]));
+            left -= n;
         }
-        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, &cut);
         this.wrote(&polled);
         polled
     }
@@ -339,4 +356,65 @@ async fn serve_connection(
         }
     }
     registry.remove(conn.id);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection writing a large body hands the socket at most one slice
+    /// per write and gives the thread up after each slice: that bounds how
+    /// long `/healthz` waits behind thirty scrapes being written.
+    #[test]
+    fn writes_are_cut_to_the_slice_and_yield_after_it() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let reader = std::thread::spawn(move || {
+                let (mut s, _) = listener.accept().unwrap();
+                let mut all = Vec::new();
+                std::io::Read::read_to_end(&mut s, &mut all).unwrap();
+                all.len()
+            });
+            let registry = Arc::new(Registry {
+                epoch: Instant::now(),
+                max: 4,
+                open: Mutex::new(HashMap::new()),
+            });
+            let conn = registry.admit(1).unwrap();
+            let mut stream = TrackedStream {
+                inner: TcpStream::connect(addr).await.unwrap(),
+                conn,
+                registry,
+                written_since_yield: 0,
+            };
+            let body = vec![7u8; 4 * 1024 * 1024];
+            let (mut calls, mut yields, mut sent) = (0, 0, 0);
+            while sent < body.len() {
+                let n = std::future::poll_fn(|cx| {
+                    let polled = Pin::new(&mut stream).poll_write(cx, &body[sent..]);
+                    if polled.is_pending() && stream.written_since_yield == 0 {
+                        yields += 1;
+                    }
+                    polled
+                })
+                .await
+                .unwrap();
+                assert!(n <= WRITE_SLICE, "one write handed the socket {n} bytes");
+                sent += n;
+                calls += 1;
+            }
+            drop(stream);
+            assert_eq!(reader.join().unwrap(), body.len());
+            assert!(calls >= body.len() / WRITE_SLICE, "{calls} writes");
+            assert!(
+                yields >= body.len() / WRITE_SLICE - 1,
+                "{yields} yields for {calls} writes"
+            );
+        });
+    }
 }

@@ -8,6 +8,9 @@
 //!   `?limit=N` (default 1,000, at most 100,000; the newest N are returned).
 //! * `GET /api/metrics/series/{name}/summary` — count/sum/min/max/avg and
 //!   nearest-rank p50/p90/p95/p99 over the same filters.
+//! * `GET /api/metrics/series/{name}/chart` — the [`chart`] model of the
+//!   same samples: the lines, distribution and percentiles the dashboard
+//!   draws, built by the code that `bykilt metrics plot` draws from.
 //! * `GET /healthz` — `ok`, never behind the token.
 //! * `GET /` — the dashboard, and its routes under `/api/runs`,
 //!   `/api/alerts` and `/api/metrics/overview` (see [`dashboard`]).
@@ -37,6 +40,7 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+pub mod chart;
 mod config;
 mod connections;
 pub mod dashboard;

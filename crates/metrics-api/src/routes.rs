@@ -22,6 +22,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/metrics/series", get(list_series))
         .route("/api/metrics/series/{name}", get(series_values))
         .route("/api/metrics/series/{name}/summary", get(series_summary))
+        .route("/api/metrics/series/{name}/chart", get(series_chart))
         .merge(crate::dashboard::api_routes())
         .fallback(|uri: Uri| async move { ApiError::UnknownRoute(uri.path().to_owned()) })
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
@@ -150,6 +151,25 @@ async fn series_summary(
         name,
         metric_type: series.metric_type(),
         summary: series.summary(&query),
+    })
+    .await
+}
+
+/// `GET /api/metrics/series/{name}/chart`: the [`crate::chart`] model of
+/// the samples the series route would return (same `tag`, `since_seconds`
+/// and `limit`), as the dashboard draws it and `bykilt metrics plot` does.
+async fn series_chart(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let q = query::parse(raw.as_deref(), true)?;
+    let series = find(&state, &name)?;
+    let since = since(&state, &q);
+    json_off_thread(move || {
+        let (_, values) = series.newest_values(&q.tags, since, q.limit);
+        let samples: Vec<crate::chart::ChartSample> = values.iter().map(crate::chart::ChartSample::from).collect();
+        crate::chart::series_chart(&name, series.metric_type(), series.buckets(), &samples)
     })
     .await
 }

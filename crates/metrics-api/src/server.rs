@@ -12,6 +12,11 @@ use crate::{ApiState, ServerConfig, connections, router};
 /// encoded and JSON answers are built. Requests past it queue; the thread
 /// that talks to clients never does that work.
 const MAX_BLOCKING_THREADS: usize = 4;
+/// Task polls between two looks at the sockets (tokio's default is 61).
+/// While thirty scrapes are being written, every poll writes a slice of a
+/// body; looking every 8 slices means a `/healthz` request that arrives
+/// meanwhile is read after at most ~0.5 MB of copying, not ~4 MB.
+const EVENT_INTERVAL: u32 = 8;
 
 /// Starting or running the server failed.
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +141,7 @@ pub(crate) fn spawn_router(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .event_interval(EVENT_INTERVAL)
         .thread_name("metrics-http-encode")
         .build()?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

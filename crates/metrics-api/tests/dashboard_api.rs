@@ -267,3 +267,62 @@ fn overview_lists_series_with_tag_sets_last_values_and_sparkline() {
     assert_eq!(depth["tag_sets"][0]["tags"], serde_json::json!({}));
     assert_eq!(api.json("/api/metrics/overview?limit=3", None).0, 400);
 }
+
+/// `/api/metrics/series/{name}/chart`: the chart model the page paints and
+/// `bykilt metrics plot` draws, over the live collector's samples.
+#[test]
+fn chart_route_serves_the_model_with_the_series_filters() {
+    let (api, collector) = Api::start(Some("t0k"), None);
+    for (status, n) in [("ok", 2), ("failed", 1), ("ok", 3)] {
+        collector
+            .record_metric(
+                "jobs_total",
+                f64::from(n),
+                &[("status", status), ("host", "a")],
+                MetricType::Counter,
+            )
+            .unwrap();
+    }
+    for v in [0.05, 0.2, 0.7] {
+        collector
+            .record_metric("job_seconds", v, &[("host", "a")], MetricType::Timer)
+            .unwrap();
+    }
+    assert_eq!(api.get("/api/metrics/series/jobs_total/chart", None).0, 401);
+    let (status, chart) = api.json("/api/metrics/series/jobs_total/chart", Some("t0k"));
+    assert_eq!(status, 200, "{chart}");
+    assert_eq!(chart["cumulative"], true);
+    assert_eq!(chart["y_label"], "running total (count)");
+    let lines = chart["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["label"], "status=ok", "labelled by the tag that differs");
+    let totals: Vec<f64> = lines[0]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[1].as_f64().unwrap())
+        .collect();
+    assert_eq!(totals, vec![2.0, 5.0], "a counter's increments as a running total");
+    assert!(chart["percentiles"].as_array().unwrap().is_empty());
+
+    let (_, one) = api.json("/api/metrics/series/jobs_total/chart?tag=status=failed", Some("t0k"));
+    assert_eq!(one["lines"].as_array().unwrap().len(), 1);
+    assert_eq!(one["samples"], 1);
+
+    let (_, timer) = api.json("/api/metrics/series/job_seconds/chart?limit=2", Some("t0k"));
+    assert_eq!(timer["unit"], "s");
+    assert_eq!(timer["samples"], 2, "the newest `limit` samples");
+    assert_eq!(timer["percentiles"].as_array().unwrap().len(), 3);
+    let binned: u64 = timer["distribution"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(binned, 2);
+
+    assert_eq!(api.get("/api/metrics/series/nothing/chart", Some("t0k")).0, 404);
+    let (status, _, body) = api.get("/api/metrics/series/jobs_total/chart?limit=x", Some("t0k"));
+    assert_eq!(status, 400);
+    assert!(body.contains("limit"), "{body}");
+}

@@ -56,7 +56,7 @@ pub use lock::lock_path;
 pub use options::{ErrorObserver, FlushObserver, FlushReport, StoreOptions, StoreStatus};
 pub use reader::{
     RunFilter, RunSeries, SampleQuery, StoreReader, StoredAggregate, StoredChunk, StoredRun, StoredSample,
-    StoredSeries, StoredTags,
+    StoredSeries, StoredTagSet, StoredTags,
 };
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use writer::{MetricsStore, Recording, RunId, RunInfo, StateHandle};

@@ -12,6 +12,9 @@ use crate::chunk;
 use crate::error::{Result, StoreError};
 use crate::schema;
 
+mod tag_set_index;
+pub use tag_set_index::StoredTagSet;
+
 /// Tags of a stored sample, by key.
 pub type StoredTags = BTreeMap<String, String>;
 

@@ -206,23 +206,33 @@ pub(crate) fn summary(
     }
 }
 
-/// `bykilt serve --db PATH`: serves the metrics database (every run) until
-/// SIGINT or SIGTERM.
+/// `bykilt serve --db PATH`: serves the metrics database (every run, and
+/// the dashboard over it, with job counts from the batch manifests under
+/// `root`) until SIGINT or SIGTERM.
 pub(crate) fn serve(
     listen: std::net::SocketAddr,
     db: &Path,
     token: Option<String>,
     limits: &crate::cli::ServerArgs,
+    root: &Path,
     out: &mut Output,
 ) -> Result<i32, CliError> {
     // Refuse a missing, foreign or newer file before listening.
     drop(open(db)?);
     let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
         .map_err(|e| CliError::io("installing signal handlers for", "SIGINT/SIGTERM", e))?;
-    let server =
-        metrics_api::history::spawn_history_server(listen, db.to_owned(), token, super::expose::server_config(limits))?;
+    // Job counts of the stored runs come from their manifests, read on
+    // every request (a batch in another process moves them on).
+    let runs = std::sync::Arc::new(super::run_catalog::ArtifactRuns::new(root.to_path_buf(), "", false));
+    let server = metrics_api::history::spawn_history_server_with_runs(
+        listen,
+        db.to_owned(),
+        token,
+        Some(runs),
+        super::expose::server_config(limits),
+    )?;
     out.text(&format!(
-        "serving {} on http://{}/metrics (runs at /api/runs, samples under /api/metrics/series); Ctrl-C stops\n",
+        "serving {} on http://{} (dashboard at /, /metrics, runs at /api/runs, samples under /api/metrics/series); Ctrl-C stops\n",
         db.display(),
         server.local_addr()
     ));

@@ -1,5 +1,8 @@
 //! `bykilt metrics plot`: one metric of a run (or of every run) drawn into
-//! an SVG or PNG file with plotters. Text in PNGs is rasterised from an
+//! an SVG or PNG file with plotters. What the chart shows (the lines and
+//! their labels, running totals, units, the distribution) is the dashboard's
+//! chart model, `metrics_api::chart`, built from the same samples by the
+//! same code; this file only draws it. Text in PNGs is rasterised from an
 //! embedded DejaVu Sans, so no system font library is needed.
 
 use std::path::Path;
@@ -7,7 +10,8 @@ use std::sync::OnceLock;
 
 use batch_engine::RunContext;
 use batch_engine::list_runs;
-use metrics_core::{MetricType, MetricValue, MetricsCollector, TagFilter};
+use metrics_api::chart::{ChartSample, SeriesChart, series_chart};
+use metrics_core::{MetricValue, MetricsCollector, TagFilter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
@@ -18,10 +22,6 @@ use crate::commands::metrics::{import_run_metrics, load, long_retention_config, 
 use crate::error::CliError;
 use crate::output::Output;
 
-/// Tag sets drawn as their own line; the rest are counted in the title.
-pub(crate) const LINE_CAP: usize = 8;
-/// Bins of the value distribution.
-const BINS: usize = 20;
 const FONT: &str = "sans-serif";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,29 +44,6 @@ fn format_of(path: &Path) -> Result<Format, CliError> {
             path.display(),
             other.unwrap_or("")
         ))),
-    }
-}
-
-/// The unit of a metric, from its type and the Prometheus naming suffixes.
-pub(crate) fn unit_of(name: &str, metric_type: MetricType) -> &'static str {
-    if metric_type == MetricType::Timer || name.ends_with("_seconds") {
-        "s"
-    } else if name.ends_with("_bytes") {
-        "bytes"
-    } else if name.ends_with("_ratio") {
-        "ratio"
-    } else if name.ends_with("_total") || metric_type == MetricType::Counter {
-        "count"
-    } else {
-        ""
-    }
-}
-
-fn with_unit(label: &str, unit: &str) -> String {
-    if unit.is_empty() {
-        label.to_owned()
-    } else {
-        format!("{label} ({unit})")
     }
 }
 
@@ -139,10 +116,11 @@ pub(crate) fn plot(args: &PlotArgs, root: &Path, out: &mut Output) -> Result<i32
             args.name
         )));
     }
+    let mut samples: Vec<ChartSample> = values.iter().map(ChartSample::from).collect();
+    samples.sort_by(|a, b| a.time.total_cmp(&b.time));
     let chart = Chart {
         title: format!("{} — {scope}", args.name),
-        unit: unit_of(&args.name, series.metric_type()),
-        values: &values,
+        model: series_chart(&args.name, series.metric_type(), series.buckets(), &samples),
     };
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| CliError::io("creating", dir, e))?;
@@ -166,17 +144,12 @@ pub(crate) fn plot(args: &PlotArgs, root: &Path, out: &mut Output) -> Result<i32
     Ok(EXIT_ALL_COMPLETED)
 }
 
-struct Chart<'a> {
+struct Chart {
     title: String,
-    unit: &'static str,
-    values: &'a [MetricValue],
+    model: SeriesChart,
 }
 
 type DrawResult<B> = Result<(), DrawingAreaErrorKind<<B as DrawingBackend>::ErrorType>>;
-
-fn unix(t: time::OffsetDateTime) -> f64 {
-    (t - time::OffsetDateTime::UNIX_EPOCH).as_seconds_f64()
-}
 
 /// `HH:MM:SS`, with tenths when the chart spans under half a minute (so
 /// ticks of a short run are not all the same label).
@@ -201,7 +174,7 @@ fn padded(lo: f64, hi: f64) -> (f64, f64) {
     }
 }
 
-impl Chart<'_> {
+impl Chart {
     fn draw<B: DrawingBackend>(&self, area: &DrawingArea<B, Shift>, kind: PlotKind) -> DrawResult<B> {
         area.fill(&WHITE)?;
         match kind {
@@ -211,35 +184,18 @@ impl Chart<'_> {
     }
 
     fn lines<B: DrawingBackend>(&self, area: &DrawingArea<B, Shift>) -> DrawResult<B> {
-        // One line per tag set, in order of first appearance.
-        let mut groups: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
-        for v in self.values {
-            let key = v
-                .tags
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(",");
-            let point = (unix(v.timestamp), v.value);
-            match groups.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, pts)) => pts.push(point),
-                None => groups.push((key, vec![point])),
-            }
-        }
-        let hidden = groups.len().saturating_sub(LINE_CAP);
-        groups.truncate(LINE_CAP);
-        let xs = self.values.iter().map(|v| unix(v.timestamp));
+        let m = &self.model;
+        let points = || m.lines.iter().flat_map(|l| l.points.iter());
         let (x0, x1) = padded(
-            xs.clone().fold(f64::INFINITY, f64::min),
-            xs.fold(f64::NEG_INFINITY, f64::max),
+            points().map(|p| p.0).fold(f64::INFINITY, f64::min),
+            points().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max),
         );
-        let ys = self.values.iter().map(|v| v.value);
         let (y0, y1) = padded(
-            ys.clone().fold(f64::INFINITY, f64::min),
-            ys.fold(f64::NEG_INFINITY, f64::max),
+            points().map(|p| p.1).fold(f64::INFINITY, f64::min),
+            points().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max),
         );
-        let title = if hidden > 0 {
-            format!("{} (+{hidden} tag sets not drawn)", self.title)
+        let title = if m.hidden_tag_sets > 0 {
+            format!("{} (+{} tag sets not drawn)", self.title, m.hidden_tag_sets)
         } else {
             self.title.clone()
         };
@@ -251,22 +207,17 @@ impl Chart<'_> {
             .build_cartesian_2d(x0..x1, y0..y1)?;
         chart
             .configure_mesh()
-            .x_desc("time (UTC)")
-            .y_desc(with_unit("value", self.unit))
+            .x_desc(format!("{} (UTC)", m.x_label))
+            .y_desc(m.y_label.as_str())
             .x_label_formatter(&|t| clock(*t, x1 - x0))
             .label_style((FONT, 13))
             .axis_desc_style((FONT, 15))
             .draw()?;
-        for (i, (label, pts)) in groups.into_iter().enumerate() {
+        for (i, line) in m.lines.iter().enumerate() {
             let colour = Palette99::pick(i).to_rgba();
-            let name = if label.is_empty() {
-                "(no tags)".to_owned()
-            } else {
-                label
-            };
             chart
-                .draw_series(LineSeries::new(pts, colour.stroke_width(2)))?
-                .label(name)
+                .draw_series(LineSeries::new(line.points.iter().copied(), colour.stroke_width(2)))?
+                .label(line.label.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
         }
         chart
@@ -279,34 +230,41 @@ impl Chart<'_> {
         Ok(())
     }
 
+    /// The model's distribution: one bar per bucket (or equal bin), in order,
+    /// labelled as the dashboard labels them.
     fn histogram<B: DrawingBackend>(&self, area: &DrawingArea<B, Shift>) -> DrawResult<B> {
-        let lo = self.values.iter().map(|v| v.value).fold(f64::INFINITY, f64::min);
-        let hi = self.values.iter().map(|v| v.value).fold(f64::NEG_INFINITY, f64::max);
-        let (lo, hi) = if hi > lo { (lo, hi) } else { (lo - 0.5, hi + 0.5) };
-        let width = (hi - lo) / BINS as f64;
-        let mut counts = [0u64; BINS];
-        for v in self.values {
-            let i = (((v.value - lo) / width) as usize).min(BINS - 1);
-            counts[i] += 1;
-        }
-        let max = counts.iter().copied().max().unwrap_or(1).max(1);
+        let bars = &self.model.distribution;
+        let max = bars.iter().map(|b| b.count).max().unwrap_or(1).max(1);
+        let n = u32::try_from(bars.len()).unwrap_or(u32::MAX).max(1);
         let mut chart = ChartBuilder::on(area)
             .caption(format!("{} — distribution", self.title), (FONT, 22))
             .margin(12)
             .x_label_area_size(48)
             .y_label_area_size(72)
-            .build_cartesian_2d(lo..hi, 0f64..(max as f64 * 1.1))?;
+            .build_cartesian_2d((0..n).into_segmented(), 0f64..(max as f64 * 1.1))?;
+        let label = |v: &SegmentValue<u32>| match v {
+            SegmentValue::CenterOf(i) => bars.get(*i as usize).map(|b| b.label.clone()).unwrap_or_default(),
+            _ => String::new(),
+        };
         chart
             .configure_mesh()
-            .x_desc(with_unit("value", self.unit))
+            .disable_x_mesh()
+            .x_labels(bars.len())
+            .x_label_formatter(&label)
+            .x_desc(self.model.distribution_label.as_str())
             .y_desc("samples")
             .label_style((FONT, 13))
             .axis_desc_style((FONT, 15))
             .draw()?;
         let colour = Palette99::pick(0).to_rgba();
-        chart.draw_series(counts.iter().enumerate().map(|(i, c)| {
-            let a = lo + width * i as f64;
-            Rectangle::new([(a, 0.0), (a + width, *c as f64)], colour.filled())
+        chart.draw_series(bars.iter().zip(0u32..).map(|(b, i)| {
+            Rectangle::new(
+                [
+                    (SegmentValue::Exact(i), 0.0),
+                    (SegmentValue::Exact(i + 1), b.count as f64),
+                ],
+                colour.filled(),
+            )
         }))?;
         Ok(())
     }
@@ -326,14 +284,5 @@ mod tests {
             .unwrap_or_default();
         assert!(e.contains("\"jpg\"") && e.contains("FILE.svg"), "{e}");
         assert!(format_of(Path::new("noext")).is_err());
-    }
-
-    #[test]
-    fn units_follow_type_and_suffix() {
-        assert_eq!(unit_of("job_duration_seconds", MetricType::Histogram), "s");
-        assert_eq!(unit_of("t", MetricType::Timer), "s");
-        assert_eq!(unit_of("rss_bytes", MetricType::Gauge), "bytes");
-        assert_eq!(unit_of("jobs_total", MetricType::Counter), "count");
-        assert_eq!(unit_of("queue_depth", MetricType::Gauge), "");
     }
 }

@@ -25,7 +25,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use metrics_core::{MetricType, TagFilter, TagSet};
+use metrics_core::{MetricType, MetricsCollector, TagFilter, TagSet};
 use serde::Serialize;
 
 use crate::{ApiError, ApiState};
@@ -51,8 +51,9 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
-/// The page and its assets (no token needed: they hold no data).
-pub(crate) fn page_routes() -> Router<ApiState> {
+/// The page and its assets (no token needed: they hold no data), for the
+/// live server and the database server alike.
+pub(crate) fn page_routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }))
         .route(
@@ -133,42 +134,61 @@ async fn one_run(State(state): State<ApiState>, Path(run_id): Path<String>) -> R
     }
 }
 
+/// A value and when it was recorded.
 #[derive(Serialize)]
-struct LastValue {
-    value: f64,
+pub(crate) struct LastValue {
+    pub(crate) value: f64,
     /// Unix seconds.
-    timestamp: f64,
+    pub(crate) timestamp: f64,
 }
 
+/// One tag set of a series and its newest value.
 #[derive(Serialize)]
-struct TagSetView {
-    tags: TagSet,
-    last: Option<LastValue>,
+pub(crate) struct TagSetView<T: Serialize> {
+    pub(crate) tags: T,
+    pub(crate) last: Option<LastValue>,
 }
 
+/// One row of the series view.
 #[derive(Serialize)]
-struct SeriesView {
-    name: String,
+pub(crate) struct SeriesView<T: Serialize> {
+    pub(crate) name: String,
     #[serde(rename = "type")]
-    metric_type: MetricType,
-    description: Option<String>,
-    samples: usize,
+    pub(crate) metric_type: MetricType,
+    pub(crate) description: Option<String>,
+    /// The unit of its values ([`crate::chart::unit_of`]).
+    pub(crate) unit: &'static str,
+    pub(crate) samples: usize,
     /// Histogram bucket bounds (empty for other types).
-    buckets: Vec<f64>,
-    tag_sets: Vec<TagSetView>,
+    pub(crate) buckets: Vec<f64>,
+    pub(crate) tag_sets: Vec<TagSetView<T>>,
     /// The newest values across tag sets, oldest first.
-    sparkline: Vec<f64>,
-    last: Option<LastValue>,
+    pub(crate) sparkline: Vec<f64>,
+    pub(crate) last: Option<LastValue>,
 }
 
+/// Where the page's data comes from: it decides how the page asks for a
+/// time range and a tag filter (`tag=k=v` and `since_seconds` for the live
+/// collector; `tag=k:v`, `run=` and `since_seconds` for a database).
+#[derive(Serialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Source {
+    /// The collector of the serving process.
+    Live,
+    /// A metrics database (`bykilt serve --db`).
+    Database,
+}
+
+/// `GET /api/metrics/overview`.
 #[derive(Serialize)]
-struct Overview {
+pub(crate) struct Overview<T: Serialize> {
     /// The server's clock (Unix seconds): `since_seconds` counts back from it.
-    now: f64,
-    series: Vec<SeriesView>,
+    pub(crate) now: f64,
+    pub(crate) source: Source,
+    pub(crate) series: Vec<SeriesView<T>>,
 }
 
-fn unix(t: time::OffsetDateTime) -> f64 {
+pub(crate) fn unix(t: time::OffsetDateTime) -> f64 {
     (t - time::OffsetDateTime::UNIX_EPOCH).as_seconds_f64()
 }
 
@@ -179,9 +199,10 @@ fn last_of(v: metrics_core::MetricValue) -> LastValue {
     }
 }
 
-async fn overview(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Result<Json<Overview>, ApiError> {
-    no_parameters(raw.as_deref())?;
-    let collector = state.collector();
+/// Every series with its tag sets, last values and sparkline: a walk over
+/// the whole collector, so it runs on the blocking pool, not on the thread
+/// that answers `/healthz`.
+fn overview_of(collector: &MetricsCollector) -> Overview<TagSet> {
     let mut series = Vec::new();
     for info in collector.list_series() {
         let Some(s) = collector.get_metric_series(&info.name) else {
@@ -200,6 +221,7 @@ async fn overview(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Res
             .collect();
         let (_, newest) = s.newest_values(&TagFilter::new(), None, SPARKLINE_POINTS);
         series.push(SeriesView {
+            unit: crate::chart::unit_of(&info.name, info.metric_type),
             name: info.name,
             metric_type: info.metric_type,
             description: s.description(),
@@ -210,8 +232,18 @@ async fn overview(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Res
             sparkline: newest.iter().map(|v| v.value).collect(),
         });
     }
-    Ok(Json(Overview {
+    Overview {
         now: unix(collector.now()),
+        source: Source::Live,
         series,
-    }))
+    }
+}
+
+async fn overview(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Result<Json<Overview<TagSet>>, ApiError> {
+    no_parameters(raw.as_deref())?;
+    let collector = std::sync::Arc::clone(state.collector());
+    let overview = tokio::task::spawn_blocking(move || overview_of(&collector))
+        .await
+        .map_err(|e| ApiError::Internal(format!("building the overview failed: {e}")))?;
+    Ok(Json(overview))
 }

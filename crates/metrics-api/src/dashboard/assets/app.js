@@ -38,13 +38,6 @@
     return body;
   }
 
-  function unitOf(name, type) {
-    if (type === "timer" || /_seconds$/.test(name)) { return "s"; }
-    if (/_bytes$/.test(name)) { return "bytes"; }
-    if (/_ratio$/.test(name)) { return "ratio"; }
-    if (/_total$/.test(name) || type === "counter") { return "count"; }
-    return "";
-  }
   const withUnit = (label, unit) => unit ? label + " (" + unit + ")" : label;
   const tagKey = (tags) => Object.keys(tags).sort().map((k) => k + "=" + tags[k]).join(", ");
   // Per key: "k=v" when every tag set agrees, else "k: v1, v2, ...".
@@ -55,12 +48,6 @@
       const vals = [...keys.get(k)];
       return vals.length === 1 ? k + "=" + vals[0] : k + ": " + vals.slice(0, 6).join(", ") + (vals.length > 6 ? ", +" + (vals.length - 6) : "");
     });
-  }
-  // Keys whose value differs between tag sets: what tells lines apart.
-  function varyingKeys(sets) {
-    const keys = new Map();
-    for (const t of sets) { for (const [k, v] of Object.entries(t)) { (keys.get(k) || keys.set(k, new Set()).get(k)).add(v); } }
-    return [...keys.keys()].filter((k) => keys.get(k).size > 1 || sets.some((t) => !(k in t))).sort();
   }
   const tagChips = (tags) => el("span", {}, ...Object.keys(tags).sort().map((k) => el("span", { class: "chip" }, k + "=" + tags[k])));
   function fmtSecs(s) {
@@ -145,7 +132,7 @@
         el("thead", {}, el("tr", {}, el("th", {}, "run"), el("th", { class: "num" }, "completed"), el("th", { class: "num" }, "failed"),
           el("th", { class: "num" }, "running"), el("th", { class: "num hide-narrow" }, "pending"), el("th", {}, "progress"),
           el("th", { class: "num hide-narrow" }, "duration"), el("th", { class: "num hide-narrow" }, "throughput"), el("th", { class: "num hide-narrow" }, "ETA"))),
-        el("tbody", {}, ...rows))) : el("p", { class: "note" }, "No runs under this server's artifacts root."),
+        el("tbody", {}, ...rows))) : el("p", { class: "note" }, "No runs yet."),
       el("h2", {}, "Alerts"),
       alertsSection(alerts));
     setStatus(live ? "live: updating every " + POLL_MS / 1000 + " s" : "updated " + new Date().toLocaleTimeString());
@@ -166,7 +153,7 @@
         const text = (s.name + " " + s.tag_sets.map((t) => tagKey(t.tags)).join(" ")).toLowerCase();
         if (q && !text.includes(q)) { continue; }
         const spark = el("canvas", { class: "spark", "aria-hidden": "true" });
-        const unit = unitOf(s.name, s.type);
+        const unit = s.unit;
         const tagText = s.tag_sets.length + " tag set" + (s.tag_sets.length === 1 ? "" : "s");
         tbody.append(el("tr", { "data-series": s.name },
           el("td", {}, el("a", { href: "#/series/" + encodeURIComponent(s.name) }, s.name),
@@ -191,26 +178,33 @@
   // ---- one series ----
   const pageState = { range: "run", tags: {} };
 
-  function quantile(sorted, q) {
-    if (!sorted.length) { return NaN; }
-    return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
-  }
 
   async function seriesPage(view, name) {
     const [ov, runs] = await Promise.all([api("/api/metrics/overview"), api("/api/runs")]);
     const info = ov.series.find((s) => s.name === name);
     if (!info) { throw new Error("no series named " + JSON.stringify(name)); }
-    const unit = unitOf(name, info.type);
     const served = runs.find((r) => r.served);
     const params = new URLSearchParams();
     params.set("limit", "100000");
+    // A database server keeps every run: "run" asks for the served (newest)
+    // run by name, the other ranges span every run. The live server holds
+    // one run and counts the "run" range from its first job.
+    const db = ov.source === "database";
     let since = RANGES[pageState.range];
-    if (since === null && served && served.started_at) { since = Math.max(0, ov.now - served.started_at + 1); }
+    if (db) {
+      params.set("run", since === null && served ? served.run_id : "all");
+    } else if (since === null && served && served.started_at) {
+      since = Math.max(0, ov.now - served.started_at + 1);
+    }
     if (since !== null && since !== undefined) { params.set("since_seconds", String(Math.ceil(since))); }
-    for (const [k, v] of Object.entries(pageState.tags)) { if (v) { params.append("tag", k + "=" + v); } }
+    for (const [k, v] of Object.entries(pageState.tags)) { if (v) { params.append("tag", k + (db ? ":" : "=") + v); } }
     const path = "/api/metrics/series/" + encodeURIComponent(name);
-    const data = await api(path + "?" + params.toString());
+    // The chart model (lines, labels, running totals, units, distribution,
+    // percentiles) is built by the server's Rust code, the same that draws
+    // `bykilt metrics plot`'s files; this page only paints it.
+    const chart = await api(path + "/chart?" + params.toString());
     const summary = await api(path + "/summary?" + new URLSearchParams([...params].filter(([k]) => k !== "limit")).toString());
+    const unit = chart.unit;
 
     // Tag filter: one select per key, values from the series' tag sets.
     const keys = {};
@@ -225,82 +219,49 @@
     const rangeButtons = Object.keys(RANGES).map((r) => el("button", { type: "button", class: r === pageState.range ? "on" : "", "data-range": r,
       onclick: () => { pageState.range = r; show(); } }, r));
 
-    // One line per tag set, up to the cap.
-    const groups = new Map();
-    for (const v of data.values) {
-      const key = tagKey(v.tags);
-      if (!groups.has(key)) { groups.set(key, { label: key || "(no tags)", tags: v.tags, points: [] }); }
-      groups.get(key).points.push([Date.parse(v.timestamp) / 1000, v.value]);
-    }
-    const lines = [...groups.values()].slice(0, LINE_CAP);
-    const hidden = groups.size - lines.length;
-    const vary = varyingKeys(lines.map((l) => l.tags));
-    for (const l of lines) {
-      l.label = vary.length ? vary.map((k) => k + "=" + (l.tags[k] ?? "")).join(", ") : (l.label || "(no tags)");
-    }
-    // A counter's samples are increments: draw its running total.
-    const cumulative = info.type === "counter";
-    if (cumulative) { for (const l of lines) { let sum = 0; l.points = l.points.map((p) => [p[0], (sum += p[1])]); } }
-
+    const lines = chart.lines;
     const chartBox = el("div", { class: "chart-box" });
     const canvas = el("canvas", { id: "series-chart", role: "img", "aria-label": name + " over time" });
     const legend = el("div", { class: "legend", id: "series-legend" }, ...lines.map((l, i) => el("span", {}, el("i", { style: "background:" + C.color(i) }), l.label + " (" + l.points.length + ")")));
     chartBox.append(canvas, legend);
-    withTable(chartBox, name + ": every sample shown", ["time (UTC)", withUnit(info.type === "counter" ? "running total" : "value", unit), "tags"],
+    withTable(chartBox, name + ": every sample shown", ["time (UTC)", withUnit(chart.cumulative ? "running total" : "value", unit), "tags"],
       lines.flatMap((l) => l.points.map((p) => [C.fmtStamp(p[0]), C.fmtNum(p[1]), l.label])));
 
     const s = summary.summary;
+    // The summary counts every matching sample; the chart holds the newest `limit`.
+    const matching = s ? s.count : chart.samples;
     const stat = (label, v, u) => el("div", {}, label, el("b", {}, v === null || v === undefined ? "–" : C.fmtNum(v) + (u ? " " + u : "")));
     const stats = el("div", { class: "stats", id: "series-stats" },
-      stat("samples", data.matching), stat("min", s && s.min, unit), stat("avg", s && s.avg, unit), stat("max", s && s.max, unit),
+      stat("samples", matching), stat("min", s && s.min, unit), stat("avg", s && s.avg, unit), stat("max", s && s.max, unit),
       stat("p50", s && s.p50, unit), stat("p90", s && s.p90, unit), stat("p99", s && s.p99, unit));
 
+    const hidden = chart.hidden_tag_sets;
     const parts = [el("h2", {}, name, " ", el("span", { class: "badge" }, info.type)),
       info.description ? el("p", { class: "note" }, info.description) : null,
       el("div", { class: "toolbar" }, el("span", { class: "group" }, "range ", ...rangeButtons), el("span", { class: "group" }, ...filters)),
       stats, chartBox,
-      el("p", { class: "note" }, data.matching + " matching samples, " + data.returned + " shown" + (hidden > 0 ? "; " + hidden + " more tag sets not drawn (filter by tag to see them)" : "") + ". Drag across the chart to zoom, double-click to reset.")];
+      el("p", { class: "note" }, matching + " matching samples, " + chart.samples + " shown" + (hidden > 0 ? "; " + hidden + " more tag sets not drawn (filter by tag to see them)" : "") + ". Drag across the chart to zoom, double-click to reset.")];
 
-    let distBox = null, pctBox = null;
-    if (info.type === "histogram" || info.type === "timer") {
-      const values = data.values.map((v) => v.value).sort((a, b) => a - b);
-      const bounds = info.buckets.length ? info.buckets : (() => {
-        const lo = values[0] || 0, hi = values[values.length - 1] || 1, out = [];
-        for (let i = 1; i <= 10; i++) { out.push(lo + ((hi - lo) * i) / 10); }
-        return out;
-      })();
-      const counts = new Array(bounds.length + 1).fill(0);
-      for (const v of values) { let i = bounds.findIndex((b) => v <= b); if (i < 0) { i = bounds.length; } counts[i]++; }
-      const bars = counts.map((c, i) => ({ label: i < bounds.length ? "≤" + C.fmtNum(bounds[i]) : ">" + C.fmtNum(bounds[bounds.length - 1]), value: c }));
-      distBox = el("div", { class: "chart-box" });
+    if (chart.percentiles.length) {
+      const bars = chart.distribution.map((b) => ({ label: b.label, value: b.count }));
+      const distBox = el("div", { class: "chart-box" });
       const distCanvas = el("canvas", { id: "bucket-chart", role: "img", "aria-label": name + " bucket distribution" });
       distBox.append(distCanvas);
       withTable(distBox, name + ": samples per bucket", [withUnit("bucket", unit), "samples"], bars.map((b) => [b.label, b.value]));
-      // p50/p90/p99 over time: nearest-rank quantiles over equal time windows.
-      const pts = data.values.map((v) => [Date.parse(v.timestamp) / 1000, v.value]);
-      const windows = 24, pl = [{ label: "p50", points: [] }, { label: "p90", points: [] }, { label: "p99", points: [] }];
-      if (pts.length) {
-        const t0 = pts[0][0], t1 = pts[pts.length - 1][0], step = (t1 - t0) / windows || 1;
-        for (let w = 0; w < windows; w++) {
-          const inWin = pts.filter((p) => p[0] >= t0 + w * step && (p[0] < t0 + (w + 1) * step || (w === windows - 1 && p[0] <= t1))).map((p) => p[1]).sort((a, b) => a - b);
-          if (!inWin.length) { continue; }
-          const mid = t0 + (w + 0.5) * step;
-          pl[0].points.push([mid, quantile(inWin, 0.5)]); pl[1].points.push([mid, quantile(inWin, 0.9)]); pl[2].points.push([mid, quantile(inWin, 0.99)]);
-        }
-      }
-      pctBox = el("div", { class: "chart-box" });
+      const pl = chart.percentiles;
+      const pctBox = el("div", { class: "chart-box" });
       const pctCanvas = el("canvas", { id: "percentile-chart", role: "img", "aria-label": name + " p50, p90, p99 over time" });
       pctBox.append(pctCanvas, el("div", { class: "legend" }, ...pl.map((l, i) => el("span", {}, el("i", { style: "background:" + C.color(i) }), l.label))));
       withTable(pctBox, name + ": percentiles per time window", ["window middle (UTC)", withUnit("p50", unit), withUnit("p90", unit), withUnit("p99", unit)],
         pl[0].points.map((p, i) => [C.fmtStamp(p[0]), C.fmtNum(p[1]), C.fmtNum(pl[1].points[i][1]), C.fmtNum(pl[2].points[i][1])]));
       parts.push(el("h3", {}, "Bucket distribution"), distBox, el("h3", {}, "p50 / p90 / p99 over time"), pctBox);
       view.replaceChildren(...parts.filter(Boolean));
-      C.barChart(distCanvas, { bars, xLabel: withUnit("bucket upper bound", unit), yLabel: "samples" });
+      C.barChart(distCanvas, { bars, xLabel: chart.distribution_label, yLabel: "samples" });
       C.timeChart(pctCanvas, { lines: pl, yLabel: withUnit("value", unit), unit, zoom: zooms.get(name + "/pct"), onZoom: (z) => zooms.set(name + "/pct", z) });
     } else {
       view.replaceChildren(...parts.filter(Boolean));
     }
-    C.timeChart(canvas, { lines, yLabel: withUnit(cumulative ? name + " running total" : name, unit), unit, zoom: zooms.get(name), onZoom: (z) => zooms.set(name, z) });
+    C.timeChart(canvas, { lines, yLabel: chart.y_label, unit, zoom: zooms.get(name), onZoom: (z) => zooms.set(name, z) });
     setStatus(served && served.live ? "live: updating every " + POLL_MS / 1000 + " s" : "updated " + new Date().toLocaleTimeString());
     if (served && served.live) { poll(() => show()); }
   }

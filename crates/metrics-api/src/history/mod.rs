@@ -8,9 +8,18 @@
 //! * `GET /metrics`: the latest aggregate snapshot, as Prometheus text or
 //!   OpenMetrics (by `Accept`).
 //! * `GET /healthz`.
+//! * `GET /`: the dashboard, fed from the database, and the routes it
+//!   reads: `/api/runs` (the stored runs with job counts from a
+//!   [`RunCatalog`](crate::dashboard::RunCatalog), `live` and `served`),
+//!   `/api/metrics/overview?run=`, `/api/metrics/series/{name}/summary` and
+//!   `/api/metrics/series/{name}/chart` (the [`chart`](crate::chart) model)
+//!   with the series route's parameters, `/api/alerts` (`[]`).
 //!
 //! Every request opens its own read-only view, so the database may be
-//! written (by a running batch) meanwhile.
+//! written (by a running batch) meanwhile, and what it wrote is served as
+//! soon as its writer commits.
+
+mod dashboard;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,22 +41,42 @@ use crate::query::{DEFAULT_LIMIT, MAX_LIMIT, MAX_QUERY};
 struct History {
     db: Arc<PathBuf>,
     token: Option<Arc<str>>,
+    /// Job counts of the stored runs, by run name.
+    runs: dashboard::Catalog,
 }
 
 /// The routes over the database at `db`; with `token`, every route but
-/// `/healthz` requires `Authorization: Bearer TOKEN`.
+/// `/healthz` and the dashboard's page and assets requires
+/// `Authorization: Bearer TOKEN`.
 pub fn history_router(db: PathBuf, token: Option<String>) -> Router {
+    history_router_with_runs(db, token, None)
+}
+
+/// [`history_router`], with the job counts of each stored run taken from
+/// `runs` (matched by run name) for the dashboard's runs view.
+pub fn history_router_with_runs(
+    db: PathBuf,
+    token: Option<String>,
+    runs: Option<Arc<dyn crate::dashboard::RunCatalog>>,
+) -> Router {
     let state = History {
         db: Arc::new(db),
         token: token.map(Arc::from),
+        runs,
     };
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/api/runs", get(runs))
+        .route("/api/runs", get(dashboard::list_runs))
+        .route("/api/runs/{run}", get(dashboard::one_run))
+        .route("/api/alerts", get(|| async { axum::Json(serde_json::json!([])) }))
+        .route("/api/metrics/overview", get(dashboard::overview))
         .route("/api/metrics/series/{name}", get(series))
+        .route("/api/metrics/series/{name}/summary", get(dashboard::summary))
+        .route("/api/metrics/series/{name}/chart", get(dashboard::chart))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route".to_owned()) })
         .layer(axum::middleware::from_fn_with_state(state.clone(), require_token))
+        .merge(crate::dashboard::page_routes())
         .with_state(state)
 }
 
@@ -86,13 +115,6 @@ async fn with_reader<T: Send + 'static>(
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(store_error(&e)),
         Err(_) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, "the query failed".to_owned())),
-    }
-}
-
-async fn runs(State(state): State<History>) -> Response {
-    match with_reader(&state, |r| r.runs()).await {
-        Ok(runs) => axum::Json(runs).into_response(),
-        Err(e) => e,
     }
 }
 
@@ -244,8 +266,23 @@ pub fn spawn_history_server(
     token: Option<String>,
     config: crate::ServerConfig,
 ) -> Result<crate::ServerHandle, ServerError> {
+    spawn_history_server_with_runs(addr, db, token, None, config)
+}
+
+/// [`spawn_history_server`] with the dashboard's job counts from `runs`
+/// (see [`history_router_with_runs`]).
+///
+/// # Errors
+/// As [`spawn_history_server`].
+pub fn spawn_history_server_with_runs(
+    addr: SocketAddr,
+    db: PathBuf,
+    token: Option<String>,
+    runs: Option<Arc<dyn crate::dashboard::RunCatalog>>,
+    config: crate::ServerConfig,
+) -> Result<crate::ServerHandle, ServerError> {
     if let Some(t) = &token {
         crate::check_token(t)?;
     }
-    crate::server::spawn_router(addr, history_router(db, token), config)
+    crate::server::spawn_router(addr, history_router_with_runs(db, token, runs), config)
 }

@@ -1,0 +1,331 @@
+//! The dashboard over a metrics database: the same page as the live server,
+//! fed from the store. Every request reads the database afresh (its own
+//! read-only view, off the async thread), so a run that another process is
+//! recording shows up as its writer commits, and the page, which polls
+//! while a run is live, follows it.
+//!
+//! * `GET /api/runs`, `GET /api/runs/{run}`: the stored runs (their
+//!   `name`, `started_at`/`ended_at` in ns, series and samples, as before)
+//!   with the dashboard's fields beside them: `run_id`, job counts,
+//!   duration, throughput and ETA from the [`RunCatalog`] the server was
+//!   given (the CLI reads the batch manifests under the artifacts root),
+//!   `live` (the newest run, not ended) and `served` (the newest run: what
+//!   the series routes answer by default).
+//! * `GET /api/metrics/overview?run=`: every series with samples in the
+//!   runs asked for (default: every run), its tag sets with their newest
+//!   value, and the newest 60 values for a sparkline.
+//! * `GET /api/metrics/series/{name}/summary?run=&since_seconds=&tag=K:V`
+//!   and `.../chart` (the [`crate::chart`] model) with the same filters.
+//! * `GET /api/alerts`: `[]` (no evaluator runs beside a database server).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use metrics_core::{AggregateValue, MetricType};
+use metrics_store::{RunFilter, SampleQuery, StoreReader, StoredRun, StoredTags, time_spec};
+use serde::Serialize;
+
+use super::{History, error, parse_query, with_reader};
+use crate::chart::{ChartSample, series_chart};
+use crate::dashboard::{
+    LastValue, Overview, RunCatalog, RunProgress, SPARKLINE_POINTS, SeriesView, Source, TagSetView,
+};
+
+/// A stored run as the dashboard lists it.
+#[derive(Debug, Serialize)]
+struct StoredRunView {
+    #[serde(flatten)]
+    stored: StoredRun,
+    /// The run's name, as the live server's `run_id`.
+    run_id: String,
+    /// The batch of the run, when the artifacts root has its manifest.
+    batch_id: Option<String>,
+    total: usize,
+    pending: usize,
+    running: usize,
+    completed: usize,
+    failed: usize,
+    stopped: usize,
+    finished: usize,
+    /// First job start (Unix seconds), from the manifest.
+    first_job_started_at: Option<f64>,
+    last_completed_at: Option<f64>,
+    duration_seconds: Option<f64>,
+    throughput_per_second: Option<f64>,
+    eta_seconds: Option<f64>,
+    live: bool,
+    served: bool,
+}
+
+fn nanos_to_unix(ns: i64) -> f64 {
+    ns as f64 / 1e9
+}
+
+fn view_of(stored: StoredRun, progress: Option<&RunProgress>, newest: bool, now: f64) -> StoredRunView {
+    // A run is being recorded when it is the newest and has not ended; an
+    // older run that never ended was cut short (its writer crashed).
+    let live = newest && stored.ended_at.is_none();
+    let run_id = stored.name.clone();
+    let started = nanos_to_unix(stored.started_at);
+    let end = stored.ended_at.map(nanos_to_unix).or(live.then_some(now));
+    let (duration, throughput) = match progress {
+        Some(p) if live => {
+            // The manifest's clock stops at the last completion; a live run's
+            // runs on to now.
+            let d = p.started_at.map(|s| (now - s).max(0.0));
+            let rate = d
+                .filter(|d| *d > 0.0 && p.completed + p.failed > 0)
+                .map(|d| (p.completed + p.failed) as f64 / d);
+            (d, rate)
+        }
+        Some(p) => (p.duration_seconds, p.throughput_per_second),
+        None => (end.map(|e| (e - started).max(0.0)), None),
+    };
+    let mut counted = progress.cloned().unwrap_or(RunProgress {
+        run_id: run_id.clone(),
+        batch_id: String::new(),
+        created_at: started,
+        total: 0,
+        pending: 0,
+        running: 0,
+        completed: 0,
+        failed: 0,
+        stopped: 0,
+        started_at: None,
+        last_completed_at: None,
+        duration_seconds: None,
+        throughput_per_second: None,
+        live,
+        served: newest,
+    });
+    counted.throughput_per_second = throughput;
+    StoredRunView {
+        run_id,
+        batch_id: progress.map(|p| p.batch_id.clone()),
+        total: counted.total,
+        pending: counted.pending,
+        running: counted.running,
+        completed: counted.completed,
+        failed: counted.failed,
+        stopped: counted.stopped,
+        finished: counted.finished(),
+        first_job_started_at: counted.started_at,
+        last_completed_at: counted.last_completed_at,
+        duration_seconds: duration,
+        throughput_per_second: throughput,
+        eta_seconds: if live { counted.eta_seconds() } else { None },
+        live,
+        served: newest,
+        stored,
+    }
+}
+
+/// The stored runs with the catalog's progress beside them, oldest first.
+async fn run_views(state: &History) -> Result<Vec<StoredRunView>, Response> {
+    let stored = with_reader(state, |r| r.runs()).await?;
+    let catalog = state.runs.clone();
+    let progress = match catalog {
+        Some(c) => tokio::task::spawn_blocking(move || c.runs())
+            .await
+            .unwrap_or_else(|_| Err("reading the runs failed".to_owned()))
+            .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, format!("reading the runs: {e}")))?,
+        None => Vec::new(),
+    };
+    let by_id: HashMap<&str, &RunProgress> = progress.iter().map(|p| (p.run_id.as_str(), p)).collect();
+    let now = nanos_to_unix(time_spec::unix_nanos(time::OffsetDateTime::now_utc()));
+    let newest = stored.len().checked_sub(1);
+    Ok(stored
+        .into_iter()
+        .enumerate()
+        .map(|(i, run)| {
+            let p = by_id.get(run.name.as_str()).copied();
+            view_of(run, p, Some(i) == newest, now)
+        })
+        .collect())
+}
+
+pub(super) async fn list_runs(State(state): State<History>, RawQuery(raw): RawQuery) -> Response {
+    if raw.as_deref().is_some_and(|r| !r.is_empty()) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "parameter (query): unknown parameter; this route takes none".to_owned(),
+        );
+    }
+    match run_views(&state).await {
+        Ok(runs) => axum::Json(runs).into_response(),
+        Err(e) => e,
+    }
+}
+
+pub(super) async fn one_run(State(state): State<History>, Path(run): Path<String>) -> Response {
+    match run_views(&state).await {
+        Ok(runs) => match runs
+            .into_iter()
+            .find(|r| r.run_id == run || r.stored.id.to_string() == run)
+        {
+            Some(r) => axum::Json(r).into_response(),
+            None => error(StatusCode::NOT_FOUND, format!("no run {run:?} in the database")),
+        },
+        Err(e) => e,
+    }
+}
+
+/// Parses the overview's only parameter, `run` (a name or `all`; default all).
+fn overview_runs(raw: Option<&str>) -> Result<RunFilter, String> {
+    let mut runs = RunFilter::All;
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        match &*k {
+            "run" if v == "all" => runs = RunFilter::All,
+            "run" => runs = RunFilter::Named(v.into_owned()),
+            other => return Err(format!("parameter {other}: unknown parameter (run)")),
+        }
+    }
+    Ok(runs)
+}
+
+fn last_of((ts, value): (i64, f64)) -> LastValue {
+    LastValue {
+        value,
+        timestamp: nanos_to_unix(ts),
+    }
+}
+
+fn overview_of(r: &StoreReader, runs: &RunFilter) -> metrics_store::Result<Overview<StoredTags>> {
+    let index = r.tag_set_index(runs)?;
+    // Bucket bounds come with a histogram's aggregates.
+    let mut buckets: HashMap<String, Vec<f64>> = HashMap::new();
+    for a in r.latest_aggregates(runs)? {
+        if let AggregateValue::Histogram(h) = &a.value {
+            buckets
+                .entry(a.name.clone())
+                .or_insert_with(|| h.buckets.iter().map(|b| b.le).filter(|le| le.is_finite()).collect());
+        }
+    }
+    let mut series = Vec::new();
+    for info in r.series()? {
+        let sets: Vec<_> = index.iter().filter(|t| t.series == info.name).collect();
+        if sets.is_empty() {
+            continue;
+        }
+        let newest = r.query(&SampleQuery {
+            runs: runs.clone(),
+            limit: Some(SPARKLINE_POINTS),
+            ..SampleQuery::new(info.name.clone())
+        })?;
+        let last = sets.iter().filter_map(|t| t.last).max_by_key(|l| l.0);
+        series.push(SeriesView {
+            buckets: if matches!(info.metric_type, MetricType::Histogram | MetricType::Timer) {
+                buckets.remove(&info.name).unwrap_or_default()
+            } else {
+                Vec::new()
+            },
+            samples: sets
+                .iter()
+                .map(|t| usize::try_from(t.samples).unwrap_or(usize::MAX))
+                .sum(),
+            tag_sets: sets
+                .iter()
+                .map(|t| TagSetView {
+                    tags: t.tags.clone(),
+                    last: t.last.map(last_of),
+                })
+                .collect(),
+            sparkline: newest.iter().map(|s| s.value).collect(),
+            last: last.map(last_of),
+            unit: crate::chart::unit_of(&info.name, info.metric_type),
+            name: info.name,
+            metric_type: info.metric_type,
+            description: info.description,
+        });
+    }
+    Ok(Overview {
+        now: nanos_to_unix(time_spec::unix_nanos(time::OffsetDateTime::now_utc())),
+        source: Source::Database,
+        series,
+    })
+}
+
+pub(super) async fn overview(State(state): State<History>, RawQuery(raw): RawQuery) -> Response {
+    let runs = match overview_runs(raw.as_deref()) {
+        Ok(r) => r,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    match with_reader(&state, move |r| overview_of(r, &runs)).await {
+        Ok(o) => axum::Json(o).into_response(),
+        Err(e) => e,
+    }
+}
+
+pub(super) async fn summary(
+    State(state): State<History>,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let q = match parse_query(name, raw.as_deref()) {
+        Ok(q) => q,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let name = q.name.clone();
+    let found = with_reader(&state, move |r| {
+        let known = r.series()?.into_iter().find(|s| s.name == q.name);
+        known.map(|s| Ok((s, r.summary(&q)?))).transpose()
+    })
+    .await;
+    match found {
+        Ok(Some((series, summary))) => axum::Json(serde_json::json!({
+            "name": series.name,
+            "type": series.metric_type,
+            "summary": summary,
+        }))
+        .into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no series {name:?} in the database")),
+        Err(e) => e,
+    }
+}
+
+/// The catalog handed to the database server, if any.
+pub(super) type Catalog = Option<Arc<dyn RunCatalog>>;
+
+/// The bucket bounds of histogram `name` in the latest snapshot `runs` has.
+fn bucket_bounds(r: &StoreReader, name: &str, runs: &RunFilter) -> metrics_store::Result<Vec<f64>> {
+    Ok(r.latest_aggregates(runs)?
+        .into_iter()
+        .find_map(|a| match a.value {
+            AggregateValue::Histogram(h) if a.name == name => Some(h.buckets.iter().map(|b| b.le).collect()),
+            _ => None,
+        })
+        .unwrap_or_default())
+}
+
+pub(super) async fn chart(State(state): State<History>, Path(name): Path<String>, RawQuery(raw): RawQuery) -> Response {
+    let q = match parse_query(name, raw.as_deref()) {
+        Ok(q) => q,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let name = q.name.clone();
+    let found = with_reader(&state, move |r| {
+        let Some(info) = r.series()?.into_iter().find(|s| s.name == q.name) else {
+            return Ok(None);
+        };
+        let samples: Vec<ChartSample> = r
+            .query(&q)?
+            .into_iter()
+            .map(|s| ChartSample {
+                time: nanos_to_unix(s.timestamp_nanos),
+                value: s.value,
+                tags: s.tags,
+            })
+            .collect();
+        let bounds = bucket_bounds(r, &q.name, &q.runs)?;
+        Ok(Some(series_chart(&info.name, info.metric_type, &bounds, &samples)))
+    })
+    .await;
+    match found {
+        Ok(Some(chart)) => axum::Json(chart).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no series {name:?} in the database")),
+        Err(e) => e,
+    }
+}
