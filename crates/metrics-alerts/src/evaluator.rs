@@ -209,11 +209,12 @@ impl Evaluator {
                     ));
                 }
             }
-            let metric = rule
-                .expr
-                .selectors()
-                .first()
-                .map_or_else(String::new, |s| s.metric.clone());
+            // The series' own name, which the dashboard's series page knows
+            // (`job_errors` for `job_errors_total`), else the name as written.
+            let metric = rule.expr.selectors().first().map_or_else(String::new, |s| {
+                crate::eval::resolve(&self.collector, &s.metric)
+                    .map_or_else(|| s.metric.clone(), |series| series.name().to_owned())
+            });
             let mut seen = BTreeSet::new();
             for (group, value) in &result.active {
                 let labels = Self::labels_of(rule, group);
