@@ -202,7 +202,7 @@ impl Evaluator {
                         rfc3339(now),
                         rule.name,
                         if self.history.is_some() {
-                            ", nor the sample history"
+                            " (nor, for a window, the sample history)"
                         } else {
                             ""
                         }
