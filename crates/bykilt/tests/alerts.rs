@@ -412,3 +412,57 @@ fn with_no_db_alert_states_stay_in_the_json_file() {
     assert_eq!(states.len(), 2, "{states:?}");
     assert_eq!(stored_states(&s, &["--state", file.to_str().unwrap()]), states);
 }
+
+#[test]
+fn windows_read_the_metrics_database_so_a_later_batch_sees_an_earlier_ones_errors() {
+    let s = Sandbox::new();
+    // First batch: 4 failed jobs, no alerting.
+    s.write("first.csv", b"n\n1\n2\n3\n4\n");
+    let out = s.run(&["batch", "run", "first.csv", "--exec", "exit 1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    // Second batch, another process: 2 failed jobs. Over the last hour the
+    // database holds 6 errors; this run's collector alone holds 2.
+    s.write(
+        "window.toml",
+        b"eval_interval = \"200ms\"\n[[rule]]\nname = \"ManyErrors\"\nexpr = 'increase(job_errors_total[1h]) > 5'\n",
+    );
+    s.write("second.csv", b"n\n1\n2\n");
+    let out = s.run(&[
+        "batch",
+        "run",
+        "second.csv",
+        "--exec",
+        "exit 1",
+        "--alerts",
+        "window.toml",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("whose samples windows also read"), "{err}");
+    assert!(
+        err.contains("alert ManyErrors{alertname=\"ManyErrors\"} inactive -> firing value=6"),
+        "{err}"
+    );
+    // Without the database the same rule sees this run's 2 errors only.
+    let s = Sandbox::new();
+    s.write(
+        "window.toml",
+        b"[[rule]]\nname = \"ManyErrors\"\nexpr = 'increase(job_errors_total[1h]) > 5'\n",
+    );
+    s.write("first.csv", b"n\n1\n2\n3\n4\n");
+    let out = s.run(&["batch", "run", "first.csv", "--exec", "exit 1", "--no-db"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    s.write("second.csv", b"n\n1\n2\n");
+    let out = s.run(&[
+        "batch",
+        "run",
+        "second.csv",
+        "--exec",
+        "exit 1",
+        "--alerts",
+        "window.toml",
+        "--no-db",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("-> firing"), "{}", text(&out.stderr));
+}

@@ -1,5 +1,7 @@
 //! Evaluating an expression against a live [`MetricsCollector`]: current
-//! values from the aggregates, windows from the retained samples.
+//! values from the aggregates, windows from the retained samples and,
+//! where a [`SampleHistory`] is attached (a durable store), from the
+//! history before the oldest sample the collector still holds.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,6 +10,7 @@ use metrics_core::{AggregateValue, MetricSeries, MetricType, MetricsCollector, T
 use time::OffsetDateTime;
 
 use crate::expr::{Condition, Expr, MatchOp, Operand, Selector, ValueExpr};
+use crate::history::SampleHistory;
 
 /// The `by` tags' values of one group, in `by` order.
 pub type GroupKey = Vec<(String, String)>;
@@ -17,8 +20,56 @@ pub type GroupKey = Vec<(String, String)>;
 pub struct Evaluation {
     /// The groups whose condition holds, with their value (1 for `absent`).
     pub active: BTreeMap<GroupKey, f64>,
-    /// Metrics the expression reads that the collector does not have.
+    /// Metrics the expression reads that neither the collector nor the
+    /// history has.
     pub missing: Vec<String>,
+    /// Failures to read the history (those windows used the collector's
+    /// samples alone).
+    pub errors: Vec<String>,
+}
+
+/// What an evaluation reads: the collector, perhaps a history, and what
+/// it found missing or failed to read on the way.
+struct Sources<'a> {
+    collector: &'a MetricsCollector,
+    history: Option<&'a mut dyn SampleHistory>,
+    missing: Vec<String>,
+    errors: Vec<String>,
+}
+
+/// The series a selector found.
+struct Found {
+    /// The collector's series, if it has one.
+    live: Option<Arc<MetricSeries>>,
+    /// The series' name and type.
+    name: String,
+    ty: MetricType,
+}
+
+impl Sources<'_> {
+    /// The series `metric` means: the collector's, else (for windows) the
+    /// history's.
+    fn find(&mut self, metric: &str) -> Option<Found> {
+        if let Some(s) = resolve(self.collector, metric) {
+            return Some(Found {
+                name: s.name().to_owned(),
+                ty: s.metric_type(),
+                live: Some(s),
+            });
+        }
+        let history = self.history.as_deref_mut()?;
+        for name in crate::names::candidates(metric) {
+            match history.metric_type(&name) {
+                Ok(Some(ty)) => return Some(Found { live: None, name, ty }),
+                Ok(None) => {}
+                Err(e) => {
+                    self.errors.push(e.to_string());
+                    return None;
+                }
+            }
+        }
+        None
+    }
 }
 
 /// Finds the series a selector means (see [`crate::names`]).
@@ -28,38 +79,87 @@ pub(crate) fn resolve(collector: &MetricsCollector, metric: &str) -> Option<Arc<
         .find_map(|n| collector.get_metric_series(n))
 }
 
-fn accepts(sel: &Selector, tags: &TagSet) -> bool {
-    sel.matchers.iter().all(|m| m.accepts(tags.get(&m.tag)))
+/// Read access to the tags of a live or a stored sample.
+trait TagLookup {
+    fn tag(&self, key: &str) -> Option<&str>;
 }
 
-fn key(by: &[String], tags: &TagSet) -> GroupKey {
+impl TagLookup for TagSet {
+    fn tag(&self, key: &str) -> Option<&str> {
+        self.get(key)
+    }
+}
+
+impl TagLookup for BTreeMap<String, String> {
+    fn tag(&self, key: &str) -> Option<&str> {
+        self.get(key).map(String::as_str)
+    }
+}
+
+fn accepts(sel: &Selector, tags: &impl TagLookup) -> bool {
+    sel.matchers.iter().all(|m| m.accepts(tags.tag(&m.tag)))
+}
+
+fn key(by: &[String], tags: &impl TagLookup) -> GroupKey {
     by.iter()
-        .map(|t| (t.clone(), tags.get(t).unwrap_or("").to_owned()))
+        .map(|t| (t.clone(), tags.tag(t).unwrap_or("").to_owned()))
+        .collect()
+}
+
+fn eq_pairs(sel: &Selector) -> Vec<(String, String)> {
+    sel.matchers
+        .iter()
+        .filter(|m| m.op == MatchOp::Eq && !m.value.is_empty())
+        .map(|m| (m.tag.clone(), m.value.clone()))
         .collect()
 }
 
 /// The equality matchers, which the store can filter on itself.
 fn eq_filter(sel: &Selector) -> TagFilter {
-    sel.matchers
-        .iter()
-        .filter(|m| m.op == MatchOp::Eq && !m.value.is_empty())
-        .fold(TagFilter::new(), |f, m| f.with(m.tag.clone(), m.value.clone()))
+    eq_pairs(sel)
+        .into_iter()
+        .fold(TagFilter::new(), |f, (k, v)| f.with(k, v))
 }
 
-/// Per group: the samples recorded in `(now - window, now]`.
+fn nanos(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos()).unwrap_or(i64::MAX)
+}
+
+/// Per group: the samples recorded in `(now - window, now]`. The
+/// collector's from the oldest one it holds in the window; the history's
+/// before that (all of the window when the collector holds none), so no
+/// sample is counted twice.
 fn window_samples(
-    series: &MetricSeries,
+    src: &mut Sources<'_>,
+    found: &Found,
     sel: &Selector,
     by: &[String],
     now: OffsetDateTime,
     window: std::time::Duration,
 ) -> BTreeMap<GroupKey, Vec<f64>> {
     let since = now - window;
-    let (_, values) = series.newest_values(&eq_filter(sel), Some(since), usize::MAX);
     let mut out: BTreeMap<GroupKey, Vec<f64>> = BTreeMap::new();
-    for v in values {
-        if v.timestamp > since && v.timestamp <= now && accepts(sel, &v.tags) {
-            out.entry(key(by, &v.tags)).or_default().push(v.value);
+    let mut oldest_live = nanos(now).saturating_add(1);
+    if let Some(series) = &found.live {
+        let (_, values) = series.newest_values(&eq_filter(sel), Some(since), usize::MAX);
+        for v in values {
+            if v.timestamp > since && v.timestamp <= now && accepts(sel, &v.tags) {
+                oldest_live = oldest_live.min(nanos(v.timestamp));
+                out.entry(key(by, &v.tags)).or_default().push(v.value);
+            }
+        }
+    }
+    if let Some(history) = src.history.as_deref_mut() {
+        let (from, until) = (nanos(since).saturating_add(1), oldest_live.saturating_sub(1));
+        if from <= until {
+            match history.samples(&found.name, &eq_pairs(sel), from, until) {
+                Ok(stored) => {
+                    for v in stored.iter().filter(|v| accepts(sel, &v.tags)) {
+                        out.entry(key(by, &v.tags)).or_default().push(v.value);
+                    }
+                }
+                Err(e) => src.errors.push(format!("{e} (window of {})", found.name)),
+            }
         }
     }
     out
@@ -88,22 +188,26 @@ pub fn percentile(values: &mut [f64], p: f64) -> Option<f64> {
     Some(a + (b - a) * (rank - rank.floor()))
 }
 
-fn operand(
-    collector: &MetricsCollector,
-    op: &Operand,
-    by: &[String],
-    now: OffsetDateTime,
-    missing: &mut Vec<String>,
-) -> BTreeMap<GroupKey, f64> {
+fn operand(src: &mut Sources<'_>, op: &Operand, by: &[String], now: OffsetDateTime) -> BTreeMap<GroupKey, f64> {
     let sel = op.selector();
-    let Some(series) = resolve(collector, &sel.metric) else {
-        missing.push(sel.metric.clone());
+    let found = match op {
+        // A current value is the collector's: the history holds past samples only.
+        Operand::Value(_) => resolve(src.collector, &sel.metric).map(|s| Found {
+            name: s.name().to_owned(),
+            ty: s.metric_type(),
+            live: Some(s),
+        }),
+        _ => src.find(&sel.metric),
+    };
+    let Some(found) = found else {
+        src.missing.push(sel.metric.clone());
         return BTreeMap::new();
     };
     let mut out = BTreeMap::new();
     match op {
         Operand::Value(_) => {
-            for a in series.aggregates().iter().filter(|a| accepts(sel, &a.tags)) {
+            let aggregates = found.live.as_ref().map(|s| s.aggregates()).unwrap_or_default();
+            for a in aggregates.iter().filter(|a| accepts(sel, &a.tags)) {
                 let k = key(by, &a.tags);
                 match &a.value {
                     AggregateValue::Counter { total } => *out.entry(k).or_insert(0.0) += total,
@@ -116,12 +220,14 @@ fn operand(
             }
         }
         Operand::Rate(_, w) | Operand::Increase(_, w) => {
-            for k in known_groups(&series, sel, by) {
-                out.insert(k, 0.0);
+            if let Some(series) = &found.live {
+                for k in known_groups(series, sel, by) {
+                    out.insert(k, 0.0);
+                }
             }
-            for (k, values) in window_samples(&series, sel, by, now, *w) {
+            for (k, values) in window_samples(src, &found, sel, by, now, *w) {
                 // Counter samples are increments; for other kinds, count events.
-                let sum = if series.metric_type() == MetricType::Counter {
+                let sum = if found.ty == MetricType::Counter {
                     values.iter().sum()
                 } else {
                     values.len() as f64
@@ -135,13 +241,13 @@ fn operand(
             }
         }
         Operand::SlowerThan(_, threshold, w) => {
-            for (k, values) in window_samples(&series, sel, by, now, *w) {
+            for (k, values) in window_samples(src, &found, sel, by, now, *w) {
                 let slow = values.iter().filter(|v| **v > *threshold).count();
                 out.insert(k, slow as f64 / values.len() as f64);
             }
         }
         Operand::Percentile(p, _, w) => {
-            for (k, mut values) in window_samples(&series, sel, by, now, *w) {
+            for (k, mut values) in window_samples(src, &found, sel, by, now, *w) {
                 if let Some(v) = percentile(&mut values, *p) {
                     out.insert(k, v);
                 }
@@ -151,30 +257,50 @@ fn operand(
     out
 }
 
-/// Evaluates `expr` at `now`.
+/// Evaluates `expr` at `now` against the collector alone.
 pub fn evaluate(collector: &MetricsCollector, expr: &Expr, now: OffsetDateTime) -> Evaluation {
-    let mut missing = Vec::new();
-    let active = condition(collector, &expr.condition, &expr.by, now, &mut missing);
-    missing.sort();
-    missing.dedup();
-    Evaluation { active, missing }
+    evaluate_with(collector, None, expr, now)
 }
 
-fn condition(
-    collector: &MetricsCollector,
-    cond: &Condition,
-    by: &[String],
+/// Evaluates `expr` at `now`; windows also read `history` before the
+/// oldest sample the collector holds (see [`crate::history`]).
+pub fn evaluate_with<'a>(
+    collector: &'a MetricsCollector,
+    history: Option<&'a mut dyn SampleHistory>,
+    expr: &Expr,
     now: OffsetDateTime,
-    missing: &mut Vec<String>,
-) -> BTreeMap<GroupKey, f64> {
+) -> Evaluation {
+    let mut src = Sources {
+        collector,
+        history,
+        missing: Vec::new(),
+        errors: Vec::new(),
+    };
+    let active = condition(&mut src, &expr.condition, &expr.by, now);
+    let Sources {
+        mut missing,
+        mut errors,
+        ..
+    } = src;
+    missing.sort();
+    missing.dedup();
+    errors.dedup();
+    Evaluation {
+        active,
+        missing,
+        errors,
+    }
+}
+
+fn condition(src: &mut Sources<'_>, cond: &Condition, by: &[String], now: OffsetDateTime) -> BTreeMap<GroupKey, f64> {
     let mut active = BTreeMap::new();
     match cond {
         Condition::Compare { value, op, threshold } => {
             let values = match value {
-                ValueExpr::Single(a) => operand(collector, a, by, now, missing),
+                ValueExpr::Single(a) => operand(src, a, by, now),
                 ValueExpr::Ratio(a, b) => {
-                    let num = operand(collector, a, by, now, missing);
-                    let den = operand(collector, b, by, now, missing);
+                    let num = operand(src, a, by, now);
+                    let den = operand(src, b, by, now);
                     num.into_iter()
                         .filter_map(|(k, n)| den.get(&k).filter(|d| **d != 0.0).map(|d| (k, n / d)))
                         .collect()
@@ -187,7 +313,11 @@ fn condition(
             }
         }
         Condition::All(all) => {
-            let mut parts = all.iter().map(|c| condition(collector, c, by, now, missing));
+            let mut parts = all
+                .iter()
+                .map(|c| condition(src, c, by, now))
+                .collect::<Vec<_>>()
+                .into_iter();
             let first = parts.next().unwrap_or_default();
             let rest: Vec<_> = parts.collect();
             active = first
@@ -196,10 +326,13 @@ fn condition(
                 .collect();
         }
         Condition::Absent { selector, window } => {
-            let present = resolve(collector, &selector.metric).is_some_and(|s| match window {
-                None => s.aggregates().iter().any(|a| accepts(selector, &a.tags)),
-                Some(w) => !window_samples(&s, selector, &[], now, *w).is_empty(),
-            });
+            let present = match window {
+                None => resolve(src.collector, &selector.metric)
+                    .is_some_and(|s| s.aggregates().iter().any(|a| accepts(selector, &a.tags))),
+                Some(w) => src
+                    .find(&selector.metric)
+                    .is_some_and(|found| !window_samples(src, &found, selector, &[], now, *w).is_empty()),
+            };
             if !present {
                 // Like Prometheus' absent(): the equality matchers become labels.
                 let k = selector

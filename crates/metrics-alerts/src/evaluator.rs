@@ -1,5 +1,6 @@
 //! The in-process evaluator: every `eval_interval`, every rule against the
-//! live collector; states kept in an [`AlertStateStore`], changes handed to
+//! live collector (and, for windows, a [`SampleHistory`] where one is
+//! attached); states kept in an [`AlertStateStore`], changes handed to
 //! notifiers and logged.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,7 +14,8 @@ use metrics_core::export::prometheus::sanitize_label_name;
 use time::OffsetDateTime;
 
 use crate::deliver::{Notifier, Round, rfc3339};
-use crate::eval::evaluate;
+use crate::eval::evaluate_with;
+use crate::history::SampleHistory;
 use crate::rules::{Rule, RuleSet};
 use crate::state::{Alert, AlertStatus, StateChange, step};
 use crate::store::{AlertStateStore, StoreError};
@@ -44,6 +46,7 @@ pub struct Evaluator {
     /// The `[[rule]]` alerts, then the burn-rate alerts of every `[[slo]]`.
     evaluated: Vec<Rule>,
     collector: Arc<MetricsCollector>,
+    history: Option<Box<dyn SampleHistory>>,
     store: Box<dyn AlertStateStore>,
     notifiers: Vec<Box<dyn Notifier>>,
     log: Option<Box<dyn Write + Send>>,
@@ -103,6 +106,7 @@ impl Evaluator {
             rules,
             evaluated,
             collector,
+            history: None,
             store,
             notifiers: Vec::new(),
             log: None,
@@ -110,6 +114,20 @@ impl Evaluator {
             warned: BTreeSet::new(),
             published,
         })
+    }
+
+    /// Windows (`rate`, `increase`, `pNN`, `absent(..[w])`, SLO burn rates)
+    /// also read `history` — a durable store's samples
+    /// ([`StoreHistory`](crate::StoreHistory)) — before the oldest sample
+    /// the collector still holds: windows longer than the collector's
+    /// retention, and windows across a restart, see every sample once.
+    /// A metric only the history has is evaluated on it (no missing-metric
+    /// warning). A history that cannot be read is reported in
+    /// [`EvalReport::errors`] and the log; the window then reads the
+    /// collector alone.
+    pub fn with_history(mut self, history: impl SampleHistory + 'static) -> Self {
+        self.history = Some(Box::new(history));
+        self
     }
 
     /// Adds a notifier told about every evaluation.
@@ -170,21 +188,33 @@ impl Evaluator {
         let mut report = EvalReport::default();
         let mut warnings = Vec::new();
         for rule in &self.evaluated {
-            let result = evaluate(&self.collector, &rule.expr, now);
+            let history = self.history.as_deref_mut().map(|h| h as &mut dyn SampleHistory);
+            let result = evaluate_with(&self.collector, history, &rule.expr, now);
+            for e in result.errors {
+                if !report.errors.contains(&e) {
+                    report.errors.push(e);
+                }
+            }
             for m in result.missing {
                 if self.warned.insert((rule.name.clone(), m.clone())) {
                     warnings.push(format!(
-                        "{} alert warning: rule {} reads metric `{m}`, which the collector does not have (yet)",
+                        "{} alert warning: rule {} reads metric `{m}`, which the collector does not have (yet){}",
                         rfc3339(now),
-                        rule.name
+                        rule.name,
+                        if self.history.is_some() {
+                            " (nor, for a window, the sample history)"
+                        } else {
+                            ""
+                        }
                     ));
                 }
             }
-            let metric = rule
-                .expr
-                .selectors()
-                .first()
-                .map_or_else(String::new, |s| s.metric.clone());
+            // The series' own name, which the dashboard's series page knows
+            // (`job_errors` for `job_errors_total`), else the name as written.
+            let metric = rule.expr.selectors().first().map_or_else(String::new, |s| {
+                crate::eval::resolve(&self.collector, &s.metric)
+                    .map_or_else(|| s.metric.clone(), |series| series.name().to_owned())
+            });
             let mut seen = BTreeSet::new();
             for (group, value) in &result.active {
                 let labels = Self::labels_of(rule, group);

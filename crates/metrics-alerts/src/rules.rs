@@ -78,7 +78,7 @@ pub struct RuleSet {
     /// How often the evaluator runs.
     pub eval_interval: Duration,
     /// Base URL of the dashboard, for `generatorURL`
-    /// (`{external_url}/dashboard/series/{metric}`).
+    /// (`{external_url}/#/series/{metric}`, the dashboard's series page).
     pub external_url: Option<String>,
     /// The alerting rules, in file order.
     pub rules: Vec<Rule>,

@@ -52,7 +52,7 @@ fn a_webhook_that_fails_twice_gets_the_notification_once_after_retries() {
     assert_eq!(a["annotations"]["summary"], "depth 150 on a");
     assert_eq!(a["startsAt"], "2023-11-14T22:13:20Z");
     assert_eq!(a["endsAt"], "0001-01-01T00:00:00Z");
-    assert_eq!(a["generatorURL"], "http://127.0.0.1:9464/dashboard/series/queue_depth");
+    assert_eq!(a["generatorURL"], "http://127.0.0.1:9464/#/series/queue_depth");
     // Still firing: nothing new to notify.
     clock.advance(Duration::from_secs(15));
     ev.evaluate();
@@ -149,10 +149,7 @@ fn failing_jobs_raise_an_alert_in_alertmanager_which_is_then_resolved() {
         alert["annotations"]["summary"],
         format!("4 failed jobs in batch {}", manifest.batch_id)
     );
-    assert_eq!(
-        alert["generatorURL"],
-        "http://127.0.0.1:9464/dashboard/series/job_errors_total"
-    );
+    assert_eq!(alert["generatorURL"], "http://127.0.0.1:9464/#/series/job_errors");
     // Firing alerts are held four resend periods (4 min) ahead: the alert
     // only leaves this soon because we sent its resolution.
     let resolved = poll(Duration::from_secs(15), || {
@@ -167,4 +164,48 @@ fn failing_jobs_raise_an_alert_in_alertmanager_which_is_then_resolved() {
     let ours = ev.alerts();
     assert_eq!(ours.len(), 1);
     assert_eq!(ours[0].status, AlertStatus::Resolved);
+}
+
+#[test]
+fn the_generator_url_opens_the_dashboard_page_of_the_series() {
+    let receiver = WebhookReceiver::start(0);
+    let collector = Arc::new(MetricsCollector::default());
+    let server = metrics_api::spawn_server(
+        "127.0.0.1:0".parse().unwrap(),
+        metrics_api::ApiState::new(Arc::clone(&collector)),
+    )
+    .unwrap();
+    let base = format!("http://{}/", server.local_addr());
+    let dir = tempfile::tempdir().unwrap();
+    let rules = RuleSet::parse(
+        "rules.toml",
+        &format!(
+            "external_url = \"{base}\"\n[[rule]]\nname = \"Errors\"\nexpr = 'increase(job_errors_total[5m]) > 1'\n"
+        ),
+    )
+    .unwrap();
+    let mut ev = Evaluator::new(
+        rules,
+        Arc::clone(&collector),
+        Box::new(JsonFileStore::new(dir.path().join("s.json"))),
+    )
+    .unwrap()
+    .with_notifier(WebhookClient::new(&receiver.url));
+    collector
+        .record_metric("job_errors", 2.0, &[("batch_id", "b1")], MetricType::Counter)
+        .unwrap();
+    ev.evaluate();
+    let accepted = receiver.accepted();
+    let url = accepted[0]["alerts"][0]["generatorURL"].as_str().unwrap().to_owned();
+    assert_eq!(url, format!("http://{}/#/series/job_errors", server.local_addr()));
+    // The page before the fragment is the dashboard; the fragment names a
+    // series the dashboard's series page loads from the JSON API.
+    let (page, route) = url.split_once('#').unwrap();
+    let html = test_support::http_get(page).expect("the dashboard page");
+    assert!(html.contains("/dashboard/app.js"), "{html}");
+    let name = route.strip_prefix("/series/").unwrap();
+    let samples = test_support::http_get(&format!("http://{}/api/metrics/series/{name}", server.local_addr()))
+        .expect("the series the page shows");
+    assert!(samples.contains("b1"), "{samples}");
+    drop(server);
 }

@@ -1,6 +1,7 @@
 //! A library that only knows the `metrics` facade (`facade-library`),
-//! instrumented through [`MetricsRecorder`]: its series reach the store,
-//! `export_to_json()`, the Prometheus and OpenMetrics text, `/metrics`
+//! instrumented through [`MetricsRecorder`]: its series reach the
+//! collector, the durable store (a real `metrics.db` through
+//! metrics-store), `export_to_json()`, the Prometheus and OpenMetrics text, `/metrics`
 //! (checked by promtool and the strict OpenMetrics parser) and a real
 //! Prometheus scraping it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -10,7 +11,8 @@ use std::time::Duration;
 
 use metrics_bridge::MetricsRecorder;
 use metrics_core::export::prometheus::{TextFormat, encode};
-use metrics_core::{AggregateValue, MetricsCollector};
+use metrics_core::{AggregateValue, MetricType, MetricsCollector, SamplePolicy};
+use metrics_store::{MetricsStore, RunFilter, SampleQuery, StoreOptions, StoreReader};
 use test_support::{Prometheus, have_openmetrics_parser, have_promtool, http_get, require, runs, sample_value};
 
 /// Runs the library's traffic: 3 GET 200, 1 POST 500, and an absolute gauge.
@@ -64,6 +66,109 @@ fn the_library_series_are_in_the_store_with_tags_and_help() {
     assert_eq!(r.unit(facade_library::LATENCY), Some(metrics::Unit::Seconds));
     assert_eq!(r.unit(facade_library::RESPONSE_BYTES), Some(metrics::Unit::Bytes));
     assert_eq!(r.rejected_registrations(), 0);
+}
+
+/// Runs the library through `recorder` while `collector` records into a
+/// new `metrics.db`, finishes the recording, and opens the database again
+/// for reading, as a later process would.
+fn run_into_a_database(
+    collector: &Arc<MetricsCollector>,
+    recorder: &MetricsRecorder,
+) -> (tempfile::TempDir, StoreReader) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metrics.db");
+    let store = MetricsStore::open(&path, StoreOptions::default()).unwrap();
+    let run = store.begin_run(&metrics_store::RunInfo::current("facade-run")).unwrap();
+    let recording = store.record(Arc::clone(collector), run).unwrap();
+    run_library(recorder);
+    let (store, status) = recording.finish().unwrap();
+    assert_eq!(status.dropped, 0, "{status:?}");
+    assert_eq!(status.first_error, None, "{status:?}");
+    drop(store);
+    let reader = StoreReader::open(&path).unwrap();
+    (dir, reader)
+}
+
+#[test]
+fn the_library_series_reach_the_durable_store_with_their_samples() {
+    // Facade updates keep samples when the series' policy says so.
+    let collector = Arc::new(MetricsCollector::default());
+    let recorder = MetricsRecorder::new(Arc::clone(&collector)).with_sample_policy(SamplePolicy::EveryEvent);
+    let (_dir, reader) = run_into_a_database(&collector, &recorder);
+
+    let series = reader.series().unwrap();
+    let stored = |name: &str| {
+        series
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("{name} is not in the database: {series:?}"))
+    };
+    let requests = stored(facade_library::REQUESTS);
+    assert_eq!(requests.metric_type, MetricType::Counter);
+    assert_eq!(
+        requests.description.as_deref(),
+        Some("Requests sent, by method and status.")
+    );
+    let latency = stored(facade_library::LATENCY);
+    assert_eq!(latency.metric_type, MetricType::Histogram);
+    assert_eq!(latency.unit.as_deref(), Some("seconds"));
+    assert_eq!(stored(facade_library::RESPONSE_BYTES).unit.as_deref(), Some("bytes"));
+
+    let mut get = SampleQuery::new(facade_library::REQUESTS);
+    get.tags = vec![("method".into(), "GET".into()), ("status".into(), "200".into())];
+    let samples = reader.query(&get).unwrap();
+    assert_eq!(samples.iter().map(|s| s.value).collect::<Vec<_>>(), [1.0, 1.0, 1.0]);
+    assert!(samples.iter().all(|s| s.run == "facade-run"), "{samples:?}");
+    let mut post = SampleQuery::new(facade_library::LATENCY);
+    post.tags = vec![("method".into(), "POST".into())];
+    let samples = reader.query(&post).unwrap();
+    assert_eq!(samples.len(), 1, "{samples:?}");
+    assert_eq!(samples[0].value, 1.5);
+    let all_latencies = reader.query(&SampleQuery::new(facade_library::LATENCY)).unwrap();
+    assert_eq!(all_latencies.len(), 4, "{all_latencies:?}");
+    // The gauge's increments, decrements and final set are all there, in order.
+    let in_flight = reader.query(&SampleQuery::new(facade_library::IN_FLIGHT)).unwrap();
+    assert_eq!(in_flight.last().map(|s| s.value), Some(2.0), "{in_flight:?}");
+    assert_eq!(in_flight.len(), 9, "{in_flight:?}");
+}
+
+#[test]
+fn the_library_aggregates_reach_the_durable_store_under_the_default_policy() {
+    // The default policy keeps no samples: the store gets the aggregates.
+    let collector = Arc::new(MetricsCollector::default());
+    let recorder = MetricsRecorder::new(Arc::clone(&collector));
+    let (_dir, reader) = run_into_a_database(&collector, &recorder);
+    assert!(
+        reader
+            .query(&SampleQuery::new(facade_library::REQUESTS))
+            .unwrap()
+            .is_empty()
+    );
+    let aggregates = reader.latest_aggregates(&RunFilter::Latest).unwrap();
+    let find = |name: &str, tags: &[(&str, &str)]| {
+        aggregates
+            .iter()
+            .find(|a| a.name == name && tags.iter().all(|(k, v)| a.tags.get(*k).map(String::as_str) == Some(*v)))
+            .map(|a| a.value.clone())
+            .unwrap_or_else(|| panic!("no {name} {tags:?} in {aggregates:?}"))
+    };
+    assert_eq!(
+        find(facade_library::REQUESTS, &[("method", "GET"), ("status", "200")]),
+        AggregateValue::Counter { total: 3.0 }
+    );
+    assert_eq!(
+        find(facade_library::REQUESTS, &[("method", "POST"), ("status", "500")]),
+        AggregateValue::Counter { total: 1.0 }
+    );
+    assert_eq!(
+        find(facade_library::IN_FLIGHT, &[]),
+        AggregateValue::Gauge { value: 2.0 }
+    );
+    let AggregateValue::Histogram(latency) = find(facade_library::LATENCY, &[("method", "GET")]) else {
+        panic!("latency is not a histogram");
+    };
+    assert_eq!(latency.count, 3);
+    assert!((latency.sum - 0.06).abs() < 1e-9, "{}", latency.sum);
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The attribute arguments: `name = "..."`, `tags(key = "value", ...)`,
-//! `samples = true|false` and `crate = path`. Parsing only; nothing here
+//! `samples = true|false`, `objective(success = .., latency = "..",
+//! percentile = ..)` and `crate = path`. Parsing only; nothing here
 //! generates code.
 //!
 //! Everything the store would reject at run time (an empty name, a control
@@ -39,9 +40,23 @@ pub(crate) struct Tag {
     pub(crate) value: LitStr,
 }
 
+/// `objective(success = 99.9, latency = "250ms", percentile = 99)`.
+pub(crate) struct Objective {
+    /// The `objective` keyword, for errors about the whole objective.
+    pub(crate) span: Span,
+    /// Percent of calls that must succeed.
+    pub(crate) success: Option<f64>,
+    /// The latency bound, in seconds.
+    pub(crate) latency_seconds: Option<f64>,
+    /// Percent of calls that must meet the latency (99 unless given).
+    pub(crate) percentile: Option<f64>,
+}
+
 /// The parsed arguments of either attribute.
 #[derive(Default)]
 pub(crate) struct Args {
+    /// `objective(...)` (`#[record_execution_time]` only).
+    pub(crate) objective: Option<Objective>,
     /// `name = "..."`.
     pub(crate) name: Option<LitStr>,
     /// `tags(...)`, in the order written.
@@ -107,6 +122,11 @@ impl Parse for Args {
                     input.parse::<Token![=]>()?;
                     args.krate = Some(input.call(Path::parse_mod_style)?);
                 }
+                "objective" => {
+                    let content;
+                    syn::parenthesized!(content in input);
+                    args.objective = parse_objective(&content, key.span(), &mut errors)?;
+                }
                 "samples" => {
                     input.parse::<Token![=]>()?;
                     let value: Expr = input.parse()?;
@@ -121,7 +141,7 @@ impl Parse for Args {
                 _ => {
                     errors.push(syn::Error::new(
                         key.span(),
-                        format!("unknown argument `{key_name}`; expected `name = \"...\"`, `tags(key = \"value\", ...)`, `samples = false` or `crate = path`"),
+                        format!("unknown argument `{key_name}`; expected `name = \"...\"`, `tags(key = \"value\", ...)`, `samples = false`, `objective(...)` or `crate = path`"),
                     ));
                     skip_value(input)?;
                 }
@@ -146,6 +166,115 @@ fn skip_value(input: ParseStream<'_>) -> syn::Result<()> {
         syn::parenthesized!(_content in input);
     }
     Ok(())
+}
+
+/// The inside of `objective(...)`; `None` (with the errors pushed) when it
+/// is not a usable objective.
+fn parse_objective(input: ParseStream<'_>, span: Span, errors: &mut Errors) -> syn::Result<Option<Objective>> {
+    let mut objective = Objective {
+        span,
+        success: None,
+        latency_seconds: None,
+        percentile: None,
+    };
+    let mut ok = true;
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut percentile_span = None;
+    while !input.is_empty() {
+        let key = input.call(Ident::parse_any)?;
+        let name = key.unraw().to_string();
+        input.parse::<Token![=]>()?;
+        let value: Expr = input.parse()?;
+        if !seen.insert(name.clone()) {
+            errors.push(syn::Error::new(
+                key.span(),
+                format!("`{name}` is given twice; keep one"),
+            ));
+            ok = false;
+        }
+        let parsed = match name.as_str() {
+            "success" => percent(&value, "success").map(|v| objective.success = Some(v)),
+            "percentile" => {
+                percentile_span = Some(key.span());
+                percent(&value, "percentile").map(|v| objective.percentile = Some(v))
+            }
+            "latency" => string_literal(&value, "the latency")
+                .and_then(|lit| latency(&lit))
+                .map(|v| objective.latency_seconds = Some(v)),
+            _ => Err(syn::Error::new(
+                key.span(),
+                format!(
+                    "unknown objective `{name}`; expected `success = 99.9`, `latency = \"250ms\"` or `percentile = 99`"
+                ),
+            )),
+        };
+        if let Err(e) = parsed {
+            errors.push(e);
+            ok = false;
+        }
+        if input.is_empty() {
+            break;
+        }
+        input.parse::<Token![,]>()?;
+    }
+    if ok && objective.success.is_none() && objective.latency_seconds.is_none() {
+        errors.push(syn::Error::new(
+            span,
+            "an objective needs `success = 99.9` (percent of calls that end `ok`), `latency = \"250ms\"`, or both",
+        ));
+        ok = false;
+    }
+    if let (Some(at), false) = (percentile_span, seen.contains("latency")) {
+        errors.push(syn::Error::new(
+            at,
+            "`percentile` is the share of calls that must meet `latency`; give `latency = \"...\"` too",
+        ));
+        ok = false;
+    }
+    Ok(ok.then_some(objective))
+}
+
+/// A percentage strictly between 0 and 100, written as a number literal.
+fn percent(value: &Expr, what: &str) -> syn::Result<f64> {
+    let parsed = match value {
+        Expr::Lit(ExprLit { lit: Lit::Float(f), .. }) => f.base10_parse::<f64>().ok(),
+        Expr::Lit(ExprLit { lit: Lit::Int(i), .. }) => i.base10_parse::<f64>().ok(),
+        _ => None,
+    };
+    match parsed {
+        Some(v) if v > 0.0 && v < 100.0 => Ok(v),
+        Some(v) => Err(syn::Error::new_spanned(
+            value,
+            format!("`{what}` is a percentage above 0 and below 100, such as 99.9; {v} is not"),
+        )),
+        None => Err(syn::Error::new_spanned(
+            value,
+            format!("`{what}` takes a number literal, a percentage such as 99.9"),
+        )),
+    }
+}
+
+/// `"250ms"`, `"1.5s"`, `"2m"`, `"1h"`: a positive duration, in seconds.
+fn latency(lit: &LitStr) -> syn::Result<f64> {
+    let text = lit.value();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale = match unit {
+        "ms" => Some(0.001),
+        "s" => Some(1.0),
+        "m" => Some(60.0),
+        "h" => Some(3600.0),
+        _ => None,
+    };
+    match (number.parse::<f64>(), scale) {
+        (Ok(n), Some(scale)) if n > 0.0 && n.is_finite() => Ok(n * scale),
+        _ => Err(syn::Error::new(
+            lit.span(),
+            format!("the latency {text:?} is not a positive duration such as \"250ms\", \"1.5s\", \"2m\" or \"1h\""),
+        )),
+    }
 }
 
 fn parse_tags(input: ParseStream<'_>, tags: &mut Vec<Tag>, errors: &mut Errors) -> syn::Result<()> {

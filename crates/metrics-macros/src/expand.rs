@@ -60,6 +60,13 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
         Ok(args) => args,
         Err(error) => return with_item(error, item),
     };
+    if let (Kind::MemoryUsage, Some(objective)) = (kind, &args.objective) {
+        let error = syn::Error::new(
+            objective.span,
+            "`objective(...)` is a service level objective on a function's run time and outcome: put it on #[record_execution_time]",
+        );
+        return with_item(error, item);
+    }
     if let Some(constness) = &func.sig.constness {
         let error = syn::Error::new(
             constness.span,
@@ -94,6 +101,18 @@ struct CallSite {
     tags: TokenStream,
     /// The function's `SamplePolicy`, as an expression.
     policy: TokenStream,
+    /// The declaration of the function's objective, if it has one.
+    objective: Option<TokenStream>,
+}
+
+fn optional_f64(v: Option<f64>) -> TokenStream {
+    match v {
+        Some(v) => {
+            let lit = proc_macro2::Literal::f64_suffixed(v);
+            quote!(::core::option::Option::Some(#lit))
+        }
+        None => quote!(::core::option::Option::None),
+    }
 }
 
 impl CallSite {
@@ -116,12 +135,30 @@ impl CallSite {
             Some(lit) if !lit.value => quote!(#krate::SamplePolicy::AggregateOnly),
             _ => quote!(#krate::SamplePolicy::EveryEvent),
         };
+        let objective = args.objective.as_ref().map(|o| {
+            let success = optional_f64(o.success);
+            let latency = optional_f64(o.latency_seconds);
+            let percentile = proc_macro2::Literal::f64_suffixed(o.percentile.unwrap_or(99.0));
+            let once = format_ident!("__METRICS_OBJECTIVE", span = Span::mixed_site());
+            quote! {
+                static #once: ::std::sync::Once = ::std::sync::Once::new();
+                #krate::instrument::declare_objective_once(&#once, || #krate::instrument::FunctionObjective {
+                    metric: #name,
+                    function: #function,
+                    module: ::core::module_path!(),
+                    success: #success,
+                    latency_seconds: #latency,
+                    percentile: #percentile,
+                });
+            }
+        });
         CallSite {
             krate,
             function,
             name,
             tags: quote!(#(#tags),*),
             policy,
+            objective,
         }
     }
 
@@ -142,8 +179,14 @@ impl CallSite {
         let decl = quote! {
             static #cell: ::std::sync::OnceLock<::core::option::Option<#ty>> = ::std::sync::OnceLock::new();
         };
-        let get = quote! {
+        let resolve = quote! {
             #ty::get_or_resolve_with_policy(&#cell, #name, #function, ::core::module_path!(), &[#tags], #policy)
+        };
+        // The objective is declared before the timer is resolved, so that
+        // its latency bound can become one of the timer's buckets.
+        let get = match &self.objective {
+            Some(declare) => quote!({ #declare #resolve }),
+            None => resolve,
         };
         (decl, get)
     }

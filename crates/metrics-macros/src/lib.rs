@@ -47,6 +47,16 @@ use expand::Kind;
 /// cheaper per call); a `SamplePolicy` chosen for the series with
 /// `describe_metric` or `set_sample_policy` opts the series out (or in).
 ///
+/// `objective(success = 99.9, latency = "250ms", percentile = 99)` declares
+/// a service level objective on the function (either part alone is fine;
+/// `percentile` defaults to 99): the first call records it in
+/// `metrics_core::instrument::declared_objectives()`, and metrics-alerts'
+/// `RuleSet::with_function_objectives` turns it into multi-window,
+/// multi-burn-rate alerts and their recording rules over this timer
+/// (`docs/alerting.md`). Percentages must lie strictly between 0 and 100 and
+/// the latency be a positive `"250ms"`, `"1.5s"`, `"2m"` or `"1h"`; a latency
+/// that is not a default bucket bound becomes one of the timer's buckets.
+///
 /// Works on sync and `async fn`, methods, generic functions, `unsafe fn`,
 /// trait default methods and methods under `#[async_trait]` (with
 /// `#[async_trait]` on the `impl` or trait and this attribute on the method).

@@ -158,7 +158,9 @@ impl Worker {
     fn tag_set_of(&mut self, addr: SeriesKey, series: &MetricSeries, id: u32) -> Option<TagSet> {
         let sets = self.tag_sets.entry(addr).or_default();
         if id as usize >= sets.len() {
-            *sets = series.tag_sets();
+            // By id, removed tag sets included: after an idle expiry or a
+            // `remove` the live list's positions are no longer ids.
+            *sets = series.tag_sets_by_id();
         }
         sets.get(id as usize).cloned()
     }

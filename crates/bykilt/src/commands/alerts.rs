@@ -9,7 +9,7 @@ use batch_engine::list_runs;
 use metrics_alerts::export::{KindHints, export_rules};
 use metrics_alerts::{
     Alert, AlertStateStore, AlertmanagerClient, CurrentAlerts, Evaluator, JsonFileStore, RuleSet, RulesError,
-    RunningEvaluator, WebhookClient, kind_of,
+    RunningEvaluator, StoreHistory, WebhookClient, kind_of,
 };
 use metrics_api::dashboard::{AlertBoard, AlertView};
 use metrics_core::MetricsCollector;
@@ -61,8 +61,17 @@ impl AlertStates {
 
     fn describe(&self) -> String {
         match self {
-            AlertStates::Db(_, path) => format!("states in {}", path.display()),
+            AlertStates::Db(_, path) => format!("states in {}, whose samples windows also read", path.display()),
             AlertStates::File(path) => format!("states in {}", path.display()),
+        }
+    }
+
+    /// The metrics database whose samples the evaluator's windows also
+    /// read (the one its states are kept in).
+    fn history(&self) -> Option<StoreHistory> {
+        match self {
+            AlertStates::Db(_, path) => Some(StoreHistory::new(path.clone())),
+            AlertStates::File(_) => None,
         }
     }
 
@@ -302,9 +311,13 @@ impl Alerting {
         check_alert_args(args)?;
         let rules = load_rules(file)?;
         let where_ = states.describe();
+        let history = states.history();
         let mut ev = Evaluator::new(rules.clone(), Arc::clone(&collector), states.into_store())
             .map_err(|e| CliError::Usage(e.to_string()))?
             .with_log(std::io::stderr());
+        if let Some(history) = history {
+            ev = ev.with_history(history);
+        }
         if let Some(url) = &args.alertmanager {
             ev = ev.with_notifier(AlertmanagerClient::new(url));
         }

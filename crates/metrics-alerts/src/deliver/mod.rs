@@ -83,11 +83,12 @@ pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
-/// `{external_url}/dashboard/series/{metric}`, or empty without a base.
+/// `{external_url}/#/series/{metric}` (the dashboard's series page: the
+/// dashboard routes by the fragment), or empty without a base.
 pub(crate) fn generator_url(external_url: Option<&str>, metric: &str) -> String {
     external_url.map_or_else(String::new, |base| {
         let path: String = form_path(metric);
-        format!("{base}/dashboard/series/{path}")
+        format!("{}/#/series/{path}", base.trim_end_matches('/'))
     })
 }
 

@@ -2,6 +2,7 @@
 //! collector.
 
 mod attachments;
+mod exemplars;
 mod removal;
 mod series_cap;
 

@@ -28,9 +28,11 @@
 //! recorded: instrumentation never changes what a function does.
 
 mod memory;
+mod objective;
 mod timing;
 
 pub use memory::{MeasuredCall, MeasuredFuture, MemoryMetrics, MemorySource};
+pub use objective::{FunctionObjective, declare_objective, declare_objective_once, declared_objectives};
 pub use timing::{ExecutionTimers, TimedCall, TimedFuture};
 
 /// How a call ended: the `outcome` tag.

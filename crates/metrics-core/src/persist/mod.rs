@@ -110,7 +110,12 @@ impl MetricsCollector {
     /// when it has no samples (a counter that stayed at 0, a gauge that keeps
     /// no history): such a tag set gets the exported aggregate (counter
     /// total, gauge value; a histogram's distribution without samples is not
-    /// recoverable and comes back empty).
+    /// recoverable and comes back empty). The exemplars of every tag set
+    /// come back too, with their labels, values and times (an exemplar the
+    /// collector already holds for the same bucket is kept if it is newer);
+    /// one that cannot be exposed is a
+    /// [`MetricsError::InvalidExemplar`](crate::MetricsError::InvalidExemplar)
+    /// naming the series and its labels.
     pub fn import_json(&self, input: &str) -> Result<ImportStats> {
         let export = json::decode(input)?;
         let mut stats = ImportStats::default();
@@ -177,6 +182,11 @@ impl MetricsCollector {
                     crate::AggregateValue::Gauge { value } => self.gauge(name, &agg.tags)?.set(*value),
                     crate::AggregateValue::Histogram(_) => {}
                 }
+            }
+            // Exemplars last, with their own times: an exemplar in the
+            // export is newer than any update the import made above.
+            for agg in series.aggregates.iter() {
+                self.restore_exemplars(name, &agg.tags, series.metric_type, &agg.exemplars)?;
             }
         }
         Ok(stats)

@@ -35,8 +35,8 @@ impl SeriesKey {
 /// (find it among [`MetricsCollector::series`](crate::MetricsCollector) by
 /// [`MetricSeries::sink_key`](crate::MetricSeries::sink_key)); `tag_set` is
 /// its dense tag-set id: the index into
-/// [`MetricSeries::tag_sets`](crate::MetricSeries::tag_sets), stable for the
-/// series' life.
+/// [`MetricSeries::tag_sets_by_id`](crate::MetricSeries::tag_sets_by_id)
+/// (removed tag sets included), stable for the series' life.
 /// Samples already older than the collector's retention are not offered.
 pub trait SampleSink: Send + Sync + fmt::Debug {
     /// Takes one kept sample of `series`, stamped `timestamp_nanos` (since

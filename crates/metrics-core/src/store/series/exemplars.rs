@@ -28,6 +28,19 @@ impl ExemplarSlots {
             .insert((tag_id, bucket), exemplar);
     }
 
+    /// Keeps `exemplar` for (`tag_id`, `bucket`) unless the slot holds one
+    /// recorded later.
+    pub(crate) fn put_if_newer(&self, tag_id: u32, bucket: usize, exemplar: Exemplar) {
+        let slots = self.0.get_or_init(Mutex::default);
+        let mut slots = slots.lock().unwrap_or_else(PoisonError::into_inner);
+        match slots.get(&(tag_id, bucket)) {
+            Some(kept) if kept.timestamp_nanos > exemplar.timestamp_nanos => {}
+            _ => {
+                slots.insert((tag_id, bucket), exemplar);
+            }
+        }
+    }
+
     /// Every exemplar by tag id, each tag set's sorted by bucket; empty
     /// (without locking) when the series never had one.
     pub(crate) fn all(&self) -> HashMap<u32, Vec<BucketExemplar>> {
@@ -61,25 +74,67 @@ impl super::MetricSeries {
     /// Keeps an exemplar for the bucket `value` falls in, for `entry_id`.
     pub(crate) fn keep_exemplar(&self, entry_id: u32, value: f64, labels: &[(&str, &str)]) -> crate::Result<()> {
         let labels = validate(self.name(), labels, value)?;
-        let bucket = match self.metric_type() {
-            crate::MetricType::Histogram | crate::MetricType::Timer => self
-                .buckets()
-                .iter()
-                .position(|&b| value <= b)
-                .unwrap_or(self.buckets().len()),
-            _ => 0,
-        };
+        self.put_exemplar(entry_id, value, labels);
+        Ok(())
+    }
+
+    /// Keeps already validated `labels` as the exemplar of the bucket
+    /// `value` falls in, stamped now.
+    pub(crate) fn put_exemplar(&self, entry_id: u32, value: f64, labels: Vec<(String, String)>) {
         let timestamp_nanos = self.settings().now_nanos();
         self.exemplars.put(
             entry_id,
-            bucket,
+            self.exemplar_bucket(value),
             Exemplar {
                 labels,
                 value,
                 timestamp_nanos,
             },
         );
+    }
+
+    /// Puts back an exemplar read from an export, with its own time, unless
+    /// the slot holds a newer one (latest wins). The bucket is found again
+    /// from the value, so an exemplar lands in the right bucket even when
+    /// the series kept other bounds than the export's.
+    ///
+    /// # Errors
+    /// [`MetricsError::InvalidExemplar`] naming the series and the labels
+    /// for labels or a value that cannot be exposed, or on a gauge (which
+    /// has no exemplars).
+    pub(crate) fn restore_exemplar(&self, entry_id: u32, exemplar: &Exemplar) -> crate::Result<()> {
+        let pairs: Vec<(&str, &str)> = exemplar.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let labels = validate(self.name(), &pairs, exemplar.value)?;
+        if self.metric_type() == crate::MetricType::Gauge {
+            return Err(MetricsError::InvalidExemplar {
+                name: self.name().to_owned(),
+                labels: format!("{pairs:?}").chars().take(200).collect(),
+                reason: "a gauge has no exemplars; only counters, histograms and timers carry them".to_owned(),
+            });
+        }
+        self.exemplars.put_if_newer(
+            entry_id,
+            self.exemplar_bucket(exemplar.value),
+            Exemplar {
+                labels,
+                value: exemplar.value,
+                timestamp_nanos: exemplar.timestamp_nanos,
+            },
+        );
         Ok(())
+    }
+
+    /// The bucket an exemplar of `value` belongs to: the first bound at or
+    /// above it (`+Inf` past the last) for a histogram or timer, 0 else.
+    fn exemplar_bucket(&self, value: f64) -> usize {
+        match self.metric_type() {
+            crate::MetricType::Histogram | crate::MetricType::Timer => self
+                .buckets()
+                .iter()
+                .position(|&b| value <= b)
+                .unwrap_or(self.buckets().len()),
+            _ => 0,
+        }
     }
 }
 

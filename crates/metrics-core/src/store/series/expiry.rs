@@ -46,6 +46,15 @@ fn fingerprint(value: &AggregateValue) -> u64 {
 }
 
 impl MetricSeries {
+    /// Every tag set by its id — the index a [`SampleSink`](crate::SampleSink)
+    /// receives with each sample, and retained samples refer to — removed
+    /// tag sets included (their slot keeps the tags; a re-created tag set
+    /// gets a new id). [`tag_sets`](Self::tag_sets) lists the live ones only,
+    /// so after a removal its positions are not ids.
+    pub fn tag_sets_by_id(&self) -> Vec<crate::TagSet> {
+        self.all_tag_sets()
+    }
+
     /// Removes the tag set `tags` (in any order); false when the series has
     /// no such tag set. The overflow set cannot be removed this way.
     pub(crate) fn remove_tag_set(&self, tags: &impl Tags) -> bool {

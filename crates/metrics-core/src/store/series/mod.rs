@@ -11,7 +11,7 @@
 //!   per-thread buffers merged in batches once threads collide on it.
 //! * the **aggregates** themselves (atomics, or a mutex per histogram).
 
-mod exemplars;
+pub(crate) mod exemplars;
 mod expiry;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
