@@ -30,15 +30,10 @@ pub(crate) fn expand_label_set(parsed: &LabelSetInput) -> TokenStream {
                 + #v::label_index(&self.#m) as usize;
         }
     });
-    let key_steps = parsed.fields.iter().map(|f| {
+    let part_steps = parsed.fields.iter().map(|f| {
         let v = value_ty(f);
         let m = &f.member;
-        quote! {
-            match #v::label_key(&self.#m, interner) {
-                ::core::option::Option::Some(k) => key.push(k),
-                ::core::option::Option::None => return false,
-            }
-        }
+        quote!(f(#v::label_part(&self.#m));)
     });
     let label_steps = parsed.fields.iter().map(|f| {
         let v = value_ty(f);
@@ -63,13 +58,11 @@ pub(crate) fn expand_label_set(parsed: &LabelSetInput) -> TokenStream {
 
             #[inline]
             #[allow(unused_variables)]
-            fn write_key(
+            fn for_each_part(
                 &self,
-                interner: &::metrics_core::family::Interner,
-                key: &mut ::metrics_core::family::LabelKey,
-            ) -> bool {
-                #(#key_steps)*
-                true
+                f: &mut impl FnMut(::metrics_core::family::LabelPart<'_>),
+            ) {
+                #(#part_steps)*
             }
 
             #[allow(unused_variables)]

@@ -54,7 +54,7 @@ fn take(rest: &mut &[u8], piece: &str) -> bool {
 /// `a == b` for slices of equal length, without a `memcmp` call for the
 /// short pieces that names and tags usually are: at most four loads each.
 #[inline(always)]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     debug_assert_eq!(n, b.len());
     if n > 16 {
@@ -129,7 +129,7 @@ const K2: u64 = 0x243f_6a88_85a3_08d3;
 /// The 128-bit product of `a` and `b`, folded to 64 bits (foldhash's and
 /// wyhash's mixing step: one multiply mixes every input bit).
 #[inline(always)]
-fn folded_multiply(a: u64, b: u64) -> u64 {
+pub(crate) fn folded_multiply(a: u64, b: u64) -> u64 {
     let full = u128::from(a) * u128::from(b);
     (full as u64) ^ ((full >> 64) as u64)
 }
@@ -138,7 +138,7 @@ fn folded_multiply(a: u64, b: u64) -> u64 {
 /// names, keys and values) take two loads and one multiply; the length is
 /// mixed in so that ("ab", "c") and ("a", "bc") hash apart.
 #[inline(always)]
-fn mix(h: u64, bytes: &[u8]) -> u64 {
+pub(crate) fn mix(h: u64, bytes: &[u8]) -> u64 {
     let n = bytes.len();
     let (lo, hi) = if n > 16 {
         if n > 32 {
