@@ -47,6 +47,8 @@ const PAIRS: &[(&str, &[&str])] = &[
         "s2_label_lookup_counter",
         &[
             "ours",
+            "ours_typed",
+            "ours_typed_dense",
             "measured",
             "measured_sparse",
             "prometheus",
@@ -62,6 +64,8 @@ const PAIRS: &[(&str, &[&str])] = &[
         "s3b_histogram_label_lookup",
         &[
             "ours",
+            "ours_typed",
+            "ours_typed_dense",
             "measured",
             "measured_sparse",
             "prometheus",
@@ -185,6 +189,34 @@ fn op(scenario: &str, library: &str) -> Option<Op> {
 
 fn counter_lookup(library: &str) -> Option<Op> {
     Some(match library {
+        "ours_typed" => {
+            let c = labels::collector();
+            let f = c.counter_family::<labels::ErrorLabels>(NAME).unwrap();
+            Box::new(move |g, _| {
+                f.increment(
+                    &labels::ErrorLabels {
+                        kind: g.kind,
+                        route: g.route,
+                    },
+                    1,
+                )
+                .unwrap()
+            })
+        }
+        "ours_typed_dense" => {
+            let c = labels::collector();
+            let f = c.counter_family::<labels::ErrorDense>(NAME).unwrap();
+            Box::new(move |g, _| {
+                f.increment(
+                    &labels::ErrorDense {
+                        kind: g.kind,
+                        route: g.route_id,
+                    },
+                    1,
+                )
+                .unwrap()
+            })
+        }
         "ours" => {
             let c = labels::collector();
             Box::new(move |g, _| {
@@ -237,6 +269,38 @@ fn counter_lookup(library: &str) -> Option<Op> {
 
 fn histogram_lookup(library: &str, buckets: Vec<f64>) -> Option<Op> {
     Some(match library {
+        "ours_typed" => {
+            let c = labels::collector();
+            let b = metrics_core::Buckets::from_bounds(buckets).unwrap();
+            let f = c
+                .histogram_family_with_buckets::<labels::ErrorLabels>(NAME, &b)
+                .unwrap();
+            Box::new(move |g, v| {
+                f.record(
+                    &labels::ErrorLabels {
+                        kind: g.kind,
+                        route: g.route,
+                    },
+                    v,
+                )
+                .unwrap()
+            })
+        }
+        "ours_typed_dense" => {
+            let c = labels::collector();
+            let b = metrics_core::Buckets::from_bounds(buckets).unwrap();
+            let f = c.histogram_family_with_buckets::<labels::ErrorDense>(NAME, &b).unwrap();
+            Box::new(move |g, v| {
+                f.record(
+                    &labels::ErrorDense {
+                        kind: g.kind,
+                        route: g.route_id,
+                    },
+                    v,
+                )
+                .unwrap()
+            })
+        }
         "ours" => {
             let c = labels::collector_with_histogram(NAME, MetricType::Histogram, buckets);
             Box::new(move |g, v| {

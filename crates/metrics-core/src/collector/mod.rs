@@ -102,6 +102,7 @@ impl MetricsCollector {
 
     /// A private collector whose samples are timestamped by `clock`.
     pub fn with_clock(config: MetricsConfig, clock: Arc<dyn Clock>) -> Self {
+        clock::warm_up();
         MetricsCollector {
             series: SeriesMap::default(),
             settings: Arc::new(Settings::new(&config, clock)),
