@@ -33,7 +33,7 @@ pub(crate) fn expand_label_set(parsed: &LabelSetInput) -> TokenStream {
     let part_steps = parsed.fields.iter().map(|f| {
         let v = value_ty(f);
         let m = &f.member;
-        quote!(f(#v::label_part(&self.#m));)
+        quote!(::metrics_core::family::PartVisitor::part(v, #v::label_part(&self.#m));)
     });
     let label_steps = parsed.fields.iter().map(|f| {
         let v = value_ty(f);
@@ -56,12 +56,11 @@ pub(crate) fn expand_label_set(parsed: &LabelSetInput) -> TokenStream {
                 i
             }
 
-            #[inline]
+            // Always inlined: the family's hash and its key comparison are
+            // each one pass over the fields, worth keeping in the caller.
+            #[inline(always)]
             #[allow(unused_variables)]
-            fn for_each_part(
-                &self,
-                f: &mut impl FnMut(::metrics_core::family::LabelPart<'_>),
-            ) {
+            fn for_each_part<V: ::metrics_core::family::PartVisitor>(&self, v: &mut V) {
                 #(#part_steps)*
             }
 

@@ -46,9 +46,9 @@ pub trait LabelSet {
     /// For a fully fixed label set: its index in `0..DENSE_SIZE`.
     fn dense_index(&self) -> usize;
 
-    /// Calls `f` with every field's [`LabelValue::label_part`], in field
-    /// order: what a family with open fields hashes and compares.
-    fn for_each_part(&self, f: &mut impl FnMut(LabelPart<'_>));
+    /// Gives `v` every field's [`LabelValue::label_part`], in field order:
+    /// what a family with open fields hashes and compares.
+    fn for_each_part<V: PartVisitor>(&self, v: &mut V);
 
     /// Calls `f` with every (name, value text) pair, in field order.
     fn for_each_label(&self, f: &mut dyn FnMut(&'static str, &str));
@@ -57,6 +57,21 @@ pub trait LabelSet {
 /// The most fields a label set may have (the store's default
 /// `max_tags_per_sample`).
 pub const MAX_LABELS: usize = 16;
+
+/// Receives a label set's parts in field order
+/// ([`LabelSet::for_each_part`]); closures taking a [`LabelPart`] are
+/// visitors.
+pub trait PartVisitor {
+    /// The next field's part.
+    fn part(&mut self, part: LabelPart<'_>);
+}
+
+impl<F: FnMut(LabelPart<'_>)> PartVisitor for F {
+    #[inline(always)]
+    fn part(&mut self, part: LabelPart<'_>) {
+        self(part)
+    }
+}
 
 /// One field of a label set as a family's table keys it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

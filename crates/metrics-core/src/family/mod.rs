@@ -57,7 +57,7 @@ use crate::kind::MetricType;
 use crate::store::series::MetricSeries;
 use crate::tags::entry::TagEntry;
 
-pub use labels::{LabelPart, LabelSet, LabelValue, MAX_LABELS, dense_product};
+pub use labels::{LabelPart, LabelSet, LabelValue, MAX_LABELS, PartVisitor, dense_product};
 use table::{HandleTable, parts_hash};
 
 /// The most label sets a dense family pre-allocates slots for; a fully

@@ -17,7 +17,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 
-use super::labels::{LabelPart, LabelSet};
+use super::labels::{LabelPart, LabelSet, PartVisitor};
 use crate::store::thread_cache::{folded_multiply, mix, same_bytes};
 
 /// Slots of a family's first table.
@@ -93,59 +93,72 @@ impl<H> Default for HandleTable<H> {
     }
 }
 
+/// Folds a label set's parts into a hash.
+struct PartsHasher(u64);
+
+impl PartVisitor for PartsHasher {
+    #[inline(always)]
+    fn part(&mut self, part: LabelPart<'_>) {
+        self.0 = match part {
+            LabelPart::Index(i) => folded_multiply(self.0 ^ u64::from(i), 0x9e37_79b9_7f4a_7c15),
+            LabelPart::Text(s) => mix(self.0.rotate_left(23), s.as_bytes()),
+        };
+    }
+}
+
 /// The hash of a label set's parts.
 #[inline]
 pub(crate) fn parts_hash<L: LabelSet>(labels: &L) -> u64 {
-    let mut h = 0x243f_6a88_85a3_08d3_u64;
-    labels.for_each_part(&mut |part| {
-        h = match part {
-            LabelPart::Index(i) => folded_multiply(h ^ u64::from(i), 0x9e37_79b9_7f4a_7c15),
-            LabelPart::Text(s) => mix(h.rotate_left(23), s.as_bytes()),
+    let mut h = PartsHasher(0x243f_6a88_85a3_08d3);
+    labels.for_each_part(&mut h);
+    folded_multiply(h.0, 0x9e37_79b9_7f4a_7c15)
+}
+
+/// Walks a stored key against a label set's parts, one part per step.
+struct KeyMatch<'k> {
+    rest: &'k [u8],
+    ok: bool,
+}
+
+impl PartVisitor for KeyMatch<'_> {
+    #[inline(always)]
+    fn part(&mut self, part: LabelPart<'_>) {
+        if !self.ok {
+            return;
+        }
+        let Some((head, tail)) = self.rest.split_first_chunk::<4>() else {
+            self.ok = false;
+            return;
         };
-    });
-    folded_multiply(h, 0x9e37_79b9_7f4a_7c15)
+        let head = u32::from_le_bytes(*head);
+        match part {
+            LabelPart::Index(i) => {
+                self.ok = head == i;
+                self.rest = tail;
+            }
+            LabelPart::Text(s) => {
+                let s = s.as_bytes();
+                match tail.split_at_checked(s.len()) {
+                    Some((stored, tail)) if head as usize == s.len() && same_bytes(stored, s) => self.rest = tail,
+                    _ => self.ok = false,
+                }
+            }
+        }
+    }
 }
 
 /// Whether `key` holds exactly the parts of `labels`, in one forward pass.
 #[inline]
 fn key_matches<L: LabelSet>(key: &[u8], labels: &L) -> bool {
-    let mut rest = key;
-    let mut ok = true;
-    labels.for_each_part(&mut |part| {
-        if !ok {
-            return;
-        }
-        ok = match part {
-            LabelPart::Index(i) => match rest.split_first_chunk::<4>() {
-                Some((stored, tail)) if u32::from_le_bytes(*stored) == i => {
-                    rest = tail;
-                    true
-                }
-                _ => false,
-            },
-            LabelPart::Text(s) => {
-                let s = s.as_bytes();
-                match rest.split_first_chunk::<4>() {
-                    Some((len, tail))
-                        if u32::from_le_bytes(*len) as usize == s.len()
-                            && tail.len() >= s.len()
-                            && same_bytes(&tail[..s.len()], s) =>
-                    {
-                        rest = &tail[s.len()..];
-                        true
-                    }
-                    _ => false,
-                }
-            }
-        };
-    });
-    ok && rest.is_empty()
+    let mut m = KeyMatch { rest: key, ok: true };
+    labels.for_each_part(&mut m);
+    m.ok && m.rest.is_empty()
 }
 
 /// The stored key of `labels` (see [`Node::key`]).
 fn encode_key<L: LabelSet>(labels: &L) -> Box<[u8]> {
     let mut key = Vec::with_capacity(4 * L::NAMES.len() + 32);
-    labels.for_each_part(&mut |part| match part {
+    labels.for_each_part(&mut |part: LabelPart<'_>| match part {
         LabelPart::Index(i) => key.extend_from_slice(&i.to_le_bytes()),
         LabelPart::Text(s) => {
             // Label values are at most `MAX_TAG_VALUE_LEN` bytes (the store
@@ -274,7 +287,7 @@ impl<H> Drop for HandleTable<H> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::family::LabelPart;
+    use crate::family::{LabelPart, PartVisitor};
 
     struct Pair<'a> {
         code: u32,
@@ -287,9 +300,9 @@ mod tests {
         fn dense_index(&self) -> usize {
             0
         }
-        fn for_each_part(&self, f: &mut impl FnMut(LabelPart<'_>)) {
-            f(LabelPart::Index(self.code));
-            f(LabelPart::Text(self.route));
+        fn for_each_part<V: PartVisitor>(&self, v: &mut V) {
+            v.part(LabelPart::Index(self.code));
+            v.part(LabelPart::Text(self.route));
         }
         fn for_each_label(&self, f: &mut dyn FnMut(&'static str, &str)) {
             f("code", &self.code.to_string());
