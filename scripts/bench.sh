@@ -110,6 +110,7 @@ for line in sys.stdin:
     rm -f "$peers_out"
     break
   done
+  run clock bykilt-bench clock benches/benches/clock.rs
   run memory bykilt-bench memory benches/benches/memory.rs
   run macros metrics-macros overhead crates/metrics-macros/benches/overhead.rs
   run engine batch-engine engine crates/batch-engine/benches/engine.rs
