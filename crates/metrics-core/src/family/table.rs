@@ -215,11 +215,12 @@ impl<H> HandleTable<H> {
             return None;
         }
         let mut table = self.current.load(Relaxed);
-        // SAFETY: `table` is null or a live table (freed only in `drop`).
         let len = if table.is_null() {
             0
         } else {
-            unsafe { (&(*table).slots).len() }
+            // SAFETY: a non-null `table` is live (freed only in `drop`).
+            let live: &Slots<H> = unsafe { &*table };
+            live.slots.len()
         };
         // Keep the load at most one half: probes stay short.
         if (writer.len + 1) * 2 > len {
