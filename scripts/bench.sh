@@ -72,8 +72,8 @@ for line in sys.stdin:
     local lo=20000 hi=120000
     case $scenario in s7_*) lo=1 hi=3 ;; esac
     local a b
-    a=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" run "$scenario" "$library" "$lo" 2>&1 | sed -n 's/.*Collected : //p')
-    b=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" run "$scenario" "$library" "$hi" 2>&1 | sed -n 's/.*Collected : //p')
+    a=$(valgrind --tool=callgrind --toggle-collect='*run_ops*' --callgrind-out-file=/dev/null "$bin" run "$scenario" "$library" "$lo" 2>&1 | sed -n 's/.*Collected : //p')
+    b=$(valgrind --tool=callgrind --toggle-collect='*run_ops*' --callgrind-out-file=/dev/null "$bin" run "$scenario" "$library" "$hi" 2>&1 | sed -n 's/.*Collected : //p')
     if [ -n "$a" ] && [ -n "$b" ]; then
       echo "instructions $scenario $library $(( (b - a) / (hi - lo) ))"
     else
