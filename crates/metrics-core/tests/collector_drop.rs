@@ -73,3 +73,54 @@ fn a_handle_the_program_holds_keeps_its_series_after_the_collector_drops() {
     counter.increment(2);
     assert_eq!(counter.value(), 2);
 }
+
+/// A sink that blocks its recording thread until told to go on.
+#[derive(Debug)]
+struct BlockingSink {
+    entered: std::sync::Mutex<Option<mpsc::Sender<()>>>,
+    proceed: std::sync::Mutex<mpsc::Receiver<()>>,
+}
+
+impl metrics_core::SampleSink for BlockingSink {
+    fn accept(&self, _: metrics_core::SeriesKey, _: u32, _: i64, _: f64) {
+        // Only the first sample taken through a cache hit blocks.
+        if let Some(tx) = self.entered.lock().unwrap().take() {
+            tx.send(()).unwrap();
+            self.proceed.lock().unwrap().recv().unwrap();
+        }
+    }
+}
+
+#[test]
+fn dropping_a_collector_does_not_wait_forever_on_a_thread_blocked_inside_a_cache_hit() {
+    // Thread B records into `busy` through its cache (a hit: the second
+    // call) and its sink blocks while B holds its cache. Dropping another
+    // collector meanwhile must return (B's cache is skipped after bounded
+    // attempts), not deadlock waiting for B.
+    let busy = Arc::new(MetricsCollector::default());
+    let dropped = MetricsCollector::default();
+    dropped.increment_counter("jobs", &[("k", "v")], 1).unwrap();
+    let (entered_tx, entered_rx) = mpsc::channel();
+    let (proceed_tx, proceed_rx) = mpsc::channel();
+    let worker = {
+        let busy = Arc::clone(&busy);
+        std::thread::spawn(move || {
+            busy.record_metric("events", 1.0, &[("k", "v")], MetricType::Counter)
+                .unwrap();
+            busy.attach_sink(Arc::new(BlockingSink {
+                entered: std::sync::Mutex::new(Some(entered_tx)),
+                proceed: std::sync::Mutex::new(proceed_rx),
+            }));
+            busy.record_metric("events", 1.0, &[("k", "v")], MetricType::Counter)
+                .unwrap();
+        })
+    };
+    entered_rx.recv().unwrap();
+    let gone = weak_series(&dropped, "jobs");
+    drop(dropped);
+    assert!(gone.upgrade().is_none(), "this thread's cache is free and was cleared");
+    proceed_tx.send(()).unwrap();
+    worker.join().unwrap();
+    let s = busy.get_metric_series("events").unwrap();
+    assert_eq!(s.values().len(), 2);
+}

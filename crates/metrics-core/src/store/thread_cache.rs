@@ -150,12 +150,35 @@ fn register() -> SharedCache {
     cache
 }
 
+/// Attempts at another thread's cache before [`forget_collector`] leaves
+/// it: its owner holds it for one lookup and update, so this is only
+/// reached if that update blocks (a sample sink waiting on a lock the
+/// dropping thread holds); waiting on would deadlock.
+const FORGET_TRIES: u32 = 10_000;
+
+/// The cache's lock within `tries` attempts, yielding between them.
+fn lock_within(cache: &SpinLock<ResolvedCache>, tries: u32) -> Option<crate::sync::spin::SpinGuard<'_, ResolvedCache>> {
+    for attempt in 0..tries {
+        if let Some(guard) = cache.try_lock() {
+            return Some(guard);
+        }
+        if attempt < 64 {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+    None
+}
+
 /// Removes the slots of `collector` from every thread's cache, dropping
 /// the series they hold: called when the collector is dropped. Another
-/// thread's cache is waited for (its owner holds it for one lookup); this
-/// thread's own is taken only if free, since a collector dropped by code
-/// running inside a cache hit (a sample sink) finds it held by this very
-/// thread — those slots then go at this thread's next cache flush.
+/// thread's cache is waited for (its owner holds it for one lookup), up to
+/// [`FORGET_TRIES`] attempts; this thread's own is taken only if free,
+/// since a collector dropped by code running inside a cache hit (a sample
+/// sink) finds it held by this very thread. A cache left out keeps the
+/// slots until its thread next flushes it (full, or a generation change)
+/// or exits; they are never hit again (collector ids are not reused).
 pub(crate) fn forget_collector(collector: u64) {
     let own = CACHE.try_with(Arc::clone).ok();
     let caches: Vec<SharedCache> = {
@@ -167,8 +190,10 @@ pub(crate) fn forget_collector(collector: u64) {
     };
     for cache in caches {
         let is_own = own.as_ref().is_some_and(|o| Arc::ptr_eq(o, &cache));
-        let guard = if is_own { cache.try_lock() } else { Some(cache.lock()) };
-        let Some(mut guard) = guard else { continue };
+        let tries = if is_own { 1 } else { FORGET_TRIES };
+        let Some(mut guard) = lock_within(&cache, tries) else {
+            continue;
+        };
         // Move the slots out under the lock, drop them (and the series
         // they may free) after releasing it.
         let mut gone = Vec::new();
