@@ -72,8 +72,8 @@ for line in sys.stdin:
     local lo=20000 hi=120000
     case $scenario in s7_*) lo=1 hi=3 ;; esac
     local a b
-    a=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" run "$scenario" "$library" "$lo" 2>&1 | sed -n 's/.*Collected : //p')
-    b=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" run "$scenario" "$library" "$hi" 2>&1 | sed -n 's/.*Collected : //p')
+    a=$(valgrind --tool=callgrind --toggle-collect='*run_ops*' --callgrind-out-file=/dev/null "$bin" run "$scenario" "$library" "$lo" 2>&1 | sed -n 's/.*Collected : //p')
+    b=$(valgrind --tool=callgrind --toggle-collect='*run_ops*' --callgrind-out-file=/dev/null "$bin" run "$scenario" "$library" "$hi" 2>&1 | sed -n 's/.*Collected : //p')
     if [ -n "$a" ] && [ -n "$b" ]; then
       echo "instructions $scenario $library $(( (b - a) / (hi - lo) ))"
     else
@@ -110,6 +110,7 @@ for line in sys.stdin:
     rm -f "$peers_out"
     break
   done
+  run clock bykilt-bench clock benches/benches/clock.rs
   run memory bykilt-bench memory benches/benches/memory.rs
   run macros metrics-macros overhead crates/metrics-macros/benches/overhead.rs
   run engine batch-engine engine crates/batch-engine/benches/engine.rs

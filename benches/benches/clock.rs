@@ -59,3 +59,24 @@ fn quanta_recent_pair(b: Bencher) {
 fn std_system_time(b: Bencher) {
     b.bench(|| black_box(SystemTime::now()));
 }
+
+/// What metrics-core's timers read now: `clock::Stopwatch` (quanta's
+/// calibrated TSC, raw ticks scaled at the stop).
+#[divan::bench(threads = [1, 2])]
+fn ours_stopwatch_pair(b: Bencher) {
+    // Calibrate first (once per process): not part of a pair's cost.
+    let _ = metrics_core::clock::Stopwatch::start();
+    b.bench(|| {
+        let watch = metrics_core::clock::Stopwatch::start();
+        black_box(watch.elapsed())
+    });
+}
+
+/// What metrics-core's sample timestamps read now: `SystemClock` (the TSC's
+/// monotonic time plus an offset to `SystemTime`, re-read once a second).
+#[divan::bench(threads = [1, 2])]
+fn ours_system_clock(b: Bencher) {
+    use metrics_core::clock::Clock;
+    let _ = metrics_core::clock::SystemClock.now_nanos();
+    b.bench(|| black_box(metrics_core::clock::SystemClock.now_nanos()));
+}

@@ -7,9 +7,10 @@
 //! the series' [`SamplePolicy`](crate::SamplePolicy).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::cell::Aggregate;
+use crate::clock::Stopwatch;
 use crate::store::series::MetricSeries;
 use crate::store::update::Update;
 use crate::tags::TagSet;
@@ -250,12 +251,14 @@ impl Timer {
     }
 
     /// Starts timing; the returned guard records the elapsed time when it is
-    /// dropped (including during a panic unwind) or stopped.
+    /// dropped (including during a panic unwind) or stopped. It reads the
+    /// calibrated monotonic clock of [`clock`](crate::clock) (a
+    /// [`Stopwatch`](crate::clock::Stopwatch)), not `std::time::Instant`.
     #[inline]
     pub fn start(&self) -> TimerGuard<'_> {
         TimerGuard {
             timer: self,
-            start: Instant::now(),
+            start: Stopwatch::start(),
             armed: true,
         }
     }
@@ -266,7 +269,7 @@ impl Timer {
 #[must_use = "the guard records when dropped; binding it to `_` drops it at once"]
 pub struct TimerGuard<'a> {
     timer: &'a Timer,
-    start: Instant,
+    start: Stopwatch,
     armed: bool,
 }
 

@@ -30,15 +30,10 @@ pub(crate) fn expand_label_set(parsed: &LabelSetInput) -> TokenStream {
                 + #v::label_index(&self.#m) as usize;
         }
     });
-    let key_steps = parsed.fields.iter().map(|f| {
+    let part_steps = parsed.fields.iter().map(|f| {
         let v = value_ty(f);
         let m = &f.member;
-        quote! {
-            match #v::label_key(&self.#m, interner) {
-                ::core::option::Option::Some(k) => key.push(k),
-                ::core::option::Option::None => return false,
-            }
-        }
+        quote!(::metrics_core::family::PartVisitor::part(v, #v::label_part(&self.#m));)
     });
     let label_steps = parsed.fields.iter().map(|f| {
         let v = value_ty(f);
@@ -61,15 +56,12 @@ pub(crate) fn expand_label_set(parsed: &LabelSetInput) -> TokenStream {
                 i
             }
 
-            #[inline]
+            // Always inlined: the family's hash and its key comparison are
+            // each one pass over the fields, worth keeping in the caller.
+            #[inline(always)]
             #[allow(unused_variables)]
-            fn write_key(
-                &self,
-                interner: &::metrics_core::family::Interner,
-                key: &mut ::metrics_core::family::LabelKey,
-            ) -> bool {
-                #(#key_steps)*
-                true
+            fn for_each_part<V: ::metrics_core::family::PartVisitor>(&self, v: &mut V) {
+                #(#part_steps)*
             }
 
             #[allow(unused_variables)]

@@ -89,6 +89,15 @@ pub struct MetricsCollector {
 
 static NEXT_COLLECTOR_ID: AtomicU64 = AtomicU64::new(1);
 
+/// A dropped collector takes its series out of every thread's resolution
+/// cache, so that its memory is returned now (less what handles and
+/// families the program still holds keep alive).
+impl Drop for MetricsCollector {
+    fn drop(&mut self) {
+        thread_cache::forget_collector(self.id);
+    }
+}
+
 impl Default for MetricsCollector {
     fn default() -> Self {
         MetricsCollector::new(MetricsConfig::default())
@@ -103,6 +112,7 @@ impl MetricsCollector {
 
     /// A private collector whose samples are timestamped by `clock`.
     pub fn with_clock(config: MetricsConfig, clock: Arc<dyn Clock>) -> Self {
+        clock::warm_up();
         MetricsCollector {
             series: SeriesMap::default(),
             settings: Arc::new(Settings::new(&config, clock)),

@@ -2,9 +2,6 @@
 //! their implementations for the supported field types.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
-
-use dashmap::DashMap;
 
 /// One label's value in a typed label set.
 ///
@@ -13,7 +10,7 @@ use dashmap::DashMap;
 /// `#[label(name = "...")]`. Implemented for `bool` (`"true"`/`"false"`),
 /// `u8`/`i8` (fixed cardinality, 256 values), `u16`, `u32`, `i16`, `i32`
 /// (open, keyed by their value), and `str`, `String`, `Cow<str>` (open,
-/// interned once per value by the family).
+/// keyed by their text).
 pub trait LabelValue {
     /// The number of distinct values when fixed (enums, `bool`, `u8`, `i8`),
     /// `None` for open-ended types.
@@ -26,12 +23,11 @@ pub trait LabelValue {
     /// The text of this value, as exported and as string tags spell it.
     fn label_text(&self) -> Cow<'_, str>;
 
-    /// An integer standing for this value within one family: the index for
-    /// fixed values, the value for integers, an interned id for strings.
-    /// `None` when the family's interner is full (the cardinality cap).
-    fn label_key(&self, interner: &Interner) -> Option<u32> {
-        let _ = interner;
-        Some(self.label_index())
+    /// What a family's table keys this value by: the index for fixed
+    /// values, the value for open integers, the text for strings.
+    #[inline]
+    fn label_part(&self) -> LabelPart<'_> {
+        LabelPart::Index(self.label_index())
     }
 }
 
@@ -50,9 +46,9 @@ pub trait LabelSet {
     /// For a fully fixed label set: its index in `0..DENSE_SIZE`.
     fn dense_index(&self) -> usize;
 
-    /// Writes one integer per field into `key` (see [`LabelValue::label_key`]);
-    /// `false` when a string could not be interned (the family is at its cap).
-    fn write_key(&self, interner: &Interner, key: &mut LabelKey) -> bool;
+    /// Gives `v` every field's [`LabelValue::label_part`], in field order:
+    /// what a family with open fields hashes and compares.
+    fn for_each_part<V: PartVisitor>(&self, v: &mut V);
 
     /// Calls `f` with every (name, value text) pair, in field order.
     fn for_each_label(&self, f: &mut dyn FnMut(&'static str, &str));
@@ -62,77 +58,28 @@ pub trait LabelSet {
 /// `max_tags_per_sample`).
 pub const MAX_LABELS: usize = 16;
 
-/// The integers standing for one label set's values, used as the key of a
-/// family's sparse table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct LabelKey {
-    len: u8,
-    parts: [u32; MAX_LABELS],
+/// Receives a label set's parts in field order
+/// ([`LabelSet::for_each_part`]); closures taking a [`LabelPart`] are
+/// visitors.
+pub trait PartVisitor {
+    /// The next field's part.
+    fn part(&mut self, part: LabelPart<'_>);
 }
 
-impl LabelKey {
-    /// Appends one part; parts past [`MAX_LABELS`] are ignored (the derive
-    /// rejects structs with more fields).
-    #[inline]
-    pub fn push(&mut self, part: u32) {
-        if let Some(slot) = self.parts.get_mut(self.len as usize) {
-            *slot = part;
-            self.len += 1;
-        }
+impl<F: FnMut(LabelPart<'_>)> PartVisitor for F {
+    #[inline(always)]
+    fn part(&mut self, part: LabelPart<'_>) {
+        self(part)
     }
 }
 
-/// The strings a family has seen, each given a small integer once, so that
-/// later calls look their handle up by integer. Bounded: at most `cap`
-/// strings (the series' `max_tag_sets_per_series`), after which unknown
-/// strings are not interned and their updates go to the overflow set.
-#[derive(Debug)]
-pub struct Interner {
-    ids: DashMap<Box<str>, u32, foldhash::fast::RandomState>,
-    next: AtomicU32,
-    cap: usize,
-}
-
-impl Interner {
-    pub(crate) fn new(cap: usize) -> Self {
-        Interner {
-            ids: DashMap::with_hasher(foldhash::fast::RandomState::default()),
-            next: AtomicU32::new(0),
-            cap,
-        }
-    }
-
-    /// The id of `s`, interning it when new and there is room.
-    #[inline]
-    pub fn get_or_intern(&self, s: &str) -> Option<u32> {
-        if let Some(id) = self.ids.get(s) {
-            return Some(*id);
-        }
-        self.intern_new(s)
-    }
-
-    #[cold]
-    fn intern_new(&self, s: &str) -> Option<u32> {
-        if self.ids.len() >= self.cap {
-            return None;
-        }
-        Some(
-            *self
-                .ids
-                .entry(Box::from(s))
-                .or_insert_with(|| self.next.fetch_add(1, Relaxed)),
-        )
-    }
-
-    /// How many strings are interned.
-    pub fn len(&self) -> usize {
-        self.ids.len()
-    }
-
-    /// Whether no string is interned yet.
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
+/// One field of a label set as a family's table keys it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelPart<'a> {
+    /// A fixed value's index, or an open integer's value.
+    Index(u32),
+    /// A string value.
+    Text(&'a str),
 }
 
 /// The product of fixed cardinalities, `None` if any is open or the product
@@ -198,9 +145,9 @@ macro_rules! open_integer {
                 Cow::Owned(self.to_string())
             }
             #[inline]
-            fn label_key(&self, _: &Interner) -> Option<u32> {
+            fn label_part(&self) -> LabelPart<'_> {
                 let f: fn($ty) -> u32 = $to_u32;
-                Some(f(*self))
+                LabelPart::Index(f(*self))
             }
         }
     )*};
@@ -217,8 +164,8 @@ impl LabelValue for str {
         Cow::Borrowed(self)
     }
     #[inline]
-    fn label_key(&self, interner: &Interner) -> Option<u32> {
-        interner.get_or_intern(self)
+    fn label_part(&self) -> LabelPart<'_> {
+        LabelPart::Text(self)
     }
 }
 
@@ -231,8 +178,8 @@ impl LabelValue for String {
         Cow::Borrowed(self)
     }
     #[inline]
-    fn label_key(&self, interner: &Interner) -> Option<u32> {
-        interner.get_or_intern(self)
+    fn label_part(&self) -> LabelPart<'_> {
+        LabelPart::Text(self)
     }
 }
 
@@ -245,8 +192,8 @@ impl LabelValue for Cow<'_, str> {
         Cow::Borrowed(self)
     }
     #[inline]
-    fn label_key(&self, interner: &Interner) -> Option<u32> {
-        interner.get_or_intern(self)
+    fn label_part(&self) -> LabelPart<'_> {
+        LabelPart::Text(self)
     }
 }
 
@@ -260,7 +207,7 @@ impl<T: LabelValue + ?Sized> LabelValue for &T {
         (**self).label_text()
     }
     #[inline]
-    fn label_key(&self, interner: &Interner) -> Option<u32> {
-        (**self).label_key(interner)
+    fn label_part(&self) -> LabelPart<'_> {
+        (**self).label_part()
     }
 }

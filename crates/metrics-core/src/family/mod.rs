@@ -34,20 +34,21 @@
 //! `u8`, `i8`) with at most [`MAX_DENSE`] combinations maps to a dense index:
 //! an update computes the index, loads the pre-resolved handle (created on
 //! first use) and updates it — no hashing, no string comparison. Other label
-//! sets turn each string into an integer once per value (a per-family
-//! interner) and look their handle up by those integers.
+//! sets hash their fields (an enum by its index, a string by its bytes) and
+//! look the handle up in a table read without any lock (see
+//! `family/table.rs`): no shared write, so threads updating one family do
+//! not slow each other down.
 //!
 //! The family holds its series like a handle does: after
 //! `remove_series`/`clear_all` it keeps updating the removed series;
 //! create the family again.
 
 mod labels;
+mod table;
 
 use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-
-use dashmap::DashMap;
 
 use crate::collector::MetricsCollector;
 use crate::error::{RecordError, Result};
@@ -56,7 +57,8 @@ use crate::kind::MetricType;
 use crate::store::series::MetricSeries;
 use crate::tags::entry::TagEntry;
 
-pub use labels::{Interner, LabelKey, LabelSet, LabelValue, MAX_LABELS, dense_product};
+pub use labels::{LabelPart, LabelSet, LabelValue, MAX_LABELS, PartVisitor, dense_product};
+use table::{HandleTable, parts_hash};
 
 /// The most label sets a dense family pre-allocates slots for; a fully
 /// fixed label set with more combinations uses the integer-keyed table.
@@ -90,8 +92,8 @@ pub struct Family<L: LabelSet, H: FamilyHandle> {
     series: Arc<MetricSeries>,
     /// One slot per dense index (empty unless `L` is fully fixed).
     dense: Box<[OnceLock<H>]>,
-    interner: Interner,
-    sparse: DashMap<LabelKey, H, foldhash::fast::RandomState>,
+    /// Handles of label sets with open fields (or too many combinations).
+    sparse: HandleTable<H>,
     make: fn(Arc<MetricSeries>, TagEntry) -> H,
     labels: PhantomData<fn(&L)>,
 }
@@ -111,7 +113,7 @@ impl<L: LabelSet, H: FamilyHandle> std::fmt::Debug for Family<L, H> {
             .field("name", &self.series.name())
             .field("labels", &L::NAMES)
             .field("dense", &self.dense.len())
-            .field("interned", &self.interner.len())
+            .field("sparse", &self.sparse.len())
             .finish_non_exhaustive()
     }
 }
@@ -122,12 +124,10 @@ impl<L: LabelSet, H: FamilyHandle> Family<L, H> {
             Some(n) if n <= MAX_DENSE => n,
             _ => 0,
         };
-        let cap = series.settings().max_tag_sets();
         Family {
             series,
             dense: (0..dense_len).map(|_| OnceLock::new()).collect(),
-            interner: Interner::new(cap),
-            sparse: DashMap::with_hasher(foldhash::fast::RandomState::default()),
+            sparse: HandleTable::default(),
             make,
             labels: PhantomData,
         }
@@ -169,14 +169,11 @@ impl<L: LabelSet, H: FamilyHandle> Family<L, H> {
             }
             return self.create(labels, None, f);
         }
-        let mut key = LabelKey::default();
-        if !labels.write_key(&self.interner, &mut key) {
-            return self.create(labels, None, f);
+        let hash = parts_hash(labels);
+        if let Some(h) = self.sparse.get(hash, labels) {
+            return Ok(f(h));
         }
-        if let Some(h) = self.sparse.get(&key) {
-            return Ok(f(&h));
-        }
-        self.create_sparse(labels, key, f)
+        self.create_sparse(labels, hash, f)
     }
 
     /// Resolves `labels` through the store; caches the handle in `slot`
@@ -191,12 +188,17 @@ impl<L: LabelSet, H: FamilyHandle> Family<L, H> {
         }
     }
 
+    /// `create` for the table of open label sets. The table holds at most
+    /// the series' `max_tag_sets_per_series` label sets: past that (tag
+    /// sets removed and created again) updates resolve through the store.
     #[cold]
-    fn create_sparse<R>(&self, labels: &L, key: LabelKey, f: impl FnOnce(&H) -> R) -> Result<R, RecordError> {
+    fn create_sparse<R>(&self, labels: &L, hash: u64, f: impl FnOnce(&H) -> R) -> Result<R, RecordError> {
         let (handle, regular) = self.resolve(labels)?;
         if regular {
-            let h = self.sparse.entry(key).or_insert(handle);
-            return Ok(f(&h));
+            let cap = self.series.settings().max_tag_sets();
+            if let Some(h) = self.sparse.insert(hash, labels, handle.clone(), cap) {
+                return Ok(f(h));
+            }
         }
         Ok(f(&handle))
     }

@@ -1,11 +1,11 @@
 //! `#[record_execution_time]`: one timer handle per outcome, a guard for
 //! synchronous calls and a poll wrapper for futures.
 
+use crate::clock::Stopwatch;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use super::{Classify, Outcome, call_tags};
 use crate::alloc;
@@ -136,7 +136,7 @@ impl ExecutionTimers {
 #[must_use = "the call is recorded by finish, or as a panic when the guard is dropped"]
 pub struct TimedCall<'a> {
     timers: Option<&'a ExecutionTimers>,
-    start: Instant,
+    start: Stopwatch,
 }
 
 impl<'a> TimedCall<'a> {
@@ -145,7 +145,7 @@ impl<'a> TimedCall<'a> {
     pub fn start(timers: Option<&'a ExecutionTimers>) -> Self {
         TimedCall {
             timers,
-            start: Instant::now(),
+            start: Stopwatch::start(),
         }
     }
 
@@ -207,7 +207,7 @@ pub struct TimedFuture<F, K> {
     inner: F,
     timers: Option<&'static ExecutionTimers>,
     classify: K,
-    start: Option<Instant>,
+    start: Option<Stopwatch>,
     stage: Stage,
 }
 
@@ -241,7 +241,7 @@ impl<F: Future, K: Classify<F::Output>> Future for TimedFuture<F, K> {
         // `self`, not in `poll` and not in `Drop`; the other fields are not
         // pinned and are only read or overwritten.
         let this = unsafe { self.get_unchecked_mut() };
-        let start = *this.start.get_or_insert_with(Instant::now);
+        let start = *this.start.get_or_insert_with(Stopwatch::start);
         let timers = this.timers;
         // Records the panic while it unwinds out of the inner poll.
         let probe = PanicProbe::arm(&mut this.stage, move || {

@@ -12,13 +12,23 @@
 //! filled in; a hit with an older generation flushes the thread's cache.
 //! The cache holds at most [`MAX_SLOTS`] entries per thread and is emptied
 //! when full.
+//!
+//! A dropped collector: its slots hold its series (`Arc`s), so every
+//! thread's cache is reachable from a process-wide registry, and the
+//! collector's `Drop` removes its slots from all of them
+//! ([`forget_collector`]) — its memory is returned when it is dropped, not
+//! when each thread next records. That is why a thread's cache sits behind
+//! a [`SpinLock`] instead of a `RefCell`: the owning thread takes it with
+//! one compare-and-swap on a line no other thread touches (only a dropping
+//! collector does, once), and a thread that finds it taken treats the call
+//! as a miss instead of waiting.
 
-use std::cell::RefCell;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use hashbrown::HashTable;
 
 use crate::store::series::MetricSeries;
+use crate::sync::spin::SpinLock;
 use crate::tags::entry::TagEntry;
 use crate::tags::{SEP, Tags};
 
@@ -54,7 +64,7 @@ fn take(rest: &mut &[u8], piece: &str) -> bool {
 /// `a == b` for slices of equal length, without a `memcmp` call for the
 /// short pieces that names and tags usually are: at most four loads each.
 #[inline(always)]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     debug_assert_eq!(n, b.len());
     if n > 16 {
@@ -118,8 +128,86 @@ struct ResolvedCache {
     table: HashTable<Slot>,
 }
 
+type SharedCache = Arc<SpinLock<ResolvedCache>>;
+
 thread_local! {
-    static CACHE: RefCell<ResolvedCache> = RefCell::new(ResolvedCache::default());
+    static CACHE: SharedCache = register();
+}
+
+/// Every live thread's cache, for [`forget_collector`]. Entries of exited
+/// threads are dead `Weak`s, pruned when a thread registers.
+static REGISTRY: Mutex<Vec<Weak<SpinLock<ResolvedCache>>>> = Mutex::new(Vec::new());
+
+/// This thread's cache, entered in the registry.
+fn register() -> SharedCache {
+    let cache = Arc::new(SpinLock::new(ResolvedCache::default()));
+    let mut registry = match REGISTRY.lock() {
+        Ok(r) => r,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    registry.retain(|w| w.strong_count() > 0);
+    registry.push(Arc::downgrade(&cache));
+    cache
+}
+
+/// Attempts at another thread's cache before [`forget_collector`] leaves
+/// it: its owner holds it for one lookup and update, so this is only
+/// reached if that update blocks (a sample sink waiting on a lock the
+/// dropping thread holds); waiting on would deadlock.
+const FORGET_TRIES: u32 = 10_000;
+
+/// The cache's lock within `tries` attempts, yielding between them.
+fn lock_within(cache: &SpinLock<ResolvedCache>, tries: u32) -> Option<crate::sync::spin::SpinGuard<'_, ResolvedCache>> {
+    for attempt in 0..tries {
+        if let Some(guard) = cache.try_lock() {
+            return Some(guard);
+        }
+        if attempt < 64 {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+    None
+}
+
+/// Removes the slots of `collector` from every thread's cache, dropping
+/// the series they hold: called when the collector is dropped. Another
+/// thread's cache is waited for (its owner holds it for one lookup), up to
+/// [`FORGET_TRIES`] attempts; this thread's own is taken only if free,
+/// since a collector dropped by code running inside a cache hit (a sample
+/// sink) finds it held by this very thread. A cache left out keeps the
+/// slots until its thread next flushes it (full, or a generation change)
+/// or exits; they are never hit again (collector ids are not reused).
+pub(crate) fn forget_collector(collector: u64) {
+    let own = CACHE.try_with(Arc::clone).ok();
+    let caches: Vec<SharedCache> = {
+        let registry = match REGISTRY.lock() {
+            Ok(r) => r,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        registry.iter().filter_map(Weak::upgrade).collect()
+    };
+    for cache in caches {
+        let is_own = own.as_ref().is_some_and(|o| Arc::ptr_eq(o, &cache));
+        let tries = if is_own { 1 } else { FORGET_TRIES };
+        let Some(mut guard) = lock_within(&cache, tries) else {
+            continue;
+        };
+        // Move the slots out under the lock, drop them (and the series
+        // they may free) after releasing it.
+        let mut gone = Vec::new();
+        guard.table.retain(|slot| {
+            if slot.collector == collector {
+                gone.push(slot.series.clone());
+                false
+            } else {
+                true
+            }
+        });
+        drop(guard);
+        drop(gone);
+    }
 }
 
 /// Multipliers of the key hash (the 64-bit golden ratio and pi's digits).
@@ -129,7 +217,7 @@ const K2: u64 = 0x243f_6a88_85a3_08d3;
 /// The 128-bit product of `a` and `b`, folded to 64 bits (foldhash's and
 /// wyhash's mixing step: one multiply mixes every input bit).
 #[inline(always)]
-fn folded_multiply(a: u64, b: u64) -> u64 {
+pub(crate) fn folded_multiply(a: u64, b: u64) -> u64 {
     let full = u128::from(a) * u128::from(b);
     (full as u64) ^ ((full >> 64) as u64)
 }
@@ -138,7 +226,7 @@ fn folded_multiply(a: u64, b: u64) -> u64 {
 /// names, keys and values) take two loads and one multiply; the length is
 /// mixed in so that ("ab", "c") and ("a", "bc") hash apart.
 #[inline(always)]
-fn mix(h: u64, bytes: &[u8]) -> u64 {
+pub(crate) fn mix(h: u64, bytes: &[u8]) -> u64 {
     let n = bytes.len();
     let (lo, hi) = if n > 16 {
         if n > 32 {
@@ -205,19 +293,14 @@ pub(crate) fn with_cached<R>(
 ) -> Option<R> {
     CACHE
         .try_with(|cell| {
-            let stale = {
-                let cache = cell.try_borrow().ok()?;
-                let slot = cache.table.find(hash, |s| s.matches(collector, name, tags))?;
-                if slot.generation == generation {
-                    // `f` only updates the aggregate and the ring: it never
-                    // re-enters this cache while the borrow is held.
-                    return Some(f(&slot.series, &slot.entry));
-                }
-                true
-            };
-            if stale && let Ok(mut cache) = cell.try_borrow_mut() {
-                cache.table.clear();
+            // Taken: a dropping collector is clearing it, or `f` below
+            // re-entered (a sample sink recording): a miss.
+            let mut cache = cell.try_lock()?;
+            let slot = cache.table.find(hash, |s| s.matches(collector, name, tags))?;
+            if slot.generation == generation {
+                return Some(f(&slot.series, &slot.entry));
             }
+            cache.table.clear();
             None
         })
         .ok()
@@ -243,7 +326,7 @@ pub(crate) fn insert(
         key.extend_from_slice(v.as_bytes());
     });
     let _ = CACHE.try_with(|cache| {
-        let Ok(mut cache) = cache.try_borrow_mut() else {
+        let Some(mut cache) = cache.try_lock() else {
             return;
         };
         if cache.table.len() >= MAX_SLOTS {

@@ -1,0 +1,101 @@
+//! The calibrated clocks: timers measure at least the time slept and agree
+//! with `std::time::Instant`; sample timestamps agree with `SystemTime`.
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use metrics_core::clock::{Clock, Stopwatch, SystemClock};
+use metrics_core::{AggregateValue, MetricType, MetricsCollector};
+
+fn system_nanos() -> i64 {
+    i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()).unwrap()
+}
+
+#[test]
+fn a_stopwatch_measures_at_least_the_sleep_and_agrees_with_std() {
+    for ms in [1, 5, 20] {
+        let sleep = Duration::from_millis(ms);
+        let outer = Instant::now();
+        let watch = Stopwatch::start();
+        std::thread::sleep(sleep);
+        let measured = watch.elapsed();
+        let std_elapsed = outer.elapsed();
+        assert!(measured >= sleep, "{ms} ms sleep measured {measured:?}");
+        // The counter's calibration is good to far better than 1%: the
+        // stopwatch lies inside std's wider window (plus rounding).
+        assert!(
+            measured <= std_elapsed + Duration::from_micros(50),
+            "{ms} ms: stopwatch {measured:?}, std {std_elapsed:?}"
+        );
+    }
+}
+
+#[test]
+fn a_timer_records_at_least_the_sleep_in_seconds() {
+    let c = MetricsCollector::default();
+    let t = c.timer("sleep_seconds", &[]).unwrap();
+    let guard = t.start();
+    std::thread::sleep(Duration::from_millis(15));
+    let returned = guard.stop();
+    assert!(returned >= Duration::from_millis(15), "{returned:?}");
+    let s = c.get_metric_series("sleep_seconds").unwrap();
+    match s.aggregate(&[]) {
+        Some(AggregateValue::Histogram(h)) => {
+            assert_eq!(h.count, 1);
+            assert!(h.sum >= 0.015 && (h.sum - returned.as_secs_f64()).abs() < 1e-9, "{h:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn elapsed_time_never_goes_backwards() {
+    let watch = Stopwatch::start();
+    let mut last = Duration::ZERO;
+    for _ in 0..100_000 {
+        let e = watch.elapsed();
+        assert!(e >= last, "{e:?} after {last:?}");
+        last = e;
+    }
+}
+
+#[test]
+fn the_system_clock_agrees_with_system_time() {
+    // Across several reads (the first may re-read SystemTime, later ones
+    // run on the counter), each stays within a millisecond of the window
+    // SystemTime gives around it.
+    for _ in 0..1000 {
+        let before = system_nanos();
+        let ours = SystemClock.now_nanos();
+        let after = system_nanos();
+        assert!(
+            ours >= before - 1_000_000 && ours <= after + 1_000_000,
+            "{before} <= {ours} <= {after}"
+        );
+    }
+    // Still within a millisecond after the counter has run for a while.
+    std::thread::sleep(Duration::from_millis(30));
+    let before = system_nanos();
+    let ours = SystemClock.now_nanos();
+    let after = system_nanos();
+    assert!(
+        ours >= before - 1_000_000 && ours <= after + 1_000_000,
+        "{before} <= {ours} <= {after}"
+    );
+}
+
+#[test]
+fn a_kept_sample_is_timestamped_by_the_wall_clock() {
+    let c = MetricsCollector::default();
+    let before = system_nanos();
+    c.record_metric("jobs", 1.0, &[("k", "v")], MetricType::Counter)
+        .unwrap();
+    let after = system_nanos();
+    let values = c.get_metric_series("jobs").unwrap().values();
+    assert_eq!(values.len(), 1);
+    let ts = i64::try_from(values[0].timestamp.unix_timestamp_nanos()).unwrap();
+    assert!(
+        ts >= before - 1_000_000 && ts <= after + 1_000_000,
+        "{before} <= {ts} <= {after}"
+    );
+}
