@@ -126,7 +126,9 @@ fn sync_dir_io(_dir: &Path) -> io::Result<()> {
 /// sees one export's complete set of files, never a mix of two; between the
 /// renames `dir` briefly does not exist. On an error before the swap, `dir`
 /// is left as it was. The previous export, moved aside under a temporary
-/// name, is deleted in the background.
+/// name, is deleted before this returns when it has at most
+/// `REMOVE_IN_PLACE_MAX` files, else in the background (what a process
+/// that exits first leaves is removed by the next export).
 ///
 /// An existing `dir` may hold only what an export writes (`*.csv` files and
 /// temporaries), so that a mistyped path never deletes other files.
@@ -152,11 +154,9 @@ pub(crate) fn replace_dir(dir: &Path, fill: impl FnOnce(&Path) -> Result<Vec<Pat
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(|e| MetricsError::io("creating directory", parent, e))?;
-    let exists = match fs::symlink_metadata(dir) {
-        Ok(m) if m.is_dir() => {
-            check_only_export_files(dir)?;
-            true
-        }
+    // How many entries the previous export has, if there is one.
+    let previous = match fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => Some(check_only_export_files(dir)?),
         Ok(_) => {
             return Err(MetricsError::io(
                 "replacing directory",
@@ -164,7 +164,7 @@ pub(crate) fn replace_dir(dir: &Path, fill: impl FnOnce(&Path) -> Result<Vec<Pat
                 io::Error::new(io::ErrorKind::AlreadyExists, "it exists and is not a directory"),
             ));
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(MetricsError::io("reading", dir, e)),
     };
     remove_stale_temporaries(parent);
@@ -173,7 +173,7 @@ pub(crate) fn replace_dir(dir: &Path, fill: impl FnOnce(&Path) -> Result<Vec<Pat
     let files = fill(staging.path())?;
     sync_files(staging.path(), &files)?;
     sync_dir(staging.path())?;
-    if !exists {
+    let Some(previous_entries) = previous else {
         return fs::rename(staging.path(), dir)
             .map_err(|e| MetricsError::io("renaming into place", dir, e))
             .and_then(|()| {
@@ -181,7 +181,7 @@ pub(crate) fn replace_dir(dir: &Path, fill: impl FnOnce(&Path) -> Result<Vec<Pat
                 let _ = staging.keep();
                 sync_dir(parent)
             });
-    }
+    };
     // The old export moves aside to a temporary name (onto an empty
     // directory made exclusively, so the name cannot be taken meanwhile).
     let aside =
@@ -195,9 +195,24 @@ pub(crate) fn replace_dir(dir: &Path, fill: impl FnOnce(&Path) -> Result<Vec<Pat
     }
     let _ = staging.keep();
     sync_dir(parent)?;
-    remove_dir_in_background(aside.keep());
+    let aside = aside.keep();
+    if previous_entries <= REMOVE_IN_PLACE_MAX {
+        // A reader resolves names through `dir`, which is the new export
+        // now, so the old one can go at once; a short-lived program (the
+        // CLI) would otherwise exit before a background removal ran and
+        // leave the old set beside the new one.
+        if fs::remove_dir_all(&aside).is_err() {
+            remove_dir_in_background(aside);
+        }
+    } else {
+        remove_dir_in_background(aside);
+    }
     Ok(())
 }
+
+/// Previous exports of at most this many files are removed before
+/// `replace_dir` returns; larger ones on a thread of their own.
+const REMOVE_IN_PLACE_MAX: usize = 2_000;
 
 /// Removes the directory `path` (a previous export moved aside, or a stale
 /// temporary) on a thread of its own: the export is complete and durable
@@ -245,10 +260,13 @@ fn sync_files(dir: &Path, files: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-/// Refuses a directory that holds anything but an export's files.
-fn check_only_export_files(dir: &Path) -> Result<()> {
+/// Refuses a directory that holds anything but an export's files; returns
+/// how many entries it holds.
+fn check_only_export_files(dir: &Path) -> Result<usize> {
     let entries = fs::read_dir(dir).map_err(|e| MetricsError::io("reading", dir, e))?;
+    let mut count = 0;
     for entry in entries {
+        count += 1;
         let entry = entry.map_err(|e| MetricsError::io("reading", dir, e))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
@@ -265,7 +283,7 @@ fn check_only_export_files(dir: &Path) -> Result<()> {
             ));
         }
     }
-    Ok(())
+    Ok(count)
 }
 
 #[cfg(test)]
