@@ -65,6 +65,11 @@ impl BatchStore {
         }
     }
 
+    /// The database's file; `None` when the run is not stored.
+    pub(crate) fn path(&self) -> Option<&Path> {
+        self.store.as_ref().map(|(_, p)| p.as_path())
+    }
+
     /// Starts recording `collector`'s samples into run `run_id` (continued
     /// when it exists: a resumed batch). With `backfill` (a new run), what
     /// the collector holds already (the batch's creation: its size, its
@@ -137,10 +142,16 @@ impl BatchRecording {
 
     /// Commits what is left and reports, once, any write failure (full
     /// disk, read-only database): the run itself is not failed by it.
-    pub(crate) fn finish(self, out: &mut Output) {
-        let Some(recording) = self.recording else { return };
+    /// Returns the database when it holds every sample the run recorded
+    /// (nothing failed or was dropped), so the run's exports can be made
+    /// from it.
+    pub(crate) fn finish(self, out: &mut Output) -> Option<PathBuf> {
+        let recording = self.recording?;
         match recording.finish() {
             Ok((_, status)) => {
+                if status.first_error.is_none() && status.dropped == 0 && status.failed == 0 {
+                    return self.path;
+                }
                 if let Some(first) = &status.first_error {
                     out.warn(&format!(
                         "metrics database: {first}; {} sample(s) not stored ({} stored); the run's metrics.json has them all",
@@ -157,5 +168,6 @@ impl BatchRecording {
                 "metrics database: {e}; the run's metrics.json has every sample"
             )),
         }
+        None
     }
 }
