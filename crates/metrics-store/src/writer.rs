@@ -172,6 +172,12 @@ impl MetricsStore {
         db.delete_state(namespace, key).map_err(db.err())
     }
 
+    /// The send positions of `target` for `run` (`bykilt metrics push`
+    /// keeps its place here).
+    pub fn send_positions(&self, run: RunId, target: &str) -> crate::SendPositions {
+        crate::SendPositions::new(Arc::clone(&self.db), run, target)
+    }
+
     /// A handle on this store's state table that other threads may keep
     /// (an alert evaluator saves through it while the store records).
     pub fn state_handle(&self) -> StateHandle {
@@ -242,6 +248,7 @@ impl MetricsStore {
             })?;
         Ok(Recording {
             db,
+            run,
             collector,
             handoff,
             shared,
@@ -299,6 +306,7 @@ pub(crate) fn apply_retention(db: &Mutex<WriteDb>, options: &StoreOptions, now: 
 #[derive(Debug)]
 pub struct Recording {
     db: Arc<Mutex<WriteDb>>,
+    run: RunId,
     collector: Arc<MetricsCollector>,
     handoff: Arc<Handoff>,
     shared: Arc<Shared>,
@@ -356,10 +364,27 @@ impl Recording {
     /// # Errors
     /// The flush's error (it is also counted and, if first, reported).
     pub fn flush(&self) -> Result<FlushReport> {
-        let (reply, answer) = mpsc::channel();
-        let stopped = || StoreError::Invalid("the store's writer has stopped".to_owned());
-        self.control.send(Control::Flush(reply)).map_err(|_| stopped())?;
-        answer.recv().map_err(|_| stopped())?
+        self.flusher().flush()
+    }
+
+    /// A handle that asks this recording's writer for a flush from any
+    /// thread (a remote-write sender flushes before each send, so that it
+    /// sends only what is durable).
+    pub fn flusher(&self) -> Flusher {
+        Flusher {
+            control: self.control.clone(),
+        }
+    }
+
+    /// The run this recording writes.
+    pub fn run(&self) -> RunId {
+        self.run
+    }
+
+    /// The send positions of `target` for this recording's run, written
+    /// through the recording's own connection.
+    pub fn send_positions(&self, target: &str) -> crate::SendPositions {
+        crate::SendPositions::new(Arc::clone(&self.db), self.run, target)
     }
 
     /// Detaches the store, commits what is left, writes a last snapshot of
@@ -408,6 +433,27 @@ impl Drop for Recording {
             let _ = write_snapshot(&mut worker.store.db(), worker.run, &snapshot);
             let _ = end_run(&worker.store.db(), worker.run);
         }
+    }
+}
+
+/// Asks a [`Recording`]'s writer for a flush, from any thread; see
+/// [`Recording::flusher`]. Once the recording has finished, every flush
+/// fails with [`StoreError::Invalid`] ("the store's writer has stopped").
+#[derive(Debug, Clone)]
+pub struct Flusher {
+    control: Sender<Control>,
+}
+
+impl Flusher {
+    /// As [`Recording::flush`].
+    ///
+    /// # Errors
+    /// The flush's error; [`StoreError::Invalid`] once the writer stopped.
+    pub fn flush(&self) -> Result<FlushReport> {
+        let (reply, answer) = mpsc::channel();
+        let stopped = || StoreError::Invalid("the store's writer has stopped".to_owned());
+        self.control.send(Control::Flush(reply)).map_err(|_| stopped())?;
+        answer.recv().map_err(|_| stopped())?
     }
 }
 
