@@ -109,6 +109,50 @@ impl Collection {
         }
     }
 
+    /// As [`read`](Self::read), but only the samples stamped at or before
+    /// `until` (ns since the epoch) are kept, and the aggregates are taken
+    /// back to that moment: each later sample's increment (counters) or
+    /// observation (histograms) is taken off its tag set's aggregate, and
+    /// a gauge shows its last sample at or before `until`. The aggregates
+    /// are stamped at `until`. So a sender that sends only what the durable
+    /// store has committed sends values consistent with what a restarted
+    /// process rebuilds from the store.
+    pub(crate) fn read_until(
+        collector: &MetricsCollector,
+        since: &dyn Fn(&str) -> Option<OffsetDateTime>,
+        until: i64,
+    ) -> Collection {
+        let mut c = Collection::read(collector, since, Some(until));
+        for (series, values) in c.snapshot.series.iter_mut().zip(c.samples.iter_mut()) {
+            let (kept, later): (Vec<MetricValue>, Vec<MetricValue>) =
+                values.drain(..).partition(|v| nanos(v.timestamp) <= until);
+            *values = kept;
+            for v in &later {
+                let Some(agg) = series.aggregates.iter_mut().find(|a| a.tags == v.tags) else {
+                    continue;
+                };
+                match &mut agg.value {
+                    AggregateValue::Counter { total } => *total -= v.value,
+                    AggregateValue::Gauge { value } => {
+                        if let Some(last) = values.iter().rev().find(|k| k.tags == v.tags) {
+                            *value = last.value;
+                        }
+                    }
+                    AggregateValue::Histogram(h) => {
+                        h.count = h.count.saturating_sub(1);
+                        h.sum -= v.value;
+                        for b in &mut h.buckets {
+                            if v.value <= b.le {
+                                b.count = b.count.saturating_sub(1);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        c
+    }
+
     /// The newest sample timestamp read, if any.
     pub(crate) fn newest_sample(&self) -> Option<i64> {
         self.samples.iter().flatten().map(|v| nanos(v.timestamp)).max()
@@ -234,6 +278,31 @@ mod tests {
         );
         assert_eq!(a.aggregate, PointValue::Number(7.0));
         assert!(a.points.windows(2).all(|w| w[0].0 <= w[1].0));
+    }
+
+    #[test]
+    fn a_read_until_keeps_earlier_samples_and_takes_the_aggregates_back_to_then() {
+        let clock = std::sync::Arc::new(metrics_core::clock::ManualClock::new(1_000_000_000_000));
+        let c = MetricsCollector::with_clock(metrics_core::MetricsConfig::default(), clock.clone());
+        for (n, secs) in [(1.0, 0), (2.0, 1), (4.0, 2)] {
+            clock.set(1_000_000_000_000 + secs * 1_000_000_000);
+            c.record_metric("hits", n, &[], MetricType::Counter).unwrap();
+            c.record_metric("level", n, &[], MetricType::Gauge).unwrap();
+            c.record_metric("lat", n, &[], MetricType::Histogram).unwrap();
+        }
+        let until = 1_001_000_000_000;
+        let col = Collection::read_until(&c, &|_| None, until);
+        assert_eq!(col.taken_at, until);
+        let streams = col.streams();
+        let of = |name: &str| streams.iter().find(|s| s.series.name == name).unwrap();
+        assert_eq!(of("hits").points.len(), 2);
+        assert_eq!(of("hits").aggregate, PointValue::Number(3.0));
+        assert_eq!(of("hits").points[1].1, PointValue::Number(3.0));
+        assert_eq!(of("level").aggregate, PointValue::Number(2.0));
+        match &of("lat").aggregate {
+            PointValue::Histogram { count, sum, .. } => assert_eq!((*count, *sum), (2, 3.0)),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
