@@ -110,44 +110,60 @@ impl Collection {
     }
 
     /// As [`read`](Self::read), but only the samples stamped at or before
-    /// `until` (ns since the epoch) are kept, and the aggregates are taken
-    /// back to that moment: each later sample's increment (counters) or
-    /// observation (histograms) is taken off its tag set's aggregate, and
-    /// a gauge shows its last sample at or before `until`. The aggregates
-    /// are stamped at `until`. So a sender that sends only what the durable
-    /// store has committed sends values consistent with what a restarted
-    /// process rebuilds from the store.
+    /// `until` (ns since the epoch) are kept, and the aggregates stand at
+    /// that moment, stamped at `until`. So a sender that sends only what
+    /// the durable store has committed sends the values a process restarted
+    /// from the store rebuilds.
+    ///
+    /// For a series that keeps every update as a sample
+    /// (`SamplePolicy::EveryEvent`), a tag set's aggregate is carried in
+    /// `carried` from one read to the next and moved forward by the samples
+    /// read since (a counter's increments, a histogram's observations; a
+    /// gauge's last value). The first read of a tag set, and every read of
+    /// other series (whose handle updates keep no sample), take it back
+    /// from the collector's aggregate less each later sample. Carrying
+    /// matters because the collector updates an aggregate a moment before
+    /// it keeps the sample: an aggregate read in between counts a sample
+    /// no read returned, and would put every value of that read one update
+    /// ahead of what the store rebuilds.
     pub(crate) fn read_until(
         collector: &MetricsCollector,
         since: &dyn Fn(&str) -> Option<OffsetDateTime>,
         until: i64,
+        carried: &mut HashMap<(String, TagSet), AggregateValue>,
     ) -> Collection {
         let mut c = Collection::read(collector, since, Some(until));
         for (series, values) in c.snapshot.series.iter_mut().zip(c.samples.iter_mut()) {
-            let (kept, later): (Vec<MetricValue>, Vec<MetricValue>) =
+            let (mut kept, later): (Vec<MetricValue>, Vec<MetricValue>) =
                 values.drain(..).partition(|v| nanos(v.timestamp) <= until);
+            kept.sort_by_key(|v| v.timestamp);
             *values = kept;
-            for v in &later {
-                let Some(agg) = series.aggregates.iter_mut().find(|a| a.tags == v.tags) else {
-                    continue;
-                };
-                match &mut agg.value {
-                    AggregateValue::Counter { total } => *total -= v.value,
-                    AggregateValue::Gauge { value } => {
-                        if let Some(last) = values.iter().rev().find(|k| k.tags == v.tags) {
+            let every_event = collector
+                .get_metric_series(&series.name)
+                .is_some_and(|s| s.sample_policy() == metrics_core::SamplePolicy::EveryEvent);
+            for agg in &mut series.aggregates {
+                let key = (series.name.clone(), agg.tags.clone());
+                let mine = values.iter().filter(|v| v.tags == agg.tags);
+                match carried.get(&key).filter(|_| every_event) {
+                    Some(prev) if std::mem::discriminant(prev) == std::mem::discriminant(&agg.value) => {
+                        let mut value = prev.clone();
+                        for v in mine {
+                            add(&mut value, v.value, 1.0);
+                        }
+                        agg.value = value;
+                    }
+                    _ => {
+                        for v in later.iter().filter(|v| v.tags == agg.tags) {
+                            add(&mut agg.value, v.value, -1.0);
+                        }
+                        if let AggregateValue::Gauge { value } = &mut agg.value
+                            && let Some(last) = values.iter().rev().find(|k| k.tags == agg.tags)
+                        {
                             *value = last.value;
                         }
                     }
-                    AggregateValue::Histogram(h) => {
-                        h.count = h.count.saturating_sub(1);
-                        h.sum -= v.value;
-                        for b in &mut h.buckets {
-                            if v.value <= b.le {
-                                b.count = b.count.saturating_sub(1);
-                            }
-                        }
-                    }
                 }
+                carried.insert(key, agg.value.clone());
             }
         }
         c
@@ -167,7 +183,12 @@ impl Collection {
                 by_tags.entry(&v.tags).or_default().push(v);
             }
             for agg in &series.aggregates {
-                let mine = by_tags.remove(&agg.tags).unwrap_or_default();
+                let mut mine = by_tags.remove(&agg.tags).unwrap_or_default();
+                // Kept in the order they were recorded, which a thread
+                // descheduled between stamping and keeping a sample can
+                // swap: the values are rebuilt in time order, as a store
+                // that sorts them rebuilds them.
+                mine.sort_by_key(|v| v.timestamp);
                 out.push(rebuild(series, &agg.tags, &agg.value, &mine));
             }
         }
@@ -239,6 +260,36 @@ fn rebuild<'a>(
     }
 }
 
+/// Adds (`sign` 1) or takes off (`sign` -1) one sample of `v` to or from
+/// an aggregate: a counter's increment, a histogram's observation; a gauge
+/// takes the value when added and is left as it is when taken off.
+fn add(agg: &mut AggregateValue, v: f64, sign: f64) {
+    match agg {
+        AggregateValue::Counter { total } => *total += sign * v,
+        AggregateValue::Gauge { value } => {
+            if sign > 0.0 {
+                *value = v;
+            }
+        }
+        AggregateValue::Histogram(h) => {
+            let step = |n: u64| {
+                if sign > 0.0 {
+                    n.saturating_add(1)
+                } else {
+                    n.saturating_sub(1)
+                }
+            };
+            h.count = step(h.count);
+            h.sum += sign * v;
+            for b in &mut h.buckets {
+                if v <= b.le {
+                    b.count = step(b.count);
+                }
+            }
+        }
+    }
+}
+
 fn total_of(a: &AggregateValue) -> &f64 {
     match a {
         AggregateValue::Counter { total } => total,
@@ -291,7 +342,8 @@ mod tests {
             c.record_metric("lat", n, &[], MetricType::Histogram).unwrap();
         }
         let until = 1_001_000_000_000;
-        let col = Collection::read_until(&c, &|_| None, until);
+        let mut carried = HashMap::new();
+        let col = Collection::read_until(&c, &|_| None, until, &mut carried);
         assert_eq!(col.taken_at, until);
         let streams = col.streams();
         let of = |name: &str| streams.iter().find(|s| s.series.name == name).unwrap();
@@ -303,6 +355,23 @@ mod tests {
             PointValue::Histogram { count, sum, .. } => assert_eq!((*count, *sum), (2, 3.0)),
             other => panic!("{other:?}"),
         }
+        // The next read moves the carried aggregates forward by what it
+        // reads, whatever the collector's aggregate says meanwhile (an
+        // update whose sample is not kept yet).
+        // An update the aggregate counts but whose sample is not kept (yet):
+        // a handle update while the series keeps none, then every one.
+        let hits = c.get_metric_series("hits").unwrap();
+        c.counter("hits", &[]).unwrap().increment(100);
+        hits.set_sample_policy(metrics_core::SamplePolicy::EveryEvent);
+        let since = OffsetDateTime::from_unix_timestamp_nanos(i128::from(until) + 1).unwrap();
+        let next = Collection::read_until(&c, &|_| Some(since), until + 5_000_000_000, &mut carried);
+        let streams = next.streams();
+        let hits = streams.iter().find(|s| s.series.name == "hits").unwrap();
+        assert_eq!(
+            hits.points.iter().map(|p| p.1.clone()).collect::<Vec<_>>(),
+            vec![PointValue::Number(7.0)]
+        );
+        assert_eq!(hits.aggregate, PointValue::Number(7.0));
     }
 
     #[test]

@@ -113,8 +113,9 @@ impl Sender {
 
     /// As [`start`](Self::start), sending only what a durable store holds:
     /// before each read, `durable` is asked up to when the samples are
-    /// committed, and later samples wait for the next interval (the
-    /// aggregates are taken back to that moment, see the crate docs). With
+    /// committed, less [`SendConfig::settle`], and later samples wait for
+    /// the next interval (the aggregates are taken back to that moment).
+    /// With
     /// the send position kept in the same store, a process killed at any
     /// moment has sent nothing the store lacks, so the resumed run's values
     /// continue those the receiver holds. Remote-write timestamps are
@@ -249,6 +250,8 @@ fn collect_loop(
 ) {
     // Series read up to this time; the next read starts there.
     let mut read_until: HashMap<String, OffsetDateTime> = HashMap::new();
+    // Aggregates as of the last durable read, moved forward by each next one.
+    let mut carried = HashMap::new();
     let mut first = true;
     loop {
         let stopping = {
@@ -261,9 +264,13 @@ fn collect_loop(
         };
         let since = |name: &str| if first { None } else { read_until.get(name).copied() };
         // The last read (shutdown) still flushes the store, but holds nothing back.
-        let until = durable.and_then(|d| d()).filter(|_| !stopping).map(whole_millis_before);
+        let settle = i64::try_from(config.settle.as_nanos()).unwrap_or(i64::MAX);
+        let until = durable
+            .and_then(|d| d())
+            .filter(|_| !stopping)
+            .map(|h| whole_millis_before(h.saturating_sub(settle)));
         let collection = match until {
-            Some(until) => Collection::read_until(collector, &since, until),
+            Some(until) => Collection::read_until(collector, &since, until, &mut carried),
             None => Collection::read(collector, &since, None),
         };
         first = false;

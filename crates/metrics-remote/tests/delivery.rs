@@ -342,6 +342,7 @@ fn a_durable_sender_holds_back_samples_the_store_has_not_committed() {
     let target = Target::remote_write(&format!("{}/api/v1/write", rx.url)).unwrap();
     let config = SendConfig {
         interval: Duration::from_millis(50),
+        settle: Duration::ZERO,
         ..quick(10_000)
     };
     let sender = Sender::start_durable(

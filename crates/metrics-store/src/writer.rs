@@ -126,6 +126,21 @@ impl MetricsStore {
         Ok(RunId(db.conn.last_insert_rowid()))
     }
 
+    /// The run named `name`, without continuing it; `None` when the store
+    /// has no such run.
+    ///
+    /// # Errors
+    /// An SQLite error naming the file.
+    pub fn find_run(&self, name: &str) -> Result<Option<RunId>> {
+        let db = lock_db(&self.db);
+        let id: Option<i64> = db
+            .conn
+            .query_row("SELECT run_id FROM runs WHERE name = ?1", [name], |r| r.get(0))
+            .optional()
+            .map_err(db.err())?;
+        Ok(id.map(RunId))
+    }
+
     /// Marks `run` ended now.
     ///
     /// # Errors

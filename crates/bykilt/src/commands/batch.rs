@@ -330,6 +330,7 @@ impl RunHooks for CliRun<'_> {
             self.root,
             Arc::clone(&plan.collector),
             alerting.board(),
+            &recording,
             self.out,
         )?;
         let progress = Arc::new(Progress::new(self.out.quiet).with_logs(self.logs.clone(), self.saved.show_output));
@@ -495,6 +496,10 @@ pub(crate) fn resume(
             {
                 let paths = exports_from_store(&db, &ctx, engine.collector(), out)?;
                 out.note(&format!("wrote {} from {}", paths.json.display(), db.display()));
+            }
+            // The receivers get what a killed process had not sent yet.
+            if expose.remote.any() && !crate::commands::remote::push_unsent(&expose.remote, db, run_id, root, out)? {
+                out.warn("not every sample of the run was acknowledged by its receivers");
             }
             let mut msg = format!(
                 "batch {batch_id} is complete: nothing to resume ({completed} of {total} jobs completed, {failed} failed)\n"

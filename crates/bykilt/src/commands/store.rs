@@ -134,6 +134,24 @@ pub(crate) struct BatchRecording {
 }
 
 impl BatchRecording {
+    /// The send positions of `target` for this run, in the database;
+    /// `None` when the run is not stored.
+    pub(crate) fn send_positions(&self, target: &str) -> Option<metrics_store::SendPositions> {
+        Some(self.recording.as_ref()?.send_positions(target))
+    }
+
+    /// The database's file; `None` when the run is not stored.
+    pub(crate) fn db_path(&self) -> Option<&Path> {
+        self.recording.as_ref()?;
+        self.path.as_deref()
+    }
+
+    /// Asks the writer for a flush from a sender's thread; `None` when the
+    /// run is not stored.
+    pub(crate) fn flusher(&self) -> Option<metrics_store::Flusher> {
+        Some(self.recording.as_ref()?.flusher())
+    }
+
     /// The recording's state table and the database's path; `None` when
     /// the run is not stored (`--no-db`, or the database was unusable).
     pub(crate) fn state(&self) -> Option<(StateHandle, PathBuf)> {
