@@ -5,9 +5,9 @@
 //! `Read` trait, which for a million-job manifest (129 MB) is most of the
 //! time `batch resume` takes to open the batch; parsing from a slice scans
 //! strings in bulk. Reading the whole file into memory first would cost
-//! its size in RSS, so the file is read in blocks, and each job (an object
-//! of some hundred bytes) is found by a scan that tracks strings and
-//! nesting, then parsed with `serde_json::from_slice`.
+//! its size in RSS, so the file is read in blocks and each job (an object
+//! of some hundred bytes) is parsed from the block; a job the block's end
+//! cuts is parsed again once the next block is in.
 //!
 //! The layout this expects is the one `BatchManifest::save` writes: an
 //! object whose last member is `"jobs": [ {...}, ... ]`. Anything else
@@ -65,38 +65,6 @@ impl Blocks {
             }
         }
     }
-}
-
-/// Where the value starting at `bytes[0]` (an object) ends: the index
-/// after its closing brace, or `None` when `bytes` holds only a part of it.
-fn object_end(bytes: &[u8]) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for (i, &b) in bytes.iter().enumerate() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return Some(i + 1);
-                }
-            }
-            _ => {}
-        }
-    }
-    None
 }
 
 /// Where the top-level member `"jobs"` starts (its opening quote) in the
@@ -187,19 +155,21 @@ fn load_in_blocks(path: &Path, block: usize) -> Option<BatchManifest> {
             _ => return None,
         }
         first = false;
-        let end = loop {
+        // A job cut by the end of the buffer fails with an end-of-input
+        // error: read more and parse it again (once per block).
+        let (job, used) = loop {
             if blocks.buf.get(blocks.pos) != Some(&b'{') {
                 return None;
             }
-            if let Some(len) = object_end(&blocks.buf[blocks.pos..]) {
-                break blocks.pos + len;
-            }
-            if !blocks.more() {
-                return None;
+            let mut one = serde_json::Deserializer::from_slice(&blocks.buf[blocks.pos..]).into_iter::<BatchJob>();
+            match one.next() {
+                Some(Ok(job)) => break (job, one.byte_offset()),
+                Some(Err(e)) if e.is_eof() && blocks.more() => {}
+                _ => return None,
             }
         };
-        jobs.push(serde_json::from_slice(&blocks.buf[blocks.pos..end]).ok()?);
-        blocks.pos = end;
+        jobs.push(job);
+        blocks.pos += used;
     }
     // Only the object's closing brace may follow.
     if blocks.peek_token()? != b'}' {
@@ -216,13 +186,6 @@ fn load_in_blocks(path: &Path, block: usize) -> Option<BatchManifest> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn objects_end_after_their_closing_brace_whatever_their_strings_hold() {
-        assert_eq!(object_end(br#"{"a":"}\"{"}, {"#), Some(12));
-        assert_eq!(object_end(br#"{"a":{"b":[1,{}]}}x"#), Some(18));
-        assert_eq!(object_end(br#"{"a":"#), None);
-    }
 
     const MANIFEST: &str = r#"{"batch_id":"batch-r","run_id":"r","csv_path":"jobs \"a\" {x}.csv",
       "columns":["id","note"],"total_jobs":3,"completed_jobs":1,"failed_jobs":1,
