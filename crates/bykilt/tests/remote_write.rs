@@ -590,3 +590,37 @@ fn kill_9_then_resume_leaves_every_stored_sample_in_prometheus_exactly_once() {
     let final_count = *steps.last().unwrap();
     assert_eq!(final_count as usize, stored, "query_range count == stored count");
 }
+
+/// A run sent before positions moved into the metrics database (here: a
+/// `--no-db` run, whose position is a file beside it), then imported into
+/// the database and pushed again: the file's position is taken over into
+/// the database (and the file removed), so nothing is sent twice.
+#[test]
+fn a_position_file_is_taken_over_by_the_database() {
+    let rx = ScriptedReceiver::start(vec![]);
+    let sb = Sandbox::new();
+    let url = format!("{}/api/v1/write", rx.url);
+    let out = run_batch(&sb, &["--no-db", "--remote-write", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let run_id = sb.wait_for_batch().trim_start_matches("batch-").to_owned();
+    let metrics = sb.root().join("runs").join(&run_id).join("metrics");
+    let file = metrics.join("remote-write-position.json");
+    assert!(file.exists(), "--no-db keeps the position in a file");
+    assert!(!sb.root().join("metrics.db").exists());
+    let sent = rx.requests().len();
+    assert!(sent > 0);
+
+    let json = metrics.join("metrics.json");
+    let imported = sb.run(&["metrics", "import", json.to_str().unwrap()]);
+    assert_eq!(imported.status.code(), Some(0), "{}", text(&imported.stderr));
+    let again = sb.run(&["metrics", "push", "--remote-write", &url, "--run", &run_id]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    let err = text(&again.stderr);
+    assert!(
+        err.contains("moved the send position") && err.contains("sent 0 samples"),
+        "{err}"
+    );
+    assert_eq!(rx.requests().len(), sent, "nothing was sent again");
+    assert!(!file.exists(), "the file was removed");
+    assert!(!stored_positions(&sb, &run_id, &url).is_empty());
+}
