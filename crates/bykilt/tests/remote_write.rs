@@ -624,3 +624,39 @@ fn a_position_file_is_taken_over_by_the_database() {
     assert!(!file.exists(), "the file was removed");
     assert!(!stored_positions(&sb, &run_id, &url).is_empty());
 }
+
+/// `batch resume --remote-write` of a batch with nothing left to run (a
+/// run killed after its last job, before its last send; here: one that
+/// never sent): what the receiver has not acknowledged is sent from the
+/// metrics database, and a second resume sends nothing more.
+#[test]
+fn resuming_a_finished_batch_sends_what_its_receiver_lacks() {
+    let rx = ScriptedReceiver::start(vec![]);
+    let sb = Sandbox::new();
+    assert_eq!(run_batch(&sb, &[]).status.code(), Some(0));
+    let batch_id = sb.wait_for_batch();
+    let url = format!("{}/api/v1/write", rx.url);
+    let out = sb.run(&["batch", "resume", &batch_id, "--remote-write", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("nothing to resume"), "{}", text(&out.stdout));
+    let got = received(&rx);
+    let counts: HashSet<i64> = got
+        .keys()
+        .filter(|(k, _)| k.starts_with("__name__=job_duration_seconds_count,"))
+        .map(|(_, t)| *t)
+        .collect();
+    let expected = expected_counts(&sb);
+    assert_eq!(
+        expected.len(),
+        counts.iter().filter(|t| expected.iter().any(|e| e.0 == **t)).count()
+    );
+    let requests = rx.requests().len();
+    let again = sb.run(&["batch", "resume", &batch_id, "--remote-write", &url]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("sent 0 samples"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert_eq!(rx.requests().len(), requests);
+}
