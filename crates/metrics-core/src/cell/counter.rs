@@ -25,6 +25,15 @@ pub(crate) struct CounterCell {
     ext: AtomicPtr<CounterExt>,
 }
 
+/// Why [`CounterCell::try_add_uncontended`] did not add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FastAddMiss {
+    /// Its compare-and-swap failed: another thread updated the base at once.
+    Collided,
+    /// The counter has an extension, or the sum would saturate.
+    Other,
+}
+
 #[derive(Debug, Default)]
 struct CounterExt {
     cells: OnceLock<Box<[Padded]>>,
@@ -45,6 +54,40 @@ impl CounterCell {
             return self.add_extended(n);
         }
         self.add_to_base(n)
+    }
+
+    /// The uncontended `add` and nothing else: one load of the extension
+    /// pointer, one of the base, one compare-and-swap. `Err` when it did
+    /// not add (the counter has cells, the sum would pass `u64::MAX`, or
+    /// another thread collided with it); then the caller finishes with
+    /// [`add_slow`](Self::add_slow), out of line, so that the hot caller
+    /// keeps no register across a call and needs no stack frame.
+    #[inline(always)]
+    pub(crate) fn try_add_uncontended(&self, n: u64) -> Result<(), FastAddMiss> {
+        if !self.ext.load(Relaxed).is_null() {
+            return Err(FastAddMiss::Other);
+        }
+        let cur = self.base.load(Relaxed);
+        let Some(sum) = cur.checked_add(n) else {
+            return Err(FastAddMiss::Other);
+        };
+        // Strong: a spurious failure would spread an uncontended counter.
+        match self.base.compare_exchange(cur, sum, Relaxed, Relaxed) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(FastAddMiss::Collided),
+        }
+    }
+
+    /// Completes an `add` that [`try_add_uncontended`](Self::try_add_uncontended)
+    /// did not make; false when the total saturated (as `add`).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn add_slow(&self, n: u64, miss: FastAddMiss) -> bool {
+        match miss {
+            // The failed compare-and-swap was a collision: spread, as `add` does.
+            FastAddMiss::Collided => self.add_contended(n),
+            FastAddMiss::Other => self.add(n),
+        }
     }
 
     #[inline]

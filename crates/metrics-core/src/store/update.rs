@@ -20,7 +20,8 @@
 //! there and the lost increment is counted in
 //! [`saturated_updates`](MetricSeries::saturated_updates).
 
-use crate::cell::{Aggregate, Applied};
+use crate::cell::counter::FastAddMiss;
+use crate::cell::{Aggregate, Applied, CounterCell};
 use crate::error::RecordError;
 use crate::kind::MetricType;
 use crate::store::ring::Sample;
@@ -206,6 +207,16 @@ impl MetricSeries {
     #[inline(always)]
     pub(crate) fn update_from_handle(&self, entry: &TagEntry, update: Update) {
         let mode = self.mode();
+        if mode == MODE_ENABLED && update.op == Op::Count {
+            // A counter handle's increment (the most frequent update): the
+            // uncontended add inline, every other case in one tail call.
+            if let Aggregate::Counter(c) = entry.aggregate()
+                && let Err(miss) = c.try_add_uncontended(update.bits)
+            {
+                self.count_slow(c, update.bits, miss);
+            }
+            return;
+        }
         if mode == MODE_ENABLED && update.is_admissible() {
             if let Outcome::Rejected = apply_to_aggregate(self, entry.aggregate(), update) {
                 self.count_rejected();
@@ -213,6 +224,16 @@ impl MetricSeries {
             return;
         }
         self.update_from_handle_uncommon(mode, entry, update);
+    }
+
+    /// A counter handle's increment that the uncontended add did not make:
+    /// into the cells, or saturating (and counted).
+    #[cold]
+    #[inline(never)]
+    fn count_slow(&self, cell: &CounterCell, n: u64, miss: FastAddMiss) {
+        if !cell.add_slow(n, miss) {
+            self.count_saturated();
+        }
     }
 
     /// `update_from_handle` on a disabled series, for a rejected value, or
