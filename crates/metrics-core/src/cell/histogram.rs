@@ -1,6 +1,7 @@
 //! `HistogramCell`: count, sum, extremes, bucket counts and a quantile
 //! sketch under one spin lock, spread over per-thread shards once contended.
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
 use super::sketch::QuantileSketch;
@@ -48,6 +49,14 @@ impl HistogramState {
         if !sum.is_finite() {
             return false;
         }
+        self.observe_finite(v, sum, slot);
+        true
+    }
+
+    /// `observe` once the new sum is known to be finite (and so, with the
+    /// old sum finite, `v` too).
+    #[inline]
+    fn observe_finite(&mut self, v: f64, sum: f64, slot: usize) {
         self.count += 1;
         self.sum = sum;
         if v < self.min {
@@ -59,8 +68,7 @@ impl HistogramState {
         if let Some(b) = self.buckets.get_mut(slot) {
             *b += 1;
         }
-        self.sketch.add(v);
-        true
+        self.sketch.add_finite(v);
     }
 
     fn merge(&mut self, other: &HistogramState) {
@@ -74,6 +82,12 @@ impl HistogramState {
             .for_each(|(a, b)| *a += b);
         self.sketch.merge(&other.sketch);
     }
+}
+
+#[cold]
+#[inline(never)]
+fn count_rejected(rejected: &AtomicU64) {
+    rejected.fetch_add(1, Relaxed);
 }
 
 /// A histogram shard on its own cache lines.
@@ -123,6 +137,17 @@ impl HistogramCell {
         match self.state.try_lock() {
             Some(mut s) => s.observe(v, slot),
             None => self.record_contended(v, slot),
+        }
+    }
+
+    /// A handle's observation of an admitted (finite) `v`: as
+    /// [`record`](Self::record), counting a refused one in `rejected`.
+    /// Out of line and returning nothing, so that a handle's call is a
+    /// tail call.
+    #[inline(never)]
+    pub(crate) fn record_from_handle(&self, v: f64, rejected: &AtomicU64) {
+        if !self.record(v) {
+            count_rejected(rejected);
         }
     }
 

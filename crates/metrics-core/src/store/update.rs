@@ -217,6 +217,14 @@ impl MetricSeries {
             }
             return;
         }
+        if mode == MODE_ENABLED
+            && matches!(update.op, Op::Value | Op::Duration)
+            && update.is_admissible()
+            && let Aggregate::Histogram(h) = entry.aggregate()
+        {
+            // A histogram or timer observation: straight to the cell.
+            return h.record_from_handle(update.float(), self.rejected_counter());
+        }
         if mode == MODE_ENABLED && update.is_admissible() {
             if let Outcome::Rejected = apply_to_aggregate(self, entry.aggregate(), update) {
                 self.count_rejected();

@@ -222,6 +222,13 @@ impl MetricSeries {
         &self.settings
     }
 
+    /// The counter of [`rejected_values`](Self::rejected_values), for a
+    /// cell that counts its own refusals.
+    #[inline]
+    pub(crate) fn rejected_counter(&self) -> &AtomicU64 {
+        &self.rejected_values
+    }
+
     pub(crate) fn count_rejected(&self) {
         self.rejected_values.fetch_add(1, Relaxed);
     }
