@@ -184,6 +184,7 @@ impl CounterCell {
 
     /// Adds a finite, non-negative `f64`: rejected (nothing added) when the
     /// fractional part would overflow to infinity.
+    #[inline(never)]
     pub(crate) fn add_f64(&self, v: f64) -> Applied {
         // `as` saturates, and every integer below 2^53 round-trips exactly.
         let n = v as u64;

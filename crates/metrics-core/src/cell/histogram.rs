@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
+use super::Applied;
 use super::sketch::QuantileSketch;
 use super::value::{Bucket, HistogramSnapshot, Quantiles};
 use crate::sync::spin::SpinLock;
@@ -120,7 +121,8 @@ impl HistogramCell {
     }
 
     /// Records `v`; false (nothing recorded) when the sum would overflow.
-    #[inline]
+    /// Inlined into its two out-of-line callers (handles, `record_metric`).
+    #[inline(always)]
     pub(crate) fn record(&self, v: f64) -> bool {
         // Bucket search outside the lock: `le` semantics (v ≤ bound).
         // Short bound lists (the usual 8–16): a branch-free count of the
@@ -148,6 +150,17 @@ impl HistogramCell {
     pub(crate) fn record_from_handle(&self, v: f64, rejected: &AtomicU64) {
         if !self.record(v) {
             count_rejected(rejected);
+        }
+    }
+
+    /// [`record`](Self::record) for `record_metric` and the by-name calls,
+    /// out of line (the aggregate dispatch that calls it is inlined).
+    #[inline(never)]
+    pub(crate) fn record_applied(&self, v: f64) -> Applied {
+        if self.record(v) {
+            Applied::Exact
+        } else {
+            Applied::Rejected
         }
     }
 

@@ -355,11 +355,11 @@ impl MetricSeries {
     pub(super) fn push_sample(&self, sample: Sample, cutoff: i64) {
         let max = self.settings.max_samples();
         self.samples.push(sample, cutoff, max);
-        // The hand-off to a durable store: one relaxed load when none is attached.
-        if sample.ts >= cutoff {
-            self.settings
-                .sink()
-                .offer(SeriesKey::of(self), sample.tags, sample.ts, sample.value);
+        // The hand-off to a durable store: one relaxed load when none is
+        // attached (tested first, before anything of the sample is read).
+        let sink = self.settings.sink();
+        if sink.is_attached() && sample.ts >= cutoff {
+            sink.offer_attached(SeriesKey::of(self), sample.tags, sample.ts, sample.value);
         }
     }
 
