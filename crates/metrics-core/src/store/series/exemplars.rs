@@ -70,7 +70,7 @@ impl super::MetricSeries {
             _ => 0,
         };
         let timestamp_nanos = self.settings().now_nanos();
-        self.exemplars.put(
+        self.extras().exemplars.put(
             entry_id,
             bucket,
             Exemplar {
