@@ -210,6 +210,10 @@ impl CounterCell {
     }
 
     pub(crate) fn total(&self) -> f64 {
+        if self.ext.load(Relaxed).is_null() {
+            // No cells and no fraction (most counters): the base alone.
+            return self.base.load(Relaxed) as f64;
+        }
         let fraction = self.ext().map_or(0.0, |e| f64::from_bits(e.fraction.load(Relaxed)));
         self.total_u64() as f64 + fraction
     }

@@ -54,6 +54,17 @@ impl TagIndex {
             .map(|&id| &entries[id as usize])
     }
 
+    /// Entries not removed (the overflow set included).
+    pub(super) fn live_count(&self) -> usize {
+        self.entries.len() - self.removed.as_ref().map_or(0, |r| r.count)
+    }
+
+    /// Whether any entry was ever removed.
+    #[inline]
+    pub(super) fn any_removed(&self) -> bool {
+        self.removed.is_some()
+    }
+
     pub(super) fn regular_count(&self) -> usize {
         self.entries.len() - usize::from(self.overflow.is_some()) - self.removed.as_ref().map_or(0, |r| r.count)
     }

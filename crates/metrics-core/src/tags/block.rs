@@ -207,12 +207,23 @@ impl Clone for TagBlock {
 }
 
 impl Drop for TagBlock {
+    /// Inlined: dropping a clone (a snapshot's, a handle's) is one atomic
+    /// decrement; freeing the block is out of line.
+    #[inline]
     fn drop(&mut self) {
         // Release/acquire as in `Arc::drop`: every use of the block by other
         // owners happens before the last owner frees it.
         if self.header().refs.fetch_sub(1, Ordering::Release) != 1 {
             return;
         }
+        self.free();
+    }
+}
+
+impl TagBlock {
+    /// Frees the block once its last reference is gone.
+    #[inline(never)]
+    fn free(&mut self) {
         fence(Ordering::Acquire);
         let entry = self.is_entry();
         let len = self.header().len as usize;

@@ -487,12 +487,24 @@ impl MetricSeries {
         // tag set.
         let mut exemplars = self.extras.get().map(|e| e.exemplars.all()).unwrap_or_default();
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-        index
-            .entries
-            .iter()
-            .enumerate()
-            .filter(|(id, _)| index.is_live(*id))
-            .map(|(_, e)| TagSetAggregate {
+        // Sized up front: a filtered iterator would grow the vector by
+        // doubling, copying every element each time.
+        let mut out = Vec::with_capacity(index.live_count());
+        if exemplars.is_empty() && !index.any_removed() {
+            // The common case, in a loop of its own: every entry, no lookups.
+            out.extend(index.entries.iter().map(|e| TagSetAggregate {
+                tags: e.tags().clone(),
+                value: e.aggregate().value(),
+                exemplars: Vec::new(),
+            }));
+            return out;
+        }
+        let any_removed = index.any_removed();
+        for (id, e) in index.entries.iter().enumerate() {
+            if any_removed && !index.is_live(id) {
+                continue;
+            }
+            out.push(TagSetAggregate {
                 tags: e.tags().clone(),
                 value: e.aggregate().value(),
                 // Most series have no exemplars: skip hashing the id then.
@@ -501,8 +513,9 @@ impl MetricSeries {
                 } else {
                     exemplars.remove(&e.id()).unwrap_or_default()
                 },
-            })
-            .collect()
+            });
+        }
+        out
     }
 
     /// A serializable copy; samples included when `with_samples`.
