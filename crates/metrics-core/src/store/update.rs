@@ -175,12 +175,11 @@ fn outcome(applied: Applied, kept: f64, series: &MetricSeries) -> Outcome {
 fn apply_to_aggregate(series: &MetricSeries, aggregate: &Aggregate, update: Update) -> Outcome {
     match (update.op, aggregate) {
         (Op::Count, Aggregate::Counter(c)) => {
-            let applied = if c.add(update.bits) {
-                Applied::Exact
-            } else {
-                Applied::Saturated
-            };
-            outcome(applied, update.bits as f64, series)
+            // As a counter handle: the uncontended add inline, the rest out of line.
+            if let Err(miss) = c.try_add_uncontended(update.bits) {
+                series.count_slow(c, update.bits, miss);
+            }
+            Outcome::Applied(update.bits as f64)
         }
         (Op::GaugeAdd, Aggregate::Gauge(g)) => {
             if g.add(update.float()) {
