@@ -123,6 +123,11 @@ fn validate_tag(name: &str, key: &str, value: &str) -> Result<(), RecordError> {
 /// the two-byte sequences `C2 80`–`C2 9F`.
 fn has_control(s: &str, whitespace_ok: bool) -> bool {
     let b = s.as_bytes();
+    // Printable ASCII only (nearly every tag): one pass without an early
+    // exit, which the compiler turns into a vector loop.
+    if !b.iter().fold(false, |other, &c| other | !(0x20..0x7f).contains(&c)) {
+        return false;
+    }
     b.iter().enumerate().any(|(i, &c)| match c {
         b'\n' | b'\r' | b'\t' => !whitespace_ok,
         0..=0x1f | 0x7f => true,
