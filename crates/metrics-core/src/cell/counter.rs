@@ -186,13 +186,17 @@ impl CounterCell {
     /// fractional part would overflow to infinity.
     #[inline(never)]
     pub(crate) fn add_f64(&self, v: f64) -> Applied {
-        // `as` saturates, and every integer below 2^53 round-trips exactly.
-        let n = v as u64;
-        if n as f64 == v && v < 9.007_199_254_740_992e15 {
-            if self.add(n) {
-                Applied::Exact
-            } else {
-                Applied::Saturated
+        // Every integer below 2^53 round-trips exactly; the signed
+        // conversions (one instruction each way, where the unsigned ones take
+        // a dozen) are exact in that range, and `as` saturates outside it.
+        let i = v as i64;
+        if v < 9.007_199_254_740_992e15 && i >= 0 && i as f64 == v {
+            let n = i as u64;
+            // The uncontended add inline; cells and saturation out of line.
+            match self.try_add_uncontended(n) {
+                Ok(()) => Applied::Exact,
+                Err(miss) if self.add_slow(n, miss) => Applied::Exact,
+                Err(_) => Applied::Saturated,
             }
         } else if atomic_f64_add(&self.ext_or_init().fraction, v) {
             Applied::Exact
