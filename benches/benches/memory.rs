@@ -9,6 +9,9 @@
 //! for. Each family gets one warm-up series first, so fixed per-family costs
 //! are not spread over the series.
 //!
+//! The same run gives the cost of creating a series (issue 18): time and
+//! allocation calls per new series (`new_series_ns`, `new_series_allocs`).
+//!
 //! Output lines `memory <what> <library> <value>` are read by
 //! `scripts/bench_report.py`. Run with
 //! `cargo bench -p bykilt-bench --bench memory`.
@@ -37,7 +40,13 @@ static BLOCKS: [AtomicIsize; SIZE_CLASSES + 1] = [const { AtomicIsize::new(0) };
 /// Net live bytes in blocks larger than `SIZE_CLASSES`.
 static LARGE_BYTES: AtomicIsize = AtomicIsize::new(0);
 
+/// Allocation calls (`alloc`, `alloc_zeroed`, `realloc`) since the start.
+static ALLOCS: AtomicIsize = AtomicIsize::new(0);
+
 fn track(size: usize, sign: isize) {
+    if sign > 0 {
+        ALLOCS.fetch_add(1, Relaxed);
+    }
     LIVE.fetch_add(sign * size as isize, Relaxed);
     BLOCKS[size.min(SIZE_CLASSES)].fetch_add(sign, Relaxed);
     if size > SIZE_CLASSES {
@@ -128,10 +137,22 @@ fn inputs(prefix: &str) -> Vec<Input> {
 fn per_series(library: &str, inputs: &[Input], f: impl FnOnce(&[Input])) -> f64 {
     let blocks_before: Vec<isize> = BLOCKS.iter().map(|b| b.load(Relaxed)).collect();
     let large_before = LARGE_BYTES.load(Relaxed);
+    let allocs_before = ALLOCS.load(Relaxed);
     let before = live();
+    let started = std::time::Instant::now();
     f(inputs);
+    let elapsed = started.elapsed();
     let per = (live() - before) as f64 / inputs.len() as f64;
     let n = inputs.len() as f64;
+    // Creating a series (issue 18): time and allocation calls per new
+    // series. The time includes this allocator's bookkeeping (two relaxed
+    // atomics per call), which every library pays per allocation.
+    report("new_series_ns", library, elapsed.as_nanos() as f64 / n);
+    report(
+        "new_series_allocs",
+        library,
+        (ALLOCS.load(Relaxed) - allocs_before) as f64 / n,
+    );
     let mut shares: Vec<(String, f64)> = (0..SIZE_CLASSES)
         .filter_map(|size| {
             let blocks = BLOCKS[size].load(Relaxed) - blocks_before[size];

@@ -25,6 +25,15 @@ pub(crate) struct CounterCell {
     ext: AtomicPtr<CounterExt>,
 }
 
+/// Why [`CounterCell::try_add_uncontended`] did not add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FastAddMiss {
+    /// Its compare-and-swap failed: another thread updated the base at once.
+    Collided,
+    /// The counter has an extension, or the sum would saturate.
+    Other,
+}
+
 #[derive(Debug, Default)]
 struct CounterExt {
     cells: OnceLock<Box<[Padded]>>,
@@ -45,6 +54,40 @@ impl CounterCell {
             return self.add_extended(n);
         }
         self.add_to_base(n)
+    }
+
+    /// The uncontended `add` and nothing else: one load of the extension
+    /// pointer, one of the base, one compare-and-swap. `Err` when it did
+    /// not add (the counter has cells, the sum would pass `u64::MAX`, or
+    /// another thread collided with it); then the caller finishes with
+    /// [`add_slow`](Self::add_slow), out of line, so that the hot caller
+    /// keeps no register across a call and needs no stack frame.
+    #[inline(always)]
+    pub(crate) fn try_add_uncontended(&self, n: u64) -> Result<(), FastAddMiss> {
+        if !self.ext.load(Relaxed).is_null() {
+            return Err(FastAddMiss::Other);
+        }
+        let cur = self.base.load(Relaxed);
+        let Some(sum) = cur.checked_add(n) else {
+            return Err(FastAddMiss::Other);
+        };
+        // Strong: a spurious failure would spread an uncontended counter.
+        match self.base.compare_exchange(cur, sum, Relaxed, Relaxed) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(FastAddMiss::Collided),
+        }
+    }
+
+    /// Completes an `add` that [`try_add_uncontended`](Self::try_add_uncontended)
+    /// did not make; false when the total saturated (as `add`).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn add_slow(&self, n: u64, miss: FastAddMiss) -> bool {
+        match miss {
+            // The failed compare-and-swap was a collision: spread, as `add` does.
+            FastAddMiss::Collided => self.add_contended(n),
+            FastAddMiss::Other => self.add(n),
+        }
     }
 
     #[inline]
@@ -141,14 +184,19 @@ impl CounterCell {
 
     /// Adds a finite, non-negative `f64`: rejected (nothing added) when the
     /// fractional part would overflow to infinity.
+    #[inline(never)]
     pub(crate) fn add_f64(&self, v: f64) -> Applied {
-        // `as` saturates, and every integer below 2^53 round-trips exactly.
-        let n = v as u64;
-        if n as f64 == v && v < 9.007_199_254_740_992e15 {
-            if self.add(n) {
-                Applied::Exact
-            } else {
-                Applied::Saturated
+        // Every integer below 2^53 round-trips exactly; the signed
+        // conversions (one instruction each way, where the unsigned ones take
+        // a dozen) are exact in that range, and `as` saturates outside it.
+        let i = v as i64;
+        if v < 9.007_199_254_740_992e15 && i >= 0 && i as f64 == v {
+            let n = i as u64;
+            // The uncontended add inline; cells and saturation out of line.
+            match self.try_add_uncontended(n) {
+                Ok(()) => Applied::Exact,
+                Err(miss) if self.add_slow(n, miss) => Applied::Exact,
+                Err(_) => Applied::Saturated,
             }
         } else if atomic_f64_add(&self.ext_or_init().fraction, v) {
             Applied::Exact
@@ -166,6 +214,10 @@ impl CounterCell {
     }
 
     pub(crate) fn total(&self) -> f64 {
+        if self.ext.load(Relaxed).is_null() {
+            // No cells and no fraction (most counters): the base alone.
+            return self.base.load(Relaxed) as f64;
+        }
         let fraction = self.ext().map_or(0.0, |e| f64::from_bits(e.fraction.load(Relaxed)));
         self.total_u64() as f64 + fraction
     }

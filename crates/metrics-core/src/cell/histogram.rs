@@ -1,8 +1,10 @@
 //! `HistogramCell`: count, sum, extremes, bucket counts and a quantile
 //! sketch under one spin lock, spread over per-thread shards once contended.
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
+use super::Applied;
 use super::sketch::QuantileSketch;
 use super::value::{Bucket, HistogramSnapshot, Quantiles};
 use crate::sync::spin::SpinLock;
@@ -48,6 +50,14 @@ impl HistogramState {
         if !sum.is_finite() {
             return false;
         }
+        self.observe_finite(v, sum, slot);
+        true
+    }
+
+    /// `observe` once the new sum is known to be finite (and so, with the
+    /// old sum finite, `v` too).
+    #[inline]
+    fn observe_finite(&mut self, v: f64, sum: f64, slot: usize) {
         self.count += 1;
         self.sum = sum;
         if v < self.min {
@@ -59,8 +69,7 @@ impl HistogramState {
         if let Some(b) = self.buckets.get_mut(slot) {
             *b += 1;
         }
-        self.sketch.add(v);
-        true
+        self.sketch.add_finite(v);
     }
 
     fn merge(&mut self, other: &HistogramState) {
@@ -74,6 +83,12 @@ impl HistogramState {
             .for_each(|(a, b)| *a += b);
         self.sketch.merge(&other.sketch);
     }
+}
+
+#[cold]
+#[inline(never)]
+fn count_rejected(rejected: &AtomicU64) {
+    rejected.fetch_add(1, Relaxed);
 }
 
 /// A histogram shard on its own cache lines.
@@ -106,7 +121,8 @@ impl HistogramCell {
     }
 
     /// Records `v`; false (nothing recorded) when the sum would overflow.
-    #[inline]
+    /// Inlined into its two out-of-line callers (handles, `record_metric`).
+    #[inline(always)]
     pub(crate) fn record(&self, v: f64) -> bool {
         // Bucket search outside the lock: `le` semantics (v ≤ bound).
         // Short bound lists (the usual 8–16): a branch-free count of the
@@ -123,6 +139,28 @@ impl HistogramCell {
         match self.state.try_lock() {
             Some(mut s) => s.observe(v, slot),
             None => self.record_contended(v, slot),
+        }
+    }
+
+    /// A handle's observation of an admitted (finite) `v`: as
+    /// [`record`](Self::record), counting a refused one in `rejected`.
+    /// Out of line and returning nothing, so that a handle's call is a
+    /// tail call.
+    #[inline(never)]
+    pub(crate) fn record_from_handle(&self, v: f64, rejected: &AtomicU64) {
+        if !self.record(v) {
+            count_rejected(rejected);
+        }
+    }
+
+    /// [`record`](Self::record) for `record_metric` and the by-name calls,
+    /// out of line (the aggregate dispatch that calls it is inlined).
+    #[inline(never)]
+    pub(crate) fn record_applied(&self, v: f64) -> Applied {
+        if self.record(v) {
+            Applied::Exact
+        } else {
+            Applied::Rejected
         }
     }
 

@@ -23,7 +23,7 @@ use crate::kind::MetricType;
 use crate::snapshot::self_metrics::add_self_metrics;
 use crate::snapshot::{SeriesInfo, Snapshot};
 use crate::store::overflow::OverflowEvent;
-use crate::store::series::{MetricSeries, SamplePolicy};
+use crate::store::series::{MetricSeries, Resolved, SamplePolicy};
 use crate::store::settings::Settings;
 use crate::store::sink::{SampleSink, SinkSlot};
 use crate::store::thread_cache;
@@ -262,10 +262,13 @@ impl MetricsCollector {
             }
             None => self.create_series_for(name, ty, tags)?,
         };
-        let entry = series.with_entry(tags, TagEntry::clone)?;
+        let (entry, resolved) = series.with_entry_resolved(tags, TagEntry::clone)?;
         // Updates routed to the overflow set are not cached: each must pass
-        // the cap check so that it is counted.
-        if entry.tags().equals_tags(tags) {
+        // the cap check so that it is counted. Nor is a tag set this call
+        // created: most of those are recorded once (a unique label), and a
+        // cache slot would cost them an allocation and a copy of the key;
+        // the tag set's next update caches it.
+        if resolved == Resolved::Existing {
             thread_cache::insert(self.id, generation, hash, (name, tags), &series, &entry);
         }
         Ok(f(&series, &entry))

@@ -20,12 +20,18 @@ pub(super) struct TagIndex {
     /// reached. Not in the table: `overflow` is a reserved key that callers
     /// cannot look up or record to directly.
     pub(super) overflow: Option<u32>,
-    /// Which ids were removed (`remove`, idle expiry), by id; empty until the
+    /// Which ids were removed (`remove`, idle expiry); `None` until the
     /// first removal. A removed id keeps its slot in `entries` (with a fresh,
     /// unexposed aggregate) so that retained samples still map to their tags.
-    pub(super) removed: Vec<bool>,
-    /// How many entries `removed` marks.
-    pub(super) removed_count: usize,
+    removed: Option<Box<Removed>>,
+}
+
+/// The removed ids of a series, by id.
+#[derive(Debug, Default)]
+struct Removed {
+    flags: Vec<bool>,
+    /// How many entries `flags` marks.
+    count: usize,
 }
 
 impl TagIndex {
@@ -42,18 +48,34 @@ impl TagIndex {
                 .map(|(_, e)| e);
         }
         self.table
-            .find(hash, |&id| entries[id as usize].tags().equals_tags(tags))
+            .find(TagEntry::table_hash(hash), |&id| {
+                entries[id as usize].tags().equals_tags(tags)
+            })
             .map(|&id| &entries[id as usize])
     }
 
+    /// Entries not removed (the overflow set included).
+    pub(super) fn live_count(&self) -> usize {
+        self.entries.len() - self.removed.as_ref().map_or(0, |r| r.count)
+    }
+
+    /// Whether any entry was ever removed.
+    #[inline]
+    pub(super) fn any_removed(&self) -> bool {
+        self.removed.is_some()
+    }
+
     pub(super) fn regular_count(&self) -> usize {
-        self.entries.len() - usize::from(self.overflow.is_some()) - self.removed_count
+        self.entries.len() - usize::from(self.overflow.is_some()) - self.removed.as_ref().map_or(0, |r| r.count)
     }
 
     /// Whether the entry `id` is exposed (not removed).
     #[inline]
     pub(super) fn is_live(&self, id: usize) -> bool {
-        !self.removed.get(id).copied().unwrap_or(false)
+        !self
+            .removed
+            .as_ref()
+            .is_some_and(|r| r.flags.get(id).copied().unwrap_or(false))
     }
 
     /// Removes `id` from the table and marks it removed, replacing its
@@ -67,18 +89,46 @@ impl TagIndex {
                 return false;
             }
         } else {
-            let Ok(found) = self.table.find_entry(hash, |&i| i == id) else {
+            let Ok(found) = self.table.find_entry(TagEntry::table_hash(hash), |&i| i == id) else {
                 return false;
             };
             found.remove();
         }
-        if self.removed.len() < self.entries.len() {
-            self.removed.resize(self.entries.len(), false);
+        let removed = self.removed.get_or_insert_with(Box::default);
+        if removed.flags.len() < self.entries.len() {
+            removed.flags.resize(self.entries.len(), false);
         }
-        self.removed[id as usize] = true;
-        self.removed_count += 1;
+        removed.flags[id as usize] = true;
+        removed.count += 1;
         self.entries[id as usize] = replacement;
         true
+    }
+
+    /// Files entry `id`, whose tags hash to `hash`, in the table.
+    pub(super) fn insert_into_table(&mut self, id: u32, hash: u64) {
+        let entries = &self.entries;
+        self.table.insert_unique(TagEntry::table_hash(hash), id, |&i| {
+            entries[i as usize].own_table_hash()
+        });
+    }
+
+    /// Files entry `id` in the table by the hash the entry keeps.
+    fn refile(&mut self, id: u32) {
+        let entries = &self.entries;
+        let h = entries[id as usize].own_table_hash();
+        self.table
+            .insert_unique(h, id, |&i| entries[i as usize].own_table_hash());
+    }
+
+    /// Files every live regular entry but `except` in the table: what the
+    /// second live tag set does (a series with one keeps the table empty).
+    pub(super) fn file_all_but(&mut self, except: u32) {
+        for first in 0..self.entries.len() {
+            let id = first as u32;
+            if id != except && Some(id) != self.overflow && self.is_live(first) {
+                self.refile(id);
+            }
+        }
     }
 
     /// Adds an entry made by `make` from the next id; returns that id.
@@ -92,8 +142,8 @@ impl TagIndex {
             self.entries.reserve_exact(1);
         }
         self.entries.push(entry);
-        if !self.removed.is_empty() {
-            self.removed.push(false);
+        if let Some(removed) = &mut self.removed {
+            removed.flags.push(false);
         }
         Ok(id)
     }

@@ -42,6 +42,15 @@ pub(crate) struct SampleRing {
 }
 
 impl SampleRing {
+    /// A ring that holds nothing (what a series that never kept a sample reads).
+    pub(crate) const EMPTY: SampleRing = SampleRing {
+        chunks: VecDeque::new(),
+        len: 0,
+        dropped: 0,
+        expired: 0,
+        spare: None,
+    };
+
     pub(crate) fn len(&self) -> usize {
         self.len
     }

@@ -62,16 +62,18 @@ pub(crate) struct SinkSlot {
 }
 
 impl SinkSlot {
-    /// Offers a sample kept by `series` to the attached sink, if any.
+    /// Whether a sink is attached, by a relaxed load: the record path's
+    /// test before [`offer_attached`](Self::offer_attached).
     #[inline(always)]
-    pub(crate) fn offer(&self, series: SeriesKey, tag_set: u32, ts: i64, value: f64) {
-        if self.active.load(Relaxed) {
-            self.offer_attached(series, tag_set, ts, value);
-        }
+    pub(crate) fn is_attached(&self) -> bool {
+        self.active.load(Relaxed)
     }
 
+    /// Offers a sample kept by `series` to the attached sink, once
+    /// [`is_attached`](Self::is_attached) said there is one.
+    #[cold]
     #[inline(never)]
-    fn offer_attached(&self, series: SeriesKey, tag_set: u32, ts: i64, value: f64) {
+    pub(crate) fn offer_attached(&self, series: SeriesKey, tag_set: u32, ts: i64, value: f64) {
         let epoch = self.epoch.load(Acquire);
         let offered = CACHED.try_with(|cell| {
             if let Ok(cached) = cell.try_borrow()

@@ -20,7 +20,8 @@
 //! there and the lost increment is counted in
 //! [`saturated_updates`](MetricSeries::saturated_updates).
 
-use crate::cell::{Aggregate, Applied};
+use crate::cell::counter::FastAddMiss;
+use crate::cell::{Aggregate, Applied, CounterCell};
 use crate::error::RecordError;
 use crate::kind::MetricType;
 use crate::store::ring::Sample;
@@ -174,12 +175,11 @@ fn outcome(applied: Applied, kept: f64, series: &MetricSeries) -> Outcome {
 fn apply_to_aggregate(series: &MetricSeries, aggregate: &Aggregate, update: Update) -> Outcome {
     match (update.op, aggregate) {
         (Op::Count, Aggregate::Counter(c)) => {
-            let applied = if c.add(update.bits) {
-                Applied::Exact
-            } else {
-                Applied::Saturated
-            };
-            outcome(applied, update.bits as f64, series)
+            // As a counter handle: the uncontended add inline, the rest out of line.
+            if let Err(miss) = c.try_add_uncontended(update.bits) {
+                series.count_slow(c, update.bits, miss);
+            }
+            Outcome::Applied(update.bits as f64)
         }
         (Op::GaugeAdd, Aggregate::Gauge(g)) => {
             if g.add(update.float()) {
@@ -206,6 +206,24 @@ impl MetricSeries {
     #[inline(always)]
     pub(crate) fn update_from_handle(&self, entry: &TagEntry, update: Update) {
         let mode = self.mode();
+        if mode == MODE_ENABLED && update.op == Op::Count {
+            // A counter handle's increment (the most frequent update): the
+            // uncontended add inline, every other case in one tail call.
+            if let Aggregate::Counter(c) = entry.aggregate()
+                && let Err(miss) = c.try_add_uncontended(update.bits)
+            {
+                self.count_slow(c, update.bits, miss);
+            }
+            return;
+        }
+        if mode == MODE_ENABLED
+            && matches!(update.op, Op::Value | Op::Duration)
+            && update.is_admissible()
+            && let Aggregate::Histogram(h) = entry.aggregate()
+        {
+            // A histogram or timer observation: straight to the cell.
+            return h.record_from_handle(update.float(), self.rejected_counter());
+        }
         if mode == MODE_ENABLED && update.is_admissible() {
             if let Outcome::Rejected = apply_to_aggregate(self, entry.aggregate(), update) {
                 self.count_rejected();
@@ -213,6 +231,16 @@ impl MetricSeries {
             return;
         }
         self.update_from_handle_uncommon(mode, entry, update);
+    }
+
+    /// A counter handle's increment that the uncontended add did not make:
+    /// into the cells, or saturating (and counted).
+    #[cold]
+    #[inline(never)]
+    fn count_slow(&self, cell: &CounterCell, n: u64, miss: FastAddMiss) {
+        if !cell.add_slow(n, miss) {
+            self.count_saturated();
+        }
     }
 
     /// `update_from_handle` on a disabled series, for a rejected value, or

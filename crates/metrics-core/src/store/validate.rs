@@ -84,7 +84,7 @@ fn validate_tag(name: &str, key: &str, value: &str) -> Result<(), RecordError> {
     if key.len() > MAX_TAG_KEY_LEN {
         return Err(bad_key("longer than 255 bytes").into());
     }
-    if key.chars().any(char::is_control) {
+    if has_control(key, false) {
         return Err(bad_key("contains a control character").into());
     }
     if key == OVERFLOW_TAG_KEY {
@@ -107,13 +107,33 @@ fn validate_tag(name: &str, key: &str, value: &str) -> Result<(), RecordError> {
         ))
         .into());
     }
-    if let Some(c) = value
-        .chars()
-        .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    if has_control(value, true)
+        && let Some(c) = value
+            .chars()
+            .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
     {
         return Err(bad_value(format!("contains the control character {c:?}")).into());
     }
     Ok(())
+}
+
+/// Whether `s` holds a control character (`char::is_control`: U+0000–U+001F
+/// and U+007F–U+009F), but for `\n`, `\r` and `\t` when `whitespace_ok`.
+/// By bytes, as every tag of a new tag set is checked: the C1 controls are
+/// the two-byte sequences `C2 80`–`C2 9F`.
+fn has_control(s: &str, whitespace_ok: bool) -> bool {
+    let b = s.as_bytes();
+    // Printable ASCII only (nearly every tag): one pass without an early
+    // exit, which the compiler turns into a vector loop.
+    if !b.iter().fold(false, |other, &c| other | !(0x20..0x7f).contains(&c)) {
+        return false;
+    }
+    b.iter().enumerate().any(|(i, &c)| match c {
+        b'\n' | b'\r' | b'\t' => !whitespace_ok,
+        0..=0x1f | 0x7f => true,
+        0xc2 => b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)),
+        _ => false,
+    })
 }
 
 /// Validates every tag and returns the pairs sorted by key.
@@ -133,6 +153,50 @@ pub(crate) fn sorted_tags<'t>(
     }
     let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(count);
     tags.for_each_tag(|k, v| pairs.push((k, v)));
+    sort_and_check(name, &mut pairs)?;
+    Ok(pairs)
+}
+
+/// Tags that [`sorted_tags_in`] sorts on the stack; more take a `Vec`.
+pub(crate) const STACK_TAGS: usize = 16;
+
+/// [`sorted_tags`] into `buf` when they fit (no allocation), else into a
+/// `Vec` left in `heap`; returns the sorted pairs.
+pub(crate) fn sorted_tags_in<'t, 'b>(
+    name: &str,
+    tags: &'t impl Tags,
+    max_tags: usize,
+    buf: &'b mut [(&'t str, &'t str); STACK_TAGS],
+    heap: &'b mut Vec<(&'t str, &'t str)>,
+) -> Result<&'b [(&'t str, &'t str)], RecordError> {
+    let count = tags.tag_count();
+    if count > STACK_TAGS {
+        *heap = sorted_tags(name, tags, max_tags)?;
+        return Ok(heap.as_slice());
+    }
+    if count > max_tags {
+        return Err(RecordErrorKind::TooManyTags {
+            name: name.to_owned(),
+            count,
+            max: max_tags,
+        }
+        .into());
+    }
+    let mut n = 0;
+    tags.for_each_tag(|k, v| {
+        // `tag_count` said how many; a `Tags` that yields more is cut short.
+        if let Some(slot) = buf.get_mut(n) {
+            *slot = (k, v);
+            n += 1;
+        }
+    });
+    let pairs = &mut buf[..n];
+    sort_and_check(name, pairs)?;
+    Ok(pairs)
+}
+
+/// Sorts `pairs` by key; an error for a repeated key or an invalid pair.
+fn sort_and_check(name: &str, pairs: &mut [(&str, &str)]) -> Result<(), RecordError> {
     pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
     for w in pairs.windows(2) {
         if w[0].0 == w[1].0 {
@@ -143,10 +207,10 @@ pub(crate) fn sorted_tags<'t>(
             .into());
         }
     }
-    for (k, v) in &pairs {
+    for (k, v) in pairs.iter() {
         validate_tag(name, k, v)?;
     }
-    Ok(pairs)
+    Ok(())
 }
 
 /// Longest unit accepted by `describe_metric`.
@@ -203,6 +267,17 @@ mod tests {
     /// The error as callers holding a `MetricsError` see it.
     fn m<T>(r: Result<T, RecordError>) -> Result<T, MetricsError> {
         r.map_err(MetricsError::from)
+    }
+
+    #[test]
+    fn the_byte_scan_finds_exactly_the_control_characters() {
+        for c in (0u32..0x800).filter_map(char::from_u32) {
+            let s = format!("a{c}b");
+            let ws = matches!(c, '\n' | '\r' | '\t');
+            assert_eq!(has_control(&s, false), c.is_control(), "{c:?}");
+            assert_eq!(has_control(&s, true), c.is_control() && !ws, "{c:?}");
+        }
+        assert!(!has_control("é ü \u{a0} 日本", false));
     }
 
     #[test]

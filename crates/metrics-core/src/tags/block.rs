@@ -23,18 +23,22 @@
 
 use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicU32, Ordering, fence};
 
 use crate::cell::Aggregate;
 
 /// The part of a block every kind shares; the pointer of a block points here.
 #[repr(C)]
 pub(super) struct Header {
-    refs: AtomicUsize,
+    /// 32 bits, so that the entry's hash fits in the same 16 bytes.
+    refs: AtomicU32,
     /// Length of the tag text that follows the header.
     len: u32,
     /// The entry's id within its series, or [`PLAIN`].
     pub(super) id: u32,
+    /// An entry's tag hash (see `TagEntry::table_hash`), so that its series'
+    /// table rehashes without reading the text; 0 in a plain block.
+    pub(super) hash: u32,
 }
 
 /// The `id` of a block that carries no aggregate.
@@ -50,7 +54,9 @@ const ENTRY_HEADER_OFFSET: usize = size_of::<Aggregate>().next_multiple_of(align
 
 /// The refcount at which a clone aborts, as `Arc` does: a count this large
 /// can only come from leaked clones, and wrapping would free a live block.
-const MAX_REFS: usize = isize::MAX as usize;
+/// Half the 32-bit range: 2^31 live references (16 GiB of pointers) is
+/// beyond any real use.
+const MAX_REFS: u32 = i32::MAX as u32;
 
 /// The allocation of a block with `len` bytes of text; `None` when the size
 /// overflows `isize`.
@@ -93,11 +99,11 @@ impl TagBlock {
 
     /// A block holding `text`, the entry id `id` (saturating below the
     /// plain marker) and `aggregate`. `None` when the text is 4 GiB or longer.
-    pub(crate) fn entry(text: &[u8], id: u32, aggregate: Aggregate) -> Option<TagBlock> {
-        Self::allocate(text, Some((id.min(LAST_ID), aggregate)))
+    pub(crate) fn entry(text: &[u8], id: u32, hash: u32, aggregate: Aggregate) -> Option<TagBlock> {
+        Self::allocate(text, Some((id.min(LAST_ID), hash, aggregate)))
     }
 
-    fn allocate(text: &[u8], entry: Option<(u32, Aggregate)>) -> Option<TagBlock> {
+    fn allocate(text: &[u8], entry: Option<(u32, u32, Aggregate)>) -> Option<TagBlock> {
         let len = u32::try_from(text.len()).ok()?;
         let layout = block_layout(text.len(), entry.is_some())?;
         // SAFETY: the layout has a non-zero size (it holds at least a header).
@@ -113,17 +119,18 @@ impl TagBlock {
         // aligned, and the fresh allocation cannot overlap `text`.
         let header = unsafe {
             let header = base.add(header_offset).cast::<Header>();
-            let id = match entry {
-                Some((id, aggregate)) => {
+            let (id, hash) = match entry {
+                Some((id, hash, aggregate)) => {
                     base.cast::<Aggregate>().write(aggregate);
-                    id
+                    (id, hash)
                 }
-                None => PLAIN,
+                None => (PLAIN, 0),
             };
             header.write(Header {
-                refs: AtomicUsize::new(1),
+                refs: AtomicU32::new(1),
                 len,
                 id,
+                hash,
             });
             ptr::copy_nonoverlapping(text.as_ptr(), header.cast::<u8>().add(size_of::<Header>()), text.len());
             NonNull::new_unchecked(header)
@@ -200,12 +207,23 @@ impl Clone for TagBlock {
 }
 
 impl Drop for TagBlock {
+    /// Inlined: dropping a clone (a snapshot's, a handle's) is one atomic
+    /// decrement; freeing the block is out of line.
+    #[inline]
     fn drop(&mut self) {
         // Release/acquire as in `Arc::drop`: every use of the block by other
         // owners happens before the last owner frees it.
         if self.header().refs.fetch_sub(1, Ordering::Release) != 1 {
             return;
         }
+        self.free();
+    }
+}
+
+impl TagBlock {
+    /// Frees the block once its last reference is gone.
+    #[inline(never)]
+    fn free(&mut self) {
         fence(Ordering::Acquire);
         let entry = self.is_entry();
         let len = self.header().len as usize;

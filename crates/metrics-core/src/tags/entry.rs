@@ -20,11 +20,40 @@ pub(crate) struct TagEntry {
 impl TagEntry {
     /// A new entry; `None` when the tag text is 4 GiB or longer (the store
     /// validates tags far below that).
+    #[cfg(test)]
     pub(crate) fn new(text: &[u8], id: u32, aggregate: Aggregate) -> Option<TagEntry> {
-        let block = TagBlock::entry(text, id, aggregate)?;
+        let hash = TagSet::from_block(TagBlock::plain(text)?).stored_hash();
+        Self::with_hash(text, id, hash, aggregate)
+    }
+
+    /// A new entry whose tags hash to `hash` ([`hash_tags`](crate::tags::hash_tags)
+    /// of the same tags, computed by the caller); `None` as for `new`.
+    pub(crate) fn with_hash(text: &[u8], id: u32, hash: u64, aggregate: Aggregate) -> Option<TagEntry> {
+        let block = TagBlock::entry(text, id, Self::short_hash(hash), aggregate)?;
         Some(TagEntry {
             tags: TagSet::from_block(block),
         })
+    }
+
+    /// The 32 bits of a tag hash that an entry keeps.
+    #[inline]
+    fn short_hash(hash: u64) -> u32 {
+        (hash ^ (hash >> 32)) as u32
+    }
+
+    /// What a series' hash table files tags hashing to `hash` under: the
+    /// entry's kept 32 bits, spread over 64 again (the table takes its
+    /// probe position from the low bits and a tag from the top ones), so
+    /// that a rehash reads it from the entry instead of hashing the text.
+    #[inline]
+    pub(crate) fn table_hash(hash: u64) -> u64 {
+        u64::from(Self::short_hash(hash)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+
+    /// [`table_hash`](Self::table_hash) of this entry's tags.
+    #[inline]
+    pub(crate) fn own_table_hash(&self) -> u64 {
+        u64::from(self.tags.block().header().hash).wrapping_mul(0x9e37_79b9_7f4a_7c15)
     }
 
     /// The tag set.

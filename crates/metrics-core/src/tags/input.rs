@@ -91,17 +91,29 @@ impl Tags for &BTreeMap<String, String> {
 /// Order-independent hash of a tag list: the wrapping sum of per-pair hashes,
 /// mixed with the count. Equal sets hash equal whatever order the pairs came in.
 pub(crate) fn hash_tags(tags: &impl Tags) -> u64 {
-    let state = foldhash::fast::FixedState::with_seed(0x9e37_79b9_7f4a_7c15);
-    let mut sum: u64 = tags.tag_count() as u64;
-    tags.for_each_tag(|k, v| {
-        let mut h = state.build_hasher();
-        h.write(k.as_bytes());
-        h.write_u8(0xff);
-        h.write(v.as_bytes());
-        sum = sum.wrapping_add(h.finish());
-    });
-    // A final mix so that sums of few pairs still spread over the table.
-    let mut h = state.build_hasher();
-    h.write_u64(sum);
+    let mut sum = 0u64;
+    tags.for_each_tag(|k, v| sum = sum.wrapping_add(pair_hash(k.as_bytes(), v.as_bytes())));
+    finish_hash(tags.tag_count(), sum)
+}
+
+const HASH_STATE: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x9e37_79b9_7f4a_7c15);
+
+/// One pair's share of [`hash_tags`].
+#[inline]
+pub(crate) fn pair_hash(k: &[u8], v: &[u8]) -> u64 {
+    let mut h = HASH_STATE.build_hasher();
+    h.write(k);
+    h.write_u8(0xff);
+    h.write(v);
+    h.finish()
+}
+
+/// [`hash_tags`] from the count and the wrapping sum of the pair hashes.
+#[inline]
+pub(crate) fn finish_hash(count: usize, sum: u64) -> u64 {
+    // The count, then a final mix so that sums of few pairs still spread
+    // over the table.
+    let mut h = HASH_STATE.build_hasher();
+    h.write_u64((count as u64).wrapping_add(sum));
     h.finish()
 }

@@ -11,4 +11,6 @@ pub use filter::TagFilter;
 pub use input::Tags;
 pub(crate) use input::hash_tags;
 pub use set::TagSet;
-pub(crate) use set::{SEP, encode_sorted_unique};
+#[cfg(test)]
+pub(crate) use set::encode_sorted_unique;
+pub(crate) use set::{SEP, with_encoded};

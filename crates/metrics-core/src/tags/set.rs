@@ -63,6 +63,26 @@ pub(crate) fn encode_sorted_unique(pairs: &[(&str, &str)]) -> Vec<u8> {
     bytes
 }
 
+/// Runs `f` on [`encode_sorted_unique`]`(pairs)`, encoded on the stack when
+/// it fits in 256 bytes (no allocation for the usual tag set).
+pub(crate) fn with_encoded<R>(pairs: &[(&str, &str)], f: impl FnOnce(&[u8]) -> R) -> R {
+    const STACK: usize = 256;
+    let len = pairs.iter().map(|(k, v)| k.len() + v.len() + 2).sum::<usize>();
+    if len > STACK {
+        return f(&encode_sorted_unique(pairs));
+    }
+    let mut buf = [0u8; STACK];
+    let mut at = 0;
+    for &(k, v) in pairs {
+        for piece in [k.as_bytes(), &[SEP], v.as_bytes(), &[SEP]] {
+            buf[at..at + piece.len()].copy_from_slice(piece);
+            at += piece.len();
+        }
+    }
+    // The last separator is not part of the text.
+    f(&buf[..at.saturating_sub(1)])
+}
+
 /// A tag set's text is 4 GiB or longer, past what a [`TagSet`] can hold.
 #[derive(Debug)]
 pub(crate) struct TagSetTooLarge(usize);
@@ -136,6 +156,18 @@ impl TagSet {
             .into_iter()
             .flatten();
         std::iter::from_fn(move || Some((pieces.next()?, pieces.next()?)))
+    }
+
+    /// [`hash_tags`](super::hash_tags) of this set, read from the stored
+    /// bytes (no UTF-8 check).
+    #[cfg(test)]
+    pub(crate) fn stored_hash(&self) -> u64 {
+        let mut n = 0usize;
+        let sum = self.raw_pairs().fold(0u64, |sum, (k, v)| {
+            n += 1;
+            sum.wrapping_add(super::input::pair_hash(k, v))
+        });
+        super::input::finish_hash(n, sum)
     }
 
     /// Number of tags.

@@ -82,7 +82,7 @@ impl super::MetricSeries {
     /// `value` falls in, stamped now.
     pub(crate) fn put_exemplar(&self, entry_id: u32, value: f64, labels: Vec<(String, String)>) {
         let timestamp_nanos = self.settings().now_nanos();
-        self.exemplars.put(
+        self.extras().exemplars.put(
             entry_id,
             self.exemplar_bucket(value),
             Exemplar {

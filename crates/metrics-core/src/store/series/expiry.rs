@@ -82,12 +82,12 @@ impl MetricSeries {
         let hash = hash_tags(&&tags);
         let pairs: Vec<(&str, &str)> = tags.iter().collect();
         // Rebuilding validated tags cannot fail; if it ever did, the entry stays.
-        let Ok(replacement) = self.new_entry(id, &pairs) else {
+        let Ok(replacement) = self.new_entry(id, &pairs, hash) else {
             return false;
         };
         let removed = index.remove(hash, id, replacement);
-        if removed {
-            self.exemplars.forget(id);
+        if removed && let Some(extras) = self.extras.get() {
+            extras.exemplars.forget(id);
         }
         removed
     }
@@ -95,7 +95,7 @@ impl MetricSeries {
     /// Removes every regular tag set whose aggregate has not changed since
     /// `now - timeout` (ns); returns how many were removed.
     pub(crate) fn expire_idle(&self, now: i64, timeout: i64) -> usize {
-        let mut activity = self.activity.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut activity = self.extras().activity.lock().unwrap_or_else(PoisonError::into_inner);
         let mut idle = Vec::new();
         {
             let index = self.index.read().unwrap_or_else(PoisonError::into_inner);

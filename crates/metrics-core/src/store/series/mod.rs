@@ -13,27 +13,24 @@
 
 pub(crate) mod exemplars;
 mod expiry;
+mod samples_read;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
-
-use time::OffsetDateTime;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use crate::cell::{Aggregate, CounterCell, GaugeCell, HistogramCell};
-use crate::clock::{self, to_datetime};
 use crate::error::{RecordError, RecordErrorKind};
 use crate::kind::MetricType;
-use crate::snapshot::summary::{Summary, SummaryQuery};
-use crate::snapshot::{AggregateValue, MetricValue, SeriesSnapshot, TagSetAggregate};
+use crate::snapshot::{AggregateValue, SeriesSnapshot, TagSetAggregate};
 use crate::store::index::TagIndex;
 use crate::store::overflow::{OverflowEvent, OverflowReporter};
-use crate::store::ring::{Sample, SampleRing};
+use crate::store::ring::Sample;
 use crate::store::samples::SampleStore;
 use crate::store::settings::Settings;
 use crate::store::sink::SeriesKey;
-use crate::store::validate::{OVERFLOW_TAG_KEY, sorted_tags};
+use crate::store::validate::{OVERFLOW_TAG_KEY, STACK_TAGS, sorted_tags_in};
 use crate::tags::entry::TagEntry;
-use crate::tags::{TagFilter, TagSet, Tags, encode_sorted_unique, hash_tags};
+use crate::tags::{TagSet, Tags, hash_tags, with_encoded};
 
 /// Whether handle updates are also kept as timestamped samples.
 ///
@@ -68,7 +65,6 @@ pub enum SamplePolicy {
 pub struct MetricSeries {
     name: Arc<str>,
     metric_type: MetricType,
-    settings: Arc<Settings>,
     /// `MODE_ENABLED | MODE_EVERY_EVENT` bits, read by every handle update
     /// with a single load.
     mode: AtomicU8,
@@ -76,19 +72,42 @@ pub struct MetricSeries {
     /// policy, or `set_sample_policy`), so instrumentation keeps it. Apart
     /// from `mode`, so that the handles' one-compare fast path stays.
     policy_chosen: AtomicBool,
+    settings: Arc<Settings>,
     buckets: Arc<[f64]>,
+    pub(super) index: RwLock<TagIndex>,
+    /// The retained samples, allocated by the first sample kept: most
+    /// series are updated through handles or by name and keep none.
+    samples: OnceLock<Box<SampleStore>>,
+    rejected_values: AtomicU64,
+    /// What few series use (help text, unit, exemplars, expiry state,
+    /// overflow and saturation counts), allocated by the first of them.
+    pub(super) extras: OnceLock<Box<SeriesExtras>>,
+}
+
+/// The rarely used parts of a series, behind one pointer.
+#[derive(Debug, Default)]
+pub(super) struct SeriesExtras {
     description: RwLock<Option<String>>,
     unit: RwLock<Option<String>>,
-    pub(super) index: RwLock<TagIndex>,
     /// What the idle sweep saw of each tag set (see `expiry.rs`).
     pub(super) activity: Mutex<Vec<expiry::Activity>>,
-    samples: SampleStore,
     /// Exemplars by tag set and bucket, allocated by the first one.
     pub(super) exemplars: exemplars::ExemplarSlots,
     overflow_updates: AtomicU64,
     overflow_reporter: OverflowReporter,
-    rejected_values: AtomicU64,
     saturated_updates: AtomicU64,
+}
+
+/// How [`MetricSeries::with_entry_resolved`] found a tag set's entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resolved {
+    /// The tag set existed.
+    Existing,
+    /// The tag set is new: its entry was created by this call.
+    Created,
+    /// The series is at its cardinality cap: the update went to the
+    /// `overflow="true"` set.
+    Overflow,
 }
 
 /// Recording is enabled (mirrors the collector's flag).
@@ -111,16 +130,10 @@ impl MetricSeries {
             mode: AtomicU8::new(0),
             policy_chosen: AtomicBool::new(false),
             buckets,
-            description: RwLock::new(None),
-            unit: RwLock::new(None),
             index: RwLock::new(TagIndex::default()),
-            activity: Mutex::new(Vec::new()),
-            samples: SampleStore::default(),
-            exemplars: exemplars::ExemplarSlots::default(),
-            overflow_updates: AtomicU64::new(0),
-            overflow_reporter: OverflowReporter::default(),
+            samples: OnceLock::new(),
             rejected_values: AtomicU64::new(0),
-            saturated_updates: AtomicU64::new(0),
+            extras: OnceLock::new(),
         };
         series.apply_sample_policy(policy);
         series.sync_enabled();
@@ -144,20 +157,42 @@ impl MetricSeries {
 
     /// The help text registered for this series.
     pub fn description(&self) -> Option<String> {
-        self.description.read().unwrap_or_else(PoisonError::into_inner).clone()
+        let extras = self.extras.get()?;
+        extras
+            .description
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub(crate) fn set_description(&self, text: Option<String>) {
-        *self.description.write().unwrap_or_else(PoisonError::into_inner) = text;
+        if text.is_none() && self.extras.get().is_none() {
+            return;
+        }
+        *self
+            .extras()
+            .description
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = text;
     }
 
     /// The unit registered for this series (`seconds`, `bytes`, …), if any.
     pub fn unit(&self) -> Option<String> {
-        self.unit.read().unwrap_or_else(PoisonError::into_inner).clone()
+        let extras = self.extras.get()?;
+        extras.unit.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     pub(crate) fn set_unit(&self, unit: Option<String>) {
-        *self.unit.write().unwrap_or_else(PoisonError::into_inner) = unit;
+        if unit.is_none() && self.extras.get().is_none() {
+            return;
+        }
+        *self.extras().unit.write().unwrap_or_else(PoisonError::into_inner) = unit;
+    }
+
+    /// The rarely used parts, allocated on first use.
+    #[cold]
+    pub(super) fn extras(&self) -> &SeriesExtras {
+        self.extras.get_or_init(Box::default)
     }
 
     /// Whether handle updates are kept as samples.
@@ -222,13 +257,25 @@ impl MetricSeries {
         &self.settings
     }
 
+    /// The counter of [`rejected_values`](Self::rejected_values), for a
+    /// cell that counts its own refusals.
+    #[inline]
+    pub(crate) fn rejected_counter(&self) -> &AtomicU64 {
+        &self.rejected_values
+    }
+
     pub(crate) fn count_rejected(&self) {
         self.rejected_values.fetch_add(1, Relaxed);
     }
 
     #[cold]
     pub(crate) fn count_saturated(&self) {
-        self.saturated_updates.fetch_add(1, Relaxed);
+        self.extras().saturated_updates.fetch_add(1, Relaxed);
+    }
+
+    #[cold]
+    fn count_overflow(&self) {
+        self.extras().overflow_updates.fetch_add(1, Relaxed);
     }
 
     fn new_aggregate(&self) -> Aggregate {
@@ -245,19 +292,36 @@ impl MetricSeries {
     /// overflow set past the cardinality cap) when new.
     #[inline]
     pub(crate) fn with_entry<R>(&self, tags: &impl Tags, f: impl FnOnce(&TagEntry) -> R) -> Result<R, RecordError> {
+        self.with_entry_resolved(tags, f).map(|(r, _)| r)
+    }
+
+    /// [`with_entry`](Self::with_entry), also telling how the entry was found.
+    #[inline]
+    pub(crate) fn with_entry_resolved<R>(
+        &self,
+        tags: &impl Tags,
+        f: impl FnOnce(&TagEntry) -> R,
+    ) -> Result<(R, Resolved), RecordError> {
         let hash = hash_tags(tags);
         {
             let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
             if let Some(entry) = index.find(hash, tags) {
-                return Ok(f(entry));
+                return Ok((f(entry), Resolved::Existing));
             }
         }
         self.with_new_entry(hash, tags, f)
     }
 
     #[cold]
-    fn with_new_entry<R>(&self, hash: u64, tags: &impl Tags, f: impl FnOnce(&TagEntry) -> R) -> Result<R, RecordError> {
-        let pairs = sorted_tags(&self.name, tags, self.settings.max_tags())?;
+    fn with_new_entry<R>(
+        &self,
+        hash: u64,
+        tags: &impl Tags,
+        f: impl FnOnce(&TagEntry) -> R,
+    ) -> Result<(R, Resolved), RecordError> {
+        let mut stack = [("", ""); STACK_TAGS];
+        let mut heap = Vec::new();
+        let pairs = sorted_tags_in(&self.name, tags, self.settings.max_tags(), &mut stack, &mut heap)?;
         let max_sets = self.settings.max_tag_sets();
         {
             // A series at its cap routes unknown sets to overflow under the read lock.
@@ -265,56 +329,44 @@ impl MetricSeries {
             if index.regular_count() >= max_sets
                 && let Some(id) = index.overflow
             {
-                self.overflow_updates.fetch_add(1, Relaxed);
+                self.count_overflow();
                 let result = f(&index.entries[id as usize]);
                 drop(index);
                 self.report_overflow(max_sets);
-                return Ok(result);
+                return Ok((result, Resolved::Overflow));
             }
         }
         let mut guard = self.index.write().unwrap_or_else(PoisonError::into_inner);
         let index = &mut *guard;
         if let Some(entry) = index.find(hash, tags) {
-            return Ok(f(entry));
+            return Ok((f(entry), Resolved::Existing));
         }
         if index.regular_count() >= max_sets {
             let id = match index.overflow {
                 Some(id) => id,
                 None => {
-                    let id = index.push(|id| self.new_entry(id, &[(OVERFLOW_TAG_KEY, "true")]))?;
+                    let pairs = [(OVERFLOW_TAG_KEY, "true")];
+                    let id = index.push(|id| self.new_entry(id, &pairs, hash_tags(&&pairs[..])))?;
                     index.overflow = Some(id);
                     id
                 }
             };
-            self.overflow_updates.fetch_add(1, Relaxed);
+            self.count_overflow();
             let result = f(&index.entries[id as usize]);
             drop(guard);
             self.report_overflow(max_sets);
-            return Ok(result);
+            return Ok((result, Resolved::Overflow));
         }
-        let id = index.push(|id| self.new_entry(id, &pairs))?;
+        let id = index.push(|id| self.new_entry(id, pairs, hash))?;
         if index.regular_count() > 1 {
-            let overflow = index.overflow;
-            let entries = &index.entries;
-            let removed = &index.removed;
             if index.table.is_empty() {
                 // The second live tag set: the first one joins the table too
                 // (removed ones stay out, as `find` skips them).
-                for (first, e) in entries.iter().enumerate() {
-                    let live = !removed.get(first).copied().unwrap_or(false);
-                    let first = first as u32;
-                    if first != id && Some(first) != overflow && live {
-                        index
-                            .table
-                            .insert_unique(hash_tags(&e.tags()), first, |&i| hash_tags(&entries[i as usize].tags()));
-                    }
-                }
+                index.file_all_but(id);
             }
-            index
-                .table
-                .insert_unique(hash, id, |&id| hash_tags(&entries[id as usize].tags()));
+            index.insert_into_table(id, hash);
         }
-        Ok(f(&index.entries[id as usize]))
+        Ok((f(&index.entries[id as usize]), Resolved::Created))
     }
 
     /// Tells the program's overflow hook, rate-limited per series; no lock
@@ -324,16 +376,17 @@ impl MetricSeries {
         let event = OverflowEvent {
             metric: &self.name,
             max_tag_sets,
-            overflow_updates: self.overflow_updates.load(Relaxed),
+            overflow_updates: self.overflow_updates(),
         };
-        self.overflow_reporter
+        self.extras()
+            .overflow_reporter
             .report(&self.settings.overflow_hook, self.settings.now_nanos(), &event);
     }
 
-    /// A new entry for validated `pairs`, sorted by key.
-    pub(super) fn new_entry(&self, id: u32, pairs: &[(&str, &str)]) -> Result<TagEntry, RecordError> {
-        let text = encode_sorted_unique(pairs);
-        TagEntry::new(&text, id, self.new_aggregate()).ok_or_else(|| {
+    /// A new entry for validated `pairs`, sorted by key, which hash to
+    /// `hash` ([`hash_tags`]).
+    pub(super) fn new_entry(&self, id: u32, pairs: &[(&str, &str)], hash: u64) -> Result<TagEntry, RecordError> {
+        with_encoded(pairs, |text| TagEntry::with_hash(text, id, hash, self.new_aggregate())).ok_or_else(|| {
             RecordError::from(RecordErrorKind::InvalidTagKey {
                 // Validated tags are at most 64 x (255 + 1024) bytes: unreachable
                 // from the store, but an error rather than a panic all the same.
@@ -347,12 +400,16 @@ impl MetricSeries {
     #[inline]
     pub(super) fn push_sample(&self, sample: Sample, cutoff: i64) {
         let max = self.settings.max_samples();
-        self.samples.push(sample, cutoff, max);
-        // The hand-off to a durable store: one relaxed load when none is attached.
-        if sample.ts >= cutoff {
-            self.settings
-                .sink()
-                .offer(SeriesKey::of(self), sample.tags, sample.ts, sample.value);
+        let store = match self.samples.get() {
+            Some(store) => store,
+            None => self.samples.get_or_init(Box::default),
+        };
+        store.push(sample, cutoff, max);
+        // The hand-off to a durable store: one relaxed load when none is
+        // attached (tested first, before anything of the sample is read).
+        let sink = self.settings.sink();
+        if sink.is_attached() && sample.ts >= cutoff {
+            sink.offer_attached(SeriesKey::of(self), sample.tags, sample.ts, sample.value);
         }
     }
 
@@ -361,143 +418,9 @@ impl MetricSeries {
         SeriesKey::of(self)
     }
 
-    /// The retained samples, every per-thread buffer merged in and old
-    /// samples expired; held under the ring's lock.
-    fn samples(&self) -> MutexGuard<'_, SampleRing> {
-        self.samples
-            .lock(self.settings.retention_cutoff(), self.settings.max_samples())
-    }
-
-    /// Copies the retained samples (after expiring old ones) and the tag sets
-    /// they refer to; no lock is held while the caller works on the copy.
-    fn retained(&self) -> (Vec<Sample>, Vec<TagSet>) {
-        let samples: Vec<Sample> = {
-            let ring = self.samples();
-            ring.iter().copied().collect()
-        };
-        (samples, self.all_tag_sets())
-    }
-
-    fn materialize(&self, s: &Sample, tag_sets: &[TagSet]) -> MetricValue {
-        MetricValue {
-            value: s.value,
-            timestamp: to_datetime(s.ts),
-            tags: tag_sets.get(s.tags as usize).cloned().unwrap_or_default(),
-            metric_type: self.metric_type,
-        }
-    }
-
-    /// Every retained sample, oldest first.
-    pub fn values(&self) -> Vec<MetricValue> {
-        self.values_matching(&TagFilter::any())
-    }
-
-    /// Retained samples carrying every pair of `filter`, oldest first.
-    pub fn values_matching(&self, filter: &TagFilter) -> Vec<MetricValue> {
-        let (samples, sets) = self.retained();
-        let keep: Vec<bool> = sets.iter().map(|t| filter.matches(t)).collect();
-        samples
-            .iter()
-            .filter(|s| keep.get(s.tags as usize).copied().unwrap_or(false))
-            .map(|s| self.materialize(s, &sets))
-            .collect()
-    }
-
-    /// The newest `limit` retained samples matching `filter` and recorded at
-    /// or after `since`, oldest first, with the number of samples that match
-    /// in all. Memory is bounded by `limit`, however long the series: this is
-    /// what an API serving samples to clients should call.
-    ///
-    /// ```
-    /// use metrics_core::{MetricsCollector, MetricType, TagFilter};
-    /// let c = MetricsCollector::default();
-    /// for i in 0..10 {
-    ///     c.record_metric("x", f64::from(i), &[("even", if i % 2 == 0 { "y" } else { "n" })], MetricType::Gauge)?;
-    /// }
-    /// let s = c.get_metric_series("x").unwrap();
-    /// let (matching, newest) = s.newest_values(&TagFilter::new().with("even", "y"), None, 2);
-    /// assert_eq!(matching, 5);
-    /// assert_eq!(newest.iter().map(|v| v.value).collect::<Vec<_>>(), vec![6.0, 8.0]);
-    /// # Ok::<(), metrics_core::MetricsError>(())
-    /// ```
-    pub fn newest_values(
-        &self,
-        filter: &TagFilter,
-        since: Option<OffsetDateTime>,
-        limit: usize,
-    ) -> (usize, Vec<MetricValue>) {
-        let sets = self.all_tag_sets();
-        let keep: Vec<bool> = sets.iter().map(|t| filter.matches(t)).collect();
-        let since = since.map_or(i64::MIN, clock::to_nanos);
-        let mut picked: Vec<Sample> = Vec::with_capacity(limit.min(4096));
-        let mut matching = 0usize;
-        {
-            let ring = self.samples();
-            // Newest first, so the scan can stop at the first sample before `since`.
-            for s in ring.iter_newest_first() {
-                if s.ts < since {
-                    break;
-                }
-                if keep.get(s.tags as usize).copied().unwrap_or(false) {
-                    matching += 1;
-                    if picked.len() < limit {
-                        picked.push(*s);
-                    }
-                }
-            }
-        }
-        let values = picked.iter().rev().map(|s| self.materialize(s, &sets)).collect();
-        (matching, values)
-    }
-
-    /// The newest retained sample matching `filter`.
-    pub fn latest(&self, filter: &TagFilter) -> Option<MetricValue> {
-        let sets = self.all_tag_sets();
-        let keep: Vec<bool> = sets.iter().map(|t| filter.matches(t)).collect();
-        let found = {
-            let ring = self.samples();
-            ring.last_where(|s| keep.get(s.tags as usize).copied().unwrap_or(false))
-        };
-        found.map(|s| self.materialize(&s, &sets))
-    }
-
-    /// Exact statistics over the retained samples selected by `query`;
-    /// `None` when no sample matches.
-    pub fn summary(&self, query: &SummaryQuery) -> Option<Summary> {
-        let since = query.since.map_or(i64::MIN, clock::to_nanos);
-        let (samples, sets) = self.retained();
-        let keep: Vec<bool> = sets.iter().map(|t| query.tags.matches(t)).collect();
-        let values = samples
-            .iter()
-            .filter(|s| s.ts >= since && keep.get(s.tags as usize).copied().unwrap_or(false))
-            .map(|s| s.value)
-            .collect();
-        Summary::from_values(values)
-    }
-
-    /// Number of retained samples.
-    pub fn len(&self) -> usize {
-        self.samples().len()
-    }
-
-    /// Whether no sample is retained.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Samples evicted by the `max_samples_per_series` cap since creation.
-    pub fn dropped_samples(&self) -> u64 {
-        self.samples().dropped()
-    }
-
-    /// Samples expired by the retention period since creation.
-    pub fn expired_samples(&self) -> u64 {
-        self.samples().expired()
-    }
-
     /// Updates folded into the `overflow="true"` tag set.
     pub fn overflow_updates(&self) -> u64 {
-        self.overflow_updates.load(Relaxed)
+        self.extras.get().map_or(0, |e| e.overflow_updates.load(Relaxed))
     }
 
     /// Handle updates ignored because their value was NaN or infinite, or
@@ -509,7 +432,7 @@ impl MetricSeries {
     /// Counter increments that hit `u64::MAX`: the total stopped there
     /// instead of wrapping, and the excess was lost.
     pub fn saturated_updates(&self) -> u64 {
-        self.saturated_updates.load(Relaxed)
+        self.extras.get().map_or(0, |e| e.saturated_updates.load(Relaxed))
     }
 
     /// Every tag set seen and not removed, in creation order.
@@ -562,14 +485,26 @@ impl MetricSeries {
         // Copied under the read lock: records of known tag sets do not take
         // it for writing, and this saves a reference-count round trip per
         // tag set.
-        let mut exemplars = self.exemplars.all();
+        let mut exemplars = self.extras.get().map(|e| e.exemplars.all()).unwrap_or_default();
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-        index
-            .entries
-            .iter()
-            .enumerate()
-            .filter(|(id, _)| index.is_live(*id))
-            .map(|(_, e)| TagSetAggregate {
+        // Sized up front: a filtered iterator would grow the vector by
+        // doubling, copying every element each time.
+        let mut out = Vec::with_capacity(index.live_count());
+        if exemplars.is_empty() && !index.any_removed() {
+            // The common case, in a loop of its own: every entry, no lookups.
+            out.extend(index.entries.iter().map(|e| TagSetAggregate {
+                tags: e.tags().clone(),
+                value: e.aggregate().value(),
+                exemplars: Vec::new(),
+            }));
+            return out;
+        }
+        let any_removed = index.any_removed();
+        for (id, e) in index.entries.iter().enumerate() {
+            if any_removed && !index.is_live(id) {
+                continue;
+            }
+            out.push(TagSetAggregate {
                 tags: e.tags().clone(),
                 value: e.aggregate().value(),
                 // Most series have no exemplars: skip hashing the id then.
@@ -578,8 +513,9 @@ impl MetricSeries {
                 } else {
                     exemplars.remove(&e.id()).unwrap_or_default()
                 },
-            })
-            .collect()
+            });
+        }
+        out
     }
 
     /// A serializable copy; samples included when `with_samples`.
@@ -606,14 +542,45 @@ impl MetricSeries {
 
     /// Approximate heap bytes held by the series (samples, tag sets, aggregates).
     pub fn heap_bytes(&self) -> usize {
-        let ring = self.samples.heap_bytes();
+        let ring = self
+            .samples
+            .get()
+            .map_or(0, |store| size_of::<SampleStore>() + store.heap_bytes());
+        let extras = self.extras.get().map_or(0, |_| size_of::<SeriesExtras>());
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
         let entries: usize = index.entries.iter().map(TagEntry::heap_bytes).sum();
-        ring + entries + index.table.allocation_size() + index.entries.capacity() * size_of::<TagEntry>()
+        ring + extras + entries + index.table.allocation_size() + index.entries.capacity() * size_of::<TagEntry>()
     }
+}
+#[cfg(test)]
+mod lazy_parts {
+    use crate::{MetricType, MetricsCollector, MetricsConfig};
 
-    /// The time of the newest retained sample.
-    pub fn last_updated(&self) -> Option<OffsetDateTime> {
-        self.latest(&TagFilter::any()).map(|v| v.timestamp)
+    #[test]
+    fn a_series_allocates_samples_and_extras_only_when_it_uses_them() {
+        let c = MetricsCollector::new(MetricsConfig::default());
+        c.increment_counter("jobs", &[("queue", "a")], 1).unwrap();
+        let s = c.get_metric_series("jobs").unwrap();
+        let _ = c.snapshot();
+        assert!(s.values().is_empty() && s.description().is_none() && s.overflow_updates() == 0);
+        assert!(s.samples.get().is_none(), "reads allocate no sample store");
+        assert!(s.extras.get().is_none(), "reads allocate no extras");
+
+        c.record_metric("jobs", 1.0, &[("queue", "a")], MetricType::Counter)
+            .unwrap();
+        assert!(s.samples.get().is_some());
+        assert_eq!(s.values().len(), 1);
+        assert!(s.extras.get().is_none(), "a sample needs no extras");
+        c.describe_metric(
+            "jobs",
+            MetricType::Counter,
+            crate::MetricOptions {
+                description: Some("jobs done".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(s.description().as_deref(), Some("jobs done"));
+        assert!(s.extras.get().is_some());
     }
 }

@@ -36,7 +36,11 @@ fn a_plain_block_holds_its_text_behind_a_16_byte_header() {
     let block = TagBlock::plain(b"kind\xffuser").unwrap();
     assert_eq!(block.text(), b"kind\xffuser");
     assert!(block.aggregate().is_none());
-    assert_eq!(block.heap_bytes(), 16 + 16, "9 bytes of text padded to 16");
+    assert_eq!(
+        block.heap_bytes(),
+        16 + 12,
+        "9 bytes of text padded to the header's 4-byte alignment"
+    );
     let empty = TagBlock::plain(b"").unwrap();
     assert_eq!(empty.text(), b"");
     assert_eq!(empty.heap_bytes(), 16);
@@ -162,4 +166,22 @@ fn debug_shows_id_tags_and_aggregate() {
         shown.contains("id: 4") && shown.contains("\"a\": \"1\"") && shown.contains("Counter"),
         "{shown}"
     );
+}
+
+#[test]
+fn an_entry_files_under_the_hash_of_its_tags_whatever_their_order() {
+    use crate::tags::hash_tags;
+    let pairs = [("kind", "user"), ("route", "/api"), ("user_name", "u-0000001")];
+    let text = encode_sorted_unique(&pairs);
+    let given = [("user_name", "u-0000001"), ("kind", "user"), ("route", "/api")];
+    let hash = hash_tags(&&given[..]);
+    let entry = TagEntry::with_hash(&text, 3, hash, Aggregate::Counter(CounterCell::default())).unwrap();
+    assert_eq!(entry.own_table_hash(), TagEntry::table_hash(hash));
+    assert_eq!(
+        entry.tags().stored_hash(),
+        hash,
+        "the stored text hashes as the caller's tags do"
+    );
+    let built = TagEntry::new(&text, 3, Aggregate::Counter(CounterCell::default())).unwrap();
+    assert_eq!(built.own_table_hash(), entry.own_table_hash());
 }
