@@ -80,6 +80,27 @@ fn main() {
     let manifest_mb = std::fs::metadata(root.join("runs").join(ctx.run_id()).join("batch/batch_manifest.json"))
         .map_or(0, |m| m.len()) as f64
         / 1e6;
+    // The manifest read both ways, alternately, in this run: serde_json's
+    // stream reader (how it was read before) and BatchManifest::load.
+    let manifest_path = root.join("runs").join(ctx.run_id()).join("batch/batch_manifest.json");
+    let (mut stream_s, mut load_s) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let t = Instant::now();
+        let file = std::fs::File::open(&manifest_path).unwrap_or_else(|e| panic!("open: {e}"));
+        let m: batch_engine::BatchManifest = serde_json::from_reader(std::io::BufReader::with_capacity(1 << 20, file))
+            .unwrap_or_else(|e| panic!("stream read: {e}"));
+        stream_s.push(t.elapsed().as_secs_f64());
+        drop(m);
+        let t = Instant::now();
+        let m = batch_engine::BatchManifest::load(&manifest_path).unwrap_or_else(|e| panic!("load: {e}"));
+        load_s.push(t.elapsed().as_secs_f64());
+        drop(m);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (stream_med, load_med) = (median(&mut stream_s), median(&mut load_s));
     let reopened = BatchEngine::new(ctx).with_collector(collector());
     let t = Instant::now();
     let resumed = reopened
@@ -98,5 +119,9 @@ fn main() {
     println!(
         "resume  {open_s:>6.2} s   peak RSS {open_rss:>6.1} MB   (open + nothing to run: {} started)",
         resumed.counts.started
+    );
+    println!(
+        "manifest read: stream {stream_med:.2} s, BatchManifest::load {load_med:.2} s (median of 3; load / stream = {:.2})",
+        load_med / stream_med
     );
 }

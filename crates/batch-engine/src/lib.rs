@@ -43,6 +43,7 @@ mod ids;
 mod job;
 mod journal;
 mod manifest;
+mod manifest_read;
 mod metrics;
 mod orphans;
 mod process_group;

@@ -76,13 +76,21 @@ impl BatchManifest {
     /// [`BatchError::Io`] when it cannot be read, [`BatchError::Manifest`]
     /// when it is not a manifest.
     pub fn load(path: &Path) -> Result<BatchManifest> {
-        // Streamed: a manifest of a million jobs never sits in memory as text.
-        let file = std::fs::File::open(path).map_err(|e| BatchError::io("reading", path, e))?;
-        let reader = std::io::BufReader::with_capacity(1 << 20, file);
-        let mut manifest: BatchManifest = serde_json::from_reader(reader).map_err(|source| BatchError::Manifest {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        // Streamed: a manifest of a million jobs never sits in memory as
+        // text. The fast reader parses each job from memory; a file it does
+        // not expect is read by serde_json's stream reader, which also
+        // names what is wrong with a damaged one.
+        let mut manifest = match crate::manifest_read::load_fast(path) {
+            Some(m) => m,
+            None => {
+                let file = std::fs::File::open(path).map_err(|e| BatchError::io("reading", path, e))?;
+                let reader = std::io::BufReader::with_capacity(1 << 20, file);
+                serde_json::from_reader(reader).map_err(|source| BatchError::Manifest {
+                    path: path.to_path_buf(),
+                    source,
+                })?
+            }
+        };
         let columns: Arc<[String]> = manifest.columns.clone().into();
         for (i, job) in manifest.jobs.iter_mut().enumerate() {
             job.row_data.share_columns(&columns);

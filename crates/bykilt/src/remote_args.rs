@@ -84,4 +84,8 @@ pub struct PushArgs {
     /// Push every run under the artifacts root that has metrics, oldest first.
     #[arg(long)]
     pub all_runs: bool,
+    /// The metrics database the runs are read from, and where the send
+    /// positions are kept (a run it lacks is read from its metrics.json).
+    #[command(flatten)]
+    pub db: crate::cli::ReadDbArgs,
 }

@@ -9,6 +9,7 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use batch_engine::{BatchEngine, RunContext};
 use common::{Sandbox, text};
 use serde_json::Value;
 use test_support::{Prometheus, ScriptedReceiver, VictoriaMetrics, poll};
@@ -259,6 +260,14 @@ fn metrics_push_sends_a_stored_run_once_at_its_own_timestamps() {
         "{}",
         text(&again.stderr)
     );
+    // It is kept in the metrics database, not in a file beside the run.
+    let run_id = sb.wait_for_batch().trim_start_matches("batch-").to_owned();
+    assert!(
+        !stored_positions(&sb, &run_id, &url).is_empty(),
+        "no position in the database"
+    );
+    let metrics = sb.root().join("runs").join(&run_id).join("metrics");
+    assert!(!metrics.join("remote-write-position.json").exists());
 }
 
 #[test]
@@ -355,24 +364,41 @@ fn a_batch_with_otlp_sends_its_metrics_to_an_otlp_receiver() {
     assert_eq!(std::fs::read_to_string(&records).unwrap().lines().count(), before);
 }
 
-/// `kill -9` of a run that was remote-writing, then `batch resume` with the
-/// same `--remote-write`: the resumed process starts from the position the
-/// killed one saved, and the engine (deduplicating identical samples, as
-/// docs/scaling.md configures it) ends with every observation sent once.
-/// What the killed process had not sent yet is lost until the durable store
-/// (issue 13) keeps samples across a crash.
-#[test]
-fn kill_9_of_a_remote_writing_run_then_resume_sends_from_the_saved_position() {
-    if !test_support::have_victoria_metrics() {
-        return;
-    }
-    let vm = VictoriaMetrics::start_with(&["-dedup.minScrapeInterval=1ms"]);
-    let url = format!("{}/api/v1/write", vm.url);
-    let sb = Sandbox::new();
-    sb.write("in.csv", &common::numbered_csv(80));
+/// The acknowledged send positions of run `run_id` with receiver `url`,
+/// as the metrics database holds them.
+fn stored_positions(sb: &Sandbox, run_id: &str, url: &str) -> HashMap<String, i64> {
+    metrics_store::StoreReader::open(sb.root().join("metrics.db"))
+        .and_then(|r| r.send_positions(run_id, url))
+        .unwrap_or_default()
+}
+
+/// The samples of `name` in run `run_id` of the metrics database: ns stamps.
+fn stored_stamps(sb: &Sandbox, run_id: &str, name: &str) -> Vec<i64> {
+    let q = metrics_store::SampleQuery {
+        name: name.to_owned(),
+        runs: metrics_store::RunFilter::Named(run_id.to_owned()),
+        ..metrics_store::SampleQuery::default()
+    };
+    metrics_store::StoreReader::open(sb.root().join("metrics.db"))
+        .and_then(|r| r.query(&q))
+        .map(|s| s.into_iter().map(|s| s.timestamp_nanos).collect())
+        .unwrap_or_default()
+}
+
+/// Starts a batch of `rows` jobs that remote-writes to `url` every `interval`,
+/// waits until the database holds a send position of the job durations, a
+/// quarter of the jobs ran, and `ready` holds, then kills it with SIGKILL.
+/// Returns the batch id, the run id and the position key of the durations.
+fn kill_a_remote_writing_batch(
+    sb: &Sandbox,
+    rows: usize,
+    url: &str,
+    interval: &str,
+    ready: impl Fn(&str, i64) -> bool,
+) -> (String, String, String) {
+    sb.write("in.csv", &common::numbered_csv(rows));
     let runs = sb.path().join("runs.txt");
-    let remote = ["--remote-write", url.as_str(), "--remote-write-interval", "100ms"];
-    let mut args = vec![
+    let mut child = sb.spawn(&[
         "batch",
         "run",
         "in.csv",
@@ -380,30 +406,56 @@ fn kill_9_of_a_remote_writing_run_then_resume_sends_from_the_saved_position() {
         "2",
         "--exec",
         "echo x >> runs.txt; sleep 0.05",
-    ];
-    args.extend_from_slice(&remote);
-    let mut child = sb.spawn(&args);
+        "--remote-write",
+        url,
+        "--remote-write-interval",
+        interval,
+    ]);
     let batch_id = sb.wait_for_batch();
     let run_id = batch_id.trim_start_matches("batch-").to_owned();
-    let position = sb
-        .root()
-        .join("runs")
-        .join(&run_id)
-        .join("metrics")
-        .join("remote-write-position.json");
     let key = format!("job_duration_seconds_count{{batch_id=\"{batch_id}\",run_id=\"{run_id}\"}}");
-    common::wait_until("a saved position of job durations and a quarter of the jobs", || {
-        let saved = std::fs::read_to_string(&position).unwrap_or_default();
-        (saved.contains(&key.replace('"', "\\\"")) && common::lines(&runs).len() >= 20).then_some(())
+    common::wait_until("a stored position of job durations and a quarter of the jobs", || {
+        let position = stored_positions(sb, &run_id, url).get(&key).copied()?;
+        (common::lines(&runs).len() >= 20 && ready(&run_id, position)).then_some(())
     });
     child.kill().unwrap(); // SIGKILL
     common::wait_exit(&mut child);
-    let saved: Value = serde_json::from_slice(&std::fs::read(&position).unwrap()).unwrap();
-    let last_sent = saved["positions"][&key].as_i64().expect("the killed run's position");
+    (batch_id, run_id, key)
+}
 
-    let mut resume = vec!["batch", "resume", batch_id.as_str()];
-    resume.extend_from_slice(&remote);
-    let out = sb.run(&resume);
+/// `kill -9` of a run that was remote-writing, then `batch resume` with the
+/// same `--remote-write`: the resumed process starts from the position the
+/// killed one kept in the metrics database, and the engine (deduplicating
+/// identical samples, as docs/scaling.md configures it) ends with every
+/// observation once.
+#[test]
+fn kill_9_of_a_remote_writing_run_then_resume_sends_from_the_stored_position() {
+    if !test_support::have_victoria_metrics() {
+        return;
+    }
+    let vm = VictoriaMetrics::start_with(&["-dedup.minScrapeInterval=1ms"]);
+    let url = format!("{}/api/v1/write", vm.url);
+    let sb = Sandbox::new();
+    let (batch_id, run_id, key) = kill_a_remote_writing_batch(&sb, 80, &url, "100ms", |_, _| true);
+    let last_sent = stored_positions(&sb, &run_id, &url)[&key];
+    assert!(
+        !sb.root()
+            .join("runs")
+            .join(&run_id)
+            .join("metrics")
+            .join("remote-write-position.json")
+            .exists(),
+        "with the database, no position file is written"
+    );
+    let out = sb.run(&[
+        "batch",
+        "resume",
+        batch_id.as_str(),
+        "--remote-write",
+        &url,
+        "--remote-write-interval",
+        "100ms",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{:?}: {}", out.status, text(&out.stderr));
 
     let selector = "job_duration_seconds_count";
@@ -417,10 +469,194 @@ fn kill_9_of_a_remote_writing_run_then_resume_sends_from_the_saved_position() {
             .collect();
         resumed.iter().all(|r| t.contains(&r.0)).then_some(t)
     })
-    .expect("the resumed run's observations reach the engine");
+    .expect("the run's observations reach the engine");
     let unique: HashSet<i64> = times.iter().copied().collect();
     assert_eq!(unique.len(), times.len(), "a sample stored twice");
     // The killed process's observations are there too, each once.
     assert!(times.iter().any(|&t| t <= last_sent), "{times:?}");
-    assert!(times.len() > resumed.len(), "nothing of the killed run arrived");
+}
+
+/// Issue 14: `kill -9` of a run that was remote-writing to Prometheus,
+/// then `batch resume`: what the killed process stored but had not sent
+/// yet goes out with the resumed run, so Prometheus ends with every stored
+/// observation of the run exactly once, at its own time, and the
+/// histogram count continues across the two processes (no reset).
+#[test]
+fn kill_9_then_resume_leaves_every_stored_sample_in_prometheus_exactly_once() {
+    if !test_support::have_prometheus() {
+        return;
+    }
+    let prom = Prometheus::remote_write_receiver();
+    let url = format!("{}/api/v1/write", prom.url());
+    let sb = Sandbox::new();
+    // A long send interval, and the kill once the database holds
+    // observations newer than the last acknowledged one: those are stored
+    // but not sent when the process dies.
+    let (batch_id, run_id, key) = kill_a_remote_writing_batch(&sb, 240, &url, "2s", |run_id, position_ms| {
+        stored_stamps(&sb, run_id, "job_duration_seconds")
+            .iter()
+            .filter(|&&ns| ns / 1_000_000 > position_ms)
+            .count()
+            >= 3
+    });
+    let acked_ms = stored_positions(&sb, &run_id, &url)[&key];
+    let unsent = stored_stamps(&sb, &run_id, "job_duration_seconds")
+        .iter()
+        .filter(|&&ns| ns / 1_000_000 > acked_ms)
+        .count();
+    assert!(unsent > 0, "the kill left nothing stored but unsent");
+
+    let out = sb.run(&[
+        "batch",
+        "resume",
+        batch_id.as_str(),
+        "--remote-write",
+        &url,
+        "--remote-write-interval",
+        "100ms",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{:?}: {}", out.status, text(&out.stderr));
+    assert!(!text(&out.stderr).contains("rejected"), "{}", text(&out.stderr));
+
+    // Every observation the database holds, numbered across both
+    // processes: the count Prometheus should hold at its millisecond.
+    let expected = expected_counts(&sb);
+    let stored = stored_stamps(&sb, &run_id, "job_duration_seconds").len();
+    let engine = BatchEngine::new(RunContext::new(sb.root()));
+    let attempts_completed = engine.get_batch(&batch_id).unwrap().completed_jobs;
+    assert_eq!(attempts_completed, 240);
+    assert!(
+        stored >= attempts_completed - 2,
+        "{stored} stored of {attempts_completed}"
+    );
+    let selector = format!("job_duration_seconds_count{{run_id=\"{run_id}\"}}[1h]");
+    let raw: Vec<(i64, f64)> = poll(Duration::from_secs(20), || {
+        let result = prom.query_result(&selector)?;
+        let raw: Vec<(i64, f64)> = result[0]["values"]
+            .as_array()?
+            .iter()
+            .map(|p| {
+                (
+                    (p[0].as_f64().unwrap() * 1000.0).round() as i64,
+                    p[1].as_str().unwrap().parse().unwrap(),
+                )
+            })
+            .collect();
+        expected.iter().all(|e| raw.contains(e)).then_some(raw)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "not every stored observation reached Prometheus: {:?}\nexpected {expected:?}\nresume: {}",
+            prom.query_result(&selector),
+            text(&out.stderr)
+        )
+    });
+    // Exactly once: one point per stored observation's millisecond (the
+    // other points are the aggregates sent at each interval, which repeat
+    // the count of the observations before them).
+    let stamps: HashSet<i64> = expected.iter().map(|e| e.0).collect();
+    assert_eq!(raw.iter().filter(|p| stamps.contains(&p.0)).count(), expected.len());
+    for (i, p) in raw.iter().enumerate() {
+        let before = expected.iter().filter(|e| e.0 <= p.0).map(|e| e.1).fold(0.0, f64::max);
+        assert_eq!(
+            p.1, before,
+            "point {i} at {} does not count the stored observations before it",
+            p.0
+        );
+    }
+    assert!(raw.windows(2).all(|w| w[0].1 <= w[1].1), "the count went back: {raw:?}");
+    // query_range over the run's window, its last step at the newest
+    // point: it counts every stored sample, and no step goes back.
+    let (first, last) = (raw[0].0 as f64 / 1000.0, raw[raw.len() - 1].0 as f64 / 1000.0);
+    let range = |start: f64| {
+        let r = prom
+            .query_range(
+                &format!("job_duration_seconds_count{{run_id=\"{run_id}\"}}"),
+                start,
+                last,
+                0.25,
+            )
+            .unwrap();
+        let steps: Vec<f64> = r[0]["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p[1].as_str().unwrap().parse().unwrap())
+            .collect();
+        steps
+    };
+    let steps = range(last - 0.25 * ((last - first) / 0.25).floor());
+    assert!(steps.windows(2).all(|w| w[0] <= w[1]), "{steps:?}");
+    let final_count = *steps.last().unwrap();
+    assert_eq!(final_count as usize, stored, "query_range count == stored count");
+}
+
+/// A run sent before positions moved into the metrics database (here: a
+/// `--no-db` run, whose position is a file beside it), then imported into
+/// the database and pushed again: the file's position is taken over into
+/// the database (and the file removed), so nothing is sent twice.
+#[test]
+fn a_position_file_is_taken_over_by_the_database() {
+    let rx = ScriptedReceiver::start(vec![]);
+    let sb = Sandbox::new();
+    let url = format!("{}/api/v1/write", rx.url);
+    let out = run_batch(&sb, &["--no-db", "--remote-write", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let run_id = sb.wait_for_batch().trim_start_matches("batch-").to_owned();
+    let metrics = sb.root().join("runs").join(&run_id).join("metrics");
+    let file = metrics.join("remote-write-position.json");
+    assert!(file.exists(), "--no-db keeps the position in a file");
+    assert!(!sb.root().join("metrics.db").exists());
+    let sent = rx.requests().len();
+    assert!(sent > 0);
+
+    let json = metrics.join("metrics.json");
+    let imported = sb.run(&["metrics", "import", json.to_str().unwrap()]);
+    assert_eq!(imported.status.code(), Some(0), "{}", text(&imported.stderr));
+    let again = sb.run(&["metrics", "push", "--remote-write", &url, "--run", &run_id]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    let err = text(&again.stderr);
+    assert!(
+        err.contains("moved the send position") && err.contains("sent 0 samples"),
+        "{err}"
+    );
+    assert_eq!(rx.requests().len(), sent, "nothing was sent again");
+    assert!(!file.exists(), "the file was removed");
+    assert!(!stored_positions(&sb, &run_id, &url).is_empty());
+}
+
+/// `batch resume --remote-write` of a batch with nothing left to run (a
+/// run killed after its last job, before its last send; here: one that
+/// never sent): what the receiver has not acknowledged is sent from the
+/// metrics database, and a second resume sends nothing more.
+#[test]
+fn resuming_a_finished_batch_sends_what_its_receiver_lacks() {
+    let rx = ScriptedReceiver::start(vec![]);
+    let sb = Sandbox::new();
+    assert_eq!(run_batch(&sb, &[]).status.code(), Some(0));
+    let batch_id = sb.wait_for_batch();
+    let url = format!("{}/api/v1/write", rx.url);
+    let out = sb.run(&["batch", "resume", &batch_id, "--remote-write", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("nothing to resume"), "{}", text(&out.stdout));
+    let got = received(&rx);
+    let counts: HashSet<i64> = got
+        .keys()
+        .filter(|(k, _)| k.starts_with("__name__=job_duration_seconds_count,"))
+        .map(|(_, t)| *t)
+        .collect();
+    let expected = expected_counts(&sb);
+    assert_eq!(
+        expected.len(),
+        counts.iter().filter(|t| expected.iter().any(|e| e.0 == **t)).count()
+    );
+    let requests = rx.requests().len();
+    let again = sb.run(&["batch", "resume", &batch_id, "--remote-write", &url]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("sent 0 samples"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert_eq!(rx.requests().len(), requests);
 }

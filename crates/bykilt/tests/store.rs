@@ -268,8 +268,46 @@ fn sigkill_mid_batch_then_resume_stores_every_completed_job_and_attempt() {
     let attempts: usize = after.jobs.iter().map(|j| j.attempts as usize).sum();
     assert_eq!(count("job_status", Some("status=running")), attempts);
     assert_eq!(attempts, ROWS + in_flight, "each job killed in flight ran once more");
+    // The jobs the kill left running were recorded interrupted when the
+    // resume opened the batch, before any job ran: stored too.
+    assert!(in_flight > 0, "no job was in flight at the kill");
+    assert_eq!(count("job_status", Some("status=stopped")), in_flight);
     let runs = json(&s, &["metrics", "runs"]);
     assert_eq!(runs.as_array().unwrap().len(), 1, "the resume continued the same run");
+
+    // The run's metrics.json, written at the end of the resume from the
+    // database, holds both processes' samples.
+    let exported: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(s.root().join("runs").join(&run_id).join("metrics").join("metrics.json")).unwrap(),
+    )
+    .unwrap();
+    let values = |name: &str, status: Option<&str>| {
+        exported[name]["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| status.is_none_or(|st| v["tags"]["status"] == st))
+            .count()
+    };
+    assert_eq!(
+        values("job_duration_seconds", None),
+        ROWS,
+        "one duration per completed attempt"
+    );
+    assert_eq!(values("job_status", Some("completed")), ROWS);
+    assert_eq!(values("job_status", Some("running")), attempts);
+    assert_eq!(values("job_status", Some("stopped")), in_flight);
+    // And the CSV export, from the same source.
+    let csv = std::fs::read_to_string(
+        s.root()
+            .join("runs")
+            .join(&run_id)
+            .join("metrics")
+            .join("csv")
+            .join("job_duration_seconds.csv"),
+    )
+    .unwrap();
+    assert_eq!(csv.lines().count(), ROWS + 1, "a header and one row per attempt: {csv}");
 }
 
 /// Kills `pid` with SIGKILL when dropped (a failed test leaves no batch running).

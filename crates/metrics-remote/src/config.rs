@@ -221,6 +221,14 @@ pub struct SendConfig {
     /// (one started just before may take up to `request_timeout` more);
     /// batches still queued then are counted as failed.
     pub shutdown_timeout: Duration,
+    /// With a durable store ([`Sender::start_durable`](crate::Sender::start_durable)),
+    /// how far behind the store's horizon a read stops. A sample is stamped
+    /// a moment before it is kept, and a thread descheduled in between
+    /// keeps it late: one stamped before a read but kept after it would be
+    /// older than the position already sent, and never sent. Samples
+    /// younger than this wait for the next read (the final read at
+    /// shutdown takes everything).
+    pub settle: Duration,
 }
 
 impl Default for SendConfig {
@@ -235,6 +243,7 @@ impl Default for SendConfig {
             max_retry_after: Duration::from_secs(300),
             max_retries: 10,
             shutdown_timeout: Duration::from_secs(30),
+            settle: Duration::from_secs(1),
         }
     }
 }

@@ -109,6 +109,66 @@ impl Collection {
         }
     }
 
+    /// As [`read`](Self::read), but only the samples stamped at or before
+    /// `until` (ns since the epoch) are kept, and the aggregates stand at
+    /// that moment, stamped at `until`. So a sender that sends only what
+    /// the durable store has committed sends the values a process restarted
+    /// from the store rebuilds.
+    ///
+    /// For a series that keeps every update as a sample
+    /// (`SamplePolicy::EveryEvent`), a tag set's aggregate is carried in
+    /// `carried` from one read to the next and moved forward by the samples
+    /// read since (a counter's increments, a histogram's observations; a
+    /// gauge's last value). The first read of a tag set, and every read of
+    /// other series (whose handle updates keep no sample), take it back
+    /// from the collector's aggregate less each later sample. Carrying
+    /// matters because the collector updates an aggregate a moment before
+    /// it keeps the sample: an aggregate read in between counts a sample
+    /// no read returned, and would put every value of that read one update
+    /// ahead of what the store rebuilds.
+    pub(crate) fn read_until(
+        collector: &MetricsCollector,
+        since: &dyn Fn(&str) -> Option<OffsetDateTime>,
+        until: i64,
+        carried: &mut HashMap<(String, TagSet), AggregateValue>,
+    ) -> Collection {
+        let mut c = Collection::read(collector, since, Some(until));
+        for (series, values) in c.snapshot.series.iter_mut().zip(c.samples.iter_mut()) {
+            let (mut kept, later): (Vec<MetricValue>, Vec<MetricValue>) =
+                values.drain(..).partition(|v| nanos(v.timestamp) <= until);
+            kept.sort_by_key(|v| v.timestamp);
+            *values = kept;
+            let every_event = collector
+                .get_metric_series(&series.name)
+                .is_some_and(|s| s.sample_policy() == metrics_core::SamplePolicy::EveryEvent);
+            for agg in &mut series.aggregates {
+                let key = (series.name.clone(), agg.tags.clone());
+                let mine = values.iter().filter(|v| v.tags == agg.tags);
+                match carried.get(&key).filter(|_| every_event) {
+                    Some(prev) if std::mem::discriminant(prev) == std::mem::discriminant(&agg.value) => {
+                        let mut value = prev.clone();
+                        for v in mine {
+                            add(&mut value, v.value, 1.0);
+                        }
+                        agg.value = value;
+                    }
+                    _ => {
+                        for v in later.iter().filter(|v| v.tags == agg.tags) {
+                            add(&mut agg.value, v.value, -1.0);
+                        }
+                        if let AggregateValue::Gauge { value } = &mut agg.value
+                            && let Some(last) = values.iter().rev().find(|k| k.tags == agg.tags)
+                        {
+                            *value = last.value;
+                        }
+                    }
+                }
+                carried.insert(key, agg.value.clone());
+            }
+        }
+        c
+    }
+
     /// The newest sample timestamp read, if any.
     pub(crate) fn newest_sample(&self) -> Option<i64> {
         self.samples.iter().flatten().map(|v| nanos(v.timestamp)).max()
@@ -123,7 +183,12 @@ impl Collection {
                 by_tags.entry(&v.tags).or_default().push(v);
             }
             for agg in &series.aggregates {
-                let mine = by_tags.remove(&agg.tags).unwrap_or_default();
+                let mut mine = by_tags.remove(&agg.tags).unwrap_or_default();
+                // Kept in the order they were recorded, which a thread
+                // descheduled between stamping and keeping a sample can
+                // swap: the values are rebuilt in time order, as a store
+                // that sorts them rebuilds them.
+                mine.sort_by_key(|v| v.timestamp);
                 out.push(rebuild(series, &agg.tags, &agg.value, &mine));
             }
         }
@@ -195,6 +260,36 @@ fn rebuild<'a>(
     }
 }
 
+/// Adds (`sign` 1) or takes off (`sign` -1) one sample of `v` to or from
+/// an aggregate: a counter's increment, a histogram's observation; a gauge
+/// takes the value when added and is left as it is when taken off.
+fn add(agg: &mut AggregateValue, v: f64, sign: f64) {
+    match agg {
+        AggregateValue::Counter { total } => *total += sign * v,
+        AggregateValue::Gauge { value } => {
+            if sign > 0.0 {
+                *value = v;
+            }
+        }
+        AggregateValue::Histogram(h) => {
+            let step = |n: u64| {
+                if sign > 0.0 {
+                    n.saturating_add(1)
+                } else {
+                    n.saturating_sub(1)
+                }
+            };
+            h.count = step(h.count);
+            h.sum += sign * v;
+            for b in &mut h.buckets {
+                if v <= b.le {
+                    b.count = step(b.count);
+                }
+            }
+        }
+    }
+}
+
 fn total_of(a: &AggregateValue) -> &f64 {
     match a {
         AggregateValue::Counter { total } => total,
@@ -234,6 +329,49 @@ mod tests {
         );
         assert_eq!(a.aggregate, PointValue::Number(7.0));
         assert!(a.points.windows(2).all(|w| w[0].0 <= w[1].0));
+    }
+
+    #[test]
+    fn a_read_until_keeps_earlier_samples_and_takes_the_aggregates_back_to_then() {
+        let clock = std::sync::Arc::new(metrics_core::clock::ManualClock::new(1_000_000_000_000));
+        let c = MetricsCollector::with_clock(metrics_core::MetricsConfig::default(), clock.clone());
+        for (n, secs) in [(1.0, 0), (2.0, 1), (4.0, 2)] {
+            clock.set(1_000_000_000_000 + secs * 1_000_000_000);
+            c.record_metric("hits", n, &[], MetricType::Counter).unwrap();
+            c.record_metric("level", n, &[], MetricType::Gauge).unwrap();
+            c.record_metric("lat", n, &[], MetricType::Histogram).unwrap();
+        }
+        let until = 1_001_000_000_000;
+        let mut carried = HashMap::new();
+        let col = Collection::read_until(&c, &|_| None, until, &mut carried);
+        assert_eq!(col.taken_at, until);
+        let streams = col.streams();
+        let of = |name: &str| streams.iter().find(|s| s.series.name == name).unwrap();
+        assert_eq!(of("hits").points.len(), 2);
+        assert_eq!(of("hits").aggregate, PointValue::Number(3.0));
+        assert_eq!(of("hits").points[1].1, PointValue::Number(3.0));
+        assert_eq!(of("level").aggregate, PointValue::Number(2.0));
+        match &of("lat").aggregate {
+            PointValue::Histogram { count, sum, .. } => assert_eq!((*count, *sum), (2, 3.0)),
+            other => panic!("{other:?}"),
+        }
+        // The next read moves the carried aggregates forward by what it
+        // reads, whatever the collector's aggregate says meanwhile (an
+        // update whose sample is not kept yet).
+        // An update the aggregate counts but whose sample is not kept (yet):
+        // a handle update while the series keeps none, then every one.
+        let hits = c.get_metric_series("hits").unwrap();
+        c.counter("hits", &[]).unwrap().increment(100);
+        hits.set_sample_policy(metrics_core::SamplePolicy::EveryEvent);
+        let since = OffsetDateTime::from_unix_timestamp_nanos(i128::from(until) + 1).unwrap();
+        let next = Collection::read_until(&c, &|_| Some(since), until + 5_000_000_000, &mut carried);
+        let streams = next.streams();
+        let hits = streams.iter().find(|s| s.series.name == "hits").unwrap();
+        assert_eq!(
+            hits.points.iter().map(|p| p.1.clone()).collect::<Vec<_>>(),
+            vec![PointValue::Number(7.0)]
+        );
+        assert_eq!(hits.aggregate, PointValue::Number(7.0));
     }
 
     #[test]

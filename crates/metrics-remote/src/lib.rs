@@ -54,5 +54,5 @@ pub use error::RemoteError;
 pub use events::{EventSink, SendEvent, SendStats};
 pub use position::{FilePosition, MemoryPosition, Positions, SendPosition};
 pub use prw::{decode_write_request, encode_write_request};
-pub use sender::{Sender, push_history};
+pub use sender::{DurableUntil, Sender, push_history};
 pub use transport::USER_AGENT;

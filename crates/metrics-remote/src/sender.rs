@@ -69,6 +69,13 @@ fn encoder_for(target: &Target) -> Box<dyn Encoder> {
     }
 }
 
+/// Makes recorded samples durable and says up to when they are: called
+/// by a sender before each read, it returns a time (ns since the epoch on
+/// the collector's clock) up to which the samples are committed to a
+/// durable store, or `None` when nothing is to be held back (no store, or
+/// one that fails: then everything is sent). See [`Sender::start_durable`].
+pub type DurableUntil = Arc<dyn Fn() -> Option<i64> + Send + Sync>;
+
 /// A running sender. Dropping it without [`shutdown`](Self::shutdown)
 /// stops it the same way.
 #[must_use = "dropping a sender stops it (after its final flush); keep it for as long as it should send"]
@@ -98,8 +105,33 @@ impl Sender {
         collector: Arc<MetricsCollector>,
         target: Target,
         config: SendConfig,
+        position: Box<dyn SendPosition>,
+        events: Option<EventSink>,
+    ) -> Result<Sender, RemoteError> {
+        Sender::start_durable(collector, target, config, position, events, None)
+    }
+
+    /// As [`start`](Self::start), sending only what a durable store holds:
+    /// before each read, `durable` is asked up to when the samples are
+    /// committed, less [`SendConfig::settle`], and later samples wait for
+    /// the next interval (the aggregates are taken back to that moment).
+    /// With
+    /// the send position kept in the same store, a process killed at any
+    /// moment has sent nothing the store lacks, so the resumed run's values
+    /// continue those the receiver holds. Remote-write timestamps are
+    /// milliseconds, so the horizon is cut to the last whole millisecond
+    /// (two samples of one millisecond go in the same send). The final
+    /// read at shutdown holds nothing back.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start).
+    pub fn start_durable(
+        collector: Arc<MetricsCollector>,
+        target: Target,
+        config: SendConfig,
         mut position: Box<dyn SendPosition>,
         events: Option<EventSink>,
+        durable: Option<DurableUntil>,
     ) -> Result<Sender, RemoteError> {
         config.validate()?;
         let loaded = position.load()?;
@@ -122,7 +154,16 @@ impl Sender {
         let c_config = config.clone();
         let collecting = std::thread::Builder::new()
             .name("metrics-remote-collect".into())
-            .spawn(move || collect_loop(&collector, encoder.as_mut(), loaded, in_flight, &c_config, &c_shared))
+            .spawn(move || {
+                collect_loop(
+                    &collector,
+                    encoder.as_mut(),
+                    (loaded, in_flight),
+                    durable.as_ref(),
+                    &c_config,
+                    &c_shared,
+                );
+            })
             .map_err(RemoteError::Thread)?;
         let s_shared = Arc::clone(&shared);
         let sending = std::thread::Builder::new()
@@ -193,16 +234,24 @@ fn advance(sent: &mut Positions, batch: &Batch) {
     }
 }
 
+/// The last nanosecond of the whole millisecond before `ns`: samples up
+/// to it have a millisecond of their own that no later sample shares.
+fn whole_millis_before(ns: i64) -> i64 {
+    ns.div_euclid(1_000_000).saturating_mul(1_000_000).saturating_sub(1)
+}
+
 fn collect_loop(
     collector: &MetricsCollector,
     encoder: &mut dyn Encoder,
-    mut sent: Positions,
-    mut in_flight: Option<Positions>,
+    (mut sent, mut in_flight): (Positions, Option<Positions>),
+    durable: Option<&DurableUntil>,
     config: &SendConfig,
     shared: &Shared,
 ) {
     // Series read up to this time; the next read starts there.
     let mut read_until: HashMap<String, OffsetDateTime> = HashMap::new();
+    // Aggregates as of the last durable read, moved forward by each next one.
+    let mut carried = HashMap::new();
     let mut first = true;
     loop {
         let stopping = {
@@ -214,10 +263,23 @@ fn collect_loop(
             q.stopping
         };
         let since = |name: &str| if first { None } else { read_until.get(name).copied() };
-        let collection = Collection::read(collector, &since, None);
+        // The last read (shutdown) still flushes the store, but holds nothing back.
+        let settle = i64::try_from(config.settle.as_nanos()).unwrap_or(i64::MAX);
+        let until = durable
+            .and_then(|d| d())
+            .filter(|_| !stopping)
+            .map(|h| whole_millis_before(h.saturating_sub(settle)));
+        let collection = match until {
+            Some(until) => Collection::read_until(collector, &since, until, &mut carried),
+            None => Collection::read(collector, &since, None),
+        };
         first = false;
+        let next = match until {
+            Some(u) => OffsetDateTime::from_unix_timestamp_nanos(i128::from(u) + 1).unwrap_or(collection.started),
+            None => collection.started,
+        };
         for s in &collection.snapshot.series {
-            read_until.insert(s.name.clone(), collection.started);
+            read_until.insert(s.name.clone(), next);
         }
         for batch in plan(
             encoder,

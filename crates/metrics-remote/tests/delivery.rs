@@ -313,3 +313,73 @@ fn a_restarted_sender_resends_the_in_flight_batch_alone_before_anything_new() {
     assert_eq!(after.load().unwrap()["resume_gauge"], ms(19));
     assert_eq!(after.load_in_flight().unwrap(), None);
 }
+
+/// With a durable store, a sender sends only what the store has committed:
+/// later samples wait (and the aggregates are taken back to the horizon,
+/// so no value is sent that a process restarted from the store would not
+/// rebuild); the final send at shutdown holds nothing back.
+#[test]
+fn a_durable_sender_holds_back_samples_the_store_has_not_committed() {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let t0: i64 = 1_700_000_000_000_000_000;
+    let clock = Arc::new(metrics_core::clock::ManualClock::new(t0));
+    let c = Arc::new(MetricsCollector::with_clock(
+        metrics_core::MetricsConfig::default(),
+        clock.clone(),
+    ));
+    for (n, secs) in [(1.0, 0), (2.0, 1), (4.0, 2)] {
+        clock.set(t0 + secs * 1_000_000_000);
+        c.record_metric("hits", n, &[], MetricType::Counter).unwrap();
+    }
+    let horizon = Arc::new(AtomicI64::new(t0 + 1_500_000_000));
+    let asked = Arc::new(AtomicI64::new(0));
+    let (h, a) = (Arc::clone(&horizon), Arc::clone(&asked));
+    let durable: metrics_remote::DurableUntil = Arc::new(move || {
+        a.fetch_add(1, Ordering::Relaxed);
+        Some(h.load(Ordering::Relaxed))
+    });
+    let rx = ScriptedReceiver::start(vec![]);
+    let target = Target::remote_write(&format!("{}/api/v1/write", rx.url)).unwrap();
+    let config = SendConfig {
+        interval: Duration::from_millis(50),
+        settle: Duration::ZERO,
+        ..quick(10_000)
+    };
+    let sender = Sender::start_durable(
+        Arc::clone(&c),
+        target,
+        config,
+        Box::new(MemoryPosition::new()),
+        None,
+        Some(durable),
+    )
+    .unwrap();
+    let ms = |ns: i64| ns / 1_000_000;
+    let got = test_support::poll(Duration::from_secs(10), || {
+        let got = received_series(&rx.requests());
+        got.get("hits_total").filter(|p| p.len() >= 3).cloned()
+    })
+    .expect("the durable part is sent");
+    std::thread::sleep(Duration::from_millis(200));
+    let before = received_series(&rx.requests())["hits_total"].clone();
+    assert_eq!(got[..2], [(ms(t0), 1.0), (ms(t0) + 1000, 3.0)]);
+    // The aggregate stands at the horizon with the horizon's value.
+    assert!(before.contains(&(ms(t0) + 1499, 3.0)), "{before:?}");
+    assert!(
+        before.iter().all(|p| p.1 <= 3.0),
+        "an uncommitted sample was sent: {before:?}"
+    );
+    assert!(
+        asked.load(Ordering::Relaxed) >= 2,
+        "the store is asked before each read"
+    );
+    let stats = sender.shutdown();
+    assert!(stats.all_sent(), "{stats:?}");
+    let after = received_series(&rx.requests())["hits_total"].clone();
+    assert!(after.contains(&(ms(t0) + 2000, 7.0)), "{after:?}");
+    let mut times: Vec<i64> = after.iter().map(|p| p.0).collect();
+    let n = times.len();
+    times.sort_unstable();
+    times.dedup();
+    assert_eq!(times.len(), n, "a point sent twice: {after:?}");
+}

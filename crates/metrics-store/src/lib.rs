@@ -6,6 +6,8 @@
 //!   writer commits every kept sample in one transaction per
 //!   `flush_interval`. Recording never waits for the disk: when the writer
 //!   falls behind, samples are dropped and counted.
+//! * [`SendPositions`] keeps where a remote-write/OTLP sender of a run
+//!   stands (the last acknowledged timestamp per series and receiver).
 //! * [`StoreReader`] queries it (runs, samples, summaries, positions), any
 //!   number at once, while it is written.
 //!
@@ -41,6 +43,7 @@ mod handoff;
 mod import;
 mod lock;
 mod options;
+mod positions;
 mod reader;
 mod schema;
 mod summary;
@@ -54,12 +57,13 @@ pub use error::{Result, StoreError};
 pub use import::Imported;
 pub use lock::lock_path;
 pub use options::{ErrorObserver, FlushObserver, FlushReport, StoreOptions, StoreStatus};
+pub use positions::{Positions, SendPositions};
 pub use reader::{
     RunFilter, RunSeries, SampleQuery, StoreReader, StoredAggregate, StoredChunk, StoredRun, StoredSample,
     StoredSeries, StoredTagSet, StoredTags,
 };
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
-pub use writer::{MetricsStore, Recording, RunId, RunInfo, StateHandle};
+pub use writer::{Flusher, MetricsStore, Recording, RunId, RunInfo, StateHandle};
 
 /// The store a [`metrics_core::MetricsConfig`] names (`METRICS_STORE=sqlite:PATH`).
 pub fn configured_store(config: &metrics_core::MetricsConfig) -> Option<PathBuf> {

@@ -88,6 +88,12 @@ pub struct FlushReport {
     pub total_written: u64,
     /// Samples dropped so far (hand-off full).
     pub dropped: u64,
+    /// The collector's time (ns since the epoch) when this flush began to
+    /// take samples: every sample stamped before it is committed (or
+    /// counted dropped or failed), but for one a recording thread had
+    /// stamped and not yet handed off at that instant. A sender that sends
+    /// only samples up to here sends nothing a crash could take back.
+    pub durable_until: i64,
 }
 
 /// What a writer has done so far.

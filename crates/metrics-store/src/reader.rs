@@ -151,7 +151,7 @@ pub struct StoredChunk {
 /// writes it.
 #[derive(Debug)]
 pub struct StoreReader {
-    conn: Connection,
+    pub(crate) conn: Connection,
     path: PathBuf,
 }
 
@@ -184,7 +184,7 @@ impl StoreReader {
         &self.path
     }
 
-    fn err(&self) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
+    pub(crate) fn err(&self) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
         StoreError::sqlite(&self.path)
     }
 

@@ -16,7 +16,7 @@ use crate::error::{Result, StoreError};
 pub const APPLICATION_ID: i64 = 0x626b_6d73;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Version 1. Timestamps are integer nanoseconds since the Unix epoch.
 const V1: &str = "
@@ -76,8 +76,22 @@ CREATE TABLE state (
 ) WITHOUT ROWID;
 ";
 
+/// Version 2: where each remote-write/OTLP sender of a run stands, per
+/// receiver and series: the last acknowledged timestamp, and the one the
+/// batch being posted would move it to (see `SendPositions`).
+const V2: &str = "
+CREATE TABLE send_positions (
+    run_id    INTEGER NOT NULL,
+    target    TEXT NOT NULL,
+    series    TEXT NOT NULL,
+    acked     INTEGER,
+    in_flight INTEGER,
+    PRIMARY KEY (run_id, target, series)
+) WITHOUT ROWID;
+";
+
 /// Forward migrations: `MIGRATIONS[n]` takes version `n` to `n + 1`.
-const MIGRATIONS: [&str; 1] = [V1];
+const MIGRATIONS: [&str; 2] = [V1, V2];
 
 fn sqlite(path: &Path) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
     move |source| match source.sqlite_error_code() {

@@ -204,6 +204,7 @@ impl Worker {
 
     /// Commits everything handed off so far in one transaction.
     pub(crate) fn flush(&mut self) -> Result<FlushReport> {
+        let durable_until = to_nanos(self.collector.now());
         let mut staging = std::mem::take(&mut self.staging);
         staging.clear();
         self.handoff.drain(&mut self.spares, &mut staging);
@@ -237,6 +238,7 @@ impl Worker {
                     samples: n,
                     total_written: total,
                     dropped,
+                    durable_until,
                 };
                 if let Some(observer) = &self.store.options.on_flush {
                     observer(&report);

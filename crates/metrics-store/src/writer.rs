@@ -126,6 +126,21 @@ impl MetricsStore {
         Ok(RunId(db.conn.last_insert_rowid()))
     }
 
+    /// The run named `name`, without continuing it; `None` when the store
+    /// has no such run.
+    ///
+    /// # Errors
+    /// An SQLite error naming the file.
+    pub fn find_run(&self, name: &str) -> Result<Option<RunId>> {
+        let db = lock_db(&self.db);
+        let id: Option<i64> = db
+            .conn
+            .query_row("SELECT run_id FROM runs WHERE name = ?1", [name], |r| r.get(0))
+            .optional()
+            .map_err(db.err())?;
+        Ok(id.map(RunId))
+    }
+
     /// Marks `run` ended now.
     ///
     /// # Errors
@@ -170,6 +185,12 @@ impl MetricsStore {
     pub fn delete_state(&self, namespace: &str, key: &str) -> Result<bool> {
         let db = lock_db(&self.db);
         db.delete_state(namespace, key).map_err(db.err())
+    }
+
+    /// The send positions of `target` for `run` (`bykilt metrics push`
+    /// keeps its place here).
+    pub fn send_positions(&self, run: RunId, target: &str) -> crate::SendPositions {
+        crate::SendPositions::new(Arc::clone(&self.db), run, target)
     }
 
     /// A handle on this store's state table that other threads may keep
@@ -242,6 +263,7 @@ impl MetricsStore {
             })?;
         Ok(Recording {
             db,
+            run,
             collector,
             handoff,
             shared,
@@ -299,6 +321,7 @@ pub(crate) fn apply_retention(db: &Mutex<WriteDb>, options: &StoreOptions, now: 
 #[derive(Debug)]
 pub struct Recording {
     db: Arc<Mutex<WriteDb>>,
+    run: RunId,
     collector: Arc<MetricsCollector>,
     handoff: Arc<Handoff>,
     shared: Arc<Shared>,
@@ -356,10 +379,27 @@ impl Recording {
     /// # Errors
     /// The flush's error (it is also counted and, if first, reported).
     pub fn flush(&self) -> Result<FlushReport> {
-        let (reply, answer) = mpsc::channel();
-        let stopped = || StoreError::Invalid("the store's writer has stopped".to_owned());
-        self.control.send(Control::Flush(reply)).map_err(|_| stopped())?;
-        answer.recv().map_err(|_| stopped())?
+        self.flusher().flush()
+    }
+
+    /// A handle that asks this recording's writer for a flush from any
+    /// thread (a remote-write sender flushes before each send, so that it
+    /// sends only what is durable).
+    pub fn flusher(&self) -> Flusher {
+        Flusher {
+            control: self.control.clone(),
+        }
+    }
+
+    /// The run this recording writes.
+    pub fn run(&self) -> RunId {
+        self.run
+    }
+
+    /// The send positions of `target` for this recording's run, written
+    /// through the recording's own connection.
+    pub fn send_positions(&self, target: &str) -> crate::SendPositions {
+        crate::SendPositions::new(Arc::clone(&self.db), self.run, target)
     }
 
     /// Detaches the store, commits what is left, writes a last snapshot of
@@ -408,6 +448,27 @@ impl Drop for Recording {
             let _ = write_snapshot(&mut worker.store.db(), worker.run, &snapshot);
             let _ = end_run(&worker.store.db(), worker.run);
         }
+    }
+}
+
+/// Asks a [`Recording`]'s writer for a flush, from any thread; see
+/// [`Recording::flusher`]. Once the recording has finished, every flush
+/// fails with [`StoreError::Invalid`] ("the store's writer has stopped").
+#[derive(Debug, Clone)]
+pub struct Flusher {
+    control: Sender<Control>,
+}
+
+impl Flusher {
+    /// As [`Recording::flush`].
+    ///
+    /// # Errors
+    /// The flush's error; [`StoreError::Invalid`] once the writer stopped.
+    pub fn flush(&self) -> Result<FlushReport> {
+        let (reply, answer) = mpsc::channel();
+        let stopped = || StoreError::Invalid("the store's writer has stopped".to_owned());
+        self.control.send(Control::Flush(reply)).map_err(|_| stopped())?;
+        answer.recv().map_err(|_| stopped())?
     }
 }
 

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::cli::{DbArgs, ExecOverrides, ExposeArgs, RunArgs};
 use crate::commands::alerts::{AlertStates, Alerting};
 use crate::commands::expose::Exposure;
+use crate::commands::history::{has_stored_run, replay_stored_run};
 use crate::commands::metrics::{export_run_metrics, import_run_metrics, long_retention_config, run_metrics_json};
 use crate::commands::store::{BatchRecording, BatchStore};
 use crate::error::CliError;
@@ -171,6 +172,12 @@ struct CliRun<'a> {
     saved: &'a SavedCommand,
     expose: &'a ExposeArgs,
     store: Option<BatchStore>,
+    /// The recording, when attached before the engine opened the batch
+    /// (`resume`); moved into [`Watch`] when jobs start.
+    recording: Option<BatchRecording>,
+    /// The database once the recording finished holding every sample of
+    /// the run: the run's exports are made from it.
+    stored: Option<PathBuf>,
     root: &'a Path,
     out: &'a mut Output,
     /// The input of `batch run` (for the "N jobs from" note).
@@ -205,6 +212,8 @@ impl<'a> CliRun<'a> {
             saved,
             expose,
             store: Some(store),
+            recording: None,
+            stored: None,
             root,
             out,
             csv,
@@ -214,12 +223,60 @@ impl<'a> CliRun<'a> {
         }
     }
 
+    /// Attaches the metrics database to `collector` now, before the engine
+    /// opens the batch: what opening records (interrupted jobs, jobs sent
+    /// back to pending) is stored too. With `backfill`, what the collector
+    /// holds already is stored first (a run the database does not have yet).
+    fn attach_now(&mut self, collector: Arc<MetricsCollector>, run_id: &str, backfill: bool) {
+        if let Some(store) = self.store.take() {
+            self.recording = Some(store.attach(collector, run_id, backfill, self.out));
+        }
+    }
+
+    /// Finishes a recording that no run took over (nothing was left to
+    /// resume); the database when it holds the whole run.
+    fn close_unstarted(mut self) -> Option<PathBuf> {
+        self.recording.take()?.finish(self.out)
+    }
+
     /// Exports the run's metrics, prints the summary, and returns the exit code.
     fn report(self, report: &BatchReport, engine: &BatchEngine) -> Result<i32, CliError> {
         let batch_id = &report.summary.batch_id;
         let ctx = RunContext::with_run_id(self.root, run_id_of(batch_id)?)?;
-        let paths = export_run_metrics(engine.collector(), &ctx)?;
+        let paths = match &self.stored {
+            Some(db) => exports_from_store(db, &ctx, engine.collector(), self.out)?,
+            None => export_run_metrics(engine.collector(), &ctx)?,
+        };
         report_run(report, engine, batch_id, &paths, &self.logs, self.out)
+    }
+}
+
+/// Writes the run's metrics.json and CSV from the metrics database `db`
+/// (after the recording's final flush): every sample of every process that
+/// recorded the run, a killed one's included. When the database cannot be
+/// read back, a warning says so and they are written from `memory`.
+fn exports_from_store(
+    db: &Path,
+    ctx: &RunContext,
+    memory: &MetricsCollector,
+    out: &mut Output,
+) -> Result<output::MetricsPaths, CliError> {
+    let from_db = || -> Result<MetricsCollector, CliError> {
+        let reader = metrics_store::StoreReader::open(db)?;
+        let collector = MetricsCollector::new(long_retention_config());
+        replay_stored_run(&reader, ctx.run_id(), &collector)?;
+        Ok(collector)
+    };
+    match from_db() {
+        Ok(collector) => export_run_metrics(&collector, ctx),
+        Err(e) => {
+            out.warn(&format!(
+                "reading run {} back from {}: {e}; its metrics.json is written from this process's memory",
+                ctx.run_id(),
+                db.display()
+            ));
+            export_run_metrics(memory, ctx)
+        }
     }
 }
 
@@ -258,12 +315,12 @@ impl RunHooks for CliRun<'_> {
         self.logs = ctx.artifact_dir("jobs")?;
         let runner =
             CommandRunner::new(self.saved.exec.clone(), plan.columns, &self.logs)?.with_log_limit(self.saved.log_limit);
-        let store = self
-            .store
-            .take()
-            .ok_or_else(|| CliError::Usage("a batch run was started twice".to_owned()))?;
-        // A new batch's creation samples came before the writer: store them too.
-        let recording = store.attach(Arc::clone(&plan.collector), plan.run_id, self.csv.is_some(), self.out);
+        let recording = match (self.recording.take(), self.store.take()) {
+            (Some(recording), _) => recording,
+            // A new batch's creation samples came before the writer: store them too.
+            (None, Some(store)) => store.attach(Arc::clone(&plan.collector), plan.run_id, true, self.out),
+            (None, None) => return Err(CliError::Usage("a batch run was started twice".to_owned())),
+        };
         // The recording holds the database's one writer: alert states are saved through it.
         let states = AlertStates::of_batch(recording.state(), self.root);
         let alerting = Alerting::start(&self.expose.alerts, Arc::clone(&plan.collector), states, self.out)?;
@@ -273,6 +330,7 @@ impl RunHooks for CliRun<'_> {
             self.root,
             Arc::clone(&plan.collector),
             alerting.board(),
+            &recording,
             self.out,
         )?;
         let progress = Arc::new(Progress::new(self.out.quiet).with_logs(self.logs.clone(), self.saved.show_output));
@@ -303,7 +361,7 @@ impl RunHooks for CliRun<'_> {
             // then the store flushes, so the final remote-write/OTLP send and
             // push carry its last self-metrics too.
             w.alerting.finish(self.out);
-            w.recording.finish(self.out);
+            self.stored = w.recording.finish(self.out);
             w.exposure.finish(self.out);
         }
     }
@@ -403,13 +461,28 @@ pub(crate) fn resume(
     let options = saved.options()?;
     options.validate()?;
     let store = BatchStore::open(db, root, out)?;
-    let ctx = RunContext::with_run_id(root, run_id_of(batch_id)?)?;
-    import_run_metrics(engine.collector(), &ctx)?;
+    let run_id = run_id_of(batch_id)?;
+    let ctx = RunContext::with_run_id(root, run_id)?;
+    // The database has every process's samples of the run (a killed one's
+    // too, up to its last flush); metrics.json only what the last process
+    // that ended normally wrote.
+    let stored_run = match store.path() {
+        Some(path) => has_stored_run(path, run_id)?.then(|| path.to_path_buf()),
+        None => None,
+    };
+    match &stored_run {
+        Some(path) => replay_stored_run(&metrics_store::StoreReader::open(path)?, run_id, engine.collector())?,
+        None => import_run_metrics(engine.collector(), &ctx)?,
+    }
     let request = ResumeRequest {
         selection: retry,
         options,
     };
     let mut hooks = CliRun::new(&saved, expose, store, root, out, None, batch_id);
+    // Attached before the engine opens the batch, whose first steps record
+    // (interrupted jobs, retried jobs). A run the database lacks (recorded
+    // with --no-db before) gets its metrics.json's samples first.
+    hooks.attach_now(engine.shared_collector(), run_id, stored_run.is_none());
     match engine.resume(batch_id, &request, &mut hooks)? {
         ResumeOutcome::Ran(report) => hooks.report(&report, &engine),
         ResumeOutcome::Complete {
@@ -417,6 +490,17 @@ pub(crate) fn resume(
             failed,
             total,
         } => {
+            // A run killed after its last job wrote no metrics.json: make it.
+            if let Some(db) = hooks.close_unstarted()
+                && !run_metrics_json(&ctx).exists()
+            {
+                let paths = exports_from_store(&db, &ctx, engine.collector(), out)?;
+                out.note(&format!("wrote {} from {}", paths.json.display(), db.display()));
+            }
+            // The receivers get what a killed process had not sent yet.
+            if expose.remote.any() && !crate::commands::remote::push_unsent(&expose.remote, db, run_id, root, out)? {
+                out.warn("not every sample of the run was acknowledged by its receivers");
+            }
             let mut msg = format!(
                 "batch {batch_id} is complete: nothing to resume ({completed} of {total} jobs completed, {failed} failed)\n"
             );

@@ -165,6 +165,7 @@ impl Exposure {
         root: &Path,
         collector: Arc<MetricsCollector>,
         alerts: Option<Arc<dyn metrics_api::dashboard::AlertBoard>>,
+        recording: &crate::commands::store::BatchRecording,
         out: &mut Output,
     ) -> Result<Exposure, CliError> {
         let gateway = args
@@ -202,7 +203,7 @@ impl Exposure {
             )),
             _ => None,
         };
-        let remote = crate::commands::remote::RemoteSenders::start(&args.remote, batch_id, &collector, out)?;
+        let remote = crate::commands::remote::RemoteSenders::start(&args.remote, batch_id, &collector, recording, out)?;
         Ok(Exposure {
             server,
             gateway,

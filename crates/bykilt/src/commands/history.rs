@@ -274,11 +274,6 @@ pub(crate) fn load_stored_run(
     )>,
     CliError,
 > {
-    use std::borrow::Cow;
-
-    use metrics_core::export::json::{JsonExport, JsonSample, JsonSeries};
-    use metrics_core::{TagSet, TagSetAggregate};
-
     let path = read_path(db, root);
     if db.db.is_none() && !path.exists() {
         return Ok(None);
@@ -291,7 +286,41 @@ pub(crate) fn load_stored_run(
     let Ok(ctx) = batch_engine::RunContext::with_run_id(root, &name) else {
         return Ok(None);
     };
-    let filter = RunFilter::Named(name.clone());
+    let collector = metrics_core::MetricsCollector::new(super::metrics::long_retention_config());
+    replay_stored_run(&reader, &name, &collector)?;
+    Ok(Some((ctx, collector, path)))
+}
+
+/// Whether the database at `path` holds run `name`.
+///
+/// # Errors
+/// A database that cannot be read.
+pub(crate) fn has_stored_run(path: &Path, name: &str) -> Result<bool, CliError> {
+    Ok(open(path)?.runs()?.iter().any(|r| r.name == name))
+}
+
+/// Replays run `name` of the database into `collector`, as
+/// [`load_stored_run`] reads it: per series the newest samples the
+/// collector keeps (`long_retention_config`'s per-series cap, so a huge run
+/// reads no more than its metrics.json would hold), then the aggregates of
+/// the run's latest snapshot for tag sets without samples. Goes through the
+/// JSON export's types and [`MetricsCollector::import_json`], the one
+/// decoder of that shape.
+///
+/// [`MetricsCollector::import_json`]: metrics_core::MetricsCollector::import_json
+pub(crate) fn replay_stored_run(
+    reader: &StoreReader,
+    name: &str,
+    collector: &metrics_core::MetricsCollector,
+) -> Result<(), CliError> {
+    use std::borrow::Cow;
+
+    use metrics_core::export::json::{JsonExport, JsonSample, JsonSeries};
+    use metrics_core::{TagSet, TagSetAggregate};
+
+    let path = reader.path();
+    let filter = RunFilter::Named(name.to_owned());
+    let per_series = super::metrics::long_retention_config().max_samples_per_series;
     let mut aggregates: std::collections::HashMap<String, Vec<TagSetAggregate>> = std::collections::HashMap::new();
     for a in reader.latest_aggregates(&filter)? {
         aggregates.entry(a.name).or_default().push(TagSetAggregate {
@@ -305,6 +334,7 @@ pub(crate) fn load_stored_run(
         let q = SampleQuery {
             name: series.name.clone(),
             runs: filter.clone(),
+            limit: Some(per_series),
             ..SampleQuery::default()
         };
         let mut values = Vec::new();
@@ -341,9 +371,8 @@ pub(crate) fn load_stored_run(
     }
     let text =
         serde_json::to_string(&export).map_err(|e| CliError::Usage(format!("{}: run {name}: {e}", path.display())))?;
-    let collector = metrics_core::MetricsCollector::new(super::metrics::long_retention_config());
     collector
         .import_json(&text)
         .map_err(|e| CliError::Usage(format!("{}: run {name}: {e}", path.display())))?;
-    Ok(Some((ctx, collector, path)))
+    Ok(())
 }

@@ -65,6 +65,11 @@ impl BatchStore {
         }
     }
 
+    /// The database's file; `None` when the run is not stored.
+    pub(crate) fn path(&self) -> Option<&Path> {
+        self.store.as_ref().map(|(_, p)| p.as_path())
+    }
+
     /// Starts recording `collector`'s samples into run `run_id` (continued
     /// when it exists: a resumed batch). With `backfill` (a new run), what
     /// the collector holds already (the batch's creation: its size, its
@@ -129,6 +134,24 @@ pub(crate) struct BatchRecording {
 }
 
 impl BatchRecording {
+    /// The send positions of `target` for this run, in the database;
+    /// `None` when the run is not stored.
+    pub(crate) fn send_positions(&self, target: &str) -> Option<metrics_store::SendPositions> {
+        Some(self.recording.as_ref()?.send_positions(target))
+    }
+
+    /// The database's file; `None` when the run is not stored.
+    pub(crate) fn db_path(&self) -> Option<&Path> {
+        self.recording.as_ref()?;
+        self.path.as_deref()
+    }
+
+    /// Asks the writer for a flush from a sender's thread; `None` when the
+    /// run is not stored.
+    pub(crate) fn flusher(&self) -> Option<metrics_store::Flusher> {
+        Some(self.recording.as_ref()?.flusher())
+    }
+
     /// The recording's state table and the database's path; `None` when
     /// the run is not stored (`--no-db`, or the database was unusable).
     pub(crate) fn state(&self) -> Option<(StateHandle, PathBuf)> {
@@ -137,10 +160,16 @@ impl BatchRecording {
 
     /// Commits what is left and reports, once, any write failure (full
     /// disk, read-only database): the run itself is not failed by it.
-    pub(crate) fn finish(self, out: &mut Output) {
-        let Some(recording) = self.recording else { return };
+    /// Returns the database when it holds every sample the run recorded
+    /// (nothing failed or was dropped), so the run's exports can be made
+    /// from it.
+    pub(crate) fn finish(self, out: &mut Output) -> Option<PathBuf> {
+        let recording = self.recording?;
         match recording.finish() {
             Ok((_, status)) => {
+                if status.first_error.is_none() && status.dropped == 0 && status.failed == 0 {
+                    return self.path;
+                }
                 if let Some(first) = &status.first_error {
                     out.warn(&format!(
                         "metrics database: {first}; {} sample(s) not stored ({} stored); the run's metrics.json has them all",
@@ -157,5 +186,6 @@ impl BatchRecording {
                 "metrics database: {e}; the run's metrics.json has every sample"
             )),
         }
+        None
     }
 }
