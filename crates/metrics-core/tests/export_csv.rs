@@ -44,7 +44,10 @@ fn header_is_timestamp_value_then_sorted_tag_keys() {
     c.record_metric("jobs", 3.0, &[], MetricType::Counter).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let paths = c.export_to_csv(dir.path()).unwrap();
-    assert_eq!(paths, vec![dir.path().join("jobs.csv"), dir.path().join("_aggregates.csv")]);
+    assert_eq!(
+        paths,
+        vec![dir.path().join("jobs.csv"), dir.path().join("_aggregates.csv")]
+    );
     let (header, rows) = read_csv(&paths[0]);
     assert_eq!(header, ["timestamp", "value", "batch", "status", "zone"]);
     assert_eq!(rows.len(), 3);
@@ -292,13 +295,17 @@ fn the_aggregates_file_lists_every_tag_set_with_its_aggregate_description_and_un
     .unwrap();
     // Aggregate-only tag sets: a counter that stayed at 0 and one at 3 keep
     // no samples, so the per-series file has a header only.
-    c.counter("job_errors", &[("error_type", "timeout")]).unwrap().increment(0);
+    c.counter("job_errors", &[("error_type", "timeout")])
+        .unwrap()
+        .increment(0);
     c.counter("job_errors", &[("error_type", "exit=1; \"bad\"")])
         .unwrap()
         .increment(3);
     c.gauge("jobs_in_flight", &[]).unwrap().set(2.5);
-    c.record_metric("job_seconds", 0.5, &[("q", "a")], MetricType::Timer).unwrap();
-    c.record_metric("job_seconds", 1.5, &[("q", "a")], MetricType::Timer).unwrap();
+    c.record_metric("job_seconds", 0.5, &[("q", "a")], MetricType::Timer)
+        .unwrap();
+    c.record_metric("job_seconds", 1.5, &[("q", "a")], MetricType::Timer)
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("csv");
     let paths = c.export_to_csv(&out).unwrap();
