@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use metrics_core::export::csv::AGGREGATES_FILE;
 use metrics_core::export::csv_file_stem;
 use metrics_core::{MetricType, MetricsCollector, MetricsConfig, MetricsError};
 
@@ -36,7 +37,7 @@ fn a_series_file_name_does_not_depend_on_other_series() {
     let lower: BTreeSet<String> = names_both.iter().map(|n| n.to_lowercase()).collect();
     assert_eq!(
         lower.len(),
-        2,
+        3, // the two series' files and _aggregates.csv
         "Case and CASE meet on a case-insensitive file system: {names_both:?}"
     );
     assert_eq!(format!("{}.csv", csv_file_stem("Case")), case_alone);
@@ -74,16 +75,23 @@ fn one_export_replaces_the_files_of_the_previous_one() {
     c.export_to_csv(dir.path()).unwrap();
     assert_eq!(
         file_names(dir.path()),
-        BTreeSet::from(["kept.csv".into(), "removed.csv".into()])
+        BTreeSet::from([AGGREGATES_FILE.into(), "kept.csv".into(), "removed.csv".into()])
     );
     c.remove_series("removed");
     c.record_metric("added", 2.0, &[], MetricType::Gauge).unwrap();
     let paths = c.export_to_csv(dir.path()).unwrap();
     assert_eq!(
         file_names(dir.path()),
-        BTreeSet::from(["added.csv".into(), "kept.csv".into()])
+        BTreeSet::from([AGGREGATES_FILE.into(), "added.csv".into(), "kept.csv".into()])
     );
-    assert_eq!(paths, vec![dir.path().join("added.csv"), dir.path().join("kept.csv")]);
+    assert_eq!(
+        paths,
+        vec![
+            dir.path().join("added.csv"),
+            dir.path().join("kept.csv"),
+            dir.path().join(AGGREGATES_FILE)
+        ]
+    );
     // Nothing is left beside the directory either: a small previous export
     // (moved aside) is deleted before the call returns, so a program that
     // exits right after exporting leaves no hidden copy behind.

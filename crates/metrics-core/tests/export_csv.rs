@@ -44,7 +44,10 @@ fn header_is_timestamp_value_then_sorted_tag_keys() {
     c.record_metric("jobs", 3.0, &[], MetricType::Counter).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let paths = c.export_to_csv(dir.path()).unwrap();
-    assert_eq!(paths, vec![dir.path().join("jobs.csv")]);
+    assert_eq!(
+        paths,
+        vec![dir.path().join("jobs.csv"), dir.path().join("_aggregates.csv")]
+    );
     let (header, rows) = read_csv(&paths[0]);
     assert_eq!(header, ["timestamp", "value", "batch", "status", "zone"]);
     assert_eq!(rows.len(), 3);
@@ -103,7 +106,9 @@ fn hostile_series_names_each_get_their_own_file_inside_the_directory() {
     }
     let parent = tempfile::tempdir().unwrap();
     let dir = parent.path().join("out");
-    let paths = c.export_to_csv(&dir).unwrap();
+    let mut paths = c.export_to_csv(&dir).unwrap();
+    // One file per series, then the aggregates file.
+    assert_eq!(paths.pop(), Some(dir.join("_aggregates.csv")));
     assert_eq!(paths.len(), names.len());
 
     let distinct: HashSet<String> = paths
@@ -122,9 +127,11 @@ fn hostile_series_names_each_get_their_own_file_inside_the_directory() {
         assert!(file.len() <= 255, "{} bytes: {file}", file.len());
     }
 
-    // Nothing but the directory and one file per series exists under the parent.
+    // Nothing but the directory, one file per series and the aggregates
+    // file exists under the parent.
     let mut expected: BTreeSet<PathBuf> = paths.iter().cloned().collect();
     expected.insert(dir.clone());
+    expected.insert(dir.join("_aggregates.csv"));
     assert_eq!(walk(parent.path()), expected);
 
     // Each file holds its own series' value: no series overwrote another.
@@ -271,4 +278,75 @@ fn an_unwritable_directory_is_an_io_error_naming_it() {
     let err = c.export_to_csv(&file).unwrap_err();
     assert!(matches!(err, metrics_core::MetricsError::Io { .. }), "{err:?}");
     assert!(err.to_string().contains("not-a-dir"), "{err}");
+}
+
+#[test]
+fn the_aggregates_file_lists_every_tag_set_with_its_aggregate_description_and_unit() {
+    use metrics_core::export::csv::{AGGREGATES_FILE, AGGREGATES_HEADER};
+    let c = MetricsCollector::new(MetricsConfig::default());
+    c.describe_metric(
+        "job_errors",
+        MetricType::Counter,
+        metrics_core::MetricOptions {
+            description: Some("Failed attempts by error type".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // Aggregate-only tag sets: a counter that stayed at 0 and one at 3 keep
+    // no samples, so the per-series file has a header only.
+    c.counter("job_errors", &[("error_type", "timeout")])
+        .unwrap()
+        .increment(0);
+    c.counter("job_errors", &[("error_type", "exit=1; \"bad\"")])
+        .unwrap()
+        .increment(3);
+    c.gauge("jobs_in_flight", &[]).unwrap().set(2.5);
+    c.record_metric("job_seconds", 0.5, &[("q", "a")], MetricType::Timer)
+        .unwrap();
+    c.record_metric("job_seconds", 1.5, &[("q", "a")], MetricType::Timer)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("csv");
+    let paths = c.export_to_csv(&out).unwrap();
+    assert_eq!(paths.last().unwrap(), &out.join(AGGREGATES_FILE));
+    let (header, rows) = read_csv(&out.join("job_errors.csv"));
+    assert_eq!(header, ["timestamp", "value"]);
+    assert!(rows.is_empty(), "{rows:?}");
+
+    let (header, rows) = read_csv(&out.join(AGGREGATES_FILE));
+    assert_eq!(header, AGGREGATES_HEADER);
+    let col = |name: &str| AGGREGATES_HEADER.iter().position(|h| *h == name).unwrap();
+    let row_of = |series: &str, tags: &str| -> Vec<String> {
+        rows.iter()
+            .find(|r| r[col("series")] == series && r[col("tags")] == tags)
+            .unwrap_or_else(|| panic!("no row {series} {tags} in {rows:?}"))
+            .clone()
+    };
+    let zero = row_of("job_errors", r#"{"error_type":"timeout"}"#);
+    assert_eq!(zero[col("type")], "counter");
+    assert_eq!(zero[col("value")], "0");
+    assert_eq!(zero[col("description")], "Failed attempts by error type");
+    let three = row_of("job_errors", r#"{"error_type":"exit=1; \"bad\""}"#);
+    assert_eq!(three[col("value")], "3");
+    assert_eq!(row_of("jobs_in_flight", "{}")[col("value")], "2.5");
+    let timer = row_of("job_seconds", r#"{"q":"a"}"#);
+    assert_eq!(timer[col("count")], "2");
+    assert_eq!(timer[col("sum")], "2");
+    assert_eq!(timer[col("min")], "0.5");
+    assert_eq!(timer[col("max")], "1.5");
+    assert_eq!(timer[col("value")], "");
+    assert_eq!(rows.len(), 4, "{rows:?}");
+}
+
+#[test]
+fn a_series_named_like_the_aggregates_file_gets_a_file_of_its_own() {
+    let c = MetricsCollector::new(MetricsConfig::default());
+    c.record_metric("_aggregates", 1.0, &[], MetricType::Gauge).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let paths = c.export_to_csv(dir.path().join("csv")).unwrap();
+    assert_eq!(paths.len(), 2, "{paths:?}");
+    assert_ne!(paths[0], paths[1]);
+    let (_, rows) = read_csv(&paths[0]);
+    assert_eq!(rows.len(), 1, "the series' own samples");
 }

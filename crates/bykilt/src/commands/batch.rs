@@ -268,7 +268,14 @@ fn exports_from_store(
         Ok(collector)
     };
     match from_db() {
-        Ok(collector) => export_run_metrics(&collector, ctx),
+        Ok(collector) => {
+            // The database keeps no exemplars: this process's come back
+            // from memory (a killed process's are lost with it).
+            if let Err(e) = collector.merge_exemplars(&memory.snapshot()) {
+                out.warn(&format!("the exemplars of run {} are left out: {e}", ctx.run_id()));
+            }
+            export_run_metrics(&collector, ctx)
+        }
         Err(e) => {
             out.warn(&format!(
                 "reading run {} back from {}: {e}; its metrics.json is written from this process's memory",

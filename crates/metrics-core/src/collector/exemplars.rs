@@ -131,6 +131,26 @@ impl MetricsCollector {
         Ok(())
     }
 
+    /// Copies every exemplar of `snapshot` into this collector, tag set by
+    /// tag set (creating a tag set that is new, without updating its
+    /// aggregate); an exemplar this collector holds for the same bucket is
+    /// kept when it is newer. For a collector rebuilt from somewhere that
+    /// keeps no exemplars (the durable store), given the snapshot of the
+    /// process that recorded them.
+    ///
+    /// # Errors
+    /// As [`import_json`](Self::import_json) for exemplars: the first one
+    /// that cannot be exposed, named, and the lookup errors of a by-name
+    /// call (a series of another type under the same name).
+    pub fn merge_exemplars(&self, snapshot: &crate::Snapshot) -> Result<()> {
+        for series in &snapshot.series {
+            for agg in &series.aggregates {
+                self.restore_exemplars(&series.name, &agg.tags, series.metric_type, &agg.exemplars)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Puts back the exemplars an export listed for the tag set (`name`,
     /// `tags`) of a series of type `ty`, creating the tag set when new
     /// (without updating its aggregate). Used by

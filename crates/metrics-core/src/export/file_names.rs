@@ -5,6 +5,9 @@
 
 use std::collections::HashSet;
 
+/// The stem of the CSV export's aggregates file, kept from series.
+const AGGREGATES_STEM: &str = "_aggregates";
+
 /// Longest file stem produced, in bytes (before any suffix).
 const MAX_STEM: usize = 100;
 
@@ -38,6 +41,7 @@ fn fnv64(s: &str) -> u64 {
 /// assert_ne!(csv_file_stem("Case").to_lowercase(), csv_file_stem("CASE").to_lowercase());
 /// let s = csv_file_stem("../../etc/passwd");
 /// assert!(!s.contains('/') && !s.starts_with('.'));
+/// assert_ne!(csv_file_stem("_aggregates"), "_aggregates"); // the export's own file
 /// ```
 pub fn csv_file_stem(name: &str) -> String {
     let mut stem: String = name
@@ -60,10 +64,12 @@ pub fn csv_file_stem(name: &str) -> String {
     if RESERVED.contains(&device.as_str()) {
         stem.insert(0, '_');
     }
+    // The CSV export's own file (`_aggregates.csv`) is never a series' file.
+    let ours = stem.eq_ignore_ascii_case(AGGREGATES_STEM);
     if stem.is_empty() {
         stem.push('_');
     }
-    let kept = stem == name && !name.bytes().any(|b| b.is_ascii_uppercase()) && !looks_hashed(name);
+    let kept = stem == name && !ours && !name.bytes().any(|b| b.is_ascii_uppercase()) && !looks_hashed(name);
     if kept {
         stem
     } else {
