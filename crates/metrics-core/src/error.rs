@@ -84,6 +84,10 @@ macro_rules! errors_with_record_variants {
             /// System figures could not be read on this platform.
             #[error("reading system metrics: {0}")]
             SystemInfo(String),
+            /// The durable store attached from `MetricsConfig::store` failed
+            /// to write or close.
+            #[error("durable store: {0}")]
+            Store(String),
             /// A background thread could not be started.
             #[error("starting thread {name:?}: {source}")]
             Thread {

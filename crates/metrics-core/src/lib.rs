@@ -71,6 +71,7 @@ pub use kind::{MetricType, ParseMetricTypeError};
 #[cfg(feature = "macros")]
 pub use metrics_macros::{LabelSet, LabelValue, record_execution_time, record_memory_usage};
 pub use persist::{ExportPaths, export_all};
+pub use runtime::durable::{DurableStoreAttachment, DurableStoreBackend, install_store_backend};
 pub use runtime::manager::{MetricsManager, initialize_metrics, initialize_metrics_with, shutdown_metrics};
 #[cfg(feature = "system")]
 pub use runtime::system;

@@ -292,3 +292,22 @@ fn the_global_manager_initializes_and_shuts_down_the_global_collector() {
         assert!(eventually(|| background_threads() == 0), "{:?}", thread_names());
     }
 }
+
+#[test]
+fn a_configured_store_without_a_store_crate_is_an_error_naming_metrics_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = MetricsConfig {
+        store: Some(dir.path().join("metrics.db")),
+        storage_path: dir.path().join("exports"),
+        ..MetricsConfig::default()
+    };
+    let mut manager = MetricsManager::for_collector(config, std::sync::Arc::new(MetricsCollector::default()));
+    let err = manager.initialize().unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("METRICS_STORE") && text.contains("metrics_store::install()"),
+        "{text}"
+    );
+    assert!(!manager.is_running());
+    assert!(!dir.path().join("metrics.db").exists());
+}

@@ -8,6 +8,8 @@
 //!   falls behind, samples are dropped and counted.
 //! * [`SendPositions`] keeps where a remote-write/OTLP sender of a run
 //!   stands (the last acknowledged timestamp per series and receiver).
+//! * [`install`] lets `MetricsManager` attach the store `METRICS_STORE`
+//!   names (`sqlite:PATH`), one run per process.
 //! * [`StoreReader`] queries it (runs, samples, summaries, positions), any
 //!   number at once, while it is written.
 //!
@@ -37,6 +39,7 @@
 #![forbid(unsafe_code)]
 
 mod chunk;
+mod configured;
 mod db;
 mod error;
 mod handoff;
@@ -53,6 +56,7 @@ mod writer;
 
 use std::path::PathBuf;
 
+pub use configured::install;
 pub use error::{Result, StoreError};
 pub use import::Imported;
 pub use lock::lock_path;
@@ -65,7 +69,8 @@ pub use reader::{
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use writer::{Flusher, MetricsStore, Recording, RunId, RunInfo, StateHandle};
 
-/// The store a [`metrics_core::MetricsConfig`] names (`METRICS_STORE=sqlite:PATH`).
+/// The store a [`metrics_core::MetricsConfig`] names (`METRICS_STORE=sqlite:PATH`);
+/// [`install`] makes `MetricsManager` attach it.
 pub fn configured_store(config: &metrics_core::MetricsConfig) -> Option<PathBuf> {
     config.store.clone()
 }

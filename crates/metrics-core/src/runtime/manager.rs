@@ -53,6 +53,8 @@ pub struct MetricsManager {
     threads: Vec<JoinHandle<()>>,
     last_error: Arc<Mutex<Option<String>>>,
     running: bool,
+    /// The configured durable store, attached while running.
+    store: Option<Box<dyn crate::runtime::durable::DurableStoreAttachment>>,
 }
 
 impl MetricsManager {
@@ -70,6 +72,7 @@ impl MetricsManager {
             threads: Vec::new(),
             last_error: Arc::new(Mutex::new(None)),
             running: false,
+            store: None,
         }
     }
 
@@ -96,11 +99,15 @@ impl MetricsManager {
     /// Applies the configuration to the collector and, when enabled, starts
     /// the system sampler (every `system_metrics_interval`, if non-zero) and
     /// the exporter (every `export_interval`, if non-zero) and the idle-tag-set
-    /// sweep (every half `idle_timeout`, at least a second, if set). Calling it again
-    /// while running does nothing.
+    /// sweep (every half `idle_timeout`, at least a second, if set), and
+    /// attaches the durable store `store` names (`METRICS_STORE`) through
+    /// the backend its crate installed (`metrics_store::install()`).
+    /// Calling it again while running does nothing.
     ///
     /// # Errors
     /// [`MetricsError::Io`] if `storage_path` cannot be created;
+    /// [`MetricsError::Config`] naming `METRICS_STORE` when a store is
+    /// configured but no backend is installed, or it cannot be opened;
     /// [`MetricsError::Thread`] if a thread cannot be spawned.
     pub fn initialize(&mut self) -> Result<()> {
         if self.running {
@@ -112,6 +119,9 @@ impl MetricsManager {
         }
         let storage = self.config.storage_path.clone();
         crate::persist::files::create_dir(&storage)?;
+        if let Some(path) = &self.config.store {
+            self.store = Some(attach_store(&self.collector, path)?);
+        }
         self.stop = Arc::new(StopSignal::default());
         self.running = true;
         let interval = self.config.system_metrics_interval;
@@ -168,23 +178,55 @@ impl MetricsManager {
         Ok(())
     }
 
-    /// Stops and joins the background threads, then writes the final JSON
-    /// and CSV exports to `storage_path` (when enabled).
+    /// Stops and joins the background threads, finishes the durable store
+    /// (its last samples written), then writes the final JSON and CSV
+    /// exports to `storage_path` (when enabled).
     ///
     /// # Errors
-    /// [`MetricsError::Io`] if the final export cannot be written. The
-    /// threads are stopped either way.
+    /// [`MetricsError::Io`] if the final export cannot be written;
+    /// [`MetricsError::Store`] if the store's last write failed (the export
+    /// is written first). The threads are stopped either way.
     pub fn shutdown(&mut self) -> Result<ExportPaths> {
         self.stop.stop();
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
         let was_running = std::mem::replace(&mut self.running, false);
+        // The store's last samples are written whatever the export does.
+        let stored = self.store.take().map(|s| s.finish());
         if !was_running || !self.config.enabled {
             return Ok(ExportPaths::default());
         }
-        export_all(&self.collector, &self.config.storage_path)
+        let paths = export_all(&self.collector, &self.config.storage_path)?;
+        if let Some(Err(e)) = stored {
+            return Err(MetricsError::Store(e));
+        }
+        Ok(paths)
     }
+}
+
+/// Attaches the store `config.store` names through the installed backend.
+fn attach_store(
+    collector: &Arc<MetricsCollector>,
+    path: &std::path::Path,
+) -> Result<Box<dyn crate::runtime::durable::DurableStoreAttachment>> {
+    let setting = || format!("sqlite:{}", path.display());
+    let backend = crate::runtime::durable::store_backend().ok_or_else(|| {
+        MetricsError::Config(crate::error::ConfigError {
+            variable: "METRICS_STORE".to_owned(),
+            value: setting(),
+            reason: "no durable store is linked into this program: depend on the metrics-store crate and call \
+                     metrics_store::install() before initializing (or set METRICS_STORE=none)"
+                .to_owned(),
+        })
+    })?;
+    backend.attach(Arc::clone(collector), path).map_err(|reason| {
+        MetricsError::Config(crate::error::ConfigError {
+            variable: "METRICS_STORE".to_owned(),
+            value: setting(),
+            reason,
+        })
+    })
 }
 
 impl Drop for MetricsManager {
