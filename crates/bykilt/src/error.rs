@@ -36,11 +36,67 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// The message the user sees. Engine errors about a limit or an option
+    /// name the engine's field (`max_file_size`, `concurrency`); here they
+    /// name the flag that set it instead.
+    pub fn user_message(&self) -> String {
+        use batch_engine::{BatchError, CsvError};
+        match self {
+            CliError::Batch(BatchError::Csv(CsvError::TooLarge { path, size, limit })) => format!(
+                "{}: file is {size} bytes, over the --max-file-size limit of {limit} bytes; \
+                 raise it, e.g. --max-file-size {}",
+                path.display(),
+                suggested_size(*size)
+            ),
+            CliError::Batch(BatchError::Csv(CsvError::OutsideRoot { path, resolved, root })) => format!(
+                "{}: resolves to {}, outside the allowed input root {} (--allowed-root)",
+                path.display(),
+                resolved.display(),
+                root.display()
+            ),
+            CliError::Batch(BatchError::InvalidOption { name, value, reason }) => {
+                let flag = match *name {
+                    "concurrency" => "--concurrency",
+                    "max_retries" => "--retries",
+                    "job_timeout" => "--timeout",
+                    other => other,
+                };
+                format!("{flag} {value}: {reason}")
+            }
+            other => other.to_string(),
+        }
+    }
+
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         CliError::Io {
             action,
             path: path.into(),
             source,
         }
+    }
+}
+
+/// A `--max-file-size` value that admits a file of `size` bytes, in the
+/// largest unit that keeps it whole-numbered: `1K`, `3M`, `2G`.
+fn suggested_size(size: u64) -> String {
+    for (unit, scale) in [("G", 1u64 << 30), ("M", 1 << 20), ("K", 1 << 10)] {
+        if size >= scale {
+            return format!("{}{unit}", size.div_ceil(scale));
+        }
+    }
+    size.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::suggested_size;
+
+    #[test]
+    fn suggested_sizes_admit_the_file() {
+        assert_eq!(suggested_size(5), "5");
+        assert_eq!(suggested_size(1024), "1K");
+        assert_eq!(suggested_size(1025), "2K");
+        assert_eq!(suggested_size(300 << 20), "300M");
+        assert_eq!(suggested_size((2 << 30) + 1), "3G");
     }
 }
