@@ -175,7 +175,10 @@ impl Exposure {
         let server = match args.serve {
             Some(addr) => {
                 let run_id = batch_engine::run_id_of(batch_id)?;
-                let runs = Arc::new(ArtifactRuns::new(root.to_path_buf(), run_id, true));
+                let runs = Arc::new(
+                    ArtifactRuns::new(root.to_path_buf(), run_id, true)
+                        .with_live_collector(Arc::clone(&collector), batch_id),
+                );
                 let s = start_server(
                     addr,
                     Arc::clone(&collector),
