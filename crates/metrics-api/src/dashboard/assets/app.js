@@ -107,7 +107,7 @@
     const rows = alerts.slice().sort((a, b) => (a.since < b.since ? 1 : -1)).map((a) => el("tr", { "data-alert": a.name },
       el("td", { class: "alert-name" }, a.name),
       el("td", { class: "alert-state" }, el("span", { class: "badge " + (cls[a.state] || "") }, a.state)),
-      el("td", { class: "alert-since" }, new Date(a.since).toLocaleString(), el("span", { class: "note" }, " (" + a.since + ")")),
+      el("td", { class: "alert-since" }, C.fmtStamp(Date.parse(a.since) / 1000), el("span", { class: "note" }, " (" + a.since + ")")),
       el("td", { class: "alert-labels" }, labelText(a.labels)),
       el("td", { class: "num alert-value" }, a.value === null ? "–" : String(a.value))));
     return el("div", { class: "scroll" }, el("table", { id: "alerts-table" },
