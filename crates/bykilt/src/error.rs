@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::progress::counted;
+
 /// What can stop a command before it produces a result.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -43,9 +45,11 @@ impl CliError {
         use batch_engine::{BatchError, CsvError};
         match self {
             CliError::Batch(BatchError::Csv(CsvError::TooLarge { path, size, limit })) => format!(
-                "{}: file is {size} bytes, over the --max-file-size limit of {limit} bytes; \
+                "{}: file is {}, over the --max-file-size limit of {}; \
                  raise it, e.g. --max-file-size {}",
                 path.display(),
+                counted(*size, "byte", "bytes"),
+                counted(*limit, "byte", "bytes"),
                 suggested_size(*size)
             ),
             CliError::Batch(BatchError::Csv(CsvError::OutsideRoot { path, resolved, root })) => format!(

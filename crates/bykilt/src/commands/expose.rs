@@ -233,8 +233,8 @@ impl Exposure {
         let failures = std::mem::take(&mut *self.failures.lock().unwrap_or_else(PoisonError::into_inner));
         if let Some(last) = failures.last() {
             out.warn(&format!(
-                "{} periodic push(es) failed; the last: {last}",
-                failures.len()
+                "{} failed; the last: {last}",
+                crate::progress::counted(failures.len() as u64, "periodic push", "periodic pushes")
             ));
         }
         if let Some((server, runs)) = self.server.take() {
