@@ -123,3 +123,39 @@ fn runs_throughput_is_the_batch_status_figure() {
         "the page labels it"
     );
 }
+
+/// The same figure while a run executes in the serving process
+/// (`batch run --serve`): its run time counts to now, so `/api/runs` says
+/// `finished / run_seconds` for the live run too.
+#[test]
+fn live_run_throughput_is_over_its_run_time_so_far() {
+    let s = Sandbox::new();
+    s.write("in.csv", &common::numbered_csv(40));
+    let listen = format!("127.0.0.1:{}", free_port());
+    let _run = Killed(s.spawn(&[
+        "batch",
+        "run",
+        "in.csv",
+        "-j",
+        "1",
+        "--exec",
+        "sleep 0.1",
+        "--quiet",
+        "--serve",
+        &listen,
+    ]));
+    let base = format!("http://{listen}");
+    let live = poll(Duration::from_secs(30), || {
+        let runs: serde_json::Value = serde_json::from_str(&http_get(&format!("{base}/api/runs"))?).ok()?;
+        let r = runs.as_array()?.iter().find(|r| r["live"] == true)?.clone();
+        (r["finished"].as_u64()? >= 3).then_some(r)
+    })
+    .expect("a live run with finished jobs");
+    let secs = live["run_seconds"].as_f64().unwrap();
+    assert!(secs > 0.0, "{live}");
+    let rate = live["throughput_per_second"].as_f64().unwrap();
+    let finished = live["finished"].as_f64().unwrap();
+    assert!((rate - finished / secs).abs() < 1e-9, "{live}");
+    // Each job sleeps 0.1 s, one at a time: at most about 10 a second.
+    assert!(rate > 0.0 && rate < 11.0, "{live}");
+}
