@@ -67,6 +67,10 @@ impl CliError {
                 };
                 format!("{flag} {value}: {reason}")
             }
+            // Every ServerConfig field is set by the flag of the same name.
+            CliError::Serve(metrics_api::ServerError::InvalidConfig { option, value, problem }) => {
+                format!("--{} {value}: {problem}", option.replace('_', "-"))
+            }
             other => other.to_string(),
         }
     }
@@ -93,7 +97,25 @@ fn suggested_size(size: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::suggested_size;
+    use super::{CliError, suggested_size};
+
+    /// clap checks these ranges first; an engine or server check that
+    /// fires anyway still names the flag, not the field.
+    #[test]
+    fn option_errors_name_the_flag() {
+        let e = CliError::Batch(batch_engine::BatchError::InvalidOption {
+            name: "max_retries",
+            value: "101".into(),
+            reason: "must be at most 100",
+        });
+        assert_eq!(e.user_message(), "--retries 101: must be at most 100");
+        let e = CliError::Serve(metrics_api::ServerError::InvalidConfig {
+            option: "max_connections",
+            value: "0".into(),
+            problem: "must be at least 1",
+        });
+        assert_eq!(e.user_message(), "--max-connections 0: must be at least 1");
+    }
 
     #[test]
     fn suggested_sizes_admit_the_file() {
