@@ -220,8 +220,8 @@ pub struct RunArgs {
     /// Kill a job (its whole process group) running longer than this (> 0).
     #[arg(long, value_parser = parse_timeout, value_name = "DURATION")]
     pub timeout: Option<Duration>,
-    /// Cap of each attempt's output in its job's log, in bytes.
-    #[arg(long, default_value_t = batch_engine::DEFAULT_LOG_LIMIT, value_name = "BYTES")]
+    /// Cap of each attempt's output in its job's log (e.g. 64K, 1M, 1048576).
+    #[arg(long, default_value = "1M", value_parser = parse_size, value_name = "BYTES")]
     pub log_limit: u64,
     /// Print every line each job's command wrote, prefixed with the job
     /// id, as each job finishes (by default only its last line is shown).

@@ -34,7 +34,7 @@ pub fn run(cli: Cli, out: &mut Output) -> i32 {
     match dispatch(cli, out) {
         Ok(code) => code,
         Err(e) => {
-            out.error(&e.to_string());
+            out.error(&e.user_message());
             EXIT_BAD_INPUT
         }
     }
@@ -90,9 +90,12 @@ fn dispatch(cli: Cli, out: &mut Output) -> Result<i32, CliError> {
                 run,
                 all_runs,
                 db,
-            } => match history::summary(&name, &tag, since, run.as_deref(), all_runs, &db, &root, out)? {
-                Some(code) => Ok(code),
-                None => metrics::summary(&name, &tag, since, run.as_deref(), &root, out),
+            } => match history::summary(&name, &tag, since, run.as_deref(), all_runs, &db, &root, out) {
+                Ok(Some(code)) => Ok(code),
+                Ok(None) => metrics::summary(&name, &tag, since, run.as_deref(), &root, out),
+                // "No samples matching the filters" is misleading when no
+                // run has the metric at all: say that instead.
+                Err(e) => Err(metrics::unknown_metric_in_db(&name, &db, &root).unwrap_or(e)),
             },
             MetricsCommand::Query(args) => history::query(&args, &root, out),
             MetricsCommand::Runs { db } => history::runs(&db, &root, out),

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::progress::counted;
 use batch_engine::{BatchJob, BatchManifest, BatchSummary, JobStatus};
 use metrics_core::Summary;
 use serde::Serialize;
@@ -148,11 +149,10 @@ pub fn summary_table(s: &BatchSummary, extra: &[(&str, String)]) -> String {
         rows.push((
             "throughput",
             format!(
-                "{t:.1} jobs/s ({} jobs finished in {} of run wall time, {} run{})",
-                s.finished,
+                "{t:.1} jobs/s ({} finished in {} of run wall time, {})",
+                counted(s.finished as u64, "job", "jobs"),
                 fmt_secs(secs),
-                s.runs,
-                if s.runs == 1 { "" } else { "s" }
+                counted(s.runs, "run", "runs")
             ),
         ));
     }
@@ -364,10 +364,10 @@ impl MetricsPaths {
             (
                 "metrics",
                 format!(
-                    "{}\n{}/ ({} files)",
+                    "{}\n{}/ ({})",
                     self.json.display(),
                     self.csv_dir.display(),
-                    self.csv_files
+                    counted(self.csv_files as u64, "file", "files")
                 ),
             ),
         ]

@@ -200,9 +200,16 @@ impl BatchObserver for Progress {
 
 /// `1 attempt`, `3 attempts`.
 pub fn attempts(n: u32) -> String {
+    counted(u64::from(n), "attempt", "attempts")
+}
+
+/// A count and its noun, singular for exactly one: `1 job`, `0 jobs`,
+/// `3 jobs`. Every count the CLI prints goes through this, so none reads
+/// "1 jobs".
+pub fn counted(n: u64, singular: &str, plural: &str) -> String {
     if n == 1 {
-        "1 attempt".to_owned()
+        format!("1 {singular}")
     } else {
-        format!("{n} attempts")
+        format!("{n} {plural}")
     }
 }

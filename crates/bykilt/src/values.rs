@@ -145,6 +145,8 @@ mod tests {
         assert_eq!(parse_size("300M"), Ok(300 << 20));
         assert_eq!(parse_size("17"), Ok(17));
         assert!(parse_size("1T").is_err() && parse_size("").is_err());
+        // `--log-limit`'s default, written "1M" in the flag, is the engine's.
+        assert_eq!(parse_size("1M"), Ok(batch_engine::DEFAULT_LOG_LIMIT));
         assert_eq!(parse_delimiter("|"), Ok(batch_engine::Delimiter::Fixed(b'|')));
         assert_eq!(parse_delimiter("tab"), Ok(batch_engine::Delimiter::Fixed(b'\t')));
         assert!(parse_delimiter("\"").is_err() && parse_delimiter("ab").is_err());

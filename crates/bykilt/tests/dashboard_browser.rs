@@ -59,6 +59,45 @@ fn severe(entries: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// The series page at 390 px in a browser whose time zone is not UTC: no
+/// tag filter runs past the right edge (even with a long tag value), every time-axis tick label is
+/// inside the chart, and the ticks read UTC like the tables and tooltips.
+fn phone_width_series_page(b: &Browser) {
+    b.cdp("Emulation.setTimezoneOverride", json!({ "timezoneId": "Asia/Kolkata" }));
+    b.viewport(390, 800);
+    let got = b.wait_for(
+        "the series chart redrawn at 390 px",
+        "const c = document.querySelector('#series-chart');
+         if (!c || !c.dataset.xTicks || Number(c.dataset.xTicksWidth) !== c.clientWidth || c.clientWidth > 390) { return null; }
+         const page = document.documentElement.clientWidth;
+         // A tag value as long as a long batch or run id makes its select that wide.
+         for (const s of document.querySelectorAll('.toolbar select')) { s.append(new Option(s.dataset.tagKey + '=' + 'x'.repeat(70))); }
+         const selects = [...document.querySelectorAll('.toolbar select')].map(s => ({ id: s.id, right: s.getBoundingClientRect().right }));
+         const ticks = JSON.parse(c.dataset.xTicks).map(t => ({ ...t, utc: new Date(t.t * 1000).toISOString().slice(11, 16) }));
+         return { page, width: c.clientWidth, selects, ticks, offset: new Date(0).getTimezoneOffset() };",
+    );
+    assert_eq!(got["offset"], -330, "the browser runs in Asia/Kolkata: {got}");
+    let page = got["page"].as_f64().unwrap();
+    let selects = got["selects"].as_array().unwrap();
+    assert!(selects.iter().any(|s| s["id"] == "tag-filter-batch_id"), "{got}");
+    for s in selects {
+        assert!(s["right"].as_f64().unwrap() <= page + 0.5, "{s} runs past {page} px");
+    }
+    let width = got["width"].as_f64().unwrap();
+    let ticks = got["ticks"].as_array().unwrap();
+    assert!(!ticks.is_empty(), "{got}");
+    for t in ticks {
+        assert!(
+            t["left"].as_f64().unwrap() >= 0.0 && t["right"].as_f64().unwrap() <= width,
+            "{t} outside 0..{width}"
+        );
+        assert!(
+            t["text"].as_str().unwrap().contains(t["utc"].as_str().unwrap()),
+            "tick {t} is not UTC"
+        );
+    }
+}
+
 #[test]
 fn dashboard_shows_runs_series_and_live_progress_in_chromium() {
     if !have_browser() {
@@ -268,6 +307,7 @@ fn dashboard_shows_runs_series_and_live_progress_in_chromium() {
     let pixels_before = b.js("return document.querySelector('#series-chart').toDataURL();", &[]);
     b.full_page_screenshot(1280, &shots.join("series-page-1280.png"));
     b.full_page_screenshot(390, &shots.join("series-page-390.png"));
+    phone_width_series_page(&b);
     b.viewport(1280, 800);
     std::thread::sleep(Duration::from_millis(800));
     b.js(

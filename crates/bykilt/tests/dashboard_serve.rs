@@ -63,3 +63,99 @@ fn serve_lists_every_run_with_counts_and_marks_the_served_one() {
     assert_eq!(job["samples"], 6);
     assert_eq!(job["tag_sets"][0]["tags"]["run_id"], ids[0].as_str());
 }
+
+/// Issue 10 item 10 on the dashboard: `/api/runs` reports the throughput
+/// `batch status` prints — jobs finished per second of the wall time of the
+/// processes that ran them (every run summed), not first start to last end.
+#[test]
+fn runs_throughput_is_the_batch_status_figure() {
+    let s = Sandbox::new();
+    s.write("in.csv", &common::numbered_csv(4));
+    let first = s.run(&[
+        "batch",
+        "run",
+        "in.csv",
+        "-j",
+        "1",
+        "--exec",
+        "sleep 0.05; [ $BYKILT_ID -le 2 ]",
+        "--quiet",
+        "--json",
+    ]);
+    assert_eq!(first.status.code(), Some(1), "{}", text(&first.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    let batch_id = v["batch_id"].as_str().unwrap().to_owned();
+    // A second run of the same batch: its time adds to the first's.
+    let again = s.run(&["batch", "retry", &batch_id, "--failed", "--exec", "true", "--quiet"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    let st = s.run(&["batch", "status", &batch_id, "--json"]);
+    let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    let summary = &st["summary"];
+    assert_eq!(summary["runs"], 2, "{summary}");
+
+    let listen = format!("127.0.0.1:{}", free_port());
+    let _serve = Killed(s.spawn(&["serve", "--listen", &listen]));
+    let base = format!("http://{listen}");
+    let runs = poll(Duration::from_secs(20), || http_get(&format!("{base}/api/runs"))).expect("serve is up");
+    let runs: serde_json::Value = serde_json::from_str(&runs).unwrap();
+    let r = &runs.as_array().unwrap()[0];
+    assert_eq!(r["finished"], 4);
+    let (api_secs, status_secs) = (
+        r["run_seconds"].as_f64().unwrap(),
+        summary["run_seconds"].as_f64().unwrap(),
+    );
+    assert!((api_secs - status_secs).abs() < 1e-9, "{api_secs} vs {status_secs}");
+    let (api_rate, status_rate) = (
+        r["throughput_per_second"].as_f64().unwrap(),
+        summary["throughput_per_second"].as_f64().unwrap(),
+    );
+    assert!((api_rate - status_rate).abs() < 1e-9, "{api_rate} vs {status_rate}");
+    assert!((api_rate - 4.0 / status_secs).abs() < 1e-9);
+    // Not the first-start-to-last-end figure.
+    let span = r["duration_seconds"].as_f64().unwrap();
+    assert!(
+        (api_rate - 4.0 / span).abs() > 1e-6,
+        "{api_rate} is 4 / {span}, the job span"
+    );
+    let page = http_get(&format!("{base}/dashboard/app.js")).unwrap_or_default();
+    assert!(
+        page.contains("jobs finished per second of run wall time"),
+        "the page labels it"
+    );
+}
+
+/// The same figure while a run executes in the serving process
+/// (`batch run --serve`): its run time counts to now, so `/api/runs` says
+/// `finished / run_seconds` for the live run too.
+#[test]
+fn live_run_throughput_is_over_its_run_time_so_far() {
+    let s = Sandbox::new();
+    s.write("in.csv", &common::numbered_csv(40));
+    let listen = format!("127.0.0.1:{}", free_port());
+    let _run = Killed(s.spawn(&[
+        "batch",
+        "run",
+        "in.csv",
+        "-j",
+        "1",
+        "--exec",
+        "sleep 0.1",
+        "--quiet",
+        "--serve",
+        &listen,
+    ]));
+    let base = format!("http://{listen}");
+    let live = poll(Duration::from_secs(30), || {
+        let runs: serde_json::Value = serde_json::from_str(&http_get(&format!("{base}/api/runs"))?).ok()?;
+        let r = runs.as_array()?.iter().find(|r| r["live"] == true)?.clone();
+        (r["finished"].as_u64()? >= 3).then_some(r)
+    })
+    .expect("a live run with finished jobs");
+    let secs = live["run_seconds"].as_f64().unwrap();
+    assert!(secs > 0.0, "{live}");
+    let rate = live["throughput_per_second"].as_f64().unwrap();
+    let finished = live["finished"].as_f64().unwrap();
+    assert!((rate - finished / secs).abs() < 1e-9, "{live}");
+    // Each job sleeps 0.1 s, one at a time: at most about 10 a second.
+    assert!(rate > 0.0 && rate < 11.0, "{live}");
+}

@@ -43,6 +43,7 @@ fn run(id: &str, completed: usize, pending: usize, live: bool) -> RunProgress {
         started_at: Some(10.0),
         last_completed_at: Some(20.0),
         duration_seconds: Some(10.0),
+        run_seconds: Some(10.0),
         throughput_per_second: Some(completed as f64 / 10.0),
         live,
         served: live,

@@ -37,6 +37,7 @@ fn progress(id: &str, completed: usize, failed: usize, pending: usize) -> RunPro
         started_at: Some(10.0),
         last_completed_at: Some(20.0),
         duration_seconds: Some(10.0),
+        run_seconds: Some(10.0),
         throughput_per_second: Some((completed + failed) as f64 / 10.0),
         live: false,
         served: false,
@@ -138,6 +139,15 @@ fn the_dashboard_reads_the_database_and_follows_a_run_being_recorded() {
     assert_eq!(runs[1]["served"], true);
     assert_eq!(runs[1]["pending"], 9);
     assert!(runs[1]["eta_seconds"].as_f64().unwrap() > 0.0, "{:?}", runs[1]);
+    // Throughput is jobs finished per second of run wall time: the catalog's
+    // for an ended run; for the live one its earlier runs' time (10 s here)
+    // plus its own since the stored start.
+    assert_eq!(runs[0]["run_seconds"], 10.0);
+    assert!((runs[0]["throughput_per_second"].as_f64().unwrap() - 0.3).abs() < 1e-9);
+    let live_secs = runs[1]["run_seconds"].as_f64().unwrap();
+    assert!(live_secs >= 10.0, "{live_secs}");
+    let rate = runs[1]["throughput_per_second"].as_f64().unwrap();
+    assert!((rate - 1.0 / live_secs).abs() < 1e-9, "{rate} vs 1 / {live_secs}");
     assert_eq!(json(addr, "/api/runs/first")["completed"], 2);
     let (status, body) = get(addr, "/api/runs/third", Some("t0k"));
     assert_eq!(status, 404);

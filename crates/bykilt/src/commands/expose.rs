@@ -176,7 +176,10 @@ impl Exposure {
         let server = match args.serve {
             Some(addr) => {
                 let run_id = batch_engine::run_id_of(batch_id)?;
-                let runs = Arc::new(ArtifactRuns::new(root.to_path_buf(), run_id, true));
+                let runs = Arc::new(
+                    ArtifactRuns::new(root.to_path_buf(), run_id, true)
+                        .with_live_collector(Arc::clone(&collector), batch_id),
+                );
                 let s = start_server(
                     addr,
                     Arc::clone(&collector),
@@ -231,8 +234,8 @@ impl Exposure {
         let failures = std::mem::take(&mut *self.failures.lock().unwrap_or_else(PoisonError::into_inner));
         if let Some(last) = failures.last() {
             out.warn(&format!(
-                "{} periodic push(es) failed; the last: {last}",
-                failures.len()
+                "{} failed; the last: {last}",
+                crate::progress::counted(failures.len() as u64, "periodic push", "periodic pushes")
             ));
         }
         if let Some((server, runs)) = self.server.take() {

@@ -122,6 +122,62 @@ pub(crate) fn load_preferring_db(
     Ok((ctx, collector))
 }
 
+/// The error of `metrics summary NAME` answered from the database when no
+/// run there has a metric `NAME` at all (rather than none of its samples
+/// matching the filters): it names the metric and the closest names the
+/// database has. `None` when the metric exists or the database cannot be
+/// read (the caller's own error stands).
+pub(crate) fn unknown_metric_in_db(name: &str, db: &ReadDbArgs, root: &Path) -> Option<CliError> {
+    let path = crate::commands::store::read_path(db, root);
+    if !path.exists() {
+        return None;
+    }
+    let reader = metrics_store::StoreReader::open(&path).ok()?;
+    let names: Vec<String> = reader.series().ok()?.into_iter().map(|s| s.name).collect();
+    if names.iter().any(|n| n == name) {
+        return None;
+    }
+    Some(CliError::Usage(format!(
+        "{}: no metric {name:?} in the database (no run recorded it){}",
+        path.display(),
+        close_names_hint(name, &names)
+    )))
+}
+
+/// `; did you mean: a, b` with the known names nearest to `name` (edit
+/// distance within a quarter of its length, or one containing the other),
+/// or the empty string when none is near.
+fn close_names_hint(name: &str, names: &[String]) -> String {
+    let reach = (name.len() / 4).max(2);
+    let mut near: Vec<(usize, &String)> = names
+        .iter()
+        .map(|n| (edit_distance(n, name), n))
+        .filter(|(d, n)| *d <= reach || n.contains(name) || name.contains(n.as_str()))
+        .collect();
+    near.sort();
+    let near: Vec<&str> = near.iter().take(3).map(|(_, n)| n.as_str()).collect();
+    if near.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean: {}", near.join(", "))
+    }
+}
+
+/// Levenshtein distance over bytes (metric names are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
 /// `bykilt metrics summary`.
 pub(crate) fn summary(
     name: &str,
@@ -135,8 +191,9 @@ pub(crate) fn summary(
     let Some(series) = collector.get_metric_series(name) else {
         let names: Vec<String> = collector.list_series().into_iter().map(|s| s.name).collect();
         return Err(CliError::Usage(format!(
-            "run {} has no metric {name:?}; it has: {}",
+            "run {} has no metric {name:?}{}; it has: {}",
             ctx.run_id(),
+            close_names_hint(name, &names),
             names.join(", ")
         )));
     };
@@ -219,4 +276,27 @@ pub(crate) fn export(
         }
     }
     Ok(EXIT_ALL_COMPLETED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::close_names_hint;
+
+    #[test]
+    fn close_names_are_near_ones_nearest_first() {
+        let names: Vec<String> = [
+            "job_duration_seconds",
+            "jobs_total",
+            "batch_duration_seconds",
+            "queue_depth",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(
+            close_names_hint("job_duraton_seconds", &names),
+            "; did you mean: job_duration_seconds"
+        );
+        assert_eq!(close_names_hint("jobs", &names), "; did you mean: jobs_total");
+        assert_eq!(close_names_hint("nosuch", &names), "");
+    }
 }

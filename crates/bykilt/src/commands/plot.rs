@@ -59,7 +59,7 @@ fn register_font() {
 /// Every run under `root` that has metrics, replayed into one collector.
 fn load_all(root: &Path) -> Result<(String, MetricsCollector), CliError> {
     let collector = MetricsCollector::new(long_retention_config());
-    let mut n = 0;
+    let mut n: u64 = 0;
     for id in list_runs(root)? {
         let ctx = RunContext::with_run_id(root, &id)?;
         if run_metrics_json(&ctx).exists() {
@@ -73,7 +73,7 @@ fn load_all(root: &Path) -> Result<(String, MetricsCollector), CliError> {
             root.display()
         )));
     }
-    Ok((format!("{n} runs"), collector))
+    Ok((crate::progress::counted(n, "run", "runs"), collector))
 }
 
 fn plot_err(path: &Path, e: impl std::fmt::Display) -> CliError {
@@ -139,7 +139,11 @@ pub(crate) fn plot(args: &PlotArgs, root: &Path, out: &mut Output) -> Result<i32
             area.present().map_err(|e| plot_err(&args.out, e))?;
         }
     }
-    out.note(&format!("wrote {} ({} samples)", args.out.display(), values.len()));
+    out.note(&format!(
+        "wrote {} ({})",
+        args.out.display(),
+        crate::progress::counted(values.len() as u64, "sample", "samples")
+    ));
     out.json(&serde_json::json!({ "out": args.out, "samples": values.len(), "metric": args.name }));
     Ok(EXIT_ALL_COMPLETED)
 }

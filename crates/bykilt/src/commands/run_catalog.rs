@@ -1,12 +1,21 @@
 //! The dashboard's runs: every batch under the artifacts root, read from
 //! its manifest and journal on each request so a live run's counts are
-//! current.
+//! current. Throughput is jobs finished per second of the wall time of
+//! the processes that ran them, as `batch status` reports it: the batch's
+//! `batch_duration_seconds` from each run's `metrics.json`, plus the time
+//! so far of the run executing in this process.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Instant, SystemTime};
 
-use batch_engine::{BatchManifest, JobStatus, list_batches};
+use batch_engine::{BatchManifest, JobStatus, RunContext, list_batches};
 use metrics_api::dashboard::{RunCatalog, RunProgress};
+use metrics_core::{MetricsCollector, SummaryQuery, TagFilter};
 use time::OffsetDateTime;
+
+use crate::commands::metrics::{import_run_metrics, long_retention_config, run_metrics_json};
 
 /// Runs under `root`; `served` is the run whose metrics the server holds,
 /// `live` whether it is executing in this process.
@@ -15,6 +24,27 @@ pub(crate) struct ArtifactRuns {
     root: PathBuf,
     served: String,
     live: std::sync::atomic::AtomicBool,
+    clock: Option<LiveClock>,
+    recorded: Mutex<HashMap<PathBuf, Recorded>>,
+}
+
+/// The wall time of the run executing in this process, which its
+/// collector records (as a `batch_duration_seconds` sample) only when it ends.
+#[derive(Debug)]
+struct LiveClock {
+    collector: Arc<MetricsCollector>,
+    started: Instant,
+    runs_at_start: u64,
+    ended_after: Mutex<Option<f64>>,
+}
+
+/// A run's recorded wall time, read from its `metrics.json` once per
+/// version of the file (modification time and length).
+#[derive(Debug, Clone, Copy)]
+struct Recorded {
+    modified: Option<SystemTime>,
+    len: u64,
+    seconds: Option<(f64, u64)>,
 }
 
 impl ArtifactRuns {
@@ -23,20 +53,87 @@ impl ArtifactRuns {
             root,
             served: served.to_owned(),
             live: live.into(),
+            clock: None,
+            recorded: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The served run executes now, recording into `collector` (which may
+    /// hold its batch's earlier runs, replayed on resume): its run time
+    /// counts from now until its own `batch_duration_seconds` appears.
+    pub(crate) fn with_live_collector(mut self, collector: Arc<MetricsCollector>, batch_id: &str) -> Self {
+        let runs_at_start = batch_seconds(&collector, batch_id).map_or(0, |(_, n)| n);
+        self.clock = Some(LiveClock {
+            collector,
+            started: Instant::now(),
+            runs_at_start,
+            ended_after: Mutex::new(None),
+        });
+        self
     }
 
     /// Marks the served run as no longer executing.
     pub(crate) fn finished(&self) {
+        if let Some(c) = &self.clock {
+            *c.ended_after.lock().unwrap_or_else(PoisonError::into_inner) = Some(c.started.elapsed().as_secs_f64());
+        }
         self.live.store(false, std::sync::atomic::Ordering::Relaxed);
     }
+
+    /// Wall time of every run of the batch of `m`, in seconds.
+    fn run_seconds(&self, m: &BatchManifest, served: bool) -> Option<f64> {
+        if served && let Some(c) = &self.clock {
+            let (sum, runs) = batch_seconds(&c.collector, &m.batch_id).unwrap_or((0.0, 0));
+            if runs > c.runs_at_start {
+                return Some(sum);
+            }
+            let so_far = c
+                .ended_after
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .unwrap_or_else(|| c.started.elapsed().as_secs_f64());
+            return Some(sum + so_far);
+        }
+        let ctx = RunContext::with_run_id(&self.root, &m.run_id).ok()?;
+        self.recorded_seconds(&run_metrics_json(&ctx), &ctx, &m.batch_id)
+    }
+
+    fn recorded_seconds(&self, path: &Path, ctx: &RunContext, batch_id: &str) -> Option<f64> {
+        let meta = std::fs::metadata(path).ok()?;
+        let (modified, len) = (meta.modified().ok(), meta.len());
+        let mut cache = self.recorded.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(r) = cache.get(path)
+            && r.modified == modified
+            && r.len == len
+        {
+            return r.seconds.map(|(s, _)| s);
+        }
+        let collector = MetricsCollector::new(long_retention_config());
+        let seconds = import_run_metrics(&collector, ctx)
+            .ok()
+            .and_then(|()| batch_seconds(&collector, batch_id));
+        cache.insert(path.to_owned(), Recorded { modified, len, seconds });
+        seconds.map(|(s, _)| s)
+    }
+}
+
+/// The sum and count of the batch's `batch_duration_seconds`, as
+/// `BatchSummary::run_seconds` and `runs` take them.
+fn batch_seconds(collector: &MetricsCollector, batch_id: &str) -> Option<(f64, u64)> {
+    let s = collector
+        .get_metric_series("batch_duration_seconds")?
+        .summary(&SummaryQuery {
+            since: None,
+            tags: TagFilter::new().with("batch_id", batch_id),
+        })?;
+    Some((s.sum, s.count as u64))
 }
 
 fn unix(t: OffsetDateTime) -> f64 {
     (t - OffsetDateTime::UNIX_EPOCH).as_seconds_f64()
 }
 
-pub(crate) fn progress(m: &BatchManifest, live: bool, served: bool) -> RunProgress {
+pub(crate) fn progress(m: &BatchManifest, live: bool, served: bool, run_seconds: Option<f64>) -> RunProgress {
     let count = |s: JobStatus| m.jobs.iter().filter(|j| j.status == s).count();
     let started_at = m.jobs.iter().filter_map(|j| j.started_at).min().map(unix);
     let last_completed_at = m.jobs.iter().filter_map(|j| j.completed_at).max().map(unix);
@@ -50,9 +147,7 @@ pub(crate) fn progress(m: &BatchManifest, live: bool, served: bool) -> RunProgre
         _ => None,
     };
     let finished = count(JobStatus::Completed) + count(JobStatus::Failed);
-    let throughput_per_second = duration_seconds
-        .filter(|d| *d > 0.0 && finished > 0)
-        .map(|d| finished as f64 / d);
+    let throughput_per_second = RunProgress::throughput_over(finished, run_seconds);
     RunProgress {
         run_id: m.run_id.clone(),
         batch_id: m.batch_id.clone(),
@@ -66,6 +161,7 @@ pub(crate) fn progress(m: &BatchManifest, live: bool, served: bool) -> RunProgre
         started_at,
         last_completed_at,
         duration_seconds,
+        run_seconds,
         throughput_per_second,
         live,
         served,
@@ -80,7 +176,7 @@ impl RunCatalog for ArtifactRuns {
             .iter()
             .map(|m| {
                 let served = m.run_id == self.served;
-                progress(m, live && served, served)
+                progress(m, live && served, served, self.run_seconds(m, served))
             })
             .collect())
     }

@@ -33,7 +33,13 @@ pub struct RunProgress {
     /// Wall time from the first start to the last completion (to now while
     /// the run is live), in seconds.
     pub duration_seconds: Option<f64>,
-    /// Finished jobs (completed or failed) per second over `duration_seconds`.
+    /// Wall time of the processes that ran the batch's jobs, in seconds:
+    /// every run of the batch (its `batch_duration_seconds`), the one still
+    /// executing counted to now. `None` when no run's time is known.
+    pub run_seconds: Option<f64>,
+    /// Jobs finished (completed or failed) per second of run wall time:
+    /// `finished / run_seconds`, the figure `bykilt batch status` prints.
+    /// Not over `duration_seconds`, which also counts the time between runs.
     pub throughput_per_second: Option<f64>,
     /// Whether the run is executing in the serving process right now.
     pub live: bool,
@@ -43,6 +49,14 @@ pub struct RunProgress {
 }
 
 impl RunProgress {
+    /// Jobs finished (completed or failed) per second of `run_seconds`;
+    /// `None` without a positive run time.
+    pub fn throughput_over(finished: usize, run_seconds: Option<f64>) -> Option<f64> {
+        run_seconds
+            .filter(|s| *s > 0.0 && s.is_finite())
+            .map(|s| finished as f64 / s)
+    }
+
     /// Jobs that reached an end state (completed, failed, stopped).
     pub fn finished(&self) -> usize {
         self.completed + self.failed + self.stopped
@@ -108,6 +122,7 @@ mod tests {
             started_at: Some(0.0),
             last_completed_at: None,
             duration_seconds: None,
+            run_seconds: None,
             throughput_per_second: rate,
             live: true,
             served: true,

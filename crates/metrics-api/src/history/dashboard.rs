@@ -54,6 +54,10 @@ struct StoredRunView {
     first_job_started_at: Option<f64>,
     last_completed_at: Option<f64>,
     duration_seconds: Option<f64>,
+    /// Wall time of the processes that ran the batch (see
+    /// [`RunProgress::run_seconds`]).
+    run_seconds: Option<f64>,
+    /// Jobs finished per second of `run_seconds`.
     throughput_per_second: Option<f64>,
     eta_seconds: Option<f64>,
     live: bool,
@@ -71,17 +75,17 @@ fn view_of(stored: StoredRun, progress: Option<&RunProgress>, newest: bool, now:
     let run_id = stored.name.clone();
     let started = nanos_to_unix(stored.started_at);
     let end = stored.ended_at.map(nanos_to_unix).or(live.then_some(now));
-    let (duration, throughput) = match progress {
+    let (duration, run_seconds) = match progress {
         Some(p) if live => {
             // The manifest's clock stops at the last completion; a live run's
-            // runs on to now.
+            // runs on to now. The run's own wall time is not recorded until
+            // it ends (its writer exports `batch_duration_seconds` last), so
+            // it is counted from the stored start, on top of the earlier
+            // runs' recorded time.
             let d = p.started_at.map(|s| (now - s).max(0.0));
-            let rate = d
-                .filter(|d| *d > 0.0 && p.completed + p.failed > 0)
-                .map(|d| (p.completed + p.failed) as f64 / d);
-            (d, rate)
+            (d, Some(p.run_seconds.unwrap_or(0.0) + (now - started).max(0.0)))
         }
-        Some(p) => (p.duration_seconds, p.throughput_per_second),
+        Some(p) => (p.duration_seconds, p.run_seconds),
         None => (end.map(|e| (e - started).max(0.0)), None),
     };
     let mut counted = progress.cloned().unwrap_or(RunProgress {
@@ -97,10 +101,12 @@ fn view_of(stored: StoredRun, progress: Option<&RunProgress>, newest: bool, now:
         started_at: None,
         last_completed_at: None,
         duration_seconds: None,
+        run_seconds: None,
         throughput_per_second: None,
         live,
         served: newest,
     });
+    let throughput = progress.and_then(|p| RunProgress::throughput_over(p.completed + p.failed, run_seconds));
     counted.throughput_per_second = throughput;
     StoredRunView {
         run_id,
@@ -115,6 +121,7 @@ fn view_of(stored: StoredRun, progress: Option<&RunProgress>, newest: bool, now:
         first_job_started_at: counted.started_at,
         last_completed_at: counted.last_completed_at,
         duration_seconds: duration,
+        run_seconds,
         throughput_per_second: throughput,
         eta_seconds: if live { counted.eta_seconds() } else { None },
         live,

@@ -92,7 +92,10 @@
       el("span", { class: "running", style: "width:" + pct(r.running) }));
   }
 
-  const rate = (r) => r.throughput_per_second ? r.throughput_per_second.toFixed(2) + "/s" : "–";
+  // Jobs finished per second of run wall time (the processes that ran them),
+  // the figure `bykilt batch status` prints; not over `duration`.
+  const THROUGHPUT_MEANS = "jobs finished per second of run wall time";
+  const rate = (r) => typeof r.throughput_per_second === "number" ? r.throughput_per_second.toFixed(2) + " jobs/s" : "–";
   const eta = (r) => r.eta_seconds !== null && r.eta_seconds !== undefined ? fmtSecs(r.eta_seconds) : "–";
 
   // The alerts of the evaluator beside the server (`--alerts`), newest change first.
@@ -104,7 +107,7 @@
     const rows = alerts.slice().sort((a, b) => (a.since < b.since ? 1 : -1)).map((a) => el("tr", { "data-alert": a.name },
       el("td", { class: "alert-name" }, a.name),
       el("td", { class: "alert-state" }, el("span", { class: "badge " + (cls[a.state] || "") }, a.state)),
-      el("td", { class: "alert-since" }, new Date(a.since).toLocaleString(), el("span", { class: "note" }, " (" + a.since + ")")),
+      el("td", { class: "alert-since" }, C.fmtStamp(Date.parse(a.since) / 1000), el("span", { class: "note" }, " (" + a.since + ")")),
       el("td", { class: "alert-labels" }, labelText(a.labels)),
       el("td", { class: "num alert-value" }, a.value === null ? "–" : String(a.value))));
     return el("div", { class: "scroll" }, el("table", { id: "alerts-table" },
@@ -131,8 +134,10 @@
       runs.length ? el("div", { class: "scroll" }, el("table", { id: "runs-table" },
         el("thead", {}, el("tr", {}, el("th", {}, "run"), el("th", { class: "num" }, "completed"), el("th", { class: "num" }, "failed"),
           el("th", { class: "num" }, "running"), el("th", { class: "num hide-narrow" }, "pending"), el("th", {}, "progress"),
-          el("th", { class: "num hide-narrow" }, "duration"), el("th", { class: "num hide-narrow" }, "throughput"), el("th", { class: "num hide-narrow" }, "ETA"))),
+          el("th", { class: "num hide-narrow" }, "duration"), el("th", { class: "num hide-narrow", title: THROUGHPUT_MEANS }, "throughput"), el("th", { class: "num hide-narrow" }, "ETA"))),
         el("tbody", {}, ...rows))) : el("p", { class: "note" }, "No runs yet."),
+      runs.length ? el("p", { class: "note", id: "runs-legend" }, "duration: first job start to last completion; throughput: " + THROUGHPUT_MEANS +
+        " (of the processes that ran the batch, every run summed, as `bykilt batch status` reports it).") : "",
       el("h2", {}, "Alerts"),
       alertsSection(alerts));
     setStatus(live ? "live: updating every " + POLL_MS / 1000 + " s" : "updated " + new Date().toLocaleTimeString());

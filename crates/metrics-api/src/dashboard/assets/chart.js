@@ -35,12 +35,14 @@
     return Number(v.toPrecision(4)).toString();
   }
 
+  // Axis ticks in UTC, like the tooltips and the number tables (fmtStamp),
+  // so a time reads the same wherever it is shown.
   function fmtTime(t, span) {
     const d = new Date(t * 1000);
     const p = (n) => String(n).padStart(2, "0");
-    let hms = p(d.getHours()) + ":" + p(d.getMinutes()) + (span < 3600 ? ":" + p(d.getSeconds()) : "");
-    if (span < 30) { hms += "." + Math.floor(d.getMilliseconds() / 100); }
-    return span > 86400 ? (d.getMonth() + 1) + "/" + d.getDate() + " " + hms : hms;
+    let hms = p(d.getUTCHours()) + ":" + p(d.getUTCMinutes()) + (span < 3600 ? ":" + p(d.getUTCSeconds()) : "");
+    if (span < 30) { hms += "." + Math.floor(d.getUTCMilliseconds() / 100); }
+    return span > 86400 ? (d.getUTCMonth() + 1) + "/" + d.getUTCDate() + " " + hms : hms;
   }
 
   function fmtStamp(t) {
@@ -61,11 +63,20 @@
     }
     ctx.textAlign = "center";
     ctx.textBaseline = "top";
+    // A tick label is centred on its tick but kept inside the canvas: the
+    // last one near the right edge would otherwise be cut off. Where each
+    // label went is kept on the canvas (`data-x-ticks`) for checks.
+    const drawn = [];
     for (const v of xs.ticks) {
       const x = xs.map(v);
       ctx.beginPath(); ctx.moveTo(x, box.b); ctx.lineTo(x, box.b + 4); ctx.stroke();
-      ctx.fillText(xFmt(v), x, box.b + 6);
+      const text = xFmt(v), half = ctx.measureText(text).width / 2;
+      const at = Math.max(half + 1, Math.min(box.w - half - 1, x));
+      ctx.fillText(text, at, box.b + 6);
+      drawn.push({ t: v, text, left: at - half, right: at + half });
     }
+    ctx.canvas.dataset.xTicks = JSON.stringify(drawn);
+    ctx.canvas.dataset.xTicksWidth = String(box.w);
     ctx.strokeStyle = css("--muted");
     ctx.beginPath(); ctx.moveTo(box.l, box.t); ctx.lineTo(box.l, box.b); ctx.lineTo(box.r, box.b); ctx.stroke();
     ctx.fillText(xLabel, (box.l + box.r) / 2, box.b + 22);
@@ -98,7 +109,7 @@
     }
     function draw() {
       const { ctx, w, h } = setup(canvas);
-      const box = { l: 62, r: w - 12, t: 10, b: h - 40 };
+      const box = { l: 62, r: w - 12, t: 10, b: h - 40, w };
       const [x0, x1] = extent();
       let lo = Infinity, hi = -Infinity;
       for (const p of all) {
@@ -109,7 +120,7 @@
       if (hi === lo) { hi = lo + Math.max(1, Math.abs(lo) * 0.1); }
       const xs = scale(x0, x1, box.l, box.r, Math.max(2, Math.floor((box.r - box.l) / 90)));
       const ys = scale(lo, hi, box.b, box.t, 5);
-      axes(ctx, box, xs, ys, (t) => fmtTime(t, x1 - x0), opts.yLabel, opts.xLabel || "time (local)");
+      axes(ctx, box, xs, ys, (t) => fmtTime(t, x1 - x0), opts.yLabel, opts.xLabel || "time (UTC)");
       ctx.save();
       ctx.beginPath(); ctx.rect(box.l, box.t - 2, box.r - box.l, box.b - box.t + 4); ctx.clip();
       opts.lines.forEach((line, i) => {
@@ -189,7 +200,7 @@
   // opts: { bars: [{label, value}], xLabel, yLabel }
   function barChart(canvas, opts) {
     const { ctx, w, h } = setup(canvas);
-    const box = { l: 62, r: w - 12, t: 10, b: h - 40 };
+    const box = { l: 62, r: w - 12, t: 10, b: h - 40, w };
     const max = Math.max(1, ...opts.bars.map((b) => b.value));
     const ys = scale(0, max, box.b, box.t, 5);
     const n = Math.max(1, opts.bars.length);
