@@ -391,13 +391,13 @@ fn report_run(
     let mut extra = vec![(
         "this run",
         format!(
-            "{} jobs in {} ({} completed, {} failed, {} stopped, {} retries)",
-            report.counts.started,
+            "{} in {} ({} completed, {} failed, {} stopped, {})",
+            crate::progress::counted(report.counts.started as u64, "job", "jobs"),
             output::fmt_secs(report.elapsed.as_secs_f64()),
             report.counts.completed,
             report.counts.failed,
             report.counts.stopped,
-            report.counts.retries
+            crate::progress::counted(report.counts.retries as u64, "retry", "retries")
         ),
     )];
     extra.extend(paths.rows(logs));

@@ -83,8 +83,9 @@ fn stderr_events() -> EventSink {
 
 fn report(url: &str, stats: &SendStats, out: &mut Output) {
     out.note(&format!(
-        "sent {} samples in {} requests to {url}",
-        stats.sent_samples, stats.sent_batches
+        "sent {} in {} to {url}",
+        crate::progress::counted(stats.sent_samples, "sample", "samples"),
+        crate::progress::counted(stats.sent_batches, "request", "requests")
     ));
     if !stats.all_sent() {
         out.warn(&format!(
