@@ -83,6 +83,7 @@ fn apply_entry(manifest: &mut BatchManifest, folded_seq: u64, entry: &JournalEnt
         job.started_at = entry.started_at;
         job.completed_at = entry.completed_at;
         job.process = entry.process;
+        job.interrupted_attempts.clone_from(&entry.interrupted);
     }
 }
 
@@ -158,6 +159,7 @@ impl BatchStore {
             if job.status == JobStatus::Running && job.process.is_none() {
                 job.status = JobStatus::Stopped;
                 job.error_message = Some(INTERRUPTED.into());
+                job.mark_latest_interrupted();
                 interrupted.push(i);
             }
         }
@@ -211,6 +213,14 @@ impl BatchStore {
         self.journal.sync()
     }
 
+    /// Records job `idx`'s latest attempt as interrupted (journaled with
+    /// the transition that follows).
+    pub(crate) fn mark_interrupted(&mut self, idx: usize) {
+        if let Some(job) = self.manifest.jobs.get_mut(idx) {
+            job.mark_latest_interrupted();
+        }
+    }
+
     fn journal_job(&mut self, idx: usize) -> Result<()> {
         let job = &self.manifest.jobs[idx];
         let entry = JournalEntry {
@@ -222,6 +232,7 @@ impl BatchStore {
             started_at: job.started_at,
             completed_at: job.completed_at,
             process: job.process,
+            interrupted: job.interrupted_attempts.clone(),
         };
         self.journal.append(&entry)?;
         self.next_seq += 1;

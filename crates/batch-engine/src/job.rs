@@ -330,6 +330,32 @@ pub struct BatchJob {
     /// starts processes runs it (see [`crate::JobContext::record_process`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<JobProcess>,
+    /// The attempts (1-based numbers) that were interrupted: the run that
+    /// started them ended (`kill -9`, a crash) before they finished, and a
+    /// later resume or retry stopped what was left of them. `None` for the
+    /// jobs of a batch that never died mid-run (most), so it costs nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted_attempts: Option<Box<[u32]>>,
+}
+
+impl BatchJob {
+    /// Whether attempt `attempt` (1-based) was interrupted.
+    pub fn was_interrupted(&self, attempt: u32) -> bool {
+        self.interrupted_attempts
+            .as_deref()
+            .is_some_and(|a| a.contains(&attempt))
+    }
+
+    /// Records its latest attempt as interrupted.
+    pub(crate) fn mark_latest_interrupted(&mut self) {
+        let attempt = self.attempts;
+        if attempt == 0 || self.was_interrupted(attempt) {
+            return;
+        }
+        let mut list: Vec<u32> = self.interrupted_attempts.take().map(Vec::from).unwrap_or_default();
+        list.push(attempt);
+        self.interrupted_attempts = Some(list.into_boxed_slice());
+    }
 }
 
 /// The job id of row `row_index` (0-based) in `run_id`.

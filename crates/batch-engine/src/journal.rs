@@ -77,6 +77,9 @@ pub struct JournalEntry {
     /// started it: what a later resume stops if this process dies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<JobProcess>,
+    /// Its interrupted attempts (see `BatchJob::interrupted_attempts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<Box<[u32]>>,
 }
 
 /// What [`JobJournal::replay`] read.

@@ -24,6 +24,7 @@ fn entry(seq: u64, job: usize, status: JobStatus) -> JournalEntry {
         started_at: None,
         completed_at: None,
         process: None,
+        interrupted: None,
     }
 }
 

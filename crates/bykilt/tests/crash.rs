@@ -205,9 +205,22 @@ fn resume_after_sigkill_stops_the_orphaned_jobs_before_running_their_rows_again(
     for g in first {
         assert_eq!(group_alive(g), Vec::<String>::new(), "group {g} of the killed run");
     }
-    let st = s.run(&["batch", "status", &batch_id, "--json"]);
-    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    let v = status_json(&s, &batch_id);
     assert_eq!(v["summary"]["completed"], 4, "{v}");
+    // Each row's first attempt is on record as interrupted, its second as
+    // completed, in the JSON and in the text.
+    for job in v["jobs"].as_array().unwrap() {
+        let outcomes: Vec<&str> = job["attempt_logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["outcome"].as_str().unwrap_or("?"))
+            .collect();
+        assert_eq!(outcomes, ["interrupted", "completed"], "{job}");
+        assert_eq!(job["interrupted_attempts"], serde_json::json!([1]), "{job}");
+    }
+    let shown = text(&s.run(&["batch", "status", &batch_id]).stdout);
+    assert!(shown.contains("interrupted  4 attempts of 4 jobs"), "{shown}");
 }
 
 fn status_json(s: &Sandbox, batch_id: &str) -> serde_json::Value {

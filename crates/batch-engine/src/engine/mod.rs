@@ -298,6 +298,7 @@ impl BatchEngine {
                     started_at: None,
                     completed_at: None,
                     process: None,
+                    interrupted_attempts: None,
                 });
                 Ok(())
             },

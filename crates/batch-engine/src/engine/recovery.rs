@@ -46,6 +46,7 @@ impl BatchEngine {
                 ),
             };
             let attempt = store.manifest().jobs[*idx].attempts;
+            store.mark_interrupted(*idx);
             store.transition(
                 *idx,
                 JobStatus::Stopped,

@@ -574,6 +574,19 @@ pub(crate) fn status(batch_id: &str, root: &Path, out: &mut Output) -> Result<i3
             ),
         ],
     );
+    let (attempts_cut, jobs_cut) = manifest
+        .jobs
+        .iter()
+        .filter_map(|j| j.interrupted_attempts.as_deref())
+        .fold((0, 0), |(a, n), list| (a + list.len(), n + 1));
+    if attempts_cut > 0 {
+        text.push_str(&format!(
+            "interrupted  {} of {}: the run that started them ended before they finished; \
+             their rows ran again (see \"outcome\" in --json)\n",
+            crate::progress::counted(attempts_cut as u64, "attempt", "attempts"),
+            crate::progress::counted(jobs_cut, "job", "jobs"),
+        ));
+    }
     if summary.failed > 0 || summary.stopped > 0 {
         text.push_str("unfinished jobs:\n");
         text.push_str(&unfinished_jobs(&manifest.jobs, 50, Some(&logs)));
@@ -596,11 +609,19 @@ pub(crate) fn status(batch_id: &str, root: &Path, out: &mut Output) -> Result<i3
                 }
                 let attempt_logs: Vec<serde_json::Value> = (1..=j.attempts)
                     .map(|n| {
-                        serde_json::json!({
+                        let mut a = serde_json::json!({
                             "attempt": n,
                             "log": log,
                             "header": format!("{}{n} started ", batch_engine::ATTEMPT_HEADER),
-                        })
+                        });
+                        let dead_run =
+                            n == j.attempts && summary.interrupted > 0 && j.status == batch_engine::JobStatus::Running;
+                        if j.was_interrupted(n) || dead_run {
+                            a["outcome"] = serde_json::json!("interrupted");
+                        } else if n == j.attempts {
+                            a["outcome"] = serde_json::json!(j.status.as_str());
+                        }
+                        a
                     })
                     .collect();
                 o.insert("attempt_logs".into(), serde_json::json!(attempt_logs));
