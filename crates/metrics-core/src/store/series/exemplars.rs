@@ -112,7 +112,7 @@ impl super::MetricSeries {
                 reason: "a gauge has no exemplars; only counters, histograms and timers carry them".to_owned(),
             });
         }
-        self.exemplars.put_if_newer(
+        self.extras().exemplars.put_if_newer(
             entry_id,
             self.exemplar_bucket(exemplar.value),
             Exemplar {
