@@ -151,13 +151,13 @@ pub(crate) fn runs(db: &ReadDbArgs, root: &Path, out: &mut Output) -> Result<i32
     let reader = open(&read_path(db, root))?;
     let runs = reader.runs()?;
     let mut text = format!(
-        "{:<28} {:<25} {:<25} {:>10}  series\n",
+        "{:<28} {:<30} {:<30} {:>10}  series\n",
         "run", "started", "ended", "samples"
     );
     for r in &runs {
         let series: Vec<String> = r.series.iter().map(|s| format!("{} ({})", s.name, s.samples)).collect();
         text.push_str(&format!(
-            "{:<28} {:<25} {:<25} {:>10}  {}\n",
+            "{:<28} {:<30} {:<30} {:>10}  {}\n",
             r.name,
             format_nanos(r.started_at),
             r.ended_at.map_or_else(|| "-".to_owned(), format_nanos),
