@@ -17,7 +17,7 @@ fn a_stored_run_exports_every_series_and_description_it_saved() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let run_files = v["metrics"]["csv_files"].as_u64().unwrap();
-    assert_eq!(run_files, 9, "one CSV per series of the run");
+    assert_eq!(run_files, 10, "one CSV per series of the run, and _aggregates.csv");
 
     let prom = s.run(&["metrics", "export", "--format", "prometheus"]);
     assert_eq!(prom.status.code(), Some(0), "{}", text(&prom.stderr));

@@ -12,7 +12,7 @@ use crate::chunk;
 use crate::error::{Result, StoreError};
 use crate::schema;
 
-mod run_name;
+mod runs;
 mod tag_set_index;
 pub use tag_set_index::StoredTagSet;
 
@@ -206,79 +206,6 @@ impl StoreReader {
         StoreError::sqlite(&self.path)
     }
 
-    /// Every run, oldest first, with its series (with samples or aggregate
-    /// snapshots) and sample counts.
-    ///
-    /// # Errors
-    /// An SQLite error naming the file.
-    pub fn runs(&self) -> Result<Vec<StoredRun>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT run_id, name, started_at, ended_at, command, host FROM runs ORDER BY started_at, run_id")
-            .map_err(self.err())?;
-        let mut runs: Vec<StoredRun> = stmt
-            .query_map([], |r| {
-                Ok(StoredRun {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    started_at: r.get(2)?,
-                    ended_at: r.get(3)?,
-                    command: r.get(4)?,
-                    host: r.get(5)?,
-                    series: Vec::new(),
-                    samples: 0,
-                })
-            })
-            .map_err(self.err())?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(self.err())?;
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT c.run_id, s.name, sum(c.count) FROM chunks c JOIN series s USING (series_id)
-                 GROUP BY c.run_id, c.series_id ORDER BY s.name",
-            )
-            .map_err(self.err())?;
-        let counts = stmt
-            .query_map([], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
-            })
-            .map_err(self.err())?;
-        let index: HashMap<i64, usize> = runs.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
-        for row in counts {
-            let (run, name, samples) = row.map_err(self.err())?;
-            if let Some(&i) = index.get(&run) {
-                let samples = u64::try_from(samples).unwrap_or(0);
-                runs[i].samples += samples;
-                runs[i].series.push(RunSeries { name, samples });
-            }
-        }
-        // Series the run has aggregates of but no samples (a counter kept
-        // as a total only) are listed with 0 samples.
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT DISTINCT sn.run_id, s.name FROM aggregates a
-                 JOIN snapshots sn USING (snapshot_id) JOIN series s USING (series_id)",
-            )
-            .map_err(self.err())?;
-        let known = stmt
-            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-            .map_err(self.err())?;
-        for row in known {
-            let (run, name) = row.map_err(self.err())?;
-            if let Some(&i) = index.get(&run)
-                && !runs[i].series.iter().any(|s| s.name == name)
-            {
-                runs[i].series.push(RunSeries { name, samples: 0 });
-            }
-        }
-        for run in &mut runs {
-            run.series.sort_by(|a, b| a.name.cmp(&b.name));
-        }
-        Ok(runs)
-    }
-
     /// Every series, by name.
     ///
     /// # Errors
@@ -300,48 +227,6 @@ impl StoreReader {
         .map_err(self.err())?
         .collect::<rusqlite::Result<_>>()
         .map_err(self.err())
-    }
-
-    /// The run a filter names: `None` for every run.
-    ///
-    /// # Errors
-    /// [`StoreError::UnknownRun`] naming a run that does not exist (with the
-    /// closest names), [`StoreError::Invalid`] for a prefix several runs
-    /// have, or for `Latest`, an empty store.
-    pub fn resolve_run(&self, filter: &RunFilter) -> Result<Option<i64>> {
-        match filter {
-            RunFilter::All => Ok(None),
-            RunFilter::Named(name) => self.resolve_run_name(name).map(Some),
-            RunFilter::Latest => {
-                let found: Option<i64> = self
-                    .conn
-                    .query_row(
-                        "SELECT run_id FROM runs ORDER BY started_at DESC, run_id DESC LIMIT 1",
-                        [],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(self.err())?;
-                match found {
-                    Some(id) => Ok(Some(id)),
-                    None => Err(StoreError::Invalid(format!(
-                        "{}: the store has no runs yet",
-                        self.path.display()
-                    ))),
-                }
-            }
-        }
-    }
-
-    /// The name of the run `filter` names: `None` for every run.
-    ///
-    /// # Errors
-    /// As [`resolve_run`](Self::resolve_run).
-    pub fn named_run(&self, filter: &RunFilter) -> Result<Option<String>> {
-        let Some(id) = self.resolve_run(filter)? else {
-            return Ok(None);
-        };
-        Ok(self.run_names()?.remove(&id))
     }
 
     fn tag_sets(&self) -> Result<HashMap<i64, StoredTags>> {
