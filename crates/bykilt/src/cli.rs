@@ -75,8 +75,9 @@ pub enum Command {
         /// Serve the metrics database at PATH instead: the dashboard at / over
         /// every stored run (a run another process is recording shows up as
         /// it is written), /api/runs,
-        /// /api/metrics/series/{name}?run=&since_seconds=&tag=&limit=, and
-        /// the latest aggregates at /metrics.
+        /// /api/metrics/series/{name}?run=&since_seconds=&tag=&limit= (every
+        /// run unless run= names one; tag=key=value or key:value), and the
+        /// latest aggregates at /metrics.
         #[arg(long, value_name = "PATH", conflicts_with = "run")]
         db: Option<PathBuf>,
         /// Connection limits and the /metrics cache.

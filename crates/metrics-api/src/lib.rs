@@ -49,6 +49,7 @@ pub mod history;
 mod metrics_cache;
 pub mod push;
 mod query;
+mod rfc3339;
 mod routes;
 mod server;
 

@@ -40,8 +40,11 @@ pub(crate) fn parse(raw: Option<&str>, allow_limit: bool) -> Result<SeriesQuery,
     for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
         match key.as_ref() {
             "tag" => {
-                let Some((k, v)) = value.split_once('=') else {
-                    return Err(bad("tag", format!("{} is not of the form key=value", quoted(&value))));
+                let Some((k, v)) = split_tag(&value) else {
+                    return Err(bad(
+                        "tag",
+                        format!("{} is not of the form key=value (or key:value)", quoted(&value)),
+                    ));
                 };
                 if k.is_empty() {
                     return Err(bad("tag", format!("{} has an empty key", quoted(&value))));
@@ -84,6 +87,15 @@ pub(crate) fn parse(raw: Option<&str>, allow_limit: bool) -> Result<SeriesQuery,
     Ok(q)
 }
 
+/// A `tag` parameter's key and value: `key=value` or `key:value`, split at
+/// whichever separator comes first (tag keys hold neither, so a value may:
+/// `url=http://x`). Both servers take both forms: the CLI's `--tag` writes
+/// `key=value`, and `key:value` needs no escaping in a URL.
+pub(crate) fn split_tag(text: &str) -> Option<(&str, &str)> {
+    let at = text.find(['=', ':'])?;
+    Some((&text[..at], &text[at + 1..]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +114,7 @@ mod tests {
         for (raw, param) in [
             ("tag=novalue", "tag"),
             ("tag==x", "tag"),
+            ("tag=:x", "tag"),
             ("since_seconds=abc", "since_seconds"),
             ("since_seconds=-1", "since_seconds"),
             ("limit=0", "limit"),

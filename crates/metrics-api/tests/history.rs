@@ -75,7 +75,14 @@ fn the_database_is_served_across_runs() {
             .map(|s| s["value"].as_f64().unwrap())
             .collect::<Vec<_>>()
     };
-    assert_eq!(values(""), vec![10.0, 20.0], "the latest run by default");
+    assert_eq!(values("").len(), 5, "every run without run=");
+    assert_eq!(values("?run=second"), vec![10.0, 20.0]);
+    assert_eq!(values("?run=sec"), vec![10.0, 20.0], "a unique prefix");
+    assert_eq!(
+        values("?run=all&tag=status=ok"),
+        vec![1.0, 3.0, 10.0],
+        "key=value as key:value"
+    );
     assert_eq!(values("?run=first"), vec![1.0, 2.0, 3.0]);
     assert_eq!(values("?run=all&tag=status:ok"), vec![1.0, 3.0, 10.0]);
     assert_eq!(values("?run=all&limit=2"), vec![10.0, 20.0]);

@@ -133,7 +133,11 @@ fn the_dashboard_reads_the_database_and_follows_a_run_being_recorded() {
     assert_eq!(runs[0]["batch_id"], "batch-first");
     assert_eq!(runs[0]["live"], false);
     assert_eq!(runs[0]["served"], false);
-    assert!(runs[0]["ended_at"].is_i64());
+    assert!(
+        runs[0]["ended_at"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "RFC 3339: {}",
+        runs[0]["ended_at"]
+    );
     assert_eq!(runs[1]["run_id"], "second");
     assert_eq!(runs[1]["live"], true, "the newest run has not ended");
     assert_eq!(runs[1]["served"], true);

@@ -65,6 +65,19 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// No stored run has the name (or prefix) asked for.
+    #[error(
+        "{path}: no run {input:?} in the database{}; `bykilt metrics runs` lists them",
+        suggest(closest)
+    )]
+    UnknownRun {
+        /// The database file.
+        path: PathBuf,
+        /// The run as given.
+        input: String,
+        /// The nearest stored run names.
+        closest: Vec<String>,
+    },
     /// A bad argument (a run that does not exist, a malformed import).
     #[error("{0}")]
     Invalid(String),
@@ -94,6 +107,14 @@ impl StoreError {
             path: path.to_owned(),
             source,
         }
+    }
+}
+
+fn suggest(closest: &[String]) -> String {
+    if closest.is_empty() {
+        String::new()
+    } else {
+        format!(" (the closest: {})", closest.join(", "))
     }
 }
 

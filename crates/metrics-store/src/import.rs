@@ -17,6 +17,10 @@ pub struct Imported {
     pub samples: usize,
     /// Tag-set aggregates stored (as one snapshot).
     pub aggregates: usize,
+    /// The oldest sample's time (ns since the epoch); `None` without samples.
+    pub first_sample: Option<i64>,
+    /// The newest sample's time (ns since the epoch); `None` without samples.
+    pub last_sample: Option<i64>,
 }
 
 impl MetricsStore {
@@ -32,6 +36,7 @@ impl MetricsStore {
             .map_err(|e| StoreError::Invalid(format!("{source}: not a metrics JSON export: {e}")))?;
         let mut imported = Imported::default();
         let mut newest = i64::MIN;
+        let mut oldest = i64::MAX;
         let mut snapshot = Snapshot {
             taken_at: time::OffsetDateTime::UNIX_EPOCH,
             series: Vec::new(),
@@ -57,6 +62,7 @@ impl MetricsStore {
                     }
                     let ts = to_nanos(v.timestamp);
                     newest = newest.max(ts);
+                    oldest = oldest.min(ts);
                     groups.entry(&v.tags).or_default().push((ts, v.value));
                 }
                 for (tags, mut samples) in groups {
@@ -95,6 +101,10 @@ impl MetricsStore {
         match result {
             Ok(()) => {
                 db.conn.execute_batch("COMMIT").map_err(StoreError::sqlite(&db.path))?;
+                if newest != i64::MIN {
+                    imported.first_sample = Some(oldest);
+                    imported.last_sample = Some(newest);
+                }
                 Ok(imported)
             }
             Err(e) => {

@@ -12,6 +12,7 @@ use crate::chunk;
 use crate::error::{Result, StoreError};
 use crate::schema;
 
+mod runs;
 mod tag_set_index;
 pub use tag_set_index::StoredTagSet;
 
@@ -24,7 +25,8 @@ pub enum RunFilter {
     /// The run that started last.
     #[default]
     Latest,
-    /// The run with this name (or numeric id).
+    /// The run with this name, `batch-<name>`, the store's numeric id, or a
+    /// prefix of a name that only one run has (as batch ids are typed).
     Named(String),
     /// Every run.
     All,
@@ -86,18 +88,34 @@ pub struct StoredRun {
     pub id: i64,
     /// The run's name.
     pub name: String,
-    /// Start, ns since the epoch.
+    /// Start, ns since the epoch (RFC 3339 text when serialized).
+    #[serde(serialize_with = "rfc3339_nanos")]
     pub started_at: i64,
-    /// End, ns since the epoch; `None` while running or after a crash.
+    /// End, ns since the epoch; `None` while running or after a crash
+    /// (RFC 3339 text or `null` when serialized).
+    #[serde(serialize_with = "rfc3339_opt_nanos")]
     pub ended_at: Option<i64>,
     /// The command line that recorded it.
     pub command: String,
     /// The host it ran on.
     pub host: String,
-    /// Its series with samples, by name.
+    /// Its series, by name: those with samples and those with aggregate
+    /// snapshots only (0 samples).
     pub series: Vec<RunSeries>,
     /// Samples in all.
     pub samples: u64,
+}
+
+fn rfc3339_nanos<S: serde::Serializer>(nanos: &i64, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::time_spec::format_nanos(*nanos))
+}
+
+#[allow(clippy::ref_option)]
+fn rfc3339_opt_nanos<S: serde::Serializer>(nanos: &Option<i64>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match nanos {
+        Some(n) => rfc3339_nanos(n, s),
+        None => s.serialize_none(),
+    }
 }
 
 /// A series in the store.
@@ -188,55 +206,6 @@ impl StoreReader {
         StoreError::sqlite(&self.path)
     }
 
-    /// Every run, oldest first, with its series and sample counts.
-    ///
-    /// # Errors
-    /// An SQLite error naming the file.
-    pub fn runs(&self) -> Result<Vec<StoredRun>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT run_id, name, started_at, ended_at, command, host FROM runs ORDER BY started_at, run_id")
-            .map_err(self.err())?;
-        let mut runs: Vec<StoredRun> = stmt
-            .query_map([], |r| {
-                Ok(StoredRun {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    started_at: r.get(2)?,
-                    ended_at: r.get(3)?,
-                    command: r.get(4)?,
-                    host: r.get(5)?,
-                    series: Vec::new(),
-                    samples: 0,
-                })
-            })
-            .map_err(self.err())?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(self.err())?;
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT c.run_id, s.name, sum(c.count) FROM chunks c JOIN series s USING (series_id)
-                 GROUP BY c.run_id, c.series_id ORDER BY s.name",
-            )
-            .map_err(self.err())?;
-        let counts = stmt
-            .query_map([], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
-            })
-            .map_err(self.err())?;
-        let index: HashMap<i64, usize> = runs.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
-        for row in counts {
-            let (run, name, samples) = row.map_err(self.err())?;
-            if let Some(&i) = index.get(&run) {
-                let samples = u64::try_from(samples).unwrap_or(0);
-                runs[i].samples += samples;
-                runs[i].series.push(RunSeries { name, samples });
-            }
-        }
-        Ok(runs)
-    }
-
     /// Every series, by name.
     ///
     /// # Errors
@@ -258,41 +227,6 @@ impl StoreReader {
         .map_err(self.err())?
         .collect::<rusqlite::Result<_>>()
         .map_err(self.err())
-    }
-
-    /// The run a filter names: `None` for every run.
-    ///
-    /// # Errors
-    /// [`StoreError::Invalid`] naming a run that does not exist (or, for
-    /// `Latest`, an empty store).
-    pub fn resolve_run(&self, filter: &RunFilter) -> Result<Option<i64>> {
-        let found: Option<i64> = match filter {
-            RunFilter::All => return Ok(None),
-            RunFilter::Latest => self
-                .conn
-                .query_row("SELECT run_id FROM runs ORDER BY started_at DESC, run_id DESC LIMIT 1", [], |r| r.get(0))
-                .optional(),
-            RunFilter::Named(name) => self
-                .conn
-                .query_row(
-                    "SELECT run_id FROM runs WHERE name = ?1 OR CAST(run_id AS TEXT) = ?1 ORDER BY name = ?1 DESC LIMIT 1",
-                    [name],
-                    |r| r.get(0),
-                )
-                .optional(),
-        }
-        .map_err(self.err())?;
-        match (found, filter) {
-            (Some(id), _) => Ok(Some(id)),
-            (None, RunFilter::Named(name)) => Err(StoreError::Invalid(format!(
-                "{}: no run named {name:?} (bykilt metrics runs lists them)",
-                self.path.display()
-            ))),
-            (None, _) => Err(StoreError::Invalid(format!(
-                "{}: the store has no runs yet",
-                self.path.display()
-            ))),
-        }
     }
 
     fn tag_sets(&self) -> Result<HashMap<i64, StoredTags>> {

@@ -141,6 +141,42 @@ impl MetricsStore {
         Ok(id.map(RunId))
     }
 
+    /// Sets `run`'s start and end (ns since the epoch): an imported run
+    /// keeps its own times, not the import's.
+    ///
+    /// # Errors
+    /// An SQLite error naming the file.
+    pub fn set_run_span(&self, run: RunId, started_at: i64, ended_at: i64) -> Result<()> {
+        let db = lock_db(&self.db);
+        db.conn
+            .execute(
+                "UPDATE runs SET started_at = ?1, ended_at = ?2 WHERE run_id = ?3",
+                params![started_at, ended_at, run.0],
+            )
+            .map_err(db.err())?;
+        Ok(())
+    }
+
+    /// Deletes `run` when nothing is stored under it (no samples, no
+    /// snapshots): a run begun for an import that failed. Returns whether it
+    /// was deleted; a run with data is kept.
+    ///
+    /// # Errors
+    /// An SQLite error naming the file.
+    pub fn delete_run_if_empty(&self, run: RunId) -> Result<bool> {
+        let db = lock_db(&self.db);
+        let deleted = db
+            .conn
+            .execute(
+                "DELETE FROM runs WHERE run_id = ?1
+                 AND NOT EXISTS (SELECT 1 FROM chunks WHERE run_id = ?1)
+                 AND NOT EXISTS (SELECT 1 FROM snapshots WHERE run_id = ?1)",
+                [run.0],
+            )
+            .map_err(db.err())?;
+        Ok(deleted > 0)
+    }
+
     /// Marks `run` ended now.
     ///
     /// # Errors

@@ -430,3 +430,46 @@ fn a_json_export_imports_as_a_run_and_bad_input_stores_nothing() {
     let jobs = reader.latest_aggregates(&RunFilter::Latest).unwrap();
     assert!(jobs.iter().any(|a| a.name == "jobs_total"));
 }
+
+#[test]
+fn runs_are_named_by_name_batch_form_id_or_unique_prefix_and_a_miss_lists_the_closest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metrics.db");
+    for run in ["20261201-101010-000001-aaaa", "20261201-101010-000002-bbbb"] {
+        record_into(&path, run, StoreOptions::default(), |c| {
+            c.counter("jobs_total", &[]).unwrap().increment(1);
+        });
+    }
+    let reader = StoreReader::open(&path).unwrap();
+    let name = |input: &str| reader.named_run(&RunFilter::Named(input.into()));
+    for input in [
+        "20261201-101010-000001-aaaa",
+        "batch-20261201-101010-000001-aaaa",
+        "20261201-101010-000001",
+        "batch-20261201-101010-000001",
+        "1",
+    ] {
+        assert_eq!(
+            name(input).unwrap().as_deref(),
+            Some("20261201-101010-000001-aaaa"),
+            "{input}"
+        );
+    }
+    let e = name("20261201-1010").unwrap_err();
+    assert!(
+        e.to_string().contains("ambiguous") && e.to_string().contains("000002-bbbb"),
+        "{e}"
+    );
+    let e = name("20261201-101010-000003-cccc").unwrap_err();
+    assert!(
+        matches!(&e, StoreError::UnknownRun { closest, .. } if closest.len() == 2),
+        "{e}"
+    );
+    assert!(e.to_string().contains("the closest: 20261201-101010-000"), "{e}");
+    // Aggregate-only series are listed with the run, with 0 samples.
+    let runs = reader.runs().unwrap();
+    assert!(
+        runs[0].series.iter().any(|s| s.name == "jobs_total" && s.samples == 0),
+        "{runs:?}"
+    );
+}

@@ -32,7 +32,8 @@ pub struct ReadDbArgs {
 pub struct QueryArgs {
     /// The metric name.
     pub name: String,
-    /// Only this run [default: the latest run in the store].
+    /// Only this run: `batch-<run_id>`, `<run_id>` or an unambiguous prefix
+    /// [default: the latest run in the store].
     #[arg(long, value_name = "RUN_ID", conflicts_with = "all_runs")]
     pub run: Option<String>,
     /// Every run in the store.
@@ -61,7 +62,7 @@ pub struct ImportArgs {
     /// A run's metrics.json (the JSON export).
     pub file: PathBuf,
     /// The run to store it as [default: the run directory the file is in,
-    /// else the file's name].
+    /// else the file's name]. A run the database has already is refused.
     #[arg(long, value_name = "RUN_ID")]
     pub run: Option<String>,
     /// The database.

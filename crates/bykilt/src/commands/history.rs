@@ -35,6 +35,64 @@ fn open(path: &Path) -> Result<StoreReader, CliError> {
     Ok(StoreReader::open(path)?)
 }
 
+/// The runs `run` / `all_runs` select in the database at `reader`, with
+/// `run` resolved as every command resolves a run id (`batch-<run_id>`,
+/// `<run_id>`, an unambiguous prefix): against the runs under `root` first
+/// (a prefix two batches share is ambiguous even when only one of them is
+/// stored), then against the database's own names (an imported run has no
+/// directory under `root`).
+fn stored_runs(reader: &StoreReader, root: &Path, run: Option<&str>, all_runs: bool) -> Result<RunFilter, CliError> {
+    let filter = runs_filter(run, all_runs);
+    let RunFilter::Named(input) = &filter else {
+        return Ok(filter);
+    };
+    match batch_engine::resolve_run_id(root, input) {
+        Ok(id) => {
+            let exact = RunFilter::Named(id.clone());
+            match reader.named_run(&exact) {
+                Ok(Some(name)) if name == id => Ok(exact),
+                _ => Err(explain_run(
+                    metrics_store::StoreError::UnknownRun {
+                        path: reader.path().to_owned(),
+                        input: input.clone(),
+                        closest: Vec::new(),
+                    },
+                    root,
+                )),
+            }
+        }
+        Err(e @ batch_engine::BatchError::AmbiguousId { .. }) => Err(e.into()),
+        Err(_) => {
+            let name = reader.named_run(&filter).map_err(|e| explain_run(e, root))?;
+            Ok(name.map_or(RunFilter::All, RunFilter::Named))
+        }
+    }
+}
+
+/// A store error, with a run the database lacks explained when the run
+/// exists under `root` all the same (recorded with `--no-db`, or while the
+/// database was held by another batch): how to load it.
+fn explain_run(e: metrics_store::StoreError, root: &Path) -> CliError {
+    if let metrics_store::StoreError::UnknownRun { path, input, .. } = &e
+        && let Ok(id) = batch_engine::resolve_run_id(root, input)
+        && let Ok(ctx) = batch_engine::RunContext::with_run_id(root, &id)
+    {
+        let json = super::metrics::run_metrics_json(&ctx);
+        return CliError::Usage(format!(
+            "run {id} exists under {} but is not in the database {} (it was recorded with --no-db, or without the database); load it with `bykilt metrics import {}{}`",
+            root.display(),
+            path.display(),
+            json.display(),
+            if path == &crate::commands::store::default_db(root) {
+                String::new()
+            } else {
+                format!(" --db {}", path.display())
+            }
+        ));
+    }
+    e.into()
+}
+
 /// `bykilt metrics query`.
 pub(crate) fn query(args: &QueryArgs, root: &Path, out: &mut Output) -> Result<i32, CliError> {
     let reader = open(&read_path(&args.db, root))?;
@@ -46,13 +104,13 @@ pub(crate) fn query(args: &QueryArgs, root: &Path, out: &mut Output) -> Result<i
         .map_err(|e| CliError::Usage(format!("--until: {e}")))?;
     let q = SampleQuery {
         name: args.name.clone(),
-        runs: runs_filter(args.run.as_deref(), args.all_runs),
+        runs: stored_runs(&reader, root, args.run.as_deref(), args.all_runs)?,
         since: since_nanos(args.since),
         until,
         tags: args.tag.clone(),
         limit: args.limit,
     };
-    let samples = reader.query(&q)?;
+    let samples = reader.query(&q).map_err(|e| explain_run(e, root))?;
     if samples.is_empty() && !reader.series()?.iter().any(|s| s.name == args.name) {
         return Err(CliError::Usage(format!(
             "{}: no metric {:?} in the database",
@@ -93,13 +151,13 @@ pub(crate) fn runs(db: &ReadDbArgs, root: &Path, out: &mut Output) -> Result<i32
     let reader = open(&read_path(db, root))?;
     let runs = reader.runs()?;
     let mut text = format!(
-        "{:<28} {:<25} {:<25} {:>10}  series\n",
+        "{:<28} {:<30} {:<30} {:>10}  series\n",
         "run", "started", "ended", "samples"
     );
     for r in &runs {
         let series: Vec<String> = r.series.iter().map(|s| format!("{} ({})", s.name, s.samples)).collect();
         text.push_str(&format!(
-            "{:<28} {:<25} {:<25} {:>10}  {}\n",
+            "{:<28} {:<30} {:<30} {:>10}  {}\n",
             r.name,
             format_nanos(r.started_at),
             r.ended_at.map_or_else(|| "-".to_owned(), format_nanos),
@@ -125,19 +183,56 @@ fn run_of(file: &Path) -> String {
         .map_or_else(|| "imported".to_owned(), |s| s.to_string_lossy().into_owned())
 }
 
-/// `bykilt metrics import`.
+/// When the batch of the run whose `<run>/metrics/metrics.json` is `file`
+/// was created (ns since the epoch), from its manifest beside it
+/// (`<run>/batch/manifest.json`); `None` without one.
+fn batch_created_at(file: &Path) -> Option<i64> {
+    let run_dir = file.parent()?.parent()?;
+    let manifest = batch_engine::BatchManifest::load(&run_dir.join("batch").join(batch_engine::MANIFEST_FILE)).ok()?;
+    Some(unix_nanos(manifest.created_at))
+}
+
+/// `bykilt metrics import`: refuses a run the database has already (its
+/// samples would count twice); the run's start and end are its own (its
+/// batch's creation or its first sample, its last sample), not the import's.
 pub(crate) fn import(args: &ImportArgs, root: &Path, out: &mut Output) -> Result<i32, CliError> {
     let text = std::fs::read_to_string(&args.file).map_err(|e| CliError::io("reading", &args.file, e))?;
     let path = read_path(&args.db, root);
     let store = MetricsStore::open(&path, StoreOptions::default())?;
     let name = args.run.clone().unwrap_or_else(|| run_of(&args.file));
+    // A run left empty (an import that failed) is taken again.
+    if let Some(existing) = store.find_run(&name)?
+        && !store.delete_run_if_empty(existing)?
+    {
+        return Err(CliError::Usage(format!(
+            "run {name} is already in the database {}: importing {} again would count its samples twice; `--run NAME` imports it under another name",
+            path.display(),
+            args.file.display()
+        )));
+    }
     let run = store.begin_run(&RunInfo::current(&name))?;
-    let imported = store.import_json(run, &text, &args.file.display().to_string())?;
-    store.end_run(run)?;
+    let imported = match store.import_json(run, &text, &args.file.display().to_string()) {
+        Ok(i) => i,
+        Err(e) => {
+            // Nothing of the file was stored: the empty run goes too.
+            let _ = store.delete_run_if_empty(run);
+            return Err(e.into());
+        }
+    };
+    let now = unix_nanos(time::OffsetDateTime::now_utc());
+    let started = batch_created_at(&args.file)
+        .into_iter()
+        .chain(imported.first_sample)
+        .min()
+        .unwrap_or(now);
+    let ended = imported.last_sample.unwrap_or(started).max(started);
+    store.set_run_span(run, started, ended)?;
     out.text(&format!(
-        "imported {} samples of {} series into run {name} of {}\n",
+        "imported {} samples of {} series into run {name} ({} to {}) of {}\n",
         imported.samples,
         imported.series,
+        format_nanos(started),
+        format_nanos(ended),
         path.display()
     ));
     out.json(&serde_json::json!({
@@ -146,6 +241,8 @@ pub(crate) fn import(args: &ImportArgs, root: &Path, out: &mut Output) -> Result
         "series": imported.series,
         "samples": imported.samples,
         "aggregates": imported.aggregates,
+        "started_at": format_nanos(started),
+        "ended_at": format_nanos(ended),
     }));
     Ok(EXIT_ALL_COMPLETED)
 }
@@ -169,25 +266,24 @@ pub(crate) fn summary(
         return Ok(None);
     }
     let reader = open(&path)?;
-    let filter = runs_filter(run, all_runs);
+    let filter = stored_runs(&reader, root, run, all_runs).and_then(|f| Ok((reader.resolve_run(&f)?, f)));
     // Without --all-runs or --db, a database that lacks the run asked for
     // (or has none) leaves the question to the run's metrics.json.
-    if !all_runs && db.db.is_none() && reader.resolve_run(&filter).is_err() {
-        return Ok(None);
-    }
-    let label = match &filter {
-        RunFilter::All => "all runs".to_owned(),
-        f => {
-            let id = reader.resolve_run(f)?;
-            let runs = reader.runs()?;
-            runs.into_iter()
-                .find(|r| Some(r.id) == id)
-                .map_or_else(|| "?".to_owned(), |r| r.name)
-        }
+    let filter = match filter {
+        Ok((_, f)) => f,
+        Err(_) if !all_runs && db.db.is_none() => return Ok(None),
+        Err(e) => return Err(e),
     };
+    let label = reader
+        .named_run(&filter)
+        .map_err(|e| explain_run(e, root))?
+        .unwrap_or_else(|| "all runs".to_owned());
     let q = SampleQuery {
         name: name.to_owned(),
-        runs: filter,
+        runs: match filter {
+            RunFilter::All => RunFilter::All,
+            _ => RunFilter::Named(label.clone()),
+        },
         since: since_nanos(since),
         until: None,
         tags: tags.to_vec(),

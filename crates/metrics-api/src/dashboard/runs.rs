@@ -12,7 +12,8 @@ pub struct RunProgress {
     pub run_id: String,
     /// The batch of the run.
     pub batch_id: String,
-    /// When the run was created (Unix seconds).
+    /// When the run was created (Unix seconds). Serialized as RFC 3339 text.
+    #[serde(serialize_with = "crate::rfc3339::secs")]
     pub created_at: f64,
     /// Jobs in total.
     pub total: usize,
@@ -26,9 +27,11 @@ pub struct RunProgress {
     pub failed: usize,
     /// Jobs stopped.
     pub stopped: usize,
-    /// First job start (Unix seconds), `None` before any job started.
+    /// First job start (Unix seconds), `None` before any job started. Serialized as RFC 3339 text.
+    #[serde(serialize_with = "crate::rfc3339::opt_secs")]
     pub started_at: Option<f64>,
-    /// Last job completion (Unix seconds), `None` before any job finished.
+    /// Last job completion (Unix seconds), `None` before any job finished. Serialized as RFC 3339 text.
+    #[serde(serialize_with = "crate::rfc3339::opt_secs")]
     pub last_completed_at: Option<f64>,
     /// Wall time from the first start to the last completion (to now while
     /// the run is live), in seconds.

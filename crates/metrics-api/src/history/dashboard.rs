@@ -5,16 +5,17 @@
 //! while a run is live, follows it.
 //!
 //! * `GET /api/runs`, `GET /api/runs/{run}`: the stored runs (their
-//!   `name`, `started_at`/`ended_at` in ns, series and samples, as before)
+//!   `name`, `started_at`/`ended_at` as RFC 3339, series and samples)
 //!   with the dashboard's fields beside them: `run_id`, job counts,
 //!   duration, throughput and ETA from the [`RunCatalog`] the server was
 //!   given (the CLI reads the batch manifests under the artifacts root),
 //!   `live` (the newest run, not ended) and `served` (the newest run: what
-//!   the series routes answer by default).
-//! * `GET /api/metrics/overview?run=`: every series with samples in the
-//!   runs asked for (default: every run), its tag sets with their newest
-//!   value, and the newest 60 values for a sparkline.
-//! * `GET /api/metrics/series/{name}/summary?run=&since_seconds=&tag=K:V`
+//!   the page's "run" range asks for by name).
+//! * `GET /api/metrics/overview?run=`: every series the runs asked for
+//!   (default: every run) have samples or aggregate snapshots of (an
+//!   aggregate-only series with `samples: 0`), its tag sets with their
+//!   newest value, and the newest 60 values for a sparkline.
+//! * `GET /api/metrics/series/{name}/summary?run=&since_seconds=&tag=K=V`
 //!   and `.../chart` (the [`crate::chart`] model) with the same filters.
 //! * `GET /api/alerts`: `[]` (no evaluator runs beside a database server).
 
@@ -50,8 +51,10 @@ struct StoredRunView {
     failed: usize,
     stopped: usize,
     finished: usize,
-    /// First job start (Unix seconds), from the manifest.
+    /// First job start, from the manifest (RFC 3339 in JSON).
+    #[serde(serialize_with = "crate::rfc3339::opt_secs")]
     first_job_started_at: Option<f64>,
+    #[serde(serialize_with = "crate::rfc3339::opt_secs")]
     last_completed_at: Option<f64>,
     duration_seconds: Option<f64>,
     /// Wall time of the processes that ran the batch (see
@@ -168,6 +171,12 @@ pub(super) async fn list_runs(State(state): State<History>, RawQuery(raw): RawQu
 }
 
 pub(super) async fn one_run(State(state): State<History>, Path(run): Path<String>) -> Response {
+    // As `?run=` takes it: `batch-<run_id>`, `<run_id>`, a unique prefix.
+    let asked = RunFilter::Named(run.clone());
+    let run = match with_reader(&state, move |r| r.named_run(&asked)).await {
+        Ok(name) => name.unwrap_or(run),
+        Err(e) => return e,
+    };
     match run_views(&state).await {
         Ok(runs) => match runs
             .into_iter()
@@ -211,10 +220,19 @@ fn overview_of(r: &StoreReader, runs: &RunFilter) -> metrics_store::Result<Overv
                 .or_insert_with(|| h.buckets.iter().map(|b| b.le).filter(|le| le.is_finite()).collect());
         }
     }
+    // Tag sets with aggregates but no samples (aggregate-only series, or a
+    // tag set whose samples were not retained) are listed without a value.
+    let mut aggregate_only: HashMap<String, Vec<StoredTags>> = HashMap::new();
+    for (name, tags) in r.aggregate_tag_sets(runs)? {
+        if !index.iter().any(|t| t.series == name && t.tags == tags) {
+            aggregate_only.entry(name).or_default().push(tags);
+        }
+    }
     let mut series = Vec::new();
     for info in r.series()? {
         let sets: Vec<_> = index.iter().filter(|t| t.series == info.name).collect();
-        if sets.is_empty() {
+        let without_samples = aggregate_only.remove(&info.name).unwrap_or_default();
+        if sets.is_empty() && without_samples.is_empty() {
             continue;
         }
         let newest = r.query(&SampleQuery {
@@ -239,6 +257,7 @@ fn overview_of(r: &StoreReader, runs: &RunFilter) -> metrics_store::Result<Overv
                     tags: t.tags.clone(),
                     last: t.last.map(last_of),
                 })
+                .chain(without_samples.into_iter().map(|tags| TagSetView { tags, last: None }))
                 .collect(),
             sparkline: newest.iter().map(|s| s.value).collect(),
             last: last.map(last_of),

@@ -2,9 +2,11 @@
 //! only the live collector. `bykilt serve --db PATH` serves it.
 //!
 //! * `GET /api/runs`: the runs with their series and sample counts.
-//! * `GET /api/metrics/series/{name}?run=&since_seconds=&tag=K:V&limit=`:
+//! * `GET /api/metrics/series/{name}?run=&since_seconds=&tag=K=V&limit=`:
 //!   the newest `limit` samples (default 1,000, at most 100,000), oldest
-//!   first; `run` is a run name or `all` (default: the latest run).
+//!   first; `run` is a run name (as the CLI takes it: `batch-<run_id>`,
+//!   `<run_id>` or an unambiguous prefix) or `all` (the default: every
+//!   run); `tag` is `key=value` or `key:value`.
 //! * `GET /metrics`: the latest aggregate snapshot, as Prometheus text or
 //!   OpenMetrics (by `Accept`).
 //! * `GET /healthz`.
@@ -98,7 +100,7 @@ fn error(status: StatusCode, message: String) -> Response {
 
 fn store_error(e: &StoreError) -> Response {
     let status = match e {
-        StoreError::Invalid(_) => StatusCode::NOT_FOUND,
+        StoreError::Invalid(_) | StoreError::UnknownRun { .. } => StatusCode::NOT_FOUND,
         _ => StatusCode::SERVICE_UNAVAILABLE,
     };
     error(status, e.to_string())
@@ -118,14 +120,17 @@ async fn with_reader<T: Send + 'static>(
     }
 }
 
-/// Parses `run`, `since_seconds`, `tag` (repeatable, `key:value`) and `limit`.
+/// Parses `run`, `since_seconds`, `tag` (repeatable, `key=value` or
+/// `key:value`) and `limit`.
 fn parse_query(name: String, raw: Option<&str>) -> Result<SampleQuery, String> {
     let bad = |param: &str, problem: String| format!("parameter {param}: {problem}");
     let raw = raw.unwrap_or("");
     if raw.len() > MAX_QUERY {
         return Err(bad("(query)", format!("longer than {MAX_QUERY} bytes")));
     }
+    // Without `run`, every run: the database's point is history across runs.
     let mut q = SampleQuery {
+        runs: RunFilter::All,
         limit: Some(DEFAULT_LIMIT),
         ..SampleQuery::new(name)
     };
@@ -145,10 +150,9 @@ fn parse_query(name: String, raw: Option<&str>) -> Result<SampleQuery, String> {
                 q.since = Some(since);
             }
             "tag" => {
-                let (key, value) = v
-                    .split_once(':')
+                let (key, value) = crate::query::split_tag(&v)
                     .filter(|(k, _)| !k.is_empty())
-                    .ok_or_else(|| bad("tag", format!("{v:?} is not key:value")))?;
+                    .ok_or_else(|| bad("tag", format!("{v:?} is not key=value (or key:value)")))?;
                 q.tags.push((key.to_owned(), value.to_owned()));
             }
             "limit" => {

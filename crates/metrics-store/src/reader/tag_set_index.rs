@@ -81,6 +81,33 @@ impl StoreReader {
         }
         Ok(out)
     }
+
+    /// Every (series, tag set) that the aggregate snapshots of the runs
+    /// `runs` names hold, by series name: aggregate-only series (a counter
+    /// total, a gauge without retained samples) have no samples but are
+    /// known all the same.
+    ///
+    /// # Errors
+    /// A run that does not exist, or an SQLite error.
+    pub fn aggregate_tag_sets(&self, runs: &super::RunFilter) -> Result<Vec<(String, StoredTags)>> {
+        let run = self.resolve_run(runs)?;
+        let sets = self.tag_sets()?;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT DISTINCT s.name, a.tag_set_id FROM aggregates a
+                 JOIN snapshots sn USING (snapshot_id) JOIN series s USING (series_id)
+                 WHERE (?1 IS NULL OR sn.run_id = ?1) ORDER BY s.name, a.tag_set_id",
+            )
+            .map_err(self.err())?;
+        stmt.query_map(params![run], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(self.err())?
+            .map(|row| {
+                let (name, tag_set) = row.map_err(self.err())?;
+                Ok((name, sets.get(&tag_set).cloned().unwrap_or_default()))
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

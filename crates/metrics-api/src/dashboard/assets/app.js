@@ -199,7 +199,7 @@
     if (db) {
       params.set("run", since === null && served ? served.run_id : "all");
     } else if (since === null && served && served.started_at) {
-      since = Math.max(0, ov.now - served.started_at + 1);
+      since = Math.max(0, ov.now - Date.parse(served.started_at) / 1000 + 1);
     }
     if (since !== null && since !== undefined) { params.set("since_seconds", String(Math.ceil(since))); }
     for (const [k, v] of Object.entries(pageState.tags)) { if (v) { params.append("tag", k + (db ? ":" : "=") + v); } }
