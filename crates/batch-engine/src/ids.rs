@@ -70,40 +70,11 @@ pub fn resolve_batch_id(root: &Path, input: &str) -> Result<String> {
 
 /// The known batch ids nearest to `text` (edit distance), nearest first.
 fn closest(runs: &[String], text: &str) -> Vec<String> {
-    let mut scored: Vec<(usize, &String)> = runs.iter().map(|r| (distance(r, text), r)).collect();
+    let mut scored: Vec<(usize, &String)> = runs.iter().map(|r| (metrics_core::edit_distance(r, text), r)).collect();
     scored.sort();
     scored
         .into_iter()
         .take(SUGGESTIONS)
         .map(|(_, r)| crate::batch_id_for(r))
         .collect()
-}
-
-/// Levenshtein distance over bytes (ids are ASCII).
-fn distance(a: &str, b: &str) -> usize {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.iter().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::distance;
-
-    #[test]
-    fn edit_distance() {
-        assert_eq!(distance("abc", "abc"), 0);
-        assert_eq!(distance("abc", "abd"), 1);
-        assert_eq!(distance("", "ab"), 2);
-        assert_eq!(distance("kitten", "sitting"), 3);
-    }
 }

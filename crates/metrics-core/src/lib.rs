@@ -49,6 +49,7 @@ pub mod family;
 mod handles;
 pub mod instrument;
 mod kind;
+mod names;
 mod persist;
 mod runtime;
 mod snapshot;
@@ -70,6 +71,7 @@ pub use handles::{Counter, Gauge, Histogram, Timer, TimerGuard};
 pub use kind::{MetricType, ParseMetricTypeError};
 #[cfg(feature = "macros")]
 pub use metrics_macros::{LabelSet, LabelValue, record_execution_time, record_memory_usage};
+pub use names::edit_distance;
 pub use persist::{ExportPaths, export_all};
 pub use runtime::durable::{DurableStoreAttachment, DurableStoreBackend, install_store_backend};
 pub use runtime::manager::{MetricsManager, initialize_metrics, initialize_metrics_with, shutdown_metrics};

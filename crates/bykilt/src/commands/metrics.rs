@@ -151,7 +151,7 @@ fn close_names_hint(name: &str, names: &[String]) -> String {
     let reach = (name.len() / 4).max(2);
     let mut near: Vec<(usize, &String)> = names
         .iter()
-        .map(|n| (edit_distance(n, name), n))
+        .map(|n| (metrics_core::edit_distance(n, name), n))
         .filter(|(d, n)| *d <= reach || n.contains(name) || name.contains(n.as_str()))
         .collect();
     near.sort();
@@ -161,21 +161,6 @@ fn close_names_hint(name: &str, names: &[String]) -> String {
     } else {
         format!("; did you mean: {}", near.join(", "))
     }
-}
-
-/// Levenshtein distance over bytes (metric names are ASCII).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.iter().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
 }
 
 /// `bykilt metrics summary`.

@@ -182,38 +182,11 @@ impl StoreReader {
 
 /// The names nearest to `text` (edit distance), nearest first.
 fn closest<'a>(names: impl Iterator<Item = &'a str>, text: &str) -> Vec<String> {
-    let mut scored: Vec<(usize, &str)> = names.map(|n| (distance(n, text), n)).collect();
+    let mut scored: Vec<(usize, &str)> = names.map(|n| (metrics_core::edit_distance(n, text), n)).collect();
     scored.sort_unstable();
     scored
         .into_iter()
         .take(SUGGESTIONS)
         .map(|(_, n)| n.to_owned())
         .collect()
-}
-
-/// Levenshtein distance over bytes (run names are ASCII ids).
-fn distance(a: &str, b: &str) -> usize {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.iter().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::distance;
-
-    #[test]
-    fn edit_distance() {
-        assert_eq!(distance("abc", "abc"), 0);
-        assert_eq!(distance("kitten", "sitting"), 3);
-    }
 }
