@@ -55,29 +55,38 @@ pub enum Command {
     /// Read the metrics a run exported.
     #[command(subcommand)]
     Metrics(MetricsCommand),
-    /// Serve a run's stored metrics over HTTP: the dashboard at /,
-    /// Prometheus/OpenMetrics at /metrics, the JSON API under
-    /// /api/metrics/series and /api/runs, /healthz.
+    /// Serve the stored metrics over HTTP: the dashboard at /,
+    /// Prometheus/OpenMetrics at /metrics (the latest aggregates), the JSON
+    /// API under /api/metrics/series and /api/runs, /healthz. Serves the
+    /// metrics database (--db, else $BYKILT_METRICS_DB, else
+    /// <artifacts>/metrics.db when it exists) across every stored run; with
+    /// --run, or when there is no database, one run (from the database if
+    /// it has it, else from its metrics.json).
     Serve {
         /// Address to listen on (loopback by default).
         #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
         listen: SocketAddr,
-        /// The run to serve [default: the latest run with metrics].
+        /// Serve only this run [default: every run in the database, or the
+        /// latest run with metrics when there is no database].
         #[arg(long, value_name = "RUN_ID")]
         run: Option<String>,
         /// Require `Authorization: Bearer TOKEN` on every route but /healthz
         /// (an empty token is an error).
         #[arg(long, env = "BYKILT_METRICS_TOKEN", hide_env_values = true, value_name = "TOKEN", value_parser = parse_token)]
         token: Option<String>,
-        /// Alert rules evaluated while serving (see `bykilt alerts`).
+        /// Alert rules evaluated while serving (see `bykilt alerts`): against
+        /// the latest stored run, states kept in the database (or, with no
+        /// database, against the run served, states in the artifacts root).
         #[command(flatten)]
         alerts: AlertArgs,
-        /// Serve the metrics database at PATH instead: the dashboard at / over
+        /// The metrics database to serve [default: $BYKILT_METRICS_DB, else
+        /// <artifacts>/metrics.db when it exists]: the dashboard at / over
         /// every stored run (a run another process is recording shows up as
-        /// it is written), /api/runs,
+        /// it is written), /api/runs, /api/metrics/series (the list),
         /// /api/metrics/series/{name}?run=&since_seconds=&tag=&limit= (every
         /// run unless run= names one; tag=key=value or key:value), and the
-        /// latest aggregates at /metrics.
+        /// latest aggregates at /metrics. A missing or foreign file is an
+        /// error.
         #[arg(long, value_name = "PATH", conflicts_with = "run")]
         db: Option<PathBuf>,
         /// Connection limits and the /metrics cache.

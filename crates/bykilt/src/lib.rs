@@ -17,7 +17,7 @@ pub mod values;
 use batch_engine::{RetrySelection, resolve_batch_id};
 
 use crate::cli::{BatchCommand, Cli, Command, MetricsCommand};
-use crate::commands::{alerts, batch, expose, history, metrics, plot, remote};
+use crate::commands::{alerts, batch, expose, history, metrics, plot, remote, serve_db};
 use crate::error::CliError;
 use crate::output::Output;
 
@@ -115,11 +115,8 @@ fn dispatch(cli: Cli, out: &mut Output) -> Result<i32, CliError> {
             alerts,
             db,
             server,
-        } => match db {
-            Some(_) if alerts.alerts.is_some() => Err(CliError::Usage(
-                "serve --db does not evaluate --alerts yet: run `bykilt serve --alerts FILE` on a run instead".into(),
-            )),
-            Some(db) => history::serve(listen, &db, token, &server, &root, out),
+        } => match serve_db::served_db(db.as_deref(), run.as_deref(), &root) {
+            Some(db) => serve_db::serve(listen, &db, token, &alerts, &server, &root, out),
             None => expose::serve(listen, run.as_deref(), token, &alerts, &server, &root, out),
         },
         Command::Alerts(cmd) => alerts::run(cmd, &root, out),

@@ -302,42 +302,6 @@ pub(crate) fn summary(
     }
 }
 
-/// `bykilt serve --db PATH`: serves the metrics database (every run, and
-/// the dashboard over it, with job counts from the batch manifests under
-/// `root`) until SIGINT or SIGTERM.
-pub(crate) fn serve(
-    listen: std::net::SocketAddr,
-    db: &Path,
-    token: Option<String>,
-    limits: &crate::cli::ServerArgs,
-    root: &Path,
-    out: &mut Output,
-) -> Result<i32, CliError> {
-    // Refuse a missing, foreign or newer file before listening.
-    drop(open(db)?);
-    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
-        .map_err(|e| CliError::io("installing signal handlers for", "SIGINT/SIGTERM", e))?;
-    // Job counts of the stored runs come from their manifests, read on
-    // every request (a batch in another process moves them on).
-    let runs = std::sync::Arc::new(super::run_catalog::ArtifactRuns::new(root.to_path_buf(), "", false));
-    let server = metrics_api::history::spawn_history_server_with_runs(
-        listen,
-        db.to_owned(),
-        token,
-        Some(runs),
-        super::expose::server_config(limits),
-    )?;
-    out.text(&format!(
-        "serving {} on http://{} (dashboard at /, /metrics, runs at /api/runs, samples under /api/metrics/series); Ctrl-C stops\n",
-        db.display(),
-        server.local_addr()
-    ));
-    out.json(&serde_json::json!({ "db": db, "listening": server.local_addr().to_string() }));
-    let _ = signals.forever().next();
-    drop(server);
-    Ok(EXIT_ALL_COMPLETED)
-}
-
 /// The run `run` names (its id, or a prefix of one, under `root`), or the
 /// latest run directory that the database or a metrics.json has.
 fn wanted_run(root: &Path, run: Option<&str>, stored: &std::collections::HashSet<String>) -> Option<String> {

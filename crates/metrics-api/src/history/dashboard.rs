@@ -17,7 +17,10 @@
 //!   newest value, and the newest 60 values for a sparkline.
 //! * `GET /api/metrics/series/{name}/summary?run=&since_seconds=&tag=K=V`
 //!   and `.../chart` (the [`crate::chart`] model) with the same filters.
-//! * `GET /api/alerts`: `[]` (no evaluator runs beside a database server).
+//! * `GET /api/alerts`: the alerts of the server's
+//!   [`AlertBoard`](crate::dashboard::AlertBoard), `[]` without one.
+//! * `GET /api/metrics/series?run=`: every series with its type, stored
+//!   samples and tag sets.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -272,6 +275,76 @@ fn overview_of(r: &StoreReader, runs: &RunFilter) -> metrics_store::Result<Overv
         source: Source::Database,
         series,
     })
+}
+
+/// One series as `GET /api/metrics/series` lists it: the live server's
+/// [`SeriesInfo`](metrics_core::SeriesInfo) fields, over the runs asked for.
+#[derive(Debug, Serialize)]
+struct StoredSeriesInfo {
+    name: String,
+    #[serde(rename = "type")]
+    metric_type: MetricType,
+    description: Option<String>,
+    unit: Option<String>,
+    /// Stored samples.
+    samples: u64,
+    /// Distinct tag sets, with samples or with aggregates only.
+    tag_sets: usize,
+}
+
+fn series_list(r: &StoreReader, runs: &RunFilter) -> metrics_store::Result<Vec<StoredSeriesInfo>> {
+    let mut sets: HashMap<String, Vec<StoredTags>> = HashMap::new();
+    let mut samples: HashMap<String, u64> = HashMap::new();
+    for t in r.tag_set_index(runs)? {
+        *samples.entry(t.series.clone()).or_default() += t.samples;
+        sets.entry(t.series).or_default().push(t.tags);
+    }
+    for (name, tags) in r.aggregate_tag_sets(runs)? {
+        let known = sets.entry(name).or_default();
+        if !known.contains(&tags) {
+            known.push(tags);
+        }
+    }
+    Ok(r.series()?
+        .into_iter()
+        .filter_map(|info| {
+            let tag_sets = sets.get(&info.name).map_or(0, Vec::len);
+            (tag_sets > 0).then(|| StoredSeriesInfo {
+                samples: samples.get(&info.name).copied().unwrap_or(0),
+                tag_sets,
+                name: info.name,
+                metric_type: info.metric_type,
+                description: info.description,
+                unit: info.unit,
+            })
+        })
+        .collect())
+}
+
+pub(super) async fn list_series(State(state): State<History>, RawQuery(raw): RawQuery) -> Response {
+    let runs = match overview_runs(raw.as_deref()) {
+        Ok(r) => r,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    match with_reader(&state, move |r| series_list(r, &runs)).await {
+        Ok(list) => axum::Json(list).into_response(),
+        Err(e) => e,
+    }
+}
+
+pub(super) async fn alerts(State(state): State<History>, RawQuery(raw): RawQuery) -> Response {
+    if let Some((param, _)) = form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).next() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("parameter {param}: unknown parameter; this route takes none"),
+        );
+    }
+    let alerts = state
+        .alerts
+        .as_deref()
+        .map(crate::dashboard::AlertBoard::alerts)
+        .unwrap_or_default();
+    axum::Json(alerts).into_response()
 }
 
 pub(super) async fn overview(State(state): State<History>, RawQuery(raw): RawQuery) -> Response {

@@ -2,20 +2,25 @@
 //! only the live collector. `bykilt serve --db PATH` serves it.
 //!
 //! * `GET /api/runs`: the runs with their series and sample counts.
+//! * `GET /api/metrics/series?run=`: every series the runs asked for
+//!   (default: every run) hold, with its type, stored samples and tag
+//!   sets (the live server's list, over the database).
 //! * `GET /api/metrics/series/{name}?run=&since_seconds=&tag=K=V&limit=`:
 //!   the newest `limit` samples (default 1,000, at most 100,000), oldest
 //!   first; `run` is a run name (as the CLI takes it: `batch-<run_id>`,
 //!   `<run_id>` or an unambiguous prefix) or `all` (the default: every
 //!   run); `tag` is `key=value` or `key:value`.
 //! * `GET /metrics`: the latest aggregate snapshot, as Prometheus text or
-//!   OpenMetrics (by `Accept`).
+//!   OpenMetrics (by `Accept`), with each series' help text and unit.
 //! * `GET /healthz`.
 //! * `GET /`: the dashboard, fed from the database, and the routes it
 //!   reads: `/api/runs` (the stored runs with job counts from a
 //!   [`RunCatalog`](crate::dashboard::RunCatalog), `live` and `served`),
 //!   `/api/metrics/overview?run=`, `/api/metrics/series/{name}/summary` and
 //!   `/api/metrics/series/{name}/chart` (the [`chart`](crate::chart) model)
-//!   with the series route's parameters, `/api/alerts` (`[]`).
+//!   with the series route's parameters, and `/api/alerts`: the alerts of
+//!   the [`AlertBoard`](crate::dashboard::AlertBoard) the server was given
+//!   (`[]` without one).
 //!
 //! Every request opens its own read-only view, so the database may be
 //! written (by a running batch) meanwhile, and what it wrote is served as
@@ -45,6 +50,18 @@ struct History {
     token: Option<Arc<str>>,
     /// Job counts of the stored runs, by run name.
     runs: dashboard::Catalog,
+    /// The alerts of an evaluator running beside the server.
+    alerts: Option<Arc<dyn crate::dashboard::AlertBoard>>,
+}
+
+/// What a server over a database shows beside the database itself.
+#[derive(Debug, Clone, Default)]
+pub struct HistorySources {
+    /// Job counts of the stored runs (matched by run name) for the
+    /// dashboard's runs view.
+    pub runs: Option<Arc<dyn crate::dashboard::RunCatalog>>,
+    /// The alerts `GET /api/alerts` and the dashboard show.
+    pub alerts: Option<Arc<dyn crate::dashboard::AlertBoard>>,
 }
 
 /// The routes over the database at `db`; with `token`, every route but
@@ -61,18 +78,25 @@ pub fn history_router_with_runs(
     token: Option<String>,
     runs: Option<Arc<dyn crate::dashboard::RunCatalog>>,
 ) -> Router {
+    history_router_with(db, token, HistorySources { runs, alerts: None })
+}
+
+/// [`history_router`], with the job counts and alerts of `sources`.
+pub fn history_router_with(db: PathBuf, token: Option<String>, sources: HistorySources) -> Router {
     let state = History {
         db: Arc::new(db),
         token: token.map(Arc::from),
-        runs,
+        runs: sources.runs,
+        alerts: sources.alerts,
     };
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/api/runs", get(dashboard::list_runs))
         .route("/api/runs/{run}", get(dashboard::one_run))
-        .route("/api/alerts", get(|| async { axum::Json(serde_json::json!([])) }))
+        .route("/api/alerts", get(dashboard::alerts))
         .route("/api/metrics/overview", get(dashboard::overview))
+        .route("/api/metrics/series", get(dashboard::list_series))
         .route("/api/metrics/series/{name}", get(series))
         .route("/api/metrics/series/{name}/summary", get(dashboard::summary))
         .route("/api/metrics/series/{name}/chart", get(dashboard::chart))
@@ -215,19 +239,22 @@ async fn series(State(state): State<History>, Path(name): Path<String>, RawQuery
 async fn metrics(State(state): State<History>, headers: HeaderMap) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let format = TextFormat::from_accept(accept);
-    let latest = with_reader(&state, |r| r.latest_aggregates(&RunFilter::Latest)).await;
-    let aggregates = match latest {
+    let latest = with_reader(&state, |r| Ok((r.latest_aggregates(&RunFilter::Latest)?, r.series()?))).await;
+    let (aggregates, known) = match latest {
         Ok(a) => a,
         Err(e) => return e,
     };
+    let known: std::collections::HashMap<String, metrics_store::StoredSeries> =
+        known.into_iter().map(|s| (s.name.clone(), s)).collect();
     let mut series: Vec<SeriesSnapshot> = Vec::new();
     for a in aggregates {
         if series.last().is_none_or(|s| s.name != a.name) {
+            let info = known.get(&a.name);
             series.push(SeriesSnapshot {
                 name: a.name.clone(),
                 metric_type: a.metric_type,
-                description: None,
-                unit: None,
+                description: info.and_then(|s| s.description.clone()),
+                unit: info.and_then(|s| s.unit.clone()),
                 samples: Vec::new(),
                 aggregates: Vec::new(),
                 dropped_samples: 0,
@@ -285,8 +312,23 @@ pub fn spawn_history_server_with_runs(
     runs: Option<Arc<dyn crate::dashboard::RunCatalog>>,
     config: crate::ServerConfig,
 ) -> Result<crate::ServerHandle, ServerError> {
+    spawn_history_server_with(addr, db, token, HistorySources { runs, alerts: None }, config)
+}
+
+/// [`spawn_history_server`] with the job counts and alerts of `sources`
+/// (see [`history_router_with`]).
+///
+/// # Errors
+/// As [`spawn_history_server`].
+pub fn spawn_history_server_with(
+    addr: SocketAddr,
+    db: PathBuf,
+    token: Option<String>,
+    sources: HistorySources,
+    config: crate::ServerConfig,
+) -> Result<crate::ServerHandle, ServerError> {
     if let Some(t) = &token {
         crate::check_token(t)?;
     }
-    crate::server::spawn_router(addr, history_router_with_runs(db, token, runs), config)
+    crate::server::spawn_router(addr, history_router_with(db, token, sources), config)
 }

@@ -1,0 +1,139 @@
+//! Plain `bykilt serve` over the metrics database the batches wrote: every
+//! stored run through the JSON API, the latest aggregates (with help text)
+//! at /metrics, and one run's view with `--run` or without a database.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Sandbox, text};
+use test_support::{Killed, free_port, http_get, poll};
+
+/// Runs a batch of `n` jobs (`extra` flags) and returns its run id.
+fn batch(s: &Sandbox, n: usize, extra: &[&str]) -> String {
+    s.write("in.csv", &common::numbered_csv(n));
+    let mut args = vec!["batch", "run", "in.csv", "--exec", "true", "--quiet", "--json"];
+    args.extend_from_slice(extra);
+    let out = s.cmd(&args).env_remove("BYKILT_METRICS_DB").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    v["run_id"].as_str().unwrap().to_owned()
+}
+
+/// Starts `bykilt serve ARGS` on a free port and waits for /healthz.
+fn serve(s: &Sandbox, args: &[&str]) -> (Killed, String) {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut all = vec!["serve", "--listen", &listen];
+    all.extend_from_slice(args);
+    let child = s
+        .cmd(&all)
+        .env_remove("BYKILT_METRICS_DB")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Killed(child);
+    let base = format!("http://{listen}");
+    poll(Duration::from_secs(30), || http_get(&format!("{base}/healthz"))).expect("serve is up");
+    (server, base)
+}
+
+fn get_json(url: &str) -> serde_json::Value {
+    let body = http_get(url).unwrap_or_else(|| panic!("GET {url} failed"));
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {url}: {e}: {body}"))
+}
+
+#[test]
+fn plain_serve_answers_from_the_database_across_runs() {
+    let s = Sandbox::new();
+    let first = batch(&s, 2, &[]);
+    let second = batch(&s, 3, &[]);
+    let (_server, base) = serve(&s, &[]);
+
+    let runs = get_json(&format!("{base}/api/runs"));
+    let names: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{runs}");
+    for id in [&first, &second] {
+        assert!(names.iter().any(|n| n.contains(id.as_str())), "{id} not in {names:?}");
+    }
+    // Without run=, every run's samples: 2 + 3 job durations.
+    let all = get_json(&format!("{base}/api/metrics/series/job_duration_seconds?limit=100"));
+    assert_eq!(all["returned"], 5, "{all}");
+    let one = get_json(&format!(
+        "{base}/api/metrics/series/job_duration_seconds?run={first}&limit=100"
+    ));
+    assert_eq!(one["returned"], 2, "{one}");
+    let tagged = get_json(&format!(
+        "{base}/api/metrics/series/job_duration_seconds?tag=run_id={second}&since_seconds=3600"
+    ));
+    assert_eq!(tagged["returned"], 3, "{tagged}");
+
+    // The series list, over the database.
+    let list = get_json(&format!("{base}/api/metrics/series"));
+    let durations = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "job_duration_seconds")
+        .unwrap_or_else(|| panic!("no job_duration_seconds in {list}"));
+    assert_eq!(durations["samples"], 5, "{durations}");
+    assert_eq!(durations["type"], "histogram", "{durations}");
+    let only_first = get_json(&format!("{base}/api/metrics/series?run={first}"));
+    let first_durations = only_first
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "job_duration_seconds")
+        .unwrap();
+    assert_eq!(first_durations["samples"], 2, "{first_durations}");
+
+    // /metrics: the latest run's aggregates, with the series' help text.
+    let text = http_get(&format!("{base}/metrics")).unwrap();
+    assert!(text.contains("# HELP job_duration_seconds "), "{text}");
+    assert!(
+        text.contains(&format!("run_id=\"{second}\"")),
+        "the latest run's aggregates: {text}"
+    );
+    assert!(
+        !text.contains(&format!("run_id=\"{first}\"")),
+        "an older run's aggregates: {text}"
+    );
+}
+
+#[test]
+fn plain_serve_with_run_or_without_a_database_serves_one_run() {
+    let s = Sandbox::new();
+    let first = batch(&s, 2, &[]);
+    batch(&s, 3, &[]);
+    let (_one, base) = serve(&s, &["--run", &first]);
+    let v = get_json(&format!("{base}/api/metrics/series/job_duration_seconds?limit=100"));
+    assert_eq!(v["values"].as_array().unwrap().len(), 2, "only the run asked for: {v}");
+
+    // Runs recorded with --no-db: no database, the latest run's metrics.json.
+    let bare = Sandbox::new();
+    batch(&bare, 2, &["--no-db"]);
+    batch(&bare, 4, &["--no-db"]);
+    assert!(!bare.root().join("metrics.db").exists());
+    let (_latest, base) = serve(&bare, &[]);
+    let v = get_json(&format!("{base}/api/metrics/series/job_duration_seconds?limit=100"));
+    assert_eq!(v["values"].as_array().unwrap().len(), 4, "the latest run: {v}");
+}
+
+#[test]
+fn plain_serve_names_a_missing_database_given_by_the_environment() {
+    let s = Sandbox::new();
+    let missing = s.path().join("nowhere.db");
+    let out = s
+        .cmd(&["serve", "--listen", "127.0.0.1:0"])
+        .env("BYKILT_METRICS_DB", &missing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("nowhere.db"), "{}", text(&out.stderr));
+}
