@@ -5,7 +5,7 @@ use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use metrics_core::export::prometheus::TextFormat;
+use metrics_core::export::prometheus::encode;
 use metrics_core::{MetricSeries, MetricType, MetricValue, Summary, SummaryQuery};
 use serde::Serialize;
 use std::sync::Arc;
@@ -49,19 +49,16 @@ async fn json_off_thread<T: Serialize>(work: impl FnOnce() -> T + Send + 'static
 }
 
 async fn metrics(State(state): State<ApiState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let format = TextFormat::from_accept(accept);
+    let (format, gzip) = crate::metrics_cache::negotiate(&headers);
+    let collector = Arc::clone(state.collector());
     let body = state
         .metrics
-        .body(state.collector(), format)
+        .body(format, gzip, move || {
+            Ok::<_, std::convert::Infallible>(bytes::Bytes::from(encode(&collector.aggregate_snapshot(), format).text))
+        })
         .await
-        .map_err(|e| ApiError::Internal(format!("encoding /metrics failed: {e}")))?;
-    Ok((
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()))],
-        body,
-    )
-        .into_response())
+        .map_err(|_| ApiError::Internal("encoding /metrics failed".to_owned()))?;
+    Ok(body.into_response(format))
 }
 
 async fn list_series(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {

@@ -11,7 +11,9 @@
 //!   `<run_id>` or an unambiguous prefix) or `all` (the default: every
 //!   run); `tag` is `key=value` or `key:value`.
 //! * `GET /metrics`: the latest aggregate snapshot, as Prometheus text or
-//!   OpenMetrics (by `Accept`), with each series' help text and unit.
+//!   OpenMetrics (by `Accept`), with each series' help text and unit,
+//!   gzipped for a scraper that accepts it, read at most once per
+//!   `metrics_cache_ttl` however many scrape at once.
 //! * `GET /healthz`.
 //! * `GET /`: the dashboard, fed from the database, and the routes it
 //!   reads: `/api/runs` (the stored runs with job counts from a
@@ -34,10 +36,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use metrics_core::export::prometheus::{TextFormat, encode};
+use metrics_core::export::prometheus::encode;
 use metrics_core::{SeriesSnapshot, Snapshot, TagSet, TagSetAggregate};
 use metrics_store::{RunFilter, SampleQuery, StoreError, StoreReader, time_spec};
 
@@ -52,6 +54,8 @@ struct History {
     runs: dashboard::Catalog,
     /// The alerts of an evaluator running beside the server.
     alerts: Option<Arc<dyn crate::dashboard::AlertBoard>>,
+    /// `/metrics` as last read, shared by concurrent scrapes.
+    metrics: Arc<crate::metrics_cache::MetricsCache>,
 }
 
 /// What a server over a database shows beside the database itself.
@@ -83,11 +87,23 @@ pub fn history_router_with_runs(
 
 /// [`history_router`], with the job counts and alerts of `sources`.
 pub fn history_router_with(db: PathBuf, token: Option<String>, sources: HistorySources) -> Router {
+    router_over(db, token, sources, crate::ServerConfig::DEFAULT_METRICS_CACHE_TTL)
+}
+
+/// The routes, with `/metrics` read from the database at most once per
+/// `metrics_cache_ttl` (as the live server encodes it).
+fn router_over(
+    db: PathBuf,
+    token: Option<String>,
+    sources: HistorySources,
+    metrics_cache_ttl: std::time::Duration,
+) -> Router {
     let state = History {
         db: Arc::new(db),
         token: token.map(Arc::from),
         runs: sources.runs,
         alerts: sources.alerts,
+        metrics: Arc::new(crate::metrics_cache::MetricsCache::new(metrics_cache_ttl)),
     };
     Router::new()
         .route("/metrics", get(metrics))
@@ -237,15 +253,30 @@ async fn series(State(state): State<History>, Path(name): Path<String>, RawQuery
 }
 
 async fn metrics(State(state): State<History>, headers: HeaderMap) -> Response {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let format = TextFormat::from_accept(accept);
-    let latest = with_reader(&state, |r| Ok((r.latest_aggregates(&RunFilter::Latest)?, r.series()?))).await;
-    let (aggregates, known) = match latest {
-        Ok(a) => a,
-        Err(e) => return e,
-    };
+    let (format, gzip) = crate::metrics_cache::negotiate(&headers);
+    let db = Arc::clone(&state.db);
+    let body = state
+        .metrics
+        .body(format, gzip, move || {
+            let reader = StoreReader::open(&*db)?;
+            Ok::<_, StoreError>(bytes::Bytes::from(encode(&latest_snapshot(&reader)?, format).text))
+        })
+        .await;
+    match body {
+        Ok(body) => body.into_response(format),
+        Err(crate::metrics_cache::CacheError::Encode(e)) => store_error(&e),
+        Err(crate::metrics_cache::CacheError::Panicked) => {
+            error(StatusCode::INTERNAL_SERVER_ERROR, "reading /metrics failed".to_owned())
+        }
+    }
+}
+
+/// The latest run's latest aggregate snapshot, with each series' help text
+/// and unit.
+fn latest_snapshot(r: &StoreReader) -> Result<Snapshot, StoreError> {
+    let aggregates = r.latest_aggregates(&RunFilter::Latest)?;
     let known: std::collections::HashMap<String, metrics_store::StoredSeries> =
-        known.into_iter().map(|s| (s.name.clone(), s)).collect();
+        r.series()?.into_iter().map(|s| (s.name.clone(), s)).collect();
     let mut series: Vec<SeriesSnapshot> = Vec::new();
     for a in aggregates {
         if series.last().is_none_or(|s| s.name != a.name) {
@@ -272,16 +303,10 @@ async fn metrics(State(state): State<History>, headers: HeaderMap) -> Response {
             });
         }
     }
-    let snapshot = Snapshot {
+    Ok(Snapshot {
         taken_at: time::OffsetDateTime::now_utc(),
         series,
-    };
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()))],
-        encode(&snapshot, format).text,
-    )
-        .into_response()
+    })
 }
 
 /// Serves the database at `db` with the same connection limits, token
@@ -330,5 +355,6 @@ pub fn spawn_history_server_with(
     if let Some(t) = &token {
         crate::check_token(t)?;
     }
-    crate::server::spawn_router(addr, history_router_with(db, token, sources), config)
+    let ttl = config.metrics_cache_ttl;
+    crate::server::spawn_router(addr, router_over(db, token, sources, ttl), config)
 }
