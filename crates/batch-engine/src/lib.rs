@@ -60,7 +60,8 @@ pub use command_runner::{
 pub use commands::{ResumeOutcome, ResumeRequest, RunHooks, RunNotice, RunPlan};
 pub use csv_input::{CsvOptions, CsvRow, CsvTable, Delimiter, parse_csv};
 pub use engine::{
-    BatchConfig, BatchEngine, BatchReport, NewBatch, RetrySelection, batch_dir, batch_id_for, list_batches, run_id_of,
+    BatchConfig, BatchEngine, BatchReport, CaughtUp, NewBatch, RetrySelection, batch_dir, batch_id_for, list_batches,
+    run_id_of,
 };
 pub use error::{BatchError, CsvError, Result};
 pub use executor::{

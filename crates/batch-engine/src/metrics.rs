@@ -33,6 +33,13 @@ pub const METRIC_NAMES: [&str; 9] = [
     "batch_duration_seconds",
 ];
 
+fn total_of(counter: &Counter) -> f64 {
+    match counter.series().aggregate(counter.tags()) {
+        Some(metrics_core::AggregateValue::Counter { total }) => total,
+        _ => 0.0,
+    }
+}
+
 /// Handles for one batch's metrics.
 #[derive(Debug, Clone)]
 pub(crate) struct BatchMetrics {
@@ -133,6 +140,25 @@ impl BatchMetrics {
     pub(crate) fn error(&self, error_type: &str) {
         if let Some(i) = ERROR_TYPES.iter().position(|t| *t == error_type) {
             self.job_errors[i].increment(1);
+        }
+    }
+
+    /// The `job_status` total of `status` in the collector (every process's
+    /// events that were loaded into it, and this one's).
+    pub(crate) fn status_total(&self, status: JobStatus) -> f64 {
+        total_of(&self.job_status[status.index()])
+    }
+
+    /// The tags of `status`'s `job_status` series.
+    pub(crate) fn status_tags(&self, status: JobStatus) -> &metrics_core::TagSet {
+        self.job_status[status.index()].tags()
+    }
+
+    /// `job_duration_seconds` observations in the collector.
+    pub(crate) fn duration_count(&self) -> u64 {
+        match self.job_duration.series().aggregate(self.job_duration.tags()) {
+            Some(metrics_core::AggregateValue::Histogram(h)) => h.count,
+            _ => 0,
         }
     }
 

@@ -22,7 +22,10 @@ use crate::runner::JobRunner;
 use crate::stop::StopToken;
 use crate::summary::{BatchSummary, write_failed_rows};
 
+mod catch_up;
 mod recovery;
+
+pub use catch_up::CaughtUp;
 
 /// Settings of a [`BatchEngine`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -490,6 +490,15 @@ pub(crate) fn resume(
     // (interrupted jobs, retried jobs). A run the database lacks (recorded
     // with --no-db before) gets its metrics.json's samples first.
     hooks.attach_now(engine.shared_collector(), run_id, stored_run.is_none());
+    // What a killed process journaled but never stored (its last flush
+    // interval), recorded again at the journal's times.
+    let caught = engine.catch_up_lost_events(batch_id)?;
+    if !caught.is_empty() {
+        hooks.out.note(&format!(
+            "recorded again from the journal what the previous process's metrics lost: {} attempts started, {} jobs completed, {} failed",
+            caught.started, caught.completed, caught.failed
+        ));
+    }
     match engine.resume(batch_id, &request, &mut hooks)? {
         ResumeOutcome::Ran(report) => hooks.report(&report, &engine),
         ResumeOutcome::Complete {

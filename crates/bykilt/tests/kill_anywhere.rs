@@ -1,0 +1,105 @@
+//! `kill -9` at any moment of a batch, then `batch resume`: the run's
+//! stored counts equal the journal's, including the jobs that finished in
+//! the killed process's last flush interval (recorded again from the
+//! journal at their own times).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use batch_engine::{BatchEngine, JobStatus, RunContext};
+use common::{Sandbox, lines, text, wait_exit, wait_until};
+
+fn json(s: &Sandbox, args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = s.cmd(&all).env_remove("BYKILT_METRICS_DB").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out.stderr));
+    serde_json::from_str(&text(&out.stdout)).unwrap()
+}
+
+/// Runs a batch of `rows` jobs, kills it with SIGKILL once `kill_after`
+/// jobs are done (jobs keep finishing right up to the kill: nothing waits
+/// for a flush), resumes it, and checks the stored counts.
+fn kill_and_resume(rows: usize, kill_after: usize, extra_wait: Duration) {
+    let s = Sandbox::new();
+    s.write("in.csv", &common::numbered_csv(rows));
+    let done = s.path().join("done.txt");
+    let mut child = s
+        .cmd(&[
+            "batch",
+            "run",
+            "in.csv",
+            "--concurrency",
+            "4",
+            "--exec",
+            "sleep 0.02; echo \"$BYKILT_ID\" >> done.txt",
+        ])
+        .env_remove("BYKILT_METRICS_DB")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("jobs to finish", || (lines(&done).len() >= kill_after).then_some(()));
+    std::thread::sleep(extra_wait);
+    child.kill().unwrap();
+    wait_exit(&mut child);
+    let batch_id = s.wait_for_batch();
+    let out = s
+        .cmd(&["batch", "resume", &batch_id, "--quiet"])
+        .env_remove("BYKILT_METRICS_DB")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let after = BatchEngine::new(RunContext::new(s.root()))
+        .get_batch(&batch_id)
+        .unwrap();
+    assert_eq!(after.completed_jobs, rows);
+    let run_id = batch_id.trim_start_matches("batch-").to_owned();
+    let summary = |name: &str, tag: Option<&str>| {
+        let mut args = vec!["metrics", "summary", name, "--run", run_id.as_str()];
+        if let Some(t) = tag {
+            args.extend(["--tag", t]);
+        }
+        json(&s, &args)["summary"].clone()
+    };
+    let attempts: u64 = after.jobs.iter().map(|j| u64::from(j.attempts)).sum();
+    let interrupted: u64 = after
+        .jobs
+        .iter()
+        .map(|j| j.interrupted_attempts.as_deref().map_or(0, <[u32]>::len) as u64)
+        .sum();
+    let durations = summary("job_duration_seconds", None);
+    assert_eq!(
+        durations["count"].as_u64().unwrap(),
+        attempts - interrupted,
+        "one duration per attempt that ended (killed after {kill_after} + {extra_wait:?})"
+    );
+    assert!(durations["min"].as_f64().unwrap() >= 0.0, "{durations}");
+    let total = |status: &str| {
+        summary("job_status", Some(&format!("status={status}")))["sum"]
+            .as_f64()
+            .unwrap() as u64
+    };
+    assert_eq!(
+        total("completed"),
+        rows as u64,
+        "completed jobs (killed after {kill_after} + {extra_wait:?})"
+    );
+    assert_eq!(
+        total("running"),
+        attempts,
+        "attempts started (killed after {kill_after} + {extra_wait:?})"
+    );
+    assert!(after.jobs.iter().all(|j| j.status == JobStatus::Completed));
+}
+
+#[test]
+fn sigkill_at_any_moment_then_resume_stores_every_journaled_job_and_attempt() {
+    // Kills at different points of the writer's flush interval.
+    for (kill_after, wait_ms) in [(20, 0), (40, 330), (60, 670)] {
+        kill_and_resume(120, kill_after, Duration::from_millis(wait_ms));
+    }
+}
