@@ -88,7 +88,7 @@ pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
             return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
         }
         if n > 32 {
-            return a == b;
+            return long_eq(a, b);
         }
         word(a, 0) == word(b, 0)
             && word(a, 8) == word(b, 8)
@@ -100,6 +100,14 @@ pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
         // 0–3 bytes: the first, middle and last byte cover them all.
         n == 0 || (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1])
     }
+}
+
+/// `a == b` for pieces over 32 bytes: out of line and cold, so that the
+/// comparison loops keep no register for the `memcmp` call they rarely make.
+#[cold]
+#[inline(never)]
+fn long_eq(a: &[u8], b: &[u8]) -> bool {
+    a == b
 }
 
 /// The eight bytes of `b` at `at`; the caller has checked `at + 8 <= b.len()`.
