@@ -232,16 +232,15 @@ impl MetricsCollector {
         // Read the generation before the map: a removal that races with this
         // lookup bumps it afterwards, so the slot filled below goes stale.
         let generation = self.generation.load(SeqCst);
-        let hash = thread_cache::key_hash(self.id, name, tags);
         // The hit path carries no `Result`: a type mismatch falls through
         // to the shared path, which reports it.
-        let cached = thread_cache::with_cached(self.id, generation, hash, name, tags, |series, entry| {
+        let cached = thread_cache::with_cached(self.id, generation, name, tags, |series, entry| {
             (series.metric_type() == ty).then(|| f(series, entry))
         });
         if let Some(Some(result)) = cached {
             return Ok(result);
         }
-        self.resolve_shared(name, tags, ty, (generation, hash), f)
+        self.resolve_shared(name, tags, ty, generation, f)
     }
 
     /// `resolve` past a per-thread cache miss: the map, the tag index, and
@@ -252,7 +251,7 @@ impl MetricsCollector {
         name: &str,
         tags: &impl Tags,
         ty: MetricType,
-        (generation, hash): (u64, u64),
+        generation: u64,
         mut f: impl FnMut(&Arc<MetricSeries>, &TagEntry) -> R,
     ) -> Result<R, RecordError> {
         let series = match self.series.get(name) {
@@ -269,6 +268,7 @@ impl MetricsCollector {
         // cache slot would cost them an allocation and a copy of the key;
         // the tag set's next update caches it.
         if resolved == Resolved::Existing {
+            let hash = thread_cache::key_hash(self.id, name, tags);
             thread_cache::insert(self.id, generation, hash, (name, tags), &series, &entry);
         }
         Ok(f(&series, &entry))

@@ -78,8 +78,23 @@ impl SampleRing {
             self.expired += 1;
             return;
         }
-        self.push_back(sample);
-        self.sift_back_into_order();
+        // The common case in one look at the back chunk: room in it, and
+        // the sample no older than its newest (what `push_back` and
+        // `sift_back_into_order` would do, without finding the back chunk
+        // three times).
+        match self.chunks.back_mut() {
+            Some(back)
+                if back.samples.len() < CHUNK
+                    && back.samples[back.head..].last().is_some_and(|l| l.ts <= sample.ts) =>
+            {
+                back.samples.push(sample);
+                self.len += 1;
+            }
+            _ => {
+                self.push_back(sample);
+                self.sift_back_into_order();
+            }
+        }
         self.cap(max_len);
     }
 

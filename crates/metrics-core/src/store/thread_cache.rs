@@ -7,6 +7,16 @@
 //! traffic — so two threads recording the same series do not fight over the
 //! locks' cache lines. A miss takes the shared path and fills the cache.
 //!
+//! A hit is found in two steps. First by the caller's identity: the
+//! addresses of the name and of every tag value pick an entry of a small
+//! direct-mapped array ([`RECENT`]) that remembers which slot that call site
+//! reached last — a few instructions, no byte of the key read. Then the
+//! slot's key is compared with the call's name and tags, byte for byte:
+//! the identity only guesses, the comparison decides, so a reused address
+//! holding other text (a freed and reallocated `String`) is a guess that
+//! fails, never a wrong hit. A failed guess hashes the key's bytes and
+//! looks it up in the table, as every miss does.
+//!
 //! Invalidation: every collector has a generation number, bumped by
 //! `remove_series` and `clear_all`. A slot remembers the generation it was
 //! filled in; a hit with an older generation flushes the thread's cache.
@@ -34,6 +44,10 @@ use crate::tags::{SEP, Tags};
 
 /// Entries cached per thread.
 pub(crate) const MAX_SLOTS: usize = 1024;
+
+/// Entries of the by-identity guess array: a power of two, large enough
+/// that a few dozen call sites rarely share one.
+const RECENT: usize = 512;
 
 struct Slot {
     collector: u64,
@@ -67,22 +81,33 @@ fn take(rest: &mut &[u8], piece: &str) -> bool {
 pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     debug_assert_eq!(n, b.len());
-    if n > 16 {
+    // Tested from the lengths tag keys and values usually have (4-16
+    // bytes), so that most pieces take two branches.
+    if n >= 8 {
+        if n <= 16 {
+            return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
+        }
         if n > 32 {
-            return a == b;
+            return long_eq(a, b);
         }
         word(a, 0) == word(b, 0)
             && word(a, 8) == word(b, 8)
             && word(a, n - 16) == word(b, n - 16)
             && word(a, n - 8) == word(b, n - 8)
-    } else if n >= 8 {
-        word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8)
     } else if n >= 4 {
         half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4)
     } else {
         // 0–3 bytes: the first, middle and last byte cover them all.
         n == 0 || (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1])
     }
+}
+
+/// `a == b` for pieces over 32 bytes: out of line and cold, so that the
+/// comparison loops keep no register for the `memcmp` call they rarely make.
+#[cold]
+#[inline(never)]
+fn long_eq(a: &[u8], b: &[u8]) -> bool {
+    a == b
 }
 
 /// The eight bytes of `b` at `at`; the caller has checked `at + 8 <= b.len()`.
@@ -104,8 +129,23 @@ fn half(b: &[u8], at: usize) -> u64 {
     }))
 }
 
+/// Whether `rest` is exactly `(SEP key SEP value)*` of `pairs`. Out of
+/// line: a leaf with every register free for the comparison, where inlined
+/// into the lookup it would spill its cursor at every piece.
+#[inline(never)]
+fn same_pairs(mut rest: &[u8], pairs: &[(&str, &str)]) -> bool {
+    for (k, v) in pairs {
+        if !take(&mut rest, k) || !take(&mut rest, v) {
+            return false;
+        }
+    }
+    rest.is_empty()
+}
+
 impl Slot {
-    #[inline]
+    /// Whether this slot is exactly (`collector`, `name`, `tags`): every
+    /// byte of every piece, and no piece more or less.
+    #[inline(always)]
     fn matches(&self, collector: u64, name: &str, tags: &impl Tags) -> bool {
         if self.collector != collector {
             return false;
@@ -115,6 +155,9 @@ impl Slot {
             Some(stored) if same_bytes(stored, name) => &self.key[name.len()..],
             _ => return false,
         };
+        if let Some(pairs) = tags.str_pairs() {
+            return same_pairs(rest, pairs);
+        }
         let mut ok = true;
         tags.for_each_tag(|k, v| {
             ok = ok && take(&mut rest, k) && take(&mut rest, v);
@@ -123,9 +166,21 @@ impl Slot {
     }
 }
 
-#[derive(Default)]
 struct ResolvedCache {
     table: HashTable<Slot>,
+    /// By caller identity ([`identity_index`]): the bucket of `table` that
+    /// call site hit last. Only a guess, verified on use: a bucket emptied,
+    /// refilled or moved by a resize fails the key comparison.
+    recent: Box<[u16; RECENT]>,
+}
+
+impl Default for ResolvedCache {
+    fn default() -> Self {
+        ResolvedCache {
+            table: HashTable::new(),
+            recent: Box::new([0; RECENT]),
+        }
+    }
 }
 
 type SharedCache = Arc<SpinLock<ResolvedCache>>;
@@ -280,13 +335,28 @@ pub(crate) fn key_hash(collector: u64, name: &str, tags: &impl Tags) -> u64 {
     folded_multiply(h, K)
 }
 
+/// Where (`collector`, `name`, `tags`) guesses its slot in
+/// [`ResolvedCache::recent`]: from the addresses and lengths of the pieces,
+/// not their bytes. A call site passing the same strings (literals, or
+/// strings it keeps) lands on the same entry every time.
+///
+/// Only the name and the values are mixed in, one multiply each (what
+/// tells call sites apart; keys are few and fixed), and the index is taken
+/// from the top bits, where a multiply has mixed every input bit.
+#[inline(always)]
+fn identity_index(collector: u64, name: &str, tags: &impl Tags) -> usize {
+    let step = |h: u64, s: &str| (h.rotate_left(26) ^ s.as_ptr().addr() as u64 ^ s.len() as u64).wrapping_mul(K);
+    let mut h = step(collector, name);
+    tags.for_each_tag(|_, v| h = step(h, v));
+    (h >> (64 - RECENT.trailing_zeros())) as usize
+}
+
 /// Runs `f` on the cached resolution of (`collector`, `name`, `tags`), or
 /// returns `None` on a miss (or when the thread's cache is unavailable).
 #[inline]
 pub(crate) fn with_cached<R>(
     collector: u64,
     generation: u64,
-    hash: u64,
     name: &str,
     tags: &impl Tags,
     f: impl FnOnce(&Arc<MetricSeries>, &TagEntry) -> R,
@@ -296,7 +366,12 @@ pub(crate) fn with_cached<R>(
             // Taken: a dropping collector is clearing it, or `f` below
             // re-entered (a sample sink recording): a miss.
             let mut cache = cell.try_lock()?;
-            let slot = cache.table.find(hash, |s| s.matches(collector, name, tags))?;
+            let ResolvedCache { table, recent } = &mut *cache;
+            let guess = &mut recent[identity_index(collector, name, tags)];
+            let slot = match table.get_bucket(usize::from(*guess)) {
+                Some(slot) if slot.matches(collector, name, tags) => slot,
+                _ => find_by_key(table, guess, collector, name, tags)?,
+            };
             if slot.generation == generation {
                 return Some(f(&slot.series, &slot.entry));
             }
@@ -305,6 +380,26 @@ pub(crate) fn with_cached<R>(
         })
         .ok()
         .flatten()
+}
+
+/// The slot of (`collector`, `name`, `tags`) by the hash of its bytes,
+/// after the identity's guess failed; the guess is pointed at it.
+#[inline(never)]
+fn find_by_key<'t>(
+    table: &'t HashTable<Slot>,
+    guess: &mut u16,
+    collector: u64,
+    name: &str,
+    tags: &impl Tags,
+) -> Option<&'t Slot> {
+    let hash = key_hash(collector, name, tags);
+    let bucket = table.find_bucket_index(hash, |s| s.matches(collector, name, tags))?;
+    // Tables of more than 65,536 buckets are never built (`MAX_SLOTS`);
+    // a bucket past that would only go unguessed.
+    if let Ok(b) = u16::try_from(bucket) {
+        *guess = b;
+    }
+    table.get_bucket(bucket)
 }
 
 /// Remembers a resolution made on the shared path. `entry` must be the
@@ -407,5 +502,56 @@ mod tests {
         assert!(!slot.matches(7, "requests_total", &&[("kin", "duser")]));
         assert!(!slot.matches(7, "requests_total", &&[]));
         assert!(!slot.matches(7, "requests_total", &&[("kind", "user"), ("a", "b")]));
+        // The same checks through `for_each_tag` (forms without `str_pairs`).
+        let owned = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        assert!(slot.matches(7, "requests_total", &&owned(&[("kind", "user")])));
+        assert!(!slot.matches(7, "requests_total", &&owned(&[("kind", "use")])));
+        assert!(!slot.matches(7, "requests_total", &&owned(&[("kin", "duser")])));
+        assert!(!slot.matches(7, "requests_total", &&owned(&[])));
+        assert!(!slot.matches(7, "requests_total", &&owned(&[("kind", "user"), ("a", "b")])));
+    }
+
+    #[test]
+    fn a_guess_by_address_is_checked_against_the_bytes() {
+        let c = crate::MetricsCollector::default();
+        // One buffer, rewritten in place: the same address and length
+        // (the same identity) holds another value on the second round.
+        let mut value = String::with_capacity(8);
+        for (text, calls) in [("aaaa", 3), ("bbbb", 2)] {
+            value.clear();
+            value.push_str(text);
+            for _ in 0..calls {
+                c.increment_counter("requests_total", &[("kind", value.as_str())], 1)
+                    .unwrap();
+            }
+        }
+        let series = c.get_metric_series("requests_total").unwrap();
+        let total = |v: &str| series.aggregate(&[("kind", v)]);
+        assert_eq!(total("aaaa"), Some(crate::AggregateValue::Counter { total: 3.0 }));
+        assert_eq!(total("bbbb"), Some(crate::AggregateValue::Counter { total: 2.0 }));
+    }
+
+    #[test]
+    fn call_sites_sharing_a_guess_each_reach_their_own_series() {
+        let c = crate::MetricsCollector::default();
+        // Many values in turn, so that some share an entry of the guess
+        // array and overwrite each other's guess; every total stays exact.
+        let values: Vec<String> = (0..4 * RECENT).map(|i| format!("v{i}")).collect();
+        for round in 0..3 {
+            for v in &values {
+                c.increment_counter("requests_total", &[("kind", v.as_str())], round + 1)
+                    .unwrap();
+            }
+        }
+        let series = c.get_metric_series("requests_total").unwrap();
+        for v in &values {
+            assert_eq!(
+                series.aggregate(&[("kind", v.as_str())]),
+                Some(crate::AggregateValue::Counter { total: 6.0 }),
+                "{v}"
+            );
+        }
     }
 }

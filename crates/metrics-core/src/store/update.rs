@@ -148,6 +148,10 @@ enum Outcome {
     /// Applied (perhaps saturated); a kept sample carries this value (a
     /// gauge's new value after an add).
     Applied(f64),
+    /// A count added to a counter; a kept sample carries the count. Apart
+    /// from `Applied` so that the count becomes an `f64` only when a
+    /// sample is kept.
+    Counted,
     /// Refused by the cell: it would have made the aggregate non-finite.
     /// Nothing changed.
     Rejected,
@@ -179,7 +183,7 @@ fn apply_to_aggregate(series: &MetricSeries, aggregate: &Aggregate, update: Upda
             if let Err(miss) = c.try_add_uncontended(update.bits) {
                 series.count_slow(c, update.bits, miss);
             }
-            Outcome::Applied(update.bits as f64)
+            Outcome::Counted
         }
         (Op::GaugeAdd, Aggregate::Gauge(g)) => {
             if g.add(update.float()) {
@@ -291,6 +295,14 @@ impl MetricSeries {
     pub(crate) fn apply(&self, entry: &TagEntry, update: Update, keep: Keep) -> bool {
         let value = match apply_to_aggregate(self, entry.aggregate(), update) {
             Outcome::Applied(value) => value,
+            Outcome::Counted => {
+                if let Keep::ByPolicy = keep
+                    && !self.keeps_handle_samples()
+                {
+                    return true;
+                }
+                update.given()
+            }
             Outcome::Rejected => return false,
             Outcome::Unsupported => return true,
         };

@@ -14,6 +14,16 @@ pub trait Tags {
     fn tag_count(&self) -> usize;
     /// Calls `f` once per pair.
     fn for_each_tag<'a>(&'a self, f: impl FnMut(&'a str, &'a str));
+    /// The pairs as one slice, for the forms that hold them so
+    /// (`&[(&str, &str)]` and arrays of them), so that the lookup cache can
+    /// compare them in a loop that stops at the first difference; `None`
+    /// (the default) for every other form, which is compared through
+    /// [`for_each_tag`](Self::for_each_tag).
+    #[doc(hidden)]
+    #[inline(always)]
+    fn str_pairs(&self) -> Option<&[(&str, &str)]> {
+        None
+    }
 }
 
 impl Tags for &[(&str, &str)] {
@@ -26,6 +36,10 @@ impl Tags for &[(&str, &str)] {
             f(k, v)
         }
     }
+    #[inline(always)]
+    fn str_pairs(&self) -> Option<&[(&str, &str)]> {
+        Some(self)
+    }
 }
 
 impl<const N: usize> Tags for &[(&str, &str); N] {
@@ -37,6 +51,10 @@ impl<const N: usize> Tags for &[(&str, &str); N] {
         for (k, v) in self.iter() {
             f(k, v)
         }
+    }
+    #[inline(always)]
+    fn str_pairs(&self) -> Option<&[(&str, &str)]> {
+        Some(&self[..])
     }
 }
 
