@@ -103,3 +103,59 @@ fn sigkill_at_any_moment_then_resume_stores_every_journaled_job_and_attempt() {
         kill_and_resume(120, kill_after, Duration::from_millis(wait_ms));
     }
 }
+
+#[test]
+fn resume_without_db_records_into_the_database_the_batch_started_with() {
+    let s = Sandbox::new();
+    s.write("in.csv", &common::numbered_csv(60));
+    let done = s.path().join("done.txt");
+    let custom = s.path().join("custom.db");
+    let mut child = s
+        .cmd(&[
+            "batch",
+            "run",
+            "in.csv",
+            "--exec",
+            "sleep 0.02; echo \"$BYKILT_ID\" >> done.txt",
+            "--db",
+            custom.to_str().unwrap(),
+        ])
+        .env_remove("BYKILT_METRICS_DB")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("jobs to finish", || (lines(&done).len() >= 15).then_some(()));
+    child.kill().unwrap();
+    wait_exit(&mut child);
+    let batch_id = s.wait_for_batch();
+    let out = s
+        .cmd(&["batch", "resume", &batch_id])
+        .env_remove("BYKILT_METRICS_DB")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("custom.db, the database the batch was started with"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        !s.root().join("metrics.db").exists(),
+        "the run was split into the default database"
+    );
+    let run_id = batch_id.trim_start_matches("batch-").to_owned();
+    let v = json(
+        &s,
+        &[
+            "metrics",
+            "summary",
+            "job_duration_seconds",
+            "--run",
+            &run_id,
+            "--db",
+            custom.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(v["summary"]["count"], 60, "{v}");
+}

@@ -37,6 +37,10 @@ struct SavedCommand {
     max_retry_delay_secs: f64,
     timeout_secs: Option<f64>,
     log_limit: u64,
+    /// The database named with `--db` / `BYKILT_METRICS_DB` (absolute), so
+    /// a resume without one records into the same file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    db: Option<PathBuf>,
     /// `--kill-grace` of this invocation (not saved).
     #[serde(skip)]
     kill_grace: Option<Duration>,
@@ -113,6 +117,7 @@ impl SavedCommand {
                     max_retry_delay_secs: defaults.max_retry_delay.as_secs_f64(),
                     timeout_secs: None,
                     log_limit: batch_engine::DEFAULT_LOG_LIMIT,
+                    db: None,
                     kill_grace: None,
                     show_output: false,
                 });
@@ -151,6 +156,13 @@ pub(crate) fn run(args: RunArgs, root: &Path, out: &mut Output) -> Result<i32, C
         max_retry_delay_secs: args.max_retry_delay.as_secs_f64(),
         timeout_secs: args.timeout.map(|t| t.as_secs_f64()),
         log_limit: args.log_limit,
+        db: args
+            .store
+            .db
+            .as_deref()
+            .map(std::path::absolute)
+            .transpose()
+            .map_err(|e| CliError::io("resolving", args.store.db.as_deref().unwrap_or(Path::new("")), e))?,
         kill_grace: None,
         show_output: args.show_output,
     };
@@ -467,6 +479,23 @@ pub(crate) fn resume(
     saved.apply(overrides);
     let options = saved.options()?;
     options.validate()?;
+    // Without --db / BYKILT_METRICS_DB (or --no-db), the database the batch
+    // was started with: a run is never split between two files.
+    let remembered;
+    let db = match &saved.db {
+        Some(path) if db.db.is_none() && !db.no_db => {
+            out.note(&format!(
+                "recording into {}, the database the batch was started with",
+                path.display()
+            ));
+            remembered = DbArgs {
+                db: Some(path.clone()),
+                no_db: false,
+            };
+            &remembered
+        }
+        _ => db,
+    };
     let store = BatchStore::open(db, root, out)?;
     let run_id = run_id_of(batch_id)?;
     let ctx = RunContext::with_run_id(root, run_id)?;
