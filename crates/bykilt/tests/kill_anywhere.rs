@@ -159,3 +159,50 @@ fn resume_without_db_records_into_the_database_the_batch_started_with() {
     );
     assert_eq!(v["summary"]["count"], 60, "{v}");
 }
+
+#[test]
+fn a_killed_runs_wall_time_counts_in_the_batch_throughput() {
+    let s = Sandbox::new();
+    s.write("in.csv", &common::numbered_csv(150));
+    let done = s.path().join("done.txt");
+    let started = std::time::Instant::now();
+    let mut child = s
+        .cmd(&[
+            "batch",
+            "run",
+            "in.csv",
+            "--concurrency",
+            "2",
+            "--exec",
+            "sleep 0.03; echo \"$BYKILT_ID\" >> done.txt",
+        ])
+        .env_remove("BYKILT_METRICS_DB")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Past the store's first flush (1 s), so the run's start is stored.
+    wait_until("jobs to finish", || {
+        (lines(&done).len() >= 50 && started.elapsed() > Duration::from_millis(1500)).then_some(())
+    });
+    child.kill().unwrap();
+    wait_exit(&mut child);
+    let killed_after = started.elapsed().as_secs_f64();
+    let batch_id = s.wait_for_batch();
+    let out = s
+        .cmd(&["batch", "resume", &batch_id])
+        .env_remove("BYKILT_METRICS_DB")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("and its run time"), "{}", text(&out.stderr));
+    let status = json(&s, &["batch", "status", &batch_id])["summary"].clone();
+    assert_eq!(status["runs"], 2, "the killed run and the resume: {status}");
+    let run_seconds = status["run_seconds"].as_f64().unwrap();
+    // The killed run lasted from its start (after the spawn) to its last
+    // journaled event (before the kill).
+    assert!(
+        run_seconds > 1.0 && run_seconds < killed_after + 30.0,
+        "{run_seconds} s: {status}"
+    );
+}

@@ -14,7 +14,7 @@
 use super::*;
 
 /// What [`BatchEngine::catch_up_lost_events`] recorded again.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct CaughtUp {
     /// Job attempts started (`job_status{status="running"}`).
     pub started: u64,
@@ -23,12 +23,16 @@ pub struct CaughtUp {
     pub completed: u64,
     /// Jobs failed (`job_status{status="failed"}` and their durations).
     pub failed: u64,
+    /// The killed process's wall time, recorded as its
+    /// `batch_duration_seconds` (from its start, which its stored
+    /// `job_queue_seconds` samples give, to its last journaled event).
+    pub run_seconds: Option<f64>,
 }
 
 impl CaughtUp {
     /// Whether nothing was missing.
     pub fn is_empty(&self) -> bool {
-        *self == CaughtUp::default()
+        self.started == 0 && self.completed == 0 && self.failed == 0 && self.run_seconds.is_none()
     }
 }
 
@@ -99,7 +103,50 @@ impl BatchEngine {
                 _ => caught.failed = recorded,
             }
         }
+        caught.run_seconds = self.record_killed_run(m, jobs);
         Ok(caught)
+    }
+
+    /// The wall time of a run killed before it recorded its
+    /// `batch_duration_seconds`, recorded at its last journaled event:
+    /// `batch status` and the dashboard take a batch's throughput over the
+    /// sum of its runs' times, which would leave the killed one out.
+    fn record_killed_run(&self, m: &BatchMetrics, jobs: &[BatchJob]) -> Option<f64> {
+        let c = self.collector();
+        let newest = |name: &str, tags: &metrics_core::TagSet| {
+            let mut filter = metrics_core::TagFilter::new();
+            for (k, v) in tags.iter() {
+                filter = filter.with(k, v);
+            }
+            c.get_metric_series(name)
+                .and_then(|s| s.newest_values(&filter, None, 1).1.pop())
+        };
+        // A job's queue time is the time since its run started: the newest
+        // one stored dates the start of the last run that started a job.
+        let queued = newest("job_queue_seconds", m.job_queue.tags())?;
+        let started = queued.timestamp - time::Duration::checked_seconds_f64(queued.value)?;
+        // That run ended normally if a run's duration was recorded since.
+        if newest("batch_duration_seconds", m.batch_duration.tags()).is_some_and(|d| d.timestamp >= started) {
+            return None;
+        }
+        let last = jobs
+            .iter()
+            .flat_map(|j| [j.started_at, j.completed_at])
+            .flatten()
+            .max()?;
+        let seconds = (last - started).as_seconds_f64();
+        if !(seconds.is_finite() && seconds >= 0.0) {
+            return None;
+        }
+        c.record_metric_at(
+            "batch_duration_seconds",
+            seconds,
+            m.batch_duration.tags(),
+            metrics_core::MetricType::Histogram,
+            last,
+        )
+        .ok()
+        .map(|()| seconds)
     }
 
     /// Records `n` `job_status{status}` events at the newest times the

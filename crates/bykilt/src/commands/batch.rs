@@ -524,8 +524,14 @@ pub(crate) fn resume(
     let caught = engine.catch_up_lost_events(batch_id)?;
     if !caught.is_empty() {
         hooks.out.note(&format!(
-            "recorded again from the journal what the previous process's metrics lost: {} attempts started, {} jobs completed, {} failed",
-            caught.started, caught.completed, caught.failed
+            "recorded again from the journal what the previous process's metrics lost: {} attempts started, {} jobs completed, {} failed{}",
+            caught.started,
+            caught.completed,
+            caught.failed,
+            caught
+                .run_seconds
+                .map(|s| format!(", and its run time ({s:.2}s)"))
+                .unwrap_or_default()
         ));
     }
     match engine.resume(batch_id, &request, &mut hooks)? {
