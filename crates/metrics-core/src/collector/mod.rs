@@ -2,6 +2,7 @@
 //! collector.
 
 mod attachments;
+mod by_name;
 mod exemplars;
 mod removal;
 mod series_cap;
@@ -31,6 +32,7 @@ use crate::store::update::{Keep, Update, admit};
 use crate::store::validate::{sorted_tags, validate_buckets, validate_name, validate_unit};
 use crate::tags::Tags;
 use crate::tags::entry::TagEntry;
+use by_name::SeriesByName;
 
 /// Prometheus' default histogram buckets, in seconds for timers.
 pub const DEFAULT_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -52,7 +54,10 @@ pub struct MetricOptions {
     pub unit: Option<String>,
 }
 
-type SeriesMap = DashMap<Arc<str>, Arc<MetricSeries>, foldhash::fast::RandomState>;
+/// The series by name: each slot holds only the series' pointer (the
+/// series carries its name), 8 bytes where a name key beside a series
+/// value took 24 and a second copy of the name.
+type SeriesMap = DashMap<SeriesByName, (), foldhash::fast::RandomState>;
 
 /// A thread-safe store of metric series, keyed by name.
 ///
@@ -146,7 +151,7 @@ impl MetricsCollector {
     /// A series created concurrently copies it itself after insertion.
     fn sync_enabled(&self) {
         for s in self.series.iter() {
-            s.value().sync_enabled();
+            s.key().0.sync_enabled();
         }
     }
 
@@ -256,8 +261,8 @@ impl MetricsCollector {
     ) -> Result<R, RecordError> {
         let series = match self.series.get(name) {
             Some(s) => {
-                check_type(&s, ty)?;
-                Arc::clone(&s)
+                check_type(&s.key().0, ty)?;
+                Arc::clone(&s.key().0)
             }
             None => self.create_series_for(name, ty, tags)?,
         };
@@ -362,31 +367,40 @@ impl MetricsCollector {
         options: Option<&MetricOptions>,
     ) -> Result<Arc<MetricSeries>, RecordError> {
         validate_name(name)?;
-        let buckets: Arc<[f64]> = match options.and_then(|o| o.buckets.as_deref()) {
+        let buckets: Option<Arc<[f64]>> = match options.and_then(|o| o.buckets.as_deref()) {
             Some(b) => {
                 validate_buckets(name, b)?;
-                Arc::from(b)
+                Some(Arc::from(b))
             }
-            None if ty.is_distribution() => shared_buckets(&DEFAULT_BUCKET_LIST, &DEFAULT_BUCKETS),
-            None => shared_buckets(&NO_BUCKETS, &[]),
+            // The defaults of the type.
+            None => None,
         };
         let policy = options.and_then(|o| o.sample_policy).unwrap_or_default();
-        let entry = match self.series.entry(Arc::from(name)) {
-            dashmap::Entry::Occupied(e) => e.into_ref(),
-            dashmap::Entry::Vacant(v) => {
-                if !self.reserve_series_slot(name) {
-                    // Release the shard before counting: the counter is a series too.
-                    drop(v);
-                    return Err(self.reject_series(name));
+        let series = match self.get_metric_series(name) {
+            Some(existing) => existing,
+            None => {
+                // The map's key is the series itself: built before its slot
+                // is looked for, and dropped if another thread's got there first.
+                let new = Arc::new(MetricSeries::new(name, ty, Arc::clone(&self.settings), buckets, policy));
+                match self.series.entry(SeriesByName(new)) {
+                    dashmap::Entry::Occupied(e) => Arc::clone(&e.key().0),
+                    dashmap::Entry::Vacant(v) => {
+                        if !self.reserve_series_slot(name) {
+                            // Release the shard before counting: the counter is a series too.
+                            drop(v);
+                            return Err(self.reject_series(name));
+                        }
+                        let series = Arc::clone(&v.key().0);
+                        v.insert(());
+                        series
+                    }
                 }
-                let s = MetricSeries::new(Arc::clone(v.key()), ty, Arc::clone(&self.settings), buckets, policy);
-                v.insert(Arc::new(s))
             }
         };
         // A racing set_enabled may have iterated before this insertion.
-        entry.sync_enabled();
-        check_type(&entry, ty)?;
-        Ok(Arc::clone(&entry))
+        series.sync_enabled();
+        check_type(&series, ty)?;
+        Ok(series)
     }
 
     /// Registers a metric ahead of use, with help text, a unit, buckets and a
@@ -482,11 +496,11 @@ impl MetricsCollector {
 
     /// The series named `name`.
     pub fn get_metric_series(&self, name: &str) -> Option<Arc<MetricSeries>> {
-        self.series.get(name).map(|s| Arc::clone(&s))
+        self.series.get(name).map(|s| Arc::clone(&s.key().0))
     }
 
     fn all_series(&self) -> Vec<Arc<MetricSeries>> {
-        let mut all: Vec<Arc<MetricSeries>> = self.series.iter().map(|e| Arc::clone(e.value())).collect();
+        let mut all: Vec<Arc<MetricSeries>> = self.series.iter().map(|e| Arc::clone(&e.key().0)).collect();
         all.sort_by(|a, b| a.name().cmp(b.name()));
         all
     }
@@ -527,15 +541,6 @@ impl MetricsCollector {
             series,
         }
     }
-}
-
-/// The bucket lists most series share, allocated once per process rather
-/// than once per series (16 bytes for an empty list, 104 for the defaults).
-static DEFAULT_BUCKET_LIST: OnceLock<Arc<[f64]>> = OnceLock::new();
-static NO_BUCKETS: OnceLock<Arc<[f64]>> = OnceLock::new();
-
-fn shared_buckets(cell: &'static OnceLock<Arc<[f64]>>, bounds: &[f64]) -> Arc<[f64]> {
-    Arc::clone(cell.get_or_init(|| Arc::from(bounds)))
 }
 
 #[inline]

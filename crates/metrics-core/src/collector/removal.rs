@@ -8,7 +8,7 @@ impl MetricsCollector {
     /// Removes the series `name` and returns it. Handles to it keep working
     /// but update a detached series that no export sees.
     pub fn remove_series(&self, name: &str) -> Option<Arc<MetricSeries>> {
-        let removed = self.series.remove(name).map(|(_, s)| s);
+        let removed = self.series.remove(name).map(|(s, ())| s.0);
         if removed.is_some() && name != REJECTED_SERIES_METRIC {
             self.series_count.fetch_sub(1, SeqCst);
         }
@@ -19,8 +19,8 @@ impl MetricsCollector {
     /// Removes every series.
     pub fn clear_all(&self) {
         let mut removed = 0;
-        self.series.retain(|name, _| {
-            removed += usize::from(&**name != REJECTED_SERIES_METRIC);
+        self.series.retain(|series, ()| {
+            removed += usize::from(series.0.name() != REJECTED_SERIES_METRIC);
             false
         });
         self.series_count.fetch_sub(removed, SeqCst);

@@ -72,10 +72,10 @@ impl MetricSeries {
     /// Removes the entry `id` if it is still live.
     fn remove_id(&self, id: u32) -> bool {
         let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
-        let Some(entry) = index.entries.get(id as usize) else {
+        let Some(entry) = index.entries().get(id as usize) else {
             return false;
         };
-        if !index.is_live(id as usize) || index.overflow == Some(id) {
+        if !index.is_live(id as usize) || index.overflow() == Some(id) {
             return false;
         }
         let tags = entry.tags().clone();
@@ -99,9 +99,9 @@ impl MetricSeries {
         let mut idle = Vec::new();
         {
             let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-            activity.resize(index.entries.len(), UNSEEN);
-            for (id, entry) in index.entries.iter().enumerate() {
-                if !index.is_live(id) || index.overflow == Some(id as u32) {
+            activity.resize(index.entries().len(), UNSEEN);
+            for (id, entry) in index.entries().iter().enumerate() {
+                if !index.is_live(id) || index.overflow() == Some(id as u32) {
                     continue;
                 }
                 let fp = fingerprint(&entry.aggregate().value());

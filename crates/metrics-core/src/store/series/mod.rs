@@ -18,7 +18,10 @@ mod samples_read;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
+use once_cell::race::OnceBox;
+
 use crate::cell::{Aggregate, CounterCell, GaugeCell, HistogramCell};
+use crate::collector::DEFAULT_BUCKETS;
 use crate::error::{RecordError, RecordErrorKind};
 use crate::kind::MetricType;
 use crate::snapshot::{AggregateValue, SeriesSnapshot, TagSetAggregate};
@@ -63,7 +66,9 @@ pub enum SamplePolicy {
 /// All methods are safe to call while other threads record.
 #[derive(Debug)]
 pub struct MetricSeries {
-    name: Arc<str>,
+    /// The collector's map holds the series itself, keyed by this name, so
+    /// the name is stored once, here.
+    name: Box<str>,
     metric_type: MetricType,
     /// `MODE_ENABLED | MODE_EVERY_EVENT` bits, read by every handle update
     /// with a single load.
@@ -73,20 +78,24 @@ pub struct MetricSeries {
     /// from `mode`, so that the handles' one-compare fast path stays.
     policy_chosen: AtomicBool,
     settings: Arc<Settings>,
-    buckets: Arc<[f64]>,
     pub(super) index: RwLock<TagIndex>,
     /// The retained samples, allocated by the first sample kept: most
     /// series are updated through handles or by name and keep none.
-    samples: OnceLock<Box<SampleStore>>,
+    /// `OnceBox` rather than `OnceLock<Box<_>>`: 8 bytes instead of 16.
+    samples: OnceBox<SampleStore>,
     rejected_values: AtomicU64,
     /// What few series use (help text, unit, exemplars, expiry state,
     /// overflow and saturation counts), allocated by the first of them.
-    pub(super) extras: OnceLock<Box<SeriesExtras>>,
+    pub(super) extras: OnceBox<SeriesExtras>,
 }
 
 /// The rarely used parts of a series, behind one pointer.
 #[derive(Debug, Default)]
 pub(super) struct SeriesExtras {
+    /// Bucket bounds given by `describe_metric`, fixed at creation; a
+    /// series without them has the defaults of its type (most series), so
+    /// that the bounds cost the series no 16-byte field.
+    buckets: Option<Arc<[f64]>>,
     description: RwLock<Option<String>>,
     unit: RwLock<Option<String>>,
     /// What the idle sweep saw of each tag set (see `expiry.rs`).
@@ -110,6 +119,9 @@ pub(crate) enum Resolved {
     Overflow,
 }
 
+/// The default bucket bounds, shared by every histogram cell that uses them.
+static DEFAULT_BUCKET_LIST: OnceLock<Arc<[f64]>> = OnceLock::new();
+
 /// Recording is enabled (mirrors the collector's flag).
 pub(crate) const MODE_ENABLED: u8 = 1;
 /// Handle updates keep samples ([`SamplePolicy::EveryEvent`]).
@@ -117,24 +129,30 @@ pub(crate) const MODE_EVERY_EVENT: u8 = 2;
 
 impl MetricSeries {
     pub(crate) fn new(
-        name: Arc<str>,
+        name: &str,
         metric_type: MetricType,
         settings: Arc<Settings>,
-        buckets: Arc<[f64]>,
+        buckets: Option<Arc<[f64]>>,
         policy: SamplePolicy,
     ) -> Self {
         let series = MetricSeries {
-            name,
+            name: Box::from(name),
             metric_type,
             settings,
             mode: AtomicU8::new(0),
             policy_chosen: AtomicBool::new(false),
-            buckets,
             index: RwLock::new(TagIndex::default()),
-            samples: OnceLock::new(),
+            samples: OnceBox::new(),
             rejected_values: AtomicU64::new(0),
-            extras: OnceLock::new(),
+            extras: OnceBox::new(),
         };
+        if buckets.is_some() {
+            // Not shared yet: the extras cannot have been set.
+            let _ = series.extras.set(Box::new(SeriesExtras {
+                buckets,
+                ..SeriesExtras::default()
+            }));
+        }
         series.apply_sample_policy(policy);
         series.sync_enabled();
         series
@@ -152,7 +170,20 @@ impl MetricSeries {
 
     /// Histogram bucket bounds (empty for counters and gauges).
     pub fn buckets(&self) -> &[f64] {
-        &self.buckets
+        match self.extras.get().and_then(|e| e.buckets.as_deref()) {
+            Some(custom) => custom,
+            None if self.metric_type.is_distribution() => &DEFAULT_BUCKETS,
+            None => &[],
+        }
+    }
+
+    /// The bucket bounds a new histogram cell shares.
+    fn bucket_list(&self) -> Arc<[f64]> {
+        match self.extras.get().and_then(|e| e.buckets.as_ref()) {
+            Some(custom) => Arc::clone(custom),
+            // Allocated once per process rather than once per series.
+            None => Arc::clone(DEFAULT_BUCKET_LIST.get_or_init(|| Arc::from(&DEFAULT_BUCKETS[..]))),
+        }
     }
 
     /// The help text registered for this series.
@@ -283,7 +314,7 @@ impl MetricSeries {
             MetricType::Counter => Aggregate::Counter(CounterCell::default()),
             MetricType::Gauge => Aggregate::Gauge(GaugeCell::default()),
             MetricType::Histogram | MetricType::Timer => {
-                Aggregate::Histogram(Box::new(HistogramCell::new(Arc::clone(&self.buckets))))
+                Aggregate::Histogram(Box::new(HistogramCell::new(self.bucket_list())))
             }
         }
     }
@@ -327,10 +358,10 @@ impl MetricSeries {
             // A series at its cap routes unknown sets to overflow under the read lock.
             let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
             if index.regular_count() >= max_sets
-                && let Some(id) = index.overflow
+                && let Some(id) = index.overflow()
             {
                 self.count_overflow();
-                let result = f(&index.entries[id as usize]);
+                let result = f(&index.entries()[id as usize]);
                 drop(index);
                 self.report_overflow(max_sets);
                 return Ok((result, Resolved::Overflow));
@@ -342,31 +373,21 @@ impl MetricSeries {
             return Ok((f(entry), Resolved::Existing));
         }
         if index.regular_count() >= max_sets {
-            let id = match index.overflow {
+            let id = match index.overflow() {
                 Some(id) => id,
                 None => {
                     let pairs = [(OVERFLOW_TAG_KEY, "true")];
-                    let id = index.push(|id| self.new_entry(id, &pairs, hash_tags(&&pairs[..])))?;
-                    index.overflow = Some(id);
-                    id
+                    index.push_overflow(|id| self.new_entry(id, &pairs, hash_tags(&&pairs[..])))?
                 }
             };
             self.count_overflow();
-            let result = f(&index.entries[id as usize]);
+            let result = f(&index.entries()[id as usize]);
             drop(guard);
             self.report_overflow(max_sets);
             return Ok((result, Resolved::Overflow));
         }
-        let id = index.push(|id| self.new_entry(id, pairs, hash))?;
-        if index.regular_count() > 1 {
-            if index.table.is_empty() {
-                // The second live tag set: the first one joins the table too
-                // (removed ones stay out, as `find` skips them).
-                index.file_all_but(id);
-            }
-            index.insert_into_table(id, hash);
-        }
-        Ok((f(&index.entries[id as usize]), Resolved::Created))
+        let id = index.push_regular(hash, |id| self.new_entry(id, pairs, hash))?;
+        Ok((f(&index.entries()[id as usize]), Resolved::Created))
     }
 
     /// Tells the program's overflow hook, rate-limited per series; no lock
@@ -402,7 +423,7 @@ impl MetricSeries {
         let max = self.settings.max_samples();
         let store = match self.samples.get() {
             Some(store) => store,
-            None => self.samples.get_or_init(Box::default),
+            None => self.first_sample_store(),
         };
         store.push(sample, cutoff, max);
         // The hand-off to a durable store: one relaxed load when none is
@@ -411,6 +432,12 @@ impl MetricSeries {
         if sink.is_attached() && sample.ts >= cutoff {
             sink.offer_attached(SeriesKey::of(self), sample.tags, sample.ts, sample.value);
         }
+    }
+
+    /// The sample store, allocated by the first sample kept.
+    #[cold]
+    fn first_sample_store(&self) -> &SampleStore {
+        self.samples.get_or_init(Box::default)
     }
 
     /// This series' key in what a [`SampleSink`](crate::SampleSink) receives.
@@ -438,14 +465,14 @@ impl MetricSeries {
     /// Every tag set seen and not removed, in creation order.
     pub fn tag_sets(&self) -> Vec<TagSet> {
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-        let live = index.entries.iter().enumerate().filter(|(id, _)| index.is_live(*id));
+        let live = index.entries().iter().enumerate().filter(|(id, _)| index.is_live(*id));
         live.map(|(_, e)| e.tags().clone()).collect()
     }
 
     /// Every tag set by id, removed ones included: what retained samples refer to.
     fn all_tag_sets(&self) -> Vec<TagSet> {
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-        index.entries.iter().map(|e| e.tags().clone()).collect()
+        index.entries().iter().map(|e| e.tags().clone()).collect()
     }
 
     /// The cumulative aggregate of exactly `tags` (in any order), if that tag
@@ -472,8 +499,8 @@ impl MetricSeries {
             .or_else(|| {
                 // The overflow set is kept out of the hash table (so records
                 // cannot reach it), so look it up by hand.
-                let id = index.overflow?;
-                index.entries.get(id as usize).filter(|e| e.tags().equals_tags(&tags))
+                let id = index.overflow()?;
+                index.entries().get(id as usize).filter(|e| e.tags().equals_tags(&tags))
             })
             .map(|e| e.aggregate().value())
     }
@@ -492,7 +519,7 @@ impl MetricSeries {
         let mut out = Vec::with_capacity(index.live_count());
         if exemplars.is_empty() && !index.any_removed() {
             // The common case, in a loop of its own: every entry, no lookups.
-            out.extend(index.entries.iter().map(|e| TagSetAggregate {
+            out.extend(index.entries().iter().map(|e| TagSetAggregate {
                 tags: e.tags().clone(),
                 value: e.aggregate().value(),
                 exemplars: Vec::new(),
@@ -500,7 +527,7 @@ impl MetricSeries {
             return out;
         }
         let any_removed = index.any_removed();
-        for (id, e) in index.entries.iter().enumerate() {
+        for (id, e) in index.entries().iter().enumerate() {
             if any_removed && !index.is_live(id) {
                 continue;
             }
@@ -548,8 +575,8 @@ impl MetricSeries {
             .map_or(0, |store| size_of::<SampleStore>() + store.heap_bytes());
         let extras = self.extras.get().map_or(0, |_| size_of::<SeriesExtras>());
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-        let entries: usize = index.entries.iter().map(TagEntry::heap_bytes).sum();
-        ring + extras + entries + index.table.allocation_size() + index.entries.capacity() * size_of::<TagEntry>()
+        let entries: usize = index.entries().iter().map(TagEntry::heap_bytes).sum();
+        ring + extras + entries + index.heap_bytes()
     }
 }
 #[cfg(test)]
