@@ -118,13 +118,18 @@
   async function runsView(view) {
     const [runs, alerts] = await Promise.all([api("/api/runs"), api("/api/alerts").catch((e) => ({ error: e.message }))]);
     const live = runs.some((r) => r.live) || (Array.isArray(alerts) && alerts.length > 0);
+    // A run without a batch manifest (imported) has null job counts: its
+    // jobs are unknown, so it shows none rather than "0 / 0".
+    const count = (n) => (typeof n === "number" ? String(n) : "–");
     const rows = runs.slice().reverse().map((r) => el("tr", { "data-run-id": r.run_id },
-      el("td", {}, r.run_id, " ", r.live ? el("span", { class: "badge warn" }, "live") : null, r.served ? el("span", { class: "badge" }, "served") : null),
-      el("td", { class: "num count-completed ok" }, String(r.completed)),
-      el("td", { class: "num count-failed bad" }, String(r.failed)),
-      el("td", { class: "num count-running warn" }, String(r.running)),
-      el("td", { class: "num hide-narrow count-pending" }, String(r.pending)),
-      el("td", {}, progressBar(r), el("span", { class: "note" }, r.finished + " / " + r.total),
+      el("td", {}, r.run_id, " ", r.live ? el("span", { class: "badge warn" }, "live") : null, r.served ? el("span", { class: "badge" }, "served") : null,
+        r.interrupted ? el("span", { class: "badge bad", title: "the process running them ended before they finished; batch resume runs them again" }, r.interrupted + " interrupted") : null),
+      el("td", { class: "num count-completed ok" }, count(r.completed)),
+      el("td", { class: "num count-failed bad" }, count(r.failed)),
+      el("td", { class: "num count-running warn" }, count(r.running)),
+      el("td", { class: "num hide-narrow count-pending" }, count(r.pending)),
+      el("td", {}, typeof r.total === "number" ? progressBar(r) : null,
+        typeof r.total === "number" ? el("span", { class: "note" }, r.finished + " / " + r.total) : el("span", { class: "note no-jobs" }, "no job counts (no batch manifest)"),
         el("div", { class: "show-narrow note" }, fmtSecs(r.duration_seconds) + " · " + rate(r) + (r.live ? " · ETA " + eta(r) : ""))),
       el("td", { class: "num duration hide-narrow" }, fmtSecs(r.duration_seconds)),
       el("td", { class: "num throughput hide-narrow" }, rate(r)),
