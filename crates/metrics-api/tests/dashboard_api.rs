@@ -117,6 +117,15 @@ fn page_and_assets_are_served_without_the_token_and_load_nothing_from_outside() 
             !body.contains("http://") && !body.contains("https://"),
             "{path} loads from outside"
         );
+        // Every time on the page is UTC: nothing formats in the browser's zone.
+        for local in [
+            "toLocaleTimeString",
+            "toLocaleString",
+            "toLocaleDateString",
+            "getHours()",
+        ] {
+            assert!(!body.contains(local), "{path} formats a local time ({local})");
+        }
     }
     assert!(!html.contains("https://"));
     // The data routes stay behind the token.

@@ -25,6 +25,8 @@
   }
 
   function token() { return sessionStorage.getItem(TOKEN_KEY) || localStorage.getItem(TOKEN_KEY) || ""; }
+  // Every time on the page is UTC; so is when it was last read.
+  const updatedAt = () => "updated " + new Date().toISOString().slice(11, 19) + " UTC";
   function setStatus(text, error) { const s = $("#status"); s.textContent = text; s.className = error ? "error" : ""; }
 
   async function api(path) {
@@ -145,7 +147,7 @@
         " (of the processes that ran the batch, every run summed, as `bykilt batch status` reports it).") : "",
       el("h2", {}, "Alerts"),
       alertsSection(alerts));
-    setStatus(live ? "live: updating every " + POLL_MS / 1000 + " s" : "updated " + new Date().toLocaleTimeString());
+    setStatus(live ? "live: updating every " + POLL_MS / 1000 + " s" : updatedAt());
     if (live) { poll(() => show()); }
   }
 
@@ -272,7 +274,7 @@
       view.replaceChildren(...parts.filter(Boolean));
     }
     C.timeChart(canvas, { lines, yLabel: chart.y_label, unit, zoom: zooms.get(name), onZoom: (z) => zooms.set(name, z) });
-    setStatus(served && served.live ? "live: updating every " + POLL_MS / 1000 + " s" : "updated " + new Date().toLocaleTimeString());
+    setStatus(served && served.live ? "live: updating every " + POLL_MS / 1000 + " s" : updatedAt());
     if (served && served.live) { poll(() => show()); }
   }
 
