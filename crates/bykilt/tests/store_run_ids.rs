@@ -338,3 +338,18 @@ fn plain_serve_takes_both_tag_forms_and_gives_rfc3339_run_times() {
     let created = rfc3339(&r["created_at"]);
     assert!(created <= rfc3339(&r["started_at"]) && rfc3339(&r["started_at"]) <= rfc3339(&r["last_completed_at"]));
 }
+
+#[test]
+fn metrics_query_refuses_limit_zero_and_suggests_the_metric_meant() {
+    let s = Sandbox::new();
+    batch(&s, 2, &[]);
+    let err = refused(&s, &["metrics", "query", "job_duration_seconds", "--limit", "0"]);
+    assert!(err.contains("--limit") && err.contains('0'), "{err}");
+    assert_eq!(
+        samples(&json(&s, &["metrics", "query", "job_duration_seconds", "--limit", "1"])),
+        1
+    );
+    let err = refused(&s, &["metrics", "query", "job_duration_secs"]);
+    assert!(err.contains("no metric \"job_duration_secs\""), "{err}");
+    assert!(err.contains("did you mean: job_duration_seconds"), "{err}");
+}

@@ -9,6 +9,7 @@ use metrics_store::{MetricsStore, RunFilter, RunInfo, SampleQuery, StoreOptions,
 
 use crate::EXIT_ALL_COMPLETED;
 use crate::cli::{ImportArgs, QueryArgs, ReadDbArgs};
+use crate::commands::metrics::close_names_hint;
 use crate::commands::store::read_path;
 use crate::error::CliError;
 use crate::output::{Output, metric_summary_table};
@@ -95,6 +96,12 @@ fn explain_run(e: metrics_store::StoreError, root: &Path) -> CliError {
 
 /// `bykilt metrics query`.
 pub(crate) fn query(args: &QueryArgs, root: &Path, out: &mut Output) -> Result<i32, CliError> {
+    // Zero samples asked for would print nothing and look like an empty selection.
+    if args.limit == Some(0) {
+        return Err(CliError::Usage(
+            "--limit 0: at least 1 sample (the newest N are listed; omit --limit for every one)".to_owned(),
+        ));
+    }
     let reader = open(&read_path(&args.db, root))?;
     let until = args
         .until
@@ -111,12 +118,16 @@ pub(crate) fn query(args: &QueryArgs, root: &Path, out: &mut Output) -> Result<i
         limit: args.limit,
     };
     let samples = reader.query(&q).map_err(|e| explain_run(e, root))?;
-    if samples.is_empty() && !reader.series()?.iter().any(|s| s.name == args.name) {
-        return Err(CliError::Usage(format!(
-            "{}: no metric {:?} in the database",
-            reader.path().display(),
-            args.name
-        )));
+    if samples.is_empty() {
+        let names: Vec<String> = reader.series()?.into_iter().map(|s| s.name).collect();
+        if !names.contains(&args.name) {
+            return Err(CliError::Usage(format!(
+                "{}: no metric {:?} in the database{}",
+                reader.path().display(),
+                args.name,
+                close_names_hint(&args.name, &names)
+            )));
+        }
     }
     let mut text = String::new();
     for s in &samples {

@@ -147,7 +147,7 @@ pub(crate) fn unknown_metric_in_db(name: &str, db: &ReadDbArgs, root: &Path) -> 
 /// `; did you mean: a, b` with the known names nearest to `name` (edit
 /// distance within a quarter of its length, or one containing the other),
 /// or the empty string when none is near.
-fn close_names_hint(name: &str, names: &[String]) -> String {
+pub(crate) fn close_names_hint(name: &str, names: &[String]) -> String {
     let reach = (name.len() / 4).max(2);
     let mut near: Vec<(usize, &String)> = names
         .iter()
