@@ -270,6 +270,24 @@ fn the_dashboard_reads_the_database_and_follows_a_run_being_recorded() {
         .map(|v| v["value"].as_f64().unwrap())
         .collect();
     assert_eq!(values, vec![5.0, 6.0, 7.0]);
+    // `matching` counts what the filters select before `limit`, as the live server's.
+    let limited = json(addr, "/api/metrics/series/job_duration_seconds?run=all&limit=2");
+    assert_eq!(
+        (limited["matching"].as_u64(), limited["returned"].as_u64()),
+        (Some(6), Some(2)),
+        "{limited}"
+    );
+    let failed = json(
+        addr,
+        "/api/metrics/series/job_duration_seconds?run=all&tag=status:failed&limit=1",
+    );
+    assert_eq!(failed["matching"], 3, "{failed}");
+    let whole = json(addr, "/api/metrics/series/job_duration_seconds?run=all");
+    assert_eq!(
+        (whole["matching"].as_u64(), whole["returned"].as_u64()),
+        (Some(6), Some(6)),
+        "{whole}"
+    );
     assert_eq!(json(addr, "/api/runs")[1]["failed"], 2);
     let ov = json(addr, "/api/metrics/overview?run=second");
     let series = ov["series"].as_array().unwrap();
