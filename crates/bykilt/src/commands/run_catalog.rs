@@ -190,8 +190,15 @@ impl RunCatalog for ArtifactRuns {
             .map(|m| {
                 let served = m.run_id == self.served;
                 let live = live && served;
-                // The lock probe is a shared flock taken and released at once.
-                let open = live || batch_dir(&self.root, &m.batch_id).is_ok_and(|d| is_batch_open(&d));
+                // Only a batch with jobs left can be executing; the lock of
+                // a finished one is not probed (a probe, a shared flock
+                // taken and released at once, is as short as it can be,
+                // but a run opening the batch at that instant is refused).
+                let unfinished = m
+                    .jobs
+                    .iter()
+                    .any(|j| matches!(j.status, JobStatus::Pending | JobStatus::Running));
+                let open = live || (unfinished && batch_dir(&self.root, &m.batch_id).is_ok_and(|d| is_batch_open(&d)));
                 progress(m, live, open, served, self.run_seconds(m, served))
             })
             .collect())
