@@ -157,35 +157,37 @@ fn run_when(base: &str, run_id: &str, what: &str, ready: impl Fn(&serde_json::Va
 fn a_run_killed_with_sigkill_stops_being_live_and_its_running_jobs_are_interrupted() {
     let s = Sandbox::new();
     s.write("in.csv", &common::numbered_csv(4));
-    let _release = Release(s.path().join("release"));
-    let mut child = s
-        .cmd(&[
+    // Killed on drop too, should an assertion fail before the kill.
+    let mut batch = Killed(
+        s.cmd(&[
             "batch",
             "run",
             "in.csv",
             "--concurrency",
             "2",
             "--exec",
-            "while [ ! -e release ]; do sleep 0.05; done",
+            // Until the sandbox goes: the jobs outlive the killed batch.
+            "while [ -e in.csv ]; do sleep 0.05; done",
         ])
         .env_remove("BYKILT_METRICS_DB")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap(),
+    );
     let batch_id = s.wait_for_batch();
     let run_id = batch_id.trim_start_matches("batch-").to_owned();
     common::wait_until("the database", || s.root().join("metrics.db").exists().then_some(()));
     let (_server, base) = serve(&s, &[]);
 
-    // Recorded by a live process: live, two jobs running, an ETA once a rate is known.
+    // Recorded by a live process: live, its two jobs running.
     let live = run_when(&base, &run_id, "ran two jobs", |r| {
         r["live"] == true && r["running"] == 2
     });
     assert_eq!(live["interrupted"], 0, "{live}");
 
-    child.kill().unwrap();
-    common::wait_exit(&mut child);
+    batch.0.kill().unwrap();
+    common::wait_exit(&mut batch.0);
     let dead = run_when(&base, &run_id, "stopped being live", |r| r["live"] == false);
     assert_eq!(
         dead["ended_at"],
@@ -202,16 +204,6 @@ fn a_run_killed_with_sigkill_stops_being_live_and_its_running_jobs_are_interrupt
         status["summary"]["interrupted"], dead["interrupted"],
         "as batch status: {status}"
     );
-}
-
-/// Creates its file when dropped: the jobs a killed batch left behind
-/// wait for it, so they end with the test, passed or failed.
-struct Release(std::path::PathBuf);
-
-impl Drop for Release {
-    fn drop(&mut self) {
-        let _ = std::fs::write(&self.0, b"");
-    }
 }
 
 /// An imported run has no batch manifest: no job counts, not zeros.
