@@ -55,7 +55,7 @@ fn lock(batch_dir: &Path, batch_id: &str) -> Result<File> {
 ///
 /// Probes with a shared lock released at once, so a reader never keeps a
 /// run from starting for longer than the probe itself.
-pub(crate) fn is_open_elsewhere(batch_dir: &Path) -> bool {
+pub fn is_batch_open(batch_dir: &Path) -> bool {
     let Ok(file) = File::open(batch_dir.join(LOCK_FILE)) else {
         return false;
     };

@@ -53,6 +53,7 @@ mod stop;
 mod summary;
 
 pub use atomic_file::{write_atomic, write_atomic_with};
+pub use batch_store::is_batch_open;
 pub use command_runner::{
     ATTEMPT_HEADER, CommandRunner, DEFAULT_LOG_LIMIT, RESERVED_ENV, check_columns, env_var_name, last_attempt_output,
     last_output_line,

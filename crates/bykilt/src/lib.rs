@@ -92,7 +92,10 @@ fn dispatch(cli: Cli, out: &mut Output) -> Result<i32, CliError> {
                 db,
             } => match history::summary(&name, &tag, since, run.as_deref(), all_runs, &db, &root, out) {
                 Ok(Some(code)) => Ok(code),
-                Ok(None) => metrics::summary(&name, &tag, since, run.as_deref(), &root, out),
+                Ok(None) => {
+                    let lacking = Some(commands::store::read_path(&db, &root)).filter(|p| p.exists());
+                    metrics::summary(&name, &tag, since, run.as_deref(), lacking.as_deref(), &root, out)
+                }
                 // "No samples matching the filters" is misleading when no
                 // run has the metric at all: say that instead.
                 Err(e) => Err(metrics::unknown_metric_in_db(&name, &db, &root).unwrap_or(e)),

@@ -137,3 +137,100 @@ fn plain_serve_names_a_missing_database_given_by_the_environment() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("nowhere.db"), "{}", text(&out.stderr));
 }
+
+/// The run `serve` lists with run id `run_id` once `ready` holds for it.
+fn run_when(base: &str, run_id: &str, what: &str, ready: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    poll(Duration::from_secs(60), || {
+        let runs = get_json(&format!("{base}/api/runs"));
+        runs.as_array()?
+            .iter()
+            .find(|r| r["run_id"] == run_id && ready(r))
+            .cloned()
+    })
+    .unwrap_or_else(|| panic!("{run_id} never {what}: {}", get_json(&format!("{base}/api/runs"))))
+}
+
+/// `kill -9` leaves a run without an end in the database; once its batch's
+/// lock is free the dashboard calls it what `batch status` does: not live,
+/// its running jobs interrupted, no ETA.
+#[test]
+fn a_run_killed_with_sigkill_stops_being_live_and_its_running_jobs_are_interrupted() {
+    let s = Sandbox::new();
+    s.write("in.csv", &common::numbered_csv(4));
+    // Killed on drop too, should an assertion fail before the kill.
+    let mut batch = Killed(
+        s.cmd(&[
+            "batch",
+            "run",
+            "in.csv",
+            "--concurrency",
+            "2",
+            "--exec",
+            // Until the sandbox goes: the jobs outlive the killed batch.
+            "while [ -e in.csv ]; do sleep 0.05; done",
+        ])
+        .env_remove("BYKILT_METRICS_DB")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap(),
+    );
+    let batch_id = s.wait_for_batch();
+    let run_id = batch_id.trim_start_matches("batch-").to_owned();
+    common::wait_until("the database", || s.root().join("metrics.db").exists().then_some(()));
+    let (_server, base) = serve(&s, &[]);
+
+    // Recorded by a live process: live, its two jobs running.
+    let live = run_when(&base, &run_id, "ran two jobs", |r| {
+        r["live"] == true && r["running"] == 2
+    });
+    assert_eq!(live["interrupted"], 0, "{live}");
+
+    batch.0.kill().unwrap();
+    common::wait_exit(&mut batch.0);
+    let dead = run_when(&base, &run_id, "stopped being live", |r| r["live"] == false);
+    assert_eq!(
+        dead["ended_at"],
+        serde_json::Value::Null,
+        "a killed run has no end: {dead}"
+    );
+    assert_eq!(dead["running"], 0, "{dead}");
+    assert_eq!(dead["interrupted"], 2, "{dead}");
+    assert_eq!(dead["pending"], 2, "{dead}");
+    assert_eq!(dead["eta_seconds"], serde_json::Value::Null, "{dead}");
+    let status = s.run(&["batch", "status", &batch_id, "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(
+        status["summary"]["interrupted"], dead["interrupted"],
+        "as batch status: {status}"
+    );
+}
+
+/// An imported run has no batch manifest: no job counts, not zeros.
+#[test]
+fn an_imported_run_without_a_manifest_has_no_job_counts() {
+    let s = Sandbox::new();
+    let run_id = batch(&s, 2, &["--no-db"]);
+    let old = s.path().join("old.json");
+    std::fs::copy(
+        s.root().join("runs").join(&run_id).join("metrics").join("metrics.json"),
+        &old,
+    )
+    .unwrap();
+    let out = s.run(&["metrics", "import", old.to_str().unwrap(), "--run", "imported"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let (_server, base) = serve(&s, &[]);
+    let imported = run_when(&base, "imported", "listed", |_| true);
+    for field in [
+        "total",
+        "completed",
+        "failed",
+        "running",
+        "pending",
+        "interrupted",
+        "finished",
+    ] {
+        assert_eq!(imported[field], serde_json::Value::Null, "{field}: {imported}");
+    }
+    assert!(imported["samples"].as_u64().unwrap() >= 2, "{imported}");
+}

@@ -338,3 +338,111 @@ fn plain_serve_takes_both_tag_forms_and_gives_rfc3339_run_times() {
     let created = rfc3339(&r["created_at"]);
     assert!(created <= rfc3339(&r["started_at"]) && rfc3339(&r["started_at"]) <= rfc3339(&r["last_completed_at"]));
 }
+
+#[test]
+fn metrics_query_refuses_limit_zero_and_suggests_the_metric_meant() {
+    let s = Sandbox::new();
+    batch(&s, 2, &[]);
+    let err = refused(&s, &["metrics", "query", "job_duration_seconds", "--limit", "0"]);
+    assert!(err.contains("--limit") && err.contains('0'), "{err}");
+    assert_eq!(
+        samples(&json(&s, &["metrics", "query", "job_duration_seconds", "--limit", "1"])),
+        1
+    );
+    let err = refused(&s, &["metrics", "query", "job_duration_secs"]);
+    assert!(err.contains("no metric \"job_duration_secs\""), "{err}");
+    assert!(err.contains("did you mean: job_duration_seconds"), "{err}");
+}
+
+#[test]
+fn summary_with_a_db_lacking_the_run_reads_its_metrics_json_and_says_so() {
+    let s = Sandbox::new();
+    batch(&s, 2, &[]);
+    let bare = batch(&s, 3, &["--no-db"]);
+    let db = s.root().join("metrics.db");
+    let out = run(
+        &s,
+        &[
+            "metrics",
+            "summary",
+            "job_duration_seconds",
+            "--run",
+            &bare,
+            "--db",
+            db.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["summary"]["count"], 3, "{v}");
+    let note = text(&out.stderr);
+    assert!(
+        note.contains("metrics.json") && note.contains("metrics.db") && note.contains(&bare),
+        "{note}"
+    );
+    // A named database that does not exist stays an error naming it.
+    let missing = s.path().join("none.db");
+    let err = refused(
+        &s,
+        &[
+            "metrics",
+            "summary",
+            "job_duration_seconds",
+            "--run",
+            &bare,
+            "--db",
+            missing.to_str().unwrap(),
+        ],
+    );
+    assert!(err.contains("none.db"), "{err}");
+}
+
+/// `bykilt metrics import FILE` into the default database of artifacts root `root`.
+fn import_under(root: &std::path::Path, file: &std::path::Path) -> Output {
+    std::process::Command::new(common::BIN)
+        .args(["metrics", "import"])
+        .arg(file)
+        .arg("--artifacts-dir")
+        .arg(root)
+        .env_remove("BYKILT_METRICS_DB")
+        .env_remove("BYKILT_ARTIFACTS_DIR")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn import_into_the_default_database_creates_the_artifacts_directory() {
+    let s = Sandbox::new();
+    let run_id = batch(&s, 2, &["--no-db"]);
+    let file = s.path().join("old.json");
+    std::fs::copy(
+        s.root().join("runs").join(&run_id).join("metrics").join("metrics.json"),
+        &file,
+    )
+    .unwrap();
+    let fresh = s.path().join("fresh");
+    let out = import_under(&fresh, &file);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(fresh.join("metrics.db").exists());
+    // Only that one level: a missing parent is an error naming the directory.
+    let deep = s.path().join("a").join("b");
+    let out = import_under(&deep, &file);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains(deep.to_str().unwrap()),
+        "{}",
+        text(&out.stderr)
+    );
+    let err = refused(
+        &s,
+        &[
+            "metrics",
+            "import",
+            file.to_str().unwrap(),
+            "--db",
+            s.path().join("x/y.db").to_str().unwrap(),
+        ],
+    );
+    assert!(err.contains("x/y.db") && err.contains("does not exist"), "{err}");
+}

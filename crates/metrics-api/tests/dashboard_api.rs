@@ -37,6 +37,7 @@ fn run(id: &str, completed: usize, pending: usize, live: bool) -> RunProgress {
         total: completed + pending + 1,
         pending,
         running: 1,
+        interrupted: 0,
         completed,
         failed: 0,
         stopped: 0,
@@ -46,6 +47,7 @@ fn run(id: &str, completed: usize, pending: usize, live: bool) -> RunProgress {
         run_seconds: Some(10.0),
         throughput_per_second: Some(completed as f64 / 10.0),
         live,
+        open: live,
         served: live,
     }
 }
@@ -115,6 +117,15 @@ fn page_and_assets_are_served_without_the_token_and_load_nothing_from_outside() 
             !body.contains("http://") && !body.contains("https://"),
             "{path} loads from outside"
         );
+        // Every time on the page is UTC: nothing formats in the browser's zone.
+        for local in [
+            "toLocaleTimeString",
+            "toLocaleString",
+            "toLocaleDateString",
+            "getHours()",
+        ] {
+            assert!(!body.contains(local), "{path} formats a local time ({local})");
+        }
     }
     assert!(!html.contains("https://"));
     // The data routes stay behind the token.
@@ -199,9 +210,9 @@ fn runs_carry_counts_eta_and_change_between_requests() {
     // 7 pending + 1 running at 0.2 jobs/s.
     assert_eq!(live["eta_seconds"].as_f64(), Some(40.0));
     assert_eq!(
-        list[0]["eta_seconds"].as_f64(),
-        Some(2.5),
-        "the running job of r1 at 0.4/s"
+        list[0]["eta_seconds"],
+        serde_json::Value::Null,
+        "r1 is not executing (not live, its batch not held): no ETA for its running job"
     );
 
     runs.0.lock().unwrap()[1] = run("r2", 5, 4, true);

@@ -31,6 +31,7 @@ fn progress(id: &str, completed: usize, failed: usize, pending: usize) -> RunPro
         total: completed + failed + pending,
         pending,
         running: 0,
+        interrupted: 0,
         completed,
         failed,
         stopped: 0,
@@ -40,6 +41,8 @@ fn progress(id: &str, completed: usize, failed: usize, pending: usize) -> RunPro
         run_seconds: Some(10.0),
         throughput_per_second: Some((completed + failed) as f64 / 10.0),
         live: false,
+        // A process holds the batch: the newest run, not ended, is live.
+        open: true,
         served: false,
     }
 }
@@ -267,6 +270,24 @@ fn the_dashboard_reads_the_database_and_follows_a_run_being_recorded() {
         .map(|v| v["value"].as_f64().unwrap())
         .collect();
     assert_eq!(values, vec![5.0, 6.0, 7.0]);
+    // `matching` counts what the filters select before `limit`, as the live server's.
+    let limited = json(addr, "/api/metrics/series/job_duration_seconds?run=all&limit=2");
+    assert_eq!(
+        (limited["matching"].as_u64(), limited["returned"].as_u64()),
+        (Some(6), Some(2)),
+        "{limited}"
+    );
+    let failed = json(
+        addr,
+        "/api/metrics/series/job_duration_seconds?run=all&tag=status:failed&limit=1",
+    );
+    assert_eq!(failed["matching"], 3, "{failed}");
+    let whole = json(addr, "/api/metrics/series/job_duration_seconds?run=all");
+    assert_eq!(
+        (whole["matching"].as_u64(), whole["returned"].as_u64()),
+        (Some(6), Some(6)),
+        "{whole}"
+    );
     assert_eq!(json(addr, "/api/runs")[1]["failed"], 2);
     let ov = json(addr, "/api/metrics/overview?run=second");
     let series = ov["series"].as_array().unwrap();
@@ -278,4 +299,83 @@ fn the_dashboard_reads_the_database_and_follows_a_run_being_recorded() {
     let runs = json(addr, "/api/runs");
     assert_eq!(runs[1]["live"], false);
     assert_eq!(runs[1]["eta_seconds"], Value::Null);
+}
+
+/// A run whose process was killed: it never ended in the database, and its
+/// batch's lock is free. It is not live, its leftover running jobs are
+/// interrupted, and it has no ETA. A run without a manifest (imported) has
+/// no job counts at all rather than zeros.
+#[test]
+fn a_killed_run_is_not_live_and_a_run_without_a_manifest_has_no_job_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("metrics.db");
+    record_finished(&db);
+    let c = Arc::new(MetricsCollector::default());
+    let store = MetricsStore::open(&db, StoreOptions::default()).unwrap();
+    let run = store.begin_run(&RunInfo::current("killed")).unwrap();
+    let rec = store.record(Arc::clone(&c), run).unwrap();
+    c.record_metric("job_duration_seconds", 1.0, &[], MetricType::Timer)
+        .unwrap();
+    // Not finished, as a process killed mid-run leaves it; whether anyone
+    // still executes it is the catalog's word (the batch lock).
+    rec.flush().unwrap();
+
+    let killed = RunProgress {
+        running: 0,
+        interrupted: 2,
+        total: 5,
+        open: false,
+        ..progress("killed", 1, 0, 2)
+    };
+    let manifests = Arc::new(Manifests::default());
+    *manifests.0.lock().unwrap() = vec![killed.clone()];
+    let server = spawn_history_server_with_runs(
+        "127.0.0.1:0".parse().unwrap(),
+        db.clone(),
+        Some("t0k".into()),
+        Some(Arc::clone(&manifests) as Arc<dyn RunCatalog>),
+        ServerConfig::default(),
+    )
+    .unwrap();
+    let addr = server.local_addr();
+    let runs = json(addr, "/api/runs");
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    let first = &runs[0];
+    assert_eq!(first["name"], "first");
+    for field in [
+        "total",
+        "completed",
+        "failed",
+        "running",
+        "pending",
+        "finished",
+        "interrupted",
+    ] {
+        assert_eq!(
+            first[field],
+            Value::Null,
+            "{field} of a run without a manifest: {first}"
+        );
+    }
+    assert_eq!(first["batch_id"], Value::Null);
+    let dead = &runs[1];
+    assert_eq!(dead["run_id"], "killed");
+    assert_eq!(dead["ended_at"], Value::Null, "never ended in the database");
+    assert_eq!(dead["live"], false, "nothing holds its batch: {dead}");
+    assert_eq!(dead["running"], 0);
+    assert_eq!(dead["interrupted"], 2);
+    assert_eq!(dead["pending"], 2);
+    assert_eq!(dead["eta_seconds"], Value::Null);
+
+    // The same run while a process holds its batch is live, with an ETA.
+    *manifests.0.lock().unwrap() = vec![RunProgress {
+        running: 2,
+        interrupted: 0,
+        open: true,
+        ..killed
+    }];
+    let runs = json(addr, "/api/runs");
+    assert_eq!(runs[1]["live"], true);
+    assert!(runs[1]["eta_seconds"].as_f64().unwrap() > 0.0, "{}", runs[1]);
 }

@@ -6,7 +6,8 @@
 //! 3. the same samples written the naive way — one `INSERT` per sample, one
 //!    row each — and as rows in one transaction;
 //! 4. a summary of 1M samples of one series over one hour, and
-//!    `query --limit 1000` on the 10M-sample database.
+//!    `query --limit 1000` on the 10M-sample database, and the `count` of
+//!    every matching sample the series route adds to it.
 //!
 //! `cargo bench -p metrics-store --bench store` (`BENCH_SAMPLES=N` scales
 //! the large database; default 10,000,000).
@@ -270,6 +271,17 @@ fn main() {
     let q = SampleQuery { tags: Vec::new(), ..q };
     let ms = median_ms(|| got = reader.query(&q).unwrap().len());
     println!("query --limit 1000 on {big} samples: {got} samples in {ms:.2} ms (median of 5)");
+    // What the database server's series route adds to each request for
+    // `matching`: every chunk's stored count, none decoded.
+    let mut matching = 0;
+    let ms = median_ms(|| matching = reader.count(&q).unwrap());
+    println!("count (the series route's matching) of {big} samples: {matching} in {ms:.2} ms (median of 5)");
+    let q = SampleQuery {
+        tags: vec![("route".into(), "c".into())],
+        ..q
+    };
+    let ms = median_ms(|| matching = reader.count(&q).unwrap());
+    println!("count --tag route=c of {big} samples: {matching} in {ms:.2} ms (median of 5)");
 }
 
 /// `store instructions plain|store N`: N `record_metric` calls, for

@@ -12,6 +12,7 @@ use crate::chunk;
 use crate::error::{Result, StoreError};
 use crate::schema;
 
+mod count;
 mod runs;
 mod tag_set_index;
 pub use tag_set_index::StoredTagSet;
@@ -253,17 +254,19 @@ impl StoreReader {
             .map_err(self.err())
     }
 
-    /// Calls `f` with each chunk of the query's series, run and time range,
-    /// newest last sample first, until it returns false.
-    fn scan(&self, q: &SampleQuery, mut f: impl FnMut(ChunkRow) -> Result<bool>) -> Result<bool> {
-        let Some(series_id) = self
-            .conn
-            .query_row("SELECT series_id FROM series WHERE name = ?1", [&q.name], |r| {
+    fn series_id(&self, name: &str) -> Result<Option<i64>> {
+        self.conn
+            .query_row("SELECT series_id FROM series WHERE name = ?1", [name], |r| {
                 r.get::<_, i64>(0)
             })
             .optional()
-            .map_err(self.err())?
-        else {
+            .map_err(self.err())
+    }
+
+    /// Calls `f` with each chunk of the query's series, run and time range,
+    /// newest last sample first, until it returns false.
+    fn scan(&self, q: &SampleQuery, mut f: impl FnMut(ChunkRow) -> Result<bool>) -> Result<bool> {
+        let Some(series_id) = self.series_id(&q.name)? else {
             return Ok(false);
         };
         let run = self.resolve_run(&q.runs)?;

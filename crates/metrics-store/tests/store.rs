@@ -89,12 +89,20 @@ fn samples_of_two_runs_are_queried_by_run_tag_time_and_limit() {
     };
     assert_eq!(reader.query(&since).unwrap().len(), 3);
 
+    // What matches before the limit: the limit is ignored, tags and the
+    // time range are not (the range cuts through the run's one chunk).
+    assert_eq!(reader.count(&failed).unwrap(), 5, "5 failed, 2 returned");
+    assert_eq!(reader.count(&since).unwrap(), 3);
+    assert_eq!(reader.count(&first).unwrap(), 10);
+
     let across = SampleQuery {
         runs: RunFilter::All,
         ..SampleQuery::new("job_duration_seconds")
     };
     let summary = reader.summary(&across).unwrap().unwrap();
     assert_eq!((summary.count, summary.sum, summary.max), (11, 145.0, 100.0));
+    assert_eq!(reader.count(&across).unwrap(), 11);
+    assert_eq!(reader.count(&SampleQuery::new("nothing")).unwrap(), 0);
 
     let runs = reader.runs().unwrap();
     assert_eq!(

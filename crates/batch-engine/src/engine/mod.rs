@@ -547,7 +547,7 @@ impl BatchEngine {
         self.with_batch(batch_id, |m| {
             // Probed only when a job says `running`: a finished batch needs no lock check.
             let has_running = m.jobs.iter().any(|j| j.status == JobStatus::Running);
-            let alive = open_here || !has_running || crate::batch_store::is_open_elsewhere(&dir);
+            let alive = open_here || !has_running || crate::batch_store::is_batch_open(&dir);
             BatchSummary::new(m, self.collector(), &dir, alive)
         })
     }

@@ -9,6 +9,7 @@ use metrics_store::{MetricsStore, RunFilter, RunInfo, SampleQuery, StoreOptions,
 
 use crate::EXIT_ALL_COMPLETED;
 use crate::cli::{ImportArgs, QueryArgs, ReadDbArgs};
+use crate::commands::metrics::close_names_hint;
 use crate::commands::store::read_path;
 use crate::error::CliError;
 use crate::output::{Output, metric_summary_table};
@@ -95,6 +96,12 @@ fn explain_run(e: metrics_store::StoreError, root: &Path) -> CliError {
 
 /// `bykilt metrics query`.
 pub(crate) fn query(args: &QueryArgs, root: &Path, out: &mut Output) -> Result<i32, CliError> {
+    // Zero samples asked for would print nothing and look like an empty selection.
+    if args.limit == Some(0) {
+        return Err(CliError::Usage(
+            "--limit 0: at least 1 sample (the newest N are listed; omit --limit for every one)".to_owned(),
+        ));
+    }
     let reader = open(&read_path(&args.db, root))?;
     let until = args
         .until
@@ -111,12 +118,16 @@ pub(crate) fn query(args: &QueryArgs, root: &Path, out: &mut Output) -> Result<i
         limit: args.limit,
     };
     let samples = reader.query(&q).map_err(|e| explain_run(e, root))?;
-    if samples.is_empty() && !reader.series()?.iter().any(|s| s.name == args.name) {
-        return Err(CliError::Usage(format!(
-            "{}: no metric {:?} in the database",
-            reader.path().display(),
-            args.name
-        )));
+    if samples.is_empty() {
+        let names: Vec<String> = reader.series()?.into_iter().map(|s| s.name).collect();
+        if !names.contains(&args.name) {
+            return Err(CliError::Usage(format!(
+                "{}: no metric {:?} in the database{}",
+                reader.path().display(),
+                args.name,
+                close_names_hint(&args.name, &names)
+            )));
+        }
     }
     let mut text = String::new();
     for s in &samples {
@@ -195,9 +206,31 @@ fn batch_created_at(file: &Path) -> Option<i64> {
 /// `bykilt metrics import`: refuses a run the database has already (its
 /// samples would count twice); the run's start and end are its own (its
 /// batch's creation or its first sample, its last sample), not the import's.
+/// The directory of the database an import creates: the artifacts root for
+/// the default `<artifacts>/metrics.db` is created (that one level, as a
+/// batch run makes it); a missing directory of a named `--db` is an error
+/// naming it, rather than SQLite's "unable to open database file".
+fn ensure_db_dir(db: &Path, default: bool, root: &Path) -> Result<(), CliError> {
+    if default {
+        return match std::fs::create_dir(root) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(CliError::io("creating", root, e)),
+            _ => Ok(()),
+        };
+    }
+    match db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) if !dir.is_dir() => Err(CliError::Usage(format!(
+            "--db {}: its directory {} does not exist",
+            db.display(),
+            dir.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn import(args: &ImportArgs, root: &Path, out: &mut Output) -> Result<i32, CliError> {
     let text = std::fs::read_to_string(&args.file).map_err(|e| CliError::io("reading", &args.file, e))?;
     let path = read_path(&args.db, root);
+    ensure_db_dir(&path, args.db.db.is_none(), root)?;
     let store = MetricsStore::open(&path, StoreOptions::default())?;
     let name = args.run.clone().unwrap_or_else(|| run_of(&args.file));
     // A run left empty (an import that failed) is taken again.
@@ -247,9 +280,10 @@ pub(crate) fn import(args: &ImportArgs, root: &Path, out: &mut Output) -> Result
     Ok(EXIT_ALL_COMPLETED)
 }
 
-/// `bykilt metrics summary` from the database: `None` when the database
-/// does not exist (or lacks the named run) and `--all-runs` was not asked
-/// for, so the caller reads the run's metrics.json as before.
+/// `bykilt metrics summary` from the database: `None` when the default
+/// database does not exist, or the database lacks the named run, and
+/// `--all-runs` was not asked for, so the caller reads the run's
+/// metrics.json as before.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn summary(
     name: &str,
@@ -267,11 +301,12 @@ pub(crate) fn summary(
     }
     let reader = open(&path)?;
     let filter = stored_runs(&reader, root, run, all_runs).and_then(|f| Ok((reader.resolve_run(&f)?, f)));
-    // Without --all-runs or --db, a database that lacks the run asked for
-    // (or has none) leaves the question to the run's metrics.json.
+    // Without --all-runs, a database (the default or --db) that lacks the
+    // run asked for (or has none) leaves the question to the run's
+    // metrics.json, as the other commands reading a run do.
     let filter = match filter {
         Ok((_, f)) => f,
-        Err(_) if !all_runs && db.db.is_none() => return Ok(None),
+        Err(_) if !all_runs => return Ok(None),
         Err(e) => return Err(e),
     };
     let label = reader

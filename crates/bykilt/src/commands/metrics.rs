@@ -147,7 +147,7 @@ pub(crate) fn unknown_metric_in_db(name: &str, db: &ReadDbArgs, root: &Path) -> 
 /// `; did you mean: a, b` with the known names nearest to `name` (edit
 /// distance within a quarter of its length, or one containing the other),
 /// or the empty string when none is near.
-fn close_names_hint(name: &str, names: &[String]) -> String {
+pub(crate) fn close_names_hint(name: &str, names: &[String]) -> String {
     let reach = (name.len() / 4).max(2);
     let mut near: Vec<(usize, &String)> = names
         .iter()
@@ -163,16 +163,26 @@ fn close_names_hint(name: &str, names: &[String]) -> String {
     }
 }
 
-/// `bykilt metrics summary`.
+/// `bykilt metrics summary` from the run's metrics.json; `db_lacking_run` is
+/// the database that was asked first and lacks the run (a note names it).
 pub(crate) fn summary(
     name: &str,
     tags: &[(String, String)],
     since: Option<Duration>,
     run: Option<&str>,
+    db_lacking_run: Option<&Path>,
     root: &Path,
     out: &mut Output,
 ) -> Result<i32, CliError> {
     let (ctx, collector) = load(root, run)?;
+    if let Some(db) = db_lacking_run {
+        out.note(&format!(
+            "reading run {} from {} (the metrics database {} does not have it)",
+            ctx.run_id(),
+            run_metrics_json(&ctx).display(),
+            db.display()
+        ));
+    }
     let Some(series) = collector.get_metric_series(name) else {
         let names: Vec<String> = collector.list_series().into_iter().map(|s| s.name).collect();
         return Err(CliError::Usage(format!(

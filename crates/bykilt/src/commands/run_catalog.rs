@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
-use batch_engine::{BatchManifest, JobStatus, RunContext, list_batches};
+use batch_engine::{BatchManifest, JobStatus, RunContext, batch_dir, is_batch_open, list_batches};
 use metrics_api::dashboard::{RunCatalog, RunProgress};
 use metrics_core::{MetricsCollector, SummaryQuery, TagFilter};
 use time::OffsetDateTime;
@@ -133,8 +133,19 @@ fn unix(t: OffsetDateTime) -> f64 {
     (t - OffsetDateTime::UNIX_EPOCH).as_seconds_f64()
 }
 
-pub(crate) fn progress(m: &BatchManifest, live: bool, served: bool, run_seconds: Option<f64>) -> RunProgress {
+/// The progress of batch `m`; `open` says whether a process holds the batch
+/// (see [`RunProgress::open`]): without one, its `running` jobs were
+/// interrupted, as `batch status` counts them.
+pub(crate) fn progress(
+    m: &BatchManifest,
+    live: bool,
+    open: bool,
+    served: bool,
+    run_seconds: Option<f64>,
+) -> RunProgress {
     let count = |s: JobStatus| m.jobs.iter().filter(|j| j.status == s).count();
+    let open = live || open;
+    let interrupted = if open { 0 } else { count(JobStatus::Running) };
     let started_at = m.jobs.iter().filter_map(|j| j.started_at).min().map(unix);
     let last_completed_at = m.jobs.iter().filter_map(|j| j.completed_at).max().map(unix);
     let end = if live {
@@ -154,7 +165,8 @@ pub(crate) fn progress(m: &BatchManifest, live: bool, served: bool, run_seconds:
         created_at: unix(m.created_at),
         total: m.jobs.len(),
         pending: count(JobStatus::Pending),
-        running: count(JobStatus::Running),
+        running: count(JobStatus::Running) - interrupted,
+        interrupted,
         completed: count(JobStatus::Completed),
         failed: count(JobStatus::Failed),
         stopped: count(JobStatus::Stopped),
@@ -164,6 +176,7 @@ pub(crate) fn progress(m: &BatchManifest, live: bool, served: bool, run_seconds:
         run_seconds,
         throughput_per_second,
         live,
+        open,
         served,
     }
 }
@@ -176,7 +189,17 @@ impl RunCatalog for ArtifactRuns {
             .iter()
             .map(|m| {
                 let served = m.run_id == self.served;
-                progress(m, live && served, served, self.run_seconds(m, served))
+                let live = live && served;
+                // Only a batch with jobs left can be executing; the lock of
+                // a finished one is not probed (a probe, a shared flock
+                // taken and released at once, is as short as it can be,
+                // but a run opening the batch at that instant is refused).
+                let unfinished = m
+                    .jobs
+                    .iter()
+                    .any(|j| matches!(j.status, JobStatus::Pending | JobStatus::Running));
+                let open = live || (unfinished && batch_dir(&self.root, &m.batch_id).is_ok_and(|d| is_batch_open(&d)));
+                progress(m, live, open, served, self.run_seconds(m, served))
             })
             .collect())
     }

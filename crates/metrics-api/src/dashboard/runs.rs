@@ -19,8 +19,13 @@ pub struct RunProgress {
     pub total: usize,
     /// Jobs not started yet.
     pub pending: usize,
-    /// Jobs running now (or left running by a process that ended).
+    /// Jobs running now. Jobs a process that ended left `running` are
+    /// [`interrupted`](Self::interrupted) instead.
     pub running: usize,
+    /// Jobs journaled `running` whose run is no longer alive (no process
+    /// holds the batch open: it was killed), as `bykilt batch status`
+    /// counts them; `resume` runs them again.
+    pub interrupted: usize,
     /// Jobs completed.
     pub completed: usize,
     /// Jobs failed.
@@ -46,6 +51,10 @@ pub struct RunProgress {
     pub throughput_per_second: Option<f64>,
     /// Whether the run is executing in the serving process right now.
     pub live: bool,
+    /// Whether a process (this one or another) holds the run's batch open,
+    /// i.e. the run is executing somewhere; `false` once its process ended,
+    /// `kill -9` included.
+    pub open: bool,
     /// Whether the served metrics are this run's (the "run" time range of
     /// the series page starts at its `started_at`).
     pub served: bool,
@@ -66,10 +75,12 @@ impl RunProgress {
     }
 
     /// Seconds until every pending and running job is finished at the
-    /// current throughput; `None` when nothing is left or no rate is known.
+    /// current throughput; `None` when nothing is left, no rate is known,
+    /// or the run is not executing (neither [`live`](Self::live) nor
+    /// [`open`](Self::open)): a stopped or killed run finishes nothing.
     pub fn eta_seconds(&self) -> Option<f64> {
         let left = self.pending + self.running;
-        if left == 0 {
+        if left == 0 || !(self.live || self.open) {
             return None;
         }
         self.throughput_per_second
@@ -119,6 +130,7 @@ mod tests {
             total: pending + running + completed,
             pending,
             running,
+            interrupted: 0,
             completed,
             failed: 0,
             stopped: 0,
@@ -128,6 +140,7 @@ mod tests {
             run_seconds: None,
             throughput_per_second: rate,
             live: true,
+            open: true,
             served: true,
         }
     }
@@ -139,5 +152,16 @@ mod tests {
         assert_eq!(run(5, 0, 0, None).eta_seconds(), None, "no rate yet");
         assert_eq!(run(5, 0, 0, Some(0.0)).eta_seconds(), None, "zero rate");
         assert_eq!(run(5, 1, 4, None).finished(), 4);
+        let killed = RunProgress {
+            live: false,
+            open: false,
+            ..run(8, 2, 10, Some(2.0))
+        };
+        assert_eq!(killed.eta_seconds(), None, "a run no process executes has no ETA");
+        let elsewhere = RunProgress {
+            live: false,
+            ..run(8, 2, 10, Some(2.0))
+        };
+        assert_eq!(elsewhere.eta_seconds(), Some(5.0), "executing in another process");
     }
 }

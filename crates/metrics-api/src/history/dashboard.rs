@@ -8,9 +8,10 @@
 //!   `name`, `started_at`/`ended_at` as RFC 3339, series and samples)
 //!   with the dashboard's fields beside them: `run_id`, job counts,
 //!   duration, throughput and ETA from the [`RunCatalog`] the server was
-//!   given (the CLI reads the batch manifests under the artifacts root),
-//!   `live` (the newest run, not ended) and `served` (the newest run: what
-//!   the page's "run" range asks for by name).
+//!   given (the CLI reads the batch manifests under the artifacts root;
+//!   `null` counts for a run without one), `live` (the newest run, not
+//!   ended, its batch held open by a process) and `served` (the newest
+//!   run: what the page's "run" range asks for by name).
 //! * `GET /api/metrics/overview?run=`: every series the runs asked for
 //!   (default: every run) have samples or aggregate snapshots of (an
 //!   aggregate-only series with `samples: 0`), its tag sets with their
@@ -38,7 +39,9 @@ use crate::dashboard::{
     LastValue, Overview, RunCatalog, RunProgress, SPARKLINE_POINTS, SeriesView, Source, TagSetView,
 };
 
-/// A stored run as the dashboard lists it.
+/// A stored run as the dashboard lists it. The job counts come from the
+/// run's batch manifest; a run without one (imported, or recorded by a
+/// library user) has them `null`: nothing is known of its jobs.
 #[derive(Debug, Serialize)]
 struct StoredRunView {
     #[serde(flatten)]
@@ -47,13 +50,16 @@ struct StoredRunView {
     run_id: String,
     /// The batch of the run, when the artifacts root has its manifest.
     batch_id: Option<String>,
-    total: usize,
-    pending: usize,
-    running: usize,
-    completed: usize,
-    failed: usize,
-    stopped: usize,
-    finished: usize,
+    total: Option<usize>,
+    pending: Option<usize>,
+    running: Option<usize>,
+    /// Jobs left `running` by a process that ended (see
+    /// [`RunProgress::interrupted`]).
+    interrupted: Option<usize>,
+    completed: Option<usize>,
+    failed: Option<usize>,
+    stopped: Option<usize>,
+    finished: Option<usize>,
     /// First job start, from the manifest (RFC 3339 in JSON).
     #[serde(serialize_with = "crate::rfc3339::opt_secs")]
     first_job_started_at: Option<f64>,
@@ -74,10 +80,16 @@ fn nanos_to_unix(ns: i64) -> f64 {
     ns as f64 / 1e9
 }
 
+/// Whether `stored` is being recorded: the newest run, not ended, and (when
+/// its batch is known) a process holds the batch open. An older run that
+/// never ended, or one whose process died (`kill -9` leaves no end in the
+/// database), was cut short.
+fn is_live(stored: &StoredRun, progress: Option<&RunProgress>, newest: bool) -> bool {
+    newest && stored.ended_at.is_none() && progress.is_none_or(|p| p.open)
+}
+
 fn view_of(stored: StoredRun, progress: Option<&RunProgress>, newest: bool, now: f64) -> StoredRunView {
-    // A run is being recorded when it is the newest and has not ended; an
-    // older run that never ended was cut short (its writer crashed).
-    let live = newest && stored.ended_at.is_none();
+    let live = is_live(&stored, progress, newest);
     let run_id = stored.name.clone();
     let started = nanos_to_unix(stored.started_at);
     let end = stored.ended_at.map(nanos_to_unix).or(live.then_some(now));
@@ -94,42 +106,32 @@ fn view_of(stored: StoredRun, progress: Option<&RunProgress>, newest: bool, now:
         Some(p) => (p.duration_seconds, p.run_seconds),
         None => (end.map(|e| (e - started).max(0.0)), None),
     };
-    let mut counted = progress.cloned().unwrap_or(RunProgress {
-        run_id: run_id.clone(),
-        batch_id: String::new(),
-        created_at: started,
-        total: 0,
-        pending: 0,
-        running: 0,
-        completed: 0,
-        failed: 0,
-        stopped: 0,
-        started_at: None,
-        last_completed_at: None,
-        duration_seconds: None,
-        run_seconds: None,
-        throughput_per_second: None,
-        live,
-        served: newest,
-    });
     let throughput = progress.and_then(|p| RunProgress::throughput_over(p.completed + p.failed, run_seconds));
-    counted.throughput_per_second = throughput;
+    let count = |f: fn(&RunProgress) -> usize| progress.map(f);
     StoredRunView {
         run_id,
         batch_id: progress.map(|p| p.batch_id.clone()),
-        total: counted.total,
-        pending: counted.pending,
-        running: counted.running,
-        completed: counted.completed,
-        failed: counted.failed,
-        stopped: counted.stopped,
-        finished: counted.finished(),
-        first_job_started_at: counted.started_at,
-        last_completed_at: counted.last_completed_at,
+        total: count(|p| p.total),
+        pending: count(|p| p.pending),
+        running: count(|p| p.running),
+        interrupted: count(|p| p.interrupted),
+        completed: count(|p| p.completed),
+        failed: count(|p| p.failed),
+        stopped: count(|p| p.stopped),
+        finished: count(RunProgress::finished),
+        first_job_started_at: progress.and_then(|p| p.started_at),
+        last_completed_at: progress.and_then(|p| p.last_completed_at),
         duration_seconds: duration,
         run_seconds,
         throughput_per_second: throughput,
-        eta_seconds: if live { counted.eta_seconds() } else { None },
+        eta_seconds: progress.filter(|_| live).and_then(|p| {
+            RunProgress {
+                throughput_per_second: throughput,
+                live,
+                ..p.clone()
+            }
+            .eta_seconds()
+        }),
         live,
         served: newest,
         stored,

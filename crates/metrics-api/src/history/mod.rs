@@ -214,6 +214,16 @@ fn parse_query(name: String, raw: Option<&str>) -> Result<SampleQuery, String> {
     Ok(q)
 }
 
+/// Samples `q` selects before its limit, `returned` of them returned: only
+/// a query the limit cut short is counted again (a count reads every
+/// matching chunk's header; the query stopped at the limit).
+fn matching(r: &StoreReader, q: &SampleQuery, returned: usize) -> metrics_store::Result<u64> {
+    match q.limit {
+        Some(limit) if returned >= limit => r.count(q),
+        _ => Ok(returned as u64),
+    }
+}
+
 async fn series(State(state): State<History>, Path(name): Path<String>, RawQuery(raw): RawQuery) -> Response {
     let q = match parse_query(name, raw.as_deref()) {
         Ok(q) => q,
@@ -222,11 +232,11 @@ async fn series(State(state): State<History>, Path(name): Path<String>, RawQuery
     let name = q.name.clone();
     let found = with_reader(&state, move |r| {
         let known = r.series()?.into_iter().find(|s| s.name == q.name);
-        Ok(known.map(|s| (s, r.query(&q))))
+        Ok(known.map(|s| (s, r.query(&q).and_then(|v| Ok((matching(r, &q, v.len())?, v))))))
     })
     .await;
     match found {
-        Ok(Some((series, Ok(samples)))) => {
+        Ok(Some((series, Ok((matching, samples))))) => {
             let values: Vec<_> = samples
                 .iter()
                 .map(|s| {
@@ -241,6 +251,8 @@ async fn series(State(state): State<History>, Path(name): Path<String>, RawQuery
             axum::Json(serde_json::json!({
                 "name": series.name,
                 "type": series.metric_type,
+                // Samples matching the filters, before `limit` (as the live server).
+                "matching": matching,
                 "returned": values.len(),
                 "values": values,
             }))

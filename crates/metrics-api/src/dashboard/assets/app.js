@@ -25,6 +25,8 @@
   }
 
   function token() { return sessionStorage.getItem(TOKEN_KEY) || localStorage.getItem(TOKEN_KEY) || ""; }
+  // Every time on the page is UTC; so is when it was last read.
+  const updatedAt = () => "updated " + new Date().toISOString().slice(11, 19) + " UTC";
   function setStatus(text, error) { const s = $("#status"); s.textContent = text; s.className = error ? "error" : ""; }
 
   async function api(path) {
@@ -118,13 +120,18 @@
   async function runsView(view) {
     const [runs, alerts] = await Promise.all([api("/api/runs"), api("/api/alerts").catch((e) => ({ error: e.message }))]);
     const live = runs.some((r) => r.live) || (Array.isArray(alerts) && alerts.length > 0);
+    // A run without a batch manifest (imported) has null job counts: its
+    // jobs are unknown, so it shows none rather than "0 / 0".
+    const count = (n) => (typeof n === "number" ? String(n) : "–");
     const rows = runs.slice().reverse().map((r) => el("tr", { "data-run-id": r.run_id },
-      el("td", {}, r.run_id, " ", r.live ? el("span", { class: "badge warn" }, "live") : null, r.served ? el("span", { class: "badge" }, "served") : null),
-      el("td", { class: "num count-completed ok" }, String(r.completed)),
-      el("td", { class: "num count-failed bad" }, String(r.failed)),
-      el("td", { class: "num count-running warn" }, String(r.running)),
-      el("td", { class: "num hide-narrow count-pending" }, String(r.pending)),
-      el("td", {}, progressBar(r), el("span", { class: "note" }, r.finished + " / " + r.total),
+      el("td", {}, r.run_id, " ", r.live ? el("span", { class: "badge warn" }, "live") : null, r.served ? el("span", { class: "badge" }, "served") : null,
+        r.interrupted ? el("span", { class: "badge bad", title: "the process running them ended before they finished; batch resume runs them again" }, r.interrupted + " interrupted") : null),
+      el("td", { class: "num count-completed ok" }, count(r.completed)),
+      el("td", { class: "num count-failed bad" }, count(r.failed)),
+      el("td", { class: "num count-running warn" }, count(r.running)),
+      el("td", { class: "num hide-narrow count-pending" }, count(r.pending)),
+      el("td", {}, typeof r.total === "number" ? progressBar(r) : null,
+        typeof r.total === "number" ? el("span", { class: "note" }, r.finished + " / " + r.total) : el("span", { class: "note no-jobs" }, "no job counts (no batch manifest)"),
         el("div", { class: "show-narrow note" }, fmtSecs(r.duration_seconds) + " · " + rate(r) + (r.live ? " · ETA " + eta(r) : ""))),
       el("td", { class: "num duration hide-narrow" }, fmtSecs(r.duration_seconds)),
       el("td", { class: "num throughput hide-narrow" }, rate(r)),
@@ -140,7 +147,7 @@
         " (of the processes that ran the batch, every run summed, as `bykilt batch status` reports it).") : "",
       el("h2", {}, "Alerts"),
       alertsSection(alerts));
-    setStatus(live ? "live: updating every " + POLL_MS / 1000 + " s" : "updated " + new Date().toLocaleTimeString());
+    setStatus(live ? "live: updating every " + POLL_MS / 1000 + " s" : updatedAt());
     if (live) { poll(() => show()); }
   }
 
@@ -267,7 +274,7 @@
       view.replaceChildren(...parts.filter(Boolean));
     }
     C.timeChart(canvas, { lines, yLabel: chart.y_label, unit, zoom: zooms.get(name), onZoom: (z) => zooms.set(name, z) });
-    setStatus(served && served.live ? "live: updating every " + POLL_MS / 1000 + " s" : "updated " + new Date().toLocaleTimeString());
+    setStatus(served && served.live ? "live: updating every " + POLL_MS / 1000 + " s" : updatedAt());
     if (served && served.live) { poll(() => show()); }
   }
 
