@@ -39,15 +39,32 @@ fn lock(batch_dir: &Path, batch_id: &str) -> Result<File> {
         .write(true)
         .open(&path)
         .map_err(|e| BatchError::io("opening lock file", &path, e))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(BatchError::Busy {
-            batch_id: batch_id.to_owned(),
-            path,
-        }),
-        Err(TryLockError::Error(e)) => Err(BatchError::io("locking", &path, e)),
+    // A reader probing whether the batch is open ([`is_batch_open`]: `batch
+    // status`, a dashboard polling) holds a shared lock for microseconds;
+    // a run that starts meanwhile waits that out instead of failing as
+    // busy. Another run holds it for good, and is reported.
+    let patience = std::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(TryLockError::WouldBlock) if patience.elapsed() < PROBE_PATIENCE => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(BatchError::Busy {
+                    batch_id: batch_id.to_owned(),
+                    path,
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(BatchError::io("locking", &path, e)),
+        }
     }
 }
+
+/// How long opening a batch waits for a lock held by someone else before
+/// calling the batch busy: far longer than a reader's probe, far shorter
+/// than anything a person would notice.
+const PROBE_PATIENCE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Whether a process (this one included) has the batch in `batch_dir` open
 /// for update, i.e. holds its lock. Jobs journaled `running` while nobody

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use batch_engine::JOURNAL_FILE;
 use batch_engine::{
     BatchEngine, BatchError, ExecuteOptions, JobContext, JobError, JobJournal, JobStatus, JournalEntry, JournalSync,
-    MANIFEST_FILE, NoObserver, RetrySelection, RunContext, batch_dir,
+    MANIFEST_FILE, NoObserver, RetrySelection, RunContext, batch_dir, run_id_of,
 };
 use metrics_core::MetricsCollector;
 
@@ -247,4 +247,39 @@ fn every_finished_job_sync_policy_still_records_everything() {
         .unwrap();
     assert_eq!((r.summary.completed, count.load(Ordering::Relaxed)), (20, 20));
     let _ = &f.dir;
+}
+
+#[test]
+fn a_reader_probing_the_lock_does_not_make_a_run_busy_but_a_holder_does() {
+    let f = fixture(2);
+    let run = RunContext::new(&f.root);
+    let batch_id = {
+        let e = engine(&run);
+        let id = e.create_batch_jobs(&f.csv).unwrap().batch_id;
+        drop(e);
+        id
+    };
+    let dir = batch_dir(&f.root, &batch_id).unwrap();
+    // A reader's probe (a shared lock, as `batch status` and the dashboard
+    // take it) that lasts a while: opening the batch for update waits it out.
+    let probe = std::fs::File::open(dir.join(".lock")).unwrap();
+    probe.lock_shared().unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        probe.unlock().unwrap();
+    });
+    let e = engine(&run);
+    e.update_job_status(
+        &format!("{}_0001", run_id_of(&batch_id).unwrap()),
+        JobStatus::Running,
+        None,
+    )
+    .expect("waits for the probe");
+    release.join().unwrap();
+    drop(e);
+    // A lock held for good (another run) is still reported as busy.
+    let holder = std::fs::File::open(dir.join(".lock")).unwrap();
+    holder.lock_shared().unwrap();
+    let busy = engine(&run).stop_batch(&batch_id).unwrap_err();
+    assert!(matches!(busy, BatchError::Busy { .. }), "{busy}");
 }
