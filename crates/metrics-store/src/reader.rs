@@ -12,8 +12,10 @@ use crate::chunk;
 use crate::error::{Result, StoreError};
 use crate::schema;
 
+mod run_replay;
 mod runs;
 mod tag_set_index;
+pub use run_replay::{REPLAYED_SAMPLES_PER_SERIES, replay_config};
 pub use tag_set_index::StoredTagSet;
 
 /// Tags of a stored sample, by key.

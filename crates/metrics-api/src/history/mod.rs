@@ -10,8 +10,13 @@
 //!   first; `run` is a run name (as the CLI takes it: `batch-<run_id>`,
 //!   `<run_id>` or an unambiguous prefix) or `all` (the default: every
 //!   run); `tag` is `key=value` or `key:value`.
-//! * `GET /metrics`: the latest aggregate snapshot, as Prometheus text or
-//!   OpenMetrics (by `Accept`), with each series' help text and unit,
+//! * `GET /metrics`: the latest run's aggregates as its stored samples
+//!   rebuild them ([`StoreReader::run_snapshot`], as `bykilt metrics export`
+//!   reads a run: the latest aggregate snapshot only for tag sets that kept
+//!   no samples, so a run being recorded or cut short by a crash shows
+//!   every committed sample, not a snapshot up to a minute old), as
+//!   Prometheus text or OpenMetrics (by `Accept`), with each series' help
+//!   text and unit,
 //!   gzipped for a scraper that accepts it, read at most once per
 //!   `metrics_cache_ttl` however many scrape at once.
 //! * `GET /healthz`.
@@ -40,7 +45,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_core::export::prometheus::encode;
-use metrics_core::{SeriesSnapshot, Snapshot, TagSet, TagSetAggregate};
 use metrics_store::{RunFilter, SampleQuery, StoreError, StoreReader, time_spec};
 
 use crate::ServerError;
@@ -259,7 +263,9 @@ async fn metrics(State(state): State<History>, headers: HeaderMap) -> Response {
         .metrics
         .body(format, gzip, move || {
             let reader = StoreReader::open(&*db)?;
-            Ok::<_, StoreError>(bytes::Bytes::from(encode(&latest_snapshot(&reader)?, format).text))
+            Ok::<_, StoreError>(bytes::Bytes::from(
+                encode(&reader.run_snapshot(&RunFilter::Latest)?, format).text,
+            ))
         })
         .await;
     match body {
@@ -269,44 +275,6 @@ async fn metrics(State(state): State<History>, headers: HeaderMap) -> Response {
             error(StatusCode::INTERNAL_SERVER_ERROR, "reading /metrics failed".to_owned())
         }
     }
-}
-
-/// The latest run's latest aggregate snapshot, with each series' help text
-/// and unit.
-fn latest_snapshot(r: &StoreReader) -> Result<Snapshot, StoreError> {
-    let aggregates = r.latest_aggregates(&RunFilter::Latest)?;
-    let known: std::collections::HashMap<String, metrics_store::StoredSeries> =
-        r.series()?.into_iter().map(|s| (s.name.clone(), s)).collect();
-    let mut series: Vec<SeriesSnapshot> = Vec::new();
-    for a in aggregates {
-        if series.last().is_none_or(|s| s.name != a.name) {
-            let info = known.get(&a.name);
-            series.push(SeriesSnapshot {
-                name: a.name.clone(),
-                metric_type: a.metric_type,
-                description: info.and_then(|s| s.description.clone()),
-                unit: info.and_then(|s| s.unit.clone()),
-                samples: Vec::new(),
-                aggregates: Vec::new(),
-                dropped_samples: 0,
-                expired_samples: 0,
-                overflow_updates: 0,
-                rejected_values: 0,
-                saturated_updates: 0,
-            });
-        }
-        if let Some(s) = series.last_mut() {
-            s.aggregates.push(TagSetAggregate {
-                tags: TagSet::from_pairs(a.tags.iter()),
-                value: a.value,
-                exemplars: Vec::new(),
-            });
-        }
-    }
-    Ok(Snapshot {
-        taken_at: time::OffsetDateTime::now_utc(),
-        series,
-    })
 }
 
 /// Serves the database at `db` with the same connection limits, token
