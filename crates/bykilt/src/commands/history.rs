@@ -21,7 +21,7 @@ fn runs_filter(run: Option<&str>, all_runs: bool) -> RunFilter {
     }
 }
 
-fn since_nanos(since: Option<Duration>) -> Option<i64> {
+pub(crate) fn since_nanos(since: Option<Duration>) -> Option<i64> {
     since.map(|d| {
         let now = time::OffsetDateTime::now_utc();
         time::Duration::try_from(d)
@@ -309,7 +309,7 @@ pub(crate) fn summary(
 
 /// The run `run` names (its id, or a prefix of one, under `root`), or the
 /// latest run directory that the database or a metrics.json has.
-fn wanted_run(root: &Path, run: Option<&str>, stored: &std::collections::HashSet<String>) -> Option<String> {
+pub(crate) fn wanted_run(root: &Path, run: Option<&str>, stored: &std::collections::HashSet<String>) -> Option<String> {
     match run {
         Some(id) => Some(batch_engine::resolve_run_id(root, id).unwrap_or_else(|_| id.to_owned())),
         None => batch_engine::list_runs(root).ok()?.into_iter().rev().find(|id| {

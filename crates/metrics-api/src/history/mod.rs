@@ -34,6 +34,9 @@
 //! soon as its writer commits.
 
 mod dashboard;
+mod stored_chart;
+
+pub use stored_chart::{MAX_CHART_SAMPLES, bucket_bounds, stored_series_chart};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
