@@ -11,11 +11,13 @@
 //! without history).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use metrics_core::export::json::{JsonExport, JsonSample, JsonSeries};
-use metrics_core::{MetricsCollector, MetricsConfig, Snapshot, TagSet, TagSetAggregate};
+use metrics_core::{
+    AggregateValue, MetricOptions, MetricType, MetricsCollector, MetricsConfig, Snapshot, TagSet, TagSetAggregate,
+};
 
 use super::{RunFilter, SampleQuery, StoreReader};
 use crate::error::{Result, StoreError};
@@ -38,9 +40,11 @@ pub fn replay_config() -> MetricsConfig {
 impl StoreReader {
     /// Replays the one run `filter` names into `collector` and returns the
     /// run's name: per series its newest [`REPLAYED_SAMPLES_PER_SERIES`]
-    /// samples with their times and tags, each series' description and
-    /// unit, then the aggregates of the run's latest snapshot for the tag
-    /// sets without samples. Goes through the JSON export's types and
+    /// samples with their times and tags (a series with more has its older
+    /// samples counted in its aggregates first, so they are the run's
+    /// whole, while the collector keeps the newest), each series'
+    /// description and unit, then the aggregates of the run's latest
+    /// snapshot for the tag sets without samples. Goes through the JSON export's types and
     /// [`MetricsCollector::import_json`], the one decoder of that shape, so
     /// every format reads a stored run as it would the run's metrics.json.
     ///
@@ -58,7 +62,24 @@ impl StoreReader {
                 )));
             }
         };
-        let text = serde_json::to_string(&self.run_export(&name)?)
+        let mut export = self.run_export(&name)?;
+        for (series, stored) in &mut export {
+            // Past the newest samples replayed, the older ones still count:
+            // in the aggregates (a run of a million jobs exports a million,
+            // not the newest 100,000), never in the retained samples.
+            if stored.values.len() >= REPLAYED_SAMPLES_PER_SERIES
+                && let Some(oldest) = stored.values.first()
+            {
+                let before = crate::time_spec::unix_nanos(oldest.timestamp);
+                let counted = self.replay_older(&name, series, stored, before, collector)?;
+                // Their totals are in the older samples now: a snapshot's
+                // aggregate stands only for a tag set that kept none.
+                let mut aggregates = stored.aggregates.to_vec();
+                aggregates.retain(|a| !counted.contains(&a.tags));
+                stored.aggregates = Cow::Owned(aggregates);
+            }
+        }
+        let text = serde_json::to_string(&export)
             .map_err(|e| StoreError::Invalid(format!("{}: run {name}: {e}", self.path().display())))?;
         collector
             .import_json(&text)
@@ -86,6 +107,80 @@ impl StoreReader {
     /// As [`replay_run`](Self::replay_run).
     pub fn run_snapshot(&self, filter: &RunFilter) -> Result<Snapshot> {
         Ok(self.run_collector(filter)?.1.aggregate_snapshot())
+    }
+
+    /// Records into `collector` the samples of series `name` of run `run`
+    /// older than `before` (ns), which the replay's newest samples then
+    /// push out of the collector's retained samples: they count in the
+    /// aggregates only. The series is described and its tag sets created
+    /// first, as the JSON import would (the snapshot's bucket bounds, the
+    /// run's order of tag sets). Returns the tag sets that had such
+    /// samples. Streams chunk by chunk: memory is bounded by one chunk.
+    fn replay_older(
+        &self,
+        run: &str,
+        name: &str,
+        series: &JsonSeries<'_>,
+        before: i64,
+        collector: &MetricsCollector,
+    ) -> Result<HashSet<TagSet>> {
+        let invalid = |e: &dyn std::fmt::Display| {
+            StoreError::Invalid(format!("{}: run {run}, series {name:?}: {e}", self.path().display()))
+        };
+        let buckets = series.aggregates.iter().find_map(|a| match &a.value {
+            AggregateValue::Histogram(h) => Some(h.buckets.iter().map(|b| b.le).filter(|le| le.is_finite()).collect()),
+            _ => None,
+        });
+        collector
+            .describe_metric(
+                name,
+                series.metric_type,
+                MetricOptions {
+                    description: series.description.as_deref().map(str::to_owned),
+                    buckets,
+                    sample_policy: None,
+                    unit: series.unit.as_deref().map(str::to_owned),
+                },
+            )
+            .map_err(|e| invalid(&e))?;
+        for a in series.aggregates.iter() {
+            let created = match series.metric_type {
+                MetricType::Counter => collector.counter(name, &a.tags).map(drop),
+                MetricType::Gauge => collector.gauge(name, &a.tags).map(drop),
+                MetricType::Histogram => collector.histogram(name, &a.tags).map(drop),
+                MetricType::Timer => collector.timer(name, &a.tags).map(drop),
+            };
+            created.map_err(|e| invalid(&e))?;
+        }
+        let sets = self.tag_sets()?;
+        let q = SampleQuery {
+            name: name.to_owned(),
+            runs: RunFilter::Named(run.to_owned()),
+            until: Some(before.saturating_sub(1)),
+            ..SampleQuery::default()
+        };
+        let mut counted = HashSet::new();
+        let mut buf = Vec::new();
+        self.scan(&q, |row| {
+            let Some(tags) = sets.get(&row.tag_set) else {
+                return Ok(true);
+            };
+            let tags = TagSet::from_pairs(tags);
+            self.decode(&row, &mut buf)?;
+            let mut any = false;
+            for &(ts, value) in buf.iter().filter(|s| s.0 < before) {
+                let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts)).map_err(|e| invalid(&e))?;
+                collector
+                    .record_metric_at(name, value, &tags, series.metric_type, at)
+                    .map_err(|e| invalid(&e))?;
+                any = true;
+            }
+            if any {
+                counted.insert(tags);
+            }
+            Ok(true)
+        })?;
+        Ok(counted)
     }
 
     /// Run `name` in the JSON export's shape.
