@@ -161,5 +161,20 @@ fn metrics_of_a_run_being_recorded_counts_its_committed_samples() {
     // A tag set without samples keeps the snapshot's total.
     assert!(text.contains("retries_total 2.0\n"), "{text}");
     assert!(!text.contains("jobs_total"), "only the latest run: {text}");
+
+    // What the writer commits next is served once the cached reading is
+    // older than the TTL: the rebuild follows the store.
+    for _ in 0..2 {
+        c.record_metric("job_status_total", 1.0, &[("status", "completed")], MetricType::Counter)
+            .unwrap();
+    }
+    recording.flush().unwrap();
+    let followed = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        get(server.local_addr(), "/metrics", None)
+            .1
+            .contains("job_status_total{status=\"completed\"} 5.0\n")
+    });
+    assert!(followed, "the two later completions are served");
     drop(recording);
 }

@@ -67,8 +67,8 @@ pub use lock::lock_path;
 pub use options::{ErrorObserver, FlushObserver, FlushReport, StoreOptions, StoreStatus};
 pub use positions::{Positions, SendPositions};
 pub use reader::{
-    REPLAYED_SAMPLES_PER_SERIES, RunFilter, RunSeries, SampleQuery, StoreReader, StoredAggregate, StoredChunk,
-    StoredRun, StoredSample, StoredSeries, StoredTagSet, StoredTags, replay_config,
+    REPLAYED_SAMPLES_PER_SERIES, RunFilter, RunSeries, SampleQuery, StoreGeneration, StoreReader, StoredAggregate,
+    StoredChunk, StoredRun, StoredSample, StoredSeries, StoredTagSet, StoredTags, replay_config,
 };
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use writer::{Flusher, MetricsStore, Recording, RunId, RunInfo, StateHandle};

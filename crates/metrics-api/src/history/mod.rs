@@ -14,7 +14,8 @@
 //!   rebuild them ([`StoreReader::run_snapshot`], as `bykilt metrics export`
 //!   reads a run: the latest aggregate snapshot only for tag sets that kept
 //!   no samples, so a run being recorded or cut short by a crash shows
-//!   every committed sample, not a snapshot up to a minute old), as
+//!   every committed sample, not a snapshot up to a minute old; rebuilt
+//!   again only when the store has changed), as
 //!   Prometheus text or OpenMetrics (by `Accept`), with each series' help
 //!   text and unit,
 //!   gzipped for a scraper that accepts it, read at most once per
@@ -47,8 +48,9 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use metrics_core::Snapshot;
 use metrics_core::export::prometheus::encode;
-use metrics_store::{RunFilter, SampleQuery, StoreError, StoreReader, time_spec};
+use metrics_store::{RunFilter, SampleQuery, StoreError, StoreGeneration, StoreReader, time_spec};
 
 use crate::ServerError;
 use crate::query::{DEFAULT_LIMIT, MAX_LIMIT, MAX_QUERY};
@@ -63,7 +65,15 @@ struct History {
     alerts: Option<Arc<dyn crate::dashboard::AlertBoard>>,
     /// `/metrics` as last read, shared by concurrent scrapes.
     metrics: Arc<crate::metrics_cache::MetricsCache>,
+    /// The latest run's rebuilt aggregates and the store generation they
+    /// were read at: rebuilding a run replays its samples, which a store
+    /// nobody writes need not do again.
+    latest_run: Arc<std::sync::Mutex<Option<LatestRun>>>,
 }
+
+/// The latest run's aggregates as rebuilt, with the store generation they
+/// were read at.
+type LatestRun = (StoreGeneration, Arc<Snapshot>);
 
 /// What a server over a database shows beside the database itself.
 #[derive(Debug, Clone, Default)]
@@ -111,6 +121,7 @@ fn router_over(
         runs: sources.runs,
         alerts: sources.alerts,
         metrics: Arc::new(crate::metrics_cache::MetricsCache::new(metrics_cache_ttl)),
+        latest_run: Arc::default(),
     };
     Router::new()
         .route("/metrics", get(metrics))
@@ -262,13 +273,13 @@ async fn series(State(state): State<History>, Path(name): Path<String>, RawQuery
 async fn metrics(State(state): State<History>, headers: HeaderMap) -> Response {
     let (format, gzip) = crate::metrics_cache::negotiate(&headers);
     let db = Arc::clone(&state.db);
+    let latest_run = Arc::clone(&state.latest_run);
     let body = state
         .metrics
         .body(format, gzip, move || {
             let reader = StoreReader::open(&*db)?;
-            Ok::<_, StoreError>(bytes::Bytes::from(
-                encode(&reader.run_snapshot(&RunFilter::Latest)?, format).text,
-            ))
+            let snapshot = latest_run_snapshot(&reader, &latest_run)?;
+            Ok::<_, StoreError>(bytes::Bytes::from(encode(&snapshot, format).text))
         })
         .await;
     match body {
@@ -278,6 +289,23 @@ async fn metrics(State(state): State<History>, headers: HeaderMap) -> Response {
             error(StatusCode::INTERNAL_SERVER_ERROR, "reading /metrics failed".to_owned())
         }
     }
+}
+
+/// The latest run's aggregates ([`StoreReader::run_snapshot`]), read again
+/// only when the store has changed since `last` was read.
+fn latest_run_snapshot(
+    reader: &StoreReader,
+    last: &std::sync::Mutex<Option<LatestRun>>,
+) -> Result<Arc<Snapshot>, StoreError> {
+    let generation = reader.generation()?;
+    if let Some((seen, snapshot)) = &*last.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        && *seen == generation
+    {
+        return Ok(Arc::clone(snapshot));
+    }
+    let snapshot = Arc::new(reader.run_snapshot(&RunFilter::Latest)?);
+    *last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((generation, Arc::clone(&snapshot)));
+    Ok(snapshot)
 }
 
 /// Serves the database at `db` with the same connection limits, token

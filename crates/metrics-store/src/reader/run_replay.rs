@@ -37,7 +37,41 @@ pub fn replay_config() -> MetricsConfig {
     }
 }
 
+/// Where a store stands: a [`StoreReader::generation`] that has not
+/// changed means every run reads back as it did (no chunk, snapshot, run or
+/// series was added or deleted meanwhile), so a replay of it may be reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreGeneration([i64; 6]);
+
 impl StoreReader {
+    /// The store's [`StoreGeneration`] now: the newest id and the number of
+    /// rows of its chunks and snapshots, and of its runs and series (each
+    /// commit of a writer adds chunks, a snapshot or a run; retention and
+    /// deleting a run remove some).
+    ///
+    /// # Errors
+    /// An SQLite error naming the file.
+    pub fn generation(&self) -> Result<StoreGeneration> {
+        self.conn
+            .query_row(
+                "SELECT (SELECT coalesce(max(chunk_id), 0) FROM chunks), (SELECT count(*) FROM chunks),
+                        (SELECT coalesce(max(snapshot_id), 0) FROM snapshots), (SELECT count(*) FROM snapshots),
+                        (SELECT coalesce(max(run_id), 0) FROM runs), (SELECT count(*) FROM series)",
+                [],
+                |r| {
+                    Ok(StoreGeneration([
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ]))
+                },
+            )
+            .map_err(self.err())
+    }
+
     /// Replays the one run `filter` names into `collector` and returns the
     /// run's name: per series its newest [`REPLAYED_SAMPLES_PER_SERIES`]
     /// samples with their times and tags (a series with more has its older
@@ -115,7 +149,8 @@ impl StoreReader {
     /// aggregates only. The series is described and its tag sets created
     /// first, as the JSON import would (the snapshot's bucket bounds, the
     /// run's order of tag sets). Returns the tag sets that had such
-    /// samples. Streams chunk by chunk: memory is bounded by one chunk.
+    /// samples. Streams chunk by chunk: memory is bounded by one chunk and
+    /// the tag sets.
     fn replay_older(
         &self,
         run: &str,
@@ -159,6 +194,12 @@ impl StoreReader {
             until: Some(before.saturating_sub(1)),
             ..SampleQuery::default()
         };
+        // Histograms and timers take each value through their handles
+        // (aggregate only: nothing is retained, so nothing is pushed out);
+        // a counter's older increments are one sum and a gauge's one latest
+        // value per tag set, recorded once each below.
+        let mut sums: HashMap<TagSet, (i64, f64)> = HashMap::new();
+        let mut latest: HashMap<TagSet, (i64, f64)> = HashMap::new();
         let mut counted = HashSet::new();
         let mut buf = Vec::new();
         self.scan(&q, |row| {
@@ -167,19 +208,43 @@ impl StoreReader {
             };
             let tags = TagSet::from_pairs(tags);
             self.decode(&row, &mut buf)?;
-            let mut any = false;
-            for &(ts, value) in buf.iter().filter(|s| s.0 < before) {
-                let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts)).map_err(|e| invalid(&e))?;
-                collector
-                    .record_metric_at(name, value, &tags, series.metric_type, at)
-                    .map_err(|e| invalid(&e))?;
-                any = true;
+            let older = || buf.iter().filter(|s| s.0 < before);
+            if older().next().is_none() {
+                return Ok(true);
             }
-            if any {
-                counted.insert(tags);
+            match series.metric_type {
+                MetricType::Counter => {
+                    let sum = sums.entry(tags.clone()).or_insert((i64::MAX, 0.0));
+                    for &(ts, v) in older() {
+                        *sum = (sum.0.min(ts), sum.1 + v);
+                    }
+                }
+                MetricType::Gauge => {
+                    let last = latest.entry(tags.clone()).or_insert((i64::MIN, 0.0));
+                    for &(ts, v) in older() {
+                        if ts >= last.0 {
+                            *last = (ts, v);
+                        }
+                    }
+                }
+                MetricType::Histogram => {
+                    let h = collector.histogram(name, &tags).map_err(|e| invalid(&e))?;
+                    older().for_each(|&(_, v)| h.record(v));
+                }
+                MetricType::Timer => {
+                    let t = collector.timer(name, &tags).map_err(|e| invalid(&e))?;
+                    older().for_each(|&(_, v)| t.record_seconds(v));
+                }
             }
+            counted.insert(tags);
             Ok(true)
         })?;
+        for (tags, (ts, value)) in sums.into_iter().chain(latest) {
+            let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts)).map_err(|e| invalid(&e))?;
+            collector
+                .record_metric_at(name, value, &tags, series.metric_type, at)
+                .map_err(|e| invalid(&e))?;
+        }
         Ok(counted)
     }
 
