@@ -378,7 +378,8 @@ pub struct PlotArgs {
     /// The run to read [default: the latest run with metrics].
     #[arg(long, value_name = "RUN_ID", conflicts_with = "all_runs")]
     pub run: Option<String>,
-    /// Read every run with metrics under the artifacts root.
+    /// Read every run in the metrics database (without one: every run
+    /// with a metrics.json under the artifacts root).
     #[arg(long)]
     pub all_runs: bool,
     /// Only samples from the last DURATION (e.g. 90s, 15m, 1h, 2d).
@@ -387,6 +388,10 @@ pub struct PlotArgs {
     /// Only samples with this tag (repeatable), as key=value.
     #[arg(long, value_parser = parse_tag, value_name = "KEY=VALUE")]
     pub tag: Vec<(String, String)>,
+    /// Read the run from this metrics database when it has the run (else
+    /// from the run's metrics.json), as the dashboard reads it.
+    #[command(flatten)]
+    pub db: ReadDbArgs,
     /// The file to write: FILE.svg or FILE.png.
     #[arg(long, short, value_name = "FILE")]
     pub out: PathBuf,

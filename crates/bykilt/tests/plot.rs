@@ -358,3 +358,176 @@ fn the_plot_and_the_dashboard_draw_the_same_chart_model() {
     assert!(has(&texts, model["distribution_label"].as_str().unwrap()));
     assert_eq!(model["percentiles"].as_array().unwrap().len(), 3);
 }
+
+/// `args` plus `--json`, which must succeed; its JSON output.
+fn json(s: &Sandbox, args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = s.cmd(&all).env_remove("BYKILT_METRICS_DB").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{all:?}: {}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A run imported into the database (`metrics import`, with no directory
+/// under the artifacts root) and a run whose metrics.json is gone are
+/// plotted from the database, from the samples `metrics summary` counts.
+#[test]
+fn runs_only_the_database_has_are_plotted_from_it() {
+    let old = Sandbox::new();
+    let old_run = {
+        old.write("a.csv", &common::numbered_csv(4));
+        let out = old.run(&[
+            "batch", "run", "a.csv", "--exec", "true", "--no-db", "--quiet", "--json",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["run_id"].as_str().unwrap().to_owned()
+    };
+    let s = Sandbox::new();
+    let file = old
+        .root()
+        .join("runs")
+        .join(&old_run)
+        .join("metrics")
+        .join("metrics.json");
+    std::fs::create_dir_all(s.root()).unwrap();
+    json(
+        &s,
+        &["metrics", "import", file.to_str().unwrap(), "--run", "imported-run"],
+    );
+    assert!(
+        !s.root().join("runs").exists(),
+        "the imported run has no directory here"
+    );
+    let plotted = json(
+        &s,
+        &[
+            "metrics",
+            "plot",
+            "job_duration_seconds",
+            "--run",
+            "imported-run",
+            "--out",
+            "i.svg",
+        ],
+    );
+    assert_eq!(plotted["samples"], 4, "{plotted}");
+    let (_, _, texts, _) = svg(&s.path().join("i.svg"));
+    assert!(has(&texts, "job_duration_seconds — run imported-run"), "{texts:?}");
+    // Without --run: the database's latest run, as no run directory has metrics.
+    let latest = json(&s, &["metrics", "plot", "job_status", "--out", "l.svg"]);
+    assert!(latest["samples"].as_u64().unwrap() > 4, "{latest}");
+
+    let run = batch(&s, "b.csv");
+    std::fs::remove_file(s.root().join("runs").join(&run).join("metrics").join("metrics.json")).unwrap();
+    let plotted = json(
+        &s,
+        &["metrics", "plot", "job_status", "--run", &run, "--out", "gone.svg"],
+    );
+    let summary = json(&s, &["metrics", "summary", "job_status", "--run", &run]);
+    assert_eq!(plotted["samples"], summary["summary"]["count"], "{plotted} {summary}");
+    let (_, _, texts, _) = svg(&s.path().join("gone.svg"));
+    assert!(has(&texts, &format!("job_status — run {run}")), "{texts:?}");
+    assert!(has(&texts, "status=failed"), "{texts:?}");
+    // --db names the database; one that does not exist is named.
+    let out = s.run(&["metrics", "plot", "job_status", "--db", "nowhere.db", "--out", "n.svg"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("nowhere.db"), "{}", text(&out.stderr));
+}
+
+/// `--all-runs` reads every run of the database, as `metrics summary
+/// --all-runs` and the dashboard's chart route with `run=all` do: a run
+/// recorded with `--no-db` (a metrics.json only) is not drawn, an imported
+/// one is.
+#[test]
+fn all_runs_plots_the_samples_summary_counts_across_the_database() {
+    let s = Sandbox::new();
+    let a = batch(&s, "a.csv");
+    let b = batch(&s, "b.csv");
+    s.write("c.csv", &common::numbered_csv(3));
+    let out = s.run(&["batch", "run", "c.csv", "--exec", "true", "--no-db", "--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let other = Sandbox::new();
+    let imported = batch(&other, "d.csv");
+    let file = other
+        .root()
+        .join("runs")
+        .join(&imported)
+        .join("metrics")
+        .join("metrics.json");
+    json(
+        &s,
+        &["metrics", "import", file.to_str().unwrap(), "--run", "imported-run"],
+    );
+
+    for name in ["job_duration_seconds", "job_status"] {
+        let plotted = json(&s, &["metrics", "plot", name, "--all-runs", "--out", "all.svg"]);
+        let summary = json(&s, &["metrics", "summary", name, "--all-runs"]);
+        assert_eq!(
+            plotted["samples"], summary["summary"]["count"],
+            "{name}: {plotted} {summary}"
+        );
+        let (_, _, texts, _) = svg(&s.path().join("all.svg"));
+        assert!(has(&texts, &format!("{name} — 3 runs")), "{texts:?}");
+    }
+    let (_, _, texts, _) = svg(&s.path().join("all.svg"));
+    let port = test_support::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let _server = test_support::Killed(
+        s.cmd(&["serve", "--listen", &listen])
+            .env_remove("BYKILT_METRICS_DB")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://{listen}/api/metrics/series/job_status/chart?run=all&limit=100000");
+    let body = test_support::poll(std::time::Duration::from_secs(30), || test_support::http_get(&url))
+        .expect("the server answers the chart route");
+    let model: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let plotted = json(&s, &["metrics", "plot", "job_status", "--all-runs", "--out", "all.svg"]);
+    assert_eq!(model["samples"], plotted["samples"], "{model}");
+    assert_eq!(
+        model["hidden_tag_sets"],
+        4 * 3 - 8,
+        "a tag set per status and run past the cap"
+    );
+    assert!(has(&texts, "(+4 tag sets not drawn)"), "{texts:?}");
+    for run in [&a, &b] {
+        assert!(texts.iter().any(|t| t.contains(run.as_str())), "{run} in {texts:?}");
+    }
+}
+
+/// An empty selection names the filters that emptied it, and only those.
+#[test]
+fn an_empty_selection_names_only_the_filters_given() {
+    let s = Sandbox::new();
+    batch(&s, "a.csv");
+    let out = s.run(&[
+        "metrics",
+        "plot",
+        "job_status",
+        "--tag",
+        "status=lost",
+        "--out",
+        "x.svg",
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("matching --tag status=lost"), "{err}");
+    assert!(!err.contains("--since"), "{err}");
+    let out = s.run(&[
+        "metrics",
+        "plot",
+        "job_status",
+        "--tag",
+        "status=lost",
+        "--since",
+        "2h",
+        "--out",
+        "x.svg",
+    ]);
+    let err = text(&out.stderr);
+    assert!(err.contains("matching --tag status=lost --since 2h"), "{err}");
+    assert!(!s.path().join("x.svg").exists());
+}

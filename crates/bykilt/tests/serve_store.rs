@@ -234,3 +234,82 @@ fn an_imported_run_without_a_manifest_has_no_job_counts() {
     }
     assert!(imported["samples"].as_u64().unwrap() >= 2, "{imported}");
 }
+
+/// The value of the sample line of `exposition` that starts with `series`
+/// and carries `labels`.
+fn sample(exposition: &str, series: &str, labels: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .find(|l| l.starts_with(series) && l.contains(labels))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// A batch killed with SIGKILL never writes its final aggregate snapshot:
+/// /metrics of plain `serve` rebuilds the run from its stored samples, as
+/// `metrics export --format prometheus --run` does, and the two agree to
+/// the byte, with every job that completed before the kill counted.
+#[test]
+fn metrics_of_a_killed_run_agrees_with_its_prometheus_export() {
+    const ROWS: usize = 40;
+    let s = Sandbox::new();
+    s.write("in.csv", &common::numbered_csv(ROWS));
+    let done = s.path().join("done.txt");
+    let pause = s.path().join("pause");
+    let mut batch = Killed(
+        s.cmd(&[
+            "batch",
+            "run",
+            "in.csv",
+            "--concurrency",
+            "2",
+            "--exec",
+            "while [ -e pause ]; do sleep 0.05; done; echo \"$BYKILT_ID\" >> done.txt",
+        ])
+        .env_remove("BYKILT_METRICS_DB")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap(),
+    );
+    common::wait_until("some jobs done", || (common::lines(&done).len() >= 5).then_some(()));
+    // Jobs stall while `pause` exists: nothing completes in the last flush
+    // interval before the kill.
+    std::fs::write(&pause, b"").unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    batch.0.kill().unwrap();
+    common::wait_exit(&mut batch.0);
+    let completed = common::lines(&done).len();
+    assert!(completed < ROWS, "the kill came before the end");
+    let run = s.wait_for_batch().trim_start_matches("batch-").to_owned();
+    assert!(
+        !s.root()
+            .join("runs")
+            .join(&run)
+            .join("metrics")
+            .join("metrics.json")
+            .exists(),
+        "a killed run writes no metrics.json"
+    );
+
+    let out = s
+        .cmd(&["metrics", "export", "--format", "prometheus", "--run", &run])
+        .env_remove("BYKILT_METRICS_DB")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let exported = text(&out.stdout);
+    let (_server, base) = serve(&s, &[]);
+    let served = http_get(&format!("{base}/metrics")).unwrap();
+    assert_eq!(served, exported, "/metrics and the run's Prometheus export");
+    assert_eq!(
+        sample(&served, "job_status_total{", "status=\"completed\""),
+        Some(completed as f64),
+        "{served}"
+    );
+    assert_eq!(
+        sample(&served, "job_duration_seconds_count", ""),
+        Some(completed as f64),
+        "{served}"
+    );
+}

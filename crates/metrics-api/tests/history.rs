@@ -119,3 +119,62 @@ fn the_database_is_served_across_runs() {
         assert!(code == 0 || code == 3, "promtool: {out}");
     }
 }
+
+/// A run being recorded has no aggregate snapshot newer than its writer's
+/// last `snapshot_interval` (a minute by default), and one whose writer was
+/// killed keeps the last it took: /metrics rebuilds the run from its
+/// committed samples, as `metrics export` does, so it counts every job
+/// recorded so far rather than the stale snapshot's zeros.
+#[test]
+fn metrics_of_a_run_being_recorded_counts_its_committed_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("metrics.db");
+    record(&db, "finished", &[1.0]);
+
+    let c = Arc::new(MetricsCollector::default());
+    let store = MetricsStore::open(&db, StoreOptions::default()).unwrap();
+    let run = store.begin_run(&RunInfo::current("live")).unwrap();
+    // What a batch's first snapshot holds: its tag sets at zero, and a
+    // total kept without samples.
+    drop(c.counter("job_status_total", &[("status", "completed")]).unwrap());
+    drop(c.counter("job_status_total", &[("status", "failed")]).unwrap());
+    c.counter("retries_total", &[]).unwrap().increment(2);
+    store.write_snapshot(run, &c.aggregate_snapshot()).unwrap();
+    let recording = store.record(Arc::clone(&c), run).unwrap();
+    for status in ["completed", "completed", "failed", "completed"] {
+        c.record_metric("job_status_total", 1.0, &[("status", status)], MetricType::Counter)
+            .unwrap();
+    }
+    for v in [0.5, 1.5, 2.5] {
+        c.record_metric("job_duration_seconds", v, &[], MetricType::Timer)
+            .unwrap();
+    }
+    recording.flush().unwrap();
+
+    let server = spawn_history_server("127.0.0.1:0".parse().unwrap(), db, None, ServerConfig::default()).unwrap();
+    let (status, text) = get(server.local_addr(), "/metrics", None);
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("job_status_total{status=\"completed\"} 3.0\n"), "{text}");
+    assert!(text.contains("job_status_total{status=\"failed\"} 1.0\n"), "{text}");
+    assert!(text.contains("job_duration_seconds_count 3.0\n"), "{text}");
+    assert!(text.contains("job_duration_seconds_sum 4.5\n"), "{text}");
+    // A tag set without samples keeps the snapshot's total.
+    assert!(text.contains("retries_total 2.0\n"), "{text}");
+    assert!(!text.contains("jobs_total"), "only the latest run: {text}");
+
+    // What the writer commits next is served once the cached reading is
+    // older than the TTL: the rebuild follows the store.
+    for _ in 0..2 {
+        c.record_metric("job_status_total", 1.0, &[("status", "completed")], MetricType::Counter)
+            .unwrap();
+    }
+    recording.flush().unwrap();
+    let followed = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        get(server.local_addr(), "/metrics", None)
+            .1
+            .contains("job_status_total{status=\"completed\"} 5.0\n")
+    });
+    assert!(followed, "the two later completions are served");
+    drop(recording);
+}

@@ -11,7 +11,11 @@
 //! * [`install`] lets `MetricsManager` attach the store `METRICS_STORE`
 //!   names (`sqlite:PATH`), one run per process.
 //! * [`StoreReader`] queries it (runs, samples, summaries, positions), any
-//!   number at once, while it is written.
+//!   number at once, while it is written, and rebuilds a stored run into a
+//!   collector ([`StoreReader::replay_run`], [`StoreReader::run_snapshot`]):
+//!   its samples, and its latest aggregate snapshot for what kept none, so
+//!   a run still being written or cut short by a crash shows every sample
+//!   committed so far.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -63,8 +67,8 @@ pub use lock::lock_path;
 pub use options::{ErrorObserver, FlushObserver, FlushReport, StoreOptions, StoreStatus};
 pub use positions::{Positions, SendPositions};
 pub use reader::{
-    RunFilter, RunSeries, SampleQuery, StoreReader, StoredAggregate, StoredChunk, StoredRun, StoredSample,
-    StoredSeries, StoredTagSet, StoredTags,
+    REPLAYED_SAMPLES_PER_SERIES, RunFilter, RunSeries, SampleQuery, StoreGeneration, StoreReader, StoredAggregate,
+    StoredChunk, StoredRun, StoredSample, StoredSeries, StoredTagSet, StoredTags, replay_config,
 };
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use writer::{Flusher, MetricsStore, Recording, RunId, RunInfo, StateHandle};

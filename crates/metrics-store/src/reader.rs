@@ -13,8 +13,10 @@ use crate::error::{Result, StoreError};
 use crate::schema;
 
 mod count;
+mod run_replay;
 mod runs;
 mod tag_set_index;
+pub use run_replay::{REPLAYED_SAMPLES_PER_SERIES, StoreGeneration, replay_config};
 pub use tag_set_index::StoredTagSet;
 
 /// Tags of a stored sample, by key.

@@ -22,7 +22,7 @@ fn runs_filter(run: Option<&str>, all_runs: bool) -> RunFilter {
     }
 }
 
-fn since_nanos(since: Option<Duration>) -> Option<i64> {
+pub(crate) fn since_nanos(since: Option<Duration>) -> Option<i64> {
     since.map(|d| {
         let now = time::OffsetDateTime::now_utc();
         time::Duration::try_from(d)
@@ -42,7 +42,12 @@ fn open(path: &Path) -> Result<StoreReader, CliError> {
 /// (a prefix two batches share is ambiguous even when only one of them is
 /// stored), then against the database's own names (an imported run has no
 /// directory under `root`).
-fn stored_runs(reader: &StoreReader, root: &Path, run: Option<&str>, all_runs: bool) -> Result<RunFilter, CliError> {
+pub(crate) fn stored_runs(
+    reader: &StoreReader,
+    root: &Path,
+    run: Option<&str>,
+    all_runs: bool,
+) -> Result<RunFilter, CliError> {
     let filter = runs_filter(run, all_runs);
     let RunFilter::Named(input) = &filter else {
         return Ok(filter);
@@ -339,7 +344,7 @@ pub(crate) fn summary(
 
 /// The run `run` names (its id, or a prefix of one, under `root`), or the
 /// latest run directory that the database or a metrics.json has.
-fn wanted_run(root: &Path, run: Option<&str>, stored: &std::collections::HashSet<String>) -> Option<String> {
+pub(crate) fn wanted_run(root: &Path, run: Option<&str>, stored: &std::collections::HashSet<String>) -> Option<String> {
     match run {
         Some(id) => Some(batch_engine::resolve_run_id(root, id).unwrap_or_else(|_| id.to_owned())),
         None => batch_engine::list_runs(root).ok()?.into_iter().rev().find(|id| {
@@ -350,11 +355,12 @@ fn wanted_run(root: &Path, run: Option<&str>, stored: &std::collections::HashSet
     }
 }
 
-/// A run's metrics read back from the database into a private collector,
-/// through the JSON export's shape (so that every format reads it as it
-/// would the run's metrics.json): each series' description and unit, every
-/// sample with its tags, and the aggregates of the run's latest snapshot
-/// (tag sets that kept no samples). `None` when the database does not
+/// A run's metrics read back from the database into a private collector
+/// ([`StoreReader::run_collector`], so that every format reads it as it
+/// would the run's metrics.json, and as the database server's `/metrics`
+/// shows it): each series' description and unit, every sample with its
+/// tags, and the aggregates of the run's latest snapshot (tag sets that
+/// kept no samples). `None` when the database does not
 /// exist (and no `--db` was given) or lacks the run: the caller reads the
 /// run's metrics.json then. Returns the database read too.
 pub(crate) fn load_stored_run(
@@ -381,8 +387,7 @@ pub(crate) fn load_stored_run(
     let Ok(ctx) = batch_engine::RunContext::with_run_id(root, &name) else {
         return Ok(None);
     };
-    let collector = metrics_core::MetricsCollector::new(super::metrics::long_retention_config());
-    replay_stored_run(&reader, &name, &collector)?;
+    let (_, collector) = reader.run_collector(&RunFilter::Named(name))?;
     Ok(Some((ctx, collector, path)))
 }
 
@@ -395,79 +400,14 @@ pub(crate) fn has_stored_run(path: &Path, name: &str) -> Result<bool, CliError> 
 }
 
 /// Replays run `name` of the database into `collector`, as
-/// [`load_stored_run`] reads it: per series the newest samples the
-/// collector keeps (`long_retention_config`'s per-series cap, so a huge run
-/// reads no more than its metrics.json would hold), then the aggregates of
-/// the run's latest snapshot for tag sets without samples. Goes through the
-/// JSON export's types and [`MetricsCollector::import_json`], the one
-/// decoder of that shape.
-///
-/// [`MetricsCollector::import_json`]: metrics_core::MetricsCollector::import_json
+/// [`load_stored_run`] reads it: the store's one rebuild of a run
+/// ([`StoreReader::replay_run`]), which the database server's `/metrics`
+/// shows too.
 pub(crate) fn replay_stored_run(
     reader: &StoreReader,
     name: &str,
     collector: &metrics_core::MetricsCollector,
 ) -> Result<(), CliError> {
-    use std::borrow::Cow;
-
-    use metrics_core::export::json::{JsonExport, JsonSample, JsonSeries};
-    use metrics_core::{TagSet, TagSetAggregate};
-
-    let path = reader.path();
-    let filter = RunFilter::Named(name.to_owned());
-    let per_series = super::metrics::long_retention_config().max_samples_per_series;
-    let mut aggregates: std::collections::HashMap<String, Vec<TagSetAggregate>> = std::collections::HashMap::new();
-    for a in reader.latest_aggregates(&filter)? {
-        aggregates.entry(a.name).or_default().push(TagSetAggregate {
-            tags: TagSet::from_pairs(&a.tags),
-            value: a.value,
-            exemplars: Vec::new(),
-        });
-    }
-    let mut export = JsonExport::new();
-    for series in reader.series()? {
-        let q = SampleQuery {
-            name: series.name.clone(),
-            runs: filter.clone(),
-            limit: Some(per_series),
-            ..SampleQuery::default()
-        };
-        let mut values = Vec::new();
-        for s in reader.query(&q)? {
-            let timestamp = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(s.timestamp_nanos))
-                .map_err(|e| CliError::Usage(format!("{}: sample time of {:?}: {e}", path.display(), series.name)))?;
-            values.push(JsonSample {
-                name: Cow::Owned(series.name.clone()),
-                value: s.value,
-                timestamp,
-                tags: TagSet::from_pairs(&s.tags),
-                metric_type: series.metric_type,
-            });
-        }
-        let aggregates = aggregates.remove(&series.name).unwrap_or_default();
-        if values.is_empty() && aggregates.is_empty() {
-            continue;
-        }
-        export.insert(
-            Cow::Owned(series.name.clone()),
-            JsonSeries {
-                metric_type: series.metric_type,
-                description: series.description.map(Cow::Owned),
-                unit: series.unit.map(Cow::Owned),
-                values,
-                aggregates: Cow::Owned(aggregates),
-                dropped_samples: 0,
-                expired_samples: 0,
-                overflow_updates: 0,
-                rejected_values: 0,
-                saturated_updates: 0,
-            },
-        );
-    }
-    let text =
-        serde_json::to_string(&export).map_err(|e| CliError::Usage(format!("{}: run {name}: {e}", path.display())))?;
-    collector
-        .import_json(&text)
-        .map_err(|e| CliError::Usage(format!("{}: run {name}: {e}", path.display())))?;
+    reader.replay_run(&RunFilter::Named(name.to_owned()), collector)?;
     Ok(())
 }

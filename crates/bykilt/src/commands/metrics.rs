@@ -18,13 +18,10 @@ use crate::output::{MetricsPaths, Output, metric_summary_table};
 /// for ten years, and the latest 100,000 samples of each series are kept
 /// (aggregates, which the exposition formats report, count every event; a
 /// batch of a million jobs would otherwise keep four million samples and
-/// write them all to metrics.json).
+/// write them all to metrics.json). The store replays a run with the same
+/// configuration.
 pub(crate) fn long_retention_config() -> MetricsConfig {
-    MetricsConfig {
-        retention: Duration::from_secs(10 * 365 * 86_400),
-        max_samples_per_series: 100_000,
-        ..MetricsConfig::default()
-    }
+    metrics_store::replay_config()
 }
 
 /// `<run>/metrics/metrics.json`.

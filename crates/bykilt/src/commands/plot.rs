@@ -2,23 +2,32 @@
 //! an SVG or PNG file with plotters. What the chart shows (the lines and
 //! their labels, running totals, units, the distribution) is the dashboard's
 //! chart model, `metrics_api::chart`, built from the same samples by the
-//! same code; this file only draws it. Text in PNGs is rasterised from an
+//! same code; this file only draws it. With a metrics database (`--db`,
+//! default `$BYKILT_METRICS_DB`, else `<artifacts>/metrics.db`) the samples
+//! are the ones the dashboard's chart route reads from it
+//! ([`stored_series_chart`]); a run it lacks is read from its metrics.json. Text in PNGs is rasterised from an
 //! embedded DejaVu Sans, so no system font library is needed.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use batch_engine::RunContext;
 use batch_engine::list_runs;
 use metrics_api::chart::{ChartSample, SeriesChart, series_chart};
+use metrics_api::history::{MAX_CHART_SAMPLES, stored_series_chart};
 use metrics_core::{MetricValue, MetricsCollector, TagFilter};
+use metrics_store::{RunFilter, SampleQuery, StoreReader};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
 use crate::EXIT_ALL_COMPLETED;
 use crate::cli::{PlotArgs, PlotKind};
+use crate::commands::history::{since_nanos, stored_runs, wanted_run};
 use crate::commands::metrics::{import_run_metrics, load, long_retention_config, run_metrics_json};
+use crate::commands::store::read_path;
 use crate::error::CliError;
 use crate::output::Output;
 
@@ -80,9 +89,130 @@ fn plot_err(path: &Path, e: impl std::fmt::Display) -> CliError {
     CliError::Usage(format!("drawing {}: {e}", path.display()))
 }
 
-/// `bykilt metrics plot`.
-pub(crate) fn plot(args: &PlotArgs, root: &Path, out: &mut Output) -> Result<i32, CliError> {
-    let format = format_of(&args.out)?;
+/// `2d`, `3h`, `15m` or `90s`: a `--since` as it may have been typed.
+fn duration_text(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        0 => format!("{}ms", d.as_millis()),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// The error of a selection without samples, naming only the filters given.
+fn no_samples(args: &PlotArgs, scope: &str) -> CliError {
+    let mut given: Vec<String> = args.tag.iter().map(|(k, v)| format!("--tag {k}={v}")).collect();
+    given.extend(args.since.map(|d| format!("--since {}", duration_text(d))));
+    let why = if given.is_empty() {
+        "has no samples to draw".to_owned()
+    } else {
+        format!("has no samples matching {}", given.join(" "))
+    };
+    CliError::Usage(format!("metric {:?} of {scope} {why}", args.name))
+}
+
+/// Where `metrics plot` reads: the database, for the runs `filter` names,
+/// when it has them (every stored run for `--all-runs`); else the runs'
+/// metrics.json files.
+enum Source {
+    Database(StoreReader, RunFilter),
+    Files,
+}
+
+/// The database at `--db` (default `$BYKILT_METRICS_DB`, else
+/// `<artifacts>/metrics.db`) when it exists and has the run asked for (the
+/// latest run directory it or a metrics.json has, without `--run`): as
+/// `metrics export` picks. A run it lacks is read from its metrics.json.
+fn source(args: &PlotArgs, root: &Path) -> Result<Source, CliError> {
+    let path = read_path(&args.db, root);
+    if args.db.db.is_none() && !path.exists() {
+        return Ok(Source::Files);
+    }
+    let reader = StoreReader::open(&path)?;
+    if args.all_runs {
+        return Ok(Source::Database(reader, RunFilter::All));
+    }
+    if let Some(run) = args.run.as_deref() {
+        return match stored_runs(&reader, root, Some(run), false) {
+            Ok(filter) => Ok(Source::Database(reader, filter)),
+            // A run under the artifacts root that the database lacks.
+            Err(e) => match batch_engine::resolve_run_id(root, run) {
+                Ok(id) if RunContext::with_run_id(root, &id).is_ok_and(|c| run_metrics_json(&c).exists()) => {
+                    Ok(Source::Files)
+                }
+                _ => Err(e),
+            },
+        };
+    }
+    let stored: HashSet<String> = reader.runs()?.into_iter().map(|r| r.name).collect();
+    match wanted_run(root, None, &stored) {
+        Some(name) if stored.contains(&name) => Ok(Source::Database(reader, RunFilter::Named(name))),
+        Some(_) => Ok(Source::Files),
+        // No run directory has metrics: the database's own latest run (an
+        // imported one).
+        None if !stored.is_empty() => Ok(Source::Database(reader, RunFilter::Latest)),
+        None => Ok(Source::Files),
+    }
+}
+
+/// The chart of `args.name` over the database: the samples the dashboard's
+/// chart route reads for the same runs, tags and window, at its largest
+/// limit.
+fn stored_chart(args: &PlotArgs, reader: &StoreReader, filter: &RunFilter) -> Result<Chart, CliError> {
+    let path = reader.path().display();
+    let runs = reader.runs()?;
+    let (scope, names): (String, Vec<String>) = match reader.named_run(filter)? {
+        Some(name) => {
+            let names = runs
+                .iter()
+                .find(|r| r.name == name)
+                .map(|r| r.series.iter().map(|s| s.name.clone()).collect())
+                .unwrap_or_default();
+            (format!("run {name}"), names)
+        }
+        None => {
+            let with_series = runs
+                .iter()
+                .filter(|r| r.series.iter().any(|s| s.name == args.name && s.samples > 0))
+                .count();
+            if runs.is_empty() {
+                return Err(CliError::Usage(format!(
+                    "{path}: no run in the database; run a batch first or pass --db"
+                )));
+            }
+            let names = reader.series()?.into_iter().map(|s| s.name).collect();
+            (crate::progress::counted(with_series as u64, "run", "runs"), names)
+        }
+    };
+    if !names.contains(&args.name) {
+        return Err(CliError::Usage(format!(
+            "{path}: {scope} has no metric {:?}; it has: {}",
+            args.name,
+            names.join(", ")
+        )));
+    }
+    let q = SampleQuery {
+        name: args.name.clone(),
+        runs: filter.clone(),
+        since: since_nanos(args.since),
+        until: None,
+        tags: args.tag.clone(),
+        limit: Some(MAX_CHART_SAMPLES),
+    };
+    let model = stored_series_chart(reader, &q)?.ok_or_else(|| no_samples(args, &scope))?;
+    if model.samples == 0 {
+        return Err(no_samples(args, &scope));
+    }
+    Ok(Chart {
+        title: format!("{} — {scope}", args.name),
+        model,
+    })
+}
+
+/// The chart of `args.name` over the runs' metrics.json files.
+fn file_chart(args: &PlotArgs, root: &Path) -> Result<Chart, CliError> {
     let (scope, collector) = if args.all_runs {
         load_all(root)?
     } else {
@@ -111,16 +241,29 @@ pub(crate) fn plot(args: &PlotArgs, root: &Path, out: &mut Output) -> Result<i32
         .filter(|v| since.is_none_or(|s| v.timestamp >= s))
         .collect();
     if values.is_empty() {
-        return Err(CliError::Usage(format!(
-            "metric {:?} of {scope} has no samples matching the given --tag/--since",
-            args.name
-        )));
+        return Err(no_samples(args, &scope));
     }
     let mut samples: Vec<ChartSample> = values.iter().map(ChartSample::from).collect();
     samples.sort_by(|a, b| a.time.total_cmp(&b.time));
-    let chart = Chart {
+    Ok(Chart {
         title: format!("{} — {scope}", args.name),
         model: series_chart(&args.name, series.metric_type(), series.buckets(), &samples),
+    })
+}
+
+/// `bykilt metrics plot`.
+pub(crate) fn plot(args: &PlotArgs, root: &Path, out: &mut Output) -> Result<i32, CliError> {
+    let format = format_of(&args.out)?;
+    let chart = match source(args, root)? {
+        Source::Database(reader, filter) => {
+            let chart = stored_chart(args, &reader, &filter)?;
+            out.note(&format!("reading the metrics database {}", reader.path().display()));
+            if chart.model.samples >= MAX_CHART_SAMPLES {
+                out.note(&format!("drawing the newest {MAX_CHART_SAMPLES} samples"));
+            }
+            chart
+        }
+        Source::Files => file_chart(args, root)?,
     };
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| CliError::io("creating", dir, e))?;
@@ -139,12 +282,13 @@ pub(crate) fn plot(args: &PlotArgs, root: &Path, out: &mut Output) -> Result<i32
             area.present().map_err(|e| plot_err(&args.out, e))?;
         }
     }
+    let samples = chart.model.samples;
     out.note(&format!(
         "wrote {} ({})",
         args.out.display(),
-        crate::progress::counted(values.len() as u64, "sample", "samples")
+        crate::progress::counted(samples as u64, "sample", "samples")
     ));
-    out.json(&serde_json::json!({ "out": args.out, "samples": values.len(), "metric": args.name }));
+    out.json(&serde_json::json!({ "out": args.out, "samples": samples, "metric": args.name }));
     Ok(EXIT_ALL_COMPLETED)
 }
 

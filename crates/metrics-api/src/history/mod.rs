@@ -10,8 +10,14 @@
 //!   first; `run` is a run name (as the CLI takes it: `batch-<run_id>`,
 //!   `<run_id>` or an unambiguous prefix) or `all` (the default: every
 //!   run); `tag` is `key=value` or `key:value`.
-//! * `GET /metrics`: the latest aggregate snapshot, as Prometheus text or
-//!   OpenMetrics (by `Accept`), with each series' help text and unit,
+//! * `GET /metrics`: the latest run's aggregates as its stored samples
+//!   rebuild them ([`StoreReader::run_snapshot`], as `bykilt metrics export`
+//!   reads a run: the latest aggregate snapshot only for tag sets that kept
+//!   no samples, so a run being recorded or cut short by a crash shows
+//!   every committed sample, not a snapshot up to a minute old; rebuilt
+//!   again only when the store has changed), as
+//!   Prometheus text or OpenMetrics (by `Accept`), with each series' help
+//!   text and unit,
 //!   gzipped for a scraper that accepts it, read at most once per
 //!   `metrics_cache_ttl` however many scrape at once.
 //! * `GET /healthz`.
@@ -29,6 +35,9 @@
 //! soon as its writer commits.
 
 mod dashboard;
+mod stored_chart;
+
+pub use stored_chart::{MAX_CHART_SAMPLES, bucket_bounds, stored_series_chart};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,9 +48,9 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use metrics_core::Snapshot;
 use metrics_core::export::prometheus::encode;
-use metrics_core::{SeriesSnapshot, Snapshot, TagSet, TagSetAggregate};
-use metrics_store::{RunFilter, SampleQuery, StoreError, StoreReader, time_spec};
+use metrics_store::{RunFilter, SampleQuery, StoreError, StoreGeneration, StoreReader, time_spec};
 
 use crate::ServerError;
 use crate::query::{DEFAULT_LIMIT, MAX_LIMIT, MAX_QUERY};
@@ -56,7 +65,15 @@ struct History {
     alerts: Option<Arc<dyn crate::dashboard::AlertBoard>>,
     /// `/metrics` as last read, shared by concurrent scrapes.
     metrics: Arc<crate::metrics_cache::MetricsCache>,
+    /// The latest run's rebuilt aggregates and the store generation they
+    /// were read at: rebuilding a run replays its samples, which a store
+    /// nobody writes need not do again.
+    latest_run: Arc<std::sync::Mutex<Option<LatestRun>>>,
 }
+
+/// The latest run's aggregates as rebuilt, with the store generation they
+/// were read at.
+type LatestRun = (StoreGeneration, Arc<Snapshot>);
 
 /// What a server over a database shows beside the database itself.
 #[derive(Debug, Clone, Default)]
@@ -104,6 +121,7 @@ fn router_over(
         runs: sources.runs,
         alerts: sources.alerts,
         metrics: Arc::new(crate::metrics_cache::MetricsCache::new(metrics_cache_ttl)),
+        latest_run: Arc::default(),
     };
     Router::new()
         .route("/metrics", get(metrics))
@@ -267,11 +285,13 @@ async fn series(State(state): State<History>, Path(name): Path<String>, RawQuery
 async fn metrics(State(state): State<History>, headers: HeaderMap) -> Response {
     let (format, gzip) = crate::metrics_cache::negotiate(&headers);
     let db = Arc::clone(&state.db);
+    let latest_run = Arc::clone(&state.latest_run);
     let body = state
         .metrics
         .body(format, gzip, move || {
             let reader = StoreReader::open(&*db)?;
-            Ok::<_, StoreError>(bytes::Bytes::from(encode(&latest_snapshot(&reader)?, format).text))
+            let snapshot = latest_run_snapshot(&reader, &latest_run)?;
+            Ok::<_, StoreError>(bytes::Bytes::from(encode(&snapshot, format).text))
         })
         .await;
     match body {
@@ -283,42 +303,21 @@ async fn metrics(State(state): State<History>, headers: HeaderMap) -> Response {
     }
 }
 
-/// The latest run's latest aggregate snapshot, with each series' help text
-/// and unit.
-fn latest_snapshot(r: &StoreReader) -> Result<Snapshot, StoreError> {
-    let aggregates = r.latest_aggregates(&RunFilter::Latest)?;
-    let known: std::collections::HashMap<String, metrics_store::StoredSeries> =
-        r.series()?.into_iter().map(|s| (s.name.clone(), s)).collect();
-    let mut series: Vec<SeriesSnapshot> = Vec::new();
-    for a in aggregates {
-        if series.last().is_none_or(|s| s.name != a.name) {
-            let info = known.get(&a.name);
-            series.push(SeriesSnapshot {
-                name: a.name.clone(),
-                metric_type: a.metric_type,
-                description: info.and_then(|s| s.description.clone()),
-                unit: info.and_then(|s| s.unit.clone()),
-                samples: Vec::new(),
-                aggregates: Vec::new(),
-                dropped_samples: 0,
-                expired_samples: 0,
-                overflow_updates: 0,
-                rejected_values: 0,
-                saturated_updates: 0,
-            });
-        }
-        if let Some(s) = series.last_mut() {
-            s.aggregates.push(TagSetAggregate {
-                tags: TagSet::from_pairs(a.tags.iter()),
-                value: a.value,
-                exemplars: Vec::new(),
-            });
-        }
+/// The latest run's aggregates ([`StoreReader::run_snapshot`]), read again
+/// only when the store has changed since `last` was read.
+fn latest_run_snapshot(
+    reader: &StoreReader,
+    last: &std::sync::Mutex<Option<LatestRun>>,
+) -> Result<Arc<Snapshot>, StoreError> {
+    let generation = reader.generation()?;
+    if let Some((seen, snapshot)) = &*last.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        && *seen == generation
+    {
+        return Ok(Arc::clone(snapshot));
     }
-    Ok(Snapshot {
-        taken_at: time::OffsetDateTime::now_utc(),
-        series,
-    })
+    let snapshot = Arc::new(reader.run_snapshot(&RunFilter::Latest)?);
+    *last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((generation, Arc::clone(&snapshot)));
+    Ok(snapshot)
 }
 
 /// Serves the database at `db` with the same connection limits, token
