@@ -374,6 +374,30 @@ impl MetricsPaths {
     }
 }
 
+/// A duration as the flags take it (`90s`, `2h`, `7d`, `250ms`).
+pub(crate) fn duration_text(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        0 => format!("{}ms", d.as_millis()),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// "has no samples", with the filters that left none named (only those
+/// given): `has no samples matching --tag status=lost --since 2h`.
+pub(crate) fn no_samples_matching(tags: &[(String, String)], since: Option<std::time::Duration>) -> String {
+    let mut given: Vec<String> = tags.iter().map(|(k, v)| format!("--tag {k}={v}")).collect();
+    given.extend(since.map(|d| format!("--since {}", duration_text(d))));
+    if given.is_empty() {
+        "has no samples".to_owned()
+    } else {
+        format!("has no samples matching {}", given.join(" "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

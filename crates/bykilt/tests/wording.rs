@@ -132,5 +132,14 @@ fn summary_of_an_unknown_metric_says_it_does_not_exist() {
         "status=nosuch",
     ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("--tag/--since"), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("has no samples matching --tag status=nosuch"), "{err}");
+    assert!(!err.contains("--since"), "only the filters given: {err}");
+
+    // A series kept as an aggregate only, and no filter: none is named.
+    let o = s.run(&["metrics", "summary", "jobs_in_flight", "--all-runs"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert!(err.contains("\"jobs_in_flight\" has no samples"), "{err}");
+    assert!(!err.contains("--tag") && !err.contains("matching"), "{err}");
 }

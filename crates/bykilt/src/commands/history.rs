@@ -336,8 +336,9 @@ pub(crate) fn summary(
             Ok(Some(EXIT_ALL_COMPLETED))
         }
         None => Err(CliError::Usage(format!(
-            "{}: metric {name:?} has no samples in {label} matching the given --tag/--since",
-            path.display()
+            "{}: metric {name:?} {} in {label}",
+            path.display(),
+            crate::output::no_samples_matching(tags, since)
         ))),
     }
 }

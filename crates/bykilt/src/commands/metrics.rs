@@ -194,11 +194,14 @@ pub(crate) fn summary(
         filter = filter.with(k.as_str(), v.as_str());
     }
     // A window reaching before the earliest representable date covers everything.
-    let since = since.and_then(|d| {
+    let window = since.and_then(|d| {
         let d = time::Duration::try_from(d).ok()?;
         collector.now().checked_sub(d)
     });
-    let summary = series.summary(&SummaryQuery { since, tags: filter });
+    let summary = series.summary(&SummaryQuery {
+        since: window,
+        tags: filter,
+    });
     match summary {
         Some(s) => {
             out.text(&metric_summary_table(name, ctx.run_id(), &s));
@@ -206,8 +209,9 @@ pub(crate) fn summary(
             Ok(EXIT_ALL_COMPLETED)
         }
         None => Err(CliError::Usage(format!(
-            "metric {name:?} of run {} has no samples matching the given --tag/--since",
-            ctx.run_id()
+            "metric {name:?} of run {} {}",
+            ctx.run_id(),
+            crate::output::no_samples_matching(tags, since)
         ))),
     }
 }

@@ -11,7 +11,6 @@
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use batch_engine::RunContext;
 use batch_engine::list_runs;
@@ -90,27 +89,10 @@ fn plot_err(path: &Path, e: impl std::fmt::Display) -> CliError {
 }
 
 /// `2d`, `3h`, `15m` or `90s`: a `--since` as it may have been typed.
-fn duration_text(d: Duration) -> String {
-    let secs = d.as_secs();
-    match secs {
-        0 => format!("{}ms", d.as_millis()),
-        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
-        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
-        s if s % 60 == 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
-    }
-}
-
 /// The error of a selection without samples, naming only the filters given.
 fn no_samples(args: &PlotArgs, scope: &str) -> CliError {
-    let mut given: Vec<String> = args.tag.iter().map(|(k, v)| format!("--tag {k}={v}")).collect();
-    given.extend(args.since.map(|d| format!("--since {}", duration_text(d))));
-    let why = if given.is_empty() {
-        "has no samples to draw".to_owned()
-    } else {
-        format!("has no samples matching {}", given.join(" "))
-    };
-    CliError::Usage(format!("metric {:?} of {scope} {why}", args.name))
+    let why = crate::output::no_samples_matching(&args.tag, args.since);
+    CliError::Usage(format!("metric {:?} of {scope} {why} to draw", args.name))
 }
 
 /// Where `metrics plot` reads: the database, for the runs `filter` names,

@@ -34,7 +34,6 @@ use metrics_store::{RunFilter, SampleQuery, StoreReader, StoredRun, StoredTags, 
 use serde::Serialize;
 
 use super::{History, error, parse_query, with_reader};
-use crate::chart::{ChartSample, series_chart};
 use crate::dashboard::{
     LastValue, Overview, RunCatalog, RunProgress, SPARKLINE_POINTS, SeriesView, Source, TagSetView,
 };
@@ -390,40 +389,14 @@ pub(super) async fn summary(
 /// The catalog handed to the database server, if any.
 pub(super) type Catalog = Option<Arc<dyn RunCatalog>>;
 
-/// The bucket bounds of histogram `name` in the latest snapshot `runs` has.
-fn bucket_bounds(r: &StoreReader, name: &str, runs: &RunFilter) -> metrics_store::Result<Vec<f64>> {
-    Ok(r.latest_aggregates(runs)?
-        .into_iter()
-        .find_map(|a| match a.value {
-            AggregateValue::Histogram(h) if a.name == name => Some(h.buckets.iter().map(|b| b.le).collect()),
-            _ => None,
-        })
-        .unwrap_or_default())
-}
-
 pub(super) async fn chart(State(state): State<History>, Path(name): Path<String>, RawQuery(raw): RawQuery) -> Response {
     let q = match parse_query(name, raw.as_deref()) {
         Ok(q) => q,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
     let name = q.name.clone();
-    let found = with_reader(&state, move |r| {
-        let Some(info) = r.series()?.into_iter().find(|s| s.name == q.name) else {
-            return Ok(None);
-        };
-        let samples: Vec<ChartSample> = r
-            .query(&q)?
-            .into_iter()
-            .map(|s| ChartSample {
-                time: nanos_to_unix(s.timestamp_nanos),
-                value: s.value,
-                tags: s.tags,
-            })
-            .collect();
-        let bounds = bucket_bounds(r, &q.name, &q.runs)?;
-        Ok(Some(series_chart(&info.name, info.metric_type, &bounds, &samples)))
-    })
-    .await;
+    // The same model `bykilt metrics plot` draws over the database.
+    let found = with_reader(&state, move |r| super::stored_series_chart(r, &q)).await;
     match found {
         Ok(Some(chart)) => axum::Json(chart).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no series {name:?} in the database")),
