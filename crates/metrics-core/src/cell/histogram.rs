@@ -10,6 +10,10 @@ use super::value::{Bucket, HistogramSnapshot, Quantiles};
 use crate::sync::spin::SpinLock;
 use crate::sync::stripe::{cell_count, probe, rehash_probe};
 
+/// Prometheus' default histogram buckets, in seconds for timers: what a
+/// histogram or timer counts in unless given bounds of its own.
+pub const DEFAULT_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
 #[derive(Debug, Clone)]
 pub(super) struct HistogramState {
     count: u64,

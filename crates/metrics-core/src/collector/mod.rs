@@ -34,8 +34,7 @@ use crate::tags::Tags;
 use crate::tags::entry::TagEntry;
 use by_name::SeriesByName;
 
-/// Prometheus' default histogram buckets, in seconds for timers.
-pub const DEFAULT_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+pub use crate::cell::histogram::DEFAULT_BUCKETS;
 
 /// Options for [`MetricsCollector::describe_metric`].
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use once_cell::race::OnceBox;
 
+use crate::cell::histogram::DEFAULT_BUCKETS;
 use crate::cell::{Aggregate, CounterCell, GaugeCell, HistogramCell};
-use crate::collector::DEFAULT_BUCKETS;
 use crate::error::{RecordError, RecordErrorKind};
 use crate::kind::MetricType;
 use crate::snapshot::{AggregateValue, SeriesSnapshot, TagSetAggregate};
