@@ -71,17 +71,24 @@ impl ApiError {
     }
 }
 
+/// `message` cut to [`MESSAGE_LIMIT`] bytes (at a character boundary, with
+/// `…` where it was cut): the last guard on every error body, whatever the
+/// pieces it was built from quoted.
+pub(crate) fn clipped(mut message: String) -> String {
+    if message.len() > MESSAGE_LIMIT {
+        let mut cut = MESSAGE_LIMIT;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+        message.push('…');
+    }
+    message
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut message = self.to_string();
-        if message.len() > MESSAGE_LIMIT {
-            let mut cut = MESSAGE_LIMIT;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push('…');
-        }
+        let message = clipped(self.to_string());
         let mut response = (self.status(), Json(serde_json::json!({ "error": message }))).into_response();
         if self == ApiError::Unauthorized {
             response

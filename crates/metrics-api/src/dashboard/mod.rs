@@ -126,7 +126,7 @@ async fn one_run(State(state): State<ApiState>, Path(run_id): Path<String>) -> R
             Some(run) => Json(RunView::of(run)).into_response(),
             None => (
                 StatusCode::NOT_FOUND,
-                Json(serde_json::json!({ "error": format!("no run {run_id:?}") })),
+                Json(serde_json::json!({ "error": format!("no run {}", crate::error::quoted(&run_id)) })),
             )
                 .into_response(),
         },

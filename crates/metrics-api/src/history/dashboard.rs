@@ -187,7 +187,10 @@ pub(super) async fn one_run(State(state): State<History>, Path(run): Path<String
             .find(|r| r.run_id == run || r.stored.id.to_string() == run)
         {
             Some(r) => axum::Json(r).into_response(),
-            None => error(StatusCode::NOT_FOUND, format!("no run {run:?} in the database")),
+            None => error(
+                StatusCode::NOT_FOUND,
+                format!("no run {} in the database", crate::error::quoted(&run)),
+            ),
         },
         Err(e) => e,
     }
@@ -200,7 +203,12 @@ fn overview_runs(raw: Option<&str>) -> Result<RunFilter, String> {
         match &*k {
             "run" if v == "all" => runs = RunFilter::All,
             "run" => runs = RunFilter::Named(v.into_owned()),
-            other => return Err(format!("parameter {other}: unknown parameter (run)")),
+            other => {
+                return Err(format!(
+                    "parameter {}: unknown parameter (run)",
+                    crate::error::quoted(other)
+                ));
+            }
         }
     }
     Ok(runs)
@@ -337,7 +345,10 @@ pub(super) async fn alerts(State(state): State<History>, RawQuery(raw): RawQuery
     if let Some((param, _)) = form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).next() {
         return error(
             StatusCode::BAD_REQUEST,
-            format!("parameter {param}: unknown parameter; this route takes none"),
+            format!(
+                "parameter {}: unknown parameter; this route takes none",
+                crate::error::quoted(&param)
+            ),
         );
     }
     let alerts = state
@@ -381,7 +392,10 @@ pub(super) async fn summary(
             "summary": summary,
         }))
         .into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, format!("no series {name:?} in the database")),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            format!("no series {} in the database", crate::error::quoted(&name)),
+        ),
         Err(e) => e,
     }
 }
@@ -399,7 +413,10 @@ pub(super) async fn chart(State(state): State<History>, Path(name): Path<String>
     let found = with_reader(&state, move |r| super::stored_series_chart(r, &q)).await;
     match found {
         Ok(Some(chart)) => axum::Json(chart).into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, format!("no series {name:?} in the database")),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            format!("no series {} in the database", crate::error::quoted(&name)),
+        ),
         Err(e) => e,
     }
 }

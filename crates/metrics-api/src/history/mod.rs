@@ -53,6 +53,7 @@ use metrics_core::export::prometheus::encode;
 use metrics_store::{RunFilter, SampleQuery, StoreError, StoreGeneration, StoreReader, time_spec};
 
 use crate::ServerError;
+use crate::error::quoted;
 use crate::query::{DEFAULT_LIMIT, MAX_LIMIT, MAX_QUERY};
 
 #[derive(Debug, Clone)]
@@ -135,6 +136,7 @@ fn router_over(
         .route("/api/metrics/series/{name}/summary", get(dashboard::summary))
         .route("/api/metrics/series/{name}/chart", get(dashboard::chart))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route".to_owned()) })
+        .layer(axum::middleware::from_fn(refuse_long_queries))
         .layer(axum::middleware::from_fn_with_state(state.clone(), require_token))
         .merge(crate::dashboard::page_routes())
         .with_state(state)
@@ -152,7 +154,20 @@ async fn require_token(
     }
 }
 
+/// A query string over [`MAX_QUERY`] bytes is refused with 414 before any
+/// route parses it, as the live server does.
+async fn refuse_long_queries(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match request.uri().query() {
+        Some(q) if q.len() > MAX_QUERY => crate::ApiError::QueryTooLong(q.len()).into_response(),
+        _ => next.run(request).await,
+    }
+}
+
+/// An error body `{"error": message}`; the message quotes what the client
+/// sent through [`quoted`](crate::error::quoted) and is clipped as a whole,
+/// so no request comes back whole.
 fn error(status: StatusCode, message: String) -> Response {
+    let message = crate::error::clipped(message);
     (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
 }
 
@@ -181,7 +196,7 @@ async fn with_reader<T: Send + 'static>(
 /// Parses `run`, `since_seconds`, `tag` (repeatable, `key=value` or
 /// `key:value`) and `limit`.
 fn parse_query(name: String, raw: Option<&str>) -> Result<SampleQuery, String> {
-    let bad = |param: &str, problem: String| format!("parameter {param}: {problem}");
+    let bad = |param: &str, problem: String| format!("parameter {}: {problem}", quoted(param));
     let raw = raw.unwrap_or("");
     if raw.len() > MAX_QUERY {
         return Err(bad("(query)", format!("longer than {MAX_QUERY} bytes")));
@@ -201,7 +216,12 @@ fn parse_query(name: String, raw: Option<&str>) -> Result<SampleQuery, String> {
                     .parse()
                     .ok()
                     .filter(|s: &f64| s.is_finite() && *s >= 0.0)
-                    .ok_or_else(|| bad("since_seconds", format!("{v:?} is not a number of seconds ≥ 0")))?;
+                    .ok_or_else(|| {
+                        bad(
+                            "since_seconds",
+                            format!("{} is not a number of seconds ≥ 0", quoted(&v)),
+                        )
+                    })?;
                 let since = time::Duration::checked_seconds_f64(secs)
                     .and_then(|d| time::OffsetDateTime::now_utc().checked_sub(d))
                     .map_or(i64::MIN, time_spec::unix_nanos);
@@ -210,15 +230,16 @@ fn parse_query(name: String, raw: Option<&str>) -> Result<SampleQuery, String> {
             "tag" => {
                 let (key, value) = crate::query::split_tag(&v)
                     .filter(|(k, _)| !k.is_empty())
-                    .ok_or_else(|| bad("tag", format!("{v:?} is not key=value (or key:value)")))?;
+                    .ok_or_else(|| bad("tag", format!("{} is not key=value (or key:value)", quoted(&v))))?;
                 q.tags.push((key.to_owned(), value.to_owned()));
             }
             "limit" => {
-                let n: usize = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or_else(|| bad("limit", format!("{v:?} is not a whole number from 1 to {MAX_LIMIT}")))?;
+                let n: usize = v.parse().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
+                    bad(
+                        "limit",
+                        format!("{} is not a whole number from 1 to {MAX_LIMIT}", quoted(&v)),
+                    )
+                })?;
                 q.limit = Some(n);
             }
             other => {
@@ -277,7 +298,10 @@ async fn series(State(state): State<History>, Path(name): Path<String>, RawQuery
             .into_response()
         }
         Ok(Some((_, Err(e)))) => store_error(&e),
-        Ok(None) => error(StatusCode::NOT_FOUND, format!("no series {name:?} in the database")),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            format!("no series {} in the database", quoted(&name)),
+        ),
         Err(e) => e,
     }
 }
