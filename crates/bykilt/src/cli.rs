@@ -392,7 +392,7 @@ pub struct PlotArgs {
     /// from the run's metrics.json), as the dashboard reads it.
     #[command(flatten)]
     pub db: ReadDbArgs,
-    /// The file to write: FILE.svg or FILE.png.
+    /// The file to write: FILE.svg or FILE.png (missing parent directories are created).
     #[arg(long, short, value_name = "FILE")]
     pub out: PathBuf,
     /// Line chart over time, or the value distribution.

@@ -531,3 +531,26 @@ fn an_empty_selection_names_only_the_filters_given() {
     assert!(err.contains("matching --tag status=lost --since 2h"), "{err}");
     assert!(!s.path().join("x.svg").exists());
 }
+
+#[test]
+fn the_title_names_the_filters_given() {
+    let s = Sandbox::new();
+    let run = batch(&s, "a.csv");
+    let out = s.run(&[
+        "metrics",
+        "plot",
+        "job_status",
+        "--tag",
+        "status=completed",
+        "--since",
+        "2h",
+        "--out",
+        "nested/dir/completed.svg",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let (_, _, texts, _) = svg(&s.path().join("nested/dir/completed.svg"));
+    assert!(
+        has(&texts, &format!("job_status — run {run} (status=completed, last 2h)")),
+        "title in {texts:?}"
+    );
+}

@@ -89,6 +89,18 @@ fn plot_err(path: &Path, e: impl std::fmt::Display) -> CliError {
 }
 
 /// `2d`, `3h`, `15m` or `90s`: a `--since` as it may have been typed.
+/// The chart's title: the metric, the runs, and the filters given (a plot
+/// read later must say what it selected).
+fn title(args: &PlotArgs, scope: &str) -> String {
+    let mut filters: Vec<String> = args.tag.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    filters.extend(args.since.map(|d| format!("last {}", crate::output::duration_text(d))));
+    if filters.is_empty() {
+        format!("{} — {scope}", args.name)
+    } else {
+        format!("{} — {scope} ({})", args.name, filters.join(", "))
+    }
+}
+
 /// The error of a selection without samples, naming only the filters given.
 fn no_samples(args: &PlotArgs, scope: &str) -> CliError {
     let why = crate::output::no_samples_matching(&args.tag, args.since);
@@ -188,7 +200,7 @@ fn stored_chart(args: &PlotArgs, reader: &StoreReader, filter: &RunFilter) -> Re
         return Err(no_samples(args, &scope));
     }
     Ok(Chart {
-        title: format!("{} — {scope}", args.name),
+        title: title(args, &scope),
         model,
     })
 }
@@ -228,7 +240,7 @@ fn file_chart(args: &PlotArgs, root: &Path) -> Result<Chart, CliError> {
     let mut samples: Vec<ChartSample> = values.iter().map(ChartSample::from).collect();
     samples.sort_by(|a, b| a.time.total_cmp(&b.time));
     Ok(Chart {
-        title: format!("{} — {scope}", args.name),
+        title: title(args, &scope),
         model: series_chart(&args.name, series.metric_type(), series.buckets(), &samples),
     })
 }
