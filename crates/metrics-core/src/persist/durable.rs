@@ -8,6 +8,11 @@
 //! followed) by the `tempfile` crate. The pid in the name lets the next
 //! export into the same directory tell a live export's temporaries from
 //! those of a process that died mid-export, and remove only the latter.
+//!
+//! What an export leaves behind has the permissions a plain `File::create`
+//! or `create_dir` would give it (0o666 or 0o777 masked by the umask), not
+//! the owner-only 0o600 of `tempfile`'s defaults: an export is there to be
+//! read by other tools, a web server or another user's job among them.
 
 use std::fs::{self, File};
 use std::io;
@@ -37,15 +42,28 @@ const RANDOM_CHARS: usize = 10;
 
 /// A new temporary file in `dir` for `target`, created exclusively; it is
 /// deleted when dropped unless persisted.
+///
+/// Its mode is the one `File::create` gives a new file: 0o666 handed to
+/// `open`, which the kernel masks with the umask (so the umask is neither
+/// read nor changed here, which would race with other threads). It is
+/// renamed into place with that mode; until then its unpredictable name and
+/// its content being a partial export are what keep it out of others'
+/// hands, as for a file written in place.
 pub(crate) fn create_temp_file(dir: &Path, target: &str) -> io::Result<tempfile::NamedTempFile> {
-    tempfile::Builder::new()
-        .prefix(&temp_prefix(target))
-        .rand_bytes(RANDOM_CHARS)
-        .tempfile_in(dir)
+    let prefix = temp_prefix(target);
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).rand_bytes(RANDOM_CHARS);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(dir)
 }
 
-/// A new private temporary directory in `parent` for `target`; removed with
-/// its content when dropped unless kept.
+/// A new temporary directory in `parent` for `target` (mode 0o777 masked by
+/// the umask, as `create_dir` makes it: it becomes the CSV export's
+/// directory); removed with its content when dropped unless kept.
 pub(crate) fn create_temp_dir(parent: &Path, target: &str) -> io::Result<tempfile::TempDir> {
     tempfile::Builder::new()
         .prefix(&temp_prefix(target))

@@ -61,7 +61,9 @@ impl MetricsCollector {
     }
 
     /// Writes [`export_to_json`](Self::export_to_json) to `path` atomically,
-    /// creating parent directories.
+    /// creating parent directories. The file gets the permissions
+    /// `File::create` would give a new one (0o666 masked by the umask), so
+    /// other users' tools can read it where the umask lets them.
     ///
     /// # Errors
     /// [`MetricsError::Io`](crate::MetricsError::Io) naming the path.
