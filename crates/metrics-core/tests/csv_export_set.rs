@@ -165,3 +165,40 @@ fn a_reader_never_sees_files_of_two_exports_at_once() {
         &mixes[..mixes.len().min(10)]
     );
 }
+
+/// Between two exports the directory is swapped, not removed and renamed:
+/// a reader polling a file every export writes always finds one.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_reader_always_finds_an_export_during_re_exports() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("csv");
+    let aggregates = dir.join(AGGREGATES_FILE);
+    let c = with_series(&["jobs", "queue_depth"]);
+    c.export_to_csv(&dir).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (polls, misses) = std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let (mut polls, mut misses) = (0_u64, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) || polls == 0 {
+                polls += 1;
+                match std::fs::symlink_metadata(&aggregates) {
+                    Ok(_) => {}
+                    Err(e) => misses.push(e.kind()),
+                }
+            }
+            (polls, misses)
+        });
+        for _ in 0..200 {
+            c.export_to_csv(&dir).unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        reader.join().unwrap()
+    });
+    assert!(
+        misses.is_empty(),
+        "{} of {polls} polls found no {AGGREGATES_FILE}: {:?}",
+        misses.len(),
+        &misses[..misses.len().min(10)]
+    );
+}

@@ -8,11 +8,17 @@
 //! followed) by the `tempfile` crate. The pid in the name lets the next
 //! export into the same directory tell a live export's temporaries from
 //! those of a process that died mid-export, and remove only the latter.
+//!
+//! What an export leaves behind has the permissions a plain `File::create`
+//! or `create_dir` would give it (0o666 or 0o777 masked by the umask), not
+//! the owner-only 0o600 of `tempfile`'s defaults: an export is there to be
+//! read by other tools, a web server or another user's job among them.
 
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::exchange;
 use crate::error::{MetricsError, Result};
 
 /// Marks a temporary name; what follows is `{pid}-{random}`.
@@ -37,15 +43,28 @@ const RANDOM_CHARS: usize = 10;
 
 /// A new temporary file in `dir` for `target`, created exclusively; it is
 /// deleted when dropped unless persisted.
+///
+/// Its mode is the one `File::create` gives a new file: 0o666 handed to
+/// `open`, which the kernel masks with the umask (so the umask is neither
+/// read nor changed here, which would race with other threads). It is
+/// renamed into place with that mode; until then its unpredictable name and
+/// its content being a partial export are what keep it out of others'
+/// hands, as for a file written in place.
 pub(crate) fn create_temp_file(dir: &Path, target: &str) -> io::Result<tempfile::NamedTempFile> {
-    tempfile::Builder::new()
-        .prefix(&temp_prefix(target))
-        .rand_bytes(RANDOM_CHARS)
-        .tempfile_in(dir)
+    let prefix = temp_prefix(target);
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).rand_bytes(RANDOM_CHARS);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(dir)
 }
 
-/// A new private temporary directory in `parent` for `target`; removed with
-/// its content when dropped unless kept.
+/// A new temporary directory in `parent` for `target` (mode 0o777 masked by
+/// the umask, as `create_dir` makes it: it becomes the CSV export's
+/// directory); removed with its content when dropped unless kept.
 pub(crate) fn create_temp_dir(parent: &Path, target: &str) -> io::Result<tempfile::TempDir> {
     tempfile::Builder::new()
         .prefix(&temp_prefix(target))
@@ -120,15 +139,18 @@ fn sync_dir_io(_dir: &Path) -> io::Result<()> {
 }
 
 /// Replaces the directory `dir` as a whole with the files `fill` writes into
-/// a fresh private sibling directory (returning their paths there): the
-/// files are synced, then `dir` is swapped for the new directory by two
-/// renames, and the parent directory is synced. A reader that lists `dir`
-/// sees one export's complete set of files, never a mix of two; between the
-/// renames `dir` briefly does not exist. On an error before the swap, `dir`
-/// is left as it was. The previous export, moved aside under a temporary
-/// name, is deleted before this returns when it has at most
-/// `REMOVE_IN_PLACE_MAX` files, else in the background (what a process
-/// that exits first leaves is removed by the next export).
+/// a fresh sibling directory (returning their paths there): the files are
+/// synced, then the new directory is swapped in for `dir`, and the parent
+/// directory is synced. On Linux the swap is one `renameat2` with
+/// `RENAME_EXCHANGE`, so `dir` always names a complete export, the previous
+/// one or this one; where the file system or system cannot exchange, two
+/// renames (the previous export aside, the new one into place), between
+/// which `dir` briefly does not exist. A reader that lists `dir` sees one
+/// export's complete set of files, never a mix of two. On an error before
+/// the swap, `dir` is left as it was. The previous export, under a
+/// temporary name after the swap, is deleted before this returns when it
+/// has at most `REMOVE_IN_PLACE_MAX` files, else in the background (what a
+/// process that exits first leaves is removed by the next export).
 ///
 /// An existing `dir` may hold only what an export writes (`*.csv` files and
 /// temporaries), so that a mistyped path never deletes other files.
@@ -182,20 +204,8 @@ pub(crate) fn replace_dir(dir: &Path, fill: impl FnOnce(&Path) -> Result<Vec<Pat
                 sync_dir(parent)
             });
     };
-    // The old export moves aside to a temporary name (onto an empty
-    // directory made exclusively, so the name cannot be taken meanwhile).
-    let aside =
-        create_temp_dir(parent, &name).map_err(|e| MetricsError::io("creating a temporary directory in", parent, e))?;
-    fs::rename(dir, aside.path()).map_err(|e| MetricsError::io("moving the previous export aside", dir, e))?;
-    if let Err(e) = fs::rename(staging.path(), dir) {
-        // Put the previous export back; if another export took the place
-        // meanwhile, the previous one is superseded and goes with `aside`.
-        let _ = fs::rename(aside.path(), dir);
-        return Err(MetricsError::io("renaming into place", dir, e));
-    }
-    let _ = staging.keep();
+    let aside = swap_in(staging, dir, parent, &name)?;
     sync_dir(parent)?;
-    let aside = aside.keep();
     if previous_entries <= REMOVE_IN_PLACE_MAX {
         // A reader resolves names through `dir`, which is the new export
         // now, so the old one can go at once; a short-lived program (the
@@ -208,6 +218,37 @@ pub(crate) fn replace_dir(dir: &Path, fill: impl FnOnce(&Path) -> Result<Vec<Pat
         remove_dir_in_background(aside);
     }
     Ok(())
+}
+
+/// Puts the new export `staging` in the place of the existing directory
+/// `dir` and returns the temporary path in `parent` where the previous
+/// export now is.
+fn swap_in(staging: tempfile::TempDir, dir: &Path, parent: &Path, name: &str) -> Result<PathBuf> {
+    match exchange::exchange(staging.path(), dir) {
+        // The staging name now holds the previous export, to be deleted by
+        // the caller rather than by the guard.
+        Ok(true) => Ok(staging.keep()),
+        Ok(false) => swap_in_by_renames(staging, dir, parent, name),
+        Err(e) => Err(MetricsError::io("swapping the new export in for", dir, e)),
+    }
+}
+
+/// [`swap_in`] where entries cannot be exchanged: the previous export moves
+/// aside, then the new one into place; in between `dir` does not exist.
+fn swap_in_by_renames(staging: tempfile::TempDir, dir: &Path, parent: &Path, name: &str) -> Result<PathBuf> {
+    // The old export moves aside to a temporary name (onto an empty
+    // directory made exclusively, so the name cannot be taken meanwhile).
+    let aside =
+        create_temp_dir(parent, name).map_err(|e| MetricsError::io("creating a temporary directory in", parent, e))?;
+    fs::rename(dir, aside.path()).map_err(|e| MetricsError::io("moving the previous export aside", dir, e))?;
+    if let Err(e) = fs::rename(staging.path(), dir) {
+        // Put the previous export back; if another export took the place
+        // meanwhile, the previous one is superseded and goes with `aside`.
+        let _ = fs::rename(aside.path(), dir);
+        return Err(MetricsError::io("renaming into place", dir, e));
+    }
+    let _ = staging.keep();
+    Ok(aside.keep())
 }
 
 /// Previous exports of at most this many files are removed before
@@ -302,5 +343,35 @@ mod tests {
         let long = "é".repeat(200);
         let f = create_temp_file(dir.path(), &long).unwrap();
         assert!(f.path().file_name().unwrap().len() < 255);
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The fallback of file systems without `RENAME_EXCHANGE`, which this
+    /// machine's may not exercise through `replace_dir`.
+    #[test]
+    fn swapping_in_by_renames_moves_the_previous_export_aside() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("csv");
+        fs::create_dir(&dir).unwrap();
+        fs::write(dir.join("old.csv"), b"").unwrap();
+        let staging = create_temp_dir(parent.path(), "csv").unwrap();
+        fs::write(staging.path().join("new.csv"), b"").unwrap();
+        let aside = swap_in_by_renames(staging, &dir, parent.path(), "csv").unwrap();
+        assert_eq!(names(&dir), ["new.csv"]);
+        assert_eq!(names(&aside), ["old.csv"]);
+        assert_eq!(
+            temp_owner(&aside.file_name().unwrap().to_string_lossy()),
+            Some(std::process::id())
+        );
+        fs::remove_dir_all(&aside).unwrap();
+        assert_eq!(names(parent.path()), ["csv"], "no temporary is left");
     }
 }

@@ -16,8 +16,9 @@ use crate::error::{MetricsError, Result};
 /// file; after a crash the file is the old one or the new one.
 ///
 /// The temporary file has an unpredictable name and is created exclusively,
-/// so a symlink planted in the directory cannot redirect the write.
-/// Temporary files of an export that was killed are removed first.
+/// so a symlink planted in the directory cannot redirect the write; `path`
+/// ends up with the mode `File::create` gives a new file (0o666 masked by
+/// the umask). Temporary files of an export that was killed are removed first.
 ///
 /// # Errors
 /// [`MetricsError::Io`] naming the path.
@@ -63,8 +64,8 @@ pub(crate) fn write_atomic_creating_parent(path: &Path, bytes: &[u8]) -> Result<
     write_atomic(path, bytes)
 }
 
-/// Writes each `(file name, bytes)` into the fresh, private directory
-/// `dir` (a staging directory of [`durable::replace_dir`], which syncs them
+/// Writes each `(file name, bytes)` into the fresh directory `dir`, not
+/// yet visible under the export's name (a staging directory of [`durable::replace_dir`], which syncs them
 /// all in one pass afterwards) and returns the paths, in the order given.
 /// Each file is created exclusively. The names must be plain file names (the
 /// exporters make them with [`csv_file_stem`](crate::export::csv_file_stem)).

@@ -5,6 +5,7 @@
 //! [`import_json`](MetricsCollector::import_json), which reads an export back.
 
 pub(crate) mod durable;
+mod exchange;
 pub(crate) mod files;
 
 use std::path::{Path, PathBuf};
@@ -61,7 +62,9 @@ impl MetricsCollector {
     }
 
     /// Writes [`export_to_json`](Self::export_to_json) to `path` atomically,
-    /// creating parent directories.
+    /// creating parent directories. The file gets the permissions
+    /// `File::create` would give a new one (0o666 masked by the umask), so
+    /// other users' tools can read it where the umask lets them.
     ///
     /// # Errors
     /// [`MetricsError::Io`](crate::MetricsError::Io) naming the path.
@@ -80,8 +83,12 @@ impl MetricsCollector {
     /// One export replaces the whole directory: the files are written into
     /// a new sibling directory, synced, and swapped in for `dir`, so a
     /// reader never sees files of two exports side by side and files of
-    /// series that no longer exist disappear. The previous export is
-    /// deleted in the background. An existing `dir` that holds anything
+    /// series that no longer exist disappear. On Linux the swap is one
+    /// atomic exchange, so `dir` never stops existing while it is replaced
+    /// (elsewhere, and on file systems that cannot exchange, it is missing
+    /// for the moment between two renames). The previous export is then
+    /// deleted. Files and directory get the permissions `File::create` and
+    /// `create_dir` would give them. An existing `dir` that holds anything
     /// other than CSV files is refused.
     ///
     /// # Errors
