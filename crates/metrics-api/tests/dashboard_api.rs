@@ -280,6 +280,29 @@ fn overview_lists_series_with_tag_sets_last_values_and_sparkline() {
     assert_eq!(api.json("/api/metrics/overview?limit=3", None).0, 400);
 }
 
+/// Every chart has a text alternative: the series view's sparklines are
+/// images labelled with the values they draw, not hidden from readers.
+#[test]
+fn sparklines_carry_their_values_as_text() {
+    let (api, _) = Api::start(None, None);
+    let (_, _, app) = api.get("/dashboard/app.js", None);
+    let spark = app
+        .lines()
+        .find(|l| l.contains("class: \"spark\""))
+        .expect("the sparkline canvas");
+    assert!(!spark.contains("aria-hidden"), "{spark}");
+    assert!(
+        spark.contains("role: \"img\"") && spark.contains("\"aria-label\": alt"),
+        "{spark}"
+    );
+    assert!(
+        app.contains("s.sparkline.map((v) => C.fmtNum(v)).join"),
+        "the label lists the values"
+    );
+    // A value the server gives as an aggregate is shown, and named.
+    assert!(app.contains("s.last.aggregate"));
+}
+
 /// A tag set with no sample kept (an aggregate-only series) has its
 /// current aggregate as its value: a counter's total, a gauge's value, a
 /// histogram's sum, named by `aggregate`; the series' value is their sum

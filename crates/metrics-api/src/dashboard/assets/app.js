@@ -163,6 +163,13 @@
     return C.fmtNum(Math.min(...xs)) + " – " + C.fmtNum(Math.max(...xs)) + u + " (" + xs.length + " tag sets)";
   }
 
+  // The sparkline's text alternative: the values it draws.
+  function sparkText(s) {
+    if (!s.sparkline.length) { return s.name + ": no samples kept"; }
+    return s.name + ", newest " + s.sparkline.length + " values" + (s.unit ? " (" + s.unit + ")" : "") + ", oldest first: " +
+      s.sparkline.map((v) => C.fmtNum(v)).join(", ");
+  }
+
   async function seriesView(view) {
     const ov = await api("/api/metrics/overview");
     // Read after the fetch: what was typed meanwhile is in the address.
@@ -175,7 +182,8 @@
       for (const s of ov.series) {
         const text = (s.name + " " + s.tag_sets.map((t) => tagKey(t.tags)).join(" ")).toLowerCase();
         if (q && !text.includes(q)) { continue; }
-        const spark = el("canvas", { class: "spark", "aria-hidden": "true" });
+        const alt = sparkText(s);
+        const spark = el("canvas", { class: "spark", role: "img", "aria-label": alt, title: alt });
         const tagText = s.tag_sets.length + " tag set" + (s.tag_sets.length === 1 ? "" : "s");
         tbody.append(el("tr", { "data-series": s.name },
           el("td", {}, el("a", { href: "#/series/" + encodeURIComponent(s.name) }, s.name),
