@@ -159,3 +159,40 @@ fn live_run_throughput_is_over_its_run_time_so_far() {
     // Each job sleeps 0.1 s, one at a time: at most about 10 a second.
     assert!(rate > 0.0 && rate < 11.0, "{live}");
 }
+
+/// A run executing in another process (a second `bykilt batch run` in the
+/// same root) has written no `metrics.json` yet: its run time counts from its
+/// first job start to now, so it has a throughput and an ETA.
+#[test]
+fn run_in_another_process_has_its_time_so_far_and_an_eta() {
+    let s = Sandbox::new();
+    s.write("done.csv", &common::numbered_csv(2));
+    let done = s.run(&["batch", "run", "done.csv", "--exec", "true", "--quiet", "--json"]);
+    assert_eq!(done.status.code(), Some(0), "{}", text(&done.stderr));
+    let done: serde_json::Value = serde_json::from_slice(&done.stdout).unwrap();
+    let served = done["run_id"].as_str().unwrap().to_owned();
+    s.write("slow.csv", &common::numbered_csv(60));
+    let _other = Killed(s.spawn(&["batch", "run", "slow.csv", "-j", "1", "--exec", "sleep 0.1", "--quiet"]));
+    let listen = format!("127.0.0.1:{}", free_port());
+    let _serve = Killed(s.spawn(&["serve", "--listen", &listen, "--run", &served]));
+    let base = format!("http://{listen}");
+    let other = poll(Duration::from_secs(30), || {
+        let runs: serde_json::Value = serde_json::from_str(&http_get(&format!("{base}/api/runs"))?).ok()?;
+        let r = runs
+            .as_array()?
+            .iter()
+            .find(|r| r["run_id"] != served.as_str())?
+            .clone();
+        (r["open"] == true && r["finished"].as_u64()? >= 3).then_some(r)
+    })
+    .expect("the other process's run, open, with finished jobs");
+    assert_eq!(other["live"], false, "{other}");
+    let secs = other["run_seconds"].as_f64().expect("run time so far");
+    assert!(secs > 0.0, "{other}");
+    let rate = other["throughput_per_second"].as_f64().expect("a throughput");
+    assert!(
+        (rate - other["finished"].as_f64().unwrap() / secs).abs() < 1e-9,
+        "{other}"
+    );
+    assert!(other["eta_seconds"].as_f64().expect("an ETA") > 0.0, "{other}");
+}

@@ -280,6 +280,104 @@ fn overview_lists_series_with_tag_sets_last_values_and_sparkline() {
     assert_eq!(api.json("/api/metrics/overview?limit=3", None).0, 400);
 }
 
+/// Every chart has a text alternative: the series view's sparklines are
+/// images labelled with the values they draw, not hidden from readers.
+#[test]
+fn sparklines_carry_their_values_as_text() {
+    let (api, _) = Api::start(None, None);
+    let (_, _, app) = api.get("/dashboard/app.js", None);
+    let spark = app
+        .lines()
+        .find(|l| l.contains("class: \"spark\""))
+        .expect("the sparkline canvas");
+    assert!(!spark.contains("aria-hidden"), "{spark}");
+    assert!(
+        spark.contains("role: \"img\"") && spark.contains("\"aria-label\": alt"),
+        "{spark}"
+    );
+    assert!(
+        app.contains("s.sparkline.map((v) => C.fmtNum(v)).join"),
+        "the label lists the values"
+    );
+    // A value the server gives as an aggregate is shown, and named.
+    assert!(app.contains("s.last.aggregate"));
+}
+
+/// A tag set with no sample kept (an aggregate-only series) has its
+/// current aggregate as its value: a counter's total, a gauge's value, a
+/// histogram's sum, named by `aggregate`; the series' value is their sum
+/// (none for a gauge of several tag sets).
+#[test]
+fn overview_gives_aggregate_only_tag_sets_their_aggregate() {
+    let (api, c) = Api::start(None, None);
+    // Handles of series left at the default policy keep no samples.
+    let in_flight = c.gauge("in_flight", &[("batch", "a")]).unwrap();
+    in_flight.set(3.0);
+    in_flight.set(5.0);
+    for (kind, n) in [("timeout", 2), ("timeout", 1), ("spawn", 4)] {
+        c.counter("errors", &[("error_type", kind)]).unwrap().increment(n);
+    }
+    let run_seconds = c.histogram("run_seconds", &[]).unwrap();
+    for v in [1.5, 2.5] {
+        run_seconds.record(v);
+    }
+    let (status, v) = api.json("/api/metrics/overview", None);
+    assert_eq!(status, 200);
+    let series = |name: &str| {
+        v["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let gauge = series("in_flight");
+    assert_eq!(gauge["samples"], 0);
+    assert_eq!(gauge["tag_sets"][0]["last"]["value"].as_f64(), Some(5.0), "{gauge}");
+    assert_eq!(gauge["tag_sets"][0]["last"]["aggregate"], "value");
+    assert_eq!(gauge["last"]["value"].as_f64(), Some(5.0));
+    let errors = series("errors");
+    let total = |kind: &str| {
+        errors["tag_sets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["tags"]["error_type"] == kind)
+            .unwrap()["last"]
+            .clone()
+    };
+    assert_eq!(total("timeout")["value"].as_f64(), Some(3.0), "{errors}");
+    assert_eq!(total("timeout")["aggregate"], "total");
+    assert_eq!(total("spawn")["value"].as_f64(), Some(4.0));
+    assert_eq!(errors["last"]["value"].as_f64(), Some(7.0), "totals add up");
+    let hist = series("run_seconds");
+    assert_eq!(hist["tag_sets"][0]["last"]["value"].as_f64(), Some(4.0), "{hist}");
+    assert_eq!(hist["tag_sets"][0]["last"]["aggregate"], "sum");
+    assert!(hist["sparkline"].as_array().unwrap().is_empty());
+    // Two tag sets of a gauge: each its value, the series none.
+    c.gauge("in_flight", &[("batch", "b")]).unwrap().set(1.0);
+    let (_, v) = api.json("/api/metrics/overview", None);
+    let gauge = v["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "in_flight")
+        .unwrap();
+    assert_eq!(gauge["tag_sets"].as_array().unwrap().len(), 2);
+    assert!(gauge["last"].is_null(), "{gauge}");
+    // A sample's value has no `aggregate`.
+    c.record_metric("depth", 4.0, &[], MetricType::Gauge).unwrap();
+    let (_, v) = api.json("/api/metrics/overview", None);
+    let depth = v["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "depth")
+        .unwrap();
+    assert!(depth["tag_sets"][0]["last"].get("aggregate").is_none(), "{depth}");
+}
+
 /// `/api/metrics/series/{name}/chart`: the chart model the page paints and
 /// `bykilt metrics plot` draws, over the live collector's samples.
 #[test]

@@ -379,3 +379,63 @@ fn a_killed_run_is_not_live_and_a_run_without_a_manifest_has_no_job_counts() {
     assert_eq!(runs[1]["live"], true);
     assert!(runs[1]["eta_seconds"].as_f64().unwrap() > 0.0, "{}", runs[1]);
 }
+
+/// A series that keeps no samples (handles at the default policy) is in the
+/// overview with its latest snapshot's aggregates as its tag sets' values: a
+/// counter's total, a histogram's sum.
+#[test]
+fn aggregate_only_series_have_their_aggregates_as_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("metrics.db");
+    let c = Arc::new(MetricsCollector::default());
+    let store = MetricsStore::open(&db, StoreOptions::default()).unwrap();
+    let id = store.begin_run(&RunInfo::current("only")).unwrap();
+    let rec = store.record(Arc::clone(&c), id).unwrap();
+    c.counter("job_errors", &[("error_type", "timeout")])
+        .unwrap()
+        .increment(3);
+    c.counter("job_errors", &[("error_type", "spawn")])
+        .unwrap()
+        .increment(1);
+    let h = c.histogram("batch_duration_seconds", &[]).unwrap();
+    h.record(2.0);
+    h.record(0.5);
+    rec.finish().unwrap();
+    let server = spawn_history_server_with_runs(
+        "127.0.0.1:0".parse().unwrap(),
+        db,
+        Some("t0k".into()),
+        None,
+        ServerConfig::default(),
+    )
+    .unwrap();
+    let ov = json(server.local_addr(), "/api/metrics/overview");
+    let series = |name: &str| {
+        ov["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let errors = series("job_errors");
+    assert_eq!(errors["samples"], 0, "{errors}");
+    let total = |kind: &str| {
+        errors["tag_sets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["tags"]["error_type"] == kind)
+            .unwrap()["last"]
+            .clone()
+    };
+    assert_eq!(total("timeout")["value"].as_f64(), Some(3.0), "{errors}");
+    assert_eq!(total("timeout")["aggregate"], "total");
+    assert_eq!(total("spawn")["value"].as_f64(), Some(1.0));
+    assert_eq!(errors["last"]["value"].as_f64(), Some(4.0));
+    let batch = series("batch_duration_seconds");
+    assert_eq!(batch["tag_sets"][0]["last"]["value"].as_f64(), Some(2.5), "{batch}");
+    assert_eq!(batch["tag_sets"][0]["last"]["aggregate"], "sum");
+    assert!(batch["tag_sets"][0]["last"]["timestamp"].as_f64().unwrap() > 1.7e9);
+}

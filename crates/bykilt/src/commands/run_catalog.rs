@@ -3,7 +3,9 @@
 //! current. Throughput is jobs finished per second of the wall time of
 //! the processes that ran them, as `batch status` reports it: the batch's
 //! `batch_duration_seconds` from each run's `metrics.json`, plus the time
-//! so far of the run executing in this process.
+//! so far of the run executing now: in this process from when it started,
+//! in another process (which writes its `metrics.json` only when it ends)
+//! from the first job start after the batch's last recorded run.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -80,8 +82,9 @@ impl ArtifactRuns {
         self.live.store(false, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Wall time of every run of the batch of `m`, in seconds.
-    fn run_seconds(&self, m: &BatchManifest, served: bool) -> Option<f64> {
+    /// Wall time of every run of the batch of `m`, in seconds; `open`: a
+    /// process holds the batch.
+    fn run_seconds(&self, m: &BatchManifest, served: bool, open: bool) -> Option<f64> {
         if served && let Some(c) = &self.clock {
             let (sum, runs) = batch_seconds(&c.collector, &m.batch_id).unwrap_or((0.0, 0));
             if runs > c.runs_at_start {
@@ -95,10 +98,21 @@ impl ArtifactRuns {
             return Some(sum + so_far);
         }
         let ctx = RunContext::with_run_id(&self.root, &m.run_id).ok()?;
-        self.recorded_seconds(&run_metrics_json(&ctx), &ctx, &m.batch_id)
+        let recorded = self.recorded_seconds(&run_metrics_json(&ctx), &ctx, &m.batch_id);
+        if !open {
+            return recorded.and_then(|r| r.seconds);
+        }
+        // Executing in another process: its own time is not in the file
+        // until it ends, so it counts from its first job start to now.
+        let recorded_at = recorded.and_then(|r| r.modified).map(|t| unix(t.into()));
+        let starts = m.jobs.iter().filter_map(|j| j.started_at.map(unix));
+        let so_far = time_so_far(starts, recorded_at, unix(OffsetDateTime::now_utc()));
+        Some(recorded.and_then(|r| r.seconds).unwrap_or(0.0) + so_far)
     }
 
-    fn recorded_seconds(&self, path: &Path, ctx: &RunContext, batch_id: &str) -> Option<f64> {
+    /// The recorded seconds of `path` (`None` inside when it holds none) and
+    /// when it was written; `None` without the file.
+    fn recorded_seconds(&self, path: &Path, ctx: &RunContext, batch_id: &str) -> Option<RecordedTime> {
         let meta = std::fs::metadata(path).ok()?;
         let (modified, len) = (meta.modified().ok(), meta.len());
         let mut cache = self.recorded.lock().unwrap_or_else(PoisonError::into_inner);
@@ -106,15 +120,39 @@ impl ArtifactRuns {
             && r.modified == modified
             && r.len == len
         {
-            return r.seconds.map(|(s, _)| s);
+            return Some(RecordedTime {
+                seconds: r.seconds.map(|(s, _)| s),
+                modified,
+            });
         }
         let collector = MetricsCollector::new(long_retention_config());
         let seconds = import_run_metrics(&collector, ctx)
             .ok()
             .and_then(|()| batch_seconds(&collector, batch_id));
         cache.insert(path.to_owned(), Recorded { modified, len, seconds });
-        seconds.map(|(s, _)| s)
+        Some(RecordedTime {
+            seconds: seconds.map(|(s, _)| s),
+            modified,
+        })
     }
+}
+
+/// What a run's `metrics.json` says of its batch's wall time.
+#[derive(Debug, Clone, Copy)]
+struct RecordedTime {
+    seconds: Option<f64>,
+    modified: Option<SystemTime>,
+}
+
+/// Seconds from the first of `job_starts` of the run executing now to `now`
+/// (Unix seconds, all). Jobs started before `recorded_at`, when the batch's last
+/// run wrote its `metrics.json`, belong to that run, whose time is already
+/// recorded; 0 before the run has started a job.
+fn time_so_far(job_starts: impl Iterator<Item = f64>, recorded_at: Option<f64>, now: f64) -> f64 {
+    job_starts
+        .filter(|s| recorded_at.is_none_or(|r| *s > r))
+        .min_by(f64::total_cmp)
+        .map_or(0.0, |first| (now - first).max(0.0))
 }
 
 /// The sum and count of the batch's `batch_duration_seconds`, as
@@ -199,8 +237,28 @@ impl RunCatalog for ArtifactRuns {
                     .iter()
                     .any(|j| matches!(j.status, JobStatus::Pending | JobStatus::Running));
                 let open = live || (unfinished && batch_dir(&self.root, &m.batch_id).is_ok_and(|d| is_batch_open(&d)));
-                progress(m, live, open, served, self.run_seconds(m, served))
+                progress(m, live, open, served, self.run_seconds(m, served, open))
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::time_so_far;
+
+    #[test]
+    fn a_run_in_another_process_counts_from_its_first_job_start() {
+        let starts = [105.0, 101.0, 103.0];
+        assert_eq!(time_so_far(starts.into_iter(), None, 111.0), 10.0);
+        assert_eq!(time_so_far(std::iter::empty(), None, 111.0), 0.0, "no job started yet");
+    }
+
+    #[test]
+    fn a_resumed_run_counts_from_its_first_job_after_the_recorded_run() {
+        // Jobs started at 10 and 20 ran in the run that wrote metrics.json at 50.
+        let starts = [10.0, 20.0, 60.0, 70.0];
+        assert_eq!(time_so_far(starts.into_iter(), Some(50.0), 100.0), 40.0);
+        assert_eq!(time_so_far([10.0].into_iter(), Some(50.0), 100.0), 0.0);
     }
 }

@@ -12,7 +12,10 @@
 //!   server: name, state, since, labels, value (`[]` without an
 //!   [`AlertBoard`]).
 //! * `GET /api/metrics/overview` — every series with its type, buckets, tag
-//!   sets with their last value, and the newest values for a sparkline.
+//!   sets with their last value, and the newest values for a sparkline. A
+//!   tag set with no sample kept (an aggregate-only series, or samples not
+//!   retained) has its current aggregate as its value instead
+//!   ([`aggregate_value`]).
 
 mod alerts;
 mod runs;
@@ -25,7 +28,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use metrics_core::{MetricType, MetricsCollector, TagFilter, TagSet};
+use metrics_core::{AggregateValue, MetricType, MetricsCollector, TagFilter, TagSet};
 use serde::Serialize;
 
 use crate::{ApiError, ApiState};
@@ -140,6 +143,45 @@ pub(crate) struct LastValue {
     pub(crate) value: f64,
     /// Unix seconds.
     pub(crate) timestamp: f64,
+    /// Set when the value is an aggregate, not a sample: which one
+    /// (`total`, `value` or `sum`, see [`aggregate_value`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) aggregate: Option<&'static str>,
+}
+
+/// The value that stands for an aggregate where no sample is kept: a
+/// counter's total, a gauge's value, a histogram's or timer's sum (in the
+/// series' unit, as its samples are), with the name of what it is.
+pub(crate) fn aggregate_value(a: &AggregateValue, timestamp: f64) -> LastValue {
+    let (value, of) = match a {
+        AggregateValue::Counter { total } => (*total, "total"),
+        AggregateValue::Gauge { value } => (*value, "value"),
+        AggregateValue::Histogram(h) => (h.sum, "sum"),
+    };
+    LastValue {
+        value,
+        timestamp,
+        aggregate: Some(of),
+    }
+}
+
+/// A series' value when none of its tag sets has a sample: its tag sets'
+/// aggregates summed (totals and sums add up), or a gauge's one value; a
+/// gauge of several tag sets has none (their values do not add up).
+pub(crate) fn aggregate_series_value<T: Serialize>(
+    metric_type: MetricType,
+    sets: &[TagSetView<T>],
+) -> Option<LastValue> {
+    let values: Vec<&LastValue> = sets.iter().filter_map(|t| t.last.as_ref()).collect();
+    let first = values.first()?;
+    if values.iter().any(|v| v.aggregate.is_none()) || (metric_type == MetricType::Gauge && values.len() > 1) {
+        return None;
+    }
+    Some(LastValue {
+        value: values.iter().map(|v| v.value).sum(),
+        timestamp: values.iter().map(|v| v.timestamp).fold(f64::MIN, f64::max),
+        aggregate: first.aggregate,
+    })
 }
 
 /// One tag set of a series and its newest value.
@@ -196,6 +238,7 @@ fn last_of(v: metrics_core::MetricValue) -> LastValue {
     LastValue {
         value: v.value,
         timestamp: unix(v.timestamp),
+        aggregate: None,
     }
 }
 
@@ -203,6 +246,7 @@ fn last_of(v: metrics_core::MetricValue) -> LastValue {
 /// the whole collector, so it runs on the blocking pool, not on the thread
 /// that answers `/healthz`.
 fn overview_of(collector: &MetricsCollector) -> Overview<TagSet> {
+    let now = unix(collector.now());
     let mut series = Vec::new();
     for info in collector.list_series() {
         let Some(s) = collector.get_metric_series(&info.name) else {
@@ -213,13 +257,18 @@ fn overview_of(collector: &MetricsCollector) -> Overview<TagSet> {
             .into_iter()
             .map(|tags| {
                 let filter = tags.iter().fold(TagFilter::new(), |f, (k, v)| f.with(k, v));
-                TagSetView {
-                    last: s.latest(&filter).map(last_of),
-                    tags,
-                }
+                let last = s.latest(&filter).map(last_of);
+                // The aggregate is current: it is as of now.
+                let last = last.or_else(|| s.aggregate(&tags).map(|a| aggregate_value(&a, now)));
+                TagSetView { last, tags }
             })
-            .collect();
+            .collect::<Vec<_>>();
         let (_, newest) = s.newest_values(&TagFilter::new(), None, SPARKLINE_POINTS);
+        let last = newest
+            .last()
+            .cloned()
+            .map(last_of)
+            .or_else(|| aggregate_series_value(info.metric_type, &tag_sets));
         series.push(SeriesView {
             unit: crate::chart::unit_of(&info.name, info.metric_type),
             name: info.name,
@@ -228,12 +277,12 @@ fn overview_of(collector: &MetricsCollector) -> Overview<TagSet> {
             samples: info.samples,
             buckets: s.buckets().to_vec(),
             tag_sets,
-            last: newest.last().cloned().map(last_of),
+            last,
             sparkline: newest.iter().map(|v| v.value).collect(),
         });
     }
     Overview {
-        now: unix(collector.now()),
+        now,
         source: Source::Live,
         series,
     }

@@ -15,7 +15,9 @@
 //! * `GET /api/metrics/overview?run=`: every series the runs asked for
 //!   (default: every run) have samples or aggregate snapshots of (an
 //!   aggregate-only series with `samples: 0`), its tag sets with their
-//!   newest value, and the newest 60 values for a sparkline.
+//!   newest value (a tag set without samples: its aggregate in the latest
+//!   snapshot, see [`aggregate_value`]), and the newest 60 values for a
+//!   sparkline.
 //! * `GET /api/metrics/series/{name}/summary?run=&since_seconds=&tag=K=V`
 //!   and `.../chart` (the [`crate::chart`] model) with the same filters.
 //! * `GET /api/alerts`: the alerts of the server's
@@ -36,6 +38,7 @@ use serde::Serialize;
 use super::{History, error, parse_query, with_reader};
 use crate::dashboard::{
     LastValue, Overview, RunCatalog, RunProgress, SPARKLINE_POINTS, SeriesView, Source, TagSetView,
+    aggregate_series_value, aggregate_value,
 };
 
 /// A stored run as the dashboard lists it. The job counts come from the
@@ -218,6 +221,7 @@ fn last_of((ts, value): (i64, f64)) -> LastValue {
     LastValue {
         value,
         timestamp: nanos_to_unix(ts),
+        aggregate: None,
     }
 }
 
@@ -225,7 +229,8 @@ fn overview_of(r: &StoreReader, runs: &RunFilter) -> metrics_store::Result<Overv
     let index = r.tag_set_index(runs)?;
     // Bucket bounds come with a histogram's aggregates.
     let mut buckets: HashMap<String, Vec<f64>> = HashMap::new();
-    for a in r.latest_aggregates(runs)? {
+    let latest = r.latest_aggregates(runs)?;
+    for a in &latest {
         if let AggregateValue::Histogram(h) = &a.value {
             buckets
                 .entry(a.name.clone())
@@ -233,7 +238,14 @@ fn overview_of(r: &StoreReader, runs: &RunFilter) -> metrics_store::Result<Overv
         }
     }
     // Tag sets with aggregates but no samples (aggregate-only series, or a
-    // tag set whose samples were not retained) are listed without a value.
+    // tag set whose samples were not retained) have their aggregate as their
+    // value (none when the latest snapshot lacks the tag set).
+    let by_tag_set: HashMap<(&str, &StoredTags), _> = latest.iter().map(|a| ((a.name.as_str(), &a.tags), a)).collect();
+    let aggregate_of = |name: &str, tags: &StoredTags| {
+        by_tag_set
+            .get(&(name, tags))
+            .map(|a| aggregate_value(&a.value, nanos_to_unix(a.taken_at)))
+    };
     let mut aggregate_only: HashMap<String, Vec<StoredTags>> = HashMap::new();
     for (name, tags) in r.aggregate_tag_sets(runs)? {
         if !index.iter().any(|t| t.series == name && t.tags == tags) {
@@ -253,6 +265,20 @@ fn overview_of(r: &StoreReader, runs: &RunFilter) -> metrics_store::Result<Overv
             ..SampleQuery::new(info.name.clone())
         })?;
         let last = sets.iter().filter_map(|t| t.last).max_by_key(|l| l.0);
+        let tag_sets: Vec<_> = sets
+            .iter()
+            .map(|t| TagSetView {
+                tags: t.tags.clone(),
+                last: t.last.map(last_of),
+            })
+            .chain(without_samples.into_iter().map(|tags| TagSetView {
+                last: aggregate_of(&info.name, &tags),
+                tags,
+            }))
+            .collect();
+        let last = last
+            .map(last_of)
+            .or_else(|| aggregate_series_value(info.metric_type, &tag_sets));
         series.push(SeriesView {
             buckets: if matches!(info.metric_type, MetricType::Histogram | MetricType::Timer) {
                 buckets.remove(&info.name).unwrap_or_default()
@@ -263,16 +289,9 @@ fn overview_of(r: &StoreReader, runs: &RunFilter) -> metrics_store::Result<Overv
                 .iter()
                 .map(|t| usize::try_from(t.samples).unwrap_or(usize::MAX))
                 .sum(),
-            tag_sets: sets
-                .iter()
-                .map(|t| TagSetView {
-                    tags: t.tags.clone(),
-                    last: t.last.map(last_of),
-                })
-                .chain(without_samples.into_iter().map(|tags| TagSetView { tags, last: None }))
-                .collect(),
+            tag_sets,
             sparkline: newest.iter().map(|s| s.value).collect(),
-            last: last.map(last_of),
+            last,
             unit: crate::chart::unit_of(&info.name, info.metric_type),
             name: info.name,
             metric_type: info.metric_type,

@@ -152,6 +152,24 @@
   }
 
   // ---- series view ----
+  // The newest sample's value, or where no sample is kept the aggregate the
+  // server gives (a counter's total, a gauge's value, a histogram's sum),
+  // named so; a gauge of several tag sets without samples shows their range.
+  function lastText(s) {
+    const u = s.unit ? " " + s.unit : "";
+    if (s.last) { return C.fmtNum(s.last.value) + u + (s.last.aggregate ? " (" + s.last.aggregate + ")" : ""); }
+    const xs = s.tag_sets.map((t) => t.last).filter((v) => v).map((v) => v.value);
+    if (!xs.length) { return "–"; }
+    return C.fmtNum(Math.min(...xs)) + " – " + C.fmtNum(Math.max(...xs)) + u + " (" + xs.length + " tag sets)";
+  }
+
+  // The sparkline's text alternative: the values it draws.
+  function sparkText(s) {
+    if (!s.sparkline.length) { return s.name + ": no samples kept"; }
+    return s.name + ", newest " + s.sparkline.length + " values" + (s.unit ? " (" + s.unit + ")" : "") + ", oldest first: " +
+      s.sparkline.map((v) => C.fmtNum(v)).join(", ");
+  }
+
   async function seriesView(view) {
     const ov = await api("/api/metrics/overview");
     // Read after the fetch: what was typed meanwhile is in the address.
@@ -164,8 +182,8 @@
       for (const s of ov.series) {
         const text = (s.name + " " + s.tag_sets.map((t) => tagKey(t.tags)).join(" ")).toLowerCase();
         if (q && !text.includes(q)) { continue; }
-        const spark = el("canvas", { class: "spark", "aria-hidden": "true" });
-        const unit = s.unit;
+        const alt = sparkText(s);
+        const spark = el("canvas", { class: "spark", role: "img", "aria-label": alt, title: alt });
         const tagText = s.tag_sets.length + " tag set" + (s.tag_sets.length === 1 ? "" : "s");
         tbody.append(el("tr", { "data-series": s.name },
           el("td", {}, el("a", { href: "#/series/" + encodeURIComponent(s.name) }, s.name),
@@ -173,7 +191,7 @@
           el("td", { class: "hide-narrow" }, s.type),
           el("td", { class: "tags hide-narrow" }, el("span", { class: "note" }, tagText + " "),
             ...tagSummary(s.tag_sets.map((t) => t.tags)).map((c) => el("span", { class: "chip" }, c))),
-          el("td", { class: "num" }, s.last ? C.fmtNum(s.last.value) + (unit ? " " + unit : "") : "–"),
+          el("td", { class: "num" }, lastText(s)),
           el("td", {}, spark)));
         requestAnimationFrame(() => C.sparkline(spark, s.sparkline));
       }

@@ -233,6 +233,19 @@
       if (i) { ctx.lineTo(x, y); } else { ctx.moveTo(x, y); }
     });
     ctx.stroke();
+    // One value is a flat line across with a dot at its end, not a bare
+    // move that paints nothing.
+    if (values.length === 1) {
+      const y = h / 2;
+      ctx.beginPath();
+      ctx.moveTo(1, y);
+      ctx.lineTo(w - 1, y);
+      ctx.stroke();
+      ctx.fillStyle = color(0);
+      ctx.beginPath();
+      ctx.arc(w - 3, y, 2.5, 0, 2 * Math.PI);
+      ctx.fill();
+    }
   }
 
   window.BykiltChart = { timeChart, barChart, sparkline, fmtNum, fmtStamp, color };
