@@ -267,7 +267,6 @@ fn serve_db_dashboard_follows_a_run_recorded_by_another_process_in_chromium() {
         .iter()
         .filter(|e| e["level"] == "SEVERE")
         .map(|e| e["message"].as_str().unwrap_or("").to_owned())
-        .filter(|m| !m.contains("401"))
         .collect();
     assert!(errors.is_empty(), "console errors: {errors:?}");
     for f in ["db-runs", "db-series-page"] {

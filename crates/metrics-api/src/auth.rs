@@ -53,18 +53,31 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
 /// Whether `request` may pass: no token is set, it asks for `/healthz`, or
 /// it presents `token`. Every router of this crate checks through here.
 pub(crate) fn authorized(token: Option<&str>, request: &Request) -> bool {
+    token.is_none() || request.uri().path() == "/healthz" || presents(token, request.headers())
+}
+
+/// Whether `headers` carry `Authorization: Bearer <token>` (or no token is set).
+fn presents(token: Option<&str>, headers: &axum::http::HeaderMap) -> bool {
     let Some(token) = token else {
         return true;
     };
-    if request.uri().path() == "/healthz" {
-        return true;
-    }
-    request
-        .headers()
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(bearer_credentials)
         .is_some_and(|p| same_secret(p.as_bytes(), token.as_bytes()))
+}
+
+/// `GET /api/auth`, open to everyone: whether the server wants a token and
+/// whether the request presents it. The dashboard asks this first, so a
+/// page without the token shows its form instead of making requests the
+/// server must refuse (each a 401 in the browser's console).
+pub(crate) fn auth_status(token: Option<&str>, headers: &axum::http::HeaderMap) -> Response {
+    axum::Json(serde_json::json!({
+        "token_required": token.is_some(),
+        "authorized": presents(token, headers),
+    }))
+    .into_response()
 }
 
 pub(crate) async fn require_token(State(state): State<ApiState>, request: Request, next: Next) -> Response {

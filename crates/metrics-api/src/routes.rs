@@ -26,6 +26,13 @@ pub fn router(state: ApiState) -> Router {
         .merge(crate::dashboard::api_routes())
         .fallback(|uri: Uri| async move { ApiError::UnknownRoute(uri.path().to_owned()) })
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
+        // Added after the token layer: whether a token is wanted is no secret.
+        .route(
+            "/api/auth",
+            get(|State(state): State<ApiState>, headers: HeaderMap| async move {
+                auth::auth_status(state.token.as_deref(), &headers)
+            }),
+        )
         // Merged after the token layer: the page and its scripts hold no data.
         .merge(crate::dashboard::page_routes())
         .layer(DefaultBodyLimit::max(1024))

@@ -138,6 +138,13 @@ fn router_over(
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route".to_owned()) })
         .layer(axum::middleware::from_fn(refuse_long_queries))
         .layer(axum::middleware::from_fn_with_state(state.clone(), require_token))
+        // Open to everyone, as on the live server: whether a token is wanted.
+        .route(
+            "/api/auth",
+            get(|State(state): State<History>, headers: HeaderMap| async move {
+                crate::auth::auth_status(state.token.as_deref(), &headers)
+            }),
+        )
         .merge(crate::dashboard::page_routes())
         .with_state(state)
 }

@@ -29,12 +29,30 @@
   const updatedAt = () => "updated " + new Date().toISOString().slice(11, 19) + " UTC";
   function setStatus(text, error) { const s = $("#status"); s.textContent = text; s.className = error ? "error" : ""; }
 
+  // Whether the server takes this page's token, asked of the one route
+  // open to everyone: without it, the page asks for the token instead of
+  // sending requests the server must refuse. Asked again when the token
+  // changes or a request is refused.
+  let authorized = false;
+  async function checkToken() {
+    if (authorized) { return; }
+    const headers = { Accept: "application/json" };
+    const t = token();
+    if (t) { headers.Authorization = "Bearer " + t; }
+    const r = await fetch("/api/auth", { headers });
+    const body = r.ok ? await r.json() : { token_required: false, authorized: true };
+    if (body.token_required && !body.authorized) {
+      throw new Error(t ? "the server refused this bearer token: enter it again above" : "the server wants a bearer token: enter it above");
+    }
+    authorized = true;
+  }
+
   async function api(path) {
     const headers = { Accept: "application/json" };
     const t = token();
     if (t) { headers.Authorization = "Bearer " + t; }
     const r = await fetch(path, { headers });
-    if (r.status === 401) { throw new Error("the server wants a bearer token: enter it above"); }
+    if (r.status === 401) { authorized = false; throw new Error("the server wants a bearer token: enter it above"); }
     const body = await r.json();
     if (!r.ok) { throw new Error(body.error || ("HTTP " + r.status)); }
     return body;
@@ -305,6 +323,7 @@
     const [route] = hash.slice(1).split("?");
     for (const a of document.querySelectorAll("nav a")) { a.classList.toggle("active", route.startsWith(a.getAttribute("href").slice(1))); }
     try {
+      await checkToken();
       if (route.startsWith("/series/")) {
         await seriesPage(view, decodeURIComponent(route.slice("/series/".length)));
       } else if (route === "/series") {
@@ -329,9 +348,10 @@
     sessionStorage.removeItem(TOKEN_KEY); localStorage.removeItem(TOKEN_KEY);
     if (t) { ($("#token-remember").checked ? localStorage : sessionStorage).setItem(TOKEN_KEY, t); }
     $("#token-input").value = "";
+    authorized = false;
     show();
   };
-  $("#token-clear").onclick = () => { sessionStorage.removeItem(TOKEN_KEY); localStorage.removeItem(TOKEN_KEY); show(); };
+  $("#token-clear").onclick = () => { sessionStorage.removeItem(TOKEN_KEY); localStorage.removeItem(TOKEN_KEY); authorized = false; show(); };
   $("#token-input").placeholder = token() ? "token set" : "bearer token";
   let resizeTimer = null;
   let lastWidth = window.innerWidth;
