@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use batch_engine::{
     BatchConfig, BatchEngine, BatchObserver, BatchReport, CommandRunner, ExecuteOptions, JobRunner, NoObserver,
@@ -10,130 +9,19 @@ use batch_engine::{
     run_id_of,
 };
 use metrics_core::MetricsCollector;
-use serde::{Deserialize, Serialize};
 
 use crate::cli::{DbArgs, ExecOverrides, ExposeArgs, RunArgs};
 use crate::commands::alerts::{AlertStates, Alerting};
 use crate::commands::expose::Exposure;
 use crate::commands::history::{has_stored_run, replay_stored_run};
 use crate::commands::metrics::{export_run_metrics, import_run_metrics, long_retention_config, run_metrics_json};
+use crate::commands::saved_command::{SAVED_FILE, SavedCommand};
 use crate::commands::store::{BatchRecording, BatchStore};
 use crate::error::CliError;
 use crate::output::{self, Output, summary_table, unfinished_jobs};
 use crate::progress::Progress;
 use crate::signals::StopOnSignal;
 use crate::{EXIT_ALL_COMPLETED, EXIT_NOT_ALL_COMPLETED};
-
-/// The command and options a batch was started with, kept beside its
-/// manifest so `resume` and `retry` run the same thing.
-const SAVED_FILE: &str = "bykilt_command.json";
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct SavedCommand {
-    exec: String,
-    concurrency: usize,
-    retries: u32,
-    retry_delay_secs: f64,
-    max_retry_delay_secs: f64,
-    timeout_secs: Option<f64>,
-    log_limit: u64,
-    /// The database named with `--db` / `BYKILT_METRICS_DB` (absolute), so
-    /// a resume without one records into the same file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    db: Option<PathBuf>,
-    /// `--kill-grace` of this invocation (not saved).
-    #[serde(skip)]
-    kill_grace: Option<Duration>,
-    /// `--show-output` of this invocation (not saved).
-    #[serde(skip)]
-    show_output: bool,
-}
-
-impl SavedCommand {
-    fn options(&self) -> Result<ExecuteOptions, CliError> {
-        let secs = |name: &str, v: f64| {
-            Duration::try_from_secs_f64(v)
-                .map_err(|_| CliError::Usage(format!("{SAVED_FILE}: {name} = {v} is not a duration")))
-        };
-        Ok(ExecuteOptions {
-            concurrency: self.concurrency,
-            max_retries: self.retries,
-            retry_delay: secs("retry_delay_secs", self.retry_delay_secs)?,
-            max_retry_delay: secs("max_retry_delay_secs", self.max_retry_delay_secs)?,
-            job_timeout: self.timeout_secs.map(|t| secs("timeout_secs", t)).transpose()?,
-            orphan_grace: self.kill_grace.unwrap_or(ExecuteOptions::default().orphan_grace),
-        })
-    }
-
-    fn apply(&mut self, o: &ExecOverrides) {
-        if let Some(e) = &o.exec {
-            self.exec.clone_from(e);
-        }
-        if let Some(c) = o.concurrency {
-            self.concurrency = usize::from(c);
-        }
-        if let Some(r) = o.retries {
-            self.retries = r;
-        }
-        self.kill_grace = Some(o.kill_grace);
-        self.show_output = o.show_output;
-        if let Some(t) = o.timeout {
-            self.timeout_secs = Some(t.as_secs_f64());
-        }
-    }
-
-    /// The saved command of the batch in `dir`; for a batch created
-    /// through the library (no saved command), the defaults of `batch run`
-    /// with `overrides.exec`, or an error saying to pass `--exec`.
-    fn load(dir: &Path, batch_id: &str, overrides: &ExecOverrides, root: &Path) -> Result<SavedCommand, CliError> {
-        let path = dir.join(SAVED_FILE);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let Some(exec) = &overrides.exec else {
-                    let with_command: Vec<String> = list_batches(root)?
-                        .into_iter()
-                        .filter(|b| batch_dir(root, &b.batch_id).is_ok_and(|d| d.join(SAVED_FILE).exists()))
-                        .map(|b| b.batch_id)
-                        .collect();
-                    return Err(CliError::Usage(format!(
-                        "batch {batch_id} was created through the library, not by `bykilt batch run`, so no \
-                         command was saved for it ({} does not exist); pass --exec COMMAND to run its rows with \
-                         a shell command. Batches that resume without --exec: {}",
-                        path.display(),
-                        if with_command.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            with_command.join(", ")
-                        }
-                    )));
-                };
-                let defaults = ExecuteOptions::default();
-                return Ok(SavedCommand {
-                    exec: exec.clone(),
-                    concurrency: defaults.concurrency,
-                    retries: defaults.max_retries,
-                    retry_delay_secs: defaults.retry_delay.as_secs_f64(),
-                    max_retry_delay_secs: defaults.max_retry_delay.as_secs_f64(),
-                    timeout_secs: None,
-                    log_limit: batch_engine::DEFAULT_LOG_LIMIT,
-                    db: None,
-                    kill_grace: None,
-                    show_output: false,
-                });
-            }
-            Err(e) => return Err(CliError::io("reading", &path, e)),
-        };
-        serde_json::from_slice(&bytes).map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))
-    }
-
-    fn save(&self, dir: &Path) -> Result<(), CliError> {
-        let bytes = serde_json::to_vec_pretty(self).map_err(|e| CliError::Usage(e.to_string()))?;
-        let path = dir.join(SAVED_FILE);
-        batch_engine::write_atomic(&path, &bytes).map_err(|e| CliError::io("writing", &path, e))?;
-        Ok(())
-    }
-}
 
 /// An engine recording into a collector of its own that keeps everything
 /// the run records (the process-wide collector is left alone).

@@ -9,5 +9,6 @@ pub(crate) mod metrics;
 pub(crate) mod plot;
 pub(crate) mod remote;
 pub(crate) mod run_catalog;
+pub(crate) mod saved_command;
 pub(crate) mod serve_db;
 pub(crate) mod store;
