@@ -186,6 +186,22 @@ struct ChunkRow {
     data: Vec<u8>,
 }
 
+impl ChunkRow {
+    /// A chunk from a row whose first seven columns are `chunk_id,
+    /// tag_set_id, run_id, first_ts, last_ts, count, data`.
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChunkRow> {
+        Ok(ChunkRow {
+            id: r.get(0)?,
+            tag_set: r.get(1)?,
+            run: r.get(2)?,
+            first_ts: r.get(3)?,
+            last_ts: r.get(4)?,
+            count: r.get(5)?,
+            data: r.get(6)?,
+        })
+    }
+}
+
 impl StoreReader {
     /// Opens the store at `path` for reading.
     ///
@@ -289,15 +305,7 @@ impl StoreReader {
             ])
             .map_err(self.err())?;
         while let Some(r) = rows.next().map_err(self.err())? {
-            let row = ChunkRow {
-                id: r.get(0).map_err(self.err())?,
-                tag_set: r.get(1).map_err(self.err())?,
-                run: r.get(2).map_err(self.err())?,
-                first_ts: r.get(3).map_err(self.err())?,
-                last_ts: r.get(4).map_err(self.err())?,
-                count: r.get(5).map_err(self.err())?,
-                data: r.get(6).map_err(self.err())?,
-            };
+            let row = ChunkRow::read(r).map_err(self.err())?;
             if !f(row)? {
                 break;
             }
@@ -425,15 +433,7 @@ impl StoreReader {
             .map_err(self.err())?;
         let mut out = Vec::new();
         while let Some(r) = rows.next().map_err(self.err())? {
-            let row = ChunkRow {
-                id: r.get(0).map_err(self.err())?,
-                tag_set: r.get(1).map_err(self.err())?,
-                run: r.get(2).map_err(self.err())?,
-                first_ts: r.get(3).map_err(self.err())?,
-                last_ts: r.get(4).map_err(self.err())?,
-                count: r.get(5).map_err(self.err())?,
-                data: r.get(6).map_err(self.err())?,
-            };
+            let row = ChunkRow::read(r).map_err(self.err())?;
             let ty: String = r.get(8).map_err(self.err())?;
             let mut samples = Vec::new();
             self.decode(&row, &mut samples)?;

@@ -52,15 +52,7 @@ impl StoreReader {
         let mut rows = cut.query(params![series_id, since, until, run]).map_err(self.err())?;
         let mut buf = Vec::new();
         while let Some(r) = rows.next().map_err(self.err())? {
-            let row = ChunkRow {
-                id: r.get(0).map_err(self.err())?,
-                tag_set: r.get(1).map_err(self.err())?,
-                run: r.get(2).map_err(self.err())?,
-                first_ts: r.get(3).map_err(self.err())?,
-                last_ts: r.get(4).map_err(self.err())?,
-                count: r.get(5).map_err(self.err())?,
-                data: r.get(6).map_err(self.err())?,
-            };
+            let row = ChunkRow::read(r).map_err(self.err())?;
             if wanted(row.tag_set) {
                 self.decode(&row, &mut buf)?;
                 count += buf.iter().filter(|s| s.0 >= since && s.0 <= until).count() as u64;
