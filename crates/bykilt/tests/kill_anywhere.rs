@@ -19,39 +19,53 @@ fn json(s: &Sandbox, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&text(&out.stdout)).unwrap()
 }
 
+/// Starts `batch run` over `rows` numbered rows, each job sleeping
+/// `sleep` seconds then appending its id to `done.txt`, with `extra` flags.
+fn start_batch(s: &Sandbox, rows: usize, sleep: &str, extra: &[&str]) -> std::process::Child {
+    s.write("in.csv", &common::numbered_csv(rows));
+    let exec = format!("sleep {sleep}; echo \"$BYKILT_ID\" >> done.txt");
+    let mut args = vec!["batch", "run", "in.csv", "--exec", exec.as_str()];
+    args.extend_from_slice(extra);
+    s.cmd(&args)
+        .env_remove("BYKILT_METRICS_DB")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Kills `child` with SIGKILL once `ready` holds for the jobs done so far.
+fn kill_when(s: &Sandbox, child: &mut std::process::Child, mut ready: impl FnMut(usize) -> bool) {
+    let done = s.path().join("done.txt");
+    wait_until("jobs to finish", || ready(lines(&done).len()).then_some(()));
+    child.kill().unwrap();
+    wait_exit(child);
+}
+
+/// `batch resume BATCH_ID EXTRA...`, which must succeed; its stderr.
+fn resume(s: &Sandbox, batch_id: &str, extra: &[&str]) -> String {
+    let mut args = vec!["batch", "resume", batch_id];
+    args.extend_from_slice(extra);
+    let out = s.cmd(&args).env_remove("BYKILT_METRICS_DB").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    text(&out.stderr)
+}
+
 /// Runs a batch of `rows` jobs, kills it with SIGKILL once `kill_after`
 /// jobs are done (jobs keep finishing right up to the kill: nothing waits
 /// for a flush), resumes it, and checks the stored counts.
 fn kill_and_resume(rows: usize, kill_after: usize, extra_wait: Duration) {
     let s = Sandbox::new();
-    s.write("in.csv", &common::numbered_csv(rows));
-    let done = s.path().join("done.txt");
-    let mut child = s
-        .cmd(&[
-            "batch",
-            "run",
-            "in.csv",
-            "--concurrency",
-            "4",
-            "--exec",
-            "sleep 0.02; echo \"$BYKILT_ID\" >> done.txt",
-        ])
-        .env_remove("BYKILT_METRICS_DB")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until("jobs to finish", || (lines(&done).len() >= kill_after).then_some(()));
-    std::thread::sleep(extra_wait);
-    child.kill().unwrap();
-    wait_exit(&mut child);
+    let mut child = start_batch(&s, rows, "0.02", &["--concurrency", "4"]);
+    kill_when(&s, &mut child, |done| {
+        if done < kill_after {
+            return false;
+        }
+        std::thread::sleep(extra_wait);
+        true
+    });
     let batch_id = s.wait_for_batch();
-    let out = s
-        .cmd(&["batch", "resume", &batch_id, "--quiet"])
-        .env_remove("BYKILT_METRICS_DB")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    resume(&s, &batch_id, &["--quiet"]);
 
     let after = BatchEngine::new(RunContext::new(s.root()))
         .get_batch(&batch_id)
@@ -107,38 +121,14 @@ fn sigkill_at_any_moment_then_resume_stores_every_journaled_job_and_attempt() {
 #[test]
 fn resume_without_db_records_into_the_database_the_batch_started_with() {
     let s = Sandbox::new();
-    s.write("in.csv", &common::numbered_csv(60));
-    let done = s.path().join("done.txt");
     let custom = s.path().join("custom.db");
-    let mut child = s
-        .cmd(&[
-            "batch",
-            "run",
-            "in.csv",
-            "--exec",
-            "sleep 0.02; echo \"$BYKILT_ID\" >> done.txt",
-            "--db",
-            custom.to_str().unwrap(),
-        ])
-        .env_remove("BYKILT_METRICS_DB")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until("jobs to finish", || (lines(&done).len() >= 15).then_some(()));
-    child.kill().unwrap();
-    wait_exit(&mut child);
+    let mut child = start_batch(&s, 60, "0.02", &["--db", custom.to_str().unwrap()]);
+    kill_when(&s, &mut child, |done| done >= 15);
     let batch_id = s.wait_for_batch();
-    let out = s
-        .cmd(&["batch", "resume", &batch_id])
-        .env_remove("BYKILT_METRICS_DB")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stderr = resume(&s, &batch_id, &[]);
     assert!(
-        text(&out.stderr).contains("custom.db, the database the batch was started with"),
-        "{}",
-        text(&out.stderr)
+        stderr.contains("custom.db, the database the batch was started with"),
+        "{stderr}"
     );
     assert!(
         !s.root().join("metrics.db").exists(),
@@ -163,39 +153,16 @@ fn resume_without_db_records_into_the_database_the_batch_started_with() {
 #[test]
 fn a_killed_runs_wall_time_counts_in_the_batch_throughput() {
     let s = Sandbox::new();
-    s.write("in.csv", &common::numbered_csv(150));
-    let done = s.path().join("done.txt");
     let started = std::time::Instant::now();
-    let mut child = s
-        .cmd(&[
-            "batch",
-            "run",
-            "in.csv",
-            "--concurrency",
-            "2",
-            "--exec",
-            "sleep 0.03; echo \"$BYKILT_ID\" >> done.txt",
-        ])
-        .env_remove("BYKILT_METRICS_DB")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = start_batch(&s, 150, "0.03", &["--concurrency", "2"]);
     // Past the store's first flush (1 s), so the run's start is stored.
-    wait_until("jobs to finish", || {
-        (lines(&done).len() >= 50 && started.elapsed() > Duration::from_millis(1500)).then_some(())
+    kill_when(&s, &mut child, |done| {
+        done >= 50 && started.elapsed() > Duration::from_millis(1500)
     });
-    child.kill().unwrap();
-    wait_exit(&mut child);
     let killed_after = started.elapsed().as_secs_f64();
     let batch_id = s.wait_for_batch();
-    let out = s
-        .cmd(&["batch", "resume", &batch_id])
-        .env_remove("BYKILT_METRICS_DB")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("and its run time"), "{}", text(&out.stderr));
+    let stderr = resume(&s, &batch_id, &[]);
+    assert!(stderr.contains("and its run time"), "{stderr}");
     let status = json(&s, &["batch", "status", &batch_id])["summary"].clone();
     assert_eq!(status["runs"], 2, "the killed run and the resume: {status}");
     let run_seconds = status["run_seconds"].as_f64().unwrap();
