@@ -26,6 +26,18 @@ struct Encoded {
     gzipped: Option<Bytes>,
 }
 
+impl Encoded {
+    /// The body a scraper gets: gzipped if it accepts gzip, `None` when
+    /// that is not made yet.
+    fn body(&self, accepts_gzip: bool) -> Option<Body> {
+        match (&self.gzipped, accepts_gzip) {
+            (Some(z), true) => Some(Body::gzip(z)),
+            (None, true) => None,
+            (_, false) => Some(Body::plain(&self.body)),
+        }
+    }
+}
+
 /// A `/metrics` body as it goes on the wire.
 #[derive(Debug, Clone)]
 pub(crate) struct Body {
@@ -86,12 +98,8 @@ impl MetricsCache {
         let fresh = guard
             .as_ref()
             .is_some_and(|cached| cached.taken >= arrived || cached.taken.elapsed() <= self.ttl);
-        if fresh && let Some(cached) = guard.as_ref() {
-            match (&cached.gzipped, accepts_gzip) {
-                (Some(z), true) => return Ok(Body::gzip(z)),
-                (_, false) => return Ok(Body::plain(&cached.body)),
-                (None, true) => {}
-            }
+        if fresh && let Some(body) = guard.as_ref().and_then(|c| c.body(accepts_gzip)) {
+            return Ok(body);
         }
         // The guard moves into the blocking task, so a scraper that hangs up
         // mid-encoding does not waste the work: the result is still stored
@@ -111,10 +119,8 @@ impl MetricsCache {
             if accepts_gzip && cached.gzipped.is_none() {
                 cached.gzipped = gzip(&cached.body);
             }
-            let body = match (&cached.gzipped, accepts_gzip) {
-                (Some(z), true) => Body::gzip(z),
-                _ => Body::plain(&cached.body),
-            };
+            // Plain text when compressing failed.
+            let body = cached.body(accepts_gzip).unwrap_or_else(|| Body::plain(&cached.body));
             *guard = Some(cached);
             Ok(body)
         })
