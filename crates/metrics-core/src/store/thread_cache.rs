@@ -59,15 +59,47 @@ struct Slot {
     /// `name (SEP key SEP value)*`. A hit compares the call's arguments
     /// against it in one forward pass.
     key: Box<[u8]>,
+    /// Per piece of `key` (the name, then each key and value): the address
+    /// and length it was copied from when those bytes lie in the program's
+    /// read-only image (a literal; [`crate::image`]), else [`UNPINNED`].
+    /// A call passing that same literal is equal without a byte read.
+    pins: Box<[Pin]>,
+    /// Whether every piece is pinned: then a call passing the same
+    /// literals is recognised from the pins alone ([`Slot::same_literals`]).
+    all_pinned: bool,
 }
 
-/// Consumes `SEP piece` from the front of `rest`.
+/// Where a piece of a slot's key was copied from: (address, length).
+type Pin = (usize, usize);
+
+/// The pin of a piece copied from anywhere but the read-only image: no
+/// `&str` has the null address, so it matches no call.
+const UNPINNED: Pin = (0, 0);
+
+/// The pin of `piece`.
+fn pin_of(piece: &str) -> Pin {
+    if crate::image::is_pinned(piece) {
+        (piece.as_ptr().addr(), piece.len())
+    } else {
+        UNPINNED
+    }
+}
+
+/// Whether `piece` is the very text `pin` was taken from: the same
+/// address and length in memory that never changes.
 #[inline(always)]
-fn take(rest: &mut &[u8], piece: &str) -> bool {
+fn is_pinned_copy(piece: &[u8], pin: Pin) -> bool {
+    piece.as_ptr().addr() == pin.0 && piece.len() == pin.1
+}
+
+/// Consumes `SEP piece` from the front of `rest`; `pin` is the pin of the
+/// slot's copy of it.
+#[inline(always)]
+fn take(rest: &mut &[u8], piece: &str, pin: Pin) -> bool {
     let piece = piece.as_bytes();
     let n = piece.len();
     match rest.get(..=n) {
-        Some([SEP, stored @ ..]) if same_bytes(stored, piece) => {
+        Some([SEP, stored @ ..]) if is_pinned_copy(piece, pin) || same_bytes(stored, piece) => {
             *rest = &rest[n + 1..];
             true
         }
@@ -132,10 +164,12 @@ fn half(b: &[u8], at: usize) -> u64 {
 /// Whether `rest` is exactly `(SEP key SEP value)*` of `pairs`. Out of
 /// line: a leaf with every register free for the comparison, where inlined
 /// into the lookup it would spill its cursor at every piece.
+/// `pins` holds one pin per key and value, in order (the caller checked
+/// that there are two per pair).
 #[inline(never)]
-fn same_pairs(mut rest: &[u8], pairs: &[(&str, &str)]) -> bool {
-    for (k, v) in pairs {
-        if !take(&mut rest, k) || !take(&mut rest, v) {
+fn same_pairs(mut rest: &[u8], pairs: &[(&str, &str)], pins: &[[Pin; 2]]) -> bool {
+    for ((k, v), [kp, vp]) in pairs.iter().zip(pins) {
+        if !take(&mut rest, k, *kp) || !take(&mut rest, v, *vp) {
             return false;
         }
     }
@@ -147,20 +181,66 @@ impl Slot {
     /// byte of every piece, and no piece more or less.
     #[inline(always)]
     fn matches(&self, collector: u64, name: &str, tags: &impl Tags) -> bool {
-        if self.collector != collector {
+        if self.all_pinned
+            && let Some(pairs) = tags.str_pairs()
+            && self.collector == collector
+            && self.same_literals(name, pairs)
+        {
+            return true;
+        }
+        self.same_text(collector, name, tags)
+    }
+
+    /// Whether `name` and `pairs` are the very literals this slot's key was
+    /// copied from: addresses and lengths only, no byte read. `false` says
+    /// nothing (the same text may sit elsewhere); the caller compares bytes.
+    #[inline(always)]
+    fn same_literals(&self, name: &str, pairs: &[(&str, &str)]) -> bool {
+        let Some((name_pin, pins)) = self.pins.split_first() else {
+            return false;
+        };
+        let (pins, _) = pins.as_chunks::<2>();
+        if pins.len() != pairs.len() || !is_pinned_copy(name.as_bytes(), *name_pin) {
+            return false;
+        }
+        // A plain loop: an iterator chain here compiled to an out-of-line
+        // `try_fold` of twice the instructions.
+        for i in 0..pairs.len() {
+            let ((k, v), [kp, vp]) = (pairs[i], pins[i]);
+            if !is_pinned_copy(k.as_bytes(), kp) || !is_pinned_copy(v.as_bytes(), vp) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Whether this slot's key is the text of (`collector`, `name`,
+    /// `tags`), piece by piece: a pinned piece passed as the same literal
+    /// by its address, any other by its bytes.
+    #[inline(always)]
+    fn same_text(&self, collector: u64, name: &str, tags: &impl Tags) -> bool {
+        let Some((name_pin, pins)) = self.pins.split_first() else {
+            return false;
+        };
+        // One pin per piece: a call with another number of tags is
+        // another key, and the pins below pair up with the pieces.
+        if self.collector != collector || pins.len() != 2 * tags.tag_count() {
             return false;
         }
         let name = name.as_bytes();
         let mut rest = match self.key.get(..name.len()) {
-            Some(stored) if same_bytes(stored, name) => &self.key[name.len()..],
+            Some(stored) if is_pinned_copy(name, *name_pin) || same_bytes(stored, name) => &self.key[name.len()..],
             _ => return false,
         };
+        let (pins, _) = pins.as_chunks::<2>();
         if let Some(pairs) = tags.str_pairs() {
-            return same_pairs(rest, pairs);
+            return same_pairs(rest, pairs, pins);
         }
         let mut ok = true;
+        let mut pins = pins.iter();
         tags.for_each_tag(|k, v| {
-            ok = ok && take(&mut rest, k) && take(&mut rest, v);
+            let [kp, vp] = pins.next().copied().unwrap_or([UNPINNED; 2]);
+            ok = ok && take(&mut rest, k, kp) && take(&mut rest, v, vp);
         });
         ok && rest.is_empty()
     }
@@ -413,13 +493,17 @@ pub(crate) fn insert(
     entry: &TagEntry,
 ) {
     let mut key = Vec::with_capacity(name.len() + 16 * tags.tag_count());
+    let mut pins = Vec::with_capacity(1 + 2 * tags.tag_count());
     key.extend_from_slice(name.as_bytes());
+    pins.push(pin_of(name));
     tags.for_each_tag(|k, v| {
         key.push(SEP);
         key.extend_from_slice(k.as_bytes());
         key.push(SEP);
         key.extend_from_slice(v.as_bytes());
+        pins.extend([pin_of(k), pin_of(v)]);
     });
+    let all_pinned = pins.iter().all(|p| *p != UNPINNED);
     let _ = CACHE.try_with(|cache| {
         let Some(mut cache) = cache.try_lock() else {
             return;
@@ -436,6 +520,8 @@ pub(crate) fn insert(
                 series: Arc::clone(series),
                 entry: entry.clone(),
                 key: key.into_boxed_slice(),
+                pins: pins.into_boxed_slice(),
+                all_pinned,
             },
             |s| s.hash,
         );
@@ -493,6 +579,8 @@ mod tests {
             series,
             entry,
             key,
+            pins: vec![UNPINNED; 3].into_boxed_slice(),
+            all_pinned: false,
         };
         assert!(slot.matches(7, "requests_total", &&[("kind", "user")]));
         assert!(!slot.matches(8, "requests_total", &&[("kind", "user")]));
@@ -511,6 +599,39 @@ mod tests {
         assert!(!slot.matches(7, "requests_total", &&owned(&[("kin", "duser")])));
         assert!(!slot.matches(7, "requests_total", &&owned(&[])));
         assert!(!slot.matches(7, "requests_total", &&owned(&[("kind", "user"), ("a", "b")])));
+    }
+
+    #[test]
+    fn a_pinned_piece_matches_its_literal_and_any_copy_of_its_text() {
+        let c = crate::MetricsCollector::default();
+        c.increment_counter("requests_total", &[("kind", "user")], 1).unwrap();
+        let series = c.get_metric_series("requests_total").unwrap();
+        let entry = series.with_entry(&&[("kind", "user")], TagEntry::clone).unwrap();
+        let (name, kind, user) = ("requests_total", "kind", "user");
+        let slot = Slot {
+            collector: 7,
+            generation: 0,
+            hash: 0,
+            series,
+            entry,
+            key: b"requests_total\xFFkind\xFFuser".to_vec().into_boxed_slice(),
+            pins: vec![pin_of(name), pin_of(kind), pin_of(user)].into_boxed_slice(),
+            all_pinned: cfg!(target_os = "linux"),
+        };
+        if cfg!(target_os = "linux") {
+            assert_ne!(slot.pins[2], UNPINNED, "a literal is pinned");
+        }
+        assert!(slot.matches(7, name, &&[(kind, user)]));
+        // The same text elsewhere is compared by its bytes.
+        let (n, k, v) = (name.to_string(), kind.to_string(), user.to_string());
+        assert!(slot.matches(7, &n, &&[(k.as_str(), v.as_str())]));
+        // A shorter or longer piece at the pinned address is another piece.
+        assert!(!slot.matches(7, name, &&[(kind, &user[..3])]));
+        assert!(!slot.matches(7, &name[..13], &&[(kind, user)]));
+        let longer = "users";
+        assert!(!slot.matches(7, name, &&[(kind, longer)]));
+        assert!(!slot.matches(7, name, &&[(kind, user), (kind, user)]));
+        assert!(!slot.matches(7, name, &&[]));
     }
 
     #[test]
