@@ -188,31 +188,37 @@ impl TagIndex {
     }
 
     /// The general form, built from the inline one when first needed.
-    #[cold]
+    /// Inline: every new tag set of a series with many passes here.
+    #[inline]
     fn many(&mut self) -> &mut ManySets {
         if !matches!(self.sets, Sets::Many(_)) {
-            let (entries, removed) = match std::mem::take(&mut self.sets) {
-                Sets::One(entry) => (vec![entry], None),
-                Sets::OneRemoved(entry) => (
-                    vec![entry],
-                    Some(Removed {
-                        flags: vec![true],
-                        count: 1,
-                    }),
-                ),
-                Sets::Empty | Sets::Many(_) => (Vec::new(), None),
-            };
-            self.sets = Sets::Many(Box::new(ManySets {
-                entries,
-                removed,
-                ..ManySets::default()
-            }));
+            self.make_many();
         }
         match &mut self.sets {
             Sets::Many(many) => many,
             // Made `Many` just above.
             Sets::Empty | Sets::One(_) | Sets::OneRemoved(_) => unreachable!("the tag index was just made general"),
         }
+    }
+
+    #[cold]
+    fn make_many(&mut self) {
+        let (entries, removed) = match std::mem::take(&mut self.sets) {
+            Sets::One(entry) => (vec![entry], None),
+            Sets::OneRemoved(entry) => (
+                vec![entry],
+                Some(Removed {
+                    flags: vec![true],
+                    count: 1,
+                }),
+            ),
+            Sets::Empty | Sets::Many(_) => (Vec::new(), None),
+        };
+        self.sets = Sets::Many(Box::new(ManySets {
+            entries,
+            removed,
+            ..ManySets::default()
+        }));
     }
 
     /// Removes `id` from the table and marks it removed, replacing its

@@ -141,38 +141,39 @@ fn has_control(s: &str, whitespace_ok: bool) -> bool {
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 
-/// Whether one of the 8 bytes of `w` is outside printable ASCII
-/// (`0x20..=0x7E`): its top bit is set, it is below `0x20` (the borrow of
-/// `w - 0x20` per byte reaches the top bit of a byte whose own top bit is
-/// clear) or it is `0x7F` (a zero byte of `w ^ 0x7F…`, found the same way).
-/// A borrow only starts at a byte that is outside the range, so the answer
-/// is exact for the word (which byte it flags is not used).
+/// The top bit of each of the 8 bytes of `w` that may be outside printable
+/// ASCII (`0x20..=0x7E`); 0 when all are inside. A byte is outside when its
+/// top bit is set, when it is below `0x20` (the borrow of `w - 0x20` per
+/// byte reaches the top bit of a byte whose own top bit is clear) or when
+/// it is `0x7F` (a zero byte of `w ^ 0x7F…`, found the same way). A borrow
+/// only starts at a byte that is outside the range, so whether the result
+/// is 0 is exact (which bytes it flags past the first is not).
 #[inline(always)]
-fn word_has_unprintable(w: u64) -> bool {
+fn unprintable_bits(w: u64) -> u64 {
     let below_space = w.wrapping_sub(ONES * 0x20) & !w;
     let del = w ^ (ONES * 0x7f);
     let is_del = del.wrapping_sub(ONES) & !del;
-    (w | below_space | is_del) & HIGH_BITS != 0
+    (w | below_space | is_del) & HIGH_BITS
 }
 
-/// Whether every byte of `b` is printable ASCII, 8 bytes at a time. Tag
-/// keys and values are short (mostly under 32 bytes, too short for the
-/// compiler's vector loop to start), so the last bytes are read as one word
-/// overlapping the one before, and a piece under 8 bytes as one word filled
-/// with spaces.
+/// Non-zero when a byte of `b` is outside printable ASCII, 0 when every byte
+/// is inside; without a branch on the answer, so that the caller can fold
+/// every key and value of a tag set into one test. Tag keys and values are
+/// short (mostly under 16 bytes, too short for the compiler's vector loop to
+/// start): up to 16 bytes are two words, the second overlapping the first,
+/// and a piece under 8 bytes is one word filled with spaces.
 #[inline(always)]
-fn all_printable_ascii(b: &[u8]) -> bool {
+fn unprintable_in(b: &[u8]) -> u64 {
     let n = b.len();
     let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or([0; 8]));
     if n >= 8 {
-        let mut at = 0;
+        let mut bits = unprintable_bits(word(0)) | unprintable_bits(word(n - 8));
+        let mut at = 8;
         while at + 8 < n {
-            if word_has_unprintable(word(at)) {
-                return false;
-            }
+            bits |= unprintable_bits(word(at));
             at += 8;
         }
-        return !word_has_unprintable(word(n - 8));
+        return bits;
     }
     let w = if n >= 4 {
         let half = |at: usize| u64::from(u32::from_le_bytes(b[at..at + 4].try_into().unwrap_or([0; 4])));
@@ -181,9 +182,15 @@ fn all_printable_ascii(b: &[u8]) -> bool {
         // Bytes 0, n/2 and n-1 cover all of 1 to 3 bytes.
         0x2020_2020_2000_0000 | u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16
     } else {
-        return true;
+        ONES * 0x20
     };
-    !word_has_unprintable(w)
+    unprintable_bits(w)
+}
+
+/// Whether every byte of `b` is printable ASCII.
+#[inline]
+fn all_printable_ascii(b: &[u8]) -> bool {
+    unprintable_in(b) == 0
 }
 
 /// Validates every tag and returns the pairs sorted by key.
@@ -280,11 +287,12 @@ fn sort_and_check(name: &str, pairs: &mut [(&str, &str)]) -> Result<(), RecordEr
     // decided for all pairs at once, without a branch per check; any doubt
     // goes to the exact check, which names the offending tag.
     let mut doubt = false;
+    let mut unprintable = 0;
     for (k, v) in pairs.iter() {
         doubt |= k.is_empty() | (k.len() > MAX_TAG_KEY_LEN) | (v.len() > MAX_TAG_VALUE_LEN) | (*k == OVERFLOW_TAG_KEY);
-        doubt |= !all_printable_ascii(k.as_bytes()) | !all_printable_ascii(v.as_bytes());
+        unprintable |= unprintable_in(k.as_bytes()) | unprintable_in(v.as_bytes());
     }
-    if doubt {
+    if doubt | (unprintable != 0) {
         for (k, v) in pairs.iter() {
             validate_tag(name, k, v)?;
         }

@@ -342,6 +342,24 @@ mod tests {
     }
 
     #[test]
+    fn pair_hashes_tell_apart_where_a_piece_ends_and_every_length() {
+        use super::super::input::pair_hash;
+        assert_ne!(pair_hash(b"ab", b"c"), pair_hash(b"a", b"bc"));
+        assert_ne!(pair_hash(b"", b"x"), pair_hash(b"x", b""));
+        let mut values = std::collections::HashSet::new();
+        let mut hashes = std::collections::HashSet::new();
+        for len in 0..40 {
+            for i in 0..500 {
+                // Zero-padded to `len` digits: every length from 1 to 39.
+                let v = format!("{i:0len$}");
+                if values.insert(v.clone()) {
+                    assert!(hashes.insert(pair_hash(b"user_name", v.as_bytes())), "{v}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn equality_against_borrowed_tags() {
         let set = TagSet::from_pairs([("a", "1"), ("b", "2")]);
         let same: &[(&str, &str)] = &[("b", "2"), ("a", "1")];
