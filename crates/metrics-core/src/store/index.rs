@@ -105,7 +105,7 @@ impl TagIndex {
     pub(super) fn find(&self, hash: u64, tags: &impl Tags) -> Option<&TagEntry> {
         let many = match &self.sets {
             Sets::Empty | Sets::OneRemoved(_) => return None,
-            Sets::One(entry) => return entry.tags().equals_tags(tags).then_some(entry),
+            Sets::One(entry) => return (entry.may_hash_to(hash) && entry.tags().equals_tags(tags)).then_some(entry),
             Sets::Many(many) => many,
         };
         let entries = &many.entries;
@@ -114,12 +114,18 @@ impl TagIndex {
             return entries
                 .iter()
                 .enumerate()
-                .find(|&(id, e)| many.overflow != Some(id as u32) && many.is_live(id) && e.tags().equals_tags(tags))
+                .find(|&(id, e)| {
+                    many.overflow != Some(id as u32)
+                        && many.is_live(id)
+                        && e.may_hash_to(hash)
+                        && e.tags().equals_tags(tags)
+                })
                 .map(|(_, e)| e);
         }
         many.table
             .find(TagEntry::table_hash(hash), |&id| {
-                entries[id as usize].tags().equals_tags(tags)
+                let entry = &entries[id as usize];
+                entry.may_hash_to(hash) && entry.tags().equals_tags(tags)
             })
             .map(|&id| &entries[id as usize])
     }
@@ -182,31 +188,37 @@ impl TagIndex {
     }
 
     /// The general form, built from the inline one when first needed.
-    #[cold]
+    /// Inline: every new tag set of a series with many passes here.
+    #[inline]
     fn many(&mut self) -> &mut ManySets {
         if !matches!(self.sets, Sets::Many(_)) {
-            let (entries, removed) = match std::mem::take(&mut self.sets) {
-                Sets::One(entry) => (vec![entry], None),
-                Sets::OneRemoved(entry) => (
-                    vec![entry],
-                    Some(Removed {
-                        flags: vec![true],
-                        count: 1,
-                    }),
-                ),
-                Sets::Empty | Sets::Many(_) => (Vec::new(), None),
-            };
-            self.sets = Sets::Many(Box::new(ManySets {
-                entries,
-                removed,
-                ..ManySets::default()
-            }));
+            self.make_many();
         }
         match &mut self.sets {
             Sets::Many(many) => many,
             // Made `Many` just above.
             Sets::Empty | Sets::One(_) | Sets::OneRemoved(_) => unreachable!("the tag index was just made general"),
         }
+    }
+
+    #[cold]
+    fn make_many(&mut self) {
+        let (entries, removed) = match std::mem::take(&mut self.sets) {
+            Sets::One(entry) => (vec![entry], None),
+            Sets::OneRemoved(entry) => (
+                vec![entry],
+                Some(Removed {
+                    flags: vec![true],
+                    count: 1,
+                }),
+            ),
+            Sets::Empty | Sets::Many(_) => (Vec::new(), None),
+        };
+        self.sets = Sets::Many(Box::new(ManySets {
+            entries,
+            removed,
+            ..ManySets::default()
+        }));
     }
 
     /// Removes `id` from the table and marks it removed, replacing its
@@ -311,14 +323,11 @@ impl TagIndex {
 mod tests {
     use super::*;
     use crate::cell::{Aggregate, CounterCell};
-    use crate::tags::{hash_tags, with_encoded};
+    use crate::tags::hash_tags;
 
     fn entry(id: u32, pairs: &[(&str, &str)]) -> Result<TagEntry, RecordError> {
         let hash = hash_tags(&pairs);
-        Ok(with_encoded(pairs, |text| {
-            TagEntry::with_hash(text, id, hash, Aggregate::Counter(CounterCell::default()))
-        })
-        .unwrap())
+        Ok(TagEntry::from_sorted_pairs(pairs, id, hash, Aggregate::Counter(CounterCell::default())).unwrap())
     }
 
     fn push(index: &mut TagIndex, pairs: &[(&str, &str)]) -> u32 {

@@ -1,6 +1,9 @@
 //! Input validation: names, values and tags. Everything a caller controls
 //! passes through here before the store changes.
 
+use std::cmp::Ordering;
+use std::mem::MaybeUninit;
+
 use crate::error::{RecordError, RecordErrorKind};
 use crate::kind::MetricType;
 use crate::tags::Tags;
@@ -123,9 +126,8 @@ fn validate_tag(name: &str, key: &str, value: &str) -> Result<(), RecordError> {
 /// the two-byte sequences `C2 80`–`C2 9F`.
 fn has_control(s: &str, whitespace_ok: bool) -> bool {
     let b = s.as_bytes();
-    // Printable ASCII only (nearly every tag): one pass without an early
-    // exit, which the compiler turns into a vector loop.
-    if !b.iter().fold(false, |other, &c| other | !(0x20..0x7f).contains(&c)) {
+    // Printable ASCII only (nearly every tag): decided a word at a time.
+    if all_printable_ascii(b) {
         return false;
     }
     b.iter().enumerate().any(|(i, &c)| match c {
@@ -134,6 +136,61 @@ fn has_control(s: &str, whitespace_ok: bool) -> bool {
         0xc2 => b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)),
         _ => false,
     })
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// The top bit of each of the 8 bytes of `w` that may be outside printable
+/// ASCII (`0x20..=0x7E`); 0 when all are inside. A byte is outside when its
+/// top bit is set, when it is below `0x20` (the borrow of `w - 0x20` per
+/// byte reaches the top bit of a byte whose own top bit is clear) or when
+/// it is `0x7F` (a zero byte of `w ^ 0x7F…`, found the same way). A borrow
+/// only starts at a byte that is outside the range, so whether the result
+/// is 0 is exact (which bytes it flags past the first is not).
+#[inline(always)]
+fn unprintable_bits(w: u64) -> u64 {
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+    let del = w ^ (ONES * 0x7f);
+    let is_del = del.wrapping_sub(ONES) & !del;
+    (w | below_space | is_del) & HIGH_BITS
+}
+
+/// Non-zero when a byte of `b` is outside printable ASCII, 0 when every byte
+/// is inside; without a branch on the answer, so that the caller can fold
+/// every key and value of a tag set into one test. Tag keys and values are
+/// short (mostly under 16 bytes, too short for the compiler's vector loop to
+/// start): up to 16 bytes are two words, the second overlapping the first,
+/// and a piece under 8 bytes is one word filled with spaces.
+#[inline(always)]
+fn unprintable_in(b: &[u8]) -> u64 {
+    let n = b.len();
+    let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or([0; 8]));
+    if n >= 8 {
+        let mut bits = unprintable_bits(word(0)) | unprintable_bits(word(n - 8));
+        let mut at = 8;
+        while at + 8 < n {
+            bits |= unprintable_bits(word(at));
+            at += 8;
+        }
+        return bits;
+    }
+    let w = if n >= 4 {
+        let half = |at: usize| u64::from(u32::from_le_bytes(b[at..at + 4].try_into().unwrap_or([0; 4])));
+        half(0) | half(n - 4) << 32
+    } else if n > 0 {
+        // Bytes 0, n/2 and n-1 cover all of 1 to 3 bytes.
+        0x2020_2020_2000_0000 | u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16
+    } else {
+        ONES * 0x20
+    };
+    unprintable_bits(w)
+}
+
+/// Whether every byte of `b` is printable ASCII.
+#[inline]
+fn all_printable_ascii(b: &[u8]) -> bool {
+    unprintable_in(b) == 0
 }
 
 /// Validates every tag and returns the pairs sorted by key.
@@ -161,12 +218,14 @@ pub(crate) fn sorted_tags<'t>(
 pub(crate) const STACK_TAGS: usize = 16;
 
 /// [`sorted_tags`] into `buf` when they fit (no allocation), else into a
-/// `Vec` left in `heap`; returns the sorted pairs.
+/// `Vec` left in `heap`; returns the sorted pairs. `buf` is uninitialised
+/// stack space: only the pairs given are written (a new tag set is a few
+/// tags, and filling 16 slots first cost more than sorting them).
 pub(crate) fn sorted_tags_in<'t, 'b>(
     name: &str,
     tags: &'t impl Tags,
     max_tags: usize,
-    buf: &'b mut [(&'t str, &'t str); STACK_TAGS],
+    buf: &'b mut [MaybeUninit<(&'t str, &'t str)>; STACK_TAGS],
     heap: &'b mut Vec<(&'t str, &'t str)>,
 ) -> Result<&'b [(&'t str, &'t str)], RecordError> {
     let count = tags.tag_count();
@@ -186,31 +245,69 @@ pub(crate) fn sorted_tags_in<'t, 'b>(
     tags.for_each_tag(|k, v| {
         // `tag_count` said how many; a `Tags` that yields more is cut short.
         if let Some(slot) = buf.get_mut(n) {
-            *slot = (k, v);
+            slot.write((k, v));
             n += 1;
         }
     });
-    let pairs = &mut buf[..n];
+    // SAFETY: the first `n` slots were written just above, and a pair of
+    // `&str` needs no drop, so viewing them as initialised is sound.
+    let pairs = unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<(&'t str, &'t str)>(), n) };
     sort_and_check(name, pairs)?;
     Ok(pairs)
 }
 
 /// Sorts `pairs` by key; an error for a repeated key or an invalid pair.
+///
+/// An insertion sort: a tag set is a few tags (at most 64), where it beats
+/// the general sort, and every two neighbours of the result were compared
+/// once (an element moves left past strictly greater keys and stops at the
+/// first key not greater), so a repeated key shows as an equal comparison,
+/// with no second pass.
 fn sort_and_check(name: &str, pairs: &mut [(&str, &str)]) -> Result<(), RecordError> {
-    pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    for w in pairs.windows(2) {
-        if w[0].0 == w[1].0 {
-            return Err(RecordErrorKind::DuplicateTagKey {
-                name: name.to_owned(),
-                key: w[0].0.to_owned(),
+    for i in 1..pairs.len() {
+        let mut j = i;
+        while j > 0 {
+            match compare_keys(pairs[j - 1].0, pairs[j].0) {
+                Ordering::Less => break,
+                Ordering::Equal => {
+                    return Err(RecordErrorKind::DuplicateTagKey {
+                        name: name.to_owned(),
+                        key: pairs[j].0.to_owned(),
+                    }
+                    .into());
+                }
+                Ordering::Greater => {
+                    pairs.swap(j - 1, j);
+                    j -= 1;
+                }
             }
-            .into());
         }
     }
+    // Nearly every tag set is short printable ASCII within the limits:
+    // decided for all pairs at once, without a branch per check; any doubt
+    // goes to the exact check, which names the offending tag.
+    let mut doubt = false;
+    let mut unprintable = 0;
     for (k, v) in pairs.iter() {
-        validate_tag(name, k, v)?;
+        doubt |= k.is_empty() | (k.len() > MAX_TAG_KEY_LEN) | (v.len() > MAX_TAG_VALUE_LEN) | (*k == OVERFLOW_TAG_KEY);
+        unprintable |= unprintable_in(k.as_bytes()) | unprintable_in(v.as_bytes());
+    }
+    if doubt | (unprintable != 0) {
+        for (k, v) in pairs.iter() {
+            validate_tag(name, k, v)?;
+        }
     }
     Ok(())
+}
+
+/// Byte order of two keys, from their first bytes when those differ (most
+/// keys of a tag set do), without a call to `memcmp`.
+#[inline(always)]
+fn compare_keys(a: &str, b: &str) -> Ordering {
+    match (a.as_bytes().first(), b.as_bytes().first()) {
+        (Some(x), Some(y)) if x != y => x.cmp(y),
+        _ => a.cmp(b),
+    }
 }
 
 /// Longest unit accepted by `describe_metric`.
@@ -278,6 +375,63 @@ mod tests {
             assert_eq!(has_control(&s, true), c.is_control() && !ws, "{c:?}");
         }
         assert!(!has_control("é ü \u{a0} 日本", false));
+    }
+
+    #[test]
+    fn the_word_scan_finds_every_unprintable_byte_at_every_position() {
+        for len in 0..=24 {
+            assert!(all_printable_ascii(&vec![b'~'; len]), "{len}");
+            assert!(all_printable_ascii(&vec![b' '; len]), "{len}");
+            for at in 0..len {
+                for bad in [0u8, 0x1f, 0x7f, 0x80, 0xc2, 0xff] {
+                    let mut s = vec![b'a'; len];
+                    s[at] = bad;
+                    assert!(!all_printable_ascii(&s), "{len} {at} {bad:#x}");
+                }
+            }
+        }
+        let every: Vec<u8> = (0x20..0x7f).collect();
+        assert!(all_printable_ascii(&every));
+    }
+
+    #[test]
+    fn tags_sort_by_key_in_any_order_and_a_repeat_is_found_anywhere() {
+        let keys = ["b", "a", "ab", "c", "ba", "abc"];
+        let mut sorted = keys.to_vec();
+        sorted.sort_unstable();
+        for rotation in 0..keys.len() {
+            for reverse in [false, true] {
+                let mut p: Vec<(&str, &str)> = keys.iter().map(|k| (*k, "v")).collect();
+                p.rotate_left(rotation);
+                if reverse {
+                    p.reverse();
+                }
+                assert!(m(sort_and_check("m", &mut p)).is_ok());
+                assert_eq!(p.iter().map(|(k, _)| *k).collect::<Vec<_>>(), sorted);
+            }
+        }
+        // The empty key sorts first, then is refused.
+        let mut p = vec![("b", "1"), ("", "2")];
+        assert!(matches!(
+            m(sort_and_check("m", &mut p)),
+            Err(MetricsError::EmptyTagKey { .. })
+        ));
+        for i in 0..5 {
+            for j in 0..5 {
+                if i == j {
+                    continue;
+                }
+                let mut p: Vec<(&str, &str)> = ["q", "w", "e", "r", "t"].iter().map(|k| (*k, "v")).collect();
+                p[j].0 = p[i].0;
+                assert!(
+                    matches!(
+                        m(sort_and_check("m", &mut p)),
+                        Err(MetricsError::DuplicateTagKey { .. })
+                    ),
+                    "{i} {j}"
+                );
+            }
+        }
     }
 
     #[test]

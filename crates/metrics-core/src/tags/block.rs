@@ -9,37 +9,60 @@
 //!                              ^ the pointer
 //! ```
 //!
-//! The header holds the reference count, the text length and the entry's id
-//! (or [`PLAIN`]). The pointer always points at the header, so the text is
-//! at a fixed offset whatever the kind, and a [`TagSet`] cloned out of an
-//! entry is the same pointer with one more reference: handles, snapshots and
-//! the index share one block. An entry's aggregate sits right before the
-//! header, so an update through a handle is one pointer load and a fixed
-//! negative offset, as with an `Arc` field.
+//! The header holds the reference count, the entry's id (or [`PLAIN`]),
+//! 24 bits of the entry's tag hash and the text length: 12 bytes, the length
+//! in one byte when the text is under 255 bytes (every tag set of a few
+//! tags), else in 4 more bytes after the header. The pointer always points
+//! at the header, so a [`TagSet`] cloned out of an entry is the same pointer
+//! with one more reference: handles, snapshots and the index share one
+//! block. An entry's aggregate sits right before the header, so an update
+//! through a handle is one pointer load and a fixed negative offset, as with
+//! an `Arc` field.
 //!
 //! The last reference frees the block and, for an entry, drops the
 //! aggregate. A [`TagSet`] cloned out of an entry therefore keeps the
 //! aggregate's memory alive until it is dropped too.
+//!
+//! [`TagSet`]: super::TagSet
 
 use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
+use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU32, Ordering, fence};
 
 use crate::cell::Aggregate;
 
 /// The part of a block every kind shares; the pointer of a block points here.
+///
+/// 12 bytes: every byte of it is paid once per tag set, and a series may
+/// hold millions of them.
 #[repr(C)]
 pub(super) struct Header {
-    /// 32 bits, so that the entry's hash fits in the same 16 bytes.
+    /// 32 bits, so that the entry's hash fits in the same 12 bytes.
     refs: AtomicU32,
-    /// Length of the tag text that follows the header.
-    len: u32,
     /// The entry's id within its series, or [`PLAIN`].
     pub(super) id: u32,
-    /// An entry's tag hash (see `TagEntry::table_hash`), so that its series'
-    /// table rehashes without reading the text; 0 in a plain block.
-    pub(super) hash: u32,
+    /// The entry's kept hash (see `TagEntry::table_hash`) in the top 24
+    /// bits, so that its series' table rehashes without reading the text (0
+    /// in a plain block); the text length in the low 8 bits when under
+    /// [`LONG`], else [`LONG`] and the length is the `u32` right after the
+    /// header.
+    hash_and_len: u32,
 }
+
+impl Header {
+    /// The 24 hash bits an entry keeps.
+    #[inline]
+    pub(super) fn short_hash(&self) -> u32 {
+        self.hash_and_len >> 8
+    }
+}
+
+/// The low byte of `hash_and_len` that says the length follows the header.
+const LONG: u32 = 0xFF;
+
+/// The largest hash an entry keeps: 24 bits.
+pub(super) const SHORT_HASH_MASK: u32 = 0x00FF_FFFF;
 
 /// The `id` of a block that carries no aggregate.
 const PLAIN: u32 = u32::MAX;
@@ -58,6 +81,12 @@ const ENTRY_HEADER_OFFSET: usize = size_of::<Aggregate>().next_multiple_of(align
 /// beyond any real use.
 const MAX_REFS: u32 = i32::MAX as u32;
 
+/// Bytes between the header and the text: the long form's length.
+#[inline]
+fn length_bytes(len: usize) -> usize {
+    if len < LONG as usize { 0 } else { size_of::<u32>() }
+}
+
 /// The allocation of a block with `len` bytes of text; `None` when the size
 /// overflows `isize`.
 fn block_layout(len: usize, entry: bool) -> Option<Layout> {
@@ -66,7 +95,9 @@ fn block_layout(len: usize, entry: bool) -> Option<Layout> {
     } else {
         (0, align_of::<Header>())
     };
-    let size = prefix.checked_add(size_of::<Header>())?.checked_add(len)?;
+    let size = prefix
+        .checked_add(size_of::<Header>() + length_bytes(len))?
+        .checked_add(len)?;
     Layout::from_size_align(size, align).ok().map(|l| l.pad_to_align())
 }
 
@@ -91,32 +122,158 @@ const _: () = {
     shared_between_threads::<Aggregate>();
 };
 
+/// Writes a block's text straight into its allocation, piece by piece, so
+/// that a new tag set is not first assembled in a buffer and then copied.
+pub(crate) struct TextWriter<'a> {
+    at: *mut u8,
+    left: usize,
+    _text: PhantomData<&'a mut [u8]>,
+}
+
+impl TextWriter<'_> {
+    /// Appends `bytes`.
+    ///
+    /// # Panics
+    /// Past the length the block was allocated with (the allocation is
+    /// freed, nothing is read).
+    #[inline(always)]
+    pub(crate) fn put(&mut self, bytes: &[u8]) {
+        let n = bytes.len();
+        assert!(n <= self.left, "tag text longer than its block");
+        // SAFETY: `at` has `left >= n` writable bytes (see `TagBlock::build`),
+        // and the block is a fresh allocation that cannot overlap `bytes`.
+        unsafe {
+            copy_piece(bytes, self.at);
+            self.at = self.at.add(n);
+        }
+        self.left -= n;
+    }
+
+    /// Appends one byte.
+    #[inline(always)]
+    pub(crate) fn put_byte(&mut self, byte: u8) {
+        assert!(self.left > 0, "tag text longer than its block");
+        // SAFETY: as in `put`, with one byte.
+        unsafe {
+            self.at.write(byte);
+            self.at = self.at.add(1);
+        }
+        self.left -= 1;
+    }
+}
+
+/// Copies `src` to `dst` without a call to `memcpy` for the short pieces a
+/// tag set is made of (keys, values: mostly under 16 bytes), where the call
+/// costs more than the copy: two overlapping loads and stores.
+///
+/// # Safety
+/// `dst` has `src.len()` writable bytes and does not overlap `src`.
+#[inline(always)]
+unsafe fn copy_piece(src: &[u8], dst: *mut u8) {
+    let n = src.len();
+    let s = src.as_ptr();
+    // SAFETY: every access is within `src[..n]` and `dst[..n]` (the second
+    // load and store of a pair start at `n - width`, at least 0); unaligned
+    // accesses are used throughout.
+    unsafe {
+        if n >= 8 {
+            if n > 16 {
+                return ptr::copy_nonoverlapping(s, dst, n);
+            }
+            let head = s.cast::<u64>().read_unaligned();
+            let tail = s.add(n - 8).cast::<u64>().read_unaligned();
+            dst.cast::<u64>().write_unaligned(head);
+            dst.add(n - 8).cast::<u64>().write_unaligned(tail);
+        } else if n >= 4 {
+            let head = s.cast::<u32>().read_unaligned();
+            let tail = s.add(n - 4).cast::<u32>().read_unaligned();
+            dst.cast::<u32>().write_unaligned(head);
+            dst.add(n - 4).cast::<u32>().write_unaligned(tail);
+        } else {
+            for i in 0..n {
+                dst.add(i).write(*s.add(i));
+            }
+        }
+    }
+}
+
+/// Frees a block's allocation unless the block was completed: what a panic
+/// while writing the text leaves behind.
+struct Unfinished {
+    base: *mut u8,
+    layout: Layout,
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        // SAFETY: `base` was allocated with `layout` and nothing else owns
+        // it yet; the aggregate is only written after the text, so there is
+        // nothing to drop in it.
+        unsafe { dealloc(self.base, self.layout) }
+    }
+}
+
 impl TagBlock {
     /// A block holding `text` only. `None` when the text is 4 GiB or longer.
     pub(crate) fn plain(text: &[u8]) -> Option<TagBlock> {
-        Self::allocate(text, None)
+        Self::build(text.len(), None, |w| w.put(text))
     }
 
     /// A block holding `text`, the entry id `id` (saturating below the
-    /// plain marker) and `aggregate`. `None` when the text is 4 GiB or longer.
+    /// plain marker), the low 24 bits of `hash` and `aggregate`. `None`
+    /// when the text is 4 GiB or longer.
+    #[cfg(test)]
     pub(crate) fn entry(text: &[u8], id: u32, hash: u32, aggregate: Aggregate) -> Option<TagBlock> {
-        Self::allocate(text, Some((id.min(LAST_ID), hash, aggregate)))
+        Self::entry_with(text.len(), id, hash, aggregate, |w| w.put(text))
     }
 
-    fn allocate(text: &[u8], entry: Option<(u32, u32, Aggregate)>) -> Option<TagBlock> {
-        let len = u32::try_from(text.len()).ok()?;
-        let layout = block_layout(text.len(), entry.is_some())?;
+    /// As [`entry`](Self::entry), the `len` bytes of text written by `fill`.
+    ///
+    /// # Panics
+    /// When `fill` writes more or fewer than `len` bytes.
+    #[inline]
+    pub(crate) fn entry_with(
+        len: usize,
+        id: u32,
+        hash: u32,
+        aggregate: Aggregate,
+        fill: impl FnOnce(&mut TextWriter<'_>),
+    ) -> Option<TagBlock> {
+        Self::build(len, Some((id.min(LAST_ID), hash & SHORT_HASH_MASK, aggregate)), fill)
+    }
+
+    #[inline]
+    fn build(
+        len: usize,
+        entry: Option<(u32, u32, Aggregate)>,
+        fill: impl FnOnce(&mut TextWriter<'_>),
+    ) -> Option<TagBlock> {
+        let long_len = u32::try_from(len).ok()?;
+        let layout = block_layout(len, entry.is_some())?;
         // SAFETY: the layout has a non-zero size (it holds at least a header).
         let base = unsafe { alloc(layout) };
         if base.is_null() {
             handle_alloc_error(layout);
         }
+        let unfinished = Unfinished { base, layout };
         let header_offset = if entry.is_some() { ENTRY_HEADER_OFFSET } else { 0 };
+        let text_offset = header_offset + size_of::<Header>() + length_bytes(len);
         // SAFETY: `block_layout` sized the allocation as `header_offset`
-        // bytes of prefix, a header, then `text.len()` bytes, and aligned it
-        // for `Aggregate` and `Header`; `ENTRY_HEADER_OFFSET` is a multiple
-        // of the header's alignment. So every write below is in bounds and
-        // aligned, and the fresh allocation cannot overlap `text`.
+        // bytes of prefix, a header, the long form's length when `len` needs
+        // it, then `len` bytes, so the writer's `len` bytes are in bounds.
+        let text = unsafe { base.add(text_offset) };
+        let mut writer = TextWriter {
+            at: text,
+            left: len,
+            _text: PhantomData,
+        };
+        fill(&mut writer);
+        assert!(writer.left == 0, "tag text shorter than its block");
+        std::mem::forget(unfinished);
+        // SAFETY: as above, and the allocation is aligned for `Aggregate` and
+        // `Header`; `ENTRY_HEADER_OFFSET` and the header's size are multiples
+        // of the header's alignment (so the long form's `u32` is aligned).
+        // So every write below is in bounds and aligned.
         let header = unsafe {
             let header = base.add(header_offset).cast::<Header>();
             let (id, hash) = match entry {
@@ -126,13 +283,17 @@ impl TagBlock {
                 }
                 None => (PLAIN, 0),
             };
+            let short_len = if len < LONG as usize {
+                len as u32
+            } else {
+                header.add(1).cast::<u32>().write(long_len);
+                LONG
+            };
             header.write(Header {
                 refs: AtomicU32::new(1),
-                len,
                 id,
-                hash,
+                hash_and_len: hash << 8 | short_len,
             });
-            ptr::copy_nonoverlapping(text.as_ptr(), header.cast::<u8>().add(size_of::<Header>()), text.len());
             NonNull::new_unchecked(header)
         };
         Some(TagBlock { header })
@@ -148,10 +309,21 @@ impl TagBlock {
     /// The tag text.
     #[inline]
     pub(crate) fn text(&self) -> &[u8] {
-        let len = self.header().len as usize;
-        // SAFETY: `len` initialised bytes follow the header (see `allocate`)
-        // and are never written again; they live as long as `self`.
-        unsafe { std::slice::from_raw_parts(self.header.as_ptr().cast::<u8>().add(size_of::<Header>()), len) }
+        let short_len = self.header().hash_and_len & 0xFF;
+        // SAFETY: the text follows the header, after the long form's `u32`
+        // length when the low byte says so (see `build`); its bytes were
+        // initialised there and are never written again, and they live as
+        // long as `self`. The pointer was derived from the allocation, so
+        // the offsets stay inside it.
+        unsafe {
+            let after = self.header.as_ptr().add(1).cast::<u8>();
+            if short_len != LONG {
+                std::slice::from_raw_parts(after, short_len as usize)
+            } else {
+                let len = after.cast::<u32>().read() as usize;
+                std::slice::from_raw_parts(after.add(size_of::<u32>()), len)
+            }
+        }
     }
 
     /// Whether the block carries an entry's id and aggregate.
@@ -170,11 +342,11 @@ impl TagBlock {
     /// The aggregate of an entry block, without checking the kind.
     ///
     /// # Safety
-    /// The block must have been built by [`TagBlock::entry`].
+    /// The block must have been built by [`TagBlock::entry_with`].
     #[inline]
     pub(super) unsafe fn entry_aggregate(&self) -> &Aggregate {
         // SAFETY: an entry block starts with an initialised `Aggregate`,
-        // `ENTRY_HEADER_OFFSET` bytes before its header (see `allocate`);
+        // `ENTRY_HEADER_OFFSET` bytes before its header (see `build`);
         // the pointer was derived from the allocation's base, so stepping
         // back stays inside it. It is only ever shared as `&`.
         unsafe {
@@ -189,7 +361,7 @@ impl TagBlock {
 
     /// Heap bytes of the allocation (not counting what the aggregate owns).
     pub(crate) fn heap_bytes(&self) -> usize {
-        block_layout(self.header().len as usize, self.is_entry()).map_or(0, |l| l.size())
+        block_layout(self.text().len(), self.is_entry()).map_or(0, |l| l.size())
     }
 }
 
@@ -226,11 +398,11 @@ impl TagBlock {
     fn free(&mut self) {
         fence(Ordering::Acquire);
         let entry = self.is_entry();
-        let len = self.header().len as usize;
+        let len = self.text().len();
         let header_offset = if entry { ENTRY_HEADER_OFFSET } else { 0 };
         // SAFETY: this was the last reference, so nothing else can reach the
         // block. The base is `header_offset` bytes before the header (see
-        // `allocate`); an entry block holds an initialised aggregate there,
+        // `build`); an entry block holds an initialised aggregate there,
         // dropped exactly once here. The layout is recomputed from the same
         // length and kind it was allocated with, so it matches; it cannot
         // fail now since it succeeded then.

@@ -10,7 +10,7 @@ mod set;
 pub use filter::TagFilter;
 pub use input::Tags;
 pub(crate) use input::hash_tags;
+pub(crate) use set::SEP;
 pub use set::TagSet;
 #[cfg(test)]
 pub(crate) use set::encode_sorted_unique;
-pub(crate) use set::{SEP, with_encoded};

@@ -9,7 +9,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::block::TagBlock;
+use super::block::{TagBlock, TextWriter};
 use super::input::Tags;
 
 impl Tags for &TagSet {
@@ -63,24 +63,30 @@ pub(crate) fn encode_sorted_unique(pairs: &[(&str, &str)]) -> Vec<u8> {
     bytes
 }
 
-/// Runs `f` on [`encode_sorted_unique`]`(pairs)`, encoded on the stack when
-/// it fits in 256 bytes (no allocation for the usual tag set).
-pub(crate) fn with_encoded<R>(pairs: &[(&str, &str)], f: impl FnOnce(&[u8]) -> R) -> R {
-    const STACK: usize = 256;
-    let len = pairs.iter().map(|(k, v)| k.len() + v.len() + 2).sum::<usize>();
-    if len > STACK {
-        return f(&encode_sorted_unique(pairs));
-    }
-    let mut buf = [0u8; STACK];
-    let mut at = 0;
-    for &(k, v) in pairs {
-        for piece in [k.as_bytes(), &[SEP], v.as_bytes(), &[SEP]] {
-            buf[at..at + piece.len()].copy_from_slice(piece);
-            at += piece.len();
-        }
-    }
+/// Length of [`encode_sorted_unique`]`(pairs)` (saturating: a length past
+/// `u32::MAX` is refused by the block anyway).
+#[inline]
+pub(crate) fn encoded_len(pairs: &[(&str, &str)]) -> usize {
+    let len = pairs
+        .iter()
+        .fold(0usize, |sum, (k, v)| sum.saturating_add(k.len() + v.len() + 2));
     // The last separator is not part of the text.
-    f(&buf[..at.saturating_sub(1)])
+    len.saturating_sub(1)
+}
+
+/// Writes [`encode_sorted_unique`]`(pairs)` into a block being built: a
+/// series' new tag set is encoded in its own allocation, with no buffer in
+/// between.
+#[inline]
+pub(crate) fn write_encoded(pairs: &[(&str, &str)], w: &mut TextWriter<'_>) {
+    for (i, &(k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            w.put_byte(SEP);
+        }
+        w.put(k.as_bytes());
+        w.put_byte(SEP);
+        w.put(v.as_bytes());
+    }
 }
 
 /// A tag set's text is 4 GiB or longer, past what a [`TagSet`] can hold.
@@ -333,6 +339,24 @@ mod tests {
         assert_eq!(hash_tags(&&set), hash_tags(&a));
         let c: &[(&str, &str)] = &[("x", "2"), ("y", "1")];
         assert_ne!(hash_tags(&a), hash_tags(&c));
+    }
+
+    #[test]
+    fn pair_hashes_tell_apart_where_a_piece_ends_and_every_length() {
+        use super::super::input::pair_hash;
+        assert_ne!(pair_hash(b"ab", b"c"), pair_hash(b"a", b"bc"));
+        assert_ne!(pair_hash(b"", b"x"), pair_hash(b"x", b""));
+        let mut values = std::collections::HashSet::new();
+        let mut hashes = std::collections::HashSet::new();
+        for len in 0..40 {
+            for i in 0..500 {
+                // Zero-padded to `len` digits: every length from 1 to 39.
+                let v = format!("{i:0len$}");
+                if values.insert(v.clone()) {
+                    assert!(hashes.insert(pair_hash(b"user_name", v.as_bytes())), "{v}");
+                }
+            }
+        }
     }
 
     #[test]

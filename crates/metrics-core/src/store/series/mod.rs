@@ -13,7 +13,10 @@
 
 pub(crate) mod exemplars;
 mod expiry;
+mod resolve;
 mod samples_read;
+
+pub(crate) use resolve::Resolved;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
@@ -22,18 +25,16 @@ use once_cell::race::OnceBox;
 
 use crate::cell::histogram::DEFAULT_BUCKETS;
 use crate::cell::{Aggregate, CounterCell, GaugeCell, HistogramCell};
-use crate::error::{RecordError, RecordErrorKind};
 use crate::kind::MetricType;
 use crate::snapshot::{AggregateValue, SeriesSnapshot, TagSetAggregate};
 use crate::store::index::TagIndex;
-use crate::store::overflow::{OverflowEvent, OverflowReporter};
+use crate::store::overflow::OverflowReporter;
 use crate::store::ring::Sample;
 use crate::store::samples::SampleStore;
 use crate::store::settings::Settings;
 use crate::store::sink::SeriesKey;
-use crate::store::validate::{OVERFLOW_TAG_KEY, STACK_TAGS, sorted_tags_in};
 use crate::tags::entry::TagEntry;
-use crate::tags::{TagSet, Tags, hash_tags, with_encoded};
+use crate::tags::{TagSet, Tags, hash_tags};
 
 /// Whether handle updates are also kept as timestamped samples.
 ///
@@ -105,18 +106,6 @@ pub(super) struct SeriesExtras {
     overflow_updates: AtomicU64,
     overflow_reporter: OverflowReporter,
     saturated_updates: AtomicU64,
-}
-
-/// How [`MetricSeries::with_entry_resolved`] found a tag set's entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Resolved {
-    /// The tag set existed.
-    Existing,
-    /// The tag set is new: its entry was created by this call.
-    Created,
-    /// The series is at its cardinality cap: the update went to the
-    /// `overflow="true"` set.
-    Overflow,
 }
 
 /// The default bucket bounds, shared by every histogram cell that uses them.
@@ -317,105 +306,6 @@ impl MetricSeries {
                 Aggregate::Histogram(Box::new(HistogramCell::new(self.bucket_list())))
             }
         }
-    }
-
-    /// Runs `f` on the entry of `tags`, creating it (or routing to the
-    /// overflow set past the cardinality cap) when new.
-    #[inline]
-    pub(crate) fn with_entry<R>(&self, tags: &impl Tags, f: impl FnOnce(&TagEntry) -> R) -> Result<R, RecordError> {
-        self.with_entry_resolved(tags, f).map(|(r, _)| r)
-    }
-
-    /// [`with_entry`](Self::with_entry), also telling how the entry was found.
-    #[inline]
-    pub(crate) fn with_entry_resolved<R>(
-        &self,
-        tags: &impl Tags,
-        f: impl FnOnce(&TagEntry) -> R,
-    ) -> Result<(R, Resolved), RecordError> {
-        let hash = hash_tags(tags);
-        {
-            let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(entry) = index.find(hash, tags) {
-                return Ok((f(entry), Resolved::Existing));
-            }
-        }
-        self.with_new_entry(hash, tags, f)
-    }
-
-    #[cold]
-    fn with_new_entry<R>(
-        &self,
-        hash: u64,
-        tags: &impl Tags,
-        f: impl FnOnce(&TagEntry) -> R,
-    ) -> Result<(R, Resolved), RecordError> {
-        let mut stack = [("", ""); STACK_TAGS];
-        let mut heap = Vec::new();
-        let pairs = sorted_tags_in(&self.name, tags, self.settings.max_tags(), &mut stack, &mut heap)?;
-        let max_sets = self.settings.max_tag_sets();
-        {
-            // A series at its cap routes unknown sets to overflow under the read lock.
-            let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-            if index.regular_count() >= max_sets
-                && let Some(id) = index.overflow()
-            {
-                self.count_overflow();
-                let result = f(&index.entries()[id as usize]);
-                drop(index);
-                self.report_overflow(max_sets);
-                return Ok((result, Resolved::Overflow));
-            }
-        }
-        let mut guard = self.index.write().unwrap_or_else(PoisonError::into_inner);
-        let index = &mut *guard;
-        if let Some(entry) = index.find(hash, tags) {
-            return Ok((f(entry), Resolved::Existing));
-        }
-        if index.regular_count() >= max_sets {
-            let id = match index.overflow() {
-                Some(id) => id,
-                None => {
-                    let pairs = [(OVERFLOW_TAG_KEY, "true")];
-                    index.push_overflow(|id| self.new_entry(id, &pairs, hash_tags(&&pairs[..])))?
-                }
-            };
-            self.count_overflow();
-            let result = f(&index.entries()[id as usize]);
-            drop(guard);
-            self.report_overflow(max_sets);
-            return Ok((result, Resolved::Overflow));
-        }
-        let id = index.push_regular(hash, |id| self.new_entry(id, pairs, hash))?;
-        Ok((f(&index.entries()[id as usize]), Resolved::Created))
-    }
-
-    /// Tells the program's overflow hook, rate-limited per series; no lock
-    /// of this series is held.
-    #[cold]
-    fn report_overflow(&self, max_tag_sets: usize) {
-        let event = OverflowEvent {
-            metric: &self.name,
-            max_tag_sets,
-            overflow_updates: self.overflow_updates(),
-        };
-        self.extras()
-            .overflow_reporter
-            .report(&self.settings.overflow_hook, self.settings.now_nanos(), &event);
-    }
-
-    /// A new entry for validated `pairs`, sorted by key, which hash to
-    /// `hash` ([`hash_tags`]).
-    pub(super) fn new_entry(&self, id: u32, pairs: &[(&str, &str)], hash: u64) -> Result<TagEntry, RecordError> {
-        with_encoded(pairs, |text| TagEntry::with_hash(text, id, hash, self.new_aggregate())).ok_or_else(|| {
-            RecordError::from(RecordErrorKind::InvalidTagKey {
-                // Validated tags are at most 64 x (255 + 1024) bytes: unreachable
-                // from the store, but an error rather than a panic all the same.
-                name: self.name.to_string(),
-                key: pairs.first().map_or("", |(k, _)| k).chars().take(64).collect(),
-                reason: "the tag set's keys and values add up to 4 GiB or more",
-            })
-        })
     }
 
     #[inline]

@@ -26,24 +26,77 @@ fn counter_total(block: &TagBlock) -> Option<u64> {
 fn the_entry_header_offset_is_where_layout_puts_the_header() {
     let (_, offset) = Layout::new::<Aggregate>().extend(Layout::new::<Header>()).unwrap();
     assert_eq!(offset, ENTRY_HEADER_OFFSET);
-    assert_eq!(size_of::<Header>(), 16);
+    assert_eq!(size_of::<Header>(), 12);
     assert_eq!(size_of::<TagBlock>(), 8);
     assert_eq!(size_of::<Option<TagEntry>>(), 8, "an empty slot costs no extra word");
 }
 
 #[test]
-fn a_plain_block_holds_its_text_behind_a_16_byte_header() {
+fn a_plain_block_holds_its_text_behind_a_12_byte_header() {
     let block = TagBlock::plain(b"kind\xffuser").unwrap();
     assert_eq!(block.text(), b"kind\xffuser");
     assert!(block.aggregate().is_none());
     assert_eq!(
         block.heap_bytes(),
-        16 + 12,
+        12 + 12,
         "9 bytes of text padded to the header's 4-byte alignment"
     );
     let empty = TagBlock::plain(b"").unwrap();
     assert_eq!(empty.text(), b"");
-    assert_eq!(empty.heap_bytes(), 16);
+    assert_eq!(empty.heap_bytes(), 12);
+}
+
+#[test]
+fn a_text_of_255_bytes_or_more_keeps_its_length_after_the_header() {
+    for len in [253, 254, 255, 256, 1000, 70_000] {
+        let text: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+        let plain = TagBlock::plain(&text).unwrap();
+        assert_eq!(plain.text(), &text[..], "{len}");
+        let long = usize::from(len >= 255) * 4;
+        assert_eq!(plain.heap_bytes(), (12 + long + len).next_multiple_of(4), "{len}");
+        let entry = TagEntry::new(&text, 9, Aggregate::Counter(CounterCell::default())).unwrap();
+        assert_eq!(entry.tags().as_bytes(), &text[..], "{len}");
+        assert_eq!(entry.id(), 9);
+        assert_eq!(
+            entry.tags().block().heap_bytes(),
+            (ENTRY_HEADER_OFFSET + 12 + long + len).next_multiple_of(8),
+            "{len}"
+        );
+    }
+}
+
+#[test]
+fn an_entry_encoded_into_its_block_is_the_stored_form_of_its_pairs() {
+    use crate::tags::hash_tags;
+    for pairs in [
+        &[][..],
+        &[("k", "")][..],
+        &[("a", "1"), ("bb", "22"), ("ccc", "333")][..],
+        &[
+            ("kind", "internal"),
+            ("route", "/api/v1/products/:id/purchase"),
+            ("user_name", "user-0000001"),
+        ][..],
+    ] {
+        let hash = hash_tags(&pairs);
+        let entry = TagEntry::from_sorted_pairs(pairs, 2, hash, Aggregate::Counter(CounterCell::default())).unwrap();
+        assert_eq!(entry.tags().as_bytes(), &encode_sorted_unique(pairs)[..]);
+        assert_eq!(entry.tags().iter().collect::<Vec<_>>(), pairs.to_vec());
+        assert!(entry.may_hash_to(hash));
+        assert_eq!(entry.own_table_hash(), TagEntry::table_hash(hash));
+    }
+}
+
+#[test]
+fn a_writer_that_overruns_its_block_panics_and_frees_it() {
+    let result = std::panic::catch_unwind(|| {
+        TagBlock::entry_with(3, 0, 0, Aggregate::Counter(CounterCell::default()), |w| w.put(b"four"))
+    });
+    assert!(result.is_err());
+    let result = std::panic::catch_unwind(|| {
+        TagBlock::entry_with(3, 0, 0, Aggregate::Counter(CounterCell::default()), |w| w.put(b"ab"))
+    });
+    assert!(result.is_err(), "a text shorter than its block is never read");
 }
 
 #[test]
@@ -57,7 +110,7 @@ fn an_entry_block_holds_text_id_and_aggregate_in_one_allocation() {
     );
     assert_eq!(
         entry.tags().block().heap_bytes(),
-        (ENTRY_HEADER_OFFSET + 16 + text.len()).next_multiple_of(8)
+        (ENTRY_HEADER_OFFSET + 12 + text.len()).next_multiple_of(8)
     );
     if let Aggregate::Counter(c) = entry.aggregate() {
         c.add(3);
