@@ -94,15 +94,22 @@ impl SampleRing {
         {
             self.back.push(sample);
             self.len += 1;
+            // The oldest chunk, found once for the expiry check and the pop.
+            let oldest = self.full.front().unwrap_or(&self.back);
+            let (oldest_len, expired) = (oldest.len(), oldest.get(self.head).is_none_or(|f| f.ts < cutoff));
             // Sorted: when the oldest sample is inside retention, all are.
-            if self.front().is_some_and(|f| f.ts < cutoff) {
+            if expired {
                 return self.trim(cutoff, max_len);
             }
             if self.len > max_len {
                 // A ring at its cap (the steady state of a busy series):
                 // one sample out for the one in.
-                self.pop_front();
+                self.head += 1;
+                self.len -= 1;
                 self.dropped += 1;
+                if self.head >= oldest_len {
+                    self.drop_oldest_chunk();
+                }
                 if self.len > max_len {
                     // The cap was lowered.
                     self.trim(cutoff, max_len);
