@@ -21,17 +21,23 @@ pub(crate) struct Sample {
     pub(crate) tags: u32,
 }
 
-#[derive(Debug)]
-struct Chunk {
-    samples: Vec<Sample>,
-    /// Samples before `head` have been popped.
-    head: usize,
-}
-
 /// A FIFO of samples with age and count limits.
+///
+/// The samples, oldest first, are `full[0][head..]`, the rest of `full`,
+/// then `back` (or `back[head..]` when `full` is empty: `head` always
+/// counts the samples popped from the oldest chunk). Keeping the chunk
+/// being filled apart from the full ones makes the common push one look
+/// at `back` and one at the oldest sample, with no index arithmetic over
+/// the chunk queue.
 #[derive(Debug, Default)]
 pub(crate) struct SampleRing {
-    chunks: VecDeque<Chunk>,
+    /// Full chunks of [`CHUNK`] samples, oldest first.
+    full: VecDeque<Vec<Sample>>,
+    /// The newest chunk: its capacity is at most [`CHUNK`], and it is empty
+    /// (perhaps unallocated) only when `full` is empty or just rotated.
+    back: Vec<Sample>,
+    /// Samples popped from the oldest chunk (`full[0]`, else `back`).
+    head: usize,
     len: usize,
     /// Samples evicted by the count cap (age-based expiry is not counted).
     dropped: u64,
@@ -44,7 +50,9 @@ pub(crate) struct SampleRing {
 impl SampleRing {
     /// A ring that holds nothing (what a series that never kept a sample reads).
     pub(crate) const EMPTY: SampleRing = SampleRing {
-        chunks: VecDeque::new(),
+        full: VecDeque::new(),
+        back: Vec::new(),
+        head: 0,
         len: 0,
         dropped: 0,
         expired: 0,
@@ -72,29 +80,66 @@ impl SampleRing {
     /// back to its place, at a cost proportional to the number of newer
     /// samples, so that the ring stays sorted and expiry from the front
     /// stays correct.
+    ///
+    /// Expiring after the append rather than before drops and counts the
+    /// same samples: the new one is inside retention and the newest, so
+    /// expiry from the front stops before it.
+    #[inline]
     pub(crate) fn push(&mut self, sample: Sample, cutoff: i64, max_len: usize) {
+        // The common case: inside retention, room in the back chunk without
+        // growing it, and no older than the newest sample.
+        if sample.ts >= cutoff
+            && self.back.len() < self.back.capacity()
+            && self.back.last().is_some_and(|l| l.ts <= sample.ts)
+        {
+            self.back.push(sample);
+            self.len += 1;
+            // The oldest chunk, found once for the expiry check and the pop.
+            let oldest = self.full.front().unwrap_or(&self.back);
+            let (oldest_len, expired) = (oldest.len(), oldest.get(self.head).is_none_or(|f| f.ts < cutoff));
+            // Sorted: when the oldest sample is inside retention, all are.
+            if expired {
+                return self.trim(cutoff, max_len);
+            }
+            if self.len > max_len {
+                // A ring at its cap (the steady state of a busy series):
+                // one sample out for the one in.
+                self.head += 1;
+                self.len -= 1;
+                self.dropped += 1;
+                if self.head >= oldest_len {
+                    self.drop_oldest_chunk();
+                }
+                if self.len > max_len {
+                    // The cap was lowered.
+                    self.trim(cutoff, max_len);
+                }
+            }
+            return;
+        }
+        self.push_uncommon(sample, cutoff, max_len);
+    }
+
+    /// [`push`](Self::push) of a sample outside retention, out of order, or
+    /// into a back chunk that must grow or rotate first.
+    #[cold]
+    #[inline(never)]
+    fn push_uncommon(&mut self, sample: Sample, cutoff: i64, max_len: usize) {
         self.expire(cutoff);
         if sample.ts < cutoff {
             self.expired += 1;
             return;
         }
-        // The common case in one look at the back chunk: room in it, and
-        // the sample no older than its newest (what `push_back` and
-        // `sift_back_into_order` would do, without finding the back chunk
-        // three times).
-        match self.chunks.back_mut() {
-            Some(back)
-                if back.samples.len() < CHUNK
-                    && back.samples[back.head..].last().is_some_and(|l| l.ts <= sample.ts) =>
-            {
-                back.samples.push(sample);
-                self.len += 1;
-            }
-            _ => {
-                self.push_back(sample);
-                self.sift_back_into_order();
-            }
-        }
+        self.push_back(sample);
+        self.sift_back_into_order();
+        self.cap(max_len);
+    }
+
+    /// Expires samples older than `cutoff`, then caps the length at `max_len`.
+    #[cold]
+    #[inline(never)]
+    fn trim(&mut self, cutoff: i64, max_len: usize) {
+        self.expire(cutoff);
         self.cap(max_len);
     }
 
@@ -134,53 +179,83 @@ impl SampleRing {
     }
 
     /// Appends without ordering or capping.
+    fn push_back(&mut self, sample: Sample) {
+        if self.back.len() == self.back.capacity() {
+            self.grow_back();
+        }
+        self.back.push(sample);
+        self.len += 1;
+    }
+
+    /// Makes room for one more sample in `back`.
     ///
     /// The first chunk of a ring starts with room for one sample and grows
     /// by doubling to a full chunk, so a series that holds one sample costs
     /// 24 bytes for it, not 12 KiB (a million series with a sample each
     /// would otherwise reserve 12 GiB). Later chunks are allocated whole:
     /// a ring that filled one chunk is busy.
-    fn push_back(&mut self, sample: Sample) {
-        let need_chunk = self.chunks.back().is_none_or(|c| c.samples.len() == CHUNK);
-        if need_chunk {
-            let samples = match self.spare.take() {
-                Some(spare) => spare,
-                None if self.chunks.is_empty() => Vec::with_capacity(1),
-                None => Vec::with_capacity(CHUNK),
-            };
-            if self.chunks.capacity() == 0 {
+    #[cold]
+    fn grow_back(&mut self) {
+        if self.back.len() == CHUNK {
+            let next = self.spare.take().unwrap_or_else(|| Vec::with_capacity(CHUNK));
+            let filled = std::mem::replace(&mut self.back, next);
+            if self.full.capacity() == 0 {
                 // Most series never need a second chunk.
-                self.chunks.reserve_exact(1);
+                self.full.reserve_exact(1);
             }
-            self.chunks.push_back(Chunk { samples, head: 0 });
+            self.full.push_back(filled);
+        } else if self.back.capacity() == 0 {
+            // An empty ring.
+            self.back = self.spare.take().unwrap_or_else(|| Vec::with_capacity(1));
+        } else {
+            let grown = (self.back.capacity() * 2).min(CHUNK);
+            self.back.reserve_exact(grown - self.back.len());
         }
-        if let Some(back) = self.chunks.back_mut() {
-            back.samples.push(sample);
-            self.len += 1;
+    }
+
+    /// Keeps `chunk` as the spare if it is a whole chunk and there is none.
+    fn recycle(&mut self, mut chunk: Vec<Sample>) {
+        if self.spare.is_none() && chunk.capacity() == CHUNK {
+            chunk.clear();
+            self.spare = Some(chunk);
         }
     }
 
     /// Removes and returns the newest sample if it is newer than `ts`.
     fn pop_back_newer_than(&mut self, ts: i64) -> Option<Sample> {
-        let back = self.chunks.back_mut()?;
-        let newest = *back.samples.last()?;
-        if newest.ts <= ts || back.samples.len() == back.head {
+        if self.len == 0 {
             return None;
         }
-        back.samples.pop();
+        if self.back.is_empty() {
+            // Just rotated: the newest samples are in the last full chunk.
+            let last = self.full.pop_back()?;
+            let empty = std::mem::replace(&mut self.back, last);
+            self.recycle(empty);
+        }
+        let newest = *self.back.last()?;
+        if newest.ts <= ts {
+            return None;
+        }
+        self.back.pop();
         self.len -= 1;
-        if back.samples.len() == back.head
-            && let Some(mut chunk) = self.chunks.pop_back()
-            && self.spare.is_none()
-            && chunk.samples.capacity() == CHUNK
-        {
-            chunk.samples.clear();
-            self.spare = Some(chunk.samples);
+        if self.len == 0 {
+            self.release_empty();
         }
         Some(newest)
     }
 
+    /// Once the ring holds nothing: gives its chunks back (one as the spare).
+    fn release_empty(&mut self) {
+        self.head = 0;
+        while let Some(chunk) = self.full.pop_front() {
+            self.recycle(chunk);
+        }
+        let back = std::mem::take(&mut self.back);
+        self.recycle(back);
+    }
+
     /// Drops the oldest samples beyond `max_len`.
+    #[inline]
     fn cap(&mut self, max_len: usize) {
         while self.len > max_len {
             self.pop_front();
@@ -193,16 +268,24 @@ impl SampleRing {
     fn sift_back_into_order(&mut self) {
         // The common case: the new sample is no older than the one before it
         // in the same chunk.
-        if let Some(back) = self.chunks.back()
-            && let [.., before, newest] = &back.samples[back.head..]
+        let from = if self.full.is_empty() { self.head } else { 0 };
+        if let [.., before, newest] = &self.back[from..]
             && before.ts <= newest.ts
         {
             return;
         }
-        let mut newest_first = self.chunks.iter_mut().rev().flat_map(|c| {
-            let head = c.head;
-            c.samples[head..].iter_mut().rev()
-        });
+        let head = self.head;
+        let mut full = self.full.iter_mut();
+        let oldest = full.next().map(|c| &mut c[head..]);
+        let back = if oldest.is_some() {
+            &mut self.back[..]
+        } else {
+            &mut self.back[head..]
+        };
+        let mut newest_first = std::iter::once(back)
+            .chain(full.rev().map(Vec::as_mut_slice))
+            .chain(oldest)
+            .flat_map(|c| c.iter_mut().rev());
         let Some(mut moving) = newest_first.next() else {
             return;
         };
@@ -216,6 +299,7 @@ impl SampleRing {
     }
 
     /// Drops samples at the front older than `cutoff` (ns since epoch).
+    #[inline]
     pub(crate) fn expire(&mut self, cutoff: i64) {
         while let Some(front) = self.front() {
             if front.ts >= cutoff {
@@ -226,55 +310,79 @@ impl SampleRing {
         }
     }
 
+    /// The oldest sample.
+    #[inline]
     fn front(&self) -> Option<&Sample> {
-        self.chunks.front().and_then(|c| c.samples.get(c.head))
+        match self.full.front() {
+            Some(oldest) => oldest.get(self.head),
+            None => self.back.get(self.head),
+        }
     }
 
+    /// Drops the oldest sample; the ring holds one.
+    #[inline]
     fn pop_front(&mut self) {
-        let Some(front) = self.chunks.front_mut() else {
+        if self.len == 0 {
             return;
-        };
-        front.head += 1;
-        self.len -= 1;
-        if front.head == front.samples.len()
-            && let Some(mut chunk) = self.chunks.pop_front()
-            && self.spare.is_none()
-            && chunk.samples.capacity() == CHUNK
-        {
-            chunk.samples.clear();
-            self.spare = Some(chunk.samples);
         }
+        self.head += 1;
+        self.len -= 1;
+        let oldest_len = self.full.front().map_or(self.back.len(), Vec::len);
+        if self.head >= oldest_len {
+            self.drop_oldest_chunk();
+        }
+    }
+
+    /// The oldest chunk is used up: recycle it.
+    #[cold]
+    fn drop_oldest_chunk(&mut self) {
+        self.head = 0;
+        match self.full.pop_front() {
+            Some(chunk) => self.recycle(chunk),
+            None => self.release_empty(),
+        }
+    }
+
+    /// The retained samples in chunks, oldest first.
+    fn slices(&self) -> impl DoubleEndedIterator<Item = &[Sample]> + '_ {
+        let head = self.head;
+        let oldest = self.full.front().map(|c| &c[head..]);
+        let back = if oldest.is_some() {
+            &self.back[..]
+        } else {
+            &self.back[head..]
+        };
+        oldest
+            .into_iter()
+            .chain(self.full.iter().skip(1).map(Vec::as_slice))
+            .chain(std::iter::once(back))
     }
 
     /// Every retained sample, oldest first.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Sample> + '_ {
-        self.chunks.iter().flat_map(|c| c.samples[c.head..].iter())
+        self.slices().flat_map(|c| c.iter())
     }
 
     /// Every retained sample, newest first.
     pub(crate) fn iter_newest_first(&self) -> impl Iterator<Item = &Sample> + '_ {
-        self.chunks.iter().rev().flat_map(|c| c.samples[c.head..].iter().rev())
+        self.slices().rev().flat_map(|c| c.iter().rev())
     }
 
     /// The newest sample for which `keep` holds.
     pub(crate) fn last_where(&self, mut keep: impl FnMut(&Sample) -> bool) -> Option<Sample> {
-        self.chunks
-            .iter()
-            .rev()
-            .flat_map(|c| c.samples[c.head..].iter().rev())
-            .find(|s| keep(s))
-            .copied()
+        self.iter_newest_first().find(|s| keep(s)).copied()
     }
 
     /// Heap bytes held by the ring.
     pub(crate) fn heap_bytes(&self) -> usize {
         let chunks: usize = self
-            .chunks
+            .full
             .iter()
-            .map(|c| c.samples.capacity() * size_of::<Sample>())
+            .chain(std::iter::once(&self.back))
+            .chain(self.spare.as_ref())
+            .map(|c| c.capacity() * size_of::<Sample>())
             .sum();
-        let spare = self.spare.as_ref().map_or(0, |s| s.capacity() * size_of::<Sample>());
-        chunks + spare + self.chunks.capacity() * size_of::<Chunk>()
+        chunks + self.full.capacity() * size_of::<Vec<Sample>>()
     }
 }
 
@@ -410,6 +518,109 @@ mod tests {
         let mut empty = Vec::new();
         r.push_batch(&mut empty, i64::MIN, usize::MAX);
         assert_eq!(r.len(), 1_103);
+    }
+
+    /// The ring's contract in its simplest form: a sorted vector.
+    #[derive(Default)]
+    struct Model {
+        samples: Vec<Sample>,
+        dropped: u64,
+        expired: u64,
+    }
+
+    impl Model {
+        fn expire(&mut self, cutoff: i64) {
+            let old = self.samples.iter().take_while(|s| s.ts < cutoff).count();
+            self.samples.drain(..old);
+            self.expired += old as u64;
+        }
+        fn insert(&mut self, sample: Sample, cutoff: i64) {
+            if sample.ts < cutoff {
+                self.expired += 1;
+            } else {
+                let at = self.samples.partition_point(|s| s.ts <= sample.ts);
+                self.samples.insert(at, sample);
+            }
+        }
+        fn cap(&mut self, max_len: usize) {
+            let over = self.samples.len().saturating_sub(max_len);
+            self.samples.drain(..over);
+            self.dropped += over as u64;
+        }
+    }
+
+    #[test]
+    fn pushes_batches_and_expiry_agree_with_a_sorted_vector() {
+        // A fixed xorshift sequence: mostly ordered pushes, some backdated,
+        // some batches, expiry and caps that cross chunk boundaries.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for max_len in [1, 3, 700, 1_500, usize::MAX] {
+            let (mut ring, mut model) = (SampleRing::default(), Model::default());
+            let (mut now, mut cutoff) = (0i64, i64::MIN);
+            for i in 0..6_000u32 {
+                now += (next() % 3) as i64;
+                let ts = if next() % 10 == 0 {
+                    now - (next() % 600) as i64
+                } else {
+                    now
+                };
+                let sample = Sample {
+                    ts,
+                    value: f64::from(i),
+                    tags: i,
+                };
+                match next() % 50 {
+                    0 => {
+                        let mut batch: Vec<Sample> = (0..(next() % 80))
+                            .map(|j| Sample {
+                                ts: now - (next() % 300) as i64,
+                                value: 0.0,
+                                tags: i + j as u32,
+                            })
+                            .collect();
+                        model.expire(cutoff);
+                        let mut sorted = batch.clone();
+                        sorted.sort_by_key(|s| s.ts);
+                        for s in sorted {
+                            model.insert(s, cutoff);
+                        }
+                        model.cap(max_len);
+                        ring.push_batch(&mut batch, cutoff, max_len);
+                    }
+                    1 => {
+                        cutoff = now - (next() % 2_000) as i64;
+                        model.expire(cutoff);
+                        ring.expire(cutoff);
+                    }
+                    _ => {
+                        model.expire(cutoff);
+                        model.insert(sample, cutoff);
+                        model.cap(max_len);
+                        ring.push(sample, cutoff, max_len);
+                    }
+                }
+                assert_eq!(ring.len(), model.samples.len(), "step {i}, cap {max_len}");
+            }
+            let kept: Vec<Sample> = ring.iter().copied().collect();
+            assert_eq!(kept, model.samples, "cap {max_len}");
+            let newest_first: Vec<Sample> = ring.iter_newest_first().copied().collect();
+            assert!(newest_first.iter().rev().eq(model.samples.iter()));
+            assert_eq!((ring.dropped(), ring.expired()), (model.dropped, model.expired));
+            ring.expire(i64::MAX);
+            assert_eq!(ring.len(), 0);
+            // An emptied ring keeps one spare chunk and its queue's few slots.
+            assert!(
+                ring.heap_bytes() <= CHUNK * size_of::<Sample>() + 256,
+                "{} bytes",
+                ring.heap_bytes()
+            );
+        }
     }
 
     #[test]

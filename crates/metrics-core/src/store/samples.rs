@@ -2,8 +2,10 @@
 //! buffers once threads collide on it.
 //!
 //! While one thread at a time records, samples go straight into one
-//! [`SampleRing`] under one mutex. The first time a push finds that mutex
-//! taken, the store grows per-thread-slot buffers (as counters grow cells
+//! [`SampleRing`] under one [`SpinLock`] (a push holds it for a few dozen
+//! instructions; a compare-and-swap to take it and a plain store to give it
+//! back, where a `std` mutex adds a locked swap and its poison checks). The
+//! first time a push finds that lock taken, the store grows per-thread-slot buffers (as counters grow cells
 //! and histograms shards): from then on a push appends to its own slot's
 //! buffer, and every [`BATCH`] samples the buffer is merged into the ring
 //! under the ring's lock — so two threads recording into one series meet on
@@ -16,9 +18,10 @@
 //! after it. The count cap and retention apply at the merge, so a series
 //! holds at most its cap plus [`MAX_BUFFERED`] samples per buffer.
 
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
+use std::sync::{Mutex, OnceLock, PoisonError, TryLockError};
 
 use crate::store::ring::{Sample, SampleRing};
+use crate::sync::spin::{SpinGuard, SpinLock};
 use crate::sync::stripe::{cell_count, probe, rehash_probe};
 
 /// Samples a thread buffers before merging them into the ring.
@@ -35,7 +38,9 @@ struct Buffer(Mutex<Vec<Sample>>);
 /// The retained samples of one series.
 #[derive(Debug, Default)]
 pub(crate) struct SampleStore {
-    ring: Mutex<SampleRing>,
+    /// Readers hold it while they copy or scan the samples; pushes never
+    /// wait for it (they buffer instead), so only readers meet readers.
+    ring: SpinLock<SampleRing>,
     buffers: OnceLock<Box<[Buffer]>>,
 }
 
@@ -48,9 +53,8 @@ impl SampleStore {
             return self.push_buffered(buffers, sample, cutoff, max_len);
         }
         match self.ring.try_lock() {
-            Ok(mut ring) => ring.push(sample, cutoff, max_len),
-            Err(TryLockError::Poisoned(p)) => p.into_inner().push(sample, cutoff, max_len),
-            Err(TryLockError::WouldBlock) => self.push_contended(sample, cutoff, max_len),
+            Some(mut ring) => ring.push(sample, cutoff, max_len),
+            None => self.push_contended(sample, cutoff, max_len),
         }
     }
 
@@ -81,10 +85,9 @@ impl SampleStore {
         // Merge if the ring is free; while another thread holds it, keep
         // buffering (up to `MAX_BUFFERED`) rather than wait for it.
         match self.ring.try_lock() {
-            Ok(mut ring) => return ring.push_batch(&mut buffer, cutoff, max_len),
-            Err(TryLockError::Poisoned(p)) => return p.into_inner().push_batch(&mut buffer, cutoff, max_len),
-            Err(TryLockError::WouldBlock) if buffer.len() < MAX_BUFFERED => return,
-            Err(TryLockError::WouldBlock) => {}
+            Some(mut ring) => return ring.push_batch(&mut buffer, cutoff, max_len),
+            None if buffer.len() < MAX_BUFFERED => return,
+            None => {}
         }
         let mut batch = std::mem::replace(&mut *buffer, Vec::with_capacity(BATCH));
         // Never wait for the ring while holding a buffer: `lock` takes them
@@ -93,13 +96,13 @@ impl SampleStore {
         self.lock_ring().push_batch(&mut batch, cutoff, max_len);
     }
 
-    fn lock_ring(&self) -> MutexGuard<'_, SampleRing> {
-        self.ring.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock_ring(&self) -> SpinGuard<'_, SampleRing> {
+        self.ring.lock()
     }
 
     /// The ring with every buffered sample merged in and samples older than
     /// `cutoff` expired; `max_len` caps what the merge adds.
-    pub(crate) fn lock(&self, cutoff: i64, max_len: usize) -> MutexGuard<'_, SampleRing> {
+    pub(crate) fn lock(&self, cutoff: i64, max_len: usize) -> SpinGuard<'_, SampleRing> {
         let mut ring = self.lock_ring();
         if let Some(buffers) = self.buffers.get() {
             for buffer in buffers.iter() {

@@ -1,8 +1,6 @@
 //! Reading a series' retained samples: the copies, filters and summaries
 //! that callers and the API get, taken under the ring's lock.
 
-use std::sync::MutexGuard;
-
 use time::OffsetDateTime;
 
 use super::MetricSeries;
@@ -10,12 +8,13 @@ use crate::clock::{self, to_datetime};
 use crate::snapshot::MetricValue;
 use crate::snapshot::summary::{Summary, SummaryQuery};
 use crate::store::ring::{Sample, SampleRing};
+use crate::sync::spin::SpinGuard;
 use crate::tags::{TagFilter, TagSet};
 
 /// The retained samples of a series as a read sees them: under the ring's
 /// lock, or the empty ring of a series that never kept one.
 pub(super) enum RingRead<'a> {
-    Locked(MutexGuard<'a, SampleRing>),
+    Locked(SpinGuard<'a, SampleRing>),
     Empty,
 }
 
