@@ -16,7 +16,7 @@ use std::time::Duration;
 use dashmap::DashMap;
 use time::OffsetDateTime;
 
-use crate::clock::{self, Clock, RecentClock};
+use crate::clock::{self, Clock, SystemClock};
 use crate::config::MetricsConfig;
 use crate::error::{RecordError, RecordErrorKind, Result};
 use crate::handles::{Counter, Gauge, Histogram, Timer};
@@ -109,13 +109,9 @@ impl Default for MetricsCollector {
 }
 
 impl MetricsCollector {
-    /// A private collector using the system clock, as of its last update
-    /// at most [`RECENT_PERIOD`](clock::RECENT_PERIOD) ago ([`RecentClock`]:
-    /// a timestamp costs two loads, not a clock read). For timestamps read
-    /// at each call, pass [`SystemClock`](clock::SystemClock) to
-    /// [`with_clock`](Self::with_clock).
+    /// A private collector using the system clock.
     pub fn new(config: MetricsConfig) -> Self {
-        MetricsCollector::with_clock(config, Arc::new(RecentClock))
+        MetricsCollector::with_clock(config, Arc::new(SystemClock))
     }
 
     /// A private collector whose samples are timestamped by `clock`.
