@@ -47,6 +47,7 @@ mod error;
 pub mod export;
 pub mod family;
 mod handles;
+mod hash;
 mod image;
 pub mod instrument;
 mod kind;

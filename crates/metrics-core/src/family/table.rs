@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 
 use super::labels::{LabelPart, LabelSet, PartVisitor};
-use crate::store::thread_cache::{folded_multiply, mix, same_bytes};
+use crate::hash::{folded_multiply, mix, same_bytes};
 
 /// Slots of a family's first table.
 const FIRST_SLOTS: usize = 16;

@@ -37,6 +37,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use hashbrown::HashTable;
 
+use crate::hash::{folded_multiply, mix, same_bytes};
 use crate::store::series::MetricSeries;
 use crate::sync::spin::SpinLock;
 use crate::tags::entry::TagEntry;
@@ -105,60 +106,6 @@ fn take(rest: &mut &[u8], piece: &str, pin: Pin) -> bool {
         }
         _ => false,
     }
-}
-
-/// `a == b` for slices of equal length, without a `memcmp` call for the
-/// short pieces that names and tags usually are: at most four loads each.
-#[inline(always)]
-pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    debug_assert_eq!(n, b.len());
-    // Tested from the lengths tag keys and values usually have (4-16
-    // bytes), so that most pieces take two branches.
-    if n >= 8 {
-        if n <= 16 {
-            return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
-        }
-        if n > 32 {
-            return long_eq(a, b);
-        }
-        word(a, 0) == word(b, 0)
-            && word(a, 8) == word(b, 8)
-            && word(a, n - 16) == word(b, n - 16)
-            && word(a, n - 8) == word(b, n - 8)
-    } else if n >= 4 {
-        half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4)
-    } else {
-        // 0–3 bytes: the first, middle and last byte cover them all.
-        n == 0 || (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1])
-    }
-}
-
-/// `a == b` for pieces over 32 bytes: out of line and cold, so that the
-/// comparison loops keep no register for the `memcmp` call they rarely make.
-#[cold]
-#[inline(never)]
-fn long_eq(a: &[u8], b: &[u8]) -> bool {
-    a == b
-}
-
-/// The eight bytes of `b` at `at`; the caller has checked `at + 8 <= b.len()`.
-#[inline(always)]
-fn word(b: &[u8], at: usize) -> u64 {
-    debug_assert!(at + 8 <= b.len());
-    // SAFETY: every caller branches on the length first, so `at..at + 8`
-    // is inside `b`; the read is unaligned.
-    u64::from_le(unsafe { b.as_ptr().add(at).cast::<u64>().read_unaligned() })
-}
-
-/// The four bytes of `b` at `at`; the caller has checked `at + 4 <= b.len()`.
-#[inline(always)]
-fn half(b: &[u8], at: usize) -> u64 {
-    debug_assert!(at + 4 <= b.len());
-    // SAFETY: as in `word`, `at..at + 4` is inside `b`.
-    u64::from(u32::from_le(unsafe {
-        b.as_ptr().add(at).cast::<u32>().read_unaligned()
-    }))
 }
 
 /// Whether `rest` is exactly `(SEP key SEP value)*` of `pairs`. Out of
@@ -345,59 +292,8 @@ pub(crate) fn forget_collector(collector: u64) {
     }
 }
 
-/// Multipliers of the key hash (the 64-bit golden ratio and pi's digits).
+/// The key hash's multiplier (the 64-bit golden ratio).
 const K: u64 = 0x9e37_79b9_7f4a_7c15;
-const K2: u64 = 0x243f_6a88_85a3_08d3;
-
-/// The 128-bit product of `a` and `b`, folded to 64 bits (foldhash's and
-/// wyhash's mixing step: one multiply mixes every input bit).
-#[inline(always)]
-pub(crate) fn folded_multiply(a: u64, b: u64) -> u64 {
-    let full = u128::from(a) * u128::from(b);
-    (full as u64) ^ ((full >> 64) as u64)
-}
-
-/// Folds one piece of the key into `h`. Pieces of up to 16 bytes (most
-/// names, keys and values) take two loads and one multiply; the length is
-/// mixed in so that ("ab", "c") and ("a", "bc") hash apart.
-#[inline(always)]
-pub(crate) fn mix(h: u64, bytes: &[u8]) -> u64 {
-    let n = bytes.len();
-    let (lo, hi) = if n > 16 {
-        if n > 32 {
-            return mix_long(h, bytes);
-        }
-        // 17–32 bytes (metric names): two multiplies, the second pair
-        // overlapping the first.
-        let h = folded_multiply(word(bytes, 0) ^ h, word(bytes, 8) ^ K2);
-        return folded_multiply(word(bytes, n - 16) ^ h, word(bytes, n - 8) ^ K2 ^ (n as u64));
-    } else if n >= 8 {
-        (word(bytes, 0), word(bytes, n - 8))
-    } else if n >= 4 {
-        (half(bytes, 0), half(bytes, n - 4))
-    } else if n > 0 {
-        (
-            (u64::from(bytes[0]) << 16) | (u64::from(bytes[n / 2]) << 8) | u64::from(bytes[n - 1]),
-            0,
-        )
-    } else {
-        (0, 0)
-    };
-    folded_multiply(lo ^ h, hi ^ K2 ^ (n as u64))
-}
-
-/// `mix` for pieces over 32 bytes: sixteen bytes per multiply, the last
-/// sixteen overlapping.
-#[cold]
-fn mix_long(mut h: u64, bytes: &[u8]) -> u64 {
-    let n = bytes.len();
-    let mut at = 0;
-    while at + 16 < n {
-        h = folded_multiply(word(bytes, at) ^ h, word(bytes, at + 8) ^ K2);
-        at += 16;
-    }
-    folded_multiply(word(bytes, n - 16) ^ h, word(bytes, n - 8) ^ K2 ^ (n as u64))
-}
 
 /// The cache key's hash: collector id, name, and the tags in the order
 /// given. A hit re-checks every byte, so the hash needs speed more than
@@ -532,17 +428,21 @@ pub(crate) fn insert(
 mod tests {
     use super::*;
 
-    #[test]
-    fn same_bytes_agrees_with_eq_for_every_short_length() {
-        let a: Vec<u8> = (0..40u8).collect();
-        for n in 0..=40 {
-            let x = &a[..n];
-            assert!(same_bytes(x, x), "{n}");
-            for flip in 0..n {
-                let mut y = x.to_vec();
-                y[flip] ^= 0x20;
-                assert!(!same_bytes(x, &y), "length {n}, byte {flip}");
-            }
+    /// A slot of collector 7 for `requests_total{kind="user"}` with `pins`.
+    fn requests_by_user_slot(pins: [Pin; 3]) -> Slot {
+        let c = crate::MetricsCollector::default();
+        c.increment_counter("requests_total", &[("kind", "user")], 1).unwrap();
+        let series = c.get_metric_series("requests_total").unwrap();
+        let entry = series.with_entry(&&[("kind", "user")], TagEntry::clone).unwrap();
+        Slot {
+            collector: 7,
+            generation: 0,
+            hash: 0,
+            series,
+            entry,
+            key: b"requests_total\xFFkind\xFFuser".to_vec().into_boxed_slice(),
+            pins: pins.into(),
+            all_pinned: pins.iter().all(|p| *p != UNPINNED),
         }
     }
 
@@ -567,21 +467,7 @@ mod tests {
 
     #[test]
     fn a_slot_matches_only_its_own_name_and_tags() {
-        let c = crate::MetricsCollector::default();
-        c.increment_counter("requests_total", &[("kind", "user")], 1).unwrap();
-        let series = c.get_metric_series("requests_total").unwrap();
-        let entry = series.with_entry(&&[("kind", "user")], TagEntry::clone).unwrap();
-        let key = b"requests_total\xFFkind\xFFuser".to_vec().into_boxed_slice();
-        let slot = Slot {
-            collector: 7,
-            generation: 0,
-            hash: 0,
-            series,
-            entry,
-            key,
-            pins: vec![UNPINNED; 3].into_boxed_slice(),
-            all_pinned: false,
-        };
+        let slot = requests_by_user_slot([UNPINNED; 3]);
         assert!(slot.matches(7, "requests_total", &&[("kind", "user")]));
         assert!(!slot.matches(8, "requests_total", &&[("kind", "user")]));
         assert!(!slot.matches(7, "requests_tota", &&[("kind", "user")]));
@@ -603,21 +489,8 @@ mod tests {
 
     #[test]
     fn a_pinned_piece_matches_its_literal_and_any_copy_of_its_text() {
-        let c = crate::MetricsCollector::default();
-        c.increment_counter("requests_total", &[("kind", "user")], 1).unwrap();
-        let series = c.get_metric_series("requests_total").unwrap();
-        let entry = series.with_entry(&&[("kind", "user")], TagEntry::clone).unwrap();
         let (name, kind, user) = ("requests_total", "kind", "user");
-        let slot = Slot {
-            collector: 7,
-            generation: 0,
-            hash: 0,
-            series,
-            entry,
-            key: b"requests_total\xFFkind\xFFuser".to_vec().into_boxed_slice(),
-            pins: vec![pin_of(name), pin_of(kind), pin_of(user)].into_boxed_slice(),
-            all_pinned: cfg!(target_os = "linux"),
-        };
+        let slot = requests_by_user_slot([pin_of(name), pin_of(kind), pin_of(user)]);
         if cfg!(target_os = "linux") {
             assert_ne!(slot.pins[2], UNPINNED, "a literal is pinned");
         }

@@ -4,6 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hasher};
 
+use crate::hash::mix;
+
 /// Anything that can be passed as the tags of a sample.
 ///
 /// Implemented for `&[(&str, &str)]`, `&[(&str, &str); N]` (so `&[]` works),
@@ -124,57 +126,10 @@ const HASH_STATE: foldhash::fast::FixedState = foldhash::fast::FixedState::with_
 /// and every new tag set hashes every pair.
 #[inline]
 pub(crate) fn pair_hash(k: &[u8], v: &[u8]) -> u64 {
-    mix_piece(mix_piece(PAIR_SEED, k), v)
+    mix(mix(PAIR_SEED, k), v)
 }
 
 const PAIR_SEED: u64 = 0x4528_21e6_38d0_1377;
-const PIECE_KEY: u64 = 0x243f_6a88_85a3_08d3;
-
-/// The 128-bit product of `a` and `b`, folded to 64 bits: one multiply
-/// mixes every input bit into the result.
-#[inline(always)]
-fn folded_multiply(a: u64, b: u64) -> u64 {
-    let full = u128::from(a) * u128::from(b);
-    (full as u64) ^ ((full >> 64) as u64)
-}
-
-#[inline(always)]
-fn word(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or([0; 8]))
-}
-
-#[inline(always)]
-fn half(b: &[u8], at: usize) -> u64 {
-    u64::from(u32::from_le_bytes(b[at..at + 4].try_into().unwrap_or([0; 4])))
-}
-
-/// Folds `bytes` and its length into `h`, 16 bytes per multiply (the last
-/// 16 overlapping the ones before).
-#[inline(always)]
-fn mix_piece(mut h: u64, bytes: &[u8]) -> u64 {
-    let n = bytes.len();
-    let (lo, hi) = if n > 16 {
-        let mut at = 0;
-        while at + 16 < n {
-            h = folded_multiply(word(bytes, at) ^ h, word(bytes, at + 8) ^ PIECE_KEY);
-            at += 16;
-        }
-        (word(bytes, n - 16), word(bytes, n - 8))
-    } else if n >= 8 {
-        (word(bytes, 0), word(bytes, n - 8))
-    } else if n >= 4 {
-        (half(bytes, 0), half(bytes, n - 4))
-    } else if n > 0 {
-        // Bytes 0, n/2 and n-1 cover all of 1 to 3 bytes.
-        (
-            (u64::from(bytes[0]) << 16) | (u64::from(bytes[n / 2]) << 8) | u64::from(bytes[n - 1]),
-            0,
-        )
-    } else {
-        (0, 0)
-    };
-    folded_multiply(lo ^ h, hi ^ PIECE_KEY ^ (n as u64))
-}
 
 /// [`hash_tags`] from the count and the wrapping sum of the pair hashes.
 #[inline]

@@ -1,0 +1,133 @@
+//! The byte hashing and comparison under every lookup by text: the
+//! per-thread cache's key (`store::thread_cache`), a family's label table
+//! (`family::table`) and a tag set's order-free hash (`tags::input`).
+//! Names, keys and values are mostly under 16 bytes, so each piece is read
+//! with at most four unaligned loads and folded in by one 128-bit multiply
+//! per 16 bytes (foldhash's and wyhash's mixing step), where a general
+//! hasher's state and finish cost several times that.
+
+/// A piece's multiplier (pi's digits).
+const PIECE_KEY: u64 = 0x243f_6a88_85a3_08d3;
+
+/// `a == b` for slices of equal length, without a `memcmp` call for the
+/// short pieces that names and tags usually are: at most four loads each.
+#[inline(always)]
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    debug_assert_eq!(n, b.len());
+    // Tested from the lengths tag keys and values usually have (4-16
+    // bytes), so that most pieces take two branches.
+    if n >= 8 {
+        if n <= 16 {
+            return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
+        }
+        if n > 32 {
+            return long_eq(a, b);
+        }
+        word(a, 0) == word(b, 0)
+            && word(a, 8) == word(b, 8)
+            && word(a, n - 16) == word(b, n - 16)
+            && word(a, n - 8) == word(b, n - 8)
+    } else if n >= 4 {
+        half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4)
+    } else {
+        // 0–3 bytes: the first, middle and last byte cover them all.
+        n == 0 || (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1])
+    }
+}
+
+/// `a == b` for pieces over 32 bytes: out of line and cold, so that the
+/// comparison loops keep no register for the `memcmp` call they rarely make.
+#[cold]
+#[inline(never)]
+fn long_eq(a: &[u8], b: &[u8]) -> bool {
+    a == b
+}
+
+/// The eight bytes of `b` at `at`; the caller has checked `at + 8 <= b.len()`.
+#[inline(always)]
+pub(crate) fn word(b: &[u8], at: usize) -> u64 {
+    debug_assert!(at + 8 <= b.len());
+    // SAFETY: every caller branches on the length first, so `at..at + 8`
+    // is inside `b`; the read is unaligned.
+    u64::from_le(unsafe { b.as_ptr().add(at).cast::<u64>().read_unaligned() })
+}
+
+/// The four bytes of `b` at `at`; the caller has checked `at + 4 <= b.len()`.
+#[inline(always)]
+pub(crate) fn half(b: &[u8], at: usize) -> u64 {
+    debug_assert!(at + 4 <= b.len());
+    // SAFETY: as in `word`, `at..at + 4` is inside `b`.
+    u64::from(u32::from_le(unsafe {
+        b.as_ptr().add(at).cast::<u32>().read_unaligned()
+    }))
+}
+
+/// The 128-bit product of `a` and `b`, folded to 64 bits (foldhash's and
+/// wyhash's mixing step: one multiply mixes every input bit).
+#[inline(always)]
+pub(crate) fn folded_multiply(a: u64, b: u64) -> u64 {
+    let full = u128::from(a) * u128::from(b);
+    (full as u64) ^ ((full >> 64) as u64)
+}
+
+/// Folds one piece of the key into `h`. Pieces of up to 16 bytes (most
+/// names, keys and values) take two loads and one multiply; the length is
+/// mixed in so that ("ab", "c") and ("a", "bc") hash apart.
+#[inline(always)]
+pub(crate) fn mix(h: u64, bytes: &[u8]) -> u64 {
+    let n = bytes.len();
+    let (lo, hi) = if n > 16 {
+        if n > 32 {
+            return mix_long(h, bytes);
+        }
+        // 17–32 bytes (metric names): two multiplies, the second pair
+        // overlapping the first.
+        let h = folded_multiply(word(bytes, 0) ^ h, word(bytes, 8) ^ PIECE_KEY);
+        return folded_multiply(word(bytes, n - 16) ^ h, word(bytes, n - 8) ^ PIECE_KEY ^ (n as u64));
+    } else if n >= 8 {
+        (word(bytes, 0), word(bytes, n - 8))
+    } else if n >= 4 {
+        (half(bytes, 0), half(bytes, n - 4))
+    } else if n > 0 {
+        (
+            (u64::from(bytes[0]) << 16) | (u64::from(bytes[n / 2]) << 8) | u64::from(bytes[n - 1]),
+            0,
+        )
+    } else {
+        (0, 0)
+    };
+    folded_multiply(lo ^ h, hi ^ PIECE_KEY ^ (n as u64))
+}
+
+/// `mix` for pieces over 32 bytes: sixteen bytes per multiply, the last
+/// sixteen overlapping.
+#[cold]
+fn mix_long(mut h: u64, bytes: &[u8]) -> u64 {
+    let n = bytes.len();
+    let mut at = 0;
+    while at + 16 < n {
+        h = folded_multiply(word(bytes, at) ^ h, word(bytes, at + 8) ^ PIECE_KEY);
+        at += 16;
+    }
+    folded_multiply(word(bytes, n - 16) ^ h, word(bytes, n - 8) ^ PIECE_KEY ^ (n as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_bytes_agrees_with_eq_for_every_short_length() {
+        let a: Vec<u8> = (0..40u8).collect();
+        for n in 0..=40 {
+            let x = &a[..n];
+            assert!(same_bytes(x, x), "{n}");
+            for flip in 0..n {
+                let mut y = x.to_vec();
+                y[flip] ^= 0x20;
+                assert!(!same_bytes(x, &y), "length {n}, byte {flip}");
+            }
+        }
+    }
+}
