@@ -5,6 +5,7 @@ use std::cmp::Ordering;
 use std::mem::MaybeUninit;
 
 use crate::error::{RecordError, RecordErrorKind};
+use crate::hash::{half, word};
 use crate::kind::MetricType;
 use crate::tags::Tags;
 
@@ -165,7 +166,7 @@ fn unprintable_bits(w: u64) -> u64 {
 #[inline(always)]
 fn unprintable_in(b: &[u8]) -> u64 {
     let n = b.len();
-    let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or([0; 8]));
+    let word = |at: usize| word(b, at);
     if n >= 8 {
         let mut bits = unprintable_bits(word(0)) | unprintable_bits(word(n - 8));
         let mut at = 8;
@@ -176,7 +177,7 @@ fn unprintable_in(b: &[u8]) -> u64 {
         return bits;
     }
     let w = if n >= 4 {
-        let half = |at: usize| u64::from(u32::from_le_bytes(b[at..at + 4].try_into().unwrap_or([0; 4])));
+        let half = |at: usize| half(b, at);
         half(0) | half(n - 4) << 32
     } else if n > 0 {
         // Bytes 0, n/2 and n-1 cover all of 1 to 3 bytes.
