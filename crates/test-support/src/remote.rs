@@ -228,22 +228,33 @@ impl ScriptedReceiver {
                 let _ = stream.set_nonblocking(false);
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
                 let mut reader = BufReader::new(&stream);
+                // A sender killed between connecting and finishing its
+                // headers leaves a closed connection, not a request: only a
+                // request line and headers ended by a blank line count.
                 let mut line = String::new();
-                if reader.read_line(&mut line).is_err() {
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
                     continue;
                 }
                 let mut parts = line.split_whitespace();
                 let method = parts.next().unwrap_or("").to_owned();
                 let path = parts.next().unwrap_or("").to_owned();
                 let mut headers = Vec::new();
+                let mut complete = false;
                 loop {
                     let mut h = String::new();
-                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                    if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    if h.trim().is_empty() {
+                        complete = true;
                         break;
                     }
                     if let Some((k, v)) = h.split_once(':') {
                         headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
                     }
+                }
+                if !complete {
+                    continue;
                 }
                 let len: usize = headers
                     .iter()
