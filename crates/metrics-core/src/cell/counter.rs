@@ -184,21 +184,33 @@ impl CounterCell {
 
     /// Adds a finite, non-negative `f64`: rejected (nothing added) when the
     /// fractional part would overflow to infinity.
-    #[inline(never)]
+    #[inline]
     pub(crate) fn add_f64(&self, v: f64) -> Applied {
-        // Every integer below 2^53 round-trips exactly; the signed
-        // conversions (one instruction each way, where the unsigned ones take
-        // a dozen) are exact in that range, and `as` saturates outside it.
-        let i = v as i64;
-        if v < 9.007_199_254_740_992e15 && i >= 0 && i as f64 == v {
-            let n = i as u64;
-            // The uncontended add inline; cells and saturation out of line.
-            match self.try_add_uncontended(n) {
-                Ok(()) => Applied::Exact,
-                Err(miss) if self.add_slow(n, miss) => Applied::Exact,
-                Err(_) => Applied::Saturated,
+        // Every integer in [0, 2^53) round-trips exactly. The range is
+        // tested first (NaN fails it), so that the conversion is the one
+        // signed instruction each way, without the saturating checks of `as`.
+        if (0.0..9.007_199_254_740_992e15).contains(&v) {
+            // SAFETY: `v` is finite and in [0, 2^53), so its integer part
+            // is representable in an i64.
+            let i: i64 = unsafe { v.to_int_unchecked() };
+            if i as f64 == v {
+                let n = i as u64;
+                // The uncontended add inline; cells and saturation out of line.
+                return match self.try_add_uncontended(n) {
+                    Ok(()) => Applied::Exact,
+                    Err(miss) if self.add_slow(n, miss) => Applied::Exact,
+                    Err(_) => Applied::Saturated,
+                };
             }
-        } else if atomic_f64_add(&self.ext_or_init().fraction, v) {
+        }
+        self.add_fraction(v)
+    }
+
+    /// `add_f64` of a value with a fractional part (or past 2^53).
+    #[cold]
+    #[inline(never)]
+    fn add_fraction(&self, v: f64) -> Applied {
+        if atomic_f64_add(&self.ext_or_init().fraction, v) {
             Applied::Exact
         } else {
             Applied::Rejected

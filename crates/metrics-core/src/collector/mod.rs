@@ -16,7 +16,7 @@ use std::time::Duration;
 use dashmap::DashMap;
 use time::OffsetDateTime;
 
-use crate::clock::{self, Clock, SystemClock};
+use crate::clock::{self, Clock};
 use crate::config::MetricsConfig;
 use crate::error::{RecordError, RecordErrorKind, Result};
 use crate::handles::{Counter, Gauge, Histogram, Timer};
@@ -111,15 +111,19 @@ impl Default for MetricsCollector {
 impl MetricsCollector {
     /// A private collector using the system clock.
     pub fn new(config: MetricsConfig) -> Self {
-        MetricsCollector::with_clock(config, Arc::new(SystemClock))
+        MetricsCollector::with_settings(Settings::new(&config, None))
     }
 
     /// A private collector whose samples are timestamped by `clock`.
     pub fn with_clock(config: MetricsConfig, clock: Arc<dyn Clock>) -> Self {
+        MetricsCollector::with_settings(Settings::new(&config, Some(clock)))
+    }
+
+    fn with_settings(settings: Settings) -> Self {
         clock::warm_up();
         MetricsCollector {
             series: SeriesMap::default(),
-            settings: Arc::new(Settings::new(&config, clock)),
+            settings: Arc::new(settings),
             id: NEXT_COLLECTOR_ID.fetch_add(1, Relaxed),
             generation: AtomicU64::new(0),
             series_count: AtomicUsize::new(0),

@@ -47,7 +47,7 @@ pub(crate) struct SampleStore {
 impl SampleStore {
     /// Keeps `sample`; `cutoff` (ns) and `max_len` are the retention limits
     /// applied when it reaches the ring.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&self, sample: Sample, cutoff: i64, max_len: usize) {
         if let Some(buffers) = self.buffers.get() {
             return self.push_buffered(buffers, sample, cutoff, max_len);

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 
-use crate::clock::{self, Clock};
+use crate::clock::{self, Clock, SystemClock};
 use crate::config::MetricsConfig;
 use crate::store::overflow::HookSlot;
 use crate::store::sink::SinkSlot;
@@ -15,7 +15,9 @@ use crate::store::validate::MAX_TAGS_LIMIT;
 /// running collector can be reconfigured without replacing it.
 #[derive(Debug)]
 pub(crate) struct Settings {
-    clock: Arc<dyn Clock>,
+    /// `None`: the [`SystemClock`], read without a virtual call (it is read
+    /// once per kept sample).
+    clock: Option<Arc<dyn Clock>>,
     enabled: AtomicBool,
     retention_nanos: AtomicI64,
     max_samples: AtomicUsize,
@@ -32,7 +34,9 @@ pub(crate) struct Settings {
 }
 
 impl Settings {
-    pub(crate) fn new(config: &MetricsConfig, clock: Arc<dyn Clock>) -> Self {
+    /// Settings from `config`; samples are timestamped by `clock`, or by
+    /// the [`SystemClock`] when `None`.
+    pub(crate) fn new(config: &MetricsConfig, clock: Option<Arc<dyn Clock>>) -> Self {
         let settings = Settings {
             clock,
             enabled: AtomicBool::new(true),
@@ -77,7 +81,10 @@ impl Settings {
     }
     #[inline]
     pub(crate) fn now_nanos(&self) -> i64 {
-        self.clock.now_nanos()
+        match &self.clock {
+            None => SystemClock.now_nanos(),
+            Some(clock) => clock.now_nanos(),
+        }
     }
     #[inline]
     pub(crate) fn retention_nanos(&self) -> i64 {

@@ -308,7 +308,7 @@ impl MetricSeries {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn push_sample(&self, sample: Sample, cutoff: i64) {
         let max = self.settings.max_samples();
         let store = match self.samples.get() {
