@@ -1,32 +1,41 @@
-//! The clocks: the wall clock that timestamps samples (injectable for
+//! The clocks: the wall clocks that timestamp samples (injectable for
 //! tests) and the monotonic clock that timers read.
 //!
-//! Both read the CPU's time-stamp counter through `quanta` where it is
-//! usable (constant and invariant TSC, checked at start; otherwise `quanta`
-//! reads `CLOCK_MONOTONIC`), calibrated once per process against the
-//! system's monotonic clock. On the 2-core VMs of `docs/benchmarks.md` a
-//! start + stop pair costs ~19 ns against ~49 ns for `std::time::Instant`,
-//! and one timestamp ~10 ns against ~23 ns for `SystemTime::now()`.
-//!
 //! * Timers ([`Stopwatch`], [`Timer::start`](crate::Timer::start), the
-//!   macros): the counter's ticks between start and stop, scaled to
-//!   nanoseconds. Monotonic: a stop that reads an earlier tick than its
-//!   start (a counter skew between cores) records zero, never a negative
-//!   duration.
-//! * Sample timestamps ([`SystemClock`]): that monotonic time plus an offset
-//!   to the system's real-time clock, re-read from `SystemTime` at most
-//!   [`WALL_RESYNC`] apart. Between re-reads the timestamps advance at the
-//!   calibrated counter's rate; a re-read follows any change of the system
-//!   clock (NTP, an operator setting it) within one second, so a timestamp
-//!   is off from `SystemTime::now()` by the counter's drift over that
-//!   second (microseconds) and may step back by that much at a re-read.
+//!   macros) read the CPU's time-stamp counter through `quanta` where it is
+//!   usable (constant and invariant TSC, checked at start; otherwise
+//!   `quanta` reads `CLOCK_MONOTONIC`), calibrated once per process against
+//!   the system's monotonic clock: the counter's ticks between start and
+//!   stop, scaled to nanoseconds. Monotonic: a stop that reads an earlier
+//!   tick than its start (a counter skew between cores) records zero, never
+//!   a negative duration. On the 2-core VMs of `docs/benchmarks.md` a start
+//!   + stop pair costs ~19 ns against ~49 ns for `std::time::Instant`.
+//! * Sample timestamps of a collector made by
+//!   [`MetricsCollector::new`](crate::MetricsCollector::new)
+//!   ([`RecentClock`]): the wall clock as of its last update by a background
+//!   thread, every [`RECENT_PERIOD`] (0.5 ms) while it is read; never
+//!   backwards; ~1 ns a read. See [`recent`] for its freshness and how it
+//!   behaves when idle or without a thread.
+//! * [`SystemClock`], for a collector that wants each timestamp read at the
+//!   moment of the call
+//!   ([`MetricsCollector::with_clock`](crate::MetricsCollector::with_clock)):
+//!   the timers' monotonic time plus an offset to the system's real-time
+//!   clock, re-read from `SystemTime` at most [`WALL_RESYNC`] apart. Between
+//!   re-reads the timestamps advance at the calibrated counter's rate; a
+//!   re-read follows any change of the system clock (NTP, an operator
+//!   setting it) within one second, so a timestamp is off from
+//!   `SystemTime::now()` by the counter's drift over that second
+//!   (microseconds) and may step back by that much at a re-read. ~10 ns a
+//!   read against ~23 ns for `SystemTime::now()`.
 //!
-//! The first read of either calibrates the counter (`quanta`: a few
+//! The first read of the counter calibrates it (`quanta`: a few
 //! milliseconds, at most 200 ms); [`MetricsCollector::new`] starts that on a
 //! background thread once per process so that the first timed call does
 //! not pay for it.
 //!
 //! [`MetricsCollector::new`]: crate::MetricsCollector::new
+
+pub mod recent;
 
 use std::fmt;
 use std::sync::OnceLock;
@@ -35,9 +44,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use time::OffsetDateTime;
 
+pub use recent::{RECENT_PERIOD, RecentClock};
+
 /// A source of UTC wall-clock time, in nanoseconds since the Unix epoch.
 ///
-/// The store reads it once per retained sample. Retention compares these
+/// The store reads it once per retained sample (a collector made by
+/// [`MetricsCollector::new`](crate::MetricsCollector::new) reads
+/// [`RecentClock`]). Retention compares these
 /// timestamps, so a test can age samples by moving a [`ManualClock`] instead
 /// of sleeping.
 pub trait Clock: Send + Sync + fmt::Debug {
@@ -113,16 +126,23 @@ fn timer_clock() -> &'static TimerClock {
 /// Calibrates the timer clock on a background thread, once per process, so
 /// that the first timer or timestamp does not wait for it (a timer started
 /// meanwhile waits for the calibration to finish, then reads the counter).
+/// The same thread then updates [`RecentClock`] (until then a read of it
+/// reads `SystemTime` itself).
 pub(crate) fn warm_up() {
     static STARTED: std::sync::Once = std::sync::Once::new();
     STARTED.call_once(|| {
-        let spawned = std::thread::Builder::new()
-            .name("metrics-clock-calibration".into())
-            .spawn(|| {
-                let _ = timer_clock();
-            });
-        // No thread (resource limits): the first read calibrates instead.
-        drop(spawned);
+        let updates = recent::claim_updater();
+        let spawned = std::thread::Builder::new().name("metrics-clock".into()).spawn(move || {
+            let _ = timer_clock();
+            if updates {
+                recent::update();
+            }
+        });
+        // No thread (resource limits): the first read calibrates instead,
+        // and every read of the recent clock reads `SystemTime`.
+        if spawned.is_err() && updates {
+            recent::no_updater();
+        }
     });
 }
 

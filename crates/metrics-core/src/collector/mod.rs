@@ -109,7 +109,11 @@ impl Default for MetricsCollector {
 }
 
 impl MetricsCollector {
-    /// A private collector using the system clock.
+    /// A private collector using the system clock, as of its last update
+    /// at most [`RECENT_PERIOD`](clock::RECENT_PERIOD) ago ([`RecentClock`](clock::RecentClock):
+    /// a timestamp costs two loads, not a clock read). For timestamps read
+    /// at each call, pass [`SystemClock`](clock::SystemClock) to
+    /// [`with_clock`](Self::with_clock).
     pub fn new(config: MetricsConfig) -> Self {
         MetricsCollector::with_settings(Settings::new(&config, None))
     }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 
-use crate::clock::{self, Clock, SystemClock};
+use crate::clock::{self, Clock, RecentClock};
 use crate::config::MetricsConfig;
 use crate::store::overflow::HookSlot;
 use crate::store::sink::SinkSlot;
@@ -15,7 +15,7 @@ use crate::store::validate::MAX_TAGS_LIMIT;
 /// running collector can be reconfigured without replacing it.
 #[derive(Debug)]
 pub(crate) struct Settings {
-    /// `None`: the [`SystemClock`], read without a virtual call (it is read
+    /// `None`: the [`RecentClock`], read without a virtual call (it is read
     /// once per kept sample).
     clock: Option<Arc<dyn Clock>>,
     enabled: AtomicBool,
@@ -35,7 +35,7 @@ pub(crate) struct Settings {
 
 impl Settings {
     /// Settings from `config`; samples are timestamped by `clock`, or by
-    /// the [`SystemClock`] when `None`.
+    /// the [`RecentClock`] when `None`.
     pub(crate) fn new(config: &MetricsConfig, clock: Option<Arc<dyn Clock>>) -> Self {
         let settings = Settings {
             clock,
@@ -82,7 +82,7 @@ impl Settings {
     #[inline]
     pub(crate) fn now_nanos(&self) -> i64 {
         match &self.clock {
-            None => SystemClock.now_nanos(),
+            None => RecentClock.now_nanos(),
             Some(clock) => clock.now_nanos(),
         }
     }
