@@ -14,8 +14,10 @@
 //!   [`MetricsCollector::new`](crate::MetricsCollector::new)
 //!   ([`RecentClock`]): the wall clock as of its last update by a background
 //!   thread, every [`RECENT_PERIOD`] (0.5 ms) while it is read; never
-//!   backwards; ~1 ns a read. See [`recent`] for its freshness and how it
-//!   behaves when idle or without a thread.
+//!   backwards; ~1 ns a read. Samples of one series that read it alike
+//!   are moved nanoseconds apart in recording order. See [`recent`] for its
+//!   freshness, those ties, and how it behaves when idle or without a
+//!   thread.
 //! * [`SystemClock`], for a collector that wants each timestamp read at the
 //!   moment of the call
 //!   ([`MetricsCollector::with_clock`](crate::MetricsCollector::with_clock)):

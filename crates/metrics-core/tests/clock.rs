@@ -99,3 +99,33 @@ fn a_kept_sample_is_timestamped_by_the_wall_clock() {
         "{before} <= {ts} <= {after}"
     );
 }
+
+#[test]
+fn samples_recorded_within_one_clock_period_keep_their_order_across_tag_sets() {
+    // The default collector stamps samples with the recent clock, which
+    // every read within one 0.5 ms period returns alike: the series moves
+    // such ties apart, so sorting by time gives the recording order back.
+    let c = MetricsCollector::default();
+    let before = system_nanos();
+    for (i, status) in ["ok", "failed", "ok", "failed", "ok"].into_iter().enumerate() {
+        c.record_metric("job_seconds", i as f64, &[("status", status)], MetricType::Timer)
+            .unwrap();
+    }
+    let after = system_nanos();
+    let mut values = c.get_metric_series("job_seconds").unwrap().values();
+    values.sort_by_key(|v| v.timestamp);
+    let order: Vec<f64> = values.iter().map(|v| v.value).collect();
+    assert_eq!(order, vec![0.0, 1.0, 2.0, 3.0, 4.0]);
+    let stamps: Vec<i64> = values
+        .iter()
+        .map(|v| i64::try_from(v.timestamp.unix_timestamp_nanos()).unwrap())
+        .collect();
+    assert!(stamps.windows(2).all(|w| w[0] < w[1]), "{stamps:?}");
+    // Moved by nanoseconds, not away from the time they were recorded.
+    for ts in stamps {
+        assert!(
+            ts >= before - 1_000_000 && ts <= after + 1_000_000,
+            "{before} <= {ts} <= {after}"
+        );
+    }
+}

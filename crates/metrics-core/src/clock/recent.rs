@@ -17,15 +17,14 @@
 //!   [`HOLD_LIMIT`]) holds the clock still until the system clock passes
 //!   it again. A step further back (an operator setting the clock) is
 //!   followed, as `SystemTime` follows it.
-//! * **Order within a thread.** Reads on one thread are strictly
-//!   increasing: a read that finds the clock where this thread's last read
-//!   left it returns one nanosecond more. Samples that one thread records
-//!   within one update so keep their order wherever they are sorted by
-//!   time (the ring, a durable store, a query across tag sets). A thread
-//!   can run ahead of the update by one nanosecond per read it makes within
-//!   one period: microseconds at most, as a read takes tens of
-//!   nanoseconds. A step back of the system clock by more than
-//!   [`HOLD_LIMIT`] is followed here too.
+//! * **Equal timestamps.** Reads within one period return the same time.
+//!   A series keeps its samples apart itself: a sample stamped by this
+//!   clock at or up to one period behind the series' newest sample is
+//!   stamped one nanosecond past it instead, so a series' samples strictly
+//!   increase in the order they were recorded and keep that order wherever
+//!   they are sorted by time (across tag sets, in a durable store). A
+//!   timestamp so moves later by at most one period. Samples that threads
+//!   buffer while they contend for a series keep the clock's time.
 //! * **Idle.** After [`IDLE_STOP`] without a read the thread stops updating
 //!   and sleeps; the next read finds the clock stopped, reads
 //!   `SystemTime::now()` itself (never less than the last value handed out)
@@ -35,7 +34,6 @@
 //!
 //! [`SystemClock`]: super::SystemClock
 
-use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::Relaxed};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -74,46 +72,14 @@ impl Clock for RecentClock {
     fn now_nanos(&self) -> i64 {
         let nanos = RECENT.nanos.load(Relaxed);
         if nanos == STOPPED {
-            return after_last_read(read_stopped());
+            return read_stopped();
         }
         // Tell the updater that the clock is in use (a store only once per
         // update, so readers share the flag's cache line read-only).
         if !RECENT.read.load(Relaxed) {
             RECENT.read.store(true, Relaxed);
         }
-        after_last_read(nanos)
-    }
-}
-
-thread_local! {
-    /// This thread's last read of the clock.
-    static LAST_READ: Cell<i64> = const { Cell::new(i64::MIN) };
-}
-
-/// `nanos`, or one more than this thread's last read when that is not
-/// behind it by more than [`HOLD_LIMIT`]: reads on a thread strictly
-/// increase (see the [module docs](self)).
-///
-/// Not inlined: inside this crate the thread-local is one offset from the
-/// thread pointer, while code inlined into another crate reaches it
-/// through an accessor call that cannot be resolved there (~45
-/// instructions against ~5).
-#[inline(never)]
-fn after_last_read(nanos: i64) -> i64 {
-    let next = next_read(LAST_READ.get(), nanos);
-    LAST_READ.set(next);
-    next
-}
-
-#[inline]
-fn next_read(last: i64, nanos: i64) -> i64 {
-    const HOLD: u64 = HOLD_LIMIT.as_nanos() as u64;
-    // When `nanos <= last` their difference is in [0, 2^64): exact as the
-    // unsigned reading of the wrapped difference.
-    if nanos > last || last.wrapping_sub(nanos) as u64 > HOLD {
         nanos
-    } else {
-        last.saturating_add(1)
     }
 }
 
@@ -255,23 +221,6 @@ mod tests {
         assert_eq!(forward(10 * hold, 10 * hold - hold + 1), 10 * hold);
         assert_eq!(forward(10 * hold, 8 * hold), 8 * hold);
         assert_eq!(forward(i64::MIN, 5), 5);
-    }
-
-    #[test]
-    fn reads_on_one_thread_strictly_increase_and_follow_a_large_step_back() {
-        let hold = i64::try_from(HOLD_LIMIT.as_nanos()).unwrap();
-        assert_eq!(next_read(i64::MIN, 5), 5);
-        assert_eq!(next_read(5, 5), 6, "the same update: one more");
-        assert_eq!(next_read(6, 5), 7);
-        assert_eq!(next_read(7, 1_000), 1_000, "a later update is taken as is");
-        assert_eq!(next_read(10 * hold, 8 * hold), 8 * hold, "the system clock set back");
-        assert_eq!(next_read(i64::MAX, i64::MAX), i64::MAX);
-        let mut last = RecentClock.now_nanos();
-        for _ in 0..10_000 {
-            let now = RecentClock.now_nanos();
-            assert!(now > last, "{now} after {last}");
-            last = now;
-        }
     }
 
     #[test]

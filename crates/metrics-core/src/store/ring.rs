@@ -11,6 +11,15 @@ use std::collections::VecDeque;
 /// Samples per chunk: 512 × 24 B = 12 KiB.
 const CHUNK: usize = 512;
 
+/// How far behind a series' newest sample one stamped by the recent clock
+/// may be and still be moved past it ([`SampleRing::push_stamped`]): one
+/// update period of the clock, what samples stamped alike can differ by.
+const TIE_WINDOW: u64 = crate::clock::RECENT_PERIOD.as_nanos() as u64;
+
+/// A chunk that holds [`CHUNK`] samples: one pointer, where a `Vec` is
+/// three (the ring and its queue of chunks stay small).
+type FullChunk = Box<[Sample; CHUNK]>;
+
 /// One retained sample.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Sample {
@@ -23,20 +32,24 @@ pub(crate) struct Sample {
 
 /// A FIFO of samples with age and count limits.
 ///
-/// The samples, oldest first, are `full[0][head..]`, the rest of `full`,
-/// then `back` (or `back[head..]` when `full` is empty: `head` always
-/// counts the samples popped from the oldest chunk). Keeping the chunk
-/// being filled apart from the full ones makes the common push one look
-/// at `back` and one at the oldest sample, with no index arithmetic over
-/// the chunk queue.
+/// The samples, oldest first, are `oldest[head..]`, every chunk of
+/// `middle`, then `back` (or `back[head..]` when there is no `oldest`:
+/// `head` always counts the samples popped from the oldest chunk). Keeping
+/// the chunk being filled and the oldest chunk apart from the ones between
+/// makes the common push one look at `back` and one at the oldest sample,
+/// with no index arithmetic over the chunk queue.
 #[derive(Debug, Default)]
 pub(crate) struct SampleRing {
-    /// Full chunks of [`CHUNK`] samples, oldest first.
-    full: VecDeque<Vec<Sample>>,
+    /// The oldest chunk (full, [`CHUNK`] samples) when the ring has more
+    /// than one; else `back` is the oldest.
+    oldest: Option<FullChunk>,
+    /// Full chunks between `oldest` and `back`, oldest first; empty while
+    /// `oldest` is `None`.
+    middle: VecDeque<FullChunk>,
     /// The newest chunk: its capacity is at most [`CHUNK`], and it is empty
-    /// (perhaps unallocated) only when `full` is empty or just rotated.
+    /// (perhaps unallocated) only when it is the only chunk or just rotated.
     back: Vec<Sample>,
-    /// Samples popped from the oldest chunk (`full[0]`, else `back`).
+    /// Samples popped from the oldest chunk (`oldest`, else `back`).
     head: usize,
     len: usize,
     /// Samples evicted by the count cap (age-based expiry is not counted).
@@ -50,7 +63,8 @@ pub(crate) struct SampleRing {
 impl SampleRing {
     /// A ring that holds nothing (what a series that never kept a sample reads).
     pub(crate) const EMPTY: SampleRing = SampleRing {
-        full: VecDeque::new(),
+        oldest: None,
+        middle: VecDeque::new(),
         back: Vec::new(),
         head: 0,
         len: 0,
@@ -95,7 +109,7 @@ impl SampleRing {
             self.back.push(sample);
             self.len += 1;
             // The oldest chunk, found once for the expiry check and the pop.
-            let oldest = self.full.front().unwrap_or(&self.back);
+            let oldest = self.oldest_chunk();
             let (oldest_len, expired) = (oldest.len(), oldest.get(self.head).is_none_or(|f| f.ts < cutoff));
             // Sorted: when the oldest sample is inside retention, all are.
             if expired {
@@ -118,6 +132,35 @@ impl SampleRing {
             return;
         }
         self.push_uncommon(sample, cutoff, max_len);
+    }
+
+    /// [`push`](Self::push) of a sample stamped by the collector's recent
+    /// clock, which many samples read alike: at or at most [`TIE_WINDOW`]
+    /// behind the newest sample, it is moved to one nanosecond past it, so
+    /// that the ring's samples strictly increase in the order they arrived
+    /// and every later sort by time keeps that order (across tag sets, in a
+    /// durable store). Returns the timestamp kept.
+    #[inline(always)]
+    pub(crate) fn push_stamped(&mut self, mut sample: Sample, cutoff: i64, max_len: usize) -> i64 {
+        let newest = match self.back.last() {
+            Some(newest) => Some(newest.ts),
+            None => self.newest_ts(),
+        };
+        if let Some(newest) = newest
+            && sample.ts <= newest
+            && newest.wrapping_sub(sample.ts) as u64 <= TIE_WINDOW
+        {
+            sample.ts = newest.saturating_add(1);
+        }
+        self.push(sample, cutoff, max_len);
+        sample.ts
+    }
+
+    /// The newest sample's timestamp, wherever it is (`back` is empty just
+    /// after a rotation).
+    #[cold]
+    fn newest_ts(&self) -> Option<i64> {
+        self.iter_newest_first().next().map(|s| s.ts)
     }
 
     /// [`push`](Self::push) of a sample outside retention, out of order, or
@@ -198,12 +241,25 @@ impl SampleRing {
     fn grow_back(&mut self) {
         if self.back.len() == CHUNK {
             let next = self.spare.take().unwrap_or_else(|| Vec::with_capacity(CHUNK));
-            let filled = std::mem::replace(&mut self.back, next);
-            if self.full.capacity() == 0 {
-                // Most series never need a second chunk.
-                self.full.reserve_exact(1);
+            let filled = match FullChunk::try_from(std::mem::replace(&mut self.back, next)) {
+                Ok(filled) => filled,
+                // Not reached (`back` holds CHUNK samples): it stays the
+                // back chunk and grows, losing nothing.
+                Err(not_full) => {
+                    self.back = not_full;
+                    return;
+                }
+            };
+            if self.oldest.is_none() {
+                // `head` indexes this chunk, the oldest, in its new place.
+                self.oldest = Some(filled);
+            } else {
+                if self.middle.capacity() == 0 {
+                    // Most series never need a third chunk.
+                    self.middle.reserve_exact(1);
+                }
+                self.middle.push_back(filled);
             }
-            self.full.push_back(filled);
         } else if self.back.capacity() == 0 {
             // An empty ring.
             self.back = self.spare.take().unwrap_or_else(|| Vec::with_capacity(1));
@@ -221,15 +277,24 @@ impl SampleRing {
         }
     }
 
+    /// [`recycle`](Self::recycle) of a full chunk (the same allocation).
+    fn recycle_full(&mut self, chunk: FullChunk) {
+        if self.spare.is_none() {
+            self.recycle(into_vec(chunk));
+        }
+    }
+
     /// Removes and returns the newest sample if it is newer than `ts`.
     fn pop_back_newer_than(&mut self, ts: i64) -> Option<Sample> {
         if self.len == 0 {
             return None;
         }
         if self.back.is_empty() {
-            // Just rotated: the newest samples are in the last full chunk.
-            let last = self.full.pop_back()?;
-            let empty = std::mem::replace(&mut self.back, last);
+            // Just rotated: the newest samples are in the last full chunk
+            // (`oldest` when there is none between: it becomes `back`, the
+            // oldest chunk, which `head` still indexes).
+            let last = self.middle.pop_back().or_else(|| self.oldest.take())?;
+            let empty = std::mem::replace(&mut self.back, into_vec(last));
             self.recycle(empty);
         }
         let newest = *self.back.last()?;
@@ -247,8 +312,11 @@ impl SampleRing {
     /// Once the ring holds nothing: gives its chunks back (one as the spare).
     fn release_empty(&mut self) {
         self.head = 0;
-        while let Some(chunk) = self.full.pop_front() {
-            self.recycle(chunk);
+        if let Some(chunk) = self.oldest.take() {
+            self.recycle_full(chunk);
+        }
+        while let Some(chunk) = self.middle.pop_front() {
+            self.recycle_full(chunk);
         }
         let back = std::mem::take(&mut self.back);
         self.recycle(back);
@@ -268,22 +336,21 @@ impl SampleRing {
     fn sift_back_into_order(&mut self) {
         // The common case: the new sample is no older than the one before it
         // in the same chunk.
-        let from = if self.full.is_empty() { self.head } else { 0 };
+        let from = if self.oldest.is_none() { self.head } else { 0 };
         if let [.., before, newest] = &self.back[from..]
             && before.ts <= newest.ts
         {
             return;
         }
         let head = self.head;
-        let mut full = self.full.iter_mut();
-        let oldest = full.next().map(|c| &mut c[head..]);
+        let oldest = self.oldest.as_mut().map(|c| &mut c[head..]);
         let back = if oldest.is_some() {
             &mut self.back[..]
         } else {
             &mut self.back[head..]
         };
         let mut newest_first = std::iter::once(back)
-            .chain(full.rev().map(Vec::as_mut_slice))
+            .chain(self.middle.iter_mut().rev().map(|c| &mut c[..]))
             .chain(oldest)
             .flat_map(|c| c.iter_mut().rev());
         let Some(mut moving) = newest_first.next() else {
@@ -310,13 +377,19 @@ impl SampleRing {
         }
     }
 
+    /// The oldest chunk: `oldest`, else `back`.
+    #[inline(always)]
+    fn oldest_chunk(&self) -> &[Sample] {
+        match &self.oldest {
+            Some(oldest) => &oldest[..],
+            None => &self.back,
+        }
+    }
+
     /// The oldest sample.
     #[inline]
     fn front(&self) -> Option<&Sample> {
-        match self.full.front() {
-            Some(oldest) => oldest.get(self.head),
-            None => self.back.get(self.head),
-        }
+        self.oldest_chunk().get(self.head)
     }
 
     /// Drops the oldest sample; the ring holds one.
@@ -327,7 +400,7 @@ impl SampleRing {
         }
         self.head += 1;
         self.len -= 1;
-        let oldest_len = self.full.front().map_or(self.back.len(), Vec::len);
+        let oldest_len = self.oldest_chunk().len();
         if self.head >= oldest_len {
             self.drop_oldest_chunk();
         }
@@ -337,8 +410,11 @@ impl SampleRing {
     #[cold]
     fn drop_oldest_chunk(&mut self) {
         self.head = 0;
-        match self.full.pop_front() {
-            Some(chunk) => self.recycle(chunk),
+        match self.oldest.take() {
+            Some(chunk) => {
+                self.oldest = self.middle.pop_front();
+                self.recycle_full(chunk);
+            }
             None => self.release_empty(),
         }
     }
@@ -346,7 +422,7 @@ impl SampleRing {
     /// The retained samples in chunks, oldest first.
     fn slices(&self) -> impl DoubleEndedIterator<Item = &[Sample]> + '_ {
         let head = self.head;
-        let oldest = self.full.front().map(|c| &c[head..]);
+        let oldest = self.oldest.as_ref().map(|c| &c[head..]);
         let back = if oldest.is_some() {
             &self.back[..]
         } else {
@@ -354,7 +430,7 @@ impl SampleRing {
         };
         oldest
             .into_iter()
-            .chain(self.full.iter().skip(1).map(Vec::as_slice))
+            .chain(self.middle.iter().map(|c| &c[..]))
             .chain(std::iter::once(back))
     }
 
@@ -375,15 +451,19 @@ impl SampleRing {
 
     /// Heap bytes held by the ring.
     pub(crate) fn heap_bytes(&self) -> usize {
-        let chunks: usize = self
-            .full
-            .iter()
-            .chain(std::iter::once(&self.back))
+        let full = (usize::from(self.oldest.is_some()) + self.middle.len()) * size_of::<[Sample; CHUNK]>();
+        let partial: usize = std::iter::once(&self.back)
             .chain(self.spare.as_ref())
             .map(|c| c.capacity() * size_of::<Sample>())
             .sum();
-        chunks + self.full.capacity() * size_of::<Vec<Sample>>()
+        full + partial + self.middle.capacity() * size_of::<FullChunk>()
     }
+}
+
+/// A full chunk as a `Vec` of its [`CHUNK`] samples (the same allocation).
+fn into_vec(chunk: FullChunk) -> Vec<Sample> {
+    let chunk: Box<[Sample]> = chunk;
+    chunk.into_vec()
 }
 
 #[cfg(test)]
@@ -621,6 +701,35 @@ mod tests {
                 ring.heap_bytes()
             );
         }
+    }
+
+    #[test]
+    fn stamped_samples_that_tie_strictly_increase_in_arrival_order() {
+        let mut r = SampleRing::default();
+        let window = i64::try_from(TIE_WINDOW).unwrap();
+        assert_eq!(r.push_stamped(s(1_000), i64::MIN, usize::MAX), 1_000);
+        assert_eq!(r.push_stamped(s(1_000), i64::MIN, usize::MAX), 1_001);
+        assert_eq!(r.push_stamped(s(1_000), i64::MIN, usize::MAX), 1_002);
+        assert_eq!(
+            r.push_stamped(s(5_000), i64::MIN, usize::MAX),
+            5_000,
+            "a later time is kept"
+        );
+        // Behind by more than one period: not a tie, sorted into place.
+        let early = 5_000 - window - 1;
+        assert_eq!(r.push_stamped(s(early), i64::MIN, usize::MAX), early);
+        let kept: Vec<i64> = r.iter().map(|x| x.ts).collect();
+        assert_eq!(kept, vec![early, 1_000, 1_001, 1_002, 5_000]);
+        // An exact timestamp (a test clock, an explicit time) is never moved.
+        r.push(s(5_000), i64::MIN, usize::MAX);
+        assert_eq!(r.iter().last().map(|x| x.ts), Some(5_000));
+        // Across a chunk rotation, where `back` starts empty.
+        let mut r = SampleRing::default();
+        for _ in 0..CHUNK + 3 {
+            r.push_stamped(s(7), i64::MIN, usize::MAX);
+        }
+        let kept: Vec<i64> = r.iter().map(|x| x.ts).collect();
+        assert_eq!(kept, (7..7 + CHUNK as i64 + 3).collect::<Vec<_>>());
     }
 
     #[test]

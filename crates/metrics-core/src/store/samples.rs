@@ -47,14 +47,32 @@ pub(crate) struct SampleStore {
 impl SampleStore {
     /// Keeps `sample`; `cutoff` (ns) and `max_len` are the retention limits
     /// applied when it reaches the ring.
-    #[inline(always)]
+    #[cfg(test)]
     pub(crate) fn push(&self, sample: Sample, cutoff: i64, max_len: usize) {
+        self.keep(sample, cutoff, max_len, false);
+    }
+
+    /// Keeps `sample` as [`push`](Self::push) does; `stamped` when its
+    /// timestamp is the recent clock's (see
+    /// [`SampleRing::push_stamped`]). Returns the timestamp kept: a
+    /// buffered sample keeps its own, as the order of samples buffered by
+    /// different threads is theirs to race for.
+    #[inline(always)]
+    pub(crate) fn keep(&self, sample: Sample, cutoff: i64, max_len: usize, stamped: bool) -> i64 {
         if let Some(buffers) = self.buffers.get() {
-            return self.push_buffered(buffers, sample, cutoff, max_len);
+            self.push_buffered(buffers, sample, cutoff, max_len);
+            return sample.ts;
         }
         match self.ring.try_lock() {
-            Some(mut ring) => ring.push(sample, cutoff, max_len),
-            None => self.push_contended(sample, cutoff, max_len),
+            Some(mut ring) if stamped => ring.push_stamped(sample, cutoff, max_len),
+            Some(mut ring) => {
+                ring.push(sample, cutoff, max_len);
+                sample.ts
+            }
+            None => {
+                self.push_contended(sample, cutoff, max_len);
+                sample.ts
+            }
         }
     }
 

@@ -86,6 +86,12 @@ impl Settings {
             Some(clock) => clock.now_nanos(),
         }
     }
+    /// Timestamps come from the [`RecentClock`], which samples recorded
+    /// within one of its periods read alike.
+    #[inline]
+    pub(crate) fn stamps_coarsely(&self) -> bool {
+        self.clock.is_none()
+    }
     #[inline]
     pub(crate) fn retention_nanos(&self) -> i64 {
         self.retention_nanos.load(Relaxed)

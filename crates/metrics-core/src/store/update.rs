@@ -320,15 +320,16 @@ impl MetricSeries {
     /// here.
     #[inline(always)]
     pub(crate) fn keep_sample(&self, id: u32, value: f64, at: Option<i64>) {
-        let (ts, cutoff) = match at {
+        let (ts, cutoff, stamped) = match at {
             // One clock read serves as timestamp and as the retention cutoff.
             None => {
                 let now = self.settings().now_nanos();
-                (now, now.saturating_sub(self.settings().retention_nanos()))
+                let cutoff = now.saturating_sub(self.settings().retention_nanos());
+                (now, cutoff, self.settings().stamps_coarsely())
             }
             // An explicit timestamp may be old: expire relative to now.
-            Some(ts) => (ts, self.settings().retention_cutoff()),
+            Some(ts) => (ts, self.settings().retention_cutoff(), false),
         };
-        self.push_sample(Sample { ts, value, tags: id }, cutoff);
+        self.push_sample(Sample { ts, value, tags: id }, cutoff, stamped);
     }
 }

@@ -308,19 +308,22 @@ impl MetricSeries {
         }
     }
 
+    /// Keeps `sample`; `stamped` when the recent clock gave its timestamp
+    /// (which the ring may move past its newest, see
+    /// [`SampleRing::push_stamped`](super::ring::SampleRing::push_stamped)).
     #[inline(always)]
-    pub(super) fn push_sample(&self, sample: Sample, cutoff: i64) {
+    pub(super) fn push_sample(&self, sample: Sample, cutoff: i64, stamped: bool) {
         let max = self.settings.max_samples();
         let store = match self.samples.get() {
             Some(store) => store,
             None => self.first_sample_store(),
         };
-        store.push(sample, cutoff, max);
+        let ts = store.keep(sample, cutoff, max, stamped);
         // The hand-off to a durable store: one relaxed load when none is
         // attached (tested first, before anything of the sample is read).
         let sink = self.settings.sink();
-        if sink.is_attached() && sample.ts >= cutoff {
-            sink.offer_attached(SeriesKey::of(self), sample.tags, sample.ts, sample.value);
+        if sink.is_attached() && ts >= cutoff {
+            sink.offer_attached(SeriesKey::of(self), sample.tags, ts, sample.value);
         }
     }
 
