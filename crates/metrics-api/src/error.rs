@@ -30,7 +30,7 @@ pub(crate) fn quoted(s: &str) -> String {
 
 /// A request that could not be served, with the status it maps to. The
 /// fields hold what the client sent in full; the messages quote at most
-/// [`ECHO_LIMIT`] bytes of each.
+/// `ECHO_LIMIT` (120) bytes of each.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
     /// A query parameter is malformed or out of range (400).

@@ -1,4 +1,4 @@
-//! HTTP exposition for a [`MetricsCollector`](metrics_core::MetricsCollector).
+//! HTTP exposition for a [`MetricsCollector`].
 //!
 //! * `GET /metrics` — Prometheus text 0.0.4, or OpenMetrics 1.0 when the
 //!   `Accept` header asks for `application/openmetrics-text`.

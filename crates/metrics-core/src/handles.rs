@@ -253,7 +253,7 @@ impl Timer {
     /// Starts timing; the returned guard records the elapsed time when it is
     /// dropped (including during a panic unwind) or stopped. It reads the
     /// calibrated monotonic clock of [`clock`](crate::clock) (a
-    /// [`Stopwatch`](crate::clock::Stopwatch)), not `std::time::Instant`.
+    /// [`Stopwatch`]), not `std::time::Instant`.
     #[inline]
     pub fn start(&self) -> TimerGuard<'_> {
         TimerGuard {

@@ -15,7 +15,7 @@
 //!   sets with their last value, and the newest values for a sparkline. A
 //!   tag set with no sample kept (an aggregate-only series, or samples not
 //!   retained) has its current aggregate as its value instead
-//!   ([`aggregate_value`]).
+//!   (`aggregate_value`).
 
 mod alerts;
 mod runs;

@@ -5,7 +5,7 @@
 //! writes them).
 //!
 //! File names come from series names through
-//! [`csv_file_stem`](super::csv_file_stem): nothing is written outside the
+//! [`csv_file_stem`]: nothing is written outside the
 //! target directory, no series overwrites another's file, and a series'
 //! file name depends on its own name only.
 //! Text cells starting with `=`, `+`, `-`, `@`, tab or carriage return are
@@ -61,7 +61,7 @@ pub fn encode_series(series: &SeriesSnapshot) -> Result<Vec<u8>> {
 
 /// The file beside the per-series files that lists every series' tag sets
 /// with their aggregates; no series' file has this name
-/// ([`csv_file_stem`](super::csv_file_stem) never returns `_aggregates`).
+/// ([`csv_file_stem`] never returns `_aggregates`).
 pub const AGGREGATES_FILE: &str = "_aggregates.csv";
 
 /// Columns of [`AGGREGATES_FILE`]: one row per tag set of every series (one
@@ -150,7 +150,7 @@ pub fn encode_aggregates(snapshot: &Snapshot) -> Result<Vec<u8>> {
 
 /// The CSV files of `snapshot`: one `(<stem>.csv, bytes)` per series, in
 /// series-name order, with file names from
-/// [`csv_file_stem`](super::csv_file_stem) (a function of the series name
+/// [`csv_file_stem`] (a function of the series name
 /// only), then [`AGGREGATES_FILE`].
 ///
 /// # Errors

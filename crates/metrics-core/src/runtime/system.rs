@@ -93,7 +93,7 @@ impl SystemSampler {
     /// Reads the figures and records them as gauges in `collector`.
     ///
     /// # Errors
-    /// A [`MetricsError`](crate::MetricsError) if one of the names is already
+    /// A [`MetricsError`] if one of the names is already
     /// used by a non-gauge series.
     pub fn sample(&mut self, collector: &MetricsCollector) -> Result<SystemReading> {
         let r = self.read();

@@ -52,7 +52,7 @@ impl SampleStore {
         self.keep(sample, cutoff, max_len, false);
     }
 
-    /// Keeps `sample` as [`push`](Self::push) does; `stamped` when its
+    /// Keeps `sample` (see [`SampleRing::push`]); `stamped` when its
     /// timestamp is the recent clock's (see
     /// [`SampleRing::push_stamped`]). Returns the timestamp kept: a
     /// buffered sample keeps its own, as the order of samples buffered by

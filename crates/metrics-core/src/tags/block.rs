@@ -227,7 +227,8 @@ impl TagBlock {
         Self::entry_with(text.len(), id, hash, aggregate, |w| w.put(text))
     }
 
-    /// As [`entry`](Self::entry), the `len` bytes of text written by `fill`.
+    /// A tag set's block holding the `len` bytes of text written by `fill`
+    /// (tests build one from its text with `entry`).
     ///
     /// # Panics
     /// When `fill` writes more or fewer than `len` bytes.
