@@ -5,7 +5,7 @@
 
 use measured::text::BufferedTextEncoder;
 use measured::{CounterVec, LabelGroup, MetricGroup};
-use metrics_core::export::prometheus::{TextFormat, encode};
+use metrics_core::export::prometheus::TextFormat;
 use paracord::ParaCord;
 use prometheus_client::encoding::EncodeLabelSet;
 
@@ -44,7 +44,7 @@ pub fn encoder(library: &str, n: usize) -> Option<Encode> {
             for k in &kinds {
                 c.increment_counter("counters", &[("kind", k.as_str())], 1).unwrap();
             }
-            Box::new(move || encode(&c.aggregate_snapshot(), TextFormat::Prometheus).text.len())
+            Box::new(move || c.exposition(TextFormat::Prometheus).text.len())
         }
         "measured" => {
             let metrics = Metrics {

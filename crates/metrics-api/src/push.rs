@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use metrics_core::MetricsCollector;
-use metrics_core::export::prometheus::{TextFormat, encode, sanitize_label_name};
+use metrics_core::export::prometheus::{TextFormat, sanitize_label_name};
 
 /// Pushing failed after every attempt.
 #[derive(Debug, thiserror::Error)]
@@ -136,7 +136,7 @@ impl PushGateway {
     /// # Errors
     /// [`PushError::Failed`] after the last attempt.
     pub fn push(&self, collector: &MetricsCollector) -> Result<(), PushError> {
-        let text = encode(&collector.aggregate_snapshot(), TextFormat::Prometheus).text;
+        let text = collector.exposition(TextFormat::Prometheus).text;
         self.push_text(&text)
     }
 

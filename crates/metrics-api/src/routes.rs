@@ -5,7 +5,6 @@ use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use metrics_core::export::prometheus::encode;
 use metrics_core::{MetricSeries, MetricType, MetricValue, Summary, SummaryQuery};
 use serde::Serialize;
 use std::sync::Arc;
@@ -61,7 +60,7 @@ async fn metrics(State(state): State<ApiState>, headers: HeaderMap) -> Result<Re
     let body = state
         .metrics
         .body(format, gzip, move || {
-            Ok::<_, std::convert::Infallible>(bytes::Bytes::from(encode(&collector.aggregate_snapshot(), format).text))
+            Ok::<_, std::convert::Infallible>(bytes::Bytes::from(collector.exposition(format).text))
         })
         .await
         .map_err(|_| ApiError::Internal("encoding /metrics failed".to_owned()))?;

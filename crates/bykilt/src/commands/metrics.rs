@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use batch_engine::{RunContext, list_runs};
 
-use metrics_core::export::prometheus::{TextFormat, encode};
+use metrics_core::export::prometheus::TextFormat;
 use metrics_core::{MetricsCollector, MetricsConfig, SummaryQuery, TagFilter};
 
 use crate::EXIT_ALL_COMPLETED;
@@ -244,7 +244,7 @@ pub(crate) fn export(
             } else {
                 TextFormat::OpenMetrics
             };
-            let exposition = encode(&collector.aggregate_snapshot(), text_format);
+            let exposition = collector.exposition(text_format);
             for c in &exposition.conflicts {
                 out.warn(&format!("{:?} left out of {}: {}", c.series, c.family, c.reason));
             }

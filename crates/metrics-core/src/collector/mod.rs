@@ -4,6 +4,7 @@
 mod attachments;
 mod by_name;
 mod exemplars;
+mod exposition;
 mod removal;
 mod series_cap;
 

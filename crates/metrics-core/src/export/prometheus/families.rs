@@ -4,9 +4,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::NameConflict;
 use super::names::{family_names, sanitize_label_name};
 use super::text::push_label_pairs;
+use super::{AggregateSource, NameConflict};
 use crate::kind::MetricType;
 use crate::snapshot::{AggregateValue, HistogramSnapshot, SeriesSnapshot, Snapshot};
 use crate::tags::TagSet;
@@ -217,21 +217,26 @@ pub(super) fn build_families(snapshot: &Snapshot) -> (Vec<Family>, Vec<NameConfl
 /// The points of `family` keyed by rendered labels, summing the series that
 /// map to one label set; a gauge label set exposed twice is kept once and
 /// reported in `conflicts`.
-pub(super) fn merged_points(snapshot: &Snapshot, family: &Family, conflicts: &mut Vec<NameConflict>) -> MergedPoints {
+pub(super) fn merged_points(
+    shape: &Snapshot,
+    source: &dyn AggregateSource,
+    family: &Family,
+    conflicts: &mut Vec<NameConflict>,
+) -> MergedPoints {
     let histogram = family.kind == Kind::Histogram;
     let mut points = MergedPoints::new();
     for &m in &family.members {
-        let s = &snapshot.series[m];
-        for agg in &s.aggregates {
-            let labels = render_labels(&agg.tags, histogram);
+        let name = &shape.series[m].name;
+        source.for_each(m, &mut |tags, value, _| {
+            let labels = render_labels(tags, histogram);
             match points.get_mut(&labels) {
                 None => {
-                    points.insert(labels, point_of(&agg.value));
+                    points.insert(labels, point_of(value));
                 }
                 Some(old) => {
-                    if !merge_point(old, point_of(&agg.value)) {
+                    if !merge_point(old, point_of(value)) {
                         conflicts.push(NameConflict {
-                            series: s.name.clone(),
+                            series: name.clone(),
                             family: family.prom_name.clone(),
                             reason: format!(
                                 "gauge with labels {{{}}} is already exposed by another series",
@@ -241,7 +246,7 @@ pub(super) fn merged_points(snapshot: &Snapshot, family: &Family, conflicts: &mu
                     }
                 }
             }
-        }
+        });
     }
     points
 }

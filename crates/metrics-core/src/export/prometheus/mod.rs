@@ -30,7 +30,31 @@ pub use names::{family_names, sanitize_label_name, sanitize_metric_name};
 use families::{Family, Kind, MergedPoints, Point, build_families, merged_points};
 use text::{PointWriter, escape_help, push_raw_tag_pairs, push_sample, push_sample_value};
 
-use crate::snapshot::{AggregateValue, SeriesSnapshot, Snapshot};
+use crate::snapshot::exemplar::BucketExemplar;
+use crate::snapshot::{AggregateValue, Snapshot};
+use crate::tags::TagSet;
+
+/// Where [`encode_from`] reads the aggregates of the series of its shape
+/// (a [`Snapshot`] of them, or the live series themselves).
+pub(crate) trait AggregateSource {
+    /// How many tag sets series `series` has (sizes the output).
+    fn tag_sets(&self, series: usize) -> usize;
+    /// Calls `f` with each tag set of series `series`, its aggregate and
+    /// exemplars, in the order of [`SeriesSnapshot::aggregates`](crate::SeriesSnapshot::aggregates).
+    fn for_each(&self, series: usize, f: &mut dyn FnMut(&TagSet, &AggregateValue, &[BucketExemplar]));
+}
+
+impl AggregateSource for Snapshot {
+    fn tag_sets(&self, series: usize) -> usize {
+        self.series[series].aggregates.len()
+    }
+
+    fn for_each(&self, series: usize, f: &mut dyn FnMut(&TagSet, &AggregateValue, &[BucketExemplar])) {
+        for a in &self.series[series].aggregates {
+            f(&a.tags, &a.value, &a.exemplars);
+        }
+    }
+}
 
 /// Which text format to produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -95,8 +119,15 @@ pub struct Exposition {
 /// # Ok::<(), metrics_core::MetricsError>(())
 /// ```
 pub fn encode(snapshot: &Snapshot, format: TextFormat) -> Exposition {
-    let (families, mut conflicts) = build_families(snapshot);
-    let mut out = Vec::with_capacity(estimated_len(snapshot, &families));
+    encode_from(snapshot, snapshot, format)
+}
+
+/// [`encode`] of the series described by `shape` (names, types, help,
+/// units, and for a histogram one aggregate with its bounds), whose
+/// aggregates `source` gives.
+pub(crate) fn encode_from(shape: &Snapshot, source: &dyn AggregateSource, format: TextFormat) -> Exposition {
+    let (families, mut conflicts) = build_families(shape);
+    let mut out = Vec::with_capacity(estimated_len(source, &families));
     let mut labels = Vec::new();
     for f in &families {
         let (type_name, sample_name) = match (format, f.kind) {
@@ -124,12 +155,12 @@ pub fn encode(snapshot: &Snapshot, format: TextFormat) -> Exposition {
         let writer = PointWriter::new(sample_name, &f.bounds, format);
         let samples_start = out.len();
         let direct = match f.members[..] {
-            [only] => write_direct(&snapshot.series[only], f.kind, &writer, &mut labels, &mut out),
+            [only] => write_direct(source, only, f.kind, &writer, &mut labels, &mut out),
             _ => false,
         };
         if !direct {
             out.truncate(samples_start);
-            write_merged(&merged_points(snapshot, f, &mut conflicts), &writer, &mut out);
+            write_merged(&merged_points(shape, source, f, &mut conflicts), &writer, &mut out);
         }
     }
     if format == TextFormat::OpenMetrics {
@@ -141,11 +172,11 @@ pub fn encode(snapshot: &Snapshot, format: TextFormat) -> Exposition {
 }
 
 /// A little more than the text usually takes, so the buffer grows once.
-fn estimated_len(snapshot: &Snapshot, families: &[Family]) -> usize {
+fn estimated_len(source: &dyn AggregateSource, families: &[Family]) -> usize {
     families
         .iter()
         .map(|f| {
-            let points: usize = f.members.iter().map(|&m| snapshot.series[m].aggregates.len()).sum();
+            let points: usize = f.members.iter().map(|&m| source.tag_sets(m)).sum();
             let lines = match f.kind {
                 Kind::Histogram => f.bounds.len() + 3,
                 Kind::Counter | Kind::Gauge => 1,
@@ -160,34 +191,41 @@ fn estimated_len(snapshot: &Snapshot, families: &[Family]) -> usize {
 /// copied from the stored tag sets, with no merging, sorting or renaming.
 /// False (with `out` partly written) when a tag key would need sanitizing.
 fn write_direct(
-    series: &SeriesSnapshot,
+    source: &dyn AggregateSource,
+    series: usize,
     kind: Kind,
     writer: &PointWriter<'_>,
     labels: &mut Vec<u8>,
     out: &mut Vec<u8>,
 ) -> bool {
     let histogram = kind == Kind::Histogram;
-    for agg in &series.aggregates {
-        let raw = agg.tags.as_bytes();
-        match &agg.value {
+    let mut ok = true;
+    source.for_each(series, &mut |tags, value, exemplars| {
+        if !ok {
+            return;
+        }
+        let raw = tags.as_bytes();
+        match value {
             AggregateValue::Counter { total: v } | AggregateValue::Gauge { value: v } => {
                 out.extend_from_slice(writer.name.as_bytes());
                 if !raw.is_empty() {
                     out.push(b'{');
                     if !push_raw_tag_pairs(raw, histogram, out) {
-                        return false;
+                        ok = false;
+                        return;
                     }
                     out.push(b'}');
                 }
                 push_sample_value(*v, out);
-                if let Some(e) = agg.exemplars.first() {
+                if let Some(e) = exemplars.first() {
                     writer.exemplar(out, &e.exemplar);
                 }
             }
             AggregateValue::Histogram(h) => {
                 labels.clear();
                 if !push_raw_tag_pairs(raw, histogram, labels) {
-                    return false;
+                    ok = false;
+                    return;
                 }
                 writer.histogram(
                     out,
@@ -196,12 +234,12 @@ fn write_direct(
                     h.count,
                     h.sum,
                     h.count > 0 && h.min < 0.0,
-                    &agg.exemplars,
+                    exemplars,
                 );
             }
         }
-    }
-    true
+    });
+    ok
 }
 
 /// Writes merged points in label order.
@@ -226,6 +264,7 @@ mod tests {
 
     fn text(c: &MetricsCollector, f: TextFormat) -> String {
         let e = encode(&c.aggregate_snapshot(), f);
+        assert_eq!(c.exposition(f), e, "written from the live series, the same text");
         assert!(e.conflicts.is_empty(), "{:?}", e.conflicts);
         e.text
     }

@@ -26,7 +26,8 @@ use once_cell::race::OnceBox;
 use crate::cell::histogram::DEFAULT_BUCKETS;
 use crate::cell::{Aggregate, CounterCell, GaugeCell, HistogramCell};
 use crate::kind::MetricType;
-use crate::snapshot::{AggregateValue, SeriesSnapshot, TagSetAggregate};
+use crate::snapshot::exemplar::BucketExemplar;
+use crate::snapshot::{AggregateValue, MetricValue, SeriesSnapshot, TagSetAggregate};
 use crate::store::index::TagIndex;
 use crate::store::overflow::OverflowReporter;
 use crate::store::ring::Sample;
@@ -402,45 +403,78 @@ impl MetricSeries {
     /// first seen (the overflow set, if any, where the cap was reached);
     /// removed tag sets are left out.
     pub fn aggregates(&self) -> Vec<TagSetAggregate> {
-        // Copied under the read lock: records of known tag sets do not take
-        // it for writing, and this saves a reference-count round trip per
-        // tag set.
+        // Sized up front: growing by doubling would copy every element.
+        let mut out = Vec::with_capacity(self.live_tag_sets());
+        self.for_each_aggregate(|tags, value, exemplars| {
+            out.push(TagSetAggregate {
+                tags: tags.clone(),
+                value,
+                exemplars,
+            })
+        });
+        out
+    }
+
+    /// Calls `f` with what [`aggregates`](Self::aggregates) returns, one tag
+    /// set at a time and without copying the tag sets: what an exposition
+    /// written straight from the live series reads.
+    pub(crate) fn for_each_aggregate(&self, mut f: impl FnMut(&TagSet, AggregateValue, Vec<BucketExemplar>)) {
+        // Read under the read lock: records of known tag sets do not take
+        // it for writing.
         let mut exemplars = self.extras.get().map(|e| e.exemplars.all()).unwrap_or_default();
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-        // Sized up front: a filtered iterator would grow the vector by
-        // doubling, copying every element each time.
-        let mut out = Vec::with_capacity(index.live_count());
         if exemplars.is_empty() && !index.any_removed() {
             // The common case, in a loop of its own: every entry, no lookups.
-            out.extend(index.entries().iter().map(|e| TagSetAggregate {
-                tags: e.tags().clone(),
-                value: e.aggregate().value(),
-                exemplars: Vec::new(),
-            }));
-            return out;
+            for e in index.entries() {
+                f(e.tags(), e.aggregate().value(), Vec::new());
+            }
+            return;
         }
         let any_removed = index.any_removed();
         for (id, e) in index.entries().iter().enumerate() {
             if any_removed && !index.is_live(id) {
                 continue;
             }
-            out.push(TagSetAggregate {
-                tags: e.tags().clone(),
-                value: e.aggregate().value(),
-                // Most series have no exemplars: skip hashing the id then.
-                exemplars: if exemplars.is_empty() {
-                    Vec::new()
-                } else {
-                    exemplars.remove(&e.id()).unwrap_or_default()
-                },
-            });
+            // Most series have no exemplars: skip hashing the id then.
+            let own = if exemplars.is_empty() {
+                Vec::new()
+            } else {
+                exemplars.remove(&e.id()).unwrap_or_default()
+            };
+            f(e.tags(), e.aggregate().value(), own);
         }
-        out
+    }
+
+    /// Live tag sets (removed ones left out).
+    pub(crate) fn live_tag_sets(&self) -> usize {
+        self.index.read().unwrap_or_else(PoisonError::into_inner).live_count()
     }
 
     /// A serializable copy; samples included when `with_samples`.
     pub fn snapshot(&self, with_samples: bool) -> SeriesSnapshot {
         let samples = if with_samples { self.values() } else { Vec::new() };
+        self.snapshot_of(samples, self.aggregates())
+    }
+
+    /// [`snapshot`](Self::snapshot) without samples and with at most one
+    /// aggregate (a histogram's first, which carries the bucket bounds):
+    /// what an exposition needs of a series before it reads the aggregates
+    /// one at a time ([`for_each_aggregate`](Self::for_each_aggregate)).
+    pub(crate) fn shape_snapshot(&self) -> SeriesSnapshot {
+        let mut first = Vec::new();
+        if self.metric_type.is_distribution() {
+            let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
+            let live = index.entries().iter().enumerate().find(|&(id, _)| index.is_live(id));
+            first.extend(live.map(|(_, e)| TagSetAggregate {
+                tags: e.tags().clone(),
+                value: e.aggregate().value(),
+                exemplars: Vec::new(),
+            }));
+        }
+        self.snapshot_of(Vec::new(), first)
+    }
+
+    fn snapshot_of(&self, samples: Vec<MetricValue>, aggregates: Vec<TagSetAggregate>) -> SeriesSnapshot {
         let (dropped, expired) = {
             let ring = self.samples();
             (ring.dropped(), ring.expired())
@@ -451,7 +485,7 @@ impl MetricSeries {
             description: self.description(),
             unit: self.unit(),
             samples,
-            aggregates: self.aggregates(),
+            aggregates,
             dropped_samples: dropped,
             expired_samples: expired,
             overflow_updates: self.overflow_updates(),
