@@ -44,7 +44,13 @@ pub fn encoder(library: &str, n: usize) -> Option<Encode> {
             for k in &kinds {
                 c.increment_counter("counters", &[("kind", k.as_str())], 1).unwrap();
             }
-            Box::new(move || c.exposition(TextFormat::Prometheus).text.len())
+            // A kept buffer, as the peers below keep theirs.
+            let mut out = Vec::new();
+            Box::new(move || {
+                out.clear();
+                c.exposition_into(TextFormat::Prometheus, &mut out);
+                out.len()
+            })
         }
         "measured" => {
             let metrics = Metrics {

@@ -14,6 +14,11 @@ fn both_agree(c: &MetricsCollector) {
         let copied = encode(&c.aggregate_snapshot(), format);
         assert_eq!(live.text, copied.text, "{format:?}");
         assert_eq!(live.conflicts, copied.conflicts, "{format:?}");
+        // Into a kept buffer: appended after what it holds, the same text.
+        let mut kept = b"# earlier\n".to_vec();
+        let conflicts = c.exposition_into(format, &mut kept);
+        assert_eq!(kept, [b"# earlier\n".as_slice(), copied.text.as_bytes()].concat());
+        assert_eq!(conflicts, copied.conflicts);
     }
 }
 

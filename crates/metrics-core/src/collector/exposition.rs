@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::MetricsCollector;
-use crate::export::prometheus::{AggregateSource, Exposition, TextFormat, encode_from};
+use crate::export::prometheus::{AggregateSource, Exposition, NameConflict, TextFormat, encode_from, exposition_of};
 use crate::snapshot::exemplar::BucketExemplar;
 use crate::snapshot::self_metrics::add_self_metrics;
 use crate::snapshot::{AggregateValue, Snapshot};
@@ -31,6 +31,28 @@ impl MetricsCollector {
     /// # Ok::<(), metrics_core::MetricsError>(())
     /// ```
     pub fn exposition(&self, format: TextFormat) -> Exposition {
+        exposition_of(|out| self.exposition_into(format, out))
+    }
+
+    /// [`exposition`](Self::exposition), appending the text (UTF-8) to
+    /// `out` and returning the conflicts. A server that keeps `out` between
+    /// scrapes, as the fastest peers' encoders do with theirs, writes into
+    /// memory it already has.
+    ///
+    /// ```
+    /// use metrics_core::MetricsCollector;
+    /// use metrics_core::export::prometheus::TextFormat;
+    /// let c = MetricsCollector::default();
+    /// c.increment_counter("jobs", &[], 1)?;
+    /// let mut body = Vec::new();
+    /// for _ in 0..2 {
+    ///     body.clear();
+    ///     assert!(c.exposition_into(TextFormat::Prometheus, &mut body).is_empty());
+    /// }
+    /// assert!(String::from_utf8(body).unwrap().contains("jobs_total 1.0\n"));
+    /// # Ok::<(), metrics_core::MetricsError>(())
+    /// ```
+    pub fn exposition_into(&self, format: TextFormat, out: &mut Vec<u8>) -> Vec<NameConflict> {
         self.expire_idle();
         let live = self.all_series();
         let mut shape: Vec<_> = live.iter().map(|s| s.shape_snapshot()).collect();
@@ -46,7 +68,7 @@ impl MetricsCollector {
             taken_at: self.now(),
             series: shape,
         };
-        encode_from(&shape, &LiveSeries { shape: &shape, sources }, format)
+        encode_from(&shape, &LiveSeries { shape: &shape, sources }, format, out)
     }
 }
 

@@ -119,15 +119,36 @@ pub struct Exposition {
 /// # Ok::<(), metrics_core::MetricsError>(())
 /// ```
 pub fn encode(snapshot: &Snapshot, format: TextFormat) -> Exposition {
-    encode_from(snapshot, snapshot, format)
+    exposition_of(|out| encode_into(snapshot, format, out))
 }
 
-/// [`encode`] of the series described by `shape` (names, types, help,
+/// [`encode`], appending the text (UTF-8) to `out` and returning the
+/// conflicts: a caller that keeps `out` between scrapes writes into memory
+/// it already has.
+pub fn encode_into(snapshot: &Snapshot, format: TextFormat, out: &mut Vec<u8>) -> Vec<NameConflict> {
+    encode_from(snapshot, snapshot, format, out)
+}
+
+/// The [`Exposition`] of what `write` appends to an empty buffer.
+pub(crate) fn exposition_of(write: impl FnOnce(&mut Vec<u8>) -> Vec<NameConflict>) -> Exposition {
+    let mut out = Vec::new();
+    let conflicts = write(&mut out);
+    // Every piece written was a `&str` or ASCII, so this never falls back.
+    let text = String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    Exposition { text, conflicts }
+}
+
+/// [`encode_into`] of the series described by `shape` (names, types, help,
 /// units, and for a histogram one aggregate with its bounds), whose
 /// aggregates `source` gives.
-pub(crate) fn encode_from(shape: &Snapshot, source: &dyn AggregateSource, format: TextFormat) -> Exposition {
+pub(crate) fn encode_from(
+    shape: &Snapshot,
+    source: &dyn AggregateSource,
+    format: TextFormat,
+    out: &mut Vec<u8>,
+) -> Vec<NameConflict> {
     let (families, mut conflicts) = build_families(shape);
-    let mut out = Vec::with_capacity(estimated_len(source, &families));
+    out.reserve(estimated_len(source, &families));
     let mut labels = Vec::new();
     for f in &families {
         let (type_name, sample_name) = match (format, f.kind) {
@@ -137,7 +158,7 @@ pub(crate) fn encode_from(shape: &Snapshot, source: &dyn AggregateSource, format
         out.extend_from_slice(b"# HELP ");
         out.extend_from_slice(type_name.as_bytes());
         out.push(b' ');
-        escape_help(&f.help, &mut out);
+        escape_help(&f.help, out);
         out.extend_from_slice(b"\n# TYPE ");
         out.extend_from_slice(type_name.as_bytes());
         out.extend_from_slice(match f.kind {
@@ -155,20 +176,18 @@ pub(crate) fn encode_from(shape: &Snapshot, source: &dyn AggregateSource, format
         let writer = PointWriter::new(sample_name, &f.bounds, format);
         let samples_start = out.len();
         let direct = match f.members[..] {
-            [only] => write_direct(source, only, f.kind, &writer, &mut labels, &mut out),
+            [only] => write_direct(source, only, f.kind, &writer, &mut labels, out),
             _ => false,
         };
         if !direct {
             out.truncate(samples_start);
-            write_merged(&merged_points(shape, source, f, &mut conflicts), &writer, &mut out);
+            write_merged(&merged_points(shape, source, f, &mut conflicts), &writer, out);
         }
     }
     if format == TextFormat::OpenMetrics {
         out.extend_from_slice(b"# EOF\n");
     }
-    // Every piece written was a `&str` or ASCII, so this never falls back.
-    let text = String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-    Exposition { text, conflicts }
+    conflicts
 }
 
 /// A little more than the text usually takes, so the buffer grows once.
