@@ -590,7 +590,7 @@ def main():
 
     section("7. Exposition: N counter series as Prometheus text", "s7_encode",
             "One family, one `kind` label with N distinct values; each timed call includes the library's "
-            "snapshot/gather step (ours: `aggregate_snapshot()` + `export::prometheus::encode`).", t7)
+            "snapshot/gather step (ours: `MetricsCollector::exposition_into`, written from the live series into a buffer kept between calls, as the measured, prometheus and prometheus-client fixtures keep theirs).", t7)
 
     # 8, 9
     for label, title, note in (
