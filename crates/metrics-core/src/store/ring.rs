@@ -57,7 +57,7 @@ pub(crate) struct SampleRing {
     /// Samples expired by retention age.
     expired: u64,
     /// A chunk kept for reuse so a ring at its cap does not allocate.
-    spare: Option<Vec<Sample>>,
+    spare: Option<FullChunk>,
 }
 
 impl SampleRing {
@@ -100,38 +100,7 @@ impl SampleRing {
     /// expiry from the front stops before it.
     #[inline]
     pub(crate) fn push(&mut self, sample: Sample, cutoff: i64, max_len: usize) {
-        // The common case: inside retention, room in the back chunk without
-        // growing it, and no older than the newest sample.
-        if sample.ts >= cutoff
-            && self.back.len() < self.back.capacity()
-            && self.back.last().is_some_and(|l| l.ts <= sample.ts)
-        {
-            self.back.push(sample);
-            self.len += 1;
-            // The oldest chunk, found once for the expiry check and the pop.
-            let oldest = self.oldest_chunk();
-            let (oldest_len, expired) = (oldest.len(), oldest.get(self.head).is_none_or(|f| f.ts < cutoff));
-            // Sorted: when the oldest sample is inside retention, all are.
-            if expired {
-                return self.trim(cutoff, max_len);
-            }
-            if self.len > max_len {
-                // A ring at its cap (the steady state of a busy series):
-                // one sample out for the one in.
-                self.head += 1;
-                self.len -= 1;
-                self.dropped += 1;
-                if self.head >= oldest_len {
-                    self.drop_oldest_chunk();
-                }
-                if self.len > max_len {
-                    // The cap was lowered.
-                    self.trim(cutoff, max_len);
-                }
-            }
-            return;
-        }
-        self.push_uncommon(sample, cutoff, max_len);
+        self.push_as(sample, cutoff, max_len, false);
     }
 
     /// [`push`](Self::push) of a sample stamped by the collector's recent
@@ -140,19 +109,53 @@ impl SampleRing {
     /// that the ring's samples strictly increase in the order they arrived
     /// and every later sort by time keeps that order (across tag sets, in a
     /// durable store). Returns the timestamp kept.
+    #[inline]
+    pub(crate) fn push_stamped(&mut self, sample: Sample, cutoff: i64, max_len: usize) -> i64 {
+        self.push_as(sample, cutoff, max_len, true)
+    }
+
+    /// [`push`](Self::push), moving a tie first when `stamped`
+    /// ([`push_stamped`](Self::push_stamped)); returns the timestamp kept.
     #[inline(always)]
-    pub(crate) fn push_stamped(&mut self, mut sample: Sample, cutoff: i64, max_len: usize) -> i64 {
-        let newest = match self.back.last() {
-            Some(newest) => Some(newest.ts),
-            None => self.newest_ts(),
-        };
-        if let Some(newest) = newest
-            && sample.ts <= newest
-            && newest.wrapping_sub(sample.ts) as u64 <= TIE_WINDOW
-        {
-            sample.ts = newest.saturating_add(1);
+    fn push_as(&mut self, mut sample: Sample, cutoff: i64, max_len: usize, stamped: bool) -> i64 {
+        if let Some(&Sample { ts: newest, .. }) = self.back.last() {
+            if stamped {
+                sample.ts = past_tie(newest, sample.ts);
+            }
+            // The common case: inside retention, room in the back chunk
+            // without growing it, and no older than the newest sample.
+            if sample.ts >= cutoff && self.back.len() < self.back.capacity() && newest <= sample.ts {
+                self.back.push(sample);
+                self.len += 1;
+                // The oldest chunk, found once for the expiry check and the pop.
+                let oldest = self.oldest_chunk();
+                let (oldest_len, expired) = (oldest.len(), oldest.get(self.head).is_none_or(|f| f.ts < cutoff));
+                // Sorted: when the oldest sample is inside retention, all are.
+                if expired {
+                    self.trim(cutoff, max_len);
+                    return sample.ts;
+                }
+                if self.len > max_len {
+                    // A ring at its cap (the steady state of a busy series):
+                    // one sample out for the one in.
+                    self.head += 1;
+                    self.len -= 1;
+                    self.dropped += 1;
+                    if self.head >= oldest_len {
+                        self.drop_oldest_chunk();
+                    }
+                    if self.len > max_len {
+                        // The cap was lowered.
+                        self.trim(cutoff, max_len);
+                    }
+                }
+                return sample.ts;
+            }
+        } else if stamped && let Some(newest) = self.newest_ts() {
+            // `back` is empty just after a rotation.
+            sample.ts = past_tie(newest, sample.ts);
         }
-        self.push(sample, cutoff, max_len);
+        self.push_uncommon(sample, cutoff, max_len);
         sample.ts
     }
 
@@ -240,7 +243,7 @@ impl SampleRing {
     #[cold]
     fn grow_back(&mut self) {
         if self.back.len() == CHUNK {
-            let next = self.spare.take().unwrap_or_else(|| Vec::with_capacity(CHUNK));
+            let next = self.take_spare().unwrap_or_else(|| Vec::with_capacity(CHUNK));
             let filled = match FullChunk::try_from(std::mem::replace(&mut self.back, next)) {
                 Ok(filled) => filled,
                 // Not reached (`back` holds CHUNK samples): it stays the
@@ -262,26 +265,44 @@ impl SampleRing {
             }
         } else if self.back.capacity() == 0 {
             // An empty ring.
-            self.back = self.spare.take().unwrap_or_else(|| Vec::with_capacity(1));
+            self.back = self.take_spare().unwrap_or_else(|| Vec::with_capacity(1));
         } else {
             let grown = (self.back.capacity() * 2).min(CHUNK);
             self.back.reserve_exact(grown - self.back.len());
         }
     }
 
-    /// Keeps `chunk` as the spare if it is a whole chunk and there is none.
+    /// Keeps `chunk` as the spare if it is a whole chunk and there is none
+    /// (rare: a back chunk given up by a batch merge or an emptied ring;
+    /// its unused slots are filled so that it becomes a [`FullChunk`]).
     fn recycle(&mut self, mut chunk: Vec<Sample>) {
         if self.spare.is_none() && chunk.capacity() == CHUNK {
-            chunk.clear();
+            chunk.resize(
+                CHUNK,
+                Sample {
+                    ts: 0,
+                    value: 0.0,
+                    tags: 0,
+                },
+            );
+            self.spare = FullChunk::try_from(chunk).ok();
+        }
+    }
+
+    /// Keeps a full chunk as the spare if there is none.
+    fn recycle_full(&mut self, chunk: FullChunk) {
+        if self.spare.is_none() {
             self.spare = Some(chunk);
         }
     }
 
-    /// [`recycle`](Self::recycle) of a full chunk (the same allocation).
-    fn recycle_full(&mut self, chunk: FullChunk) {
-        if self.spare.is_none() {
-            self.recycle(into_vec(chunk));
-        }
+    /// The spare chunk as an empty `Vec` with room for [`CHUNK`] samples.
+    fn take_spare(&mut self) -> Option<Vec<Sample>> {
+        self.spare.take().map(|chunk| {
+            let mut chunk = into_vec(chunk);
+            chunk.clear();
+            chunk
+        })
     }
 
     /// Removes and returns the newest sample if it is newer than `ts`.
@@ -451,12 +472,23 @@ impl SampleRing {
 
     /// Heap bytes held by the ring.
     pub(crate) fn heap_bytes(&self) -> usize {
-        let full = (usize::from(self.oldest.is_some()) + self.middle.len()) * size_of::<[Sample; CHUNK]>();
-        let partial: usize = std::iter::once(&self.back)
-            .chain(self.spare.as_ref())
-            .map(|c| c.capacity() * size_of::<Sample>())
-            .sum();
-        full + partial + self.middle.capacity() * size_of::<FullChunk>()
+        let whole = usize::from(self.oldest.is_some()) + self.middle.len() + usize::from(self.spare.is_some());
+        whole * size_of::<[Sample; CHUNK]>()
+            + self.back.capacity() * size_of::<Sample>()
+            + self.middle.capacity() * size_of::<FullChunk>()
+    }
+}
+
+/// `ts`, or one nanosecond past `newest` when `ts` is at or at most
+/// [`TIE_WINDOW`] behind it.
+#[inline(always)]
+fn past_tie(newest: i64, ts: i64) -> i64 {
+    // When `ts <= newest` their difference is in [0, 2^64): exact as the
+    // unsigned reading of the wrapped difference.
+    if ts <= newest && newest.wrapping_sub(ts) as u64 <= TIE_WINDOW {
+        newest.saturating_add(1)
+    } else {
+        ts
     }
 }
 

@@ -8,9 +8,13 @@
 //! locks' cache lines. A miss takes the shared path and fills the cache.
 //!
 //! A hit is found in two steps. First by the caller's identity: the
-//! addresses of the name and of every tag value pick an entry of a small
-//! direct-mapped array ([`RECENT`]) that remembers which slot that call site
-//! reached last — a few instructions, no byte of the key read. Then the
+//! addresses of the name and of every tag value pick a pair of entries of
+//! a small two-way array ([`RECENT`]) that remembers which slots the call
+//! sites mapped there reached last — a few instructions, no byte of the key
+//! read. Two ways, because where the literals of a program land decides
+//! which call sites share an entry: with one way, two of 18 call sites
+//! sharing one (a one-in-four chance at 512 entries) cost every build so
+//! placed ~20% more per lookup. Then the
 //! slot's key is compared with the call's name and tags, byte for byte:
 //! the identity only guesses, the comparison decides, so a reused address
 //! holding other text (a freed and reallocated `String`) is a guess that
@@ -46,8 +50,8 @@ use crate::tags::{SEP, Tags};
 /// Entries cached per thread.
 pub(crate) const MAX_SLOTS: usize = 1024;
 
-/// Entries of the by-identity guess array: a power of two, large enough
-/// that a few dozen call sites rarely share one.
+/// Entries of the by-identity guess array (pairs of ways): a power of two,
+/// large enough that a few dozen call sites rarely share a pair.
 const RECENT: usize = 512;
 
 struct Slot {
@@ -195,8 +199,9 @@ impl Slot {
 
 struct ResolvedCache {
     table: HashTable<Slot>,
-    /// By caller identity ([`identity_index`]): the bucket of `table` that
-    /// call site hit last. Only a guess, verified on use: a bucket emptied,
+    /// By caller identity ([`identity_index`]): per pair of ways, the
+    /// buckets of `table` that the call sites mapped there reached last,
+    /// the latest first. Only a guess, verified on use: a bucket emptied,
     /// refilled or moved by a resize fails the key comparison.
     recent: Box<[u16; RECENT]>,
 }
@@ -324,7 +329,7 @@ fn identity_index(collector: u64, name: &str, tags: &impl Tags) -> usize {
     let step = |h: u64, s: &str| (h.rotate_left(26) ^ s.as_ptr().addr() as u64 ^ s.len() as u64).wrapping_mul(K);
     let mut h = step(collector, name);
     tags.for_each_tag(|_, v| h = step(h, v));
-    (h >> (64 - RECENT.trailing_zeros())) as usize
+    ((h >> (64 - (RECENT / 2).trailing_zeros())) as usize) * 2
 }
 
 /// Runs `f` on the cached resolution of (`collector`, `name`, `tags`), or
@@ -343,10 +348,14 @@ pub(crate) fn with_cached<R>(
             // re-entered (a sample sink recording): a miss.
             let mut cache = cell.try_lock()?;
             let ResolvedCache { table, recent } = &mut *cache;
-            let guess = &mut recent[identity_index(collector, name, tags)];
-            let slot = match table.get_bucket(usize::from(*guess)) {
+            let ways = identity_index(collector, name, tags);
+            let ways = &mut recent[ways..ways + 2];
+            let slot = match table.get_bucket(usize::from(ways[0])) {
                 Some(slot) if slot.matches(collector, name, tags) => slot,
-                _ => find_by_key(table, guess, collector, name, tags)?,
+                _ => match table.get_bucket(usize::from(ways[1])) {
+                    Some(slot) if slot.matches(collector, name, tags) => slot,
+                    _ => find_by_key(table, ways, collector, name, tags)?,
+                },
             };
             if slot.generation == generation {
                 return Some(f(&slot.series, &slot.entry));
@@ -359,11 +368,12 @@ pub(crate) fn with_cached<R>(
 }
 
 /// The slot of (`collector`, `name`, `tags`) by the hash of its bytes,
-/// after the identity's guess failed; the guess is pointed at it.
+/// after both of the identity's guesses failed; the first way is pointed
+/// at it and what it held moves to the second.
 #[inline(never)]
 fn find_by_key<'t>(
     table: &'t HashTable<Slot>,
-    guess: &mut u16,
+    ways: &mut [u16],
     collector: u64,
     name: &str,
     tags: &impl Tags,
@@ -372,8 +382,9 @@ fn find_by_key<'t>(
     let bucket = table.find_bucket_index(hash, |s| s.matches(collector, name, tags))?;
     // Tables of more than 65,536 buckets are never built (`MAX_SLOTS`);
     // a bucket past that would only go unguessed.
-    if let Ok(b) = u16::try_from(bucket) {
-        *guess = b;
+    if let (Ok(b), [first, second]) = (u16::try_from(bucket), ways) {
+        *second = *first;
+        *first = b;
     }
     table.get_bucket(bucket)
 }
