@@ -85,7 +85,7 @@ impl Clock for SystemClock {
 pub const WALL_RESYNC: Duration = Duration::from_secs(1);
 
 /// `SystemTime::now()` in nanoseconds since the epoch.
-pub(crate) fn system_time_nanos() -> i64 {
+fn system_time_nanos() -> i64 {
     match SystemTime::now().duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
         // A clock set before 1970: report the epoch rather than panic.

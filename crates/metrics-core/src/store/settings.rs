@@ -79,27 +79,8 @@ impl Settings {
     pub(crate) fn enabled(&self) -> bool {
         self.enabled.load(SeqCst)
     }
-    /// The time for everything but a kept sample's timestamp (retention
-    /// cutoffs, exemplars, the idle sweep, [`MetricsCollector::now`]). On
-    /// the default clock this is the exact wall clock, never behind a
-    /// sample the [`RecentClock`] stamped: the ring moves such a sample at
-    /// most one nanosecond per sample past the clock's last update, and
-    /// real time moves faster than that, so a reader that takes samples up
-    /// to "now" sees every sample recorded before it asked.
-    ///
-    /// [`MetricsCollector::now`]: crate::MetricsCollector::now
     #[inline]
     pub(crate) fn now_nanos(&self) -> i64 {
-        match &self.clock {
-            None => clock::system_time_nanos().max(RecentClock.now_nanos()),
-            Some(clock) => clock.now_nanos(),
-        }
-    }
-
-    /// A kept sample's timestamp: the [`RecentClock`] on the default clock
-    /// (two loads, where the exact clock is a counter or system read).
-    #[inline]
-    pub(crate) fn stamp_nanos(&self) -> i64 {
         match &self.clock {
             None => RecentClock.now_nanos(),
             Some(clock) => clock.now_nanos(),

@@ -323,7 +323,7 @@ impl MetricSeries {
         let (ts, cutoff, stamped) = match at {
             // One clock read serves as timestamp and as the retention cutoff.
             None => {
-                let now = self.settings().stamp_nanos();
+                let now = self.settings().now_nanos();
                 let cutoff = now.saturating_sub(self.settings().retention_nanos());
                 (now, cutoff, self.settings().stamps_coarsely())
             }
