@@ -129,6 +129,12 @@ fn nanos(t: OffsetDateTime) -> i64 {
 /// collector's from the oldest one it holds in the window; the history's
 /// before that (all of the window when the collector holds none), so no
 /// sample is counted twice.
+///
+/// A live sample may carry a timestamp up to one recent-clock period after
+/// `now` and still have been recorded before it: the collector's clock
+/// returns one time per period, and a series moves samples that tie past
+/// its newest by a nanosecond each (`metrics_core::clock::recent`). Those
+/// count as recorded at `now`.
 fn window_samples(
     src: &mut Sources<'_>,
     found: &Found,
@@ -138,12 +144,13 @@ fn window_samples(
     window: std::time::Duration,
 ) -> BTreeMap<GroupKey, Vec<f64>> {
     let since = now - window;
+    let recorded_by_now = now + metrics_core::clock::RECENT_PERIOD;
     let mut out: BTreeMap<GroupKey, Vec<f64>> = BTreeMap::new();
     let mut oldest_live = nanos(now).saturating_add(1);
     if let Some(series) = &found.live {
         let (_, values) = series.newest_values(&eq_filter(sel), Some(since), usize::MAX);
         for v in values {
-            if v.timestamp > since && v.timestamp <= now && accepts(sel, &v.tags) {
+            if v.timestamp > since && v.timestamp <= recorded_by_now && accepts(sel, &v.tags) {
                 oldest_live = oldest_live.min(nanos(v.timestamp));
                 out.entry(key(by, &v.tags)).or_default().push(v.value);
             }
