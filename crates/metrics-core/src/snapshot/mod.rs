@@ -89,6 +89,17 @@ pub struct TagSetAggregate {
     pub exemplars: Vec<exemplar::BucketExemplar>,
 }
 
+impl TagSetAggregate {
+    /// The aggregate of `tags` (cloned: a reference count).
+    pub(crate) fn of(tags: &TagSet, value: AggregateValue, exemplars: Vec<exemplar::BucketExemplar>) -> Self {
+        TagSetAggregate {
+            tags: tags.clone(),
+            value,
+            exemplars,
+        }
+    }
+}
+
 /// A line of [`list_series`](crate::MetricsCollector::list_series).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeriesInfo {

@@ -86,11 +86,14 @@ impl Settings {
             Some(clock) => clock.now_nanos(),
         }
     }
-    /// Timestamps come from the [`RecentClock`], which samples recorded
-    /// within one of its periods read alike.
+    /// A kept sample's timestamp, and whether it is the [`RecentClock`]'s
+    /// (which samples recorded within one of its periods read alike).
     #[inline]
-    pub(crate) fn stamps_coarsely(&self) -> bool {
-        self.clock.is_none()
+    pub(crate) fn stamp(&self) -> (i64, bool) {
+        match &self.clock {
+            None => (RecentClock.now_nanos(), true),
+            Some(clock) => (clock.now_nanos(), false),
+        }
     }
     #[inline]
     pub(crate) fn retention_nanos(&self) -> i64 {

@@ -323,9 +323,8 @@ impl MetricSeries {
         let (ts, cutoff, stamped) = match at {
             // One clock read serves as timestamp and as the retention cutoff.
             None => {
-                let now = self.settings().now_nanos();
-                let cutoff = now.saturating_sub(self.settings().retention_nanos());
-                (now, cutoff, self.settings().stamps_coarsely())
+                let (now, stamped) = self.settings().stamp();
+                (now, now.saturating_sub(self.settings().retention_nanos()), stamped)
             }
             // An explicit timestamp may be old: expire relative to now.
             Some(ts) => (ts, self.settings().retention_cutoff(), false),

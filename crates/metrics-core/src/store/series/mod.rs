@@ -405,13 +405,7 @@ impl MetricSeries {
     pub fn aggregates(&self) -> Vec<TagSetAggregate> {
         // Sized up front: growing by doubling would copy every element.
         let mut out = Vec::with_capacity(self.live_tag_sets());
-        self.for_each_aggregate(|tags, value, exemplars| {
-            out.push(TagSetAggregate {
-                tags: tags.clone(),
-                value,
-                exemplars,
-            })
-        });
+        self.for_each_aggregate(|tags, value, exemplars| out.push(TagSetAggregate::of(tags, value, exemplars)));
         out
     }
 
@@ -465,11 +459,7 @@ impl MetricSeries {
         if self.metric_type.is_distribution() {
             let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
             let live = index.entries().iter().enumerate().find(|&(id, _)| index.is_live(id));
-            first.extend(live.map(|(_, e)| TagSetAggregate {
-                tags: e.tags().clone(),
-                value: e.aggregate().value(),
-                exemplars: Vec::new(),
-            }));
+            first.extend(live.map(|(_, e)| TagSetAggregate::of(e.tags(), e.aggregate().value(), Vec::new())));
         }
         self.snapshot_of(Vec::new(), first)
     }
