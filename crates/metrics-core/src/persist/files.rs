@@ -1,7 +1,9 @@
 //! Atomic file writes: every file the crate writes goes through here (or
-//! through the directory swap of `durable`).
+//! through the CSV export's directory swap in `directory`).
 
-use std::fs::{self, File};
+use std::fs;
+#[cfg(feature = "csv")]
+use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 #[cfg(feature = "csv")]
@@ -65,7 +67,7 @@ pub(crate) fn write_atomic_creating_parent(path: &Path, bytes: &[u8]) -> Result<
 }
 
 /// Writes each `(file name, bytes)` into the fresh directory `dir`, not
-/// yet visible under the export's name (a staging directory of [`durable::replace_dir`], which syncs them
+/// yet visible under the export's name (a staging directory of [`replace_dir`](super::directory::replace_dir), which syncs them
 /// all in one pass afterwards) and returns the paths, in the order given.
 /// Each file is created exclusively. The names must be plain file names (the
 /// exporters make them with [`csv_file_stem`](crate::export::csv_file_stem)).

@@ -1,10 +1,13 @@
 //! Every file write of the crate: the JSON and CSV exports of a collector
-//! (through `files`, atomic and crate-private, and `durable`: unpredictable
-//! exclusive temporaries, directory syncs, the CSV directory swap and the
-//! clean-up of killed exports), [`export_all`], and
+//! (through `files`, atomic and crate-private; `durable`: unpredictable
+//! exclusive temporaries, directory syncs and the clean-up of killed
+//! exports; and `directory`, the CSV export's directory swap), [`export_all`], and
 //! [`import_json`](MetricsCollector::import_json), which reads an export back.
 
+#[cfg(feature = "csv")]
+mod directory;
 pub(crate) mod durable;
+#[cfg(feature = "csv")]
 mod exchange;
 pub(crate) mod files;
 
@@ -43,14 +46,14 @@ pub fn export_all(collector: &MetricsCollector, storage: &Path) -> Result<Export
 
 /// Writes the CSV files of `snapshot` into `dir`, replacing the whole
 /// directory: the files are written into a new sibling directory, synced in
-/// one pass, and swapped in for `dir` (see [`durable::replace_dir`]), so a
+/// one pass, and swapped in for `dir` (see [`directory::replace_dir`]), so a
 /// reader never sees files of two exports side by side and files of series
 /// that no longer exist disappear. An existing `dir` that holds anything
 /// other than CSV files is refused.
 #[cfg(feature = "csv")]
 pub(crate) fn write_csv_dir(snapshot: &Snapshot, dir: &Path) -> Result<Vec<PathBuf>> {
     let files = csv::encode_files(snapshot)?;
-    durable::replace_dir(dir, |staging| files::write_new_files(staging, &files))?;
+    directory::replace_dir(dir, |staging| files::write_new_files(staging, &files))?;
     Ok(files.iter().map(|(name, _)| dir.join(name)).collect())
 }
 
