@@ -44,6 +44,13 @@ fn every_kind_of_family_reads_the_same_from_the_live_series() {
     c.increment_counter("cache_hits", &[("tier", "l1")], 6).unwrap();
     c.set_gauge("queue.depth", &[("q", "x")], 7.0).unwrap();
     c.set_gauge("queue_depth", &[("q", "x")], 8.0).unwrap();
+    // A family of its own per kind, no exemplars, nothing removed: written
+    // tag set by tag set from the cells (escaped values, fractions, signs).
+    c.set_gauge("room.temperature", &[("room", "a \"b\"\n")], -3.25)
+        .unwrap();
+    c.set_gauge("room.temperature", &[("room", "c")], 1e21).unwrap();
+    c.increment_counter("bytes.sent", &[("peer", "x"), ("proto", "tcp")], 1 << 60)
+        .unwrap();
     // A histogram with its own buckets and a unit, a timer, exemplars.
     c.describe_metric(
         "payload.size",
@@ -77,6 +84,11 @@ fn every_kind_of_family_reads_the_same_from_the_live_series() {
     assert!(text.contains("jobs_done_total{queue=\"b\"} 2.0\n"), "{text}");
     assert!(text.contains("cache_hits_total{tier=\"l1\"} 11.0\n"), "{text}");
     assert!(text.contains("batches_total{state=\"kept\"} 1.0\n"), "{text}");
+    assert!(
+        text.contains("room_temperature{room=\"a \\\"b\\\"\\n\"} -3.25\n"),
+        "{text}"
+    );
+    assert!(text.contains("bytes_sent_total{peer=\"x\",proto=\"tcp\"} "), "{text}");
     assert!(text.contains("trace_id=\"abc\""), "{text}");
     assert!(!text.contains("gone"), "{text}");
     assert!(text.contains("overflow"), "the cap's self-metric: {text}");

@@ -93,4 +93,10 @@ impl AggregateSource for LiveSeries<'_> {
             None => self.shape.for_each(series, f),
         }
     }
+
+    fn for_each_scalar(&self, series: usize, f: &mut dyn FnMut(&TagSet, f64)) -> bool {
+        self.sources[series]
+            .as_ref()
+            .is_some_and(|live| live.for_each_scalar(f))
+    }
 }

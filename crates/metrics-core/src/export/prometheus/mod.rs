@@ -30,7 +30,7 @@ pub use names::{family_names, sanitize_label_name, sanitize_metric_name};
 use families::{Family, Kind, MergedPoints, Point, build_families, merged_points};
 use text::{PointWriter, escape_help, push_raw_tag_pairs, push_sample, push_sample_value};
 
-use crate::snapshot::exemplar::BucketExemplar;
+use crate::snapshot::exemplar::{BucketExemplar, Exemplar};
 use crate::snapshot::{AggregateValue, Snapshot};
 use crate::tags::TagSet;
 
@@ -42,6 +42,14 @@ pub(crate) trait AggregateSource {
     /// Calls `f` with each tag set of series `series`, its aggregate and
     /// exemplars, in the order of [`SeriesSnapshot::aggregates`](crate::SeriesSnapshot::aggregates).
     fn for_each(&self, series: usize, f: &mut dyn FnMut(&TagSet, &AggregateValue, &[BucketExemplar]));
+    /// [`for_each`](Self::for_each) for a counter or gauge series without
+    /// exemplars: `f` gets each tag set and its value, in the same order.
+    /// False, having called nothing, where the source cannot (the default)
+    /// or the series is not such a series.
+    fn for_each_scalar(&self, series: usize, f: &mut dyn FnMut(&TagSet, f64)) -> bool {
+        let _ = (series, f);
+        false
+    }
 }
 
 impl AggregateSource for Snapshot {
@@ -219,6 +227,13 @@ fn write_direct(
 ) -> bool {
     let histogram = kind == Kind::Histogram;
     let mut ok = true;
+    if !histogram
+        && source.for_each_scalar(series, &mut |tags, v| {
+            ok = ok && push_scalar_line(writer, tags.as_bytes(), false, v, None, out);
+        })
+    {
+        return ok;
+    }
     source.for_each(series, &mut |tags, value, exemplars| {
         if !ok {
             return;
@@ -226,19 +241,7 @@ fn write_direct(
         let raw = tags.as_bytes();
         match value {
             AggregateValue::Counter { total: v } | AggregateValue::Gauge { value: v } => {
-                out.extend_from_slice(writer.name.as_bytes());
-                if !raw.is_empty() {
-                    out.push(b'{');
-                    if !push_raw_tag_pairs(raw, histogram, out) {
-                        ok = false;
-                        return;
-                    }
-                    out.push(b'}');
-                }
-                push_sample_value(*v, out);
-                if let Some(e) = exemplars.first() {
-                    writer.exemplar(out, &e.exemplar);
-                }
+                ok = push_scalar_line(writer, raw, histogram, *v, exemplars.first().map(|e| &e.exemplar), out);
             }
             AggregateValue::Histogram(h) => {
                 labels.clear();
@@ -259,6 +262,33 @@ fn write_direct(
         }
     });
     ok
+}
+
+/// One counter or gauge line, labels copied from the tag set's stored
+/// bytes `raw` (`le` reserved when `histogram`): false (with `out` partly
+/// written) when a key would need sanitizing.
+#[inline]
+fn push_scalar_line(
+    writer: &PointWriter<'_>,
+    raw: &[u8],
+    histogram: bool,
+    v: f64,
+    exemplar: Option<&Exemplar>,
+    out: &mut Vec<u8>,
+) -> bool {
+    out.extend_from_slice(writer.name.as_bytes());
+    if !raw.is_empty() {
+        out.push(b'{');
+        if !push_raw_tag_pairs(raw, histogram, out) {
+            return false;
+        }
+        out.push(b'}');
+    }
+    push_sample_value(v, out);
+    if let Some(e) = exemplar {
+        writer.exemplar(out, e);
+    }
+    true
 }
 
 /// Writes merged points in label order.

@@ -41,6 +41,12 @@ impl ExemplarSlots {
         }
     }
 
+    /// Whether the series ever kept an exemplar (a slot is never emptied
+    /// once filled, short of removing its tag set).
+    pub(crate) fn any(&self) -> bool {
+        self.0.get().is_some()
+    }
+
     /// Every exemplar by tag id, each tag set's sorted by bucket; empty
     /// (without locking) when the series never had one.
     pub(crate) fn all(&self) -> HashMap<u32, Vec<BucketExemplar>> {

@@ -439,6 +439,32 @@ impl MetricSeries {
         }
     }
 
+    /// [`for_each_aggregate`](Self::for_each_aggregate) for the common case
+    /// of an exposition, a counter or gauge series without exemplars or
+    /// removed tag sets: `f` gets each tag set's value, and no
+    /// [`AggregateValue`] is built. False, having called nothing, for any
+    /// other series.
+    pub(crate) fn for_each_scalar(&self, mut f: impl FnMut(&TagSet, f64)) -> bool {
+        if !matches!(self.metric_type(), MetricType::Counter | MetricType::Gauge)
+            || self.extras.get().is_some_and(|e| e.exemplars.any())
+        {
+            return false;
+        }
+        let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
+        if index.any_removed() {
+            return false;
+        }
+        for e in index.entries() {
+            match e.aggregate() {
+                Aggregate::Counter(c) => f(e.tags(), c.total()),
+                Aggregate::Gauge(g) => f(e.tags(), g.get()),
+                // Never built in a counter or gauge series.
+                Aggregate::Histogram(_) => {}
+            }
+        }
+        true
+    }
+
     /// Live tag sets (removed ones left out).
     pub(crate) fn live_tag_sets(&self) -> usize {
         self.index.read().unwrap_or_else(PoisonError::into_inner).live_count()
