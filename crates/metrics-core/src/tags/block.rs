@@ -214,6 +214,27 @@ impl Drop for Unfinished {
 }
 
 impl TagBlock {
+    /// Asks the CPU to start loading the block's first two cache lines (the
+    /// header, an entry's aggregate and the start of the text). A scan of
+    /// many entries issues it some entries ahead, so that blocks scattered
+    /// over the heap arrive before they are read. Only a hint: it reads
+    /// nothing and cannot fault; elsewhere than x86-64 it does nothing.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            let at = self.header.as_ptr().cast::<i8>();
+            // SAFETY: SSE, which `_mm_prefetch` needs, is part of every
+            // x86-64 target; a prefetch dereferences nothing, so any address
+            // (here the block and the line after it) is sound.
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(at);
+                _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(64));
+            }
+        }
+    }
+
     /// A block holding `text` only. `None` when the text is 4 GiB or longer.
     pub(crate) fn plain(text: &[u8]) -> Option<TagBlock> {
         Self::build(text.len(), None, |w| w.put(text))

@@ -102,6 +102,13 @@ impl TagEntry {
         self.tags.block().header().id
     }
 
+    /// Starts loading this entry's block ahead of a read (see
+    /// [`TagBlock::prefetch`]).
+    #[inline(always)]
+    pub(crate) fn prefetch(&self) {
+        self.tags.block().prefetch();
+    }
+
     /// The cumulative aggregate.
     #[inline]
     pub(crate) fn aggregate(&self) -> &Aggregate {
