@@ -66,6 +66,16 @@ impl Aggregate {
         }
     }
 
+    /// A counter's total or a gauge's value; `None` for a distribution.
+    #[inline]
+    pub(crate) fn scalar(&self) -> Option<f64> {
+        match self {
+            Aggregate::Counter(c) => Some(c.total()),
+            Aggregate::Gauge(g) => Some(g.get()),
+            Aggregate::Histogram(_) => None,
+        }
+    }
+
     pub(crate) fn heap_bytes(&self) -> usize {
         match self {
             Aggregate::Counter(c) => c.heap_bytes(),

@@ -17,7 +17,7 @@ use crate::error::{MetricsError, Result};
 /// A new temporary directory in `parent` for `target` (mode 0o777 masked by
 /// the umask, as `create_dir` makes it: it becomes the CSV export's
 /// directory); removed with its content when dropped unless kept.
-pub(crate) fn create_temp_dir(parent: &Path, target: &str) -> io::Result<tempfile::TempDir> {
+fn create_temp_dir(parent: &Path, target: &str) -> io::Result<tempfile::TempDir> {
     tempfile::Builder::new()
         .prefix(&temp_prefix(target))
         .rand_bytes(RANDOM_CHARS)

@@ -229,7 +229,7 @@ fn write_direct(
     let mut ok = true;
     if !histogram
         && source.for_each_scalar(series, &mut |tags, v| {
-            ok = ok && push_scalar_line(writer, tags.as_bytes(), false, v, None, out);
+            ok = ok && push_scalar_line(writer, tags.as_bytes(), histogram, v, None, out);
         })
     {
         return ok;

@@ -465,11 +465,8 @@ impl MetricSeries {
             if let Some(ahead) = entries.get(i + PREFETCH_AHEAD) {
                 ahead.prefetch();
             }
-            match e.aggregate() {
-                Aggregate::Counter(c) => f(e.tags(), c.total()),
-                Aggregate::Gauge(g) => f(e.tags(), g.get()),
-                // Never built in a counter or gauge series.
-                Aggregate::Histogram(_) => {}
+            if let Some(v) = e.aggregate().scalar() {
+                f(e.tags(), v);
             }
         }
         true
