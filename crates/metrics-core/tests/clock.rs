@@ -2,10 +2,11 @@
 //! with `std::time::Instant`; sample timestamps agree with `SystemTime`.
 #![allow(clippy::unwrap_used)]
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use metrics_core::clock::{Clock, Stopwatch, SystemClock};
-use metrics_core::{AggregateValue, MetricType, MetricsCollector};
+use metrics_core::{AggregateValue, MetricType, MetricsCollector, SampleSink, SeriesKey};
 
 /// How far behind `SystemTime` a recent-clock timestamp may be: its 0.5 ms
 /// period plus however long a loaded machine (CI runs many test binaries on
@@ -106,6 +107,47 @@ fn a_kept_sample_is_timestamped_by_the_wall_clock() {
         ts >= before - RECENT_LAG && ts <= after + RECENT_LEAD,
         "{before} <= {ts} <= {after}"
     );
+}
+
+/// Every sample a sink was handed: (timestamp, value).
+#[derive(Debug, Default)]
+struct Handed(Mutex<Vec<(i64, f64)>>);
+
+impl SampleSink for Handed {
+    fn accept(&self, _: SeriesKey, _: u32, timestamp_nanos: i64, value: f64) {
+        self.0.lock().unwrap().push((timestamp_nanos, value));
+    }
+}
+
+#[test]
+fn a_busy_series_keeps_the_recording_order_and_hands_a_sink_the_timestamps_it_keeps() {
+    // Past a few hundred samples a series is busy: its recording thread
+    // keeps samples in a buffer of its own. Order and timestamps must be
+    // what the ring alone would give.
+    let c = MetricsCollector::default();
+    let sink = Arc::new(Handed::default());
+    c.attach_sink(sink.clone());
+    let before = system_nanos();
+    for i in 0..3_000 {
+        let status = ["ok", "failed", "retry"][i % 3];
+        c.record_metric("events", i as f64, &[("status", status)], MetricType::Gauge)
+            .unwrap();
+    }
+    let after = system_nanos();
+    let mut values = c.get_metric_series("events").unwrap().values();
+    values.sort_by_key(|v| v.timestamp);
+    let kept: Vec<(i64, f64)> = values
+        .iter()
+        .map(|v| (i64::try_from(v.timestamp.unix_timestamp_nanos()).unwrap(), v.value))
+        .collect();
+    let order: Vec<f64> = kept.iter().map(|k| k.1).collect();
+    assert_eq!(order, (0..3_000).map(f64::from).collect::<Vec<_>>());
+    assert!(kept.windows(2).all(|w| w[0].0 < w[1].0), "timestamps strictly increase");
+    assert!(
+        kept.iter()
+            .all(|(ts, _)| *ts >= before - RECENT_LAG && *ts <= after + RECENT_LEAD)
+    );
+    assert_eq!(*sink.0.lock().unwrap(), kept, "the sink saw the same samples and times");
 }
 
 #[test]

@@ -23,8 +23,11 @@
 //!   stamped one nanosecond past it instead, so a series' samples strictly
 //!   increase in the order they were recorded and keep that order wherever
 //!   they are sorted by time (across tag sets, in a durable store). A
-//!   timestamp so moves later by at most one period. Samples that threads
-//!   buffer while they contend for a series keep the clock's time.
+//!   timestamp so moves later by at most one period. This holds for the
+//!   samples one thread records into a series; once two or more threads
+//!   record into one busy series, or contend for it, their samples keep
+//!   the clock's time (the order of two threads' samples is theirs to race
+//!   for).
 //! * **Idle.** After [`IDLE_STOP`] without a read the thread stops updating
 //!   and sleeps; the next read finds the clock stopped, reads
 //!   `SystemTime::now()` itself (never less than the last value handed out)

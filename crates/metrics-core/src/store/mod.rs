@@ -3,6 +3,7 @@
 
 pub(crate) mod index;
 pub(crate) mod overflow;
+pub(crate) mod owned;
 pub(crate) mod ring;
 pub(crate) mod samples;
 pub(crate) mod series;

@@ -11,6 +11,10 @@ use std::collections::VecDeque;
 /// Samples per chunk: 512 × 24 B = 12 KiB.
 const CHUNK: usize = 512;
 
+/// The longest newer tail a batch merge copies onto the stack (6 KiB);
+/// a longer one is popped sample by sample.
+const MERGE_ON_STACK: usize = 256;
+
 /// How far behind a series' newest sample one stamped by the recent clock
 /// may be and still be moved past it ([`SampleRing::push_stamped`]): one
 /// update period of the clock, what samples stamped alike can differ by.
@@ -162,7 +166,7 @@ impl SampleRing {
     /// The newest sample's timestamp, wherever it is (`back` is empty just
     /// after a rotation).
     #[cold]
-    fn newest_ts(&self) -> Option<i64> {
+    pub(crate) fn newest_ts(&self) -> Option<i64> {
         self.iter_newest_first().next().map(|s| s.ts)
     }
 
@@ -194,34 +198,111 @@ impl SampleRing {
     /// oldest): the newer tail of the ring is taken off and merged with the
     /// sorted batch. Leaves `batch` empty.
     pub(crate) fn push_batch(&mut self, batch: &mut Vec<Sample>, cutoff: i64, max_len: usize) {
+        self.push_slice(batch, cutoff, max_len);
+        batch.clear();
+    }
+
+    /// [`push_batch`](Self::push_batch) of a slice, in time order and no
+    /// older than the newest sample or than `cutoff` (what one thread's
+    /// buffer of stamped samples holds): appended chunk by chunk, then
+    /// capped, with no merge. Any other slice goes to
+    /// [`push_slice`](Self::push_slice).
+    pub(crate) fn push_newer(&mut self, batch: &mut [Sample], cutoff: i64, max_len: usize) {
+        let in_order = batch.windows(2).all(|w| w[0].ts <= w[1].ts);
+        let Some(first) = batch.first().map(|s| s.ts) else {
+            return;
+        };
+        if !in_order || first < cutoff || self.newest().is_some_and(|newest| newest > first) {
+            return self.push_slice(batch, cutoff, max_len);
+        }
+        let mut rest = &batch[..];
+        while !rest.is_empty() {
+            if self.back.len() == self.back.capacity() {
+                self.grow_back();
+            }
+            let room = self.back.capacity() - self.back.len();
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            self.back.extend_from_slice(now);
+            self.len += now.len();
+            rest = later;
+        }
+        self.expire(cutoff);
+        self.cap(max_len);
+    }
+
+    /// The newest sample's timestamp.
+    #[inline]
+    fn newest(&self) -> Option<i64> {
+        match self.back.last() {
+            Some(s) => Some(s.ts),
+            None => self.newest_ts(),
+        }
+    }
+
+    /// [`push_batch`](Self::push_batch) of a slice, left sorted by time.
+    pub(crate) fn push_slice(&mut self, batch: &mut [Sample], cutoff: i64, max_len: usize) {
         self.expire(cutoff);
         // Stable: samples of one thread with equal timestamps keep their order.
         batch.sort_by_key(|s| s.ts);
         let Some(oldest) = batch.first().map(|s| s.ts) else {
             return;
         };
-        let mut tail = Vec::new();
-        while let Some(back) = self.pop_back_newer_than(oldest) {
-            tail.push(back);
-        }
-        tail.reverse();
-        let (mut kept, mut new) = (tail.into_iter().peekable(), batch.drain(..).peekable());
-        loop {
+        // The samples newer than the batch come off the back, then the two
+        // sorted runs are merged back in. Two threads' buffers of the same
+        // millisecond overlap by a batch or so: that tail is one copy out of
+        // the back chunk, onto the stack.
+        let mut on_stack = [Sample {
+            ts: 0,
+            value: 0.0,
+            tags: 0,
+        }; MERGE_ON_STACK];
+        let mut on_heap = Vec::new();
+        let tail: &[Sample] = match self.newer_in_back(oldest) {
+            Some(n) if n <= MERGE_ON_STACK => {
+                let start = self.back.len() - n;
+                on_stack[..n].copy_from_slice(&self.back[start..]);
+                // An emptied ring stays consistent: `head` indexes the
+                // back chunk's next sample.
+                self.back.truncate(start);
+                self.len -= n;
+                &on_stack[..n]
+            }
+            _ => {
+                while let Some(back) = self.pop_back_newer_than(oldest) {
+                    on_heap.push(back);
+                }
+                on_heap.reverse();
+                &on_heap
+            }
+        };
+        let (mut kept, mut new) = (0, 0);
+        while kept < tail.len() || new < batch.len() {
             // Equal timestamps: the samples already kept come first.
-            let take_kept = match (kept.peek(), new.peek()) {
-                (Some(k), Some(n)) => k.ts <= n.ts,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => break,
+            let sample = if new == batch.len() || (kept < tail.len() && tail[kept].ts <= batch[new].ts) {
+                kept += 1;
+                tail[kept - 1]
+            } else {
+                new += 1;
+                batch[new - 1]
             };
-            let sample = if take_kept { kept.next() } else { new.next() };
-            match sample {
-                Some(s) if s.ts < cutoff => self.expired += 1,
-                Some(s) => self.push_back(s),
-                None => break,
+            if sample.ts < cutoff {
+                self.expired += 1;
+            } else {
+                self.push_back(sample);
             }
         }
         self.cap(max_len);
+    }
+
+    /// How many samples are newer than `ts`, if all of them are in the
+    /// back chunk.
+    fn newer_in_back(&self, ts: i64) -> Option<usize> {
+        let from = if self.oldest.is_none() { self.head } else { 0 };
+        let live = &self.back[from..];
+        let not_newer = live.partition_point(|s| s.ts <= ts);
+        // With a sample of the back chunk at or before `ts`, every earlier
+        // chunk is too (sorted); without one, only if there is none.
+        (not_newer > 0 || self.oldest.is_none()).then_some(live.len() - not_newer)
     }
 
     /// Appends without ordering or capping.
@@ -347,8 +428,20 @@ impl SampleRing {
     #[inline]
     fn cap(&mut self, max_len: usize) {
         while self.len > max_len {
-            self.pop_front();
-            self.dropped += 1;
+            // As many as the oldest chunk holds at once.
+            let oldest_len = self.oldest_chunk().len();
+            let n = (self.len - max_len).min(oldest_len - self.head);
+            if n == 0 {
+                // Not reached: a ring holding samples has one at `head`.
+                debug_assert!(false, "no sample at the head of a non-empty ring");
+                break;
+            }
+            self.head += n;
+            self.len -= n;
+            self.dropped += n as u64;
+            if self.head >= oldest_len {
+                self.drop_oldest_chunk();
+            }
         }
     }
 
@@ -482,7 +575,7 @@ impl SampleRing {
 /// `ts`, or one nanosecond past `newest` when `ts` is at or at most
 /// [`TIE_WINDOW`] behind it.
 #[inline(always)]
-fn past_tie(newest: i64, ts: i64) -> i64 {
+pub(crate) fn past_tie(newest: i64, ts: i64) -> i64 {
     // When `ts <= newest` their difference is in [0, 2^64): exact as the
     // unsigned reading of the wrapped difference.
     if ts <= newest && newest.wrapping_sub(ts) as u64 <= TIE_WINDOW {
@@ -499,286 +592,4 @@ fn into_vec(chunk: FullChunk) -> Vec<Sample> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn s(ts: i64) -> Sample {
-        Sample {
-            ts,
-            value: ts as f64,
-            tags: 0,
-        }
-    }
-
-    #[test]
-    fn sample_is_24_bytes() {
-        assert_eq!(size_of::<Sample>(), 24);
-    }
-
-    #[test]
-    fn keeps_order_and_caps_length() {
-        let mut r = SampleRing::default();
-        for i in 0..2_000 {
-            r.push(s(i), i64::MIN, 1_000);
-        }
-        assert_eq!(r.len(), 1_000);
-        assert_eq!(r.dropped(), 1_000);
-        let ts: Vec<i64> = r.iter().map(|s| s.ts).collect();
-        assert_eq!(ts, (1_000..2_000).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn expires_by_age() {
-        let mut r = SampleRing::default();
-        for i in 0..10 {
-            r.push(s(i * 10), i64::MIN, usize::MAX);
-        }
-        r.expire(45);
-        assert_eq!(r.iter().map(|s| s.ts).collect::<Vec<_>>(), vec![50, 60, 70, 80, 90]);
-        assert_eq!(r.expired(), 5);
-        assert_eq!(r.dropped(), 0);
-        r.push(s(200), 100, usize::MAX);
-        assert_eq!(r.iter().map(|s| s.ts).collect::<Vec<_>>(), vec![200]);
-    }
-
-    #[test]
-    fn out_of_order_samples_are_kept_in_time_order() {
-        let mut r = SampleRing::default();
-        for ts in (0..600).map(|i| i * 10) {
-            r.push(s(ts), i64::MIN, usize::MAX);
-        }
-        // Lands in the first chunk, behind 595 newer samples across a chunk boundary.
-        r.push(s(45), i64::MIN, usize::MAX);
-        r.push(s(5_985), i64::MIN, usize::MAX);
-        let ts: Vec<i64> = r.iter().map(|s| s.ts).collect();
-        assert!(ts.windows(2).all(|w| w[0] <= w[1]));
-        assert_eq!(r.len(), 602);
-        r.expire(50);
-        assert_eq!(r.iter().next().map(|s| s.ts), Some(50));
-        assert_eq!(r.expired(), 6);
-    }
-
-    #[test]
-    fn a_sample_older_than_the_cutoff_is_not_kept() {
-        let mut r = SampleRing::default();
-        r.push(s(100), 50, usize::MAX);
-        r.push(s(10), 50, usize::MAX);
-        assert_eq!(r.iter().map(|s| s.ts).collect::<Vec<_>>(), vec![100]);
-        assert_eq!(r.expired(), 1);
-    }
-
-    #[test]
-    fn a_ring_with_one_sample_allocates_for_one() {
-        let mut r = SampleRing::default();
-        assert_eq!(r.heap_bytes(), 0);
-        r.push(s(1), i64::MIN, usize::MAX);
-        assert!(r.heap_bytes() <= 64, "{} bytes for one sample", r.heap_bytes());
-        for i in 2..=2_000 {
-            r.push(s(i), i64::MIN, usize::MAX);
-        }
-        let ts: Vec<i64> = r.iter().map(|s| s.ts).collect();
-        assert_eq!(ts, (1..=2_000).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn memory_is_bounded_at_cap() {
-        let mut r = SampleRing::default();
-        for i in 0..100_000 {
-            r.push(s(i), i64::MIN, 10_000);
-        }
-        let per_sample = r.heap_bytes() as f64 / r.len() as f64;
-        assert!(per_sample <= 28.0, "{per_sample} bytes per sample");
-    }
-
-    #[test]
-    fn a_batch_merges_into_time_order_like_single_pushes() {
-        let mut one_by_one = SampleRing::default();
-        let mut batched = SampleRing::default();
-        // Two interleaved "threads" whose samples reach the ring in batches.
-        let a: Vec<Sample> = (0..700).map(|i| s(i * 2)).collect();
-        let b: Vec<Sample> = (0..700).map(|i| s(i * 2 + 1)).collect();
-        for chunk in a.chunks(64).zip(b.chunks(64)) {
-            for x in chunk.0.iter().chain(chunk.1) {
-                one_by_one.push(*x, 100, 1_000);
-            }
-            batched.push_batch(&mut chunk.0.to_vec(), 100, 1_000);
-            batched.push_batch(&mut chunk.1.to_vec(), 100, 1_000);
-        }
-        let ts = |r: &SampleRing| r.iter().map(|s| s.ts).collect::<Vec<_>>();
-        assert_eq!(ts(&batched), ts(&one_by_one));
-        assert_eq!(batched.len(), 1_000);
-        assert_eq!(batched.dropped(), one_by_one.dropped());
-        assert_eq!(batched.expired(), one_by_one.expired());
-        assert_eq!(
-            batched.expired(),
-            100,
-            "samples before the cutoff are counted, not kept"
-        );
-    }
-
-    #[test]
-    fn a_batch_older_than_everything_lands_in_front() {
-        let mut r = SampleRing::default();
-        for i in 100..1_200 {
-            r.push(s(i), i64::MIN, usize::MAX);
-        }
-        r.push_batch(&mut vec![s(7), s(3), s(5)], i64::MIN, usize::MAX);
-        let ts: Vec<i64> = r.iter().map(|s| s.ts).collect();
-        assert_eq!(&ts[..4], &[3, 5, 7, 100]);
-        assert!(ts.windows(2).all(|w| w[0] <= w[1]));
-        assert_eq!(r.len(), 1_103);
-        let mut empty = Vec::new();
-        r.push_batch(&mut empty, i64::MIN, usize::MAX);
-        assert_eq!(r.len(), 1_103);
-    }
-
-    /// The ring's contract in its simplest form: a sorted vector.
-    #[derive(Default)]
-    struct Model {
-        samples: Vec<Sample>,
-        dropped: u64,
-        expired: u64,
-    }
-
-    impl Model {
-        fn expire(&mut self, cutoff: i64) {
-            let old = self.samples.iter().take_while(|s| s.ts < cutoff).count();
-            self.samples.drain(..old);
-            self.expired += old as u64;
-        }
-        fn insert(&mut self, sample: Sample, cutoff: i64) {
-            if sample.ts < cutoff {
-                self.expired += 1;
-            } else {
-                let at = self.samples.partition_point(|s| s.ts <= sample.ts);
-                self.samples.insert(at, sample);
-            }
-        }
-        fn cap(&mut self, max_len: usize) {
-            let over = self.samples.len().saturating_sub(max_len);
-            self.samples.drain(..over);
-            self.dropped += over as u64;
-        }
-    }
-
-    #[test]
-    fn pushes_batches_and_expiry_agree_with_a_sorted_vector() {
-        // A fixed xorshift sequence: mostly ordered pushes, some backdated,
-        // some batches, expiry and caps that cross chunk boundaries.
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        for max_len in [1, 3, 700, 1_500, usize::MAX] {
-            let (mut ring, mut model) = (SampleRing::default(), Model::default());
-            let (mut now, mut cutoff) = (0i64, i64::MIN);
-            for i in 0..6_000u32 {
-                now += (next() % 3) as i64;
-                let ts = if next() % 10 == 0 {
-                    now - (next() % 600) as i64
-                } else {
-                    now
-                };
-                let sample = Sample {
-                    ts,
-                    value: f64::from(i),
-                    tags: i,
-                };
-                match next() % 50 {
-                    0 => {
-                        let mut batch: Vec<Sample> = (0..(next() % 80))
-                            .map(|j| Sample {
-                                ts: now - (next() % 300) as i64,
-                                value: 0.0,
-                                tags: i + j as u32,
-                            })
-                            .collect();
-                        model.expire(cutoff);
-                        let mut sorted = batch.clone();
-                        sorted.sort_by_key(|s| s.ts);
-                        for s in sorted {
-                            model.insert(s, cutoff);
-                        }
-                        model.cap(max_len);
-                        ring.push_batch(&mut batch, cutoff, max_len);
-                    }
-                    1 => {
-                        cutoff = now - (next() % 2_000) as i64;
-                        model.expire(cutoff);
-                        ring.expire(cutoff);
-                    }
-                    _ => {
-                        model.expire(cutoff);
-                        model.insert(sample, cutoff);
-                        model.cap(max_len);
-                        ring.push(sample, cutoff, max_len);
-                    }
-                }
-                assert_eq!(ring.len(), model.samples.len(), "step {i}, cap {max_len}");
-            }
-            let kept: Vec<Sample> = ring.iter().copied().collect();
-            assert_eq!(kept, model.samples, "cap {max_len}");
-            let newest_first: Vec<Sample> = ring.iter_newest_first().copied().collect();
-            assert!(newest_first.iter().rev().eq(model.samples.iter()));
-            assert_eq!((ring.dropped(), ring.expired()), (model.dropped, model.expired));
-            ring.expire(i64::MAX);
-            assert_eq!(ring.len(), 0);
-            // An emptied ring keeps one spare chunk and its queue's few slots.
-            assert!(
-                ring.heap_bytes() <= CHUNK * size_of::<Sample>() + 256,
-                "{} bytes",
-                ring.heap_bytes()
-            );
-        }
-    }
-
-    #[test]
-    fn stamped_samples_that_tie_strictly_increase_in_arrival_order() {
-        let mut r = SampleRing::default();
-        let window = i64::try_from(TIE_WINDOW).unwrap();
-        assert_eq!(r.push_stamped(s(1_000), i64::MIN, usize::MAX), 1_000);
-        assert_eq!(r.push_stamped(s(1_000), i64::MIN, usize::MAX), 1_001);
-        assert_eq!(r.push_stamped(s(1_000), i64::MIN, usize::MAX), 1_002);
-        assert_eq!(
-            r.push_stamped(s(5_000), i64::MIN, usize::MAX),
-            5_000,
-            "a later time is kept"
-        );
-        // Behind by more than one period: not a tie, sorted into place.
-        let early = 5_000 - window - 1;
-        assert_eq!(r.push_stamped(s(early), i64::MIN, usize::MAX), early);
-        let kept: Vec<i64> = r.iter().map(|x| x.ts).collect();
-        assert_eq!(kept, vec![early, 1_000, 1_001, 1_002, 5_000]);
-        // An exact timestamp (a test clock, an explicit time) is never moved.
-        r.push(s(5_000), i64::MIN, usize::MAX);
-        assert_eq!(r.iter().last().map(|x| x.ts), Some(5_000));
-        // Across a chunk rotation, where `back` starts empty.
-        let mut r = SampleRing::default();
-        for _ in 0..CHUNK + 3 {
-            r.push_stamped(s(7), i64::MIN, usize::MAX);
-        }
-        let kept: Vec<i64> = r.iter().map(|x| x.ts).collect();
-        assert_eq!(kept, (7..7 + CHUNK as i64 + 3).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn last_where_finds_newest_match() {
-        let mut r = SampleRing::default();
-        for i in 0..1_500 {
-            r.push(
-                Sample {
-                    ts: i,
-                    value: 0.0,
-                    tags: (i % 3) as u32,
-                },
-                i64::MIN,
-                usize::MAX,
-            );
-        }
-        assert_eq!(r.last_where(|s| s.tags == 1).map(|s| s.ts), Some(1_498));
-        assert_eq!(r.last_where(|s| s.tags == 7), None);
-    }
-}
+mod tests;
