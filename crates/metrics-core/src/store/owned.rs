@@ -134,11 +134,19 @@ impl OwnedBuffer {
             value: 0.0,
             tags: 0,
         }; LEN];
-        for (i, out) in batch.iter_mut().take(n).enumerate() {
-            // SAFETY: the slot is inside `read..write`, published by the
-            // owner's Release store of `write`, and the caller is the only
-            // reader (the ring lock); see `Sync`.
-            *out = unsafe { *self.slots[read.wrapping_add(i) % LEN].get() };
+        // `read..write` as at most two runs of slots (it may wrap).
+        let start = read % LEN;
+        let first = n.min(LEN - start);
+        let slots = UnsafeCell::raw_get(self.slots.as_ptr());
+        // SAFETY: the slots copied are inside `read..write`, published by
+        // the owner's Release store of `write`, and the caller is the only
+        // reader (the ring lock); see `Sync`. `UnsafeCell<Sample>` has the
+        // layout of `Sample`, so the array is `LEN` samples in a row; both
+        // runs lie within it (`start + first <= LEN`, `n - first <= start`)
+        // and `batch` holds `n <= LEN`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(slots.add(start), batch.as_mut_ptr(), first);
+            std::ptr::copy_nonoverlapping(slots, batch.as_mut_ptr().add(first), n - first);
         }
         self.read.store(write, Release);
         ring.push_newer(&mut batch[..n], cutoff, max_len);

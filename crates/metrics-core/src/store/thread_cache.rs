@@ -14,7 +14,9 @@
 //! read. Two ways, because where the literals of a program land decides
 //! which call sites share an entry: with one way, two of 18 call sites
 //! sharing one (a one-in-four chance at 512 entries) cost every build so
-//! placed ~20% more per lookup. Then the
+//! placed ~20% more per lookup; and each way carries a 16-bit tag of the
+//! call site that filled it, so a site skips its neighbour's way without
+//! reading that slot. Then the
 //! slot's key is compared with the call's name and tags, byte for byte:
 //! the identity only guesses, the comparison decides, so a reused address
 //! holding other text (a freed and reallocated `String`) is a guess that
@@ -37,6 +39,7 @@
 //! collector does, once), and a thread that finds it taken treats the call
 //! as a miss instead of waiting.
 
+use std::cell::Cell;
 use std::sync::{Arc, Mutex, Weak};
 
 use hashbrown::HashTable;
@@ -68,11 +71,23 @@ struct Slot {
     /// and length it was copied from when those bytes lie in the program's
     /// read-only image (a literal; [`crate::image`]), else [`UNPINNED`].
     /// A call passing that same literal is equal without a byte read.
-    pins: Box<[Pin]>,
+    /// Cells: a hit from another copy of the same literals moves them
+    /// ([`Slot::repin`]).
+    pins: Box<[Cell<Pin>]>,
     /// Whether every piece is pinned: then a call passing the same
     /// literals is recognised from the pins alone ([`Slot::same_literals`]).
-    all_pinned: bool,
+    all_pinned: Cell<bool>,
+    /// Times [`Slot::repin`] ran, up to [`MAX_REPINS`].
+    repins: Cell<u8>,
 }
+
+/// How often one slot's pins may move to another call's literals. A
+/// program can hold several copies of one literal (code inlined into
+/// several codegen units gets its own): the copy that filled the slot may
+/// not be the one that keeps calling. Bounded, so that two call sites
+/// alternating with different copies, or a caller passing heap strings,
+/// stop paying for the attempt.
+const MAX_REPINS: u8 = 4;
 
 /// Where a piece of a slot's key was copied from: (address, length).
 type Pin = (usize, usize);
@@ -118,9 +133,9 @@ fn take(rest: &mut &[u8], piece: &str, pin: Pin) -> bool {
 /// `pins` holds one pin per key and value, in order (the caller checked
 /// that there are two per pair).
 #[inline(never)]
-fn same_pairs(mut rest: &[u8], pairs: &[(&str, &str)], pins: &[[Pin; 2]]) -> bool {
+fn same_pairs(mut rest: &[u8], pairs: &[(&str, &str)], pins: &[[Cell<Pin>; 2]]) -> bool {
     for ((k, v), [kp, vp]) in pairs.iter().zip(pins) {
-        if !take(&mut rest, k, *kp) || !take(&mut rest, v, *vp) {
+        if !take(&mut rest, k, kp.get()) || !take(&mut rest, v, vp.get()) {
             return false;
         }
     }
@@ -132,14 +147,46 @@ impl Slot {
     /// byte of every piece, and no piece more or less.
     #[inline(always)]
     fn matches(&self, collector: u64, name: &str, tags: &impl Tags) -> bool {
-        if self.all_pinned
+        if self.all_pinned.get()
             && let Some(pairs) = tags.str_pairs()
             && self.collector == collector
             && self.same_literals(name, pairs)
         {
             return true;
         }
-        self.same_text(collector, name, tags)
+        if !self.same_text(collector, name, tags) {
+            return false;
+        }
+        if self.repins.get() < MAX_REPINS {
+            self.repin(name, tags);
+        }
+        true
+    }
+
+    /// Moves the pins to this call's pieces if all of them are literals:
+    /// the call matched by its bytes, so it passed other copies (or other
+    /// memory) than the ones the slot was filled from.
+    #[cold]
+    #[inline(never)]
+    fn repin(&self, name: &str, tags: &impl Tags) {
+        self.repins.set(self.repins.get().saturating_add(1));
+        let mut all = crate::image::is_pinned(name);
+        tags.for_each_tag(|k, v| all = all && crate::image::is_pinned(k) && crate::image::is_pinned(v));
+        if !all {
+            return;
+        }
+        let mut pins = self.pins.iter();
+        let mut set = |piece: &str| {
+            if let Some(pin) = pins.next() {
+                pin.set(pin_of(piece));
+            }
+        };
+        set(name);
+        tags.for_each_tag(|k, v| {
+            set(k);
+            set(v);
+        });
+        self.all_pinned.set(true);
     }
 
     /// Whether `name` and `pairs` are the very literals this slot's key was
@@ -151,14 +198,14 @@ impl Slot {
             return false;
         };
         let (pins, _) = pins.as_chunks::<2>();
-        if pins.len() != pairs.len() || !is_pinned_copy(name.as_bytes(), *name_pin) {
+        if pins.len() != pairs.len() || !is_pinned_copy(name.as_bytes(), name_pin.get()) {
             return false;
         }
         // A plain loop: an iterator chain here compiled to an out-of-line
         // `try_fold` of twice the instructions.
         for i in 0..pairs.len() {
-            let ((k, v), [kp, vp]) = (pairs[i], pins[i]);
-            if !is_pinned_copy(k.as_bytes(), kp) || !is_pinned_copy(v.as_bytes(), vp) {
+            let ((k, v), [kp, vp]) = (pairs[i], &pins[i]);
+            if !is_pinned_copy(k.as_bytes(), kp.get()) || !is_pinned_copy(v.as_bytes(), vp.get()) {
                 return false;
             }
         }
@@ -180,7 +227,7 @@ impl Slot {
         }
         let name = name.as_bytes();
         let mut rest = match self.key.get(..name.len()) {
-            Some(stored) if is_pinned_copy(name, *name_pin) || same_bytes(stored, name) => &self.key[name.len()..],
+            Some(stored) if is_pinned_copy(name, name_pin.get()) || same_bytes(stored, name) => &self.key[name.len()..],
             _ => return false,
         };
         let (pins, _) = pins.as_chunks::<2>();
@@ -190,7 +237,7 @@ impl Slot {
         let mut ok = true;
         let mut pins = pins.iter();
         tags.for_each_tag(|k, v| {
-            let [kp, vp] = pins.next().copied().unwrap_or([UNPINNED; 2]);
+            let [kp, vp] = pins.next().map_or([UNPINNED; 2], |[k, v]| [k.get(), v.get()]);
             ok = ok && take(&mut rest, k, kp) && take(&mut rest, v, vp);
         });
         ok && rest.is_empty()
@@ -199,11 +246,12 @@ impl Slot {
 
 struct ResolvedCache {
     table: HashTable<Slot>,
-    /// By caller identity ([`identity_index`]): per pair of ways, the
+    /// By caller identity ([`identity`]): per pair of ways, the
     /// buckets of `table` that the call sites mapped there reached last,
     /// the latest first. Only a guess, verified on use: a bucket emptied,
     /// refilled or moved by a resize fails the key comparison.
-    recent: Box<[u16; RECENT]>,
+    /// Each entry is a [`Guess`].
+    recent: Box<[Guess; RECENT]>,
 }
 
 impl Default for ResolvedCache {
@@ -316,20 +364,43 @@ pub(crate) fn key_hash(collector: u64, name: &str, tags: &impl Tags) -> u64 {
     folded_multiply(h, K)
 }
 
+/// One way of [`ResolvedCache::recent`]: a bucket of the table (low 16
+/// bits) and the identity tag of the call site that reached it (high 16).
+/// Two call sites that share a pair of ways tell their ways apart by the
+/// tag, without reading the other's slot: a way whose tag differs is
+/// skipped at the cost of a compare, where comparing the slot's key would
+/// cost a few dozen instructions at every call of the site that came
+/// second (which sites share a pair depends on where the linker put their
+/// literals, so it came and went between builds).
+type Guess = u32;
+
 /// Where (`collector`, `name`, `tags`) guesses its slot in
-/// [`ResolvedCache::recent`]: from the addresses and lengths of the pieces,
-/// not their bytes. A call site passing the same strings (literals, or
-/// strings it keeps) lands on the same entry every time.
+/// [`ResolvedCache::recent`], and the identity tag its ways are marked
+/// with: from the addresses and lengths of the pieces, not their bytes. A
+/// call site passing the same strings (literals, or strings it keeps)
+/// lands on the same entry, with the same tag, every time.
 ///
 /// Only the name and the values are mixed in, one multiply each (what
-/// tells call sites apart; keys are few and fixed), and the index is taken
-/// from the top bits, where a multiply has mixed every input bit.
+/// tells call sites apart; keys are few and fixed). The index is taken
+/// from the top bits, where a multiply has mixed every input bit, and the
+/// tag from the 16 bits below them.
 #[inline(always)]
-fn identity_index(collector: u64, name: &str, tags: &impl Tags) -> usize {
+fn identity(collector: u64, name: &str, tags: &impl Tags) -> (usize, u16) {
     let step = |h: u64, s: &str| (h.rotate_left(26) ^ s.as_ptr().addr() as u64 ^ s.len() as u64).wrapping_mul(K);
     let mut h = step(collector, name);
     tags.for_each_tag(|_, v| h = step(h, v));
-    ((h >> (64 - (RECENT / 2).trailing_zeros())) as usize) * 2
+    let index_bits = (RECENT / 2).trailing_zeros();
+    let index = ((h >> (64 - index_bits)) as usize) * 2;
+    (index, (h >> (48 - index_bits)) as u16)
+}
+
+/// The slot a way points at, if its tag is the caller's.
+#[inline(always)]
+fn guessed(table: &HashTable<Slot>, way: Guess, tag: u16) -> Option<&Slot> {
+    if way >> 16 != u32::from(tag) {
+        return None;
+    }
+    table.get_bucket((way & 0xffff) as usize)
 }
 
 /// Runs `f` on the cached resolution of (`collector`, `name`, `tags`), or
@@ -348,13 +419,13 @@ pub(crate) fn with_cached<R>(
             // re-entered (a sample sink recording): a miss.
             let mut cache = cell.try_lock()?;
             let ResolvedCache { table, recent } = &mut *cache;
-            let ways = identity_index(collector, name, tags);
+            let (ways, tag) = identity(collector, name, tags);
             let ways = &mut recent[ways..ways + 2];
-            let slot = match table.get_bucket(usize::from(ways[0])) {
+            let slot = match guessed(table, ways[0], tag) {
                 Some(slot) if slot.matches(collector, name, tags) => slot,
-                _ => match table.get_bucket(usize::from(ways[1])) {
+                _ => match guessed(table, ways[1], tag) {
                     Some(slot) if slot.matches(collector, name, tags) => slot,
-                    _ => find_by_key(table, ways, collector, name, tags)?,
+                    _ => find_by_key(table, (ways, tag), collector, name, tags)?,
                 },
             };
             if slot.generation == generation {
@@ -373,7 +444,7 @@ pub(crate) fn with_cached<R>(
 #[inline(never)]
 fn find_by_key<'t>(
     table: &'t HashTable<Slot>,
-    ways: &mut [u16],
+    (ways, tag): (&mut [Guess], u16),
     collector: u64,
     name: &str,
     tags: &impl Tags,
@@ -384,7 +455,7 @@ fn find_by_key<'t>(
     // a bucket past that would only go unguessed.
     if let (Ok(b), [first, second]) = (u16::try_from(bucket), ways) {
         *second = *first;
-        *first = b;
+        *first = u32::from(b) | u32::from(tag) << 16;
     }
     table.get_bucket(bucket)
 }
@@ -427,8 +498,9 @@ pub(crate) fn insert(
                 series: Arc::clone(series),
                 entry: entry.clone(),
                 key: key.into_boxed_slice(),
-                pins: pins.into_boxed_slice(),
-                all_pinned,
+                pins: pins.into_iter().map(Cell::new).collect(),
+                all_pinned: Cell::new(all_pinned),
+                repins: Cell::new(0),
             },
             |s| s.hash,
         );
@@ -436,127 +508,4 @@ pub(crate) fn insert(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A slot of collector 7 for `requests_total{kind="user"}` with `pins`.
-    fn requests_by_user_slot(pins: [Pin; 3]) -> Slot {
-        let c = crate::MetricsCollector::default();
-        c.increment_counter("requests_total", &[("kind", "user")], 1).unwrap();
-        let series = c.get_metric_series("requests_total").unwrap();
-        let entry = series.with_entry(&&[("kind", "user")], TagEntry::clone).unwrap();
-        Slot {
-            collector: 7,
-            generation: 0,
-            hash: 0,
-            series,
-            entry,
-            key: b"requests_total\xFFkind\xFFuser".to_vec().into_boxed_slice(),
-            pins: pins.into(),
-            all_pinned: pins.iter().all(|p| *p != UNPINNED),
-        }
-    }
-
-    #[test]
-    fn the_hash_separates_piece_boundaries_and_orders() {
-        let h = |name: &str, tags: &[(&str, &str)]| key_hash(1, name, &tags);
-        assert_ne!(h("m", &[("ab", "c")]), h("m", &[("a", "bc")]));
-        assert_ne!(h("m", &[("k", "v1")]), h("m", &[("key", "v1")]));
-        assert_ne!(h("m", &[("k", "v1")]), h("m", &[("k", "v2")]));
-        assert_ne!(h("m", &[("k", "v1"), ("j", "v2")]), h("m", &[("j", "v2"), ("k", "v1")]));
-        assert_ne!(h("ma", &[]), h("m", &[("a", "")]));
-        assert_eq!(
-            h("a_long_metric_name_over_16", &[("k", "v")]),
-            h("a_long_metric_name_over_16", &[("k", "v")])
-        );
-        assert_ne!(
-            h("a_long_metric_name_over_16", &[]),
-            h("a_long_metric_name_over_17", &[])
-        );
-        assert_ne!(key_hash(1, "m", &&[("k", "v")]), key_hash(2, "m", &&[("k", "v")]));
-    }
-
-    #[test]
-    fn a_slot_matches_only_its_own_name_and_tags() {
-        let slot = requests_by_user_slot([UNPINNED; 3]);
-        assert!(slot.matches(7, "requests_total", &&[("kind", "user")]));
-        assert!(!slot.matches(8, "requests_total", &&[("kind", "user")]));
-        assert!(!slot.matches(7, "requests_tota", &&[("kind", "user")]));
-        assert!(!slot.matches(7, "requests_total", &&[("kind", "use")]));
-        assert!(!slot.matches(7, "requests_total", &&[("kind", "users")]));
-        assert!(!slot.matches(7, "requests_total", &&[("kin", "duser")]));
-        assert!(!slot.matches(7, "requests_total", &&[]));
-        assert!(!slot.matches(7, "requests_total", &&[("kind", "user"), ("a", "b")]));
-        // The same checks through `for_each_tag` (forms without `str_pairs`).
-        let owned = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-        };
-        assert!(slot.matches(7, "requests_total", &&owned(&[("kind", "user")])));
-        assert!(!slot.matches(7, "requests_total", &&owned(&[("kind", "use")])));
-        assert!(!slot.matches(7, "requests_total", &&owned(&[("kin", "duser")])));
-        assert!(!slot.matches(7, "requests_total", &&owned(&[])));
-        assert!(!slot.matches(7, "requests_total", &&owned(&[("kind", "user"), ("a", "b")])));
-    }
-
-    #[test]
-    fn a_pinned_piece_matches_its_literal_and_any_copy_of_its_text() {
-        let (name, kind, user) = ("requests_total", "kind", "user");
-        let slot = requests_by_user_slot([pin_of(name), pin_of(kind), pin_of(user)]);
-        if cfg!(target_os = "linux") {
-            assert_ne!(slot.pins[2], UNPINNED, "a literal is pinned");
-        }
-        assert!(slot.matches(7, name, &&[(kind, user)]));
-        // The same text elsewhere is compared by its bytes.
-        let (n, k, v) = (name.to_string(), kind.to_string(), user.to_string());
-        assert!(slot.matches(7, &n, &&[(k.as_str(), v.as_str())]));
-        // A shorter or longer piece at the pinned address is another piece.
-        assert!(!slot.matches(7, name, &&[(kind, &user[..3])]));
-        assert!(!slot.matches(7, &name[..13], &&[(kind, user)]));
-        let longer = "users";
-        assert!(!slot.matches(7, name, &&[(kind, longer)]));
-        assert!(!slot.matches(7, name, &&[(kind, user), (kind, user)]));
-        assert!(!slot.matches(7, name, &&[]));
-    }
-
-    #[test]
-    fn a_guess_by_address_is_checked_against_the_bytes() {
-        let c = crate::MetricsCollector::default();
-        // One buffer, rewritten in place: the same address and length
-        // (the same identity) holds another value on the second round.
-        let mut value = String::with_capacity(8);
-        for (text, calls) in [("aaaa", 3), ("bbbb", 2)] {
-            value.clear();
-            value.push_str(text);
-            for _ in 0..calls {
-                c.increment_counter("requests_total", &[("kind", value.as_str())], 1)
-                    .unwrap();
-            }
-        }
-        let series = c.get_metric_series("requests_total").unwrap();
-        let total = |v: &str| series.aggregate(&[("kind", v)]);
-        assert_eq!(total("aaaa"), Some(crate::AggregateValue::Counter { total: 3.0 }));
-        assert_eq!(total("bbbb"), Some(crate::AggregateValue::Counter { total: 2.0 }));
-    }
-
-    #[test]
-    fn call_sites_sharing_a_guess_each_reach_their_own_series() {
-        let c = crate::MetricsCollector::default();
-        // Many values in turn, so that some share an entry of the guess
-        // array and overwrite each other's guess; every total stays exact.
-        let values: Vec<String> = (0..4 * RECENT).map(|i| format!("v{i}")).collect();
-        for round in 0..3 {
-            for v in &values {
-                c.increment_counter("requests_total", &[("kind", v.as_str())], round + 1)
-                    .unwrap();
-            }
-        }
-        let series = c.get_metric_series("requests_total").unwrap();
-        for v in &values {
-            assert_eq!(
-                series.aggregate(&[("kind", v.as_str())]),
-                Some(crate::AggregateValue::Counter { total: 6.0 }),
-                "{v}"
-            );
-        }
-    }
-}
+mod tests;

@@ -308,10 +308,26 @@ impl MetricSeries {
         };
         match keep {
             Keep::ByPolicy if !self.keeps_handle_samples() => {}
-            Keep::ByPolicy | Keep::Always => self.keep_sample(entry.id(), value, None),
-            Keep::At(ts) => self.keep_sample(entry.id(), value, Some(ts)),
+            // Out of line: the by-name updates (`increment_counter`, ...)
+            // inline this rule, and rarely keep a sample.
+            Keep::ByPolicy => self.keep_sample_by_policy(entry.id(), value),
+            Keep::Always => self.keep_sample(entry.id(), value, None),
+            Keep::At(ts) => self.keep_sample_at(entry.id(), value, ts),
         }
         true
+    }
+
+    /// [`keep_sample`](Self::keep_sample) for a series whose policy keeps
+    /// every event, out of line.
+    #[inline(never)]
+    fn keep_sample_by_policy(&self, id: u32, value: f64) {
+        self.keep_sample(id, value, None);
+    }
+
+    /// [`keep_sample`](Self::keep_sample) at an explicit time, out of line.
+    #[inline(never)]
+    fn keep_sample_at(&self, id: u32, value: f64, at: i64) {
+        self.keep_sample(id, value, Some(at));
     }
 
     /// Keeps one sample of tag set `id`, stamped `at` or now. Every kept
