@@ -551,7 +551,7 @@ def main():
                     f"{labels.get('all_keys_and_values', 0):.1f} counting every key and value.\n")
         body.append("| library | bytes / series | ours − lib |")
         body.append("|---|---|---|")
-        for lib in ["ours"] + PEERS:
+        for lib in ["ours", "ours_typed"] + PEERS:
             if lib in series:
                 diff = series["ours"] - series[lib] if "ours" in series else None
                 body.append(f"| {lib} | {series[lib]:.1f} | {'–' if lib == 'ours' or diff is None else f'{diff:+.1f}'} |")
@@ -563,6 +563,29 @@ def main():
                 limit = series["measured"] + extra
                 targets.check("6", f"bytes per new series ≤ measured + label bytes ({kind}: {limit:.1f})",
                               series["ours"], limit, f"{series['ours']:.1f} B")
+    created_ns, created_allocs = mem.get("new_series_ns", {}), mem.get("new_series_allocs", {})
+    if created_ns:
+        body.append("Creating a series (issue 18), over the same 100,000 new series: `ours` by string tags "
+                    "(`increment_counter`), `ours_typed` through a family of `#[derive(LabelSet)]` label sets "
+                    "(`kind` an enum, `route` and `user_name` strings, as measured's label group). The time "
+                    "includes the counting allocator's two relaxed atomics per allocation, which every library "
+                    "pays.\n")
+        body.append("| library | ns / new series | allocations / new series | time / measured |")
+        body.append("|---|---|---|---|")
+        base = created_ns.get("measured")
+        for lib in ["ours", "ours_typed"] + PEERS:
+            if lib not in created_ns:
+                continue
+            rel = created_ns[lib] / base if base else None
+            cell = fmt_ratio(rel)
+            if lib in ("ours", "ours_typed") and rel is not None:
+                how = "string tags" if lib == "ours" else "typed family"
+                cell += " (" + targets.check("18", f"creating a series ({how}): ≤ 2x measured's time", rel, 2.0) + ")"
+                allocs = created_allocs.get(lib)
+                if allocs is not None:
+                    targets.check("18", f"creating a series ({how}): ≤ 2 allocations", allocs, 2.0, f"{allocs:.1f}")
+            body.append(f"| {lib} | {created_ns[lib]:.1f} | {created_allocs.get(lib, float('nan')):.1f} | {cell} |")
+        body.append("")
     details = [line[len("detail "):] for line in sections.get("memory", []) if line.startswith("detail ")]
     if details:
         body.append("Where those bytes are (net live blocks per series, by requested size; \"tables\" are blocks over "

@@ -89,7 +89,9 @@ fn live() -> isize {
 /// Series created per library.
 const SERIES: usize = 100_000;
 
-#[derive(Clone, Copy, PartialEq, Debug, Hash, Eq, FixedCardinalityLabel, EncodeLabelValue)]
+#[derive(
+    Clone, Copy, PartialEq, Debug, Hash, Eq, FixedCardinalityLabel, EncodeLabelValue, metrics_core::LabelValue,
+)]
 enum ErrorKind {
     User,
     Internal,
@@ -97,6 +99,14 @@ enum ErrorKind {
 }
 
 const ERROR_KINDS: [ErrorKind; 3] = [ErrorKind::User, ErrorKind::Internal, ErrorKind::Network];
+
+/// Our typed label set for the same series.
+#[derive(metrics_core::LabelSet)]
+struct ErrorLabels<'a> {
+    kind: ErrorKind,
+    route: &'a str,
+    user_name: &'a str,
+}
 
 #[derive(Clone, Copy, PartialEq, Debug, LabelGroup)]
 #[label(set = ErrorsSet)]
@@ -226,6 +236,35 @@ fn main() {
         }
     });
     report("new_series", "ours", ours);
+    drop(c);
+
+    // Ours, typed: a family of `#[derive(LabelSet)]` label sets, `kind` an
+    // enum and `route` and `user_name` strings, as measured's label group.
+    let c = MetricsCollector::new(config.clone());
+    let family = c.counter_family::<ErrorLabels>("http_request_errors").unwrap();
+    family
+        .increment(
+            &ErrorLabels {
+                kind: ErrorKind::User,
+                route: "/",
+                user_name: "warm",
+            },
+            1,
+        )
+        .unwrap();
+    // The outer `input`: the family's label type borrows from it.
+    let ours_typed = per_series("ours_typed", &input, |_| {
+        for i in &input {
+            let labels = ErrorLabels {
+                kind: ERROR_KINDS[i.kind],
+                route: ROUTES[i.route],
+                user_name: &i.user_name,
+            };
+            family.increment(&labels, 1).unwrap();
+        }
+    });
+    report("new_series", "ours_typed", ours_typed);
+    drop(family);
     drop(c);
 
     // measured: interned routes and names (ParaCord), fixed-cardinality kind.

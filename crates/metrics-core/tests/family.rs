@@ -386,3 +386,36 @@ fn single_handles_take_buckets_too() {
     t.record(Duration::from_millis(15));
     assert_eq!(t.series().buckets(), &[0.01, 0.02, 0.04]);
 }
+
+#[test]
+fn a_label_set_takes_a_cache_slot_at_its_second_update_not_at_the_one_that_creates_it() {
+    // Unique values (a user id, a request id) are mostly recorded once:
+    // they should cost their tag set, not also a slot of the family's table.
+    let c = MetricsCollector::default();
+    let f = c.counter_family::<RouteLabels>("requests").unwrap();
+    let routes: Vec<String> = (0..1_000).map(|i| format!("/users/{i}")).collect();
+    for route in &routes {
+        f.increment(
+            &RouteLabels {
+                method: Method::Get,
+                route,
+            },
+            1,
+        )
+        .unwrap();
+    }
+    assert!(format!("{f:?}").contains("sparse: 0"), "{f:?}");
+    let again = RouteLabels {
+        method: Method::Get,
+        route: &routes[7],
+    };
+    f.increment(&again, 2).unwrap();
+    assert!(format!("{f:?}").contains("sparse: 1"), "{f:?}");
+    f.increment(&again, 3).unwrap();
+    f.get(&again).unwrap().increment(4);
+    assert!(format!("{f:?}").contains("sparse: 1"), "{f:?}");
+    let total = |route: &str| counter_total(&c, "requests", &[("method", "GET"), ("route", route)]);
+    assert_eq!(total("/users/7"), Some(AggregateValue::Counter { total: 10.0 }));
+    assert_eq!(total("/users/8"), Some(AggregateValue::Counter { total: 1.0 }));
+    assert_eq!(c.get_metric_series("requests").unwrap().tag_sets().len(), 1_000);
+}

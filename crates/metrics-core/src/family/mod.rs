@@ -37,7 +37,9 @@
 //! sets hash their fields (an enum by its index, a string by its bytes) and
 //! look the handle up in a table read without any lock (see
 //! `family/table.rs`): no shared write, so threads updating one family do
-//! not slow each other down.
+//! not slow each other down. A label set enters that table at its second
+//! update: the first one, which creates its tag set, resolves through the
+//! store, so a label set recorded once (a unique value) costs no slot.
 //!
 //! The family holds its series like a handle does: after
 //! `remove_series`/`clear_all` it keeps updating the removed series;
@@ -54,11 +56,14 @@ use crate::collector::MetricsCollector;
 use crate::error::{RecordError, Result};
 use crate::handles::{Counter, Gauge, Histogram, Timer};
 use crate::kind::MetricType;
-use crate::store::series::MetricSeries;
+use crate::store::series::{MetricSeries, Resolved};
 use crate::tags::entry::TagEntry;
 
 pub use labels::{LabelPart, LabelSet, LabelValue, MAX_LABELS, PartVisitor, dense_product};
 use table::{HandleTable, parts_hash};
+
+/// Bytes of a new label set's value texts copied on the stack: most fit.
+const RESOLVE_TEXT: usize = 512;
 
 /// The most label sets a dense family pre-allocates slots for; a fully
 /// fixed label set with more combinations uses the integer-keyed table.
@@ -181,38 +186,94 @@ impl<L: LabelSet, H: FamilyHandle> Family<L, H> {
     /// must reach the store's cap check to be counted).
     #[cold]
     fn create<R>(&self, labels: &L, slot: Option<&OnceLock<H>>, f: impl FnOnce(&H) -> R) -> Result<R, RecordError> {
-        let (handle, regular) = self.resolve(labels)?;
+        let (handle, resolved) = self.resolve(labels)?;
         match slot {
-            Some(slot) if regular => Ok(f(slot.get_or_init(|| handle))),
+            Some(slot) if resolved != Resolved::Overflow => Ok(f(slot.get_or_init(|| handle))),
             _ => Ok(f(&handle)),
         }
     }
 
-    /// `create` for the table of open label sets. The table holds at most
-    /// the series' `max_tag_sets_per_series` label sets: past that (tag
-    /// sets removed and created again) updates resolve through the store.
+    /// `create` for the table of open label sets. A label set enters the
+    /// table at its second update, not at the one that created its tag set:
+    /// most of those are recorded once (a unique label), and a slot would
+    /// cost them an allocation and a copy of the key — as the lookup cache
+    /// of string tags does. The table holds at most the series'
+    /// `max_tag_sets_per_series` label sets: past that (tag sets removed
+    /// and created again) updates resolve through the store.
     #[cold]
     fn create_sparse<R>(&self, labels: &L, hash: u64, f: impl FnOnce(&H) -> R) -> Result<R, RecordError> {
-        let (handle, regular) = self.resolve(labels)?;
-        if regular {
-            let cap = self.series.settings().max_tag_sets();
-            if let Some(h) = self.sparse.insert(hash, labels, handle.clone(), cap) {
-                return Ok(f(h));
-            }
+        let (handle, resolved) = self.resolve(labels)?;
+        if resolved != Resolved::Existing {
+            return Ok(f(&handle));
         }
-        Ok(f(&handle))
+        let cap = self.series.settings().max_tag_sets();
+        match self.sparse.insert(hash, labels, handle, cap) {
+            Ok(stored) => Ok(f(stored)),
+            Err(handle) => Ok(f(&handle)),
+        }
     }
 
-    /// The handle of `labels` from the store, and whether it is the labels'
-    /// own tag set (not the overflow set).
-    fn resolve(&self, labels: &L) -> Result<(H, bool), RecordError> {
-        let mut owned: Vec<(&'static str, String)> = Vec::with_capacity(L::NAMES.len());
-        labels.for_each_label(&mut |k, v| owned.push((k, v.to_owned())));
-        let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let tags = pairs.as_slice();
-        let entry = self.series.with_entry(&tags, TagEntry::clone)?;
-        let regular = entry.tags().equals_tags(&tags);
-        Ok(((self.make)(Arc::clone(&self.series), entry), regular))
+    /// The handle of `labels` from the store, and how its tag set was found
+    /// (created now, existing, or the overflow set).
+    ///
+    /// A value's text may live only for the call that gives it (an
+    /// integer's digits), so the texts are copied, all into one buffer on
+    /// the stack when they fit (else on the heap); the pairs pointing into
+    /// it sit on the stack too. A new label set allocates nothing here,
+    /// where a `String` per value and two vectors cost five allocations.
+    fn resolve(&self, labels: &L) -> Result<(H, Resolved), RecordError> {
+        let mut on_stack = [0u8; RESOLVE_TEXT];
+        let mut on_heap = Vec::new();
+        let mut used = 0;
+        // (name, start, end) of each value's text.
+        let mut spans = [("", 0, 0); MAX_LABELS];
+        let mut more = Vec::new();
+        let mut n = 0;
+        labels.for_each_label(&mut |k, v| {
+            let v = v.as_bytes();
+            if on_heap.is_empty() && used + v.len() > RESOLVE_TEXT {
+                on_heap.extend_from_slice(&on_stack[..used]);
+            }
+            if on_heap.is_empty() {
+                on_stack[used..used + v.len()].copy_from_slice(v);
+            } else {
+                on_heap.extend_from_slice(v);
+            }
+            let span = (k, used, used + v.len());
+            used += v.len();
+            match spans.get_mut(n) {
+                Some(slot) => *slot = span,
+                // Only a hand-written `LabelSet` has more fields.
+                None => more.push(span),
+            }
+            n += 1;
+        });
+        let text: &[u8] = if on_heap.is_empty() {
+            &on_stack[..used]
+        } else {
+            &on_heap
+        };
+        let piece = |&(k, start, end): &(&'static str, usize, usize)| {
+            let bytes = text.get(start..end).unwrap_or_default();
+            // SAFETY: `start..end` is exactly where one `&str`'s bytes were
+            // copied, whole: valid UTF-8. (Checking it again cost as much
+            // as the rest of this function.)
+            (k, unsafe { std::str::from_utf8_unchecked(bytes) })
+        };
+        let mut pairs_on_stack = [("", ""); MAX_LABELS];
+        let pairs: Vec<(&str, &str)>;
+        let tags: &[(&str, &str)] = if more.is_empty() {
+            let n = n.min(MAX_LABELS);
+            for (pair, span) in pairs_on_stack.iter_mut().zip(&spans[..n]) {
+                *pair = piece(span);
+            }
+            &pairs_on_stack[..n]
+        } else {
+            pairs = spans.iter().chain(&more).map(piece).collect();
+            &pairs
+        };
+        let (entry, resolved) = self.series.with_entry_resolved(&tags, TagEntry::clone)?;
+        Ok(((self.make)(Arc::clone(&self.series), entry), resolved))
     }
 }
 

@@ -28,8 +28,28 @@ struct Node<H> {
     hash: u64,
     /// The label set's parts in field order: an index part as 4 bytes, a
     /// text part as its length (4 bytes) and its bytes.
-    key: Box<[u8]>,
+    key: NodeKey,
     handle: H,
+}
+
+/// Key bytes a node holds inline: a node is then one allocation (most
+/// label sets: a few enums and a string or two).
+const INLINE_KEY: usize = 62;
+
+/// A node's key: inline when short, else boxed.
+enum NodeKey {
+    Inline { len: u8, bytes: [u8; INLINE_KEY] },
+    Boxed(Box<[u8]>),
+}
+
+impl NodeKey {
+    #[inline(always)]
+    fn bytes(&self) -> &[u8] {
+        match self {
+            NodeKey::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or(bytes),
+            NodeKey::Boxed(b) => b,
+        }
+    }
 }
 
 /// One generation of slots; its length is a power of two.
@@ -39,9 +59,14 @@ struct Slots<H> {
 
 impl<H> Slots<H> {
     fn new(len: usize) -> Box<Self> {
-        Box::new(Slots {
-            slots: (0..len).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect(),
-        })
+        // Zeroed memory is a slice of null pointers: a large table comes
+        // from the allocator's zeroed pages instead of being written slot
+        // by slot.
+        let zeroed = Box::<[AtomicPtr<Node<H>>]>::new_zeroed_slice(len);
+        // SAFETY: an `AtomicPtr` has the size and bit validity of a raw
+        // pointer, for which all-zero bits are the null pointer.
+        let slots = unsafe { zeroed.assume_init() };
+        Box::new(Slots { slots })
     }
 
     /// Stores `node` in the first empty slot of its probe sequence. Only
@@ -156,19 +181,44 @@ fn key_matches<L: LabelSet>(key: &[u8], labels: &L) -> bool {
 }
 
 /// The stored key of `labels` (see [`Node::key`]).
-fn encode_key<L: LabelSet>(labels: &L) -> Box<[u8]> {
-    let mut key = Vec::with_capacity(4 * L::NAMES.len() + 32);
-    labels.for_each_part(&mut |part: LabelPart<'_>| match part {
-        LabelPart::Index(i) => key.extend_from_slice(&i.to_le_bytes()),
-        LabelPart::Text(s) => {
-            // Label values are at most `MAX_TAG_VALUE_LEN` bytes (the store
-            // rejects longer ones before a handle is stored).
-            let len = u32::try_from(s.len()).unwrap_or(u32::MAX);
-            key.extend_from_slice(&len.to_le_bytes());
-            key.extend_from_slice(s.as_bytes());
-        }
+fn encode_key<L: LabelSet>(labels: &L) -> NodeKey {
+    // Sized first: inline if it fits, else a box of exactly its length (a
+    // guessed capacity grew, then shrank into the box: two reallocations).
+    let mut len = 0;
+    labels.for_each_part(&mut |part: LabelPart<'_>| {
+        len += match part {
+            LabelPart::Index(_) => 4,
+            LabelPart::Text(s) => 4 + s.len(),
+        };
     });
-    key.into_boxed_slice()
+    let write = |out: &mut dyn FnMut(&[u8])| {
+        labels.for_each_part(&mut |part: LabelPart<'_>| match part {
+            LabelPart::Index(i) => out(&i.to_le_bytes()),
+            LabelPart::Text(s) => {
+                // Label values are at most `MAX_TAG_VALUE_LEN` bytes (the
+                // store rejects longer ones before a handle is stored).
+                let len = u32::try_from(s.len()).unwrap_or(u32::MAX);
+                out(&len.to_le_bytes());
+                out(s.as_bytes());
+            }
+        });
+    };
+    if let Ok(short) = u8::try_from(len)
+        && len <= INLINE_KEY
+    {
+        let mut bytes = [0; INLINE_KEY];
+        let mut at = 0;
+        write(&mut |piece| {
+            if let Some(dst) = bytes.get_mut(at..at + piece.len()) {
+                dst.copy_from_slice(piece);
+            }
+            at += piece.len();
+        });
+        return NodeKey::Inline { len: short, bytes };
+    }
+    let mut key = Vec::with_capacity(len);
+    write(&mut |piece| key.extend_from_slice(piece));
+    NodeKey::Boxed(key.into_boxed_slice())
 }
 
 impl<H> HandleTable<H> {
@@ -193,7 +243,7 @@ impl<H> HandleTable<H> {
             // SAFETY: a non-null slot points to a node published with
             // `Release` once complete; nodes are freed only in `drop`.
             let node = unsafe { &*node };
-            if node.hash == hash && key_matches(&node.key, labels) {
+            if node.hash == hash && key_matches(node.key.bytes(), labels) {
                 return Some(&node.handle);
             }
             i = (i + 1) & mask;
@@ -201,18 +251,18 @@ impl<H> HandleTable<H> {
     }
 
     /// Stores `handle` for `labels` unless it is already there or the table
-    /// holds `cap` label sets; returns the stored handle, or `None` when
-    /// full (the caller uses its own handle uncached).
-    pub(crate) fn insert<L: LabelSet>(&self, hash: u64, labels: &L, handle: H, cap: usize) -> Option<&H> {
+    /// holds `cap` label sets; returns the stored handle, or `handle` back
+    /// when full (the caller uses it uncached).
+    pub(crate) fn insert<L: LabelSet>(&self, hash: u64, labels: &L, handle: H, cap: usize) -> Result<&H, H> {
         let mut writer = match self.writer.lock() {
             Ok(w) => w,
             Err(poisoned) => poisoned.into_inner(),
         };
         if let Some(h) = self.get(hash, labels) {
-            return Some(h);
+            return Ok(h);
         }
         if writer.len >= cap {
-            return None;
+            return Err(handle);
         }
         let mut table = self.current.load(Relaxed);
         let len = if table.is_null() {
@@ -250,7 +300,7 @@ impl<H> HandleTable<H> {
         writer.len += 1;
         self.len.store(writer.len, Relaxed);
         // SAFETY: the node is now owned by the table and lives until `drop`.
-        Some(unsafe { &(*node).handle })
+        Ok(unsafe { &(*node).handle })
     }
 
     /// Label sets stored.
@@ -324,7 +374,7 @@ mod tests {
             assert!(t.get(h, &l).is_none());
             assert_eq!(
                 t.insert(h, &l, format!("{i}"), usize::MAX).map(String::as_str),
-                Some(&*format!("{i}"))
+                Ok(&*format!("{i}"))
             );
         }
         assert_eq!(t.len(), 500);
@@ -361,12 +411,12 @@ mod tests {
         let t = HandleTable::<u32>::default();
         let a = Pair { code: 1, route: "/a" };
         let b = Pair { code: 1, route: "/b" };
-        assert_eq!(t.insert(parts_hash(&a), &a, 1, 1), Some(&1));
-        assert_eq!(t.insert(parts_hash(&a), &a, 2, 1), Some(&1));
+        assert_eq!(t.insert(parts_hash(&a), &a, 1, 1), Ok(&1));
+        assert_eq!(t.insert(parts_hash(&a), &a, 2, 1), Ok(&1));
         assert_eq!(
             t.insert(parts_hash(&b), &b, 3, 1),
-            None,
-            "past the cap nothing is stored"
+            Err(3),
+            "past the cap nothing is stored, and the handle comes back"
         );
         assert_eq!(t.len(), 1);
     }
@@ -376,12 +426,35 @@ mod tests {
         // ("ab" as text) against (an index whose bytes spell a length).
         let t = HandleTable::<u32>::default();
         let a = Pair { code: 2, route: "ab" };
-        t.insert(parts_hash(&a), &a, 1, usize::MAX);
+        assert_eq!(t.insert(parts_hash(&a), &a, 1, usize::MAX), Ok(&1));
         let key = encode_key(&a);
-        assert!(key_matches(&key, &a));
-        assert!(!key_matches(&key, &Pair { code: 2, route: "a" }));
-        assert!(!key_matches(&key, &Pair { code: 2, route: "abc" }));
+        let key = key.bytes();
+        assert!(key_matches(key, &a));
+        assert!(!key_matches(key, &Pair { code: 2, route: "a" }));
+        assert!(!key_matches(key, &Pair { code: 2, route: "abc" }));
         assert!(!key_matches(&key[..key.len() - 1], &a));
+    }
+
+    #[test]
+    fn long_keys_are_boxed_and_found_like_short_ones() {
+        let t = HandleTable::<usize>::default();
+        // Around the inline limit: 4 (code) + 4 (length) + the route.
+        let routes: Vec<String> = (40..80).map(|n| "r".repeat(n)).collect();
+        for (i, r) in routes.iter().enumerate() {
+            let l = Pair { code: 3, route: r };
+            let inline = matches!(encode_key(&l), NodeKey::Inline { .. });
+            assert_eq!(inline, 8 + r.len() <= INLINE_KEY, "{} bytes", 8 + r.len());
+            assert_eq!(t.insert(parts_hash(&l), &l, i, usize::MAX), Ok(&i));
+        }
+        for (i, r) in routes.iter().enumerate() {
+            let l = Pair { code: 3, route: r };
+            assert_eq!(t.get(parts_hash(&l), &l), Some(&i));
+            let shorter = Pair {
+                code: 3,
+                route: &r[1..],
+            };
+            assert_ne!(t.get(parts_hash(&shorter), &shorter), Some(&i));
+        }
     }
 
     #[test]
@@ -392,7 +465,7 @@ mod tests {
             let writer = s.spawn(|| {
                 for (i, n) in names.iter().enumerate() {
                     let l = Pair { code: 0, route: n };
-                    t.insert(parts_hash(&l), &l, i, usize::MAX);
+                    assert!(t.insert(parts_hash(&l), &l, i, usize::MAX).is_ok());
                 }
             });
             s.spawn(|| {

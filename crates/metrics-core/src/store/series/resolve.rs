@@ -35,7 +35,7 @@ pub(crate) enum Resolved {
 impl MetricSeries {
     /// Runs `f` on the entry of `tags`, creating it (or routing to the
     /// overflow set past the cardinality cap) when new.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn with_entry<R>(&self, tags: &impl Tags, f: impl FnOnce(&TagEntry) -> R) -> Result<R, RecordError> {
         self.with_entry_resolved(tags, f).map(|(r, _)| r)
     }
