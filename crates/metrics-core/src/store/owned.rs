@@ -86,13 +86,7 @@ impl OwnedBuffer {
             write: AtomicUsize::new(0),
             read: AtomicUsize::new(0),
             newest: AtomicI64::new(i64::MIN),
-            slots: std::array::from_fn(|_| {
-                UnsafeCell::new(Sample {
-                    ts: 0,
-                    value: 0.0,
-                    tags: 0,
-                })
-            }),
+            slots: std::array::from_fn(|_| UnsafeCell::new(Sample::ZERO)),
         }
     }
 
@@ -122,18 +116,14 @@ impl OwnedBuffer {
     /// # Safety
     /// The caller holds the lock of the ring this buffer drains into: that
     /// lock is what makes the caller the buffer's only reader.
-    unsafe fn drain_into(&self, ring: &mut SampleRing, cutoff: i64, max_len: usize) {
+    pub(crate) unsafe fn drain_into(&self, ring: &mut SampleRing, cutoff: i64, max_len: usize) {
         let read = self.read.load(Relaxed);
         let write = self.write.load(Acquire);
         let n = write.wrapping_sub(read);
         if n == 0 {
             return;
         }
-        let mut batch = [Sample {
-            ts: 0,
-            value: 0.0,
-            tags: 0,
-        }; LEN];
+        let mut batch = [Sample::ZERO; LEN];
         // `read..write` as at most two runs of slots (it may wrap).
         let start = read % LEN;
         let first = n.min(LEN - start);
@@ -236,14 +226,5 @@ impl OwnedBuffers {
             // SAFETY: the caller holds the ring lock (this function's contract).
             unsafe { buffer.drain_into(ring, cutoff, max_len) };
         }
-    }
-
-    /// Drains `buffer`, one of these, into `ring`.
-    ///
-    /// # Safety
-    /// As [`OwnedBuffer::drain_into`]: the caller holds `ring`'s lock.
-    pub(crate) unsafe fn drain_one(buffer: &OwnedBuffer, ring: &mut SampleRing, cutoff: i64, max_len: usize) {
-        // SAFETY: the caller holds the ring lock (this function's contract).
-        unsafe { buffer.drain_into(ring, cutoff, max_len) };
     }
 }

@@ -34,6 +34,16 @@ pub(crate) struct Sample {
     pub(crate) tags: u32,
 }
 
+impl Sample {
+    /// A placeholder: the fill of buffers whose slots are written before
+    /// they are read.
+    pub(crate) const ZERO: Sample = Sample {
+        ts: 0,
+        value: 0.0,
+        tags: 0,
+    };
+}
+
 /// A FIFO of samples with age and count limits.
 ///
 /// The samples, oldest first, are `oldest[head..]`, every chunk of
@@ -166,7 +176,7 @@ impl SampleRing {
     /// The newest sample's timestamp, wherever it is (`back` is empty just
     /// after a rotation).
     #[cold]
-    pub(crate) fn newest_ts(&self) -> Option<i64> {
+    fn newest_ts(&self) -> Option<i64> {
         self.iter_newest_first().next().map(|s| s.ts)
     }
 
@@ -232,7 +242,7 @@ impl SampleRing {
 
     /// The newest sample's timestamp.
     #[inline]
-    fn newest(&self) -> Option<i64> {
+    pub(crate) fn newest(&self) -> Option<i64> {
         match self.back.last() {
             Some(s) => Some(s.ts),
             None => self.newest_ts(),
@@ -251,11 +261,7 @@ impl SampleRing {
         // sorted runs are merged back in. Two threads' buffers of the same
         // millisecond overlap by a batch or so: that tail is one copy out of
         // the back chunk, onto the stack.
-        let mut on_stack = [Sample {
-            ts: 0,
-            value: 0.0,
-            tags: 0,
-        }; MERGE_ON_STACK];
+        let mut on_stack = [Sample::ZERO; MERGE_ON_STACK];
         let mut on_heap = Vec::new();
         let tail: &[Sample] = match self.newer_in_back(oldest) {
             Some(n) if n <= MERGE_ON_STACK => {
@@ -358,14 +364,7 @@ impl SampleRing {
     /// its unused slots are filled so that it becomes a [`FullChunk`]).
     fn recycle(&mut self, mut chunk: Vec<Sample>) {
         if self.spare.is_none() && chunk.capacity() == CHUNK {
-            chunk.resize(
-                CHUNK,
-                Sample {
-                    ts: 0,
-                    value: 0.0,
-                    tags: 0,
-                },
-            );
+            chunk.resize(CHUNK, Sample::ZERO);
             self.spare = FullChunk::try_from(chunk).ok();
         }
     }

@@ -101,9 +101,7 @@ impl SampleStore {
                     ring.push(sample, cutoff, max_len);
                     sample.ts
                 };
-                if is_busy(&ring) && self.owned.get().is_none_or(OwnedBuffers::claimable) {
-                    self.claim_owned(&ring);
-                }
+                self.claim_if_busy(&ring);
                 ts
             }
             None => {
@@ -125,7 +123,7 @@ impl SampleStore {
             return sample.ts;
         };
         // SAFETY: the ring lock is held.
-        unsafe { OwnedBuffers::drain_one(mine, &mut ring, cutoff, max_len) };
+        unsafe { mine.drain_into(&mut ring, cutoff, max_len) };
         match mine.push(sample, false) {
             Ok(ts) => ts,
             // Not reached: only this thread fills its buffer, just drained.
@@ -136,14 +134,22 @@ impl SampleStore {
         }
     }
 
-    /// Gives this thread (which has none) an owned buffer of this busy
-    /// series, if one is left; `ring` is the held ring.
+    /// After a push into the held `ring` by a thread without an owned
+    /// buffer: once the series is busy, gives this thread one if any is
+    /// left (one relaxed load per push once all are claimed).
+    #[inline(always)]
+    fn claim_if_busy(&self, ring: &SampleRing) {
+        if is_busy(ring) && self.owned.get().is_none_or(OwnedBuffers::claimable) {
+            self.claim_owned(ring);
+        }
+    }
+
     #[cold]
     #[inline(never)]
     fn claim_owned(&self, ring: &SampleRing) {
         let owned = self.owned.get_or_init(Box::default);
         if owned.mine().is_none() && owned.claimable() {
-            owned.claim(ring.newest_ts().unwrap_or(i64::MIN));
+            owned.claim(ring.newest().unwrap_or(i64::MIN));
         }
     }
 
@@ -176,11 +182,7 @@ impl SampleStore {
         match self.ring.try_lock() {
             Some(mut ring) => {
                 ring.push_batch(&mut buffer, cutoff, max_len);
-                if is_busy(&ring) && self.owned.get().is_none_or(OwnedBuffers::claimable) {
-                    drop(buffer);
-                    self.claim_owned(&ring);
-                }
-                return;
+                return self.claim_if_busy(&ring);
             }
             None if buffer.len() < MAX_BUFFERED => return,
             None => {}

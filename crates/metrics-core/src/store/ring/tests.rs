@@ -154,6 +154,17 @@ impl Model {
             self.samples.insert(at, sample);
         }
     }
+    /// A batch, as `push_batch` takes it: expiry, then its samples in
+    /// time order, then the cap.
+    fn insert_batch(&mut self, batch: &[Sample], cutoff: i64, max_len: usize) {
+        self.expire(cutoff);
+        let mut sorted = batch.to_vec();
+        sorted.sort_by_key(|s| s.ts);
+        for s in sorted {
+            self.insert(s, cutoff);
+        }
+        self.cap(max_len);
+    }
     fn cap(&mut self, max_len: usize) {
         let over = self.samples.len().saturating_sub(max_len);
         self.samples.drain(..over);
@@ -196,13 +207,7 @@ fn pushes_batches_and_expiry_agree_with_a_sorted_vector() {
                             tags: i + j as u32,
                         })
                         .collect();
-                    model.expire(cutoff);
-                    let mut sorted = batch.clone();
-                    sorted.sort_by_key(|s| s.ts);
-                    for s in sorted {
-                        model.insert(s, cutoff);
-                    }
-                    model.cap(max_len);
+                    model.insert_batch(&batch, cutoff, max_len);
                     ring.push_batch(&mut batch, cutoff, max_len);
                 }
                 // One thread's buffer, as `push_newer` is given it:
@@ -218,13 +223,7 @@ fn pushes_batches_and_expiry_agree_with_a_sorted_vector() {
                         })
                         .collect();
                     now += len as i64;
-                    model.expire(cutoff);
-                    let mut sorted = batch.clone();
-                    sorted.sort_by_key(|s| s.ts);
-                    for s in sorted {
-                        model.insert(s, cutoff);
-                    }
-                    model.cap(max_len);
+                    model.insert_batch(&batch, cutoff, max_len);
                     ring.push_newer(&mut batch, cutoff, max_len);
                 }
                 1 => {
