@@ -52,9 +52,11 @@ impl MetricsCollector {
     /// `max_tag_sets_per_series` and starts folding new tag sets into
     /// `overflow="true"`: once per series at the first such update, then at
     /// most once per [`OVERFLOW_REPORT_INTERVAL`](crate::OVERFLOW_REPORT_INTERVAL)
-    /// while updates keep folding. The library never prints; route the event
-    /// to your logger here. It runs on the recording thread with no lock of
-    /// the series held, so it may record metrics itself.
+    /// while updates keep folding. Without a hook the event is a warning on
+    /// the `log` facade, target
+    /// [`OVERFLOW_LOG_TARGET`](crate::OVERFLOW_LOG_TARGET); a hook replaces
+    /// that warning. It runs on the recording thread with no lock of the
+    /// series held, so it may record metrics itself.
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
@@ -74,7 +76,8 @@ impl MetricsCollector {
         self.settings.overflow_hook.set(Some(Arc::new(hook)));
     }
 
-    /// Removes the overflow callback.
+    /// Removes the overflow callback: reports go to the `log` facade again.
+    /// (For silence, set a hook that does nothing.)
     pub fn clear_overflow_hook(&self) {
         self.settings.overflow_hook.set(None);
     }

@@ -1,7 +1,9 @@
-//! Telling the program that a series hit its cardinality cap: a hook the
-//! program sets (the library never prints), called once per series when its
-//! first update folds into `overflow="true"`, then at most once per
-//! [`OVERFLOW_REPORT_INTERVAL`] while updates keep folding.
+//! Telling the program that a series hit its cardinality cap: a warning on
+//! the `log` facade (target `metrics_core::overflow`), or a hook the
+//! program sets instead, once per series when its first update folds into
+//! `overflow="true"`, then at most once per [`OVERFLOW_REPORT_INTERVAL`]
+//! while updates keep folding. The library never prints: a program without
+//! a logger hears nothing but the self-metric.
 
 use std::fmt;
 use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
@@ -34,6 +36,10 @@ impl fmt::Display for OverflowEvent<'_> {
 
 /// A program's overflow callback.
 pub type OverflowHook = Arc<dyn Fn(&OverflowEvent<'_>) + Send + Sync>;
+
+/// The `log` target of the warning a series at its cap logs when no hook
+/// is set.
+pub const OVERFLOW_LOG_TARGET: &str = "metrics_core::overflow";
 
 /// The collector's hook, if the program set one.
 #[derive(Default)]
@@ -73,7 +79,8 @@ impl Default for OverflowReporter {
 }
 
 impl OverflowReporter {
-    /// Calls the hook if this series has not reported within the interval.
+    /// Calls the hook, or logs the event when there is none, if this series
+    /// has not reported within the interval.
     /// Called with no lock of the series held, so the hook may record.
     #[cold]
     pub(crate) fn report(&self, slot: &HookSlot, now: i64, event: &OverflowEvent<'_>) {
@@ -86,8 +93,9 @@ impl OverflowReporter {
         if self.last.compare_exchange(last, now, Relaxed, Relaxed).is_err() {
             return;
         }
-        if let Some(hook) = slot.get() {
-            hook(event);
+        match slot.get() {
+            Some(hook) => hook(event),
+            None => log::warn!(target: OVERFLOW_LOG_TARGET, "{event}"),
         }
     }
 }
