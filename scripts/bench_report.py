@@ -336,7 +336,8 @@ def issue18_section(peers, clock_lines, targets):
         out.append("_Not in this run._\n")
         return out
     out.append("Medians of this run. `ours_typed` is `#[derive(LabelSet)] ErrorLabels { kind: ErrorKind, route: &str }` "
-               "(the route found by its bytes in the family's lock-free table), `ours_typed_dense` is `ErrorDense { "
+               "(the route found by its bytes in the family's lock-free table), `ours_typed_interned` is `ErrorInterned { "
+               "kind, route: Interned }` (the route interned once, keyed by its integer id), `ours_typed_dense` is `ErrorDense { "
                "kind, route: Route }` (both enums: a dense index), `ours` is string tags (`increment_counter` / "
                "`observe_histogram`). Timers read the calibrated TSC (`metrics_core::clock`).\n")
     out.append("| scenario | target | t=1 | t=2 | ratio t=1 | ratio t=2 |")
@@ -355,7 +356,7 @@ def issue18_section(peers, clock_lines, targets):
 
     for sc, data in (("2", s2), ("3b", s3b)):
         dense = data.get("measured", {})
-        for lib in ("ours_typed", "ours_typed_dense"):
+        for lib in ("ours_typed", "ours_typed_interned", "ours_typed_dense"):
             if lib in data and dense:
                 row(sc, f"{lib} ≤ 1.0x measured (dense)", data[lib], dense, 1.0)
     if "ours" in s2 and "measured_sparse" in s2:

@@ -48,6 +48,7 @@ const PAIRS: &[(&str, &[&str])] = &[
         &[
             "ours",
             "ours_typed",
+            "ours_typed_interned",
             "ours_typed_dense",
             "measured",
             "measured_sparse",
@@ -65,6 +66,7 @@ const PAIRS: &[(&str, &[&str])] = &[
         &[
             "ours",
             "ours_typed",
+            "ours_typed_interned",
             "ours_typed_dense",
             "measured",
             "measured_sparse",
@@ -203,6 +205,20 @@ fn counter_lookup(library: &str) -> Option<Op> {
                 .unwrap()
             })
         }
+        "ours_typed_interned" => {
+            let c = labels::collector();
+            let f = c.counter_family::<labels::ErrorInterned>(NAME).unwrap();
+            Box::new(move |g, _| {
+                f.increment(
+                    &labels::ErrorInterned {
+                        kind: g.kind,
+                        route: g.route_interned,
+                    },
+                    1,
+                )
+                .unwrap()
+            })
+        }
         "ours_typed_dense" => {
             let c = labels::collector();
             let f = c.counter_family::<labels::ErrorDense>(NAME).unwrap();
@@ -280,6 +296,23 @@ fn histogram_lookup(library: &str, buckets: Vec<f64>) -> Option<Op> {
                     &labels::ErrorLabels {
                         kind: g.kind,
                         route: g.route,
+                    },
+                    v,
+                )
+                .unwrap()
+            })
+        }
+        "ours_typed_interned" => {
+            let c = labels::collector();
+            let b = metrics_core::Buckets::from_bounds(buckets).unwrap();
+            let f = c
+                .histogram_family_with_buckets::<labels::ErrorInterned>(NAME, &b)
+                .unwrap();
+            Box::new(move |g, v| {
+                f.record(
+                    &labels::ErrorInterned {
+                        kind: g.kind,
+                        route: g.route_interned,
                     },
                     v,
                 )

@@ -67,7 +67,7 @@ mod s2_label_lookup_counter {
         });
     }
 
-    /// Our typed family, string route interned: `f.increment(&labels, 1)`.
+    /// Our typed family, the route a `&str`: `f.increment(&labels, 1)`.
     #[divan::bench]
     fn ours_typed(b: Bencher) {
         let c = labels::collector();
@@ -77,6 +77,24 @@ mod s2_label_lookup_counter {
                 &labels::ErrorLabels {
                     kind: g.kind,
                     route: g.route,
+                },
+                1,
+            )
+        });
+    }
+
+    /// Our typed family, the route interned up front: keyed by its id.
+    #[divan::bench]
+    fn ours_typed_interned(b: Bencher) {
+        let c = labels::collector();
+        let f = c
+            .counter_family::<labels::ErrorInterned>("http_request_errors")
+            .unwrap();
+        b.with_inputs(random_group).bench_values(|g| {
+            f.increment(
+                &labels::ErrorInterned {
+                    kind: g.kind,
+                    route: g.route_interned,
                 },
                 1,
             )

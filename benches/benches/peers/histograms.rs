@@ -75,7 +75,7 @@ mod s3b_histogram_label_lookup {
             .bench_values(|(g, v)| c.observe_histogram(NAME, &[("kind", g.kind_str), ("route", g.route)], v));
     }
 
-    /// Our typed family, string route interned.
+    /// Our typed family, the route a `&str`.
     #[divan::bench]
     fn ours_typed(b: Bencher) {
         let c = labels::collector();
@@ -88,6 +88,25 @@ mod s3b_histogram_label_lookup {
                 &labels::ErrorLabels {
                     kind: g.kind,
                     route: g.route,
+                },
+                v,
+            )
+        });
+    }
+
+    /// Our typed family, the route interned up front: keyed by its id.
+    #[divan::bench]
+    fn ours_typed_interned(b: Bencher) {
+        let c = labels::collector();
+        let buckets = metrics_core::Buckets::exponential(0.001, 2.0, BUCKETS).unwrap();
+        let f = c
+            .histogram_family_with_buckets::<labels::ErrorInterned>(NAME, &buckets)
+            .unwrap();
+        b.with_inputs(input).bench_values(|(g, v)| {
+            f.record(
+                &labels::ErrorInterned {
+                    kind: g.kind,
+                    route: g.route_interned,
                 },
                 v,
             )

@@ -38,12 +38,26 @@ pub struct Error<'a> {
     pub route: &'a str,
 }
 
-/// Our typed label set: a fixed-cardinality enum and a string route,
-/// interned by the family.
+/// Our typed label set: a fixed-cardinality enum and a string route, found
+/// by its bytes in the family's table.
 #[derive(metrics_core::LabelSet)]
 pub struct ErrorLabels<'a> {
     pub kind: ErrorKind,
     pub route: &'a str,
+}
+
+/// Our typed label set with the route interned up front: the family keys
+/// it by its integer id.
+#[derive(metrics_core::LabelSet)]
+pub struct ErrorInterned {
+    pub kind: ErrorKind,
+    pub route: metrics_core::Interned,
+}
+
+/// The six routes, interned once, in the order of [`ROUTES`].
+pub fn interned_routes() -> &'static [metrics_core::Interned; 6] {
+    static ROUTES_INTERNED: std::sync::OnceLock<[metrics_core::Interned; 6]> = std::sync::OnceLock::new();
+    ROUTES_INTERNED.get_or_init(|| ROUTES.map(|r| metrics_core::Interned::new(r).unwrap()))
 }
 
 /// The six routes as a fixed-cardinality label value.
@@ -131,6 +145,7 @@ pub struct Group {
     pub kind_str: &'static str,
     pub route: &'static str,
     pub route_id: Route,
+    pub route_interned: metrics_core::Interned,
 }
 
 /// A random group from this thread's generator (outside the timed region).
@@ -141,6 +156,7 @@ pub fn random_group() -> Group {
         kind_str: KINDS[k],
         route: ROUTES[r],
         route_id: ROUTE_IDS[r],
+        route_interned: interned_routes()[r],
     }
 }
 

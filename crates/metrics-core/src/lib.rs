@@ -68,7 +68,9 @@ pub use collector::{
 pub use config::{ENV_VARS, MetricsConfig};
 pub use error::{ConfigError, MetricsError, RecordError, RecordErrorKind, Result};
 pub use export::ImportStats;
-pub use family::{CounterFamily, Family, GaugeFamily, HistogramFamily, LabelSet, LabelValue, TimerFamily};
+pub use family::{
+    CounterFamily, Family, GaugeFamily, HistogramFamily, InternError, Interned, LabelSet, LabelValue, TimerFamily,
+};
 pub use handles::{Counter, Gauge, Histogram, Timer, TimerGuard};
 pub use kind::{MetricType, ParseMetricTypeError};
 #[cfg(feature = "macros")]
@@ -88,7 +90,7 @@ pub use snapshot::{
     AggregateValue, Bucket, HistogramSnapshot, MetricValue, Quantiles, SeriesInfo, SeriesSnapshot, Snapshot,
     TagSetAggregate,
 };
-pub use store::overflow::{OVERFLOW_REPORT_INTERVAL, OverflowEvent, OverflowHook};
+pub use store::overflow::{OVERFLOW_LOG_TARGET, OVERFLOW_REPORT_INTERVAL, OverflowEvent, OverflowHook};
 pub use store::series::{MetricSeries, SamplePolicy};
 pub use store::sink::{SampleSink, SeriesKey};
 pub use store::validate::{

@@ -88,8 +88,7 @@ fn check_label_name(name: &str, span: Span) -> syn::Result<()> {
     Ok(())
 }
 
-const SUPPORTED: &str =
-    "use an enum deriving `LabelValue`, `bool`, `u8`, `i8`, `u16`, `i16`, `u32`, `i32`, `&str`, `String` or `Cow<str>`";
+const SUPPORTED: &str = "use an enum deriving `LabelValue`, `bool`, `u8`, `i8`, `u16`, `i16`, `u32`, `i32`, `&str`, `String`, `Cow<str>` or `metrics_core::Interned`";
 
 /// Rejects field types that cannot be a label: floats, wide integers,
 /// options, collections, tuples. A plain path without generic arguments is

@@ -9,8 +9,9 @@ use std::borrow::Cow;
 /// one value, its text the variant name in `snake_case` or
 /// `#[label(name = "...")]`. Implemented for `bool` (`"true"`/`"false"`),
 /// `u8`/`i8` (fixed cardinality, 256 values), `u16`, `u32`, `i16`, `i32`
-/// (open, keyed by their value), and `str`, `String`, `Cow<str>` (open,
-/// keyed by their text).
+/// (open, keyed by their value), `str`, `String`, `Cow<str>` (open,
+/// keyed by their text) and [`Interned`](crate::Interned) (open, interned
+/// once and keyed by its integer id).
 pub trait LabelValue {
     /// The number of distinct values when fixed (enums, `bool`, `u8`, `i8`),
     /// `None` for open-ended types.

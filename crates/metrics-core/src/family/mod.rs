@@ -41,10 +41,17 @@
 //! update: the first one, which creates its tag set, resolves through the
 //! store, so a label set recorded once (a unique value) costs no slot.
 //!
+//! A string field can be interned instead: an [`Interned`] field is
+//! interned once per value, then keyed by its integer id, so the table
+//! hashes and compares 4 bytes instead of the text. A `&str` field is
+//! hashed by its bytes, which is as fast as turning it into an id would
+//! be; intern the values a program knows up front.
+//!
 //! The family holds its series like a handle does: after
 //! `remove_series`/`clear_all` it keeps updating the removed series;
 //! create the family again.
 
+mod interned;
 mod labels;
 mod table;
 
@@ -59,6 +66,7 @@ use crate::kind::MetricType;
 use crate::store::series::{MetricSeries, Resolved};
 use crate::tags::entry::TagEntry;
 
+pub use interned::{InternError, Interned, MAX_INTERNED};
 pub use labels::{LabelPart, LabelSet, LabelValue, MAX_LABELS, PartVisitor, dense_product};
 use table::{HandleTable, parts_hash};
 
