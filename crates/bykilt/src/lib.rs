@@ -8,6 +8,7 @@ pub mod alerts_cli;
 pub mod cli;
 mod commands;
 pub mod error;
+pub mod log_lines;
 pub mod output;
 pub mod progress;
 pub mod remote_args;
