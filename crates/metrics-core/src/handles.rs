@@ -242,12 +242,12 @@ impl Timer {
         self.series.update_from_handle(&self.entry, Update::duration(seconds));
     }
 
-    /// Records one duration in the aggregate only, whatever the series'
+    /// Records `seconds` in the aggregate only, whatever the series'
     /// sample policy: `#[record_execution_time(samples = false)]`.
     #[inline]
-    pub(crate) fn record_aggregate_only(&self, d: Duration) {
+    pub(crate) fn record_aggregate_only(&self, seconds: f64) {
         self.series
-            .update_aggregate_only(&self.entry, Update::duration(d.as_secs_f64()));
+            .update_aggregate_only(&self.entry, Update::duration(seconds));
     }
 
     /// Starts timing; the returned guard records the elapsed time when it is
@@ -296,7 +296,7 @@ impl TimerGuard<'_> {
 impl Drop for TimerGuard<'_> {
     fn drop(&mut self) {
         if self.armed {
-            self.timer.record(self.start.elapsed());
+            self.timer.record_seconds(self.start.elapsed_seconds());
         }
     }
 }

@@ -120,11 +120,18 @@ impl ExecutionTimers {
     /// function opted out.
     #[inline]
     pub fn record(&self, outcome: Outcome, elapsed: std::time::Duration) {
+        self.record_seconds(outcome, elapsed.as_secs_f64());
+    }
+
+    /// [`record`](Self::record) in seconds, as a [`Stopwatch`] measures them
+    /// ([`Stopwatch::elapsed_seconds`]).
+    #[inline]
+    pub fn record_seconds(&self, outcome: Outcome, seconds: f64) {
         let timer = self.timer(outcome);
         if self.keep_samples {
-            timer.record(elapsed);
+            timer.record_seconds(seconds);
         } else {
-            timer.record_aggregate_only(elapsed);
+            timer.record_aggregate_only(seconds);
         }
     }
 }
@@ -153,8 +160,8 @@ impl<'a> TimedCall<'a> {
     #[inline]
     pub fn finish<T: ?Sized>(mut self, classify: impl Classify<T>, value: &T) {
         if let Some(timers) = self.timers.take() {
-            let elapsed = self.start.elapsed();
-            alloc::uncounted(|| timers.record(classify.outcome(value), elapsed));
+            let elapsed = self.start.elapsed_seconds();
+            alloc::uncounted(|| timers.record_seconds(classify.outcome(value), elapsed));
         }
     }
 }
@@ -162,8 +169,8 @@ impl<'a> TimedCall<'a> {
 impl Drop for TimedCall<'_> {
     fn drop(&mut self) {
         if let Some(timers) = self.timers.take() {
-            let elapsed = self.start.elapsed();
-            alloc::uncounted(|| timers.record(Outcome::unfinished(), elapsed));
+            let elapsed = self.start.elapsed_seconds();
+            alloc::uncounted(|| timers.record_seconds(Outcome::unfinished(), elapsed));
         }
     }
 }
@@ -227,8 +234,8 @@ impl<F: Future, K: Classify<F::Output>> TimedFuture<F, K> {
     fn record(&mut self, outcome: Outcome) {
         self.stage = Stage::Done;
         if let (Some(timers), Some(start)) = (self.timers, self.start) {
-            let elapsed = start.elapsed();
-            alloc::uncounted(|| timers.record(outcome, elapsed));
+            let elapsed = start.elapsed_seconds();
+            alloc::uncounted(|| timers.record_seconds(outcome, elapsed));
         }
     }
 }
@@ -246,8 +253,8 @@ impl<F: Future, K: Classify<F::Output>> Future for TimedFuture<F, K> {
         // Records the panic while it unwinds out of the inner poll.
         let probe = PanicProbe::arm(&mut this.stage, move || {
             if let Some(timers) = timers {
-                let elapsed = start.elapsed();
-                alloc::uncounted(|| timers.record(Outcome::Panic, elapsed));
+                let elapsed = start.elapsed_seconds();
+                alloc::uncounted(|| timers.record_seconds(Outcome::Panic, elapsed));
             }
         });
         // SAFETY: see above; `this` came from a pinned reference.
@@ -301,8 +308,8 @@ impl<F, K> Drop for TimedFuture<F, K> {
         if let Some(outcome) = self.stage.outcome_at_drop()
             && let (Some(timers), Some(start)) = (self.timers, self.start)
         {
-            let elapsed = start.elapsed();
-            alloc::uncounted(|| timers.record(outcome, elapsed));
+            let elapsed = start.elapsed_seconds();
+            alloc::uncounted(|| timers.record_seconds(outcome, elapsed));
         }
     }
 }
