@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 
 use super::labels::{LabelPart, LabelSet, PartVisitor};
-use crate::hash::{folded_multiply, mix, same_bytes};
+use crate::hash::{folded_multiply, mix_steady, same_bytes_steady};
 
 /// Slots of a family's first table.
 const FIRST_SLOTS: usize = 16;
@@ -126,7 +126,7 @@ impl PartVisitor for PartsHasher {
     fn part(&mut self, part: LabelPart<'_>) {
         self.0 = match part {
             LabelPart::Index(i) => folded_multiply(self.0 ^ u64::from(i), 0x9e37_79b9_7f4a_7c15),
-            LabelPart::Text(s) => mix(self.0.rotate_left(23), s.as_bytes()),
+            LabelPart::Text(s) => mix_steady(self.0.rotate_left(23), s.as_bytes()),
         };
     }
 }
@@ -164,7 +164,9 @@ impl PartVisitor for KeyMatch<'_> {
             LabelPart::Text(s) => {
                 let s = s.as_bytes();
                 match tail.split_at_checked(s.len()) {
-                    Some((stored, tail)) if head as usize == s.len() && same_bytes(stored, s) => self.rest = tail,
+                    Some((stored, tail)) if head as usize == s.len() && same_bytes_steady(stored, s) => {
+                        self.rest = tail
+                    }
                     _ => self.ok = false,
                 }
             }
