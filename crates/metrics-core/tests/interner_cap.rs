@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use metrics_core::family::MAX_INTERNED;
-use metrics_core::{Interned, MetricsCollector};
+use metrics_core::{InternError, Interned, MetricsCollector};
 
 #[derive(metrics_core::LabelSet)]
 struct Queue {
@@ -18,7 +18,12 @@ fn a_full_interner_refuses_new_texts_naming_them_and_keeps_the_old_ones() {
         Interned::new(&format!("queue-{i}")).unwrap();
     }
     let err = Interned::new("one-too-many").unwrap_err();
-    assert_eq!(err.text, "one-too-many");
+    assert_eq!(
+        err,
+        InternError::Full {
+            text: "one-too-many".to_owned()
+        }
+    );
     assert!(err.to_string().contains("\"one-too-many\""), "{err}");
     assert!(err.to_string().contains(&MAX_INTERNED.to_string()), "{err}");
     assert_eq!(Interned::get("one-too-many"), None);

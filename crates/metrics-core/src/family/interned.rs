@@ -20,6 +20,7 @@ use std::fmt;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use super::labels::{LabelPart, LabelValue};
+use crate::store::validate::MAX_TAG_VALUE_LEN;
 
 /// A label value interned once, whose family lookups use its integer id.
 ///
@@ -62,14 +63,30 @@ static INTERNER: OnceLock<Mutex<HashMap<&'static str, u32>>> = OnceLock::new();
 /// mistake into an error instead of memory that only grows.
 pub const MAX_INTERNED: usize = 1 << 20;
 
-/// A text could not be interned: the interner holds [`MAX_INTERNED`] texts.
+/// A text could not be interned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "label value {text:?} was not interned: the interner already holds {MAX_INTERNED} texts; intern bounded sets and use a `&str` field for open values"
-)]
-pub struct InternError {
-    /// The refused text (at most 64 characters of it).
-    pub text: String,
+#[non_exhaustive]
+pub enum InternError {
+    /// The interner holds [`MAX_INTERNED`] texts already.
+    #[error(
+        "label value {text:?} was not interned: the interner already holds {MAX_INTERNED} texts; intern bounded sets and use a `&str` field for open values"
+    )]
+    Full {
+        /// The refused text (at most 64 characters of it).
+        text: String,
+    },
+    /// The text is longer than a tag value may be
+    /// ([`MAX_TAG_VALUE_LEN`](crate::MAX_TAG_VALUE_LEN)), so no series
+    /// could use it.
+    #[error(
+        "label value {text:?}... was not interned: it is {len} bytes long; a tag value has at most {MAX_TAG_VALUE_LEN} bytes"
+    )]
+    TooLong {
+        /// The first 64 characters of the refused text.
+        text: String,
+        /// Its length in bytes.
+        len: usize,
+    },
 }
 
 impl Interned {
@@ -78,16 +95,23 @@ impl Interned {
     /// the program.
     ///
     /// # Errors
-    /// A new text when [`MAX_INTERNED`] texts are interned already.
+    /// A new text when [`MAX_INTERNED`] texts are interned already, or a
+    /// text longer than a tag value may be. Together the two bound what
+    /// the interner can keep (1 GiB of text at most).
     pub fn new(text: &str) -> Result<Interned, InternError> {
+        let first_chars = || text.chars().take(64).collect();
+        if text.len() > MAX_TAG_VALUE_LEN {
+            return Err(InternError::TooLong {
+                text: first_chars(),
+                len: text.len(),
+            });
+        }
         let mut ids = lock();
         if let Some((&text, &id)) = ids.get_key_value(text) {
             return Ok(Interned { id, text });
         }
         let Some(id) = u32::try_from(ids.len()).ok().filter(|_| ids.len() < MAX_INTERNED) else {
-            return Err(InternError {
-                text: text.chars().take(64).collect(),
-            });
+            return Err(InternError::Full { text: first_chars() });
         };
         let text: &'static str = Box::leak(text.into());
         ids.insert(text, id);
@@ -174,6 +198,25 @@ mod tests {
         assert_eq!(b.as_str(), "interned-test-b");
         assert_eq!(b.to_string(), "interned-test-b");
         assert_eq!(format!("{a:?}"), "Interned(\"interned-test-a\")");
+    }
+
+    #[test]
+    fn a_text_longer_than_a_tag_value_is_refused_naming_its_length() {
+        let long = "x".repeat(MAX_TAG_VALUE_LEN + 1);
+        let err = Interned::new(&long).unwrap_err();
+        assert_eq!(
+            err,
+            InternError::TooLong {
+                text: "x".repeat(64),
+                len: MAX_TAG_VALUE_LEN + 1
+            }
+        );
+        assert!(err.to_string().contains("1025 bytes"), "{err}");
+        assert_eq!(Interned::get(&long), None);
+        assert!(
+            Interned::new(&long[1..]).is_ok(),
+            "exactly the limit is a valid tag value"
+        );
     }
 
     #[test]
