@@ -47,10 +47,26 @@ use crate::store::validate::MAX_TAG_VALUE_LEN;
 /// assert_eq!(s.tag_sets().len(), 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy)]
 pub struct Interned {
     id: u32,
     text: &'static str,
+}
+
+// One id per text: comparing and hashing the id is comparing the texts.
+impl PartialEq for Interned {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for Interned {}
+
+impl std::hash::Hash for Interned {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+    }
 }
 
 /// Texts interned so far, by text. Interning is once per value, so a
