@@ -126,20 +126,17 @@ fn interned_values_past_the_cap_go_to_the_overflow_set_and_are_counted() {
 }
 
 #[test]
-fn an_interned_value_the_store_rejects_is_an_error_naming_it() {
+fn a_value_no_tag_may_hold_is_refused_when_interned_naming_it() {
     let c = MetricsCollector::default();
     let f = c.counter_family::<Request>("rejected").unwrap();
-    let bad = Interned::new("a\u{7}b").unwrap();
-    let err = f
-        .increment(
-            &Request {
-                method: Method::Get,
-                route: bad,
-            },
-            1,
-        )
-        .unwrap_err();
-    assert!(err.to_string().contains("route"), "{err}");
+    // Refused up front, where the store would refuse it at every update.
+    let err = Interned::new("a\u{7}b").unwrap_err();
+    assert!(err.to_string().contains("\"a\\u{7}b\""), "{err}");
+    let long = "x".repeat(2000);
+    let err = Interned::new(&long).unwrap_err();
+    assert!(err.to_string().contains("2000 bytes"), "{err}");
+    assert_eq!(Interned::get("a\u{7}b"), None);
+    assert_eq!(Interned::get(&long), None);
     // Nothing recorded, and the family keeps working.
     f.increment(
         &Request {

@@ -17,10 +17,10 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{OnceLock, PoisonError, RwLock};
 
 use super::labels::{LabelPart, LabelValue};
-use crate::store::validate::MAX_TAG_VALUE_LEN;
+use crate::store::validate::{MAX_TAG_VALUE_LEN, has_control};
 
 /// A label value interned once, whose family lookups use its integer id.
 ///
@@ -69,10 +69,11 @@ impl std::hash::Hash for Interned {
     }
 }
 
-/// Texts interned so far, by text. Interning is once per value, so a
-/// mutex is enough; lookups by id never come here (an `Interned` carries
-/// its text).
-static INTERNER: OnceLock<Mutex<HashMap<&'static str, u32>>> = OnceLock::new();
+/// Texts interned so far, by text. Written once per value; read by
+/// [`Interned::get`], which a program may call per request, so readers
+/// share the lock. Family lookups never come here (an `Interned` carries
+/// its id and text).
+static INTERNER: OnceLock<RwLock<HashMap<&'static str, u32>>> = OnceLock::new();
 
 /// The most distinct texts the interner holds: interning is for bounded
 /// sets, and this bound turns a program that interns per-request values by
@@ -103,6 +104,15 @@ pub enum InternError {
         /// Its length in bytes.
         len: usize,
     },
+    /// The text holds a control character a tag value may not hold (any
+    /// but `\n`, `\r` and `\t`), so no series could use it.
+    #[error("label value {text:?} was not interned: it contains the control character {character:?}")]
+    ControlCharacter {
+        /// The refused text (at most 64 characters of it).
+        text: String,
+        /// The first control character in it.
+        character: char,
+    },
 }
 
 impl Interned {
@@ -112,8 +122,9 @@ impl Interned {
     ///
     /// # Errors
     /// A new text when [`MAX_INTERNED`] texts are interned already, or a
-    /// text longer than a tag value may be. Together the two bound what
-    /// the interner can keep (1 GiB of text at most).
+    /// text no tag value may be (too long, or holding a control character).
+    /// Together the count and the length bound what the interner can keep
+    /// (1 GiB of text at most).
     pub fn new(text: &str) -> Result<Interned, InternError> {
         let first_chars = || text.chars().take(64).collect();
         if text.len() > MAX_TAG_VALUE_LEN {
@@ -122,7 +133,24 @@ impl Interned {
                 len: text.len(),
             });
         }
-        let mut ids = lock();
+        if has_control(text, true)
+            && let Some(character) = text
+                .chars()
+                .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            return Err(InternError::ControlCharacter {
+                text: first_chars(),
+                character,
+            });
+        }
+        if let Some(found) = Interned::get(text) {
+            return Ok(found);
+        }
+        let mut ids = INTERNER
+            .get_or_init(RwLock::default)
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Another thread may have interned it between the two locks.
         if let Some((&text, &id)) = ids.get_key_value(text) {
             return Ok(Interned { id, text });
         }
@@ -138,7 +166,12 @@ impl Interned {
     /// values that come from outside: map them onto the known set without
     /// letting a caller grow it.
     pub fn get(text: &str) -> Option<Interned> {
-        lock().get_key_value(text).map(|(&text, &id)| Interned { id, text })
+        INTERNER
+            .get_or_init(RwLock::default)
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_key_value(text)
+            .map(|(&text, &id)| Interned { id, text })
     }
 
     /// The interned text.
@@ -153,15 +186,6 @@ impl Interned {
     pub fn id(&self) -> u32 {
         self.id
     }
-}
-
-fn lock() -> std::sync::MutexGuard<'static, HashMap<&'static str, u32>> {
-    // The map is only ever inserted into whole, so a panic elsewhere while
-    // it was held leaves it consistent.
-    INTERNER
-        .get_or_init(Mutex::default)
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
 }
 
 impl TryFrom<&str> for Interned {
@@ -233,6 +257,22 @@ mod tests {
             Interned::new(&long[1..]).is_ok(),
             "exactly the limit is a valid tag value"
         );
+    }
+
+    #[test]
+    fn a_text_with_a_control_character_is_refused_naming_it() {
+        let err = Interned::new("a\u{7}b").unwrap_err();
+        assert_eq!(
+            err,
+            InternError::ControlCharacter {
+                text: "a\u{7}b".to_owned(),
+                character: '\u{7}'
+            }
+        );
+        assert!(err.to_string().contains("'\\u{7}'"), "{err}");
+        assert_eq!(Interned::get("a\u{7}b"), None);
+        // Whitespace a tag value may hold is fine.
+        assert!(Interned::new("two\nlines\tand a tab").is_ok());
     }
 
     #[test]

@@ -125,7 +125,7 @@ fn validate_tag(name: &str, key: &str, value: &str) -> Result<(), RecordError> {
 /// and U+007F–U+009F), but for `\n`, `\r` and `\t` when `whitespace_ok`.
 /// By bytes, as every tag of a new tag set is checked: the C1 controls are
 /// the two-byte sequences `C2 80`–`C2 9F`.
-fn has_control(s: &str, whitespace_ok: bool) -> bool {
+pub(crate) fn has_control(s: &str, whitespace_ok: bool) -> bool {
     let b = s.as_bytes();
     // Printable ASCII only (nearly every tag): decided a word at a time.
     if all_printable_ascii(b) {
