@@ -1,13 +1,34 @@
-//! Warnings the libraries log (a series folding into `overflow="true"`, say)
-//! as `bykilt: warning:` lines on stderr, like the command's own warnings.
-//! Only warnings and errors: the libraries' debug chatter is not the user's.
+//! Warnings this workspace's libraries log (a series folding into
+//! `overflow="true"`, say) as `bykilt: warning:` lines on stderr, like the
+//! command's own warnings, printed above the progress bar while one is
+//! shown. Only warnings and errors, and only from our own crates: a
+//! dependency's log lines are not the user's business.
 
 use std::io::Write;
+use std::sync::{Mutex, PoisonError};
+
+use indicatif::ProgressBar;
 
 /// The process's logger: warnings and errors to stderr.
 struct StderrWarnings;
 
 static LOGGER: StderrWarnings = StderrWarnings;
+
+/// The progress bar on screen, if any: lines go above it, through it.
+static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// The `log` targets printed: this workspace's crates.
+const OWN_TARGETS: [&str; 3] = ["metrics_", "batch_engine", "bykilt"];
+
+/// Prints log lines above `bar` until [`bar_gone`].
+pub fn bar_shown(bar: &ProgressBar) {
+    *BAR.lock().unwrap_or_else(PoisonError::into_inner) = Some(bar.clone());
+}
+
+/// The bar is off the screen: log lines go straight to stderr again.
+pub fn bar_gone() {
+    *BAR.lock().unwrap_or_else(PoisonError::into_inner) = None;
+}
 
 /// Installs the logger; a second call (or another logger set first) keeps
 /// the one already there.
@@ -17,8 +38,12 @@ pub fn install() {
     }
 }
 
-/// The line a record becomes, or `None` below warning level.
+/// The line a record becomes, or `None` below warning level or from
+/// another crate.
 pub fn line(record: &log::Record<'_>) -> Option<String> {
+    if !OWN_TARGETS.iter().any(|t| record.target().starts_with(t)) {
+        return None;
+    }
     let kind = match record.level() {
         log::Level::Error => "error",
         log::Level::Warn => "warning",
@@ -33,9 +58,15 @@ impl log::Log for StderrWarnings {
     }
 
     fn log(&self, record: &log::Record<'_>) {
-        if let Some(line) = line(record) {
+        let Some(line) = line(record) else {
+            return;
+        };
+        match &*BAR.lock().unwrap_or_else(PoisonError::into_inner) {
+            Some(bar) => bar.println(line),
             // One write per line, so lines from two threads do not interleave.
-            let _ = std::io::stderr().lock().write_all(format!("{line}\n").as_bytes());
+            None => {
+                let _ = std::io::stderr().lock().write_all(format!("{line}\n").as_bytes());
+            }
         }
     }
 
@@ -47,11 +78,16 @@ mod tests {
     use super::*;
 
     fn record(level: log::Level, message: std::fmt::Arguments<'_>, f: impl FnOnce(&log::Record<'_>)) {
-        f(&log::Record::builder()
-            .level(level)
-            .target("metrics_core::overflow")
-            .args(message)
-            .build());
+        record_from("metrics_core::overflow", level, message, f);
+    }
+
+    fn record_from(
+        target: &str,
+        level: log::Level,
+        message: std::fmt::Arguments<'_>,
+        f: impl FnOnce(&log::Record<'_>),
+    ) {
+        f(&log::Record::builder().level(level).target(target).args(message).build());
     }
 
     #[test]
@@ -63,6 +99,12 @@ mod tests {
             assert_eq!(line(r).as_deref(), Some("bykilt: error: disk full"));
         });
         record(log::Level::Info, format_args!("chatter"), |r| assert_eq!(line(r), None));
+        record_from("batch_engine::runner", log::Level::Warn, format_args!("slow"), |r| {
+            assert_eq!(line(r).as_deref(), Some("bykilt: warning: slow"));
+        });
+        record_from("ureq::unit", log::Level::Warn, format_args!("theirs"), |r| {
+            assert_eq!(line(r), None, "a dependency's warning is not printed");
+        });
         assert!(!log::Log::enabled(
             &StderrWarnings,
             &log::Metadata::builder().level(log::Level::Debug).build()

@@ -51,6 +51,7 @@ impl Progress {
             .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
             bar.enable_steady_tick(Duration::from_millis(200));
+            crate::log_lines::bar_shown(&bar);
             Mode::Bar(bar)
         } else {
             Mode::Lines
@@ -122,6 +123,7 @@ impl Progress {
     /// Removes the bar.
     pub fn finish(&self) {
         if let Mode::Bar(bar) = &self.mode {
+            crate::log_lines::bar_gone();
             bar.finish_and_clear();
         }
     }
@@ -194,6 +196,16 @@ impl BatchObserver for Progress {
                 let _ = writeln!(std::io::stderr().lock(), "{text}");
             }
             Mode::Silent => {}
+        }
+    }
+}
+
+impl Drop for Progress {
+    /// A bar dropped without `finish` must not stay behind as the log's
+    /// target (its clone there would keep it drawing).
+    fn drop(&mut self) {
+        if let Mode::Bar(_) = &self.mode {
+            crate::log_lines::bar_gone();
         }
     }
 }
