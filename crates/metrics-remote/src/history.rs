@@ -150,7 +150,19 @@ impl Collection {
                         for v in mine {
                             add(&mut value, v.value, 1.0);
                         }
-                        agg.value = value;
+                        // Caught up (as many observations as the collector
+                        // holds, none after `until`): the collector's own
+                        // value, exactly. The carried sum got there by
+                        // other additions, and a first read's "aggregate
+                        // less later samples" plus those samples again is
+                        // off by a rounding: a sent sum one bit off.
+                        let caught_up = matches!(
+                            (&value, &agg.value),
+                            (AggregateValue::Histogram(v), AggregateValue::Histogram(a)) if v.count == a.count
+                        ) && !later.iter().any(|v| v.tags == agg.tags);
+                        if !caught_up {
+                            agg.value = value;
+                        }
                     }
                     _ => {
                         for v in later.iter().filter(|v| v.tags == agg.tags) {
@@ -372,6 +384,43 @@ mod tests {
             vec![PointValue::Number(7.0)]
         );
         assert_eq!(hits.aggregate, PointValue::Number(7.0));
+    }
+
+    #[test]
+    fn a_carried_histogram_that_has_caught_up_sends_the_collectors_sum_exactly() {
+        // Recorded in the order a, c, b but stamped a < b < c (two threads
+        // between stamping and keeping): the collector sums (a + c) + b.
+        // The first read carries that less the later c and b; the next adds
+        // b and c back in time order, and for these three that is one bit
+        // off.
+        let (a, b, c_) = (0.800595321, 0.410461827, 0.150765374);
+        let sum = (a + c_) + b;
+        assert_ne!((((sum - c_) - b) + b) + c_, sum, "the values must round apart");
+        // Recent times: older samples would be past the retention.
+        let t0 = nanos(OffsetDateTime::now_utc()) - 60_000_000_000;
+        let at = |secs: i64| OffsetDateTime::from_unix_timestamp_nanos(i128::from(t0 + secs * 1_000_000_000)).unwrap();
+        let c = MetricsCollector::default();
+        c.record_metric_at("lat", a, &[], MetricType::Histogram, at(0)).unwrap();
+        c.get_metric_series("lat")
+            .unwrap()
+            .set_sample_policy(metrics_core::SamplePolicy::EveryEvent);
+        c.record_metric_at("lat", c_, &[], MetricType::Histogram, at(2))
+            .unwrap();
+        c.record_metric_at("lat", b, &[], MetricType::Histogram, at(1)).unwrap();
+        let mut carried = HashMap::new();
+        let until = t0 + 500_000_000;
+        let _first = Collection::read_until(&c, &|_| None, until, &mut carried);
+        let since = OffsetDateTime::from_unix_timestamp_nanos(i128::from(until) + 1).unwrap();
+        let next = Collection::read_until(&c, &|_| Some(since), t0 + 3_000_000_000, &mut carried);
+        let streams = next.streams();
+        let lat = streams.iter().find(|s| s.series.name == "lat").unwrap();
+        let want = sum;
+        match (&lat.aggregate, &lat.points.last().unwrap().1) {
+            (PointValue::Histogram { count, sum, .. }, PointValue::Histogram { sum: last, .. }) => {
+                assert_eq!((*count, *sum, *last), (3, want, want));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
