@@ -20,7 +20,7 @@ use std::fmt;
 use std::sync::{OnceLock, PoisonError, RwLock};
 
 use super::labels::{LabelPart, LabelValue};
-use crate::store::validate::{MAX_TAG_VALUE_LEN, has_control};
+use crate::store::validate::{MAX_TAG_VALUE_LEN, TagValueFault, tag_value_fault};
 
 /// A label value interned once, whose family lookups use its integer id.
 ///
@@ -127,21 +127,20 @@ impl Interned {
     /// (1 GiB of text at most).
     pub fn new(text: &str) -> Result<Interned, InternError> {
         let first_chars = || text.chars().take(64).collect();
-        if text.len() > MAX_TAG_VALUE_LEN {
-            return Err(InternError::TooLong {
-                text: first_chars(),
-                len: text.len(),
-            });
-        }
-        if has_control(text, true)
-            && let Some(character) = text
-                .chars()
-                .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-        {
-            return Err(InternError::ControlCharacter {
-                text: first_chars(),
-                character,
-            });
+        match tag_value_fault(text) {
+            Some(TagValueFault::TooLong(len)) => {
+                return Err(InternError::TooLong {
+                    text: first_chars(),
+                    len,
+                });
+            }
+            Some(TagValueFault::ControlCharacter(character)) => {
+                return Err(InternError::ControlCharacter {
+                    text: first_chars(),
+                    character,
+                });
+            }
+            None => {}
         }
         if let Some(found) = Interned::get(text) {
             return Ok(found);

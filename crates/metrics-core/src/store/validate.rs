@@ -104,28 +104,47 @@ fn validate_tag(name: &str, key: &str, value: &str) -> Result<(), RecordError> {
         value: preview(value),
         reason,
     };
-    if value.len() > MAX_TAG_VALUE_LEN {
-        return Err(bad_value(format!(
-            "{} bytes long; tag values are limited to {MAX_TAG_VALUE_LEN} bytes",
-            value.len()
+    match tag_value_fault(value) {
+        Some(TagValueFault::TooLong(len)) => Err(bad_value(format!(
+            "{len} bytes long; tag values are limited to {MAX_TAG_VALUE_LEN} bytes"
         ))
-        .into());
+        .into()),
+        Some(TagValueFault::ControlCharacter(c)) => {
+            Err(bad_value(format!("contains the control character {c:?}")).into())
+        }
+        None => Ok(()),
     }
-    if has_control(value, true)
-        && let Some(c) = value
+}
+
+/// Why a text cannot be a tag value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TagValueFault {
+    /// Longer than [`MAX_TAG_VALUE_LEN`] bytes (its length).
+    TooLong(usize),
+    /// Holds this control character (any but `\n`, `\r`, `\t`).
+    ControlCharacter(char),
+}
+
+/// The rule for tag values, for the store and for what is interned to
+/// become one: `None` when `value` may be a tag value.
+pub(crate) fn tag_value_fault(value: &str) -> Option<TagValueFault> {
+    if value.len() > MAX_TAG_VALUE_LEN {
+        return Some(TagValueFault::TooLong(value.len()));
+    }
+    if has_control(value, true) {
+        return value
             .chars()
             .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        return Err(bad_value(format!("contains the control character {c:?}")).into());
+            .map(TagValueFault::ControlCharacter);
     }
-    Ok(())
+    None
 }
 
 /// Whether `s` holds a control character (`char::is_control`: U+0000–U+001F
 /// and U+007F–U+009F), but for `\n`, `\r` and `\t` when `whitespace_ok`.
 /// By bytes, as every tag of a new tag set is checked: the C1 controls are
 /// the two-byte sequences `C2 80`–`C2 9F`.
-pub(crate) fn has_control(s: &str, whitespace_ok: bool) -> bool {
+fn has_control(s: &str, whitespace_ok: bool) -> bool {
     let b = s.as_bytes();
     // Printable ASCII only (nearly every tag): decided a word at a time.
     if all_printable_ascii(b) {
