@@ -189,50 +189,29 @@ fn op(scenario: &str, library: &str) -> Option<Op> {
     Some(op)
 }
 
+/// A counter family of label set `L`, each input's labels made by `label_set`.
+fn typed_counter<L: metrics_core::LabelSet + 'static>(label_set: impl Fn(&Group) -> L + 'static) -> Op {
+    let c = labels::collector();
+    let f = c.counter_family::<L>(NAME).unwrap();
+    Box::new(move |g, _| f.increment(&label_set(g), 1).unwrap())
+}
+
+/// A histogram family of label set `L` over `buckets`.
+fn typed_histogram<L: metrics_core::LabelSet + 'static>(
+    buckets: Vec<f64>,
+    label_set: impl Fn(&Group) -> L + 'static,
+) -> Op {
+    let c = labels::collector();
+    let b = metrics_core::Buckets::from_bounds(buckets).unwrap();
+    let f = c.histogram_family_with_buckets::<L>(NAME, &b).unwrap();
+    Box::new(move |g, v| f.record(&label_set(g), v).unwrap())
+}
+
 fn counter_lookup(library: &str) -> Option<Op> {
     Some(match library {
-        "ours_typed" => {
-            let c = labels::collector();
-            let f = c.counter_family::<labels::ErrorLabels>(NAME).unwrap();
-            Box::new(move |g, _| {
-                f.increment(
-                    &labels::ErrorLabels {
-                        kind: g.kind,
-                        route: g.route,
-                    },
-                    1,
-                )
-                .unwrap()
-            })
-        }
-        "ours_typed_interned" => {
-            let c = labels::collector();
-            let f = c.counter_family::<labels::ErrorInterned>(NAME).unwrap();
-            Box::new(move |g, _| {
-                f.increment(
-                    &labels::ErrorInterned {
-                        kind: g.kind,
-                        route: g.route_interned,
-                    },
-                    1,
-                )
-                .unwrap()
-            })
-        }
-        "ours_typed_dense" => {
-            let c = labels::collector();
-            let f = c.counter_family::<labels::ErrorDense>(NAME).unwrap();
-            Box::new(move |g, _| {
-                f.increment(
-                    &labels::ErrorDense {
-                        kind: g.kind,
-                        route: g.route_id,
-                    },
-                    1,
-                )
-                .unwrap()
-            })
-        }
+        "ours_typed" => typed_counter(Group::typed),
+        "ours_typed_interned" => typed_counter(Group::interned),
+        "ours_typed_dense" => typed_counter(Group::dense),
         "ours" => {
             let c = labels::collector();
             Box::new(move |g, _| {
@@ -285,55 +264,9 @@ fn counter_lookup(library: &str) -> Option<Op> {
 
 fn histogram_lookup(library: &str, buckets: Vec<f64>) -> Option<Op> {
     Some(match library {
-        "ours_typed" => {
-            let c = labels::collector();
-            let b = metrics_core::Buckets::from_bounds(buckets).unwrap();
-            let f = c
-                .histogram_family_with_buckets::<labels::ErrorLabels>(NAME, &b)
-                .unwrap();
-            Box::new(move |g, v| {
-                f.record(
-                    &labels::ErrorLabels {
-                        kind: g.kind,
-                        route: g.route,
-                    },
-                    v,
-                )
-                .unwrap()
-            })
-        }
-        "ours_typed_interned" => {
-            let c = labels::collector();
-            let b = metrics_core::Buckets::from_bounds(buckets).unwrap();
-            let f = c
-                .histogram_family_with_buckets::<labels::ErrorInterned>(NAME, &b)
-                .unwrap();
-            Box::new(move |g, v| {
-                f.record(
-                    &labels::ErrorInterned {
-                        kind: g.kind,
-                        route: g.route_interned,
-                    },
-                    v,
-                )
-                .unwrap()
-            })
-        }
-        "ours_typed_dense" => {
-            let c = labels::collector();
-            let b = metrics_core::Buckets::from_bounds(buckets).unwrap();
-            let f = c.histogram_family_with_buckets::<labels::ErrorDense>(NAME, &b).unwrap();
-            Box::new(move |g, v| {
-                f.record(
-                    &labels::ErrorDense {
-                        kind: g.kind,
-                        route: g.route_id,
-                    },
-                    v,
-                )
-                .unwrap()
-            })
-        }
+        "ours_typed" => typed_histogram(buckets, Group::typed),
+        "ours_typed_interned" => typed_histogram(buckets, Group::interned),
+        "ours_typed_dense" => typed_histogram(buckets, Group::dense),
         "ours" => {
             let c = labels::collector_with_histogram(NAME, MetricType::Histogram, buckets);
             Box::new(move |g, v| {

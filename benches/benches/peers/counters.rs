@@ -72,15 +72,7 @@ mod s2_label_lookup_counter {
     fn ours_typed(b: Bencher) {
         let c = labels::collector();
         let f = c.counter_family::<labels::ErrorLabels>("http_request_errors").unwrap();
-        b.with_inputs(random_group).bench_values(|g| {
-            f.increment(
-                &labels::ErrorLabels {
-                    kind: g.kind,
-                    route: g.route,
-                },
-                1,
-            )
-        });
+        b.with_inputs(random_group).bench_values(|g| f.increment(&g.typed(), 1));
     }
 
     /// Our typed family, the route interned up front: keyed by its id.
@@ -90,15 +82,8 @@ mod s2_label_lookup_counter {
         let f = c
             .counter_family::<labels::ErrorInterned>("http_request_errors")
             .unwrap();
-        b.with_inputs(random_group).bench_values(|g| {
-            f.increment(
-                &labels::ErrorInterned {
-                    kind: g.kind,
-                    route: g.route_interned,
-                },
-                1,
-            )
-        });
+        b.with_inputs(random_group)
+            .bench_values(|g| f.increment(&g.interned(), 1));
     }
 
     /// Our typed family, both labels enums: a dense index.
@@ -106,15 +91,7 @@ mod s2_label_lookup_counter {
     fn ours_typed_dense(b: Bencher) {
         let c = labels::collector();
         let f = c.counter_family::<labels::ErrorDense>("http_request_errors").unwrap();
-        b.with_inputs(random_group).bench_values(|g| {
-            f.increment(
-                &labels::ErrorDense {
-                    kind: g.kind,
-                    route: g.route_id,
-                },
-                1,
-            )
-        });
+        b.with_inputs(random_group).bench_values(|g| f.increment(&g.dense(), 1));
     }
 
     /// measured's dense (fixed-cardinality) label set: an array index.

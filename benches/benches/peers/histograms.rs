@@ -83,15 +83,7 @@ mod s3b_histogram_label_lookup {
         let f = c
             .histogram_family_with_buckets::<labels::ErrorLabels>(NAME, &buckets)
             .unwrap();
-        b.with_inputs(input).bench_values(|(g, v)| {
-            f.record(
-                &labels::ErrorLabels {
-                    kind: g.kind,
-                    route: g.route,
-                },
-                v,
-            )
-        });
+        b.with_inputs(input).bench_values(|(g, v)| f.record(&g.typed(), v));
     }
 
     /// Our typed family, the route interned up front: keyed by its id.
@@ -102,15 +94,7 @@ mod s3b_histogram_label_lookup {
         let f = c
             .histogram_family_with_buckets::<labels::ErrorInterned>(NAME, &buckets)
             .unwrap();
-        b.with_inputs(input).bench_values(|(g, v)| {
-            f.record(
-                &labels::ErrorInterned {
-                    kind: g.kind,
-                    route: g.route_interned,
-                },
-                v,
-            )
-        });
+        b.with_inputs(input).bench_values(|(g, v)| f.record(&g.interned(), v));
     }
 
     /// Our typed family, both labels enums: a dense index.
@@ -121,15 +105,7 @@ mod s3b_histogram_label_lookup {
         let f = c
             .histogram_family_with_buckets::<labels::ErrorDense>(NAME, &buckets)
             .unwrap();
-        b.with_inputs(input).bench_values(|(g, v)| {
-            f.record(
-                &labels::ErrorDense {
-                    kind: g.kind,
-                    route: g.route_id,
-                },
-                v,
-            )
-        });
+        b.with_inputs(input).bench_values(|(g, v)| f.record(&g.dense(), v));
     }
 
     #[divan::bench]

@@ -148,6 +148,35 @@ pub struct Group {
     pub route_interned: metrics_core::Interned,
 }
 
+impl Group {
+    /// Our typed label set, the route a `&str`.
+    #[inline]
+    pub fn typed(&self) -> ErrorLabels<'static> {
+        ErrorLabels {
+            kind: self.kind,
+            route: self.route,
+        }
+    }
+
+    /// Our typed label set, the route interned.
+    #[inline]
+    pub fn interned(&self) -> ErrorInterned {
+        ErrorInterned {
+            kind: self.kind,
+            route: self.route_interned,
+        }
+    }
+
+    /// Our fully fixed label set.
+    #[inline]
+    pub fn dense(&self) -> ErrorDense {
+        ErrorDense {
+            kind: self.kind,
+            route: self.route_id,
+        }
+    }
+}
+
 /// A random group from this thread's generator (outside the timed region).
 pub fn random_group() -> Group {
     let (k, r) = bykilt_bench::random_group_index();
