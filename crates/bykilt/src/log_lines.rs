@@ -21,12 +21,12 @@ static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
 const OWN_TARGETS: [&str; 3] = ["metrics_", "batch_engine", "bykilt"];
 
 /// Prints log lines above `bar` until [`bar_gone`].
-pub fn bar_shown(bar: &ProgressBar) {
+pub(crate) fn bar_shown(bar: &ProgressBar) {
     *BAR.lock().unwrap_or_else(PoisonError::into_inner) = Some(bar.clone());
 }
 
 /// The bar is off the screen: log lines go straight to stderr again.
-pub fn bar_gone() {
+pub(crate) fn bar_gone() {
     *BAR.lock().unwrap_or_else(PoisonError::into_inner) = None;
 }
 
@@ -40,7 +40,7 @@ pub fn install() {
 
 /// The line a record becomes, or `None` below warning level or from
 /// another crate.
-pub fn line(record: &log::Record<'_>) -> Option<String> {
+fn line(record: &log::Record<'_>) -> Option<String> {
     if !OWN_TARGETS.iter().any(|t| record.target().starts_with(t)) {
         return None;
     }
