@@ -65,6 +65,11 @@ pub(crate) struct Collection {
     /// The collector's time when the read began: every sample recorded
     /// later is stamped at or after it, so the next read can start there.
     pub(crate) started: OffsetDateTime,
+    /// Per series (same index), the value of a tag set just before its
+    /// first sample read, where it is known exactly
+    /// ([`read_until`](Self::read_until)): its history is summed forward
+    /// from there, not taken back from the aggregate.
+    pub(crate) bases: Vec<HashMap<TagSet, AggregateValue>>,
 }
 
 /// Nanoseconds since the epoch, saturating.
@@ -95,76 +100,86 @@ impl Collection {
             }
         }
         let snapshot = collector.aggregate_snapshot();
-        let samples = snapshot
+        let samples: Vec<_> = snapshot
             .series
             .iter()
             .map(|s| read.remove(&s.name).unwrap_or_default())
             .collect();
+        let bases = vec![HashMap::new(); samples.len()];
         let taken_at = aggregate_time.unwrap_or_else(|| nanos(snapshot.taken_at));
         Collection {
             snapshot,
             samples,
             taken_at,
             started,
+            bases,
         }
     }
 
-    /// As [`read`](Self::read), but only the samples stamped at or before
-    /// `until` (ns since the epoch) are kept, and the aggregates stand at
-    /// that moment, stamped at `until`. So a sender that sends only what
-    /// the durable store has committed sends the values a process restarted
-    /// from the store rebuilds.
+    /// As [`read`](Self::read), for a sender that sends only what a
+    /// durable store has committed: only the samples stamped at or before
+    /// `until` (ns since the epoch; every sample when `None`) are kept, and
+    /// the aggregates stand at that moment, stamped at `until`. The values
+    /// sent are then those a process restarted from the store rebuilds.
     ///
-    /// For a series that keeps every update as a sample
-    /// (`SamplePolicy::EveryEvent`), a tag set's aggregate is carried in
-    /// `carried` from one read to the next and moved forward by the samples
-    /// read since (a counter's increments, a histogram's observations; a
-    /// gauge's last value). The first read of a tag set, and every read of
-    /// other series (whose handle updates keep no sample), take it back
-    /// from the collector's aggregate less each later sample. Carrying
-    /// matters because the collector updates an aggregate a moment before
-    /// it keeps the sample: an aggregate read in between counts a sample
-    /// no read returned, and would put every value of that read one update
-    /// ahead of what the store rebuilds.
+    /// A store's replay records a tag set's samples oldest first, so its
+    /// counter totals and histogram sums are sums in time order. Where the
+    /// value before this read's first sample is known exactly, the values
+    /// are summed forward from it in the same order:
+    /// - for a series that keeps every update as a sample
+    ///   (`SamplePolicy::EveryEvent`), a tag set's value is carried in
+    ///   `carried` from one read to the next;
+    /// - on the first read of such a series (`since` gives `None`) that has
+    ///   evicted and expired no sample, every update is among the samples
+    ///   read, so a counter or histogram starts from zero.
+    ///
+    /// Summing forward matters twice. The collector adds observations in
+    /// the order threads keep them, which two threads between stamping and
+    /// keeping a sample can swap, so its own sum may be a rounding away from
+    /// the store's. And it updates an aggregate a moment before it keeps
+    /// the sample: an aggregate read in between counts a sample no read
+    /// returned. Other series (whose handle updates keep no sample), and
+    /// gauges on a first read, are taken back from the collector's
+    /// aggregate less each later sample.
     pub(crate) fn read_until(
         collector: &MetricsCollector,
         since: &dyn Fn(&str) -> Option<OffsetDateTime>,
-        until: i64,
+        until: Option<i64>,
         carried: &mut HashMap<(String, TagSet), AggregateValue>,
     ) -> Collection {
-        let mut c = Collection::read(collector, since, Some(until));
-        for (series, values) in c.snapshot.series.iter_mut().zip(c.samples.iter_mut()) {
+        let mut c = Collection::read(collector, since, until);
+        let cut = until.unwrap_or(i64::MAX);
+        for ((series, values), bases) in c.snapshot.series.iter_mut().zip(c.samples.iter_mut()).zip(&mut c.bases) {
             let (mut kept, later): (Vec<MetricValue>, Vec<MetricValue>) =
-                values.drain(..).partition(|v| nanos(v.timestamp) <= until);
+                values.drain(..).partition(|v| nanos(v.timestamp) <= cut);
             kept.sort_by_key(|v| v.timestamp);
             *values = kept;
             let every_event = collector
                 .get_metric_series(&series.name)
                 .is_some_and(|s| s.sample_policy() == metrics_core::SamplePolicy::EveryEvent);
+            let whole = every_event
+                && since(&series.name).is_none()
+                && series.dropped_samples == 0
+                && series.expired_samples == 0;
             for agg in &mut series.aggregates {
                 let key = (series.name.clone(), agg.tags.clone());
-                let mine = values.iter().filter(|v| v.tags == agg.tags);
-                match carried.get(&key).filter(|_| every_event) {
-                    Some(prev) if std::mem::discriminant(prev) == std::mem::discriminant(&agg.value) => {
-                        let mut value = prev.clone();
-                        for v in mine {
+                let base = match carried.get(&key) {
+                    Some(prev) if every_event && std::mem::discriminant(prev) == std::mem::discriminant(&agg.value) => {
+                        Some(prev.clone())
+                    }
+                    _ if whole => zero_of(&agg.value),
+                    _ => None,
+                };
+                match base {
+                    Some(base) => {
+                        let mut value = base.clone();
+                        for v in values.iter().filter(|v| v.tags == agg.tags) {
                             add(&mut value, v.value, 1.0);
                         }
-                        // Caught up (as many observations as the collector
-                        // holds, none after `until`): the collector's own
-                        // value, exactly. The carried sum got there by
-                        // other additions, and a first read's "aggregate
-                        // less later samples" plus those samples again is
-                        // off by a rounding: a sent sum one bit off.
-                        let caught_up = matches!(
-                            (&value, &agg.value),
-                            (AggregateValue::Histogram(v), AggregateValue::Histogram(a)) if v.count == a.count
-                        ) && !later.iter().any(|v| v.tags == agg.tags);
-                        if !caught_up {
-                            agg.value = value;
-                        }
+                        agg.value = value;
+                        bases.insert(agg.tags.clone(), base);
                     }
-                    _ => {
+                    None => {
                         for v in later.iter().filter(|v| v.tags == agg.tags) {
                             add(&mut agg.value, v.value, -1.0);
                         }
@@ -189,7 +204,7 @@ impl Collection {
     /// Every tag set's history.
     pub(crate) fn streams(&self) -> Vec<Stream<'_>> {
         let mut out = Vec::new();
-        for (series, samples) in self.snapshot.series.iter().zip(&self.samples) {
+        for ((series, samples), bases) in self.snapshot.series.iter().zip(&self.samples).zip(&self.bases) {
             let mut by_tags: HashMap<&TagSet, Vec<&MetricValue>> = HashMap::new();
             for v in samples {
                 by_tags.entry(&v.tags).or_default().push(v);
@@ -201,80 +216,108 @@ impl Collection {
                 // swap: the values are rebuilt in time order, as a store
                 // that sorts them rebuilds them.
                 mine.sort_by_key(|v| v.timestamp);
-                out.push(rebuild(series, &agg.tags, &agg.value, &mine));
+                out.push(rebuild(series, &agg.tags, &agg.value, bases.get(&agg.tags), &mine));
             }
         }
         out
     }
 }
 
-/// Rebuilds a tag set's values at its samples, backwards from `aggregate`.
+/// Rebuilds a tag set's values at its samples (oldest first): forward from
+/// `base`, the value before the first of them, when it is known, else
+/// backwards from `aggregate`.
 fn rebuild<'a>(
     series: &'a SeriesSnapshot,
     tags: &'a TagSet,
     aggregate: &AggregateValue,
+    base: Option<&AggregateValue>,
     samples: &[&MetricValue],
 ) -> Stream<'a> {
-    let mut points = Vec::with_capacity(samples.len());
-    let (bounds, agg, min_max) = match aggregate {
-        AggregateValue::Counter { total } => {
-            let mut total = *total;
-            for s in samples.iter().rev() {
-                points.push((nanos(s.timestamp), PointValue::Number(total)));
-                total -= s.value;
-            }
-            (Vec::new(), PointValue::Number(*total_of(aggregate)), None)
+    let points = match base {
+        Some(base) => {
+            let mut value = base.clone();
+            samples
+                .iter()
+                .map(|s| {
+                    add(&mut value, s.value, 1.0);
+                    (nanos(s.timestamp), point_of(&value))
+                })
+                .collect()
         }
-        AggregateValue::Gauge { value } => {
-            for s in samples.iter().rev() {
-                points.push((nanos(s.timestamp), PointValue::Number(s.value)));
-            }
-            (Vec::new(), PointValue::Number(*value), None)
-        }
-        AggregateValue::Histogram(h) => {
-            let bounds: Vec<f64> = h.buckets.iter().map(|b| b.le).collect();
-            let mut count = h.count;
-            let mut sum = h.sum;
-            let mut cumulative: Vec<u64> = h.buckets.iter().map(|b| b.count).collect();
-            let agg = PointValue::Histogram {
-                count,
-                sum,
-                cumulative: cumulative.clone(),
-            };
-            for s in samples.iter().rev() {
-                points.push((
-                    nanos(s.timestamp),
-                    PointValue::Histogram {
-                        count,
-                        sum,
-                        cumulative: cumulative.clone(),
-                    },
-                ));
-                count = count.saturating_sub(1);
-                sum -= s.value;
-                for (c, le) in cumulative.iter_mut().zip(&bounds) {
-                    if s.value <= *le {
-                        *c = c.saturating_sub(1);
-                    }
-                }
-            }
-            (bounds, agg, (h.count > 0).then_some((h.min, h.max)))
+        None => {
+            let mut value = aggregate.clone();
+            let mut points: Vec<_> = samples
+                .iter()
+                .rev()
+                .map(|s| {
+                    let point = match &value {
+                        AggregateValue::Gauge { .. } => PointValue::Number(s.value),
+                        other => point_of(other),
+                    };
+                    add(&mut value, s.value, -1.0);
+                    (nanos(s.timestamp), point)
+                })
+                .collect();
+            points.reverse();
+            points
         }
     };
-    points.reverse();
+    let (bounds, min_max) = match aggregate {
+        AggregateValue::Histogram(h) => (
+            h.buckets.iter().map(|b| b.le).collect(),
+            (h.count > 0).then_some((h.min, h.max)),
+        ),
+        _ => (Vec::new(), None),
+    };
     Stream {
         series,
         tags,
         bounds,
         points,
-        aggregate: agg,
+        aggregate: point_of(aggregate),
         min_max,
+    }
+}
+
+/// What is sent of an aggregate.
+fn point_of(value: &AggregateValue) -> PointValue {
+    match value {
+        AggregateValue::Counter { total } => PointValue::Number(*total),
+        AggregateValue::Gauge { value } => PointValue::Number(*value),
+        AggregateValue::Histogram(h) => PointValue::Histogram {
+            count: h.count,
+            sum: h.sum,
+            cumulative: h.buckets.iter().map(|b| b.count).collect(),
+        },
+    }
+}
+
+/// A counter or histogram (with `value`'s bounds) before any update;
+/// `None` for a gauge, which has no value before its first.
+fn zero_of(value: &AggregateValue) -> Option<AggregateValue> {
+    match value {
+        AggregateValue::Counter { .. } => Some(AggregateValue::Counter { total: 0.0 }),
+        AggregateValue::Gauge { .. } => None,
+        AggregateValue::Histogram(h) => {
+            let mut zero = h.clone();
+            zero.count = 0;
+            zero.sum = 0.0;
+            zero.min = 0.0;
+            zero.max = 0.0;
+            for b in &mut zero.buckets {
+                b.count = 0;
+            }
+            zero.quantiles = Default::default();
+            Some(AggregateValue::Histogram(zero))
+        }
     }
 }
 
 /// Adds (`sign` 1) or takes off (`sign` -1) one sample of `v` to or from
 /// an aggregate: a counter's increment, a histogram's observation; a gauge
-/// takes the value when added and is left as it is when taken off.
+/// takes the value when added and is left as it is when taken off. An
+/// observation added widens a histogram's extremes; one taken off leaves
+/// them (they cannot be narrowed without the others).
 fn add(agg: &mut AggregateValue, v: f64, sign: f64) {
     match agg {
         AggregateValue::Counter { total } => *total += sign * v,
@@ -291,6 +334,13 @@ fn add(agg: &mut AggregateValue, v: f64, sign: f64) {
                     n.saturating_sub(1)
                 }
             };
+            if sign > 0.0 {
+                (h.min, h.max) = if h.count == 0 {
+                    (v, v)
+                } else {
+                    (h.min.min(v), h.max.max(v))
+                };
+            }
             h.count = step(h.count);
             h.sum += sign * v;
             for b in &mut h.buckets {
@@ -299,14 +349,6 @@ fn add(agg: &mut AggregateValue, v: f64, sign: f64) {
                 }
             }
         }
-    }
-}
-
-fn total_of(a: &AggregateValue) -> &f64 {
-    match a {
-        AggregateValue::Counter { total } => total,
-        AggregateValue::Gauge { value } => value,
-        AggregateValue::Histogram(h) => &h.sum,
     }
 }
 
@@ -355,7 +397,7 @@ mod tests {
         }
         let until = 1_001_000_000_000;
         let mut carried = HashMap::new();
-        let col = Collection::read_until(&c, &|_| None, until, &mut carried);
+        let col = Collection::read_until(&c, &|_| None, Some(until), &mut carried);
         assert_eq!(col.taken_at, until);
         let streams = col.streams();
         let of = |name: &str| streams.iter().find(|s| s.series.name == name).unwrap();
@@ -376,7 +418,7 @@ mod tests {
         c.counter("hits", &[]).unwrap().increment(100);
         hits.set_sample_policy(metrics_core::SamplePolicy::EveryEvent);
         let since = OffsetDateTime::from_unix_timestamp_nanos(i128::from(until) + 1).unwrap();
-        let next = Collection::read_until(&c, &|_| Some(since), until + 5_000_000_000, &mut carried);
+        let next = Collection::read_until(&c, &|_| Some(since), Some(until + 5_000_000_000), &mut carried);
         let streams = next.streams();
         let hits = streams.iter().find(|s| s.series.name == "hits").unwrap();
         assert_eq!(
@@ -387,40 +429,75 @@ mod tests {
     }
 
     #[test]
-    fn a_carried_histogram_that_has_caught_up_sends_the_collectors_sum_exactly() {
+    fn histories_are_summed_in_time_order_as_a_store_replays_them() {
         // Recorded in the order a, c, b but stamped a < b < c (two threads
-        // between stamping and keeping): the collector sums (a + c) + b.
-        // The first read carries that less the later c and b; the next adds
-        // b and c back in time order, and for these three that is one bit
-        // off.
+        // between stamping and keeping): the collector sums (a + c) + b,
+        // a store's replay (oldest first) (a + b) + c, and for these three
+        // the two round apart.
         let (a, b, c_) = (0.800595321, 0.410461827, 0.150765374);
-        let sum = (a + c_) + b;
-        assert_ne!((((sum - c_) - b) + b) + c_, sum, "the values must round apart");
+        assert_ne!((a + c_) + b, (a + b) + c_, "the values must round apart");
         // Recent times: older samples would be past the retention.
         let t0 = nanos(OffsetDateTime::now_utc()) - 60_000_000_000;
         let at = |secs: i64| OffsetDateTime::from_unix_timestamp_nanos(i128::from(t0 + secs * 1_000_000_000)).unwrap();
-        let c = MetricsCollector::default();
-        c.record_metric_at("lat", a, &[], MetricType::Histogram, at(0)).unwrap();
-        c.get_metric_series("lat")
-            .unwrap()
-            .set_sample_policy(metrics_core::SamplePolicy::EveryEvent);
-        c.record_metric_at("lat", c_, &[], MetricType::Histogram, at(2))
+        let live = MetricsCollector::default();
+        let replayed = MetricsCollector::default();
+        for c in [&live, &replayed] {
+            c.describe_metric(
+                "lat",
+                MetricType::Histogram,
+                metrics_core::MetricOptions {
+                    sample_policy: Some(metrics_core::SamplePolicy::EveryEvent),
+                    ..Default::default()
+                },
+            )
             .unwrap();
-        c.record_metric_at("lat", b, &[], MetricType::Histogram, at(1)).unwrap();
+        }
+        for (v, secs) in [(a, 0), (c_, 2), (b, 1)] {
+            live.record_metric_at("lat", v, &[], MetricType::Histogram, at(secs))
+                .unwrap();
+        }
+        for (v, secs) in [(a, 0), (b, 1), (c_, 2)] {
+            replayed
+                .record_metric_at("lat", v, &[], MetricType::Histogram, at(secs))
+                .unwrap();
+        }
+        let sum_of = |c: &MetricsCollector| match &c.aggregate_snapshot().series[0].aggregates[0].value {
+            AggregateValue::Histogram(h) => h.sum,
+            other => panic!("{other:?}"),
+        };
+        let want = sum_of(&replayed);
+        assert_ne!(sum_of(&live), want);
+        let sums = |col: &Collection| -> Vec<f64> {
+            let streams = col.streams();
+            let lat = streams.iter().find(|s| s.series.name == "lat").unwrap();
+            lat.points
+                .iter()
+                .map(|p| &p.1)
+                .chain([&lat.aggregate])
+                .map(|p| match p {
+                    PointValue::Histogram { sum, .. } => *sum,
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        // Every sample in one read, from zero (a first read of a series
+        // that has dropped none).
+        let mut carried = HashMap::new();
+        let whole = Collection::read_until(&live, &|_| None, None, &mut carried);
+        assert_eq!(sums(&whole), vec![a, a + b, want, want]);
+        // The same history over two reads: the second carries the first.
         let mut carried = HashMap::new();
         let until = t0 + 500_000_000;
-        let _first = Collection::read_until(&c, &|_| None, until, &mut carried);
+        let first = Collection::read_until(&live, &|_| None, Some(until), &mut carried);
+        assert_eq!(sums(&first), vec![a, a]);
         let since = OffsetDateTime::from_unix_timestamp_nanos(i128::from(until) + 1).unwrap();
-        let next = Collection::read_until(&c, &|_| Some(since), t0 + 3_000_000_000, &mut carried);
-        let streams = next.streams();
-        let lat = streams.iter().find(|s| s.series.name == "lat").unwrap();
-        let want = sum;
-        match (&lat.aggregate, &lat.points.last().unwrap().1) {
-            (PointValue::Histogram { count, sum, .. }, PointValue::Histogram { sum: last, .. }) => {
-                assert_eq!((*count, *sum, *last), (3, want, want));
-            }
+        let next = Collection::read_until(&live, &|_| Some(since), None, &mut carried);
+        assert_eq!(sums(&next), vec![a + b, want, want]);
+        match &next.streams()[0].aggregate {
+            PointValue::Histogram { count, .. } => assert_eq!(*count, 3),
             other => panic!("{other:?}"),
         }
+        assert_eq!(next.streams()[0].min_max, Some((c_, a)));
     }
 
     #[test]

@@ -269,8 +269,10 @@ fn collect_loop(
             .and_then(|d| d())
             .filter(|_| !stopping)
             .map(|h| whole_millis_before(h.saturating_sub(settle)));
-        let collection = match until {
-            Some(until) => Collection::read_until(collector, &since, until, &mut carried),
+        // With a store, every read (the last one too) sends what a process
+        // restarted from the store rebuilds.
+        let collection = match durable {
+            Some(_) => Collection::read_until(collector, &since, until, &mut carried),
             None => Collection::read(collector, &since, None),
         };
         first = false;
