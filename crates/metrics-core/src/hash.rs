@@ -20,17 +20,22 @@ pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     // bytes), so that most pieces take two branches.
     if n >= 8 {
         if n <= 16 {
-            return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
+            // SAFETY: 8 <= n, so both words lie inside both slices.
+            return unsafe { word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8) };
         }
         if n > 32 {
             return long_eq(a, b);
         }
-        word(a, 0) == word(b, 0)
-            && word(a, 8) == word(b, 8)
-            && word(a, n - 16) == word(b, n - 16)
-            && word(a, n - 8) == word(b, n - 8)
+        // SAFETY: 16 < n, so the four words lie inside both slices.
+        unsafe {
+            word(a, 0) == word(b, 0)
+                && word(a, 8) == word(b, 8)
+                && word(a, n - 16) == word(b, n - 16)
+                && word(a, n - 8) == word(b, n - 8)
+        }
     } else if n >= 4 {
-        half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4)
+        // SAFETY: 4 <= n, so both halves lie inside both slices.
+        unsafe { half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4) }
     } else {
         // 0–3 bytes: the first, middle and last byte cover them all.
         n == 0 || (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1])
@@ -45,20 +50,28 @@ fn long_eq(a: &[u8], b: &[u8]) -> bool {
     a == b
 }
 
-/// The eight bytes of `b` at `at`; the caller has checked `at + 8 <= b.len()`.
+/// The eight bytes of `b` at `at`, little-endian. Unchecked: the callers
+/// have already branched on the length, and a bounds check per load would
+/// be a second branch on the hot path.
+///
+/// # Safety
+/// `at + 8 <= b.len()`.
 #[inline(always)]
-pub(crate) fn word(b: &[u8], at: usize) -> u64 {
+pub(crate) unsafe fn word(b: &[u8], at: usize) -> u64 {
     debug_assert!(at + 8 <= b.len());
-    // SAFETY: every caller branches on the length first, so `at..at + 8`
-    // is inside `b`; the read is unaligned.
+    // SAFETY: the caller guarantees `at..at + 8` is inside `b`; the read
+    // is unaligned.
     u64::from_le(unsafe { b.as_ptr().add(at).cast::<u64>().read_unaligned() })
 }
 
-/// The four bytes of `b` at `at`; the caller has checked `at + 4 <= b.len()`.
+/// The four bytes of `b` at `at`, little-endian, unchecked as [`word`].
+///
+/// # Safety
+/// `at + 4 <= b.len()`.
 #[inline(always)]
-pub(crate) fn half(b: &[u8], at: usize) -> u64 {
+pub(crate) unsafe fn half(b: &[u8], at: usize) -> u64 {
     debug_assert!(at + 4 <= b.len());
-    // SAFETY: as in `word`, `at..at + 4` is inside `b`.
+    // SAFETY: the caller guarantees `at..at + 4` is inside `b`.
     u64::from(u32::from_le(unsafe {
         b.as_ptr().add(at).cast::<u32>().read_unaligned()
     }))
@@ -84,12 +97,16 @@ pub(crate) fn mix(h: u64, bytes: &[u8]) -> u64 {
         }
         // 17–32 bytes (metric names): two multiplies, the second pair
         // overlapping the first.
-        let h = folded_multiply(word(bytes, 0) ^ h, word(bytes, 8) ^ PIECE_KEY);
-        return folded_multiply(word(bytes, n - 16) ^ h, word(bytes, n - 8) ^ PIECE_KEY ^ (n as u64));
+        // SAFETY: 16 < n, so the four words lie inside `bytes`.
+        let (a, b, c, d) = unsafe { (word(bytes, 0), word(bytes, 8), word(bytes, n - 16), word(bytes, n - 8)) };
+        let h = folded_multiply(a ^ h, b ^ PIECE_KEY);
+        return folded_multiply(c ^ h, d ^ PIECE_KEY ^ (n as u64));
     } else if n >= 8 {
-        (word(bytes, 0), word(bytes, n - 8))
+        // SAFETY: 8 <= n.
+        unsafe { (word(bytes, 0), word(bytes, n - 8)) }
     } else if n >= 4 {
-        (half(bytes, 0), half(bytes, n - 4))
+        // SAFETY: 4 <= n.
+        unsafe { (half(bytes, 0), half(bytes, n - 4)) }
     } else if n > 0 {
         (
             (u64::from(bytes[0]) << 16) | (u64::from(bytes[n / 2]) << 8) | u64::from(bytes[n - 1]),
@@ -115,8 +132,17 @@ pub(crate) fn mix_steady(h: u64, bytes: &[u8]) -> u64 {
         return mix(h, bytes);
     }
     let (second, third) = steady_offsets(n);
-    let h = folded_multiply(word(bytes, 0) ^ h, word(bytes, second) ^ PIECE_KEY);
-    folded_multiply(word(bytes, third) ^ h, word(bytes, n - 8) ^ PIECE_KEY ^ (n as u64))
+    // SAFETY: 8 <= n and both offsets are at most n - 8.
+    let (a, b, c, d) = unsafe {
+        (
+            word(bytes, 0),
+            word(bytes, second),
+            word(bytes, third),
+            word(bytes, n - 8),
+        )
+    };
+    let h = folded_multiply(a ^ h, b ^ PIECE_KEY);
+    folded_multiply(c ^ h, d ^ PIECE_KEY ^ (n as u64))
 }
 
 /// `same_bytes` with `mix_steady`'s single path for 8 to 32 bytes: four
@@ -129,10 +155,13 @@ pub(crate) fn same_bytes_steady(a: &[u8], b: &[u8]) -> bool {
         return same_bytes(a, b);
     }
     let (second, third) = steady_offsets(n);
-    let diff = (word(a, 0) ^ word(b, 0))
-        | (word(a, second) ^ word(b, second))
-        | (word(a, third) ^ word(b, third))
-        | (word(a, n - 8) ^ word(b, n - 8));
+    // SAFETY: 8 <= n and both offsets are at most n - 8, in both slices.
+    let diff = unsafe {
+        (word(a, 0) ^ word(b, 0))
+            | (word(a, second) ^ word(b, second))
+            | (word(a, third) ^ word(b, third))
+            | (word(a, n - 8) ^ word(b, n - 8))
+    };
     diff == 0
 }
 
@@ -152,10 +181,14 @@ fn mix_long(mut h: u64, bytes: &[u8]) -> u64 {
     let n = bytes.len();
     let mut at = 0;
     while at + 16 < n {
-        h = folded_multiply(word(bytes, at) ^ h, word(bytes, at + 8) ^ PIECE_KEY);
+        // SAFETY: `at + 16 < n`.
+        let (a, b) = unsafe { (word(bytes, at), word(bytes, at + 8)) };
+        h = folded_multiply(a ^ h, b ^ PIECE_KEY);
         at += 16;
     }
-    folded_multiply(word(bytes, n - 16) ^ h, word(bytes, n - 8) ^ PIECE_KEY ^ (n as u64))
+    // SAFETY: 32 < n (the only caller's branch).
+    let (c, d) = unsafe { (word(bytes, n - 16), word(bytes, n - 8)) };
+    folded_multiply(c ^ h, d ^ PIECE_KEY ^ (n as u64))
 }
 
 #[cfg(test)]

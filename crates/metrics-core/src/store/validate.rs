@@ -185,19 +185,20 @@ fn unprintable_bits(w: u64) -> u64 {
 #[inline(always)]
 fn unprintable_in(b: &[u8]) -> u64 {
     let n = b.len();
-    let word = |at: usize| word(b, at);
     if n >= 8 {
-        let mut bits = unprintable_bits(word(0)) | unprintable_bits(word(n - 8));
+        // SAFETY: 8 <= n.
+        let mut bits = unsafe { unprintable_bits(word(b, 0)) | unprintable_bits(word(b, n - 8)) };
         let mut at = 8;
         while at + 8 < n {
-            bits |= unprintable_bits(word(at));
+            // SAFETY: `at + 8 < n`.
+            bits |= unprintable_bits(unsafe { word(b, at) });
             at += 8;
         }
         return bits;
     }
     let w = if n >= 4 {
-        let half = |at: usize| half(b, at);
-        half(0) | half(n - 4) << 32
+        // SAFETY: 4 <= n.
+        unsafe { half(b, 0) | half(b, n - 4) << 32 }
     } else if n > 0 {
         // Bytes 0, n/2 and n-1 cover all of 1 to 3 bytes.
         0x2020_2020_2000_0000 | u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16
