@@ -19,7 +19,7 @@ eval_interval = "200ms"
 
 [[rule]]
 name = "JobsFailing"
-expr = 'job_errors_total >= 3 by (batch_id)'
+expr = 'job_errors_total >= 4 by (batch_id)'
 labels = { severity = "page" }
 annotations = { summary = "{{ $value }} failed jobs in {{ $labels.batch_id }}" }
 
@@ -165,7 +165,7 @@ fn batch_run_sends_its_alert_to_alertmanager() {
     let s = Sandbox::new();
     let out = failing_batch(&s, &["--alertmanager", &am.url]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let alert = poll(Duration::from_secs(10), || {
+    let alert = poll(Duration::from_secs(30), || {
         am.alerts()?
             .into_iter()
             .find(|a| a["labels"]["alertname"] == "JobsFailing")
@@ -193,7 +193,7 @@ fn export_rules_passes_promtool() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let yaml = text(&out.stdout);
     assert!(
-        yaml.contains(r#"expr: "sum by (batch_id) (job_errors_total) >= 3""#),
+        yaml.contains(r#"expr: "sum by (batch_id) (job_errors_total) >= 4""#),
         "{yaml}"
     );
     assert!(yaml.contains("job_duration_seconds_count[1h]"), "{yaml}");

@@ -122,7 +122,7 @@ fn failing_jobs_raise_an_alert_in_alertmanager_which_is_then_resolved() {
     let rules = RuleSet::parse(
         "rules.toml",
         "eval_interval = \"200ms\"\nexternal_url = \"http://127.0.0.1:9464\"\n\
-         [[rule]]\nname = \"JobsFailing\"\nexpr = 'increase(job_errors_total[3s]) > 2 by (batch_id)'\n\
+         [[rule]]\nname = \"JobsFailing\"\nexpr = 'increase(job_errors_total[3s]) > 3 by (batch_id)'\n\
          labels = { severity = \"page\", team = \"data\" }\n\
          annotations = { summary = \"{{ $value }} failed jobs in batch {{ $labels.batch_id }}\" }\n",
     )
@@ -140,7 +140,7 @@ fn failing_jobs_raise_an_alert_in_alertmanager_which_is_then_resolved() {
         .execute_batch(&manifest.batch_id, &runner, &ExecuteOptions::default())
         .unwrap();
     assert_eq!(report.summary.failed, 4);
-    let alert = poll(Duration::from_secs(10), || our_alert(&am, &manifest.batch_id))
+    let alert = poll(Duration::from_secs(30), || our_alert(&am, &manifest.batch_id))
         .unwrap_or_else(|| panic!("no JobsFailing alert in alertmanager: {:?}", am.alerts()));
     assert_eq!(alert["labels"]["severity"], "page");
     assert_eq!(alert["labels"]["team"], "data");
