@@ -119,9 +119,10 @@ fn dashboard_shows_runs_series_and_live_progress_in_chromium() {
     let done: Value = serde_json::from_slice(&done.stdout).unwrap();
     let done_run = done["run_id"].as_str().unwrap().to_owned();
 
-    // A run in progress: 240 jobs of 0.25 s on 2 workers take ~30 s; every
-    // fifth fails, so job_status has several tag sets.
-    s.write("live.csv", &common::numbered_csv(240));
+    // A run in progress: 1200 jobs of 0.25 s on 2 workers take ~150 s, so
+    // the run (and its server) outlives the test on a slow machine, which
+    // ends it; every fifth fails, so job_status has several tag sets.
+    s.write("live.csv", &common::numbered_csv(1200));
     // An alert that fires once three jobs failed: the runs view lists it.
     s.write(
         "alerts.toml",

@@ -111,9 +111,11 @@ fn serve_db_dashboard_follows_a_run_recorded_by_another_process_in_chromium() {
     let done: Value = serde_json::from_slice(&done.stdout).unwrap();
     let done_run = done["run_id"].as_str().unwrap().to_owned();
 
-    // Another process records a run into the same database: 200 jobs of
-    // 0.25 s on 2 workers take ~25 s; every fifth fails.
-    s.write("live.csv", &common::numbered_csv(200));
+    // Another process records a run into the same database: 1000 jobs of
+    // 0.25 s on 2 workers take ~125 s, so the run is still being recorded
+    // when the test (which ends it) looks for growth on a slow machine;
+    // every fifth fails.
+    s.write("live.csv", &common::numbered_csv(1000));
     let _batch = Killed(s.spawn(&[
         "batch",
         "run",

@@ -130,7 +130,9 @@ fn runs_throughput_is_the_batch_status_figure() {
 #[test]
 fn live_run_throughput_is_over_its_run_time_so_far() {
     let s = Sandbox::new();
-    s.write("in.csv", &common::numbered_csv(40));
+    // ~20 s of jobs, so the run is live whenever the poll comes; the test
+    // ends it.
+    s.write("in.csv", &common::numbered_csv(200));
     let listen = format!("127.0.0.1:{}", free_port());
     let _run = Killed(s.spawn(&[
         "batch",
@@ -171,7 +173,8 @@ fn run_in_another_process_has_its_time_so_far_and_an_eta() {
     assert_eq!(done.status.code(), Some(0), "{}", text(&done.stderr));
     let done: serde_json::Value = serde_json::from_slice(&done.stdout).unwrap();
     let served = done["run_id"].as_str().unwrap().to_owned();
-    s.write("slow.csv", &common::numbered_csv(60));
+    // ~30 s of jobs: still open when the poll comes; the test ends it.
+    s.write("slow.csv", &common::numbered_csv(300));
     let _other = Killed(s.spawn(&["batch", "run", "slow.csv", "-j", "1", "--exec", "sleep 0.1", "--quiet"]));
     let listen = format!("127.0.0.1:{}", free_port());
     let _serve = Killed(s.spawn(&["serve", "--listen", &listen, "--run", &served]));

@@ -131,7 +131,8 @@ fn prometheus_scrapes_bykilt_serve() {
 #[test]
 fn live_serve_exposes_metrics_while_the_batch_runs() {
     let s = Sandbox::new();
-    s.write("in.csv", &common::numbered_csv(8));
+    // 16 jobs of 0.4 s, one at a time: the batch is in progress for ~6 s.
+    s.write("in.csv", &common::numbered_csv(16));
     let listen = format!("127.0.0.1:{}", free_port());
     let mut child = Killed(s.spawn(&[
         "batch",
@@ -149,7 +150,7 @@ fn live_serve_exposes_metrics_while_the_batch_runs() {
     let mid = poll(Duration::from_secs(30), || {
         let body = http_get(&format!("http://{listen}/metrics"))?;
         let done = sample(&body, "job_status_total{", &["status=\"completed\""])?;
-        (1.0..8.0).contains(&done).then_some(body)
+        (1.0..16.0).contains(&done).then_some(body)
     })
     .expect("the live endpoint showed a batch in progress");
     assert!(mid.contains("# TYPE jobs_in_flight gauge"), "{mid}");
