@@ -154,10 +154,22 @@ fn resume_without_db_records_into_the_database_the_batch_started_with() {
 fn a_killed_runs_wall_time_counts_in_the_batch_throughput() {
     let s = Sandbox::new();
     let started = std::time::Instant::now();
-    let mut child = start_batch(&s, 150, "0.03", &["--concurrency", "2"]);
-    // Past the store's first flush (1 s), so the run's start is stored.
+    let mut child = start_batch(&s, 400, "0.03", &["--concurrency", "2"]);
+    // Past the store's first flush (1 s after the store opens, later on a
+    // slow machine), so the run's start is stored: the database holds a
+    // queue time of the run.
+    let stored = || {
+        s.cmd(&["metrics", "summary", "job_queue_seconds", "--json"])
+            .env_remove("BYKILT_METRICS_DB")
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+            .and_then(|v| v["summary"]["count"].as_u64())
+            .is_some_and(|n| n > 0)
+    };
     kill_when(&s, &mut child, |done| {
-        done >= 50 && started.elapsed() > Duration::from_millis(1500)
+        done >= 50 && started.elapsed() > Duration::from_millis(1500) && stored()
     });
     let killed_after = started.elapsed().as_secs_f64();
     let batch_id = s.wait_for_batch();

@@ -414,9 +414,29 @@ fn kill_a_remote_writing_batch(
     let batch_id = sb.wait_for_batch();
     let run_id = batch_id.trim_start_matches("batch-").to_owned();
     let key = format!("job_duration_seconds_count{{batch_id=\"{batch_id}\",run_id=\"{run_id}\"}}");
+    let holds = || {
+        let position = stored_positions(sb, &run_id, url).get(&key).copied();
+        position.is_some_and(|p| common::lines(&runs).len() >= 20 && ready(&run_id, p))
+    };
+    let signal = |sig: &str| {
+        let status = std::process::Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {sig}");
+    };
+    // Checked again with the process stopped: a send that lands between a
+    // check and the kill would otherwise move the position past it.
     common::wait_until("a stored position of job durations and a quarter of the jobs", || {
-        let position = stored_positions(sb, &run_id, url).get(&key).copied()?;
-        (common::lines(&runs).len() >= 20 && ready(&run_id, position)).then_some(())
+        if !holds() {
+            return None;
+        }
+        signal("-STOP");
+        if holds() {
+            return Some(());
+        }
+        signal("-CONT");
+        None
     });
     child.kill().unwrap(); // SIGKILL
     common::wait_exit(&mut child);

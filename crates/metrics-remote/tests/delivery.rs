@@ -229,7 +229,8 @@ fn kill_test_child() {
 fn a_restart_after_kill_9_resends_at_most_one_batch() {
     let dir = tempfile::tempdir().unwrap();
     let position_path = dir.path().join("position.json");
-    let rx = ScriptedReceiver::start_with_delay(vec![], Duration::from_millis(30));
+    // 30 batches at 100 ms each: the kill comes long before the last.
+    let rx = ScriptedReceiver::start_with_delay(vec![], Duration::from_millis(100));
     let url = format!("{}/api/v1/write", rx.url);
     let start = common::whole_seconds_ago(60).unix_timestamp();
     let child = Command::new(std::env::current_exe().unwrap())
