@@ -335,7 +335,7 @@ fn the_spawned_evaluator_runs_every_interval_and_judges_once_more_on_stop() {
     let running = ev.spawn();
     s.record("queue_depth", 150.0, &[], MetricType::Gauge);
     // Readers on other threads see the running evaluator's alerts.
-    let seen = (0..200).find_map(|_| {
+    let seen = (0..2000).find_map(|_| {
         std::thread::sleep(std::time::Duration::from_millis(10));
         current.get().first().map(|a| (a.rule.clone(), a.status, a.value))
     });

@@ -169,7 +169,7 @@ fn metrics_of_a_run_being_recorded_counts_its_committed_samples() {
             .unwrap();
     }
     recording.flush().unwrap();
-    let followed = (0..100).any(|_| {
+    let followed = (0..600).any(|_| {
         std::thread::sleep(std::time::Duration::from_millis(50));
         get(server.local_addr(), "/metrics", None)
             .1

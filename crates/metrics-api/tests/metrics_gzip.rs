@@ -145,7 +145,7 @@ fn the_database_server_gzips_and_reads_metrics_once_per_cache_ttl() {
 
     // A newer run is served once the cached reading is older than the TTL.
     record_run(&db, "second", 5);
-    let fresh = (0..50).find_map(|_| {
+    let fresh = (0..300).find_map(|_| {
         std::thread::sleep(Duration::from_millis(100));
         let body = String::from_utf8(get(addr, "/metrics", &[]).1).unwrap();
         body.contains("jobs_total{run=\"second\"} 5.0\n").then_some(body)
