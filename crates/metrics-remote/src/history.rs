@@ -167,7 +167,9 @@ impl Collection {
                     Some(prev) if every_event && std::mem::discriminant(prev) == std::mem::discriminant(&agg.value) => {
                         Some(prev.clone())
                     }
-                    _ if whole => zero_of(&agg.value),
+                    _ if whole && made_of(&agg.value, values.iter().chain(&later).filter(|v| v.tags == agg.tags)) => {
+                        zero_of(&agg.value)
+                    }
                     _ => None,
                 };
                 match base {
@@ -289,6 +291,24 @@ fn point_of(value: &AggregateValue) -> PointValue {
             sum: h.sum,
             cumulative: h.buckets.iter().map(|b| b.count).collect(),
         },
+    }
+}
+
+/// Whether `samples` are every update `aggregate` counts: a histogram's
+/// count, or a counter's total to within the rounding of adding them up.
+/// Not so for an update whose sample is not kept yet, nor for a tag set
+/// whose aggregate came from elsewhere (a stored run's snapshot, replayed).
+fn made_of<'a>(aggregate: &AggregateValue, samples: impl Iterator<Item = &'a MetricValue>) -> bool {
+    let (mut n, mut sum, mut magnitude) = (0u64, 0.0f64, 0.0f64);
+    for v in samples {
+        n += 1;
+        sum += v.value;
+        magnitude += v.value.abs();
+    }
+    match aggregate {
+        AggregateValue::Histogram(h) => h.count == n,
+        AggregateValue::Counter { total } => (total - sum).abs() <= 1e-9 * magnitude,
+        AggregateValue::Gauge { .. } => false,
     }
 }
 
@@ -498,6 +518,41 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(next.streams()[0].min_max, Some((c_, a)));
+    }
+
+    #[test]
+    fn a_first_read_starts_from_zero_only_when_the_samples_make_up_the_aggregate() {
+        let c = MetricsCollector::default();
+        // Updates that kept no sample, then one that did.
+        c.counter("hits", &[]).unwrap().increment(100);
+        c.get_metric_series("hits")
+            .unwrap()
+            .set_sample_policy(metrics_core::SamplePolicy::EveryEvent);
+        c.record_metric("hits", 1.0, &[], MetricType::Counter).unwrap();
+        // A series whose every update is a sample.
+        c.describe_metric(
+            "errors",
+            MetricType::Counter,
+            metrics_core::MetricOptions {
+                sample_policy: Some(metrics_core::SamplePolicy::EveryEvent),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        for _ in 0..3 {
+            c.record_metric("errors", 0.1, &[], MetricType::Counter).unwrap();
+        }
+        let col = Collection::read_until(&c, &|_| None, None, &mut HashMap::new());
+        let streams = col.streams();
+        let of = |name: &str| streams.iter().find(|s| s.series.name == name).unwrap();
+        assert_eq!(of("hits").aggregate, PointValue::Number(101.0));
+        assert_eq!(of("hits").points, vec![(of("hits").points[0].0, PointValue::Number(101.0))]);
+        let errors: Vec<_> = of("errors").points.iter().map(|p| p.1.clone()).collect();
+        assert_eq!(
+            errors,
+            [0.1, 0.1 + 0.1, 0.1 + 0.1 + 0.1].map(PointValue::Number).to_vec()
+        );
+        assert_eq!(of("errors").aggregate, PointValue::Number(0.1 + 0.1 + 0.1));
     }
 
     #[test]
