@@ -546,7 +546,10 @@ mod tests {
         let streams = col.streams();
         let of = |name: &str| streams.iter().find(|s| s.series.name == name).unwrap();
         assert_eq!(of("hits").aggregate, PointValue::Number(101.0));
-        assert_eq!(of("hits").points, vec![(of("hits").points[0].0, PointValue::Number(101.0))]);
+        assert_eq!(
+            of("hits").points,
+            vec![(of("hits").points[0].0, PointValue::Number(101.0))]
+        );
         let errors: Vec<_> = of("errors").points.iter().map(|p| p.1.clone()).collect();
         assert_eq!(
             errors,

@@ -64,15 +64,32 @@ pub fn have_openmetrics_parser() -> bool {
     )
 }
 
-/// A free TCP port on 127.0.0.1 (bound, then released).
+/// The ports [`free_port`] hands out: below Linux's ephemeral range
+/// (32768–60999), so that between the check and the server's own bind no
+/// outgoing connection of a test running beside it can be given the port
+/// as its local end, as one bound to port 0 could.
+const TEST_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A free TCP port on 127.0.0.1 (bound, then released) for a server the
+/// test starts. Each call in a process tries the next port of
+/// [`TEST_PORTS`] from an offset of the process id, so two tests of one
+/// binary never get the same port.
 ///
 /// # Panics
-/// If no port can be bound.
+/// If no port in the range can be bound.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("binding a free port: {e}"))
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let span = u32::from(TEST_PORTS.end - TEST_PORTS.start);
+    let offset = std::process::id().wrapping_mul(7919) % span;
+    for _ in 0..span {
+        let k = (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        let port = TEST_PORTS.start + u16::try_from(k).unwrap_or(0);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {TEST_PORTS:?}")
 }
 
 /// Calls `f` every 200 ms until it returns `Some`, for at most `limit`.
