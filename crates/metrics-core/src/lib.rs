@@ -100,6 +100,7 @@ pub use tags::{TagFilter, TagSet, Tags};
 
 /// The workspace README's Rust examples, compiled and run as doctests so
 /// they cannot drift from the API.
-#[cfg(doctest)]
+/// They use the derives, so they need the default `macros` feature.
+#[cfg(all(doctest, feature = "macros"))]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;

@@ -68,7 +68,7 @@ fn symlinks_planted_at_temporary_names_do_not_redirect_an_export() {
     assert!(!std::fs::symlink_metadata(&target).unwrap().file_type().is_symlink());
 }
 
-#[cfg(unix)]
+#[cfg(all(unix, feature = "csv"))]
 #[test]
 fn a_symlink_planted_in_the_csv_directory_is_refused_not_followed() {
     let outside = tempfile::tempdir().unwrap();

@@ -24,7 +24,8 @@ use crate::store::validate::{MAX_TAG_VALUE_LEN, TagValueFault, tag_value_fault};
 
 /// A label value interned once, whose family lookups use its integer id.
 ///
-/// ```
+#[cfg_attr(feature = "macros", doc = "```")]
+#[cfg_attr(not(feature = "macros"), doc = "```ignore")]
 /// use metrics_core::{Interned, LabelSet, MetricsCollector};
 ///
 /// #[derive(LabelSet)]

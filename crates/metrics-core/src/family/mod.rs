@@ -1,7 +1,9 @@
 //! Typed label sets: a family is one metric name whose tag sets are the
 //! values of a `#[derive(LabelSet)]` struct.
+//! The derives come with the default `macros` feature.
 //!
-//! ```
+#![cfg_attr(feature = "macros", doc = "```")]
+#![cfg_attr(not(feature = "macros"), doc = "```ignore")]
 //! use metrics_core::{LabelSet, LabelValue, MetricsCollector, AggregateValue};
 //!
 //! #[derive(LabelValue)]
