@@ -362,9 +362,20 @@ impl Chart {
                 .label(line.label.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
         }
+        // The legend box, as a share of the plotting area (13 px text,
+        // about 7 px a character, ~20 px a row, the swatch and margins).
+        let (w, h) = area.dim_in_pixel();
+        let plot_w = (f64::from(w) - (2.0 * 12.0 + 72.0)).max(1.0);
+        let plot_h = (f64::from(h) - (2.0 * 12.0 + 48.0 + 30.0)).max(1.0);
+        let longest = m.lines.iter().map(|l| l.label.chars().count()).max().unwrap_or(0);
+        let legend = (
+            (longest as f64 * 7.0 + 40.0) / plot_w,
+            (m.lines.len() as f64 * 20.0 + 10.0) / plot_h,
+        );
+        let lines: Vec<&[(f64, f64)]> = m.lines.iter().map(|l| l.points.as_slice()).collect();
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(legend_corner(&lines, (x0, x1), (y0, y1), legend))
             .label_font((FONT, 13))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
@@ -412,6 +423,49 @@ impl Chart {
     }
 }
 
+/// Where the legend covers the least of the lines: the corner of the plot
+/// (`x` and `y` its ranges) whose `legend` box (width and height as shares
+/// of the plot) holds the fewest points, counting eight along each segment
+/// so that a long one crossing the corner counts too. Upper left, then
+/// upper right, lower left, lower right on a tie.
+fn legend_corner(lines: &[&[(f64, f64)]], x: (f64, f64), y: (f64, f64), legend: (f64, f64)) -> SeriesLabelPosition {
+    const STEPS: u32 = 8;
+    let (w, h) = (legend.0.clamp(0.0, 1.0), legend.1.clamp(0.0, 1.0));
+    let share = |v: f64, (lo, hi): (f64, f64)| if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
+    // [upper left, upper right, lower left, lower right]
+    let mut covered = [0u64; 4];
+    let mut count = |(px, py): (f64, f64)| {
+        let (u, v) = (share(px, x), share(py, y));
+        let (left, right, top, bottom) = (u <= w, u >= 1.0 - w, v >= 1.0 - h, v <= h);
+        for (i, inside) in [left && top, right && top, left && bottom, right && bottom]
+            .into_iter()
+            .enumerate()
+        {
+            covered[i] += u64::from(inside);
+        }
+    };
+    for line in lines {
+        for pair in line.windows(2) {
+            let ((ax, ay), (bx, by)) = (pair[0], pair[1]);
+            for k in 0..STEPS {
+                let t = f64::from(k) / f64::from(STEPS);
+                count((ax + (bx - ax) * t, ay + (by - ay) * t));
+            }
+        }
+        if let Some(&last) = line.last() {
+            count(last);
+        }
+    }
+    let corners = [
+        SeriesLabelPosition::UpperLeft,
+        SeriesLabelPosition::UpperRight,
+        SeriesLabelPosition::LowerLeft,
+        SeriesLabelPosition::LowerRight,
+    ];
+    let best = (0..4).min_by_key(|&i| (covered[i], i)).unwrap_or(0);
+    corners[best].clone()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,5 +480,25 @@ mod tests {
             .unwrap_or_default();
         assert!(e.contains("\"jpg\"") && e.contains("FILE.svg"), "{e}");
         assert!(format_of(Path::new("noext")).is_err());
+    }
+
+    #[test]
+    fn the_legend_goes_to_the_corner_the_lines_leave_free() {
+        let corner =
+            |lines: &[&[(f64, f64)]]| format!("{:?}", legend_corner(lines, (0.0, 10.0), (0.0, 10.0), (0.3, 0.2)));
+        // A rising total leaves the upper left free.
+        let rising: Vec<(f64, f64)> = (0..=10).map(|i| (f64::from(i), f64::from(i))).collect();
+        assert_eq!(corner(&[&rising]), "UpperLeft");
+        // A gauge that starts high and falls: the upper right.
+        let falling: Vec<(f64, f64)> = (0..=10).map(|i| (f64::from(i), f64::from(10 - i))).collect();
+        assert_eq!(corner(&[&falling]), "UpperRight");
+        // Both, and a line along the top: a lower corner (left on a tie).
+        let top = [(0.0, 10.0), (10.0, 10.0)];
+        assert_eq!(corner(&[&rising, &falling, &top]), "LowerLeft");
+        // A single long segment through the upper left counts there even
+        // though neither end is in it.
+        let across = [(0.0, 7.0), (4.0, 10.0)];
+        let low = [(0.0, 0.0), (10.0, 0.0)];
+        assert_eq!(corner(&[&across, &low]), "UpperRight");
     }
 }
