@@ -130,8 +130,9 @@ impl Collection {
     ///   (`SamplePolicy::EveryEvent`), a tag set's value is carried in
     ///   `carried` from one read to the next;
     /// - on the first read of such a series (`since` gives `None`) that has
-    ///   evicted and expired no sample, every update is among the samples
-    ///   read, so a counter or histogram starts from zero.
+    ///   evicted and expired no sample, a counter or histogram whose samples
+    ///   make up its aggregate (the histogram's count, the counter's total
+    ///   within rounding) starts from zero.
     ///
     /// Summing forward matters twice. The collector adds observations in
     /// the order threads keep them, which two threads between stamping and
