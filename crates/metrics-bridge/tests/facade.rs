@@ -283,7 +283,10 @@ fn the_library_series_are_served_on_metrics_and_scraped_by_prometheus() {
         Duration::from_secs(40),
     );
     assert_eq!(got, Some(3.0), "target: {:?}", prometheus.first_target());
-    let sum = prometheus.query("client_request_duration_seconds_sum{method=\"POST\"}");
+    let sum = prometheus.query_until(
+        "client_request_duration_seconds_sum{method=\"POST\"}",
+        Duration::from_secs(20),
+    );
     assert_eq!(sum, Some(1.5));
     drop(server);
 }

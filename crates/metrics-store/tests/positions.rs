@@ -114,7 +114,13 @@ fn a_flush_reports_up_to_when_samples_are_durable() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("metrics.db");
     let collector = Arc::new(MetricsCollector::default());
-    let store = MetricsStore::open(&path, StoreOptions::default()).unwrap();
+    // No timed flush: the sample is the explicit flush's however slowly
+    // this test runs.
+    let options = StoreOptions {
+        flush_interval: std::time::Duration::from_secs(3600),
+        ..StoreOptions::default()
+    };
+    let store = MetricsStore::open(&path, options).unwrap();
     let run = store.begin_run(&RunInfo::current("r")).unwrap();
     let recording = store.record(Arc::clone(&collector), run).unwrap();
     collector.record_metric("m", 1.0, &[], MetricType::Gauge).unwrap();

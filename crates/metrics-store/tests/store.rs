@@ -355,9 +355,15 @@ fn retention_deletes_old_chunks_in_bounded_batches() {
             recording.flush().unwrap();
         }
     }
-    let (store, _) = recording.finish().unwrap();
+    // The writer applies retention itself once it is idle: on a slow
+    // machine it may have deleted some of the old chunks already.
+    let (store, status) = recording.finish().unwrap();
     let deleted = store.apply_retention(time::OffsetDateTime::now_utc()).unwrap();
-    assert!(deleted >= 10, "{deleted}");
+    assert!(
+        deleted + status.expired_rows >= 10,
+        "{deleted} + {}",
+        status.expired_rows
+    );
     let reader = StoreReader::open(&path).unwrap();
     let left = reader.query(&SampleQuery::new("m")).unwrap();
     assert_eq!(left.len(), 10);
