@@ -67,6 +67,15 @@ mod s3b_histogram_label_lookup {
         (random_group(), random_unit())
     }
 
+    /// Our typed family of `L`, with the peers' buckets (it holds its
+    /// series, so the collector may go).
+    fn family<L: metrics_core::LabelSet>() -> metrics_core::HistogramFamily<L> {
+        let buckets = metrics_core::Buckets::exponential(0.001, 2.0, BUCKETS).unwrap();
+        labels::collector()
+            .histogram_family_with_buckets::<L>(NAME, &buckets)
+            .unwrap()
+    }
+
     /// Our string tags, no handle: `observe_histogram`.
     #[divan::bench]
     fn ours(b: Bencher) {
@@ -78,33 +87,21 @@ mod s3b_histogram_label_lookup {
     /// Our typed family, the route a `&str`.
     #[divan::bench]
     fn ours_typed(b: Bencher) {
-        let c = labels::collector();
-        let buckets = metrics_core::Buckets::exponential(0.001, 2.0, BUCKETS).unwrap();
-        let f = c
-            .histogram_family_with_buckets::<labels::ErrorLabels>(NAME, &buckets)
-            .unwrap();
+        let f = family::<labels::ErrorLabels>();
         b.with_inputs(input).bench_values(|(g, v)| f.record(&g.typed(), v));
     }
 
     /// Our typed family, the route interned up front: keyed by its id.
     #[divan::bench]
     fn ours_typed_interned(b: Bencher) {
-        let c = labels::collector();
-        let buckets = metrics_core::Buckets::exponential(0.001, 2.0, BUCKETS).unwrap();
-        let f = c
-            .histogram_family_with_buckets::<labels::ErrorInterned>(NAME, &buckets)
-            .unwrap();
+        let f = family::<labels::ErrorInterned>();
         b.with_inputs(input).bench_values(|(g, v)| f.record(&g.interned(), v));
     }
 
     /// Our typed family, both labels enums: a dense index.
     #[divan::bench]
     fn ours_typed_dense(b: Bencher) {
-        let c = labels::collector();
-        let buckets = metrics_core::Buckets::exponential(0.001, 2.0, BUCKETS).unwrap();
-        let f = c
-            .histogram_family_with_buckets::<labels::ErrorDense>(NAME, &buckets)
-            .unwrap();
+        let f = family::<labels::ErrorDense>();
         b.with_inputs(input).bench_values(|(g, v)| f.record(&g.dense(), v));
     }
 
