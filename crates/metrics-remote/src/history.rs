@@ -162,34 +162,42 @@ impl Collection {
                 && since(&series.name).is_none()
                 && series.dropped_samples == 0
                 && series.expired_samples == 0;
+            // Per tag set, the values kept (in time order) and those after
+            // `until`: one pass over the samples, not one per tag set.
+            let mut by_tags: HashMap<&TagSet, (Vec<f64>, Vec<f64>)> = HashMap::new();
+            for v in values.iter() {
+                by_tags.entry(&v.tags).or_default().0.push(v.value);
+            }
+            for v in &later {
+                by_tags.entry(&v.tags).or_default().1.push(v.value);
+            }
             for agg in &mut series.aggregates {
                 let key = (series.name.clone(), agg.tags.clone());
+                let (mine, after) = by_tags
+                    .get(&agg.tags)
+                    .map_or((&[][..], &[][..]), |(m, a)| (m.as_slice(), a.as_slice()));
                 let base = match carried.get(&key) {
                     Some(prev) if every_event && std::mem::discriminant(prev) == std::mem::discriminant(&agg.value) => {
                         Some(prev.clone())
                     }
-                    _ if whole && made_of(&agg.value, values.iter().chain(&later).filter(|v| v.tags == agg.tags)) => {
-                        zero_of(&agg.value)
-                    }
+                    _ if whole && made_of(&agg.value, mine.iter().chain(after)) => zero_of(&agg.value),
                     _ => None,
                 };
                 match base {
                     Some(base) => {
                         let mut value = base.clone();
-                        for v in values.iter().filter(|v| v.tags == agg.tags) {
-                            add(&mut value, v.value, 1.0);
+                        for &v in mine {
+                            add(&mut value, v, 1.0);
                         }
                         agg.value = value;
                         bases.insert(agg.tags.clone(), base);
                     }
                     None => {
-                        for v in later.iter().filter(|v| v.tags == agg.tags) {
-                            add(&mut agg.value, v.value, -1.0);
+                        for &v in after {
+                            add(&mut agg.value, v, -1.0);
                         }
-                        if let AggregateValue::Gauge { value } = &mut agg.value
-                            && let Some(last) = values.iter().rev().find(|k| k.tags == agg.tags)
-                        {
-                            *value = last.value;
+                        if let (AggregateValue::Gauge { value }, Some(&last)) = (&mut agg.value, mine.last()) {
+                            *value = last;
                         }
                     }
                 }
@@ -299,12 +307,12 @@ fn point_of(value: &AggregateValue) -> PointValue {
 /// count, or a counter's total to within the rounding of adding them up.
 /// Not so for an update whose sample is not kept yet, nor for a tag set
 /// whose aggregate came from elsewhere (a stored run's snapshot, replayed).
-fn made_of<'a>(aggregate: &AggregateValue, samples: impl Iterator<Item = &'a MetricValue>) -> bool {
+fn made_of<'a>(aggregate: &AggregateValue, samples: impl Iterator<Item = &'a f64>) -> bool {
     let (mut n, mut sum, mut magnitude) = (0u64, 0.0f64, 0.0f64);
-    for v in samples {
+    for &v in samples {
         n += 1;
-        sum += v.value;
-        magnitude += v.value.abs();
+        sum += v;
+        magnitude += v.abs();
     }
     match aggregate {
         AggregateValue::Histogram(h) => h.count == n,
